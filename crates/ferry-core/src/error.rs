@@ -1,0 +1,92 @@
+//! Stable, machine-readable error codes of the public API, and the per-field detail
+//! attached to validation errors.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Every error the HTTP API answers carries one of these codes. They are part of the
+/// public contract: add new ones, never rename or reuse one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// The body is not JSON, or not of the expected shape.
+    BadRequest,
+    /// The body parsed but a field's value is not acceptable; see `fields`.
+    ValidationFailed,
+    /// Missing or wrong bearer token.
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    /// The job is in a state that does not allow the operation.
+    InvalidState,
+    /// The caller's lease on the job is no longer valid; its report was not applied.
+    LeaseLost,
+    /// The server cannot serve now (e.g. the database is away); retry later.
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::ValidationFailed => "VALIDATION_FAILED",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::InvalidState => "INVALID_STATE",
+            ErrorCode::LeaseLost => "LEASE_LOST",
+            ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem with one field of a request, by its JSON path (`jobs[2].kind`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+/// Well-known codes of a job's own `error` (what a handler or the server recorded
+/// when an attempt failed). Handlers may use their own codes too.
+pub mod job_codes {
+    /// The lease ran out: the worker died or lost its connection.
+    pub const LEASE_EXPIRED: &str = "LEASE_EXPIRED";
+    /// The attempt ran past its `timeout_ms`.
+    pub const TIMEOUT: &str = "TIMEOUT";
+    /// The worker shut down before the job finished.
+    pub const WORKER_SHUTDOWN: &str = "WORKER_SHUTDOWN";
+    /// The job was cancelled while it ran.
+    pub const CANCELLED: &str = "CANCELLED";
+    /// No handler on the worker for this kind.
+    pub const NO_HANDLER: &str = "NO_HANDLER";
+    /// The payload did not fit the handler.
+    pub const INVALID_PAYLOAD: &str = "INVALID_PAYLOAD";
+    /// A handler failed without a more specific code.
+    pub const HANDLER_ERROR: &str = "HANDLER_ERROR";
+    /// A handler panicked.
+    pub const HANDLER_PANIC: &str = "HANDLER_PANIC";
+    /// An upstream answered with an HTTP error status.
+    pub const HTTP_STATUS: &str = "HTTP_STATUS";
+    /// A network error talking to an upstream.
+    pub const NETWORK_ERROR: &str = "NETWORK_ERROR";
+}

@@ -1,0 +1,101 @@
+//! The job record as the API shows it, and the validated spec of a new job.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{Backoff, JobId, JobState, Kind};
+
+/// Labels: small string pairs an app filters by (`store_id: 42`).
+pub type Labels = BTreeMap<String, String>;
+
+/// Progress a worker reported for the running attempt.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    /// `UPPER_SNAKE_CASE`, see [`crate::error::job_codes`] for the well-known ones.
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl JobError {
+    pub fn new(code: &str, message: impl Into<String>, retryable: bool) -> Self {
+        Self { code: code.to_owned(), message: message.into(), retryable }
+    }
+}
+
+/// A job, as the client API answers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: JobId,
+    pub kind: String,
+    pub status: JobState,
+    pub payload: Value,
+    pub labels: Labels,
+    pub priority: i32,
+    /// Attempts started so far (the running one included).
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub timeout_ms: u64,
+    pub backoff: Backoff,
+    pub run_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub worker_id: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// When the running attempt must be over (`started_at + timeout_ms`).
+    pub deadline_at: Option<DateTime<Utc>>,
+    pub cancel_requested: bool,
+    pub progress: Option<Progress>,
+    pub result: Option<Value>,
+    /// The last attempt's error; kept when a later retry is scheduled.
+    pub error: Option<JobError>,
+}
+
+/// One partial result item a worker streamed while the job ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobItem {
+    /// Position in the job's item stream, increasing; use it as the `after` cursor.
+    pub seq: i64,
+    /// The attempt that produced the item.
+    pub attempt: u32,
+    pub data: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A validated job to insert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub id: JobId,
+    pub tenant_id: String,
+    pub kind: Kind,
+    pub payload: Value,
+    pub labels: Labels,
+    pub priority: i32,
+    pub run_at: DateTime<Utc>,
+    pub max_attempts: u32,
+    pub timeout_ms: u64,
+    pub backoff: Backoff,
+}
+
+impl NewJob {
+    /// The state a new job starts in.
+    pub fn initial_state(&self, now: DateTime<Utc>) -> JobState {
+        if self.run_at > now { JobState::Scheduled } else { JobState::Pending }
+    }
+}

@@ -1,0 +1,26 @@
+//! Ferry's domain and wire types: job ids, states, kinds, specs, retry policy,
+//! error codes and the JSON bodies of the HTTP API.
+//!
+//! This crate does no IO and depends on neither sqlx nor axum, so the store, the
+//! server, the client and the worker can all agree on one vocabulary.
+
+pub mod api;
+pub mod clock;
+pub mod error;
+pub mod id;
+pub mod job;
+pub mod kind;
+pub mod retry;
+pub mod state;
+pub mod validate;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{ErrorCode, FieldError};
+pub use id::JobId;
+pub use job::{Job, JobError, JobItem, NewJob, Progress};
+pub use kind::{Kind, KindPattern};
+pub use retry::{Backoff, FailureOutcome};
+pub use state::JobState;
+
+/// The tenant every record belongs to until multi-tenancy arrives.
+pub const DEFAULT_TENANT: &str = "default";

@@ -1,0 +1,43 @@
+//! What store methods answer when they cannot do what was asked.
+
+use ferry_core::JobState;
+
+/// A store failure. The first variants are answers about the data (the HTTP layer
+/// maps them to 4xx); `Unavailable` and `Database` are about the database itself.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("job not found")]
+    NotFound,
+    /// The lease token does not belong to the job's running attempt.
+    #[error("the lease is no longer valid (job status: {status})")]
+    LeaseLost { status: JobState },
+    /// The job's state does not allow the operation.
+    #[error("cannot {op} a job that is {status}")]
+    InvalidState { op: &'static str, status: JobState },
+    /// The database cannot be reached or is overloaded; worth retrying.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    /// A stored value did not decode (e.g. bad JSON in a column).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migration { version: i64, name: &'static str, source: sqlx::Error },
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(e)
+            }
+            sqlx::Error::Database(db) if db.message().contains("database is locked") => {
+                StoreError::Unavailable(e)
+            }
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;

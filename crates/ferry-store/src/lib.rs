@@ -1,0 +1,179 @@
+//! Ferry's persistence. [`Store`] is a closed enum over the backends, matched once
+//! here, so the server holds one concrete type and no SQL lives outside this crate.
+//!
+//! Store methods are noun-verb (`job_claim`, `job_complete`), take `now` from the
+//! caller's clock, change a job's state only by compare-and-set against its current
+//! state and lease, and return domain types from `ferry-core`, never database rows.
+
+mod error;
+mod migrate;
+mod params;
+pub mod sqlite;
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use ferry_core::{
+    Job, JobId, JobItem, KindPattern, NewJob,
+    api::{ClaimedJob, LeaseStatus},
+};
+
+pub use error::{StoreError, StoreResult};
+pub use params::{ClaimParams, CompleteParams, FailParams, ListParams, ProgressParams, Transition};
+pub use sqlite::{Durability, Overdue, SqliteStore};
+
+/// The job store, over one of the supported databases.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+}
+
+/// Calls the same method on whichever backend this store is.
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            Store::Sqlite($s) => $call,
+        }
+    };
+}
+
+/// Where the data lives, parsed from a database URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite:///abs/path.db`, `sqlite://rel/path.db` or `sqlite:path.db`.
+    Sqlite(std::path::PathBuf),
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            let path = path.split('?').next().unwrap_or(path);
+            if path.is_empty() {
+                return Err(format!("{url:?} names no database file"));
+            }
+            return Ok(DatabaseUrl::Sqlite(path.into()));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Err("PostgreSQL is not supported by this build yet; use sqlite://PATH".to_owned());
+        }
+        Err(format!("unsupported database URL {url:?}: expected sqlite://PATH"))
+    }
+}
+
+impl Store {
+    /// Opens the database at `url`, running migrations.
+    pub async fn open(url: &DatabaseUrl, durability: Durability) -> StoreResult<Self> {
+        match url {
+            DatabaseUrl::Sqlite(path) => Ok(Store::Sqlite(SqliteStore::open(path, durability).await?)),
+        }
+    }
+
+    /// Opens a SQLite file directly.
+    pub async fn open_sqlite(path: &Path) -> StoreResult<Self> {
+        Ok(Store::Sqlite(SqliteStore::open(path, Durability::Normal).await?))
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        dispatch!(self, _s => "sqlite")
+    }
+
+    pub async fn close(&self) {
+        dispatch!(self, s => s.close().await)
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        dispatch!(self, s => s.ping().await)
+    }
+
+    /// Inserts jobs in one transaction; all or none.
+    pub async fn job_insert(&self, jobs: &[NewJob], now: DateTime<Utc>) -> StoreResult<Vec<Job>> {
+        dispatch!(self, s => s.job_insert(jobs, now).await)
+    }
+
+    pub async fn job_get(&self, tenant_id: &str, id: JobId) -> StoreResult<Job> {
+        dispatch!(self, s => s.job_get(tenant_id, id).await)
+    }
+
+    /// Newest first.
+    pub async fn job_list(&self, params: &ListParams) -> StoreResult<Vec<Job>> {
+        dispatch!(self, s => s.job_list(params).await)
+    }
+
+    /// Items with `seq > after`, in order.
+    pub async fn job_items(&self, tenant_id: &str, id: JobId, after: i64, limit: u32) -> StoreResult<Vec<JobItem>> {
+        dispatch!(self, s => s.job_items(tenant_id, id, after, limit).await)
+    }
+
+    /// Atomically hands up to `max_jobs` due jobs to a worker, highest priority first,
+    /// FIFO within a priority, each with a fresh lease token.
+    pub async fn job_claim(&self, params: &ClaimParams<'_>) -> StoreResult<Vec<ClaimedJob>> {
+        dispatch!(self, s => s.job_claim(params).await)
+    }
+
+    /// The earliest `run_at` among waiting jobs of these kinds (to know how long a
+    /// long-poll may sleep).
+    pub async fn job_next_run_at(&self, tenant_id: &str, kinds: &[KindPattern]) -> StoreResult<Option<DateTime<Utc>>> {
+        dispatch!(self, s => s.job_next_run_at(tenant_id, kinds).await)
+    }
+
+    pub async fn job_heartbeat(&self, id: JobId, lease: &str, now: DateTime<Utc>) -> StoreResult<LeaseStatus> {
+        dispatch!(self, s => s.job_heartbeat(id, lease, now).await)
+    }
+
+    /// Records progress and partial items; also renews the lease.
+    pub async fn job_progress(&self, params: &ProgressParams<'_>) -> StoreResult<LeaseStatus> {
+        dispatch!(self, s => s.job_progress(params).await)
+    }
+
+    /// Completes a batch in one transaction; one answer per entry, in order. A repeat
+    /// with the same lease answers `Ok` without applying anything again.
+    pub async fn job_complete(&self, entries: &[CompleteParams<'_>], now: DateTime<Utc>) -> StoreResult<Vec<StoreResult<()>>> {
+        dispatch!(self, s => s.job_complete(entries, now).await)
+    }
+
+    /// Ends the running attempt with an error: retry later, dead, or cancelled.
+    pub async fn job_fail(&self, params: &FailParams<'_>) -> StoreResult<Job> {
+        dispatch!(self, s => s.job_fail(params).await)
+    }
+
+    /// Cancels a waiting job, or asks a running one to stop.
+    pub async fn job_cancel(&self, tenant_id: &str, id: JobId, now: DateTime<Utc>) -> StoreResult<Job> {
+        dispatch!(self, s => s.job_cancel(tenant_id, id, now).await)
+    }
+
+    /// Puts a failed or cancelled job back to `pending` with fresh attempts.
+    pub async fn job_retry(&self, tenant_id: &str, id: JobId, now: DateTime<Utc>) -> StoreResult<Job> {
+        dispatch!(self, s => s.job_retry(tenant_id, id, now).await)
+    }
+
+    /// Fails running attempts whose lease (rescuer) or deadline (timeouts) passed.
+    pub async fn job_fail_overdue(&self, which: Overdue, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Transition>> {
+        dispatch!(self, s => s.job_fail_overdue(which, now, limit).await)
+    }
+
+    pub async fn job_promote_scheduled(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        dispatch!(self, s => s.job_promote_scheduled(now, limit).await)
+    }
+
+    pub async fn job_delete_finished(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        dispatch!(self, s => s.job_delete_finished(before, limit).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        let sqlite = |p: &str| Ok(DatabaseUrl::Sqlite(p.into()));
+        assert_eq!("sqlite:///var/lib/ferry.db".parse(), sqlite("/var/lib/ferry.db"));
+        assert_eq!("sqlite://data/ferry.db?mode=rwc".parse(), sqlite("data/ferry.db"));
+        assert_eq!("sqlite:ferry.db".parse(), sqlite("ferry.db"));
+        assert!("sqlite://".parse::<DatabaseUrl>().is_err());
+        assert!("mysql://x".parse::<DatabaseUrl>().is_err());
+    }
+}

@@ -1,0 +1,17 @@
+//! A small embedded migration runner: numbered SQL files compiled into the binary,
+//! each applied once in its own transaction and recorded in `ferry_migrations`.
+
+/// One migration: its number, a name, and the SQL to run.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// SQLite migrations, oldest first.
+pub const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "jobs",
+    sql: include_str!("../migrations/sqlite/0001_jobs.sql"),
+}];

@@ -1,0 +1,66 @@
+//! Parameter structs of the store methods (one per method that takes more than an id).
+
+use chrono::{DateTime, Utc};
+use ferry_core::{JobError, JobId, JobState, KindPattern, Progress};
+use serde_json::Value;
+
+/// `job_claim`
+#[derive(Debug, Clone)]
+pub struct ClaimParams<'a> {
+    pub tenant_id: &'a str,
+    pub worker_id: &'a str,
+    pub kinds: &'a [KindPattern],
+    pub max_jobs: u32,
+    pub lease_ms: u64,
+    pub now: DateTime<Utc>,
+}
+
+/// `job_list`
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub tenant_id: String,
+    pub status: Option<JobState>,
+    pub kind: Option<KindPattern>,
+    pub labels: Vec<(String, String)>,
+    /// Only jobs with an id below this one (the previous page's last id).
+    pub before: Option<JobId>,
+    pub limit: u32,
+}
+
+/// `job_progress`
+#[derive(Debug, Clone)]
+pub struct ProgressParams<'a> {
+    pub id: JobId,
+    pub lease: &'a str,
+    /// Fields to merge into the stored progress (absent ones keep their value).
+    pub progress: Option<Progress>,
+    pub items: &'a [Value],
+    pub items_offset: Option<u64>,
+    pub now: DateTime<Utc>,
+}
+
+/// One entry of `job_complete`.
+#[derive(Debug, Clone)]
+pub struct CompleteParams<'a> {
+    pub id: JobId,
+    pub lease: &'a str,
+    pub result: &'a Value,
+}
+
+/// `job_fail`
+#[derive(Debug, Clone)]
+pub struct FailParams<'a> {
+    pub id: JobId,
+    pub lease: &'a str,
+    pub error: JobError,
+    pub retry_after_ms: Option<u64>,
+    pub now: DateTime<Utc>,
+}
+
+/// What a maintenance pass did to one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub id: JobId,
+    pub kind: String,
+    pub to: JobState,
+}

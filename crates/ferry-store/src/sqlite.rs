@@ -1,0 +1,786 @@
+//! The SQLite backend: one writer connection (SQLite has one writer anyway, and a
+//! single connection makes every transaction serial without `SQLITE_BUSY`), a pool of
+//! readers, WAL, migrations at open.
+//!
+//! Every state change is a compare-and-set on `(id, lease_token, status)`; a row that
+//! does not match is diagnosed afterwards to answer `LeaseLost`, `NotFound` or the
+//! idempotent repeat of an already-applied report.
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use chrono::{DateTime, Utc};
+use ferry_core::{
+    Backoff, FailureOutcome, Job, JobError, JobId, JobItem, JobState, KindPattern, NewJob,
+    api::{ClaimedJob, LeaseStatus},
+    retry::{FailedAttempt, jitter_unit},
+};
+use serde_json::Value;
+use sqlx::{
+    QueryBuilder, Row, Sqlite, SqliteConnection,
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+        SqliteSynchronous,
+    },
+};
+
+use crate::{
+    ClaimParams, CompleteParams, FailParams, ListParams, ProgressParams, StoreError, StoreResult,
+    Transition, migrate,
+};
+
+/// How hard SQLite works to make a commit durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=NORMAL`: a commit survives a crash of the process (kill -9), not a
+    /// power loss of the machine.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: a commit also survives power loss, at an fsync per commit.
+    Full,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    write: SqlitePool,
+    read: SqlitePool,
+}
+
+/// The columns [`job_from_row`] reads, as a literal so queries stay `&'static str`.
+macro_rules! job_columns {
+    () => {
+        "id, kind, status, payload, labels, priority, attempt, max_attempts, timeout_ms, \
+         backoff_base_ms, backoff_max_ms, run_at, created_at, updated_at, started_at, finished_at, \
+         worker_id, lease_expires_at, deadline_at, cancel_requested, progress, result, error"
+    };
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(ms: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("bad time {ms}")))
+}
+
+fn opt_from_ms(ms: Option<i64>) -> StoreResult<Option<DateTime<Utc>>> {
+    ms.map(from_ms).transpose()
+}
+
+fn json(text: &str) -> StoreResult<Value> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("bad json: {e}")))
+}
+
+fn opt_json<T: serde::de::DeserializeOwned>(text: Option<String>) -> StoreResult<Option<T>> {
+    text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("bad json: {e}"))))
+        .transpose()
+}
+
+fn to_text<T: serde::Serialize>(value: &T) -> String {
+    // Serializing our own plain data types cannot fail.
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+fn parse_id(text: &str) -> StoreResult<JobId> {
+    text.parse().map_err(|_| StoreError::Corrupt(format!("bad job id {text:?}")))
+}
+
+fn parse_state(text: &str) -> StoreResult<JobState> {
+    JobState::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn job_from_row(row: &SqliteRow) -> StoreResult<Job> {
+    let id: String = row.try_get("id")?;
+    let status: String = row.try_get("status")?;
+    let payload: String = row.try_get("payload")?;
+    let labels: String = row.try_get("labels")?;
+    Ok(Job {
+        id: parse_id(&id)?,
+        kind: row.try_get("kind")?,
+        status: parse_state(&status)?,
+        payload: json(&payload)?,
+        labels: serde_json::from_str(&labels).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        priority: row.try_get("priority")?,
+        attempt: row.try_get::<i64, _>("attempt")? as u32,
+        max_attempts: row.try_get::<i64, _>("max_attempts")? as u32,
+        timeout_ms: row.try_get::<i64, _>("timeout_ms")? as u64,
+        backoff: Backoff {
+            base_ms: row.try_get::<i64, _>("backoff_base_ms")? as u64,
+            max_ms: row.try_get::<i64, _>("backoff_max_ms")? as u64,
+        },
+        run_at: from_ms(row.try_get("run_at")?)?,
+        created_at: from_ms(row.try_get("created_at")?)?,
+        updated_at: from_ms(row.try_get("updated_at")?)?,
+        started_at: opt_from_ms(row.try_get("started_at")?)?,
+        finished_at: opt_from_ms(row.try_get("finished_at")?)?,
+        worker_id: row.try_get("worker_id")?,
+        lease_expires_at: opt_from_ms(row.try_get("lease_expires_at")?)?,
+        deadline_at: opt_from_ms(row.try_get("deadline_at")?)?,
+        cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
+        progress: opt_json(row.try_get("progress")?)?,
+        result: opt_json(row.try_get("result")?)?,
+        error: opt_json(row.try_get("error")?)?,
+    })
+}
+
+/// Appends `AND (<kind matches one of patterns>)`; nothing when a pattern is `*`.
+fn push_kind_filter(q: &mut QueryBuilder<Sqlite>, kinds: &[KindPattern]) {
+    if kinds.is_empty() || kinds.iter().any(|k| matches!(k, KindPattern::Any)) {
+        return;
+    }
+    q.push(" AND (");
+    for (i, pattern) in kinds.iter().enumerate() {
+        if i > 0 {
+            q.push(" OR ");
+        }
+        match pattern {
+            KindPattern::Any => unreachable!("handled above"),
+            KindPattern::Exact(kind) => {
+                q.push("kind = ").push_bind(kind.as_str().to_owned());
+            }
+            KindPattern::Prefix(prefix) => {
+                q.push("substr(kind, 1, ")
+                    .push_bind(prefix.len() as i64)
+                    .push(") = ")
+                    .push_bind(prefix.clone());
+            }
+        }
+    }
+    q.push(")");
+}
+
+/// The facts of a job row that decide what a report about it means.
+struct LeaseRow {
+    status: JobState,
+    lease_token: Option<String>,
+}
+
+async fn lease_row(conn: &mut SqliteConnection, id: JobId) -> StoreResult<LeaseRow> {
+    let row = sqlx::query("SELECT status, lease_token FROM ferry_jobs WHERE id = ?")
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(LeaseRow {
+        status: parse_state(row.try_get("status")?)?,
+        lease_token: row.try_get("lease_token")?,
+    })
+}
+
+async fn job_by_id(conn: &mut SqliteConnection, id: JobId) -> StoreResult<Job> {
+    let row = sqlx::query(concat!("SELECT ", job_columns!(), " FROM ferry_jobs WHERE id = ?"))
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    job_from_row(&row)
+}
+
+/// Ends the running attempt `(id, lease)` with `error`: retry, dead or cancelled.
+/// Returns the new state, or `None` when the row no longer matched.
+async fn fail_running(
+    conn: &mut SqliteConnection,
+    id: JobId,
+    lease: &str,
+    error: &JobError,
+    retry_after_ms: Option<u64>,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<JobState>> {
+    let row = sqlx::query(
+        "SELECT attempt, max_attempts, backoff_base_ms, backoff_max_ms, cancel_requested \
+         FROM ferry_jobs WHERE id = ? AND lease_token = ? AND status = 'running'",
+    )
+    .bind(id.to_string())
+    .bind(lease)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let failed = FailedAttempt {
+        attempt: row.try_get::<i64, _>("attempt")? as u32,
+        max_attempts: row.try_get::<i64, _>("max_attempts")? as u32,
+        retryable: error.retryable,
+        cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
+        retry_after_ms,
+        backoff: Backoff {
+            base_ms: row.try_get::<i64, _>("backoff_base_ms")? as u64,
+            max_ms: row.try_get::<i64, _>("backoff_max_ms")? as u64,
+        },
+    };
+    let (status, run_at, finished_at) = match failed.outcome(now, jitter_unit()) {
+        FailureOutcome::Retry { run_at } => (JobState::Scheduled, Some(ms(run_at)), None),
+        FailureOutcome::Dead => (JobState::Failed, None, Some(ms(now))),
+        FailureOutcome::Cancelled => (JobState::Cancelled, None, Some(ms(now))),
+    };
+    let done = sqlx::query(
+        "UPDATE ferry_jobs SET status = ?, run_at = coalesce(?, run_at), finished_at = ?, \
+         error = ?, lease_expires_at = NULL, updated_at = ? \
+         WHERE id = ? AND lease_token = ? AND status = 'running'",
+    )
+    .bind(status.as_str())
+    .bind(run_at)
+    .bind(finished_at)
+    .bind(to_text(error))
+    .bind(ms(now))
+    .bind(id.to_string())
+    .bind(lease)
+    .execute(&mut *conn)
+    .await?;
+    Ok((done.rows_affected() == 1).then_some(status))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and runs pending migrations.
+    pub async fn open(path: &Path, durability: Durability) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match durability {
+                Durability::Normal => SqliteSynchronous::Normal,
+                Durability::Full => SqliteSynchronous::Full,
+            })
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("temp_store", "memory");
+        let write = SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        migrate_sqlite(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { write, read })
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn job_insert(&self, jobs: &[NewJob], now: DateTime<Utc>) -> StoreResult<Vec<Job>> {
+        let mut tx = self.write.begin().await?;
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let status = job.initial_state(now);
+            let labels = to_text(&job.labels);
+            let payload = to_text(&job.payload);
+            sqlx::query(
+                "INSERT INTO ferry_jobs (id, tenant_id, kind, status, payload, labels, priority, \
+                 run_at, max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, created_at, \
+                 updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(job.id.to_string())
+            .bind(&job.tenant_id)
+            .bind(job.kind.as_str())
+            .bind(status.as_str())
+            .bind(payload)
+            .bind(labels)
+            .bind(job.priority)
+            .bind(ms(job.run_at))
+            .bind(job.max_attempts as i64)
+            .bind(job.timeout_ms as i64)
+            .bind(job.backoff.base_ms as i64)
+            .bind(job.backoff.max_ms as i64)
+            .bind(ms(now))
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await?;
+            for (key, value) in &job.labels {
+                sqlx::query("INSERT INTO ferry_job_labels (job_id, key, value) VALUES (?, ?, ?)")
+                    .bind(job.id.to_string())
+                    .bind(key)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            out.push(Job {
+                id: job.id,
+                kind: job.kind.to_string(),
+                status,
+                payload: job.payload.clone(),
+                labels: job.labels.clone(),
+                priority: job.priority,
+                attempt: 0,
+                max_attempts: job.max_attempts,
+                timeout_ms: job.timeout_ms,
+                backoff: job.backoff,
+                // Round-trip through the stored precision so the answer equals a later read.
+                run_at: from_ms(ms(job.run_at))?,
+                created_at: from_ms(ms(now))?,
+                updated_at: from_ms(ms(now))?,
+                started_at: None,
+                finished_at: None,
+                worker_id: None,
+                lease_expires_at: None,
+                deadline_at: None,
+                cancel_requested: false,
+                progress: None,
+                result: None,
+                error: None,
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn job_get(&self, tenant_id: &str, id: JobId) -> StoreResult<Job> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM ferry_jobs WHERE id = ? AND tenant_id = ?"
+        ))
+        .bind(id.to_string())
+        .bind(tenant_id)
+        .fetch_optional(&self.read)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        job_from_row(&row)
+    }
+
+    pub async fn job_list(&self, params: &ListParams) -> StoreResult<Vec<Job>> {
+        let mut q = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM ferry_jobs WHERE tenant_id = "
+        ));
+        q.push_bind(params.tenant_id.clone());
+        if let Some(status) = params.status {
+            q.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(kind) = &params.kind {
+            push_kind_filter(&mut q, std::slice::from_ref(kind));
+        }
+        for (key, value) in &params.labels {
+            q.push(" AND id IN (SELECT job_id FROM ferry_job_labels WHERE key = ")
+                .push_bind(key.clone())
+                .push(" AND value = ")
+                .push_bind(value.clone())
+                .push(")");
+        }
+        if let Some(before) = params.before {
+            q.push(" AND id < ").push_bind(before.to_string());
+        }
+        q.push(" ORDER BY id DESC LIMIT ").push_bind(params.limit as i64);
+        let rows = q.build().fetch_all(&self.read).await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    pub async fn job_items(&self, tenant_id: &str, id: JobId, after: i64, limit: u32) -> StoreResult<Vec<JobItem>> {
+        // The job must exist for this tenant; an empty list then means "no items yet".
+        self.job_get(tenant_id, id).await?;
+        let rows = sqlx::query(
+            "SELECT seq, attempt, data, created_at FROM ferry_job_items \
+             WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(id.to_string())
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(JobItem {
+                    seq: row.try_get("seq")?,
+                    attempt: row.try_get::<i64, _>("attempt")? as u32,
+                    data: json(row.try_get("data")?)?,
+                    created_at: from_ms(row.try_get("created_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn job_claim(&self, p: &ClaimParams<'_>) -> StoreResult<Vec<ClaimedJob>> {
+        let now = ms(p.now);
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "UPDATE ferry_jobs SET status = 'running', attempt = attempt + 1, worker_id = ",
+        );
+        q.push_bind(p.worker_id.to_owned())
+            .push(", lease_token = lower(hex(randomblob(16))), lease_ms = ")
+            .push_bind(p.lease_ms as i64)
+            .push(", lease_expires_at = ")
+            .push_bind(now + p.lease_ms as i64)
+            .push(", started_at = ")
+            .push_bind(now)
+            .push(", deadline_at = timeout_ms + ")
+            .push_bind(now)
+            .push(", updated_at = ")
+            .push_bind(now)
+            .push(", progress = NULL WHERE id IN (SELECT id FROM ferry_jobs WHERE tenant_id = ")
+            .push_bind(p.tenant_id.to_owned())
+            .push(" AND status IN ('pending', 'scheduled') AND run_at <= ")
+            .push_bind(now);
+        push_kind_filter(&mut q, p.kinds);
+        q.push(" ORDER BY priority DESC, run_at, id LIMIT ")
+            .push_bind(p.max_jobs as i64)
+            .push(
+                ") RETURNING id, kind, payload, labels, attempt, max_attempts, lease_token, \
+                 lease_expires_at, deadline_at, priority, run_at",
+            );
+        let rows = q.build().fetch_all(&self.write).await?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let labels: String = row.try_get("labels")?;
+            let order = (-row.try_get::<i64, _>("priority")?, row.try_get::<i64, _>("run_at")?);
+            jobs.push((
+                order,
+                ClaimedJob {
+                    id: parse_id(row.try_get("id")?)?,
+                    kind: row.try_get("kind")?,
+                    payload: json(row.try_get("payload")?)?,
+                    labels: serde_json::from_str(&labels).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    attempt: row.try_get::<i64, _>("attempt")? as u32,
+                    max_attempts: row.try_get::<i64, _>("max_attempts")? as u32,
+                    lease: row.try_get("lease_token")?,
+                    lease_ms: p.lease_ms,
+                    lease_expires_at: from_ms(row.try_get("lease_expires_at")?)?,
+                    deadline: from_ms(row.try_get("deadline_at")?)?,
+                },
+            ));
+        }
+        // RETURNING has no order; hand jobs out in claim order.
+        jobs.sort_by(|a, b| (a.0, a.1.id).cmp(&(b.0, b.1.id)));
+        Ok(jobs.into_iter().map(|(_, job)| job).collect())
+    }
+
+    pub async fn job_next_run_at(&self, tenant_id: &str, kinds: &[KindPattern]) -> StoreResult<Option<DateTime<Utc>>> {
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT min(run_at) AS next FROM ferry_jobs WHERE tenant_id = ");
+        q.push_bind(tenant_id.to_owned()).push(" AND status IN ('pending', 'scheduled')");
+        push_kind_filter(&mut q, kinds);
+        let row = q.build().fetch_one(&self.read).await?;
+        opt_from_ms(row.try_get("next")?)
+    }
+
+    pub async fn job_heartbeat(&self, id: JobId, lease: &str, now: DateTime<Utc>) -> StoreResult<LeaseStatus> {
+        let mut conn = self.write.acquire().await?;
+        let row = sqlx::query(
+            "UPDATE ferry_jobs SET lease_expires_at = ? + lease_ms, updated_at = ? \
+             WHERE id = ? AND lease_token = ? AND status = 'running' \
+             RETURNING lease_expires_at, cancel_requested",
+        )
+        .bind(ms(now))
+        .bind(ms(now))
+        .bind(id.to_string())
+        .bind(lease)
+        .fetch_optional(&mut *conn)
+        .await?;
+        match row {
+            Some(row) => Ok(LeaseStatus {
+                lease_expires_at: from_ms(row.try_get("lease_expires_at")?)?,
+                cancel: row.try_get::<i64, _>("cancel_requested")? != 0,
+            }),
+            None => Err(lease_lost(&mut conn, id).await),
+        }
+    }
+
+    pub async fn job_progress(&self, p: &ProgressParams<'_>) -> StoreResult<LeaseStatus> {
+        let mut tx = self.write.begin().await?;
+        let patch = p.progress.as_ref().map(to_text);
+        let row = sqlx::query(
+            "UPDATE ferry_jobs SET \
+             progress = CASE WHEN ?1 IS NULL THEN progress ELSE json_patch(coalesce(progress, '{}'), ?1) END, \
+             lease_expires_at = ?2 + lease_ms, updated_at = ?2 \
+             WHERE id = ?3 AND lease_token = ?4 AND status = 'running' \
+             RETURNING lease_expires_at, cancel_requested, attempt",
+        )
+        .bind(patch)
+        .bind(ms(p.now))
+        .bind(p.id.to_string())
+        .bind(p.lease)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Err(lease_lost(&mut tx, p.id).await);
+        };
+        if !p.items.is_empty() {
+            let attempt: i64 = row.try_get("attempt")?;
+            let first = match p.items_offset {
+                Some(offset) => offset as i64,
+                None => sqlx::query_scalar::<_, i64>(
+                    "SELECT coalesce(max(idx) + 1, 0) FROM ferry_job_items WHERE job_id = ? AND lease_token = ?",
+                )
+                .bind(p.id.to_string())
+                .bind(p.lease)
+                .fetch_one(&mut *tx)
+                .await?,
+            };
+            for (i, item) in p.items.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO ferry_job_items (job_id, attempt, lease_token, idx, data, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, lease_token, idx) DO NOTHING",
+                )
+                .bind(p.id.to_string())
+                .bind(attempt)
+                .bind(p.lease)
+                .bind(first + i as i64)
+                .bind(to_text(item))
+                .bind(ms(p.now))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let status = LeaseStatus {
+            lease_expires_at: from_ms(row.try_get("lease_expires_at")?)?,
+            cancel: row.try_get::<i64, _>("cancel_requested")? != 0,
+        };
+        tx.commit().await?;
+        Ok(status)
+    }
+
+    /// Completes a batch in one transaction; one answer per entry, in order.
+    pub async fn job_complete(
+        &self,
+        entries: &[CompleteParams<'_>],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<StoreResult<()>>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write.begin().await?;
+        let mut applied = std::collections::HashSet::with_capacity(entries.len());
+        // SQLite allows 32766 bound parameters; 3 per entry plus 2.
+        for chunk in entries.chunks(5_000) {
+            let mut q = QueryBuilder::<Sqlite>::new("UPDATE ferry_jobs SET status = 'completed', result = v.column3, finished_at = ");
+            q.push_bind(ms(now))
+                .push(", updated_at = ")
+                .push_bind(ms(now))
+                .push(", lease_expires_at = NULL FROM (");
+            q.push_values(chunk, |mut b, e| {
+                b.push_bind(e.id.to_string()).push_bind(e.lease.to_owned()).push_bind(to_text(e.result));
+            });
+            q.push(
+                ") AS v WHERE ferry_jobs.id = v.column1 AND ferry_jobs.lease_token = v.column2 \
+                 AND ferry_jobs.status = 'running' RETURNING ferry_jobs.id",
+            );
+            for row in q.build().fetch_all(&mut *tx).await? {
+                applied.insert(row.try_get::<String, _>("id")?);
+            }
+        }
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            if applied.contains(&e.id.to_string()) {
+                out.push(Ok(()));
+                continue;
+            }
+            // Not applied now: an idempotent repeat, or a report that lost its lease.
+            let answer = match lease_row(&mut tx, e.id).await {
+                Ok(row) if row.lease_token.as_deref() == Some(e.lease) && row.status == JobState::Completed => Ok(()),
+                Ok(row) => Err(StoreError::LeaseLost { status: row.status }),
+                Err(err) => Err(err),
+            };
+            out.push(answer);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn job_fail(&self, p: &FailParams<'_>) -> StoreResult<Job> {
+        let mut tx = self.write.begin().await?;
+        let changed = fail_running(&mut tx, p.id, p.lease, &p.error, p.retry_after_ms, p.now).await?;
+        if changed.is_none() {
+            let row = lease_row(&mut tx, p.id).await?;
+            let same_attempt = row.lease_token.as_deref() == Some(p.lease);
+            // A repeated `fail` of an attempt that already ended unsuccessfully is answered
+            // with the job as it is; anything else lost the lease.
+            let ended_unsuccessfully =
+                matches!(row.status, JobState::Scheduled | JobState::Failed | JobState::Cancelled);
+            if !(same_attempt && ended_unsuccessfully) {
+                return Err(StoreError::LeaseLost { status: row.status });
+            }
+        }
+        let job = job_by_id(&mut tx, p.id).await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    pub async fn job_cancel(&self, tenant_id: &str, id: JobId, now: DateTime<Utc>) -> StoreResult<Job> {
+        let mut tx = self.write.begin().await?;
+        let job = job_by_id(&mut tx, id).await?;
+        if !tenant_owns(&mut tx, tenant_id, id).await? {
+            return Err(StoreError::NotFound);
+        }
+        match job.status {
+            JobState::Scheduled | JobState::Pending => {
+                sqlx::query(
+                    "UPDATE ferry_jobs SET status = 'cancelled', finished_at = ?, updated_at = ? \
+                     WHERE id = ? AND status = ?",
+                )
+                .bind(ms(now))
+                .bind(ms(now))
+                .bind(id.to_string())
+                .bind(job.status.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+            JobState::Running => {
+                sqlx::query(
+                    "UPDATE ferry_jobs SET cancel_requested = 1, updated_at = ? WHERE id = ? AND status = 'running'",
+                )
+                .bind(ms(now))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
+            JobState::Cancelled => return Ok(job),
+            status @ (JobState::Completed | JobState::Failed) => {
+                return Err(StoreError::InvalidState { op: "cancel", status });
+            }
+        }
+        let job = job_by_id(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    pub async fn job_retry(&self, tenant_id: &str, id: JobId, now: DateTime<Utc>) -> StoreResult<Job> {
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE ferry_jobs SET status = 'pending', attempt = 0, run_at = ?1, finished_at = NULL, \
+             cancel_requested = 0, progress = NULL, lease_expires_at = NULL, updated_at = ?1 \
+             WHERE id = ?2 AND tenant_id = ?3 AND status IN ('failed', 'cancelled')",
+        )
+        .bind(ms(now))
+        .bind(id.to_string())
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await?;
+        let job = job_by_id(&mut tx, id).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::InvalidState { op: "retry", status: job.status });
+        }
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    /// Fails (retry, dead or cancelled) up to `limit` running attempts whose lease or
+    /// deadline passed before `now`.
+    pub async fn job_fail_overdue(
+        &self,
+        which: Overdue,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Transition>> {
+        let (column, error) = match which {
+            Overdue::Lease => (
+                "lease_expires_at",
+                JobError::new(
+                    ferry_core::error::job_codes::LEASE_EXPIRED,
+                    "the worker stopped renewing its lease (it died or lost its connection)",
+                    true,
+                ),
+            ),
+            Overdue::Deadline => (
+                "deadline_at",
+                JobError::new(ferry_core::error::job_codes::TIMEOUT, "the attempt ran past its timeout_ms", true),
+            ),
+        };
+        let mut tx = self.write.begin().await?;
+        // `column` is one of two fixed names above, never input.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, kind, lease_token FROM ferry_jobs WHERE status = 'running' AND {column} < ? \
+             ORDER BY {column} LIMIT ?"
+        )))
+        .bind(ms(now))
+        .bind(limit as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id = parse_id(row.try_get("id")?)?;
+            let lease: String = row.try_get("lease_token")?;
+            if let Some(to) = fail_running(&mut tx, id, &lease, &error, None, now).await? {
+                out.push(Transition { id, kind: row.try_get("kind")?, to });
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Moves due `scheduled` jobs to `pending`.
+    pub async fn job_promote_scheduled(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE ferry_jobs SET status = 'pending', updated_at = ?1 WHERE id IN \
+             (SELECT id FROM ferry_jobs WHERE status = 'scheduled' AND run_at <= ?1 LIMIT ?2) \
+             AND status = 'scheduled'",
+        )
+        .bind(ms(now))
+        .bind(limit as i64)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Deletes up to `limit` jobs that finished before `before` (their items and labels go with them).
+    pub async fn job_delete_finished(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM ferry_jobs WHERE id IN (SELECT id FROM ferry_jobs \
+             WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at < ? LIMIT ?)",
+        )
+        .bind(ms(before))
+        .bind(limit as i64)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// Which overdue attempts a maintenance pass fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overdue {
+    /// The lease expired: the rescuer.
+    Lease,
+    /// The deadline passed: the timeout enforcer.
+    Deadline,
+}
+
+async fn tenant_owns(conn: &mut SqliteConnection, tenant_id: &str, id: JobId) -> StoreResult<bool> {
+    let owner: Option<String> = sqlx::query_scalar("SELECT tenant_id FROM ferry_jobs WHERE id = ?")
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(owner.as_deref() == Some(tenant_id))
+}
+
+async fn lease_lost(conn: &mut SqliteConnection, id: JobId) -> StoreError {
+    match lease_row(conn, id).await {
+        Ok(row) => StoreError::LeaseLost { status: row.status },
+        Err(e) => e,
+    }
+}
+
+async fn migrate_sqlite(pool: &SqlitePool) -> StoreResult<()> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS ferry_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    for m in migrate::SQLITE {
+        let mut tx = pool.begin().await?;
+        let done: Option<i64> = sqlx::query_scalar("SELECT version FROM ferry_migrations WHERE version = ?")
+            .bind(m.version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if done.is_some() {
+            continue;
+        }
+        let wrap = |source| StoreError::Migration { version: m.version, name: m.name, source };
+        sqlx::raw_sql(m.sql).execute(&mut *tx).await.map_err(wrap)?;
+        sqlx::query("INSERT INTO ferry_migrations (version, name, applied_at) VALUES (?, ?, ?)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(Utc::now().timestamp_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(wrap)?;
+        tx.commit().await.map_err(wrap)?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
+    }
+    Ok(())
+}
