@@ -1,1 +1,233 @@
-//! placeholder
+//! A typed HTTP client for Ferry's client API (`/v1/jobs…`) and worker API
+//! (`/v1/worker/…`). The worker runtime, the CLI and the tests all speak the API
+//! through it, so the protocol has one Rust implementation.
+
+use std::{sync::Once, time::Duration};
+
+use ferry_core::{
+    ErrorCode, FieldError, Job, JobId, Secret,
+    api::{
+        ApiErrorBody, BatchCompleteEntry, BatchCompleteRequest, BatchCompleteResponse, ClaimRequest,
+        ClaimResponse, CompleteRequest, FailError, FailRequest, Health, HeartbeatRequest, ItemPage,
+        JobPage, JobsCreated, LeaseStatus, ProgressRequest, SubmitBatch, SubmitJob,
+    },
+};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+
+/// What a call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error body.
+    #[error("{code} ({status}): {message}")]
+    Api { status: u16, code: ErrorCode, message: String, fields: Vec<FieldError> },
+    /// The server could not be reached, or the connection broke.
+    #[error("cannot reach the ferry server: {0}")]
+    Transport(#[source] reqwest::Error),
+    /// The server answered something that is not Ferry's API.
+    #[error("unexpected answer from the server ({status}): {message}")]
+    Protocol { status: u16, message: String },
+    #[error("invalid server URL {0:?}: expected http(s)://host:port")]
+    InvalidUrl(String),
+}
+
+impl ClientError {
+    /// The API error code, if the server answered one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Worth trying again later: the server or the network is having a moment.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Transport(_) => true,
+            ClientError::Api { status, .. } | ClientError::Protocol { status, .. } => {
+                *status == 429 || *status >= 500
+            }
+            ClientError::InvalidUrl(_) => false,
+        }
+    }
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;
+
+/// Filters of `GET /v1/jobs`.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    /// `key:value` pairs; all must match.
+    pub labels: Vec<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// One connection to one Ferry server with one token (an API token for the client
+/// calls, a worker token for the worker calls).
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Secret,
+    timeout: Duration,
+}
+
+static CRYPTO: Once = Once::new();
+
+/// Ferry uses ring as its one TLS crypto provider.
+fn install_crypto_provider() {
+    CRYPTO.call_once(|| {
+        // Err only means another provider was installed first; that one is used then.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+impl Client {
+    pub fn new(base_url: &str, token: Secret) -> ClientResult<Self> {
+        let base = base_url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() < "http://x".len() {
+            return Err(ClientError::InvalidUrl(base_url.to_owned()));
+        }
+        install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(ClientError::Transport)?;
+        Ok(Self { http, base, token, timeout: Duration::from_secs(30) })
+    }
+
+    /// The server's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(self.token.expose())
+            .timeout(self.timeout)
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> ClientResult<(StatusCode, T)> {
+        let response = req.send().await.map_err(ClientError::Transport)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(ClientError::Transport)?;
+        if status.is_success() {
+            let value = serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
+                status: status.as_u16(),
+                message: format!("cannot decode the answer: {e}"),
+            })?;
+            return Ok((status, value));
+        }
+        Err(match serde_json::from_slice::<ApiErrorBody>(&bytes) {
+            Ok(body) => ClientError::Api {
+                status: status.as_u16(),
+                code: body.error.code,
+                message: body.error.message,
+                fields: body.error.fields,
+            },
+            Err(_) => ClientError::Protocol {
+                status: status.as_u16(),
+                message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            },
+        })
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> ClientResult<T> {
+        Ok(self.send(self.request(Method::POST, path).json(body)).await?.1)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
+        Ok(self.send(self.request(Method::GET, path)).await?.1)
+    }
+
+    // ---- client API ----
+
+    pub async fn health(&self) -> ClientResult<Health> {
+        self.get("/healthz").await
+    }
+
+    /// `POST /v1/jobs`: answers at once with the accepted job.
+    pub async fn submit(&self, spec: &SubmitJob) -> ClientResult<Job> {
+        self.post("/v1/jobs", spec).await
+    }
+
+    /// `POST /v1/jobs?wait=`: the job, finished if it finished within `wait`.
+    pub async fn submit_and_wait(&self, spec: &SubmitJob, wait: Duration) -> ClientResult<Job> {
+        let req = self
+            .request(Method::POST, "/v1/jobs")
+            .query(&[("wait", wait.as_secs_f64().to_string())])
+            .timeout(wait + self.timeout)
+            .json(spec);
+        Ok(self.send(req).await?.1)
+    }
+
+    /// `POST /v1/jobs/batch`: all or none, in one transaction.
+    pub async fn submit_batch(&self, jobs: Vec<SubmitJob>) -> ClientResult<Vec<Job>> {
+        let created: JobsCreated = self.post("/v1/jobs/batch", &SubmitBatch { jobs }).await?;
+        Ok(created.jobs)
+    }
+
+    pub async fn job(&self, id: JobId) -> ClientResult<Job> {
+        self.get(&format!("/v1/jobs/{id}")).await
+    }
+
+    pub async fn list(&self, query: &ListQuery) -> ClientResult<JobPage> {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        pairs.extend(query.status.clone().map(|v| ("status", v)));
+        pairs.extend(query.kind.clone().map(|v| ("kind", v)));
+        pairs.extend(query.labels.iter().map(|v| ("label", v.clone())));
+        pairs.extend(query.limit.map(|v| ("limit", v.to_string())));
+        pairs.extend(query.cursor.clone().map(|v| ("cursor", v)));
+        Ok(self.send(self.request(Method::GET, "/v1/jobs").query(&pairs)).await?.1)
+    }
+
+    pub async fn items(&self, id: JobId, after: i64, limit: u32) -> ClientResult<ItemPage> {
+        self.get(&format!("/v1/jobs/{id}/items?after={after}&limit={limit}")).await
+    }
+
+    pub async fn cancel(&self, id: JobId) -> ClientResult<Job> {
+        self.post(&format!("/v1/jobs/{id}/cancel"), &serde_json::json!({})).await
+    }
+
+    pub async fn retry(&self, id: JobId) -> ClientResult<Job> {
+        self.post(&format!("/v1/jobs/{id}/retry"), &serde_json::json!({})).await
+    }
+
+    // ---- worker API ----
+
+    /// `POST /v1/worker/claim`; long-polls up to `wait_ms` on the server.
+    pub async fn claim(&self, req: &ClaimRequest) -> ClientResult<ClaimResponse> {
+        let wait = Duration::from_millis(req.wait_ms.unwrap_or(0));
+        let request = self.request(Method::POST, "/v1/worker/claim").timeout(wait + self.timeout).json(req);
+        Ok(self.send(request).await?.1)
+    }
+
+    pub async fn heartbeat(&self, id: JobId, lease: &str) -> ClientResult<LeaseStatus> {
+        self.post(&format!("/v1/worker/jobs/{id}/heartbeat"), &HeartbeatRequest { lease: lease.to_owned() })
+            .await
+    }
+
+    pub async fn progress(&self, id: JobId, req: &ProgressRequest) -> ClientResult<LeaseStatus> {
+        self.post(&format!("/v1/worker/jobs/{id}/progress"), req).await
+    }
+
+    pub async fn complete(&self, id: JobId, lease: &str, result: Value) -> ClientResult<Job> {
+        self.post(&format!("/v1/worker/jobs/{id}/complete"), &CompleteRequest { lease: lease.to_owned(), result })
+            .await
+    }
+
+    pub async fn complete_batch(&self, jobs: Vec<BatchCompleteEntry>) -> ClientResult<BatchCompleteResponse> {
+        self.post("/v1/worker/complete", &BatchCompleteRequest { jobs }).await
+    }
+
+    pub async fn fail(&self, id: JobId, lease: &str, error: FailError) -> ClientResult<Job> {
+        self.post(&format!("/v1/worker/jobs/{id}/fail"), &FailRequest { lease: lease.to_owned(), error }).await
+    }
+}

@@ -11,6 +11,7 @@ pub mod id;
 pub mod job;
 pub mod kind;
 pub mod retry;
+pub mod secret;
 pub mod state;
 pub mod validate;
 
@@ -20,6 +21,7 @@ pub use id::JobId;
 pub use job::{Job, JobError, JobItem, NewJob, Progress};
 pub use kind::{Kind, KindPattern};
 pub use retry::{Backoff, FailureOutcome};
+pub use secret::Secret;
 pub use state::JobState;
 
 /// The tenant every record belongs to until multi-tenancy arrives.

@@ -1,1 +1,76 @@
-//! placeholder
+//! The Ferry server: the client and worker HTTP APIs over a [`Store`], and the
+//! maintenance services that keep leases, deadlines, schedules and retention honest.
+//!
+//! It never launches a browser and never runs a job itself; workers do, over HTTP.
+
+mod config;
+pub mod http;
+mod queue;
+pub mod services;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use ferry_core::Clock;
+use ferry_store::Store;
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+
+pub use config::ServerConfig;
+pub use queue::Queue;
+
+/// A server started by [`start`].
+#[derive(Debug)]
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub queue: Arc<Queue>,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl RunningServer {
+    /// Asks every part to stop and waits until they have.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        self.queue.store().close().await;
+    }
+
+    /// Waits until the server stops (after `shutdown` was cancelled elsewhere).
+    pub async fn wait(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+        self.queue.store().close().await;
+    }
+}
+
+/// What [`start`] needs.
+#[derive(Debug)]
+pub struct StartOptions {
+    pub listener: TcpListener,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub config: ServerConfig,
+    /// Run the maintenance services (tests step them with `run_once` instead).
+    pub services: bool,
+    pub shutdown: CancellationToken,
+}
+
+/// Starts serving on the listener, with the maintenance services unless disabled.
+pub fn start(options: StartOptions) -> std::io::Result<RunningServer> {
+    let StartOptions { listener, store, clock, config, services, shutdown } = options;
+    let addr = listener.local_addr()?;
+    let queue = Arc::new(Queue::new(store, clock, config, shutdown.clone()));
+    let mut tasks = JoinSet::new();
+    let app = http::app(queue.clone());
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        let served = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "http server stopped");
+        }
+    });
+    if services {
+        services::spawn_all(&queue, &mut tasks, &shutdown);
+    }
+    tracing::info!(%addr, backend = queue.store().backend_name(), "ferry server listening");
+    Ok(RunningServer { addr, queue, shutdown, tasks })
+}

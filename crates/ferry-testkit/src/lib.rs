@@ -1,1 +1,201 @@
-//! placeholder
+//! Test helpers for Ferry and for Ferry's users: start a real server on a random port
+//! against a fresh database ([`TestServer`]), serve a local site for handlers to call
+//! ([`fixture`]), and build job specs with sensible defaults ([`job`]).
+
+pub mod fixture;
+
+use std::{sync::Arc, time::Duration};
+
+use ferry_client::Client;
+use ferry_core::{Clock, ManualClock, Secret, SystemClock, api::SubmitJob};
+use ferry_server::{
+    Queue, RunningServer, ServerConfig, StartOptions,
+    services::{Cleaner, LeaseRescuer, Scheduler, Service, TimeoutEnforcer},
+};
+use ferry_store::Store;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+pub const API_TOKEN: &str = "test-api-token";
+pub const WORKER_TOKEN: &str = "test-worker-token";
+
+/// A job spec with defaults; change fields on the result as needed.
+pub fn job(kind: &str, payload: Value) -> SubmitJob {
+    SubmitJob::new(kind, payload)
+}
+
+/// How to start a [`TestServer`].
+#[derive(Debug)]
+pub struct TestServerBuilder {
+    services: bool,
+    clock: Option<Arc<ManualClock>>,
+    config: ServerConfig,
+}
+
+impl TestServerBuilder {
+    /// Run the maintenance services on their tickers (default: off; tests call
+    /// [`TestServer::run_maintenance`] instead).
+    pub fn with_services(mut self) -> Self {
+        self.services = true;
+        self
+    }
+
+    /// Drive the server with a manual clock.
+    pub fn with_clock(mut self, clock: Arc<ManualClock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    pub fn configure(mut self, f: impl FnOnce(&mut ServerConfig)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    pub async fn spawn(self) -> TestServer {
+        let dir = tempfile::tempdir().expect("create temp dir");
+        let store = Store::open_sqlite(&dir.path().join("ferry.db")).await.expect("open sqlite store");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let clock: Arc<dyn Clock> = match &self.clock {
+            Some(c) => c.clone(),
+            None => Arc::new(SystemClock),
+        };
+        let shutdown = CancellationToken::new();
+        let running = ferry_server::start(StartOptions {
+            listener,
+            store,
+            clock,
+            config: self.config,
+            services: self.services,
+            shutdown: shutdown.clone(),
+        })
+        .expect("start server");
+        let url = format!("http://{}", running.addr);
+        TestServer {
+            api: Client::new(&url, Secret::new(API_TOKEN)).expect("api client"),
+            worker: Client::new(&url, Secret::new(WORKER_TOKEN)).expect("worker client"),
+            queue: running.queue.clone(),
+            url,
+            clock: self.clock,
+            running: Some(running),
+            _dir: dir,
+        }
+    }
+}
+
+/// A real Ferry server on 127.0.0.1 and a random port, on a fresh SQLite database in
+/// a temporary directory that lives as long as this value.
+#[derive(Debug)]
+pub struct TestServer {
+    pub url: String,
+    /// A client with the API token.
+    pub api: Client,
+    /// A client with the worker token.
+    pub worker: Client,
+    pub queue: Arc<Queue>,
+    pub clock: Option<Arc<ManualClock>>,
+    running: Option<RunningServer>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub fn builder() -> TestServerBuilder {
+        let mut config = ServerConfig::new(Secret::new(API_TOKEN), Secret::new(WORKER_TOKEN));
+        config.services.rescue_interval = Duration::from_millis(200);
+        config.services.timeout_interval = Duration::from_millis(200);
+        config.services.schedule_interval = Duration::from_millis(200);
+        TestServerBuilder { services: false, clock: None, config }
+    }
+
+    /// The default test server: system clock, maintenance stepped by hand.
+    pub async fn spawn() -> TestServer {
+        Self::builder().spawn().await
+    }
+
+    /// One pass of every maintenance service, in a fixed order.
+    pub async fn run_maintenance(&self) -> u64 {
+        let q = &self.queue;
+        let mut n = 0;
+        n += LeaseRescuer::new(q.clone()).run_once().await.expect("rescuer");
+        n += TimeoutEnforcer::new(q.clone()).run_once().await.expect("timeouts");
+        n += Scheduler::new(q.clone()).run_once().await.expect("scheduler");
+        n += Cleaner::new(q.clone()).run_once().await.expect("cleaner");
+        n
+    }
+
+    /// A plain HTTP client for requests the typed client would never send.
+    pub fn raw(&self) -> raw::Raw {
+        raw::Raw { base: self.url.clone() }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+}
+
+/// Raw requests (bad JSON, wrong tokens) go through a tiny helper built on
+/// tokio, so tests can send bytes the typed client would refuse to produce.
+pub mod raw {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[derive(Debug, Clone)]
+    pub struct Raw {
+        pub base: String,
+    }
+
+    /// An answer: status code and body parsed as JSON (`Null` when it is not JSON).
+    #[derive(Debug, Clone)]
+    pub struct RawAnswer {
+        pub status: u16,
+        pub headers: Vec<(String, String)>,
+        pub body: serde_json::Value,
+    }
+
+    impl RawAnswer {
+        pub fn code(&self) -> &str {
+            self.body["error"]["code"].as_str().unwrap_or("")
+        }
+
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        }
+    }
+
+    impl Raw {
+        /// Sends one HTTP/1.1 request with `Connection: close` and reads the answer.
+        pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> RawAnswer {
+            let host = self.base.trim_start_matches("http://");
+            let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+            let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+            for (k, v) in headers {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+            head.push_str("\r\n");
+            stream.write_all(head.as_bytes()).await.expect("write head");
+            stream.write_all(body).await.expect("write body");
+            let mut raw = Vec::new();
+            stream.read_to_end(&mut raw).await.expect("read answer");
+            let text = String::from_utf8_lossy(&raw);
+            let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+            let mut lines = head.lines();
+            let status = lines
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            let headers = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .collect();
+            RawAnswer { status, headers, body: serde_json::from_str(body).unwrap_or(serde_json::Value::Null) }
+        }
+
+        /// A JSON request with the given bearer token.
+        pub async fn json(&self, method: &str, path: &str, token: &str, body: &str) -> RawAnswer {
+            let auth = format!("Bearer {token}");
+            self.send(method, path, &[("Authorization", &auth), ("Content-Type", "application/json")], body.as_bytes())
+                .await
+        }
+    }
+}

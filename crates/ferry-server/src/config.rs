@@ -1,0 +1,46 @@
+//! The server's settings, with documented defaults. The binary fills this in from
+//! flags, `FERRY_*` environment variables and `ferry.toml`.
+
+use std::time::Duration;
+
+use ferry_core::{
+    Secret,
+    validate::{JobDefaults, LeaseBounds},
+};
+
+use crate::services::ServiceConfig;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Bearer token of the client API (`/v1/jobs…`).
+    pub api_token: Secret,
+    /// Bearer token of the worker API (`/v1/worker/…`).
+    pub worker_token: Secret,
+    /// What a job spec leaves out.
+    pub job_defaults: JobDefaults,
+    /// Lease length and long-poll bounds of claims.
+    pub lease: LeaseBounds,
+    /// Largest request body accepted (default 8 MiB).
+    pub max_body_bytes: usize,
+    /// Most jobs in one `POST /v1/jobs/batch` (default 1,000).
+    pub max_batch_jobs: usize,
+    /// Longest `POST /v1/jobs?wait=` a client may ask for (default 60 s).
+    pub max_sync_wait: Duration,
+    /// Background maintenance.
+    pub services: ServiceConfig,
+}
+
+impl ServerConfig {
+    pub fn new(api_token: Secret, worker_token: Secret) -> Self {
+        Self {
+            api_token,
+            worker_token,
+            job_defaults: JobDefaults::default(),
+            lease: LeaseBounds::default(),
+            max_body_bytes: 8 * 1024 * 1024,
+            max_batch_jobs: 1_000,
+            max_sync_wait: Duration::from_secs(60),
+            services: ServiceConfig::default(),
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! Bearer-token checks: the client API and the worker API each have their own token,
+//! compared in constant time.
+
+use axum::{
+    extract::{Request, State},
+    http::{StatusCode, header},
+    middleware::Next,
+    response::Response,
+};
+use ferry_core::{ErrorCode, Secret};
+use subtle::ConstantTimeEq;
+
+use super::ApiError;
+
+fn bearer(req: &Request) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// Middleware: lets the request through only with `Authorization: Bearer <token>`.
+pub async fn require(State(token): State<Secret>, req: Request, next: Next) -> Result<Response, ApiError> {
+    let ok = bearer(&req).is_some_and(|given| bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())));
+    if !ok {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            "missing or wrong token: send Authorization: Bearer <token>",
+        ));
+    }
+    Ok(next.run(req).await)
+}

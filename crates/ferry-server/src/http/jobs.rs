@@ -1,0 +1,161 @@
+//! The client API: submit, read, list, page items, cancel, retry.
+
+use std::time::Duration;
+
+use axum::{
+    Router,
+    extract::{RawQuery, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use ferry_core::{
+    DEFAULT_TENANT, FieldError, Job, JobState, KindPattern,
+    api::{ItemPage, JobPage, JobsCreated, SubmitBatch, SubmitJob},
+    validate::label_key_ok,
+};
+use ferry_store::ListParams;
+
+use super::{ApiError, AppState, Json, PathId};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/jobs", post(submit).get(list))
+        .route("/v1/jobs/batch", post(submit_batch))
+        .route("/v1/jobs/{id}", get(get_job))
+        .route("/v1/jobs/{id}/items", get(items))
+        .route("/v1/jobs/{id}/cancel", post(cancel))
+        .route("/v1/jobs/{id}/retry", post(retry))
+}
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 500;
+const MAX_ITEMS_PAGE: u32 = 1_000;
+
+/// The query string as `(key, value)` pairs, refusing keys the route does not know
+/// (a typo such as `?stauts=` must not silently list everything).
+fn query_pairs(raw: Option<String>, known: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let unknown: Vec<FieldError> = pairs
+        .iter()
+        .filter(|(k, _)| !known.contains(&k.as_str()))
+        .map(|(k, _)| FieldError::new(k.clone(), format!("unknown query parameter; known: {}", known.join(", "))))
+        .collect();
+    if unknown.is_empty() { Ok(pairs) } else { Err(ApiError::validation(unknown)) }
+}
+
+fn parse_num<T: std::str::FromStr>(field: &str, value: &str, what: &str) -> Result<T, ApiError> {
+    value.parse().map_err(|_| ApiError::field(field, format!("{value:?} is not {what}")))
+}
+
+fn created(job: Job, status: StatusCode) -> Response {
+    let location = HeaderValue::from_str(&format!("/v1/jobs/{}", job.id)).ok();
+    let mut headers = HeaderMap::new();
+    if let Some(location) = location {
+        headers.insert(header::LOCATION, location);
+    }
+    (status, headers, Json(job)).into_response()
+}
+
+async fn submit(State(queue): State<AppState>, RawQuery(raw): RawQuery, Json(spec): Json<SubmitJob>) -> Result<Response, ApiError> {
+    let mut wait = None;
+    for (key, value) in query_pairs(raw, &["wait"])? {
+        let secs: f64 = parse_num(&key, &value, "a number of seconds")?;
+        let max = queue.config().max_sync_wait.as_secs_f64();
+        if !(0.0..=max).contains(&secs) {
+            return Err(ApiError::field("wait", format!("must be between 0 and {max} seconds")));
+        }
+        wait = Some(Duration::from_secs_f64(secs));
+    }
+    let jobs = queue.validate(vec![spec], false).map_err(ApiError::validation)?;
+    let job = queue.submit(&jobs).await?.remove(0);
+    let Some(wait) = wait else { return Ok(created(job, StatusCode::ACCEPTED)) };
+    let job = queue.wait_final(DEFAULT_TENANT, job.id, wait).await?;
+    let status = if job.status.is_final() { StatusCode::OK } else { StatusCode::ACCEPTED };
+    Ok(created(job, status))
+}
+
+async fn submit_batch(State(queue): State<AppState>, Json(batch): Json<SubmitBatch>) -> Result<Response, ApiError> {
+    let max = queue.config().max_batch_jobs;
+    if batch.jobs.is_empty() || batch.jobs.len() > max {
+        return Err(ApiError::field("jobs", format!("give 1-{max} jobs")));
+    }
+    let jobs = queue.validate(batch.jobs, true).map_err(ApiError::validation)?;
+    let jobs = queue.submit(&jobs).await?;
+    Ok((StatusCode::ACCEPTED, Json(JobsCreated { jobs })).into_response())
+}
+
+async fn get_job(State(queue): State<AppState>, PathId(id): PathId) -> Result<Json<Job>, ApiError> {
+    Ok(Json(queue.get(DEFAULT_TENANT, id).await?))
+}
+
+async fn list(State(queue): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<JobPage>, ApiError> {
+    let mut params = ListParams { tenant_id: DEFAULT_TENANT.to_owned(), limit: DEFAULT_PAGE, ..Default::default() };
+    let mut errors = Vec::new();
+    for (key, value) in query_pairs(raw, &["status", "kind", "label", "limit", "cursor"])? {
+        match key.as_str() {
+            "status" => match value.parse::<JobState>() {
+                Ok(s) => params.status = Some(s),
+                Err(e) => errors.push(FieldError::new("status", e.to_string())),
+            },
+            "kind" => match value.parse::<KindPattern>() {
+                Ok(k) => params.kind = Some(k),
+                Err(e) => errors.push(FieldError::new("kind", e.to_string())),
+            },
+            "label" => match value.split_once(':') {
+                Some((k, v)) if label_key_ok(k) => params.labels.push((k.to_owned(), v.to_owned())),
+                _ => errors.push(FieldError::new("label", format!("{value:?}: expected key:value, e.g. label=store_id:42"))),
+            },
+            "limit" => match value.parse::<u32>() {
+                Ok(n) if (1..=MAX_PAGE).contains(&n) => params.limit = n,
+                _ => errors.push(FieldError::new("limit", format!("a whole number from 1 to {MAX_PAGE}"))),
+            },
+            _ => match value.parse() {
+                Ok(id) => params.before = Some(id),
+                Err(_) => errors.push(FieldError::new("cursor", "not a cursor from a previous page")),
+            },
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let limit = params.limit;
+    // One more than asked tells whether another page exists.
+    params.limit = limit + 1;
+    let mut jobs = queue.list(&params).await?;
+    let next_cursor = if jobs.len() > limit as usize {
+        jobs.truncate(limit as usize);
+        jobs.last().map(|j| j.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(JobPage { jobs, next_cursor }))
+}
+
+async fn items(State(queue): State<AppState>, PathId(id): PathId, RawQuery(raw): RawQuery) -> Result<Json<ItemPage>, ApiError> {
+    let mut after = 0i64;
+    let mut limit = 100u32;
+    for (key, value) in query_pairs(raw, &["after", "limit"])? {
+        if key == "after" {
+            after = parse_num(&key, &value, "an item seq")?;
+        } else {
+            limit = parse_num(&key, &value, "a whole number")?;
+            if !(1..=MAX_ITEMS_PAGE).contains(&limit) {
+                return Err(ApiError::field("limit", format!("a whole number from 1 to {MAX_ITEMS_PAGE}")));
+            }
+        }
+    }
+    let items = queue.items(DEFAULT_TENANT, id, after, limit).await?;
+    let next_after = items.last().map_or(after, |i| i.seq);
+    Ok(Json(ItemPage { items, next_after }))
+}
+
+async fn cancel(State(queue): State<AppState>, PathId(id): PathId) -> Result<Json<Job>, ApiError> {
+    Ok(Json(queue.cancel(DEFAULT_TENANT, id).await?))
+}
+
+async fn retry(State(queue): State<AppState>, PathId(id): PathId) -> Result<Json<Job>, ApiError> {
+    Ok(Json(queue.retry(DEFAULT_TENANT, id).await?))
+}

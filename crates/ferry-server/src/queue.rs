@@ -1,0 +1,248 @@
+//! The queue: what the HTTP handlers and the maintenance services call. It wraps the
+//! store with the clock, wakes long-polling claims in-process when work appears, and
+//! tells waiters when a job reaches a final state.
+//!
+//! It holds no state of its own that matters for correctness: the database is the
+//! truth, and the wake-ups only save polling.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use ferry_core::{
+    Clock, FieldError, Job, JobError, JobId, JobItem, JobState, NewJob,
+    api::{ClaimedJob, LeaseStatus, SubmitJob},
+    validate::{self, Claim},
+};
+use ferry_store::{
+    ClaimParams, CompleteParams, FailParams, ListParams, Overdue, ProgressParams, Store, StoreResult,
+    Transition,
+};
+use serde_json::Value;
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+
+use crate::ServerConfig;
+
+/// Shared by every handler and service of one server.
+#[derive(Debug)]
+pub struct Queue {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: ServerConfig,
+    /// Woken whenever claimable (or soon-claimable) work may have appeared.
+    work_available: Notify,
+    /// Ids of jobs that just reached a final state.
+    finished: broadcast::Sender<JobId>,
+    shutdown: CancellationToken,
+}
+
+impl Queue {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: ServerConfig, shutdown: CancellationToken) -> Self {
+        let (finished, _) = broadcast::channel(4096);
+        Self { store, clock, config, work_available: Notify::new(), finished, shutdown }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Validates specs (naming each bad field by its path under `prefix`).
+    pub fn validate(&self, specs: Vec<SubmitJob>, batch: bool) -> Result<Vec<NewJob>, Vec<FieldError>> {
+        let now = self.now();
+        let mut jobs = Vec::with_capacity(specs.len());
+        let mut errors = Vec::new();
+        for (i, spec) in specs.into_iter().enumerate() {
+            let prefix = if batch { format!("jobs[{i}]") } else { String::new() };
+            match validate::new_job(spec, &self.config.job_defaults, now, &prefix) {
+                Ok(job) => jobs.push(job),
+                Err(e) => errors.extend(e),
+            }
+        }
+        if errors.is_empty() { Ok(jobs) } else { Err(errors) }
+    }
+
+    pub async fn submit(&self, jobs: &[NewJob]) -> StoreResult<Vec<Job>> {
+        let created = self.store.job_insert(jobs, self.now()).await?;
+        self.work_available.notify_waiters();
+        Ok(created)
+    }
+
+    pub async fn get(&self, tenant_id: &str, id: JobId) -> StoreResult<Job> {
+        self.store.job_get(tenant_id, id).await
+    }
+
+    pub async fn list(&self, params: &ListParams) -> StoreResult<Vec<Job>> {
+        self.store.job_list(params).await
+    }
+
+    pub async fn items(&self, tenant_id: &str, id: JobId, after: i64, limit: u32) -> StoreResult<Vec<JobItem>> {
+        self.store.job_items(tenant_id, id, after, limit).await
+    }
+
+    pub async fn cancel(&self, tenant_id: &str, id: JobId) -> StoreResult<Job> {
+        let job = self.store.job_cancel(tenant_id, id, self.now()).await?;
+        if job.status.is_final() {
+            let _ = self.finished.send(id);
+        }
+        Ok(job)
+    }
+
+    pub async fn retry(&self, tenant_id: &str, id: JobId) -> StoreResult<Job> {
+        let job = self.store.job_retry(tenant_id, id, self.now()).await?;
+        self.work_available.notify_waiters();
+        Ok(job)
+    }
+
+    /// Waits until `id` is final or `timeout` passes; answers the job as it is then.
+    pub async fn wait_final(&self, tenant_id: &str, id: JobId, timeout: Duration) -> StoreResult<Job> {
+        let mut finished = self.finished.subscribe();
+        let until = tokio::time::Instant::now() + timeout;
+        loop {
+            let job = self.get(tenant_id, id).await?;
+            if job.status.is_final() || tokio::time::Instant::now() >= until {
+                return Ok(job);
+            }
+            // Re-read on our job's news, on a missed message, or every second anyway.
+            let recheck = tokio::time::sleep_until(until.min(tokio::time::Instant::now() + Duration::from_secs(1)));
+            tokio::pin!(recheck);
+            loop {
+                tokio::select! {
+                    msg = finished.recv() => match msg {
+                        Ok(done) if done != id => continue,
+                        _ => break,
+                    },
+                    _ = &mut recheck => break,
+                    _ = self.shutdown.cancelled() => return self.get(tenant_id, id).await,
+                }
+            }
+        }
+    }
+
+    /// Claims jobs for a worker, long-polling up to `claim.wait_ms` when none is due.
+    pub async fn claim(&self, tenant_id: &str, claim: &Claim) -> StoreResult<Vec<ClaimedJob>> {
+        let until = tokio::time::Instant::now() + Duration::from_millis(claim.wait_ms);
+        loop {
+            // Register for wake-ups before looking, so work inserted between the look
+            // and the wait still wakes us.
+            let notified = self.work_available.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let now = self.now();
+            let jobs = self
+                .store
+                .job_claim(&ClaimParams {
+                    tenant_id,
+                    worker_id: &claim.worker_id,
+                    kinds: &claim.kinds,
+                    max_jobs: claim.max_jobs,
+                    lease_ms: claim.lease_ms,
+                    now,
+                })
+                .await?;
+            if !jobs.is_empty() || tokio::time::Instant::now() >= until || self.shutdown.is_cancelled() {
+                return Ok(jobs);
+            }
+            // Sleep until the earliest delayed job of these kinds is due, if that is sooner.
+            let mut wake = until;
+            if let Some(next) = self.store.job_next_run_at(tenant_id, &claim.kinds).await? {
+                let in_ms = (next - now).num_milliseconds().max(0) as u64;
+                wake = wake.min(tokio::time::Instant::now() + Duration::from_millis(in_ms));
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(wake) => {}
+                _ = self.shutdown.cancelled() => return Ok(Vec::new()),
+            }
+        }
+    }
+
+    pub async fn heartbeat(&self, id: JobId, lease: &str) -> StoreResult<LeaseStatus> {
+        self.store.job_heartbeat(id, lease, self.now()).await
+    }
+
+    pub async fn progress(&self, params: ProgressParams<'_>) -> StoreResult<LeaseStatus> {
+        self.store.job_progress(&ProgressParams { now: self.now(), ..params }).await
+    }
+
+    pub async fn complete(&self, entries: &[CompleteParams<'_>]) -> StoreResult<Vec<StoreResult<()>>> {
+        let answers = self.store.job_complete(entries, self.now()).await?;
+        for (entry, answer) in entries.iter().zip(&answers) {
+            if answer.is_ok() {
+                let _ = self.finished.send(entry.id);
+            }
+        }
+        Ok(answers)
+    }
+
+    pub async fn complete_one(&self, id: JobId, lease: &str, result: &Value) -> StoreResult<()> {
+        let mut answers = self.complete(&[CompleteParams { id, lease, result }]).await?;
+        answers.pop().unwrap_or(Ok(()))
+    }
+
+    pub async fn fail(&self, id: JobId, lease: &str, error: JobError, retry_after_ms: Option<u64>) -> StoreResult<Job> {
+        let job = self
+            .store
+            .job_fail(&FailParams { id, lease, error, retry_after_ms, now: self.now() })
+            .await?;
+        self.announce(id, job.status);
+        Ok(job)
+    }
+
+    /// One maintenance pass over overdue attempts; bounded batches until none is left.
+    pub async fn fail_overdue(&self, which: Overdue, batch: u32) -> StoreResult<Vec<Transition>> {
+        let mut all = Vec::new();
+        loop {
+            let done = self.store.job_fail_overdue(which, self.now(), batch).await?;
+            let n = done.len();
+            for t in &done {
+                self.announce(t.id, t.to);
+            }
+            all.extend(done);
+            if n < batch as usize {
+                return Ok(all);
+            }
+        }
+    }
+
+    pub async fn promote_scheduled(&self, batch: u32) -> StoreResult<u64> {
+        let mut total = 0;
+        loop {
+            let n = self.store.job_promote_scheduled(self.now(), batch).await?;
+            total += n;
+            if n < u64::from(batch) {
+                if total > 0 {
+                    self.work_available.notify_waiters();
+                }
+                return Ok(total);
+            }
+        }
+    }
+
+    pub async fn delete_finished(&self, before: DateTime<Utc>, batch: u32) -> StoreResult<u64> {
+        let mut total = 0;
+        loop {
+            let n = self.store.job_delete_finished(before, batch).await?;
+            total += n;
+            if n < u64::from(batch) {
+                return Ok(total);
+            }
+        }
+    }
+
+    fn announce(&self, id: JobId, status: JobState) {
+        if status.is_final() {
+            let _ = self.finished.send(id);
+        } else {
+            // A retry was scheduled: long-polls recompute how long to sleep.
+            self.work_available.notify_waiters();
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Retention: deletes finished jobs (with their items and labels) older than the
+//! configured age, in bounded batches.
+
+use std::{sync::Arc, time::Duration};
+
+use ferry_store::StoreError;
+
+use super::Service;
+use crate::Queue;
+
+#[derive(Debug, Clone)]
+pub struct CleanerConfig {
+    /// How long a finished job is kept (default 7 days).
+    pub retention: Duration,
+    /// How often the cleaner runs (default 60 s).
+    pub interval: Duration,
+}
+
+impl Default for CleanerConfig {
+    fn default() -> Self {
+        Self { retention: Duration::from_secs(7 * 24 * 3600), interval: Duration::from_secs(60) }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Cleaner {
+    queue: Arc<Queue>,
+}
+
+impl Cleaner {
+    pub fn new(queue: Arc<Queue>) -> Self {
+        Self { queue }
+    }
+}
+
+impl Service for Cleaner {
+    fn name(&self) -> &'static str {
+        "cleaner"
+    }
+
+    fn interval(&self) -> Duration {
+        self.queue.config().services.cleaner.interval
+    }
+
+    async fn run_once(&self) -> Result<u64, StoreError> {
+        let config = &self.queue.config().services;
+        let retention = chrono::Duration::from_std(config.cleaner.retention).unwrap_or(chrono::Duration::MAX);
+        let before = self.queue.now() - retention;
+        self.queue.delete_finished(before, config.batch).await
+    }
+}

@@ -1,0 +1,122 @@
+//! A small local site for handlers to call in tests and in `ferry demo`: an echo, any
+//! status, a flaky endpoint answering `429` with `Retry-After` before it succeeds, a
+//! slow one and one that never answers. Served on 127.0.0.1 only; tests never reach
+//! the internet.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{HeaderMap, Method, StatusCode, header},
+    response::IntoResponse,
+    routing::{any, get},
+};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Default)]
+struct Counters {
+    hits: Mutex<HashMap<String, u32>>,
+}
+
+impl Counters {
+    fn hit(&self, key: &str) -> u32 {
+        let mut hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
+        let n = hits.entry(key.to_owned()).or_default();
+        *n += 1;
+        *n
+    }
+}
+
+/// A running fixture site.
+#[derive(Debug)]
+pub struct Fixture {
+    pub addr: SocketAddr,
+    pub url: String,
+    stop: CancellationToken,
+}
+
+impl Fixture {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Starts the site on 127.0.0.1 and a random port.
+pub async fn spawn() -> std::io::Result<Fixture> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let stop = CancellationToken::new();
+    let app = router();
+    let until = stop.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).with_graceful_shutdown(until.cancelled_owned()).await;
+    });
+    Ok(Fixture { addr, url: format!("http://{addr}"), stop })
+}
+
+fn router() -> Router {
+    Router::new()
+        .route("/echo", any(echo))
+        .route("/status/{code}", any(status))
+        .route("/flaky/{key}/{failures}", any(flaky))
+        .route("/slow/{ms}", get(slow))
+        .route("/hang", get(hang))
+        .route("/reviews/{shop}", get(reviews))
+        .with_state(Arc::new(Counters::default()))
+}
+
+async fn echo(method: Method, headers: HeaderMap, Query(query): Query<HashMap<String, String>>, body: Bytes) -> Json<Value> {
+    let headers: HashMap<String, String> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let json_body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    Json(json!({"method": method.as_str(), "headers": headers, "query": query, "body": text, "json": json_body}))
+}
+
+async fn status(Path(code): Path<u16>) -> impl IntoResponse {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, Json(json!({"status": code})))
+}
+
+/// Answers `429` with `Retry-After: 1` for the first `failures` calls of `key`.
+async fn flaky(State(counters): State<Arc<Counters>>, Path((key, failures)): Path<(String, u32)>) -> impl IntoResponse {
+    let n = counters.hit(&key);
+    if n <= failures {
+        return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")], Json(json!({"try": n}))).into_response();
+    }
+    Json(json!({"ok": true, "calls": n})).into_response()
+}
+
+async fn slow(Path(ms): Path<u64>) -> Json<Value> {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    Json(json!({"slept_ms": ms}))
+}
+
+async fn hang() -> Json<Value> {
+    std::future::pending::<()>().await;
+    Json(Value::Null)
+}
+
+/// A tiny JSON "partner API": three reviews per shop.
+async fn reviews(Path(shop): Path<String>) -> Json<Value> {
+    let reviews: Vec<Value> = (1..=3)
+        .map(|i| json!({"id": format!("{shop}-{i}"), "stars": 6 - i, "text": format!("review {i} of {shop}")}))
+        .collect();
+    Json(json!({"shop": shop, "reviews": reviews}))
+}
