@@ -78,8 +78,9 @@ pub struct Client {
 
 static CRYPTO: Once = Once::new();
 
-/// Ferry uses ring as its one TLS crypto provider.
-fn install_crypto_provider() {
+/// Installs ring as the process's TLS crypto provider (Ferry uses exactly one). Called
+/// by [`Client::new`]; call it yourself before building another rustls-based client.
+pub fn install_crypto_provider() {
     CRYPTO.call_once(|| {
         // Err only means another provider was installed first; that one is used then.
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -30,6 +30,7 @@ pub struct TestServerBuilder {
     services: bool,
     clock: Option<Arc<ManualClock>>,
     config: ServerConfig,
+    addr: Option<std::net::SocketAddr>,
 }
 
 impl TestServerBuilder {
@@ -46,6 +47,12 @@ impl TestServerBuilder {
         self
     }
 
+    /// Listen on this address instead of a random port.
+    pub fn listen_on(mut self, addr: std::net::SocketAddr) -> Self {
+        self.addr = Some(addr);
+        self
+    }
+
     pub fn configure(mut self, f: impl FnOnce(&mut ServerConfig)) -> Self {
         f(&mut self.config);
         self
@@ -54,7 +61,9 @@ impl TestServerBuilder {
     pub async fn spawn(self) -> TestServer {
         let dir = tempfile::tempdir().expect("create temp dir");
         let store = Store::open_sqlite(&dir.path().join("ferry.db")).await.expect("open sqlite store");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let listener = tokio::net::TcpListener::bind(self.addr.unwrap_or(([127, 0, 0, 1], 0).into()))
+            .await
+            .expect("bind 127.0.0.1");
         let clock: Arc<dyn Clock> = match &self.clock {
             Some(c) => c.clone(),
             None => Arc::new(SystemClock),
@@ -103,12 +112,17 @@ impl TestServer {
         config.services.rescue_interval = Duration::from_millis(200);
         config.services.timeout_interval = Duration::from_millis(200);
         config.services.schedule_interval = Duration::from_millis(200);
-        TestServerBuilder { services: false, clock: None, config }
+        TestServerBuilder { services: false, clock: None, config, addr: None }
     }
 
     /// The default test server: system clock, maintenance stepped by hand.
     pub async fn spawn() -> TestServer {
         Self::builder().spawn().await
+    }
+
+    /// Waits (up to `timeout`) until the job is final; answers it as it is then.
+    pub async fn wait_final(&self, id: ferry_core::JobId, timeout: Duration) -> ferry_core::Job {
+        self.queue.wait_final(ferry_core::DEFAULT_TENANT, id, timeout).await.expect("read job")
     }
 
     /// One pass of every maintenance service, in a fixed order.

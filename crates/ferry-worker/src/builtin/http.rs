@@ -1,0 +1,132 @@
+//! `http.request`: one HTTP call. `429` and `503` are retryable and honour
+//! `Retry-After` (seconds); other `5xx` are retryable; other `4xx` are not; network
+//! errors and timeouts are retryable.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use ferry_core::error::job_codes;
+use reqwest::{Method, header::HeaderMap};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{Handler, HandlerError, JobContext};
+
+/// The payload of an `http.request` job.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpRequest {
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub url: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// A text body.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// A JSON body (sets `Content-Type: application/json`).
+    #[serde(default)]
+    pub json: Option<Value>,
+    /// Per-request timeout (default 30 s).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+fn default_method() -> String {
+    "GET".to_owned()
+}
+
+/// Largest response body kept in the result.
+const MAX_BODY: usize = 10 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct HttpRequestHandler {
+    client: reqwest::Client,
+}
+
+impl HttpRequestHandler {
+    pub fn new() -> Result<Self, reqwest::Error> {
+        ferry_client::install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("ferry-worker/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { client })
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs.min(24 * 3600)))
+}
+
+#[async_trait::async_trait]
+impl Handler for HttpRequestHandler {
+    async fn run(&self, ctx: JobContext) -> Result<Value, HandlerError> {
+        let req: HttpRequest = ctx.payload_as()?;
+        let method = Method::from_bytes(req.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| HandlerError::fatal(job_codes::INVALID_PAYLOAD, format!("unknown HTTP method {:?}", req.method)))?;
+        let url = reqwest::Url::parse(&req.url)
+            .map_err(|e| HandlerError::fatal(job_codes::INVALID_PAYLOAD, format!("bad url {:?}: {e}", req.url)))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(HandlerError::fatal(job_codes::INVALID_PAYLOAD, "url must be http or https"));
+        }
+        let mut builder = self
+            .client
+            .request(method, url)
+            .timeout(Duration::from_millis(req.timeout_ms.unwrap_or(30_000)));
+        for (name, value) in &req.headers {
+            builder = builder.header(name, value);
+        }
+        builder = match (&req.json, &req.body) {
+            (Some(_), Some(_)) => return Err(HandlerError::fatal(job_codes::INVALID_PAYLOAD, "give body or json, not both")),
+            (Some(json), None) => builder.json(json),
+            (None, Some(body)) => builder.body(body.clone()),
+            (None, None) => builder,
+        };
+        let response = tokio::select! {
+            r = builder.send() => r.map_err(network_error)?,
+            _ = ctx.cancelled() => return Err(HandlerError::retryable("STOPPED", "stopped before the answer came")),
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        let after = retry_after(&headers);
+        let bytes = tokio::select! {
+            b = response.bytes() => b.map_err(network_error)?,
+            _ = ctx.cancelled() => return Err(HandlerError::retryable("STOPPED", "stopped while reading the answer")),
+        };
+        let text: String = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_BODY)]).into_owned();
+        if !status.is_success() && !status.is_redirection() {
+            let snippet: String = text.chars().take(300).collect();
+            let message = format!("{} answered {status}: {snippet}", req.url);
+            let code = status.as_u16();
+            let error = if code == 429 || code == 503 || status.is_server_error() {
+                HandlerError::retryable(job_codes::HTTP_STATUS, message)
+            } else {
+                HandlerError::fatal(job_codes::HTTP_STATUS, message)
+            };
+            return Err(match (code, after) {
+                (429 | 503, Some(after)) => error.with_retry_after(after),
+                _ => error,
+            });
+        }
+        let header_map: BTreeMap<String, String> = headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let is_json = headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.contains("json"));
+        let mut result = json!({"status": status.as_u16(), "headers": header_map});
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(value) if is_json => result["json"] = value,
+            _ => result["body"] = Value::String(text),
+        }
+        Ok(result)
+    }
+}
+
+fn network_error(e: reqwest::Error) -> HandlerError {
+    let what = if e.is_timeout() { "timed out" } else if e.is_connect() { "could not connect" } else { "failed" };
+    HandlerError::retryable(job_codes::NETWORK_ERROR, format!("the request {what}: {e}"))
+}

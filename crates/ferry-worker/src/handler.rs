@@ -1,0 +1,270 @@
+//! What a job handler is: the [`Handler`] trait, the [`JobContext`] it gets (payload,
+//! progress, partial items, cancellation), the [`HandlerError`] it may return, and the
+//! [`Registry`] that maps kinds to handlers.
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use ferry_client::{Client, ClientError};
+use ferry_core::{ErrorCode, JobId, KindPattern, api::ProgressRequest, error::job_codes};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+/// A job handler. Implement it for custom kinds and register it on the worker.
+///
+/// Return `Ok(result)` to complete the job, or a [`HandlerError`] to fail this
+/// attempt (retried with backoff when `retryable`). Long handlers should watch
+/// [`JobContext::cancelled`] and stop soon after it fires.
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    async fn run(&self, ctx: JobContext) -> Result<Value, HandlerError>;
+}
+
+/// Why an attempt failed, as a handler says it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct HandlerError {
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+    /// Ask for the retry no sooner than this (e.g. an upstream's `Retry-After`).
+    pub retry_after: Option<Duration>,
+}
+
+impl HandlerError {
+    /// A failure worth retrying (network trouble, an upstream's 5xx).
+    pub fn retryable(code: &str, message: impl Into<String>) -> Self {
+        Self { code: code.to_owned(), message: message.into(), retryable: true, retry_after: None }
+    }
+
+    /// A failure that will not get better by retrying (bad input, a 404).
+    pub fn fatal(code: &str, message: impl Into<String>) -> Self {
+        Self { code: code.to_owned(), message: message.into(), retryable: false, retry_after: None }
+    }
+
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+}
+
+/// Why the runtime asked a handler to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// A client cancelled the job.
+    Cancelled,
+    /// The worker is shutting down and the grace period is over.
+    Shutdown,
+    /// The attempt passed its deadline.
+    Deadline,
+    /// The server gave the job to someone else; nothing will be reported.
+    LeaseLost,
+}
+
+impl StopReason {
+    pub(crate) fn error(self) -> HandlerError {
+        match self {
+            StopReason::Cancelled => HandlerError::fatal(job_codes::CANCELLED, "the job was cancelled"),
+            StopReason::Shutdown => HandlerError::retryable(job_codes::WORKER_SHUTDOWN, "the worker shut down before the job finished"),
+            StopReason::Deadline => HandlerError::retryable(job_codes::TIMEOUT, "the attempt ran past its timeout_ms"),
+            StopReason::LeaseLost => HandlerError::retryable(job_codes::LEASE_EXPIRED, "the lease was lost"),
+        }
+    }
+}
+
+/// Cancellation with a reason: the first reason given wins.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Stop {
+    token: CancellationToken,
+    reason: Arc<Mutex<Option<StopReason>>>,
+}
+
+impl Stop {
+    pub(crate) fn stop(&self, reason: StopReason) {
+        let mut slot = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+        drop(slot);
+        self.token.cancel();
+    }
+
+    pub(crate) fn reason(&self) -> Option<StopReason> {
+        *self.reason.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+}
+
+/// Everything a handler knows about the job it runs.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    pub id: JobId,
+    pub kind: String,
+    pub payload: Value,
+    pub labels: BTreeMap<String, String>,
+    /// 1-based.
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub deadline: DateTime<Utc>,
+    pub(crate) reporter: Option<Reporter>,
+    pub(crate) stop: Stop,
+}
+
+impl JobContext {
+    /// A context that reports nowhere, for unit-testing a handler.
+    pub fn detached(kind: &str, payload: Value) -> Self {
+        Self {
+            id: JobId::new(),
+            kind: kind.to_owned(),
+            payload,
+            labels: BTreeMap::new(),
+            attempt: 1,
+            max_attempts: 1,
+            deadline: Utc::now() + chrono::Duration::hours(1),
+            reporter: None,
+            stop: Stop::default(),
+        }
+    }
+
+    /// The payload as `T`; a mismatch is a non-retryable `INVALID_PAYLOAD`.
+    pub fn payload_as<T: DeserializeOwned>(&self) -> Result<T, HandlerError> {
+        serde_json::from_value(self.payload.clone())
+            .map_err(|e| HandlerError::fatal(job_codes::INVALID_PAYLOAD, format!("the payload does not fit {}: {e}", self.kind)))
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.stop.token().is_cancelled()
+    }
+
+    /// Resolves when the handler should stop (cancelled, shutdown, deadline, lease lost).
+    pub async fn cancelled(&self) {
+        self.stop.token().cancelled().await
+    }
+
+    /// Reports progress (fields left `None` keep their value). Also renews the lease.
+    pub async fn progress(&self, current: Option<u64>, total: Option<u64>, message: Option<String>) {
+        if let Some(r) = &self.reporter {
+            r.send(ProgressRequest { current, total, message, ..Default::default() }, Vec::new(), &self.stop).await;
+        }
+    }
+
+    /// Streams partial results to the server; clients read them while the job runs.
+    pub async fn push_items(&self, items: Vec<Value>) {
+        if items.is_empty() {
+            return;
+        }
+        if let Some(r) = &self.reporter {
+            r.send(ProgressRequest::default(), items, &self.stop).await;
+        }
+    }
+}
+
+/// Sends progress reports for one attempt, numbering items so a resent report
+/// stores each item once.
+#[derive(Debug, Clone)]
+pub(crate) struct Reporter {
+    pub(crate) client: Client,
+    pub(crate) id: JobId,
+    pub(crate) lease: String,
+    pub(crate) next_item: Arc<AtomicU64>,
+    pub(crate) send_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Reporter {
+    async fn send(&self, mut req: ProgressRequest, items: Vec<Value>, stop: &Stop) {
+        // One report at a time keeps item offsets in order.
+        let _guard = self.send_lock.lock().await;
+        let n = items.len() as u64;
+        if n > 0 {
+            req.items_offset = Some(self.next_item.load(Ordering::SeqCst));
+            req.items = Some(items);
+        }
+        req.lease = self.lease.clone();
+        let mut delay = Duration::from_millis(200);
+        for _ in 0..6 {
+            match self.client.progress(self.id, &req).await {
+                Ok(status) => {
+                    self.next_item.fetch_add(n, Ordering::SeqCst);
+                    if status.cancel {
+                        stop.stop(StopReason::Cancelled);
+                    }
+                    return;
+                }
+                Err(e) if e.code() == Some(ErrorCode::LeaseLost) || e.code() == Some(ErrorCode::NotFound) => {
+                    stop.stop(StopReason::LeaseLost);
+                    return;
+                }
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(job_id = %self.id, error = %e, "progress report failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(e) => {
+                    tracing::error!(job_id = %self.id, error = %e, "progress report refused");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Kind patterns → handlers. Lookup prefers an exact kind, then the longest prefix,
+/// then `*`.
+#[derive(Clone, Default)]
+pub struct Registry {
+    entries: Vec<(KindPattern, Arc<dyn Handler>)>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.entries.iter().map(|(p, _)| p.to_string())).finish()
+    }
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `handler` for `pattern` (`http.request`, `document.*`, `*`).
+    pub fn register(&mut self, pattern: &str, handler: impl Handler) -> Result<&mut Self, ferry_core::kind::KindError> {
+        let pattern: KindPattern = pattern.parse()?;
+        self.entries.retain(|(p, _)| *p != pattern);
+        self.entries.push((pattern, Arc::new(handler)));
+        Ok(self)
+    }
+
+    /// The patterns this registry serves, for claims.
+    pub fn patterns(&self) -> Vec<String> {
+        self.entries.iter().map(|(p, _)| p.to_string()).collect()
+    }
+
+    pub fn get(&self, kind: &str) -> Option<Arc<dyn Handler>> {
+        let rank = |p: &KindPattern| match p {
+            KindPattern::Exact(_) => usize::MAX,
+            KindPattern::Prefix(prefix) => prefix.len(),
+            KindPattern::Any => 0,
+        };
+        self.entries
+            .iter()
+            .filter(|(p, _)| p.matches(kind))
+            .max_by_key(|(p, _)| rank(p))
+            .map(|(_, h)| h.clone())
+    }
+}
+
+/// Errors reporting can hit, for the runtime's own use.
+pub(crate) fn is_lease_lost(e: &ClientError) -> bool {
+    matches!(e.code(), Some(ErrorCode::LeaseLost) | Some(ErrorCode::NotFound))
+}

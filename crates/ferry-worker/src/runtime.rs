@@ -1,0 +1,228 @@
+//! The worker's main loop: an explicit loop over a closed [`Event`] enum. It keeps at
+//! most `concurrency` jobs running, claims more (one long-poll at a time) when slots
+//! are free, backs off while the server is unreachable, and on shutdown stops
+//! claiming, lets running jobs finish within the grace period, then stops them so
+//! they are reported as retryable `WORKER_SHUTDOWN`.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use ferry_client::{Client, ClientError};
+use ferry_core::{JobId, api::{ClaimRequest, ClaimedJob}};
+use tokio::{sync::mpsc, time::Instant};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    Registry,
+    completer::Completer,
+    handler::{Stop, StopReason},
+    job::run_job,
+};
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Shown in the server's records (`worker_id`); default `hostname-pid`.
+    pub worker_id: String,
+    /// Jobs run at once (default 4).
+    pub concurrency: usize,
+    /// Kind patterns to claim; default: every pattern the registry serves.
+    pub kinds: Option<Vec<String>>,
+    /// Lease asked for; default: the server's.
+    pub lease_ms: Option<u64>,
+    /// How long one claim long-polls (default 20 s).
+    pub claim_wait: Duration,
+    /// How long running jobs may finish after shutdown is asked (default 30 s).
+    pub shutdown_grace: Duration,
+    /// How long a handler may take to stop once told to (default 5 s).
+    pub stop_grace: Duration,
+    /// Most completions sent in one request (default 100).
+    pub complete_batch: usize,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            worker_id: default_worker_id(),
+            concurrency: 4,
+            kinds: None,
+            lease_ms: None,
+            claim_wait: Duration::from_secs(20),
+            shutdown_grace: Duration::from_secs(30),
+            stop_grace: Duration::from_secs(5),
+            complete_batch: 100,
+        }
+    }
+}
+
+/// `hostname-pid`.
+pub fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Why a worker stopped other than by being asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("the server refused the worker's claims: {0}")]
+    Refused(#[source] ClientError),
+    #[error("the worker has no handlers to run")]
+    NoHandlers,
+}
+
+/// What the main loop reacts to.
+enum Event {
+    /// A claim came back.
+    Claimed(Result<Vec<ClaimedJob>, ClientError>),
+    /// A job's task ended (its report is sent or queued).
+    Finished(JobId),
+}
+
+/// A worker: a client with the worker token, handlers, and settings.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    client: Client,
+    registry: Arc<Registry>,
+    config: WorkerConfig,
+}
+
+impl Worker {
+    pub fn new(client: Client, registry: Registry, config: WorkerConfig) -> Self {
+        Self { client, registry: Arc::new(registry), config }
+    }
+
+    /// Runs until `shutdown` is cancelled and running jobs are drained.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), WorkerError> {
+        let kinds = self.config.kinds.clone().unwrap_or_else(|| self.registry.patterns());
+        if kinds.is_empty() {
+            return Err(WorkerError::NoHandlers);
+        }
+        let concurrency = self.config.concurrency.max(1);
+        let (events, mut inbox) = mpsc::unbounded_channel::<Event>();
+        let completer = Completer::spawn(self.client.clone(), self.config.complete_batch);
+        let mut running: HashMap<JobId, Stop> = HashMap::new();
+        let mut claiming: Option<CancellationToken> = None;
+        let mut retry_at: Option<Instant> = None;
+        let mut failures = 0u32;
+        let mut draining_until: Option<Instant> = None;
+        let mut outcome = Ok(());
+        tracing::info!(worker_id = %self.config.worker_id, ?kinds, concurrency, "worker started");
+
+        loop {
+            let may_claim = draining_until.is_none()
+                && claiming.is_none()
+                && running.len() < concurrency
+                && retry_at.is_none_or(|at| Instant::now() >= at);
+            if may_claim {
+                retry_at = None;
+                let cancel = CancellationToken::new();
+                claiming = Some(cancel.clone());
+                let req = ClaimRequest {
+                    worker_id: self.config.worker_id.clone(),
+                    kinds: kinds.clone(),
+                    max_jobs: Some((concurrency - running.len()) as u32),
+                    wait_ms: Some(self.config.claim_wait.as_millis() as u64),
+                    lease_ms: self.config.lease_ms,
+                };
+                let client = self.client.clone();
+                let events = events.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        answer = client.claim(&req) => {
+                            let _ = events.send(Event::Claimed(answer.map(|r| r.jobs)));
+                        }
+                        _ = cancel.cancelled() => {}
+                    }
+                });
+            }
+            if draining_until.is_some() && running.is_empty() {
+                break;
+            }
+
+            let event = tokio::select! {
+                event = inbox.recv() => event,
+                _ = shutdown.cancelled(), if draining_until.is_none() => {
+                    tracing::info!(running = running.len(), "shutting down: no new claims, draining running jobs");
+                    draining_until = Some(Instant::now() + self.config.shutdown_grace);
+                    if let Some(c) = claiming.take() {
+                        c.cancel();
+                    }
+                    continue;
+                }
+                _ = sleep_until_opt(draining_until), if !running.is_empty() => {
+                    tracing::warn!(running = running.len(), "grace period over; stopping running jobs");
+                    for stop in running.values() {
+                        stop.stop(StopReason::Shutdown);
+                    }
+                    draining_until = Some(Instant::now() + self.config.stop_grace * 2);
+                    continue;
+                }
+                _ = sleep_until_opt(retry_at) => continue,
+            };
+            let Some(event) = event else { break };
+            match event {
+                Event::Claimed(Ok(jobs)) => {
+                    claiming = None;
+                    failures = 0;
+                    for job in jobs {
+                        let stop = Stop::default();
+                        if draining_until.is_some() {
+                            // Claimed as we were stopping: hand it back at once.
+                            stop.stop(StopReason::Shutdown);
+                        }
+                        running.insert(job.id, stop.clone());
+                        let handler = self.registry.get(&job.kind);
+                        let client = self.client.clone();
+                        let completer = completer.clone();
+                        let events = events.clone();
+                        let stop_grace = self.config.stop_grace;
+                        tokio::spawn(async move {
+                            let id = job.id;
+                            run_job(client, handler, job, stop, completer, stop_grace).await;
+                            let _ = events.send(Event::Finished(id));
+                        });
+                    }
+                }
+                Event::Claimed(Err(e)) => {
+                    claiming = None;
+                    if !e.is_transient() {
+                        tracing::error!(error = %e, "claim refused; stopping the worker");
+                        outcome = Err(WorkerError::Refused(e));
+                        shutdown.cancel();
+                        continue;
+                    }
+                    failures += 1;
+                    let delay = reconnect_delay(failures);
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot claim; retrying");
+                    retry_at = Some(Instant::now() + delay);
+                }
+                Event::Finished(id) => {
+                    running.remove(&id);
+                }
+            }
+        }
+        if let Some(c) = claiming.take() {
+            c.cancel();
+        }
+        completer.flush().await;
+        tracing::info!(worker_id = %self.config.worker_id, "worker stopped");
+        outcome
+    }
+}
+
+/// 250 ms doubling to 10 s, with jitter.
+fn reconnect_delay(failures: u32) -> Duration {
+    let base = 250u64.saturating_mul(1 << failures.min(6)).min(10_000);
+    Duration::from_millis(base / 2 + (base as f64 / 2.0 * ferry_core::retry::jitter_unit()) as u64)
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,251 @@
+//! The worker runtime against a real server (SQLite, random port) and a local fixture
+//! site: jobs run, progress and items stream, failures retry, cancellation and
+//! deadlines stop handlers, shutdown drains, and the worker reconnects.
+
+use std::time::Duration;
+
+use ferry_client::Client;
+use ferry_core::{Job, JobState, Secret, api::SubmitJob};
+use ferry_testkit::{TestServer, WORKER_TOKEN, fixture, job};
+use ferry_worker::{Handler, HandlerError, JobContext, Registry, Worker, WorkerConfig, builtin};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const LONG: Duration = Duration::from_secs(30);
+
+struct Running {
+    stop: CancellationToken,
+    task: JoinHandle<Result<(), ferry_worker::WorkerError>>,
+}
+
+impl Running {
+    async fn shutdown(self) -> Result<(), ferry_worker::WorkerError> {
+        self.stop.cancel();
+        self.task.await.expect("worker task")
+    }
+}
+
+fn start_worker(url: &str, registry: Registry, tweak: impl FnOnce(&mut WorkerConfig)) -> Running {
+    let client = Client::new(url, Secret::new(WORKER_TOKEN)).expect("client");
+    let mut config = WorkerConfig { worker_id: "test-worker".into(), lease_ms: Some(3_000), ..Default::default() };
+    tweak(&mut config);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(Worker::new(client, registry, config).run(stop.clone()));
+    Running { stop, task }
+}
+
+async fn submit(server: &TestServer, spec: SubmitJob) -> Job {
+    server.api.submit(&spec).await.expect("submit")
+}
+
+fn noop(payload: Value) -> SubmitJob {
+    job("ferry.noop", payload)
+}
+
+#[tokio::test]
+async fn runs_many_jobs_concurrently_and_completes_each_once() {
+    let server = TestServer::builder().with_services().spawn().await;
+    let worker = start_worker(&server.url, builtin::registry(), |c| c.concurrency = 8);
+    let jobs = server.api.submit_batch((0..200).map(|_| noop(json!({}))).collect()).await.expect("batch");
+    for j in &jobs {
+        let done = server.wait_final(j.id, LONG).await;
+        assert_eq!((done.status, done.attempt), (JobState::Completed, 1), "{done:?}");
+    }
+    worker.shutdown().await.expect("clean stop");
+}
+
+struct Pages;
+
+#[async_trait::async_trait]
+impl Handler for Pages {
+    async fn run(&self, ctx: JobContext) -> Result<Value, HandlerError> {
+        let pages = ctx.payload["pages"].as_u64().unwrap_or(0);
+        for page in 1..=pages {
+            ctx.push_items(vec![json!({"page": page, "row": 1}), json!({"page": page, "row": 2})]).await;
+            ctx.progress(Some(page), Some(pages), Some(format!("page {page}"))).await;
+        }
+        Ok(json!({"rows": pages * 2}))
+    }
+}
+
+#[tokio::test]
+async fn custom_handlers_stream_progress_and_items() {
+    let server = TestServer::builder().with_services().spawn().await;
+    let mut registry = Registry::new();
+    registry.register("scrape.pages", Pages).expect("register");
+    let worker = start_worker(&server.url, registry, |_| {});
+    let submitted = submit(&server, job("scrape.pages", json!({"pages": 3}))).await;
+    let done = server.wait_final(submitted.id, LONG).await;
+    assert_eq!(done.result, Some(json!({"rows": 6})));
+    let progress = done.progress.expect("progress");
+    assert_eq!((progress.current, progress.total), (Some(3), Some(3)));
+    let items = server.api.items(done.id, 0, 100).await.expect("items").items;
+    let rows: Vec<_> = items.iter().map(|i| (i.data["page"].as_u64(), i.data["row"].as_u64())).collect();
+    let expected: Vec<_> = (1..=3).flat_map(|p| [(Some(p), Some(1)), (Some(p), Some(2))]).collect();
+    assert_eq!(rows, expected);
+    worker.shutdown().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn http_request_jobs_map_statuses_to_outcomes() {
+    let server = TestServer::builder().with_services().spawn().await;
+    let site = fixture::spawn().await.expect("fixture");
+    let worker = start_worker(&server.url, builtin::registry(), |_| {});
+    let http = |payload: Value, attempts: u32| {
+        let mut spec = job("http.request", payload);
+        spec.max_attempts = Some(attempts);
+        spec.backoff = Some(ferry_core::Backoff { base_ms: 50, max_ms: 100 });
+        spec
+    };
+
+    let echo = submit(&server, http(json!({"method": "POST", "url": site.url("/echo"), "json": {"a": 1}, "headers": {"x-k": "v"}}), 1)).await;
+    let echo = server.wait_final(echo.id, LONG).await;
+    let result = echo.result.expect("result");
+    assert_eq!(result["status"], 200);
+    assert_eq!(result["json"]["method"], "POST");
+    assert_eq!(result["json"]["json"], json!({"a": 1}));
+    assert_eq!(result["json"]["headers"]["x-k"], "v");
+
+    let not_found = submit(&server, http(json!({"url": site.url("/status/404")}), 5)).await;
+    let not_found = server.wait_final(not_found.id, LONG).await;
+    assert_eq!((not_found.status, not_found.attempt), (JobState::Failed, 1), "4xx is not retried");
+    let error = not_found.error.expect("error");
+    assert_eq!((error.code.as_str(), error.retryable), ("HTTP_STATUS", false));
+
+    let server_error = submit(&server, http(json!({"url": site.url("/status/500")}), 2)).await;
+    let server_error = server.wait_final(server_error.id, LONG).await;
+    assert_eq!((server_error.status, server_error.attempt), (JobState::Failed, 2), "5xx is retried");
+
+    // 429 with Retry-After: 1 — the retry waits at least that second, then succeeds.
+    let flaky = submit(&server, http(json!({"url": site.url("/flaky/k1/1")}), 3)).await;
+    let flaky = server.wait_final(flaky.id, LONG).await;
+    assert_eq!((flaky.status, flaky.attempt), (JobState::Completed, 2));
+    assert!(flaky.run_at - flaky.created_at >= chrono::Duration::milliseconds(1000), "Retry-After honoured");
+
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let dead_url = format!("http://{}/", closed.local_addr().expect("addr"));
+    drop(closed);
+    let unreachable = submit(&server, http(json!({"url": dead_url}), 1)).await;
+    let unreachable = server.wait_final(unreachable.id, LONG).await;
+    let error = unreachable.error.expect("error");
+    assert_eq!((error.code.as_str(), error.retryable), ("NETWORK_ERROR", true));
+
+    let bad = submit(&server, http(json!({"url": "ftp://x"}), 3)).await;
+    let bad = server.wait_final(bad.id, LONG).await;
+    assert_eq!(bad.error.map(|e| (e.code, e.retryable)), Some(("INVALID_PAYLOAD".into(), false)));
+    worker.shutdown().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn cancelling_a_running_job_stops_its_handler() {
+    let server = TestServer::builder().with_services().spawn().await;
+    let worker = start_worker(&server.url, builtin::registry(), |c| c.lease_ms = Some(1_500));
+    let submitted = submit(&server, noop(json!({"sleep_ms": 600_000}))).await;
+    while server.api.job(submitted.id).await.expect("get").status != JobState::Running {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.api.cancel(submitted.id).await.expect("cancel");
+    let done = server.wait_final(submitted.id, LONG).await;
+    assert_eq!(done.status, JobState::Cancelled);
+    assert_eq!(done.error.map(|e| e.code), Some("CANCELLED".into()));
+    worker.shutdown().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn the_deadline_stops_a_handler_that_runs_too_long() {
+    let server = TestServer::builder().with_services().spawn().await;
+    let worker = start_worker(&server.url, builtin::registry(), |_| {});
+    let mut spec = noop(json!({"sleep_ms": 600_000}));
+    spec.timeout_ms = Some(500);
+    spec.max_attempts = Some(1);
+    let submitted = submit(&server, spec).await;
+    let done = server.wait_final(submitted.id, LONG).await;
+    assert_eq!(done.status, JobState::Failed);
+    assert_eq!(done.error.map(|e| e.code), Some("TIMEOUT".into()));
+    worker.shutdown().await.expect("clean stop");
+}
+
+struct Panics;
+
+#[async_trait::async_trait]
+impl Handler for Panics {
+    async fn run(&self, _ctx: JobContext) -> Result<Value, HandlerError> {
+        panic!("boom")
+    }
+}
+
+#[tokio::test]
+async fn panics_and_unknown_kinds_fail_the_job_not_the_worker() {
+    let server = TestServer::builder().with_services().spawn().await;
+    let mut registry = builtin::registry();
+    registry.register("bad.panics", Panics).expect("register");
+    let worker = start_worker(&server.url, registry, |c| c.kinds = Some(vec!["*".into()]));
+    let mut spec = job("bad.panics", json!({}));
+    spec.max_attempts = Some(1);
+    let panicked = submit(&server, spec).await;
+    let unknown = submit(&server, job("nobody.handles.this", json!({}))).await;
+    let panicked = server.wait_final(panicked.id, LONG).await;
+    assert_eq!(panicked.error.map(|e| e.code), Some("HANDLER_PANIC".into()));
+    let unknown = server.wait_final(unknown.id, LONG).await;
+    assert_eq!((unknown.status, unknown.error.map(|e| e.code)), (JobState::Failed, Some("NO_HANDLER".into())));
+    // The worker still works.
+    let after = submit(&server, noop(json!({}))).await;
+    assert_eq!(server.wait_final(after.id, LONG).await.status, JobState::Completed);
+    worker.shutdown().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn shutdown_lets_running_jobs_finish_within_the_grace_period() {
+    let server = TestServer::builder().with_services().spawn().await;
+    let worker = start_worker(&server.url, builtin::registry(), |c| c.shutdown_grace = Duration::from_secs(20));
+    let submitted = submit(&server, noop(json!({"sleep_ms": 700}))).await;
+    while server.api.job(submitted.id).await.expect("get").status != JobState::Running {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    worker.shutdown().await.expect("clean stop");
+    // The run returned only after the job's completion was delivered.
+    assert_eq!(server.api.job(submitted.id).await.expect("get").status, JobState::Completed);
+}
+
+#[tokio::test]
+async fn shutdown_hands_back_jobs_that_outlive_the_grace_period() {
+    let server = TestServer::builder().with_services().spawn().await;
+    let worker = start_worker(&server.url, builtin::registry(), |c| {
+        c.shutdown_grace = Duration::from_millis(300);
+        c.stop_grace = Duration::from_millis(300);
+    });
+    let submitted = submit(&server, noop(json!({"sleep_ms": 600_000}))).await;
+    while server.api.job(submitted.id).await.expect("get").status != JobState::Running {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    worker.shutdown().await.expect("clean stop");
+    let job = server.api.job(submitted.id).await.expect("get");
+    assert_eq!(job.status, JobState::Scheduled, "handed back for a retry");
+    assert_eq!(job.error.map(|e| (e.code, e.retryable)), Some(("WORKER_SHUTDOWN".into(), true)));
+}
+
+#[tokio::test]
+async fn the_worker_waits_for_an_unreachable_server_and_reconnects() {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = probe.local_addr().expect("addr");
+    drop(probe);
+    let worker = start_worker(&format!("http://{addr}"), builtin::registry(), |_| {});
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(!worker.task.is_finished(), "the worker keeps trying");
+    let server = TestServer::builder().with_services().listen_on(addr).spawn().await;
+    let submitted = submit(&server, noop(json!({}))).await;
+    assert_eq!(server.wait_final(submitted.id, LONG).await.status, JobState::Completed);
+    worker.shutdown().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_wrong_token_stops_the_worker_with_a_clear_error() {
+    let server = TestServer::spawn().await;
+    let client = Client::new(&server.url, Secret::new("wrong")).expect("client");
+    let err = Worker::new(client, builtin::registry(), WorkerConfig::default())
+        .run(CancellationToken::new())
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("UNAUTHORIZED"), "{err}");
+}
