@@ -7,9 +7,10 @@ use std::{sync::Once, time::Duration};
 use ferry_core::{
     ErrorCode, FieldError, Job, JobId, Secret,
     api::{
-        ApiErrorBody, BatchCompleteEntry, BatchCompleteRequest, BatchCompleteResponse, ClaimRequest,
-        ClaimResponse, CompleteRequest, FailError, FailRequest, Health, HeartbeatRequest, ItemPage,
-        JobPage, JobsCreated, LeaseStatus, ProgressRequest, SubmitBatch, SubmitJob,
+        ApiErrorBody, BatchCompleteEntry, BatchCompleteRequest, BatchCompleteResponse,
+        ClaimRequest, ClaimResponse, CompleteRequest, FailError, FailRequest, Health,
+        HeartbeatRequest, ItemPage, JobPage, JobsCreated, LeaseStatus, ProgressRequest,
+        SubmitBatch, SubmitJob,
     },
 };
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -21,7 +22,12 @@ use serde_json::Value;
 pub enum ClientError {
     /// The server answered with an error body.
     #[error("{code} ({status}): {message}")]
-    Api { status: u16, code: ErrorCode, message: String, fields: Vec<FieldError> },
+    Api {
+        status: u16,
+        code: ErrorCode,
+        message: String,
+        fields: Vec<FieldError>,
+    },
     /// The server could not be reached, or the connection broke.
     #[error("cannot reach the ferry server: {0}")]
     Transport(#[source] reqwest::Error),
@@ -90,7 +96,9 @@ pub fn install_crypto_provider() {
 impl Client {
     pub fn new(base_url: &str, token: Secret) -> ClientResult<Self> {
         let base = base_url.trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() < "http://x".len() {
+        if !(base.starts_with("http://") || base.starts_with("https://"))
+            || base.len() < "http://x".len()
+        {
             return Err(ClientError::InvalidUrl(base_url.to_owned()));
         }
         install_crypto_provider();
@@ -100,7 +108,12 @@ impl Client {
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(ClientError::Transport)?;
-        Ok(Self { http, base, token, timeout: Duration::from_secs(30) })
+        Ok(Self {
+            http,
+            base,
+            token,
+            timeout: Duration::from_secs(30),
+        })
     }
 
     /// The server's base URL.
@@ -115,7 +128,10 @@ impl Client {
             .timeout(self.timeout)
     }
 
-    async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> ClientResult<(StatusCode, T)> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        req: RequestBuilder,
+    ) -> ClientResult<(StatusCode, T)> {
         let response = req.send().await.map_err(ClientError::Transport)?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(ClientError::Transport)?;
@@ -140,8 +156,15 @@ impl Client {
         })
     }
 
-    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> ClientResult<T> {
-        Ok(self.send(self.request(Method::POST, path).json(body)).await?.1)
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> ClientResult<T> {
+        Ok(self
+            .send(self.request(Method::POST, path).json(body))
+            .await?
+            .1)
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
@@ -186,19 +209,25 @@ impl Client {
         pairs.extend(query.labels.iter().map(|v| ("label", v.clone())));
         pairs.extend(query.limit.map(|v| ("limit", v.to_string())));
         pairs.extend(query.cursor.clone().map(|v| ("cursor", v)));
-        Ok(self.send(self.request(Method::GET, "/v1/jobs").query(&pairs)).await?.1)
+        Ok(self
+            .send(self.request(Method::GET, "/v1/jobs").query(&pairs))
+            .await?
+            .1)
     }
 
     pub async fn items(&self, id: JobId, after: i64, limit: u32) -> ClientResult<ItemPage> {
-        self.get(&format!("/v1/jobs/{id}/items?after={after}&limit={limit}")).await
+        self.get(&format!("/v1/jobs/{id}/items?after={after}&limit={limit}"))
+            .await
     }
 
     pub async fn cancel(&self, id: JobId) -> ClientResult<Job> {
-        self.post(&format!("/v1/jobs/{id}/cancel"), &serde_json::json!({})).await
+        self.post(&format!("/v1/jobs/{id}/cancel"), &serde_json::json!({}))
+            .await
     }
 
     pub async fn retry(&self, id: JobId) -> ClientResult<Job> {
-        self.post(&format!("/v1/jobs/{id}/retry"), &serde_json::json!({})).await
+        self.post(&format!("/v1/jobs/{id}/retry"), &serde_json::json!({}))
+            .await
     }
 
     // ---- worker API ----
@@ -206,29 +235,55 @@ impl Client {
     /// `POST /v1/worker/claim`; long-polls up to `wait_ms` on the server.
     pub async fn claim(&self, req: &ClaimRequest) -> ClientResult<ClaimResponse> {
         let wait = Duration::from_millis(req.wait_ms.unwrap_or(0));
-        let request = self.request(Method::POST, "/v1/worker/claim").timeout(wait + self.timeout).json(req);
+        let request = self
+            .request(Method::POST, "/v1/worker/claim")
+            .timeout(wait + self.timeout)
+            .json(req);
         Ok(self.send(request).await?.1)
     }
 
     pub async fn heartbeat(&self, id: JobId, lease: &str) -> ClientResult<LeaseStatus> {
-        self.post(&format!("/v1/worker/jobs/{id}/heartbeat"), &HeartbeatRequest { lease: lease.to_owned() })
-            .await
+        self.post(
+            &format!("/v1/worker/jobs/{id}/heartbeat"),
+            &HeartbeatRequest {
+                lease: lease.to_owned(),
+            },
+        )
+        .await
     }
 
     pub async fn progress(&self, id: JobId, req: &ProgressRequest) -> ClientResult<LeaseStatus> {
-        self.post(&format!("/v1/worker/jobs/{id}/progress"), req).await
-    }
-
-    pub async fn complete(&self, id: JobId, lease: &str, result: Value) -> ClientResult<Job> {
-        self.post(&format!("/v1/worker/jobs/{id}/complete"), &CompleteRequest { lease: lease.to_owned(), result })
+        self.post(&format!("/v1/worker/jobs/{id}/progress"), req)
             .await
     }
 
-    pub async fn complete_batch(&self, jobs: Vec<BatchCompleteEntry>) -> ClientResult<BatchCompleteResponse> {
-        self.post("/v1/worker/complete", &BatchCompleteRequest { jobs }).await
+    pub async fn complete(&self, id: JobId, lease: &str, result: Value) -> ClientResult<Job> {
+        self.post(
+            &format!("/v1/worker/jobs/{id}/complete"),
+            &CompleteRequest {
+                lease: lease.to_owned(),
+                result,
+            },
+        )
+        .await
+    }
+
+    pub async fn complete_batch(
+        &self,
+        jobs: Vec<BatchCompleteEntry>,
+    ) -> ClientResult<BatchCompleteResponse> {
+        self.post("/v1/worker/complete", &BatchCompleteRequest { jobs })
+            .await
     }
 
     pub async fn fail(&self, id: JobId, lease: &str, error: FailError) -> ClientResult<Job> {
-        self.post(&format!("/v1/worker/jobs/{id}/fail"), &FailRequest { lease: lease.to_owned(), error }).await
+        self.post(
+            &format!("/v1/worker/jobs/{id}/fail"),
+            &FailRequest {
+                lease: lease.to_owned(),
+                error,
+            },
+        )
+        .await
     }
 }

@@ -34,7 +34,11 @@ pub struct SubmitJob {
 
 impl SubmitJob {
     pub fn new(kind: impl Into<String>, payload: Value) -> Self {
-        Self { kind: kind.into(), payload, ..Self::default() }
+        Self {
+            kind: kind.into(),
+            payload,
+            ..Self::default()
+        }
     }
 }
 

@@ -33,7 +33,11 @@ pub struct JobError {
 
 impl JobError {
     pub fn new(code: &str, message: impl Into<String>, retryable: bool) -> Self {
-        Self { code: code.to_owned(), message: message.into(), retryable }
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            retryable,
+        }
     }
 }
 
@@ -96,6 +100,10 @@ pub struct NewJob {
 impl NewJob {
     /// The state a new job starts in.
     pub fn initial_state(&self, now: DateTime<Utc>) -> JobState {
-        if self.run_at > now { JobState::Scheduled } else { JobState::Pending }
+        if self.run_at > now {
+            JobState::Scheduled
+        } else {
+            JobState::Pending
+        }
     }
 }

@@ -154,7 +154,16 @@ mod tests {
         for ok in ["http.request", "document.preprocess.v1", "a", "x_y-z.1"] {
             assert!(ok.parse::<Kind>().is_ok(), "{ok}");
         }
-        for bad in ["", ".a", "a.", "a..b", "a b", "http.*", "é", &"a".repeat(129)] {
+        for bad in [
+            "",
+            ".a",
+            "a.",
+            "a..b",
+            "a b",
+            "http.*",
+            "é",
+            &"a".repeat(129),
+        ] {
             assert!(bad.parse::<Kind>().is_err(), "{bad}");
         }
     }

@@ -16,7 +16,10 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Self { base_ms: 1_000, max_ms: 10 * 60 * 1_000 }
+        Self {
+            base_ms: 1_000,
+            max_ms: 10 * 60 * 1_000,
+        }
     }
 }
 
@@ -66,7 +69,9 @@ impl FailedAttempt {
             .retry_after_ms
             .unwrap_or_else(|| self.backoff.delay_ms(self.attempt, unit));
         let delay = Duration::milliseconds(i64::try_from(delay).unwrap_or(i64::MAX / 2));
-        FailureOutcome::Retry { run_at: now + delay }
+        FailureOutcome::Retry {
+            run_at: now + delay,
+        }
     }
 }
 
@@ -81,7 +86,10 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_caps() {
-        let b = Backoff { base_ms: 1000, max_ms: 8000 };
+        let b = Backoff {
+            base_ms: 1000,
+            max_ms: 8000,
+        };
         let at = |n, u| b.delay_ms(n, u);
         assert_eq!((at(1, 0.0), at(1, 1.0)), (500, 1000));
         assert_eq!((at(2, 0.0), at(2, 1.0)), (1000, 2000));
@@ -100,21 +108,45 @@ mod tests {
             retryable: true,
             cancel_requested: false,
             retry_after_ms: None,
-            backoff: Backoff { base_ms: 100, max_ms: 100 },
+            backoff: Backoff {
+                base_ms: 100,
+                max_ms: 100,
+            },
         };
         assert_eq!(
             base.outcome(now, 1.0),
-            FailureOutcome::Retry { run_at: now + Duration::milliseconds(100) }
+            FailureOutcome::Retry {
+                run_at: now + Duration::milliseconds(100)
+            }
         );
-        let later = FailedAttempt { retry_after_ms: Some(5000), ..base };
+        let later = FailedAttempt {
+            retry_after_ms: Some(5000),
+            ..base
+        };
         assert_eq!(
             later.outcome(now, 0.0),
-            FailureOutcome::Retry { run_at: now + Duration::milliseconds(5000) }
+            FailureOutcome::Retry {
+                run_at: now + Duration::milliseconds(5000)
+            }
         );
-        assert_eq!(FailedAttempt { attempt: 3, ..base }.outcome(now, 0.5), FailureOutcome::Dead);
-        assert_eq!(FailedAttempt { retryable: false, ..base }.outcome(now, 0.5), FailureOutcome::Dead);
         assert_eq!(
-            FailedAttempt { cancel_requested: true, ..base }.outcome(now, 0.5),
+            FailedAttempt { attempt: 3, ..base }.outcome(now, 0.5),
+            FailureOutcome::Dead
+        );
+        assert_eq!(
+            FailedAttempt {
+                retryable: false,
+                ..base
+            }
+            .outcome(now, 0.5),
+            FailureOutcome::Dead
+        );
+        assert_eq!(
+            FailedAttempt {
+                cancel_requested: true,
+                ..base
+            }
+            .outcome(now, 0.5),
             FailureOutcome::Cancelled
         );
     }

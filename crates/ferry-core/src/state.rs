@@ -46,7 +46,10 @@ impl JobState {
 
     /// A final state changes only through an explicit client retry.
     pub fn is_final(self) -> bool {
-        matches!(self, JobState::Completed | JobState::Failed | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Completed | JobState::Failed | JobState::Cancelled
+        )
     }
 
     /// Whether the state machine allows `self -> to`. Stores enforce the same edges
@@ -77,7 +80,9 @@ impl fmt::Display for JobState {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown job status {0:?} (expected one of scheduled, pending, running, completed, failed, cancelled)")]
+#[error(
+    "unknown job status {0:?} (expected one of scheduled, pending, running, completed, failed, cancelled)"
+)]
 pub struct ParseJobStateError(pub String);
 
 impl FromStr for JobState {

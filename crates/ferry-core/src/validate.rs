@@ -18,7 +18,11 @@ pub struct JobDefaults {
 
 impl Default for JobDefaults {
     fn default() -> Self {
-        Self { max_attempts: 3, timeout_ms: 30 * 60 * 1000, backoff: Backoff::default() }
+        Self {
+            max_attempts: 3,
+            timeout_ms: 30 * 60 * 1000,
+            backoff: Backoff::default(),
+        }
     }
 }
 
@@ -38,7 +42,11 @@ pub const MAX_PROGRESS_MESSAGE_LEN: usize = 2 * 1024;
 
 /// Field path helper: `prefix.name` or `name`.
 fn path(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() { name.to_owned() } else { format!("{prefix}.{name}") }
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}.{name}")
+    }
 }
 
 /// Validates a label key: what survives in a `label=key:value` query string.
@@ -68,7 +76,10 @@ pub fn new_job(
     };
     let labels = spec.labels.unwrap_or_default();
     if labels.len() > MAX_LABELS {
-        errors.push(FieldError::new(path(prefix, "labels"), format!("at most {MAX_LABELS} labels")));
+        errors.push(FieldError::new(
+            path(prefix, "labels"),
+            format!("at most {MAX_LABELS} labels"),
+        ));
     }
     for (key, value) in &labels {
         if !label_key_ok(key) {
@@ -95,7 +106,10 @@ pub fn new_job(
     }
     let run_at = match (spec.run_at, spec.delay_ms) {
         (Some(_), Some(_)) => {
-            errors.push(FieldError::new(path(prefix, "delay_ms"), "give run_at or delay_ms, not both"));
+            errors.push(FieldError::new(
+                path(prefix, "delay_ms"),
+                "give run_at or delay_ms, not both",
+            ));
             now
         }
         (Some(at), None) => at.max(now),
@@ -135,7 +149,11 @@ pub fn new_job(
             id: JobId::new(),
             tenant_id: DEFAULT_TENANT.to_owned(),
             kind,
-            payload: if spec.payload.is_null() { serde_json::json!({}) } else { spec.payload },
+            payload: if spec.payload.is_null() {
+                serde_json::json!({})
+            } else {
+                spec.payload
+            },
             labels,
             priority,
             run_at,
@@ -159,7 +177,12 @@ pub struct LeaseBounds {
 
 impl Default for LeaseBounds {
     fn default() -> Self {
-        Self { default_ms: 30_000, min_ms: 1_000, max_ms: 10 * 60 * 1000, max_wait_ms: 30_000 }
+        Self {
+            default_ms: 30_000,
+            min_ms: 1_000,
+            max_ms: 10 * 60 * 1000,
+            max_wait_ms: 30_000,
+        }
     }
 }
 
@@ -185,7 +208,10 @@ pub fn claim(req: ClaimRequest, bounds: &LeaseBounds) -> Result<Claim, Vec<Field
         ));
     }
     if req.kinds.is_empty() || req.kinds.len() > MAX_CLAIM_PATTERNS {
-        errors.push(FieldError::new("kinds", format!("give 1-{MAX_CLAIM_PATTERNS} kind patterns")));
+        errors.push(FieldError::new(
+            "kinds",
+            format!("give 1-{MAX_CLAIM_PATTERNS} kind patterns"),
+        ));
     }
     let mut kinds = Vec::with_capacity(req.kinds.len());
     for (i, k) in req.kinds.iter().enumerate() {
@@ -196,7 +222,10 @@ pub fn claim(req: ClaimRequest, bounds: &LeaseBounds) -> Result<Claim, Vec<Field
     }
     let max_jobs = req.max_jobs.unwrap_or(1);
     if !(1..=MAX_CLAIM_JOBS).contains(&max_jobs) {
-        errors.push(FieldError::new("max_jobs", format!("must be between 1 and {MAX_CLAIM_JOBS}")));
+        errors.push(FieldError::new(
+            "max_jobs",
+            format!("must be between 1 and {MAX_CLAIM_JOBS}"),
+        ));
     }
     let lease_ms = req.lease_ms.unwrap_or(bounds.default_ms);
     if !(bounds.min_ms..=bounds.max_ms).contains(&lease_ms) {
@@ -239,9 +268,16 @@ pub fn fail_error(error: &FailError) -> Result<(), Vec<FieldError>> {
         ));
     }
     if error.retry_after_ms.is_some_and(|ms| ms > MAX_DELAY_MS) {
-        errors.push(FieldError::new("error.retry_after_ms", format!("at most {MAX_DELAY_MS}")));
+        errors.push(FieldError::new(
+            "error.retry_after_ms",
+            format!("at most {MAX_DELAY_MS}"),
+        ));
     }
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -255,14 +291,24 @@ mod tests {
     }
 
     fn fields(result: Result<NewJob, Vec<FieldError>>) -> Vec<String> {
-        result.err().unwrap_or_default().into_iter().map(|e| e.field).collect()
+        result
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
     }
 
     #[test]
     fn defaults_fill_in() {
         let now = Utc::now();
-        let job = new_job(spec(json!({"kind": "http.request"})), &JobDefaults::default(), now, "")
-            .unwrap_or_else(|e| panic!("{e:?}"));
+        let job = new_job(
+            spec(json!({"kind": "http.request"})),
+            &JobDefaults::default(),
+            now,
+            "",
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(job.run_at, now);
         assert_eq!(job.max_attempts, 3);
         assert_eq!(job.payload, json!({}));
@@ -272,13 +318,30 @@ mod tests {
     fn every_bad_field_is_named() {
         let now = Utc::now();
         let d = JobDefaults::default();
-        let check = |v, expected: &[&str]| assert_eq!(fields(new_job(spec(v), &d, now, "jobs[1]")), expected);
+        let check = |v, expected: &[&str]| {
+            assert_eq!(fields(new_job(spec(v), &d, now, "jobs[1]")), expected)
+        };
         check(json!({"kind": "bad kind"}), &["jobs[1].kind"]);
-        check(json!({"kind": "a", "priority": 5000, "max_attempts": 0}), &["jobs[1].priority", "jobs[1].max_attempts"]);
-        check(json!({"kind": "a", "delay_ms": 5, "run_at": "2030-01-01T00:00:00Z"}), &["jobs[1].delay_ms"]);
-        check(json!({"kind": "a", "labels": {"ok": "x", "bad key": "y"}}), &["jobs[1].labels.bad key"]);
-        check(json!({"kind": "a", "timeout_ms": 0}), &["jobs[1].timeout_ms"]);
-        check(json!({"kind": "a", "backoff": {"base_ms": 10, "max_ms": 5}}), &["jobs[1].backoff"]);
+        check(
+            json!({"kind": "a", "priority": 5000, "max_attempts": 0}),
+            &["jobs[1].priority", "jobs[1].max_attempts"],
+        );
+        check(
+            json!({"kind": "a", "delay_ms": 5, "run_at": "2030-01-01T00:00:00Z"}),
+            &["jobs[1].delay_ms"],
+        );
+        check(
+            json!({"kind": "a", "labels": {"ok": "x", "bad key": "y"}}),
+            &["jobs[1].labels.bad key"],
+        );
+        check(
+            json!({"kind": "a", "timeout_ms": 0}),
+            &["jobs[1].timeout_ms"],
+        );
+        check(
+            json!({"kind": "a", "backoff": {"base_ms": 10, "max_ms": 5}}),
+            &["jobs[1].backoff"],
+        );
     }
 
     #[test]
@@ -290,12 +353,18 @@ mod tests {
     fn claims() {
         let b = LeaseBounds::default();
         let req = |v| serde_json::from_value::<ClaimRequest>(v).unwrap_or_else(|e| panic!("{e}"));
-        let ok = claim(req(json!({"worker_id": "w1", "kinds": ["http.*"], "wait_ms": 999999})), &b)
-            .unwrap_or_else(|e| panic!("{e:?}"));
+        let ok = claim(
+            req(json!({"worker_id": "w1", "kinds": ["http.*"], "wait_ms": 999999})),
+            &b,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!((ok.max_jobs, ok.wait_ms, ok.lease_ms), (1, 30_000, 30_000));
-        let bad = claim(req(json!({"worker_id": "", "kinds": ["http*"], "max_jobs": 0, "lease_ms": 5})), &b)
-            .err()
-            .unwrap_or_default();
+        let bad = claim(
+            req(json!({"worker_id": "", "kinds": ["http*"], "max_jobs": 0, "lease_ms": 5})),
+            &b,
+        )
+        .err()
+        .unwrap_or_default();
         let names: Vec<_> = bad.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(names, ["worker_id", "kinds[0]", "max_jobs", "lease_ms"]);
     }

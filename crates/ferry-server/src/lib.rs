@@ -56,14 +56,23 @@ pub struct StartOptions {
 
 /// Starts serving on the listener, with the maintenance services unless disabled.
 pub fn start(options: StartOptions) -> std::io::Result<RunningServer> {
-    let StartOptions { listener, store, clock, config, services, shutdown } = options;
+    let StartOptions {
+        listener,
+        store,
+        clock,
+        config,
+        services,
+        shutdown,
+    } = options;
     let addr = listener.local_addr()?;
     let queue = Arc::new(Queue::new(store, clock, config, shutdown.clone()));
     let mut tasks = JoinSet::new();
     let app = http::app(queue.clone());
     let stop = shutdown.clone();
     tasks.spawn(async move {
-        let served = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "http server stopped");
         }
@@ -72,5 +81,10 @@ pub fn start(options: StartOptions) -> std::io::Result<RunningServer> {
         services::spawn_all(&queue, &mut tasks, &shutdown);
     }
     tracing::info!(%addr, backend = queue.store().backend_name(), "ferry server listening");
-    Ok(RunningServer { addr, queue, shutdown, tasks })
+    Ok(RunningServer {
+        addr,
+        queue,
+        shutdown,
+        tasks,
+    })
 }

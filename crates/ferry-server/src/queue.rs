@@ -14,8 +14,8 @@ use ferry_core::{
     validate::{self, Claim},
 };
 use ferry_store::{
-    ClaimParams, CompleteParams, FailParams, ListParams, Overdue, ProgressParams, Store, StoreResult,
-    Transition,
+    ClaimParams, CompleteParams, FailParams, ListParams, Overdue, ProgressParams, Store,
+    StoreResult, Transition,
 };
 use serde_json::Value;
 use tokio::sync::{Notify, broadcast};
@@ -37,9 +37,21 @@ pub struct Queue {
 }
 
 impl Queue {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, config: ServerConfig, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        config: ServerConfig,
+        shutdown: CancellationToken,
+    ) -> Self {
         let (finished, _) = broadcast::channel(4096);
-        Self { store, clock, config, work_available: Notify::new(), finished, shutdown }
+        Self {
+            store,
+            clock,
+            config,
+            work_available: Notify::new(),
+            finished,
+            shutdown,
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -55,18 +67,30 @@ impl Queue {
     }
 
     /// Validates specs (naming each bad field by its path under `prefix`).
-    pub fn validate(&self, specs: Vec<SubmitJob>, batch: bool) -> Result<Vec<NewJob>, Vec<FieldError>> {
+    pub fn validate(
+        &self,
+        specs: Vec<SubmitJob>,
+        batch: bool,
+    ) -> Result<Vec<NewJob>, Vec<FieldError>> {
         let now = self.now();
         let mut jobs = Vec::with_capacity(specs.len());
         let mut errors = Vec::new();
         for (i, spec) in specs.into_iter().enumerate() {
-            let prefix = if batch { format!("jobs[{i}]") } else { String::new() };
+            let prefix = if batch {
+                format!("jobs[{i}]")
+            } else {
+                String::new()
+            };
             match validate::new_job(spec, &self.config.job_defaults, now, &prefix) {
                 Ok(job) => jobs.push(job),
                 Err(e) => errors.extend(e),
             }
         }
-        if errors.is_empty() { Ok(jobs) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(jobs)
+        } else {
+            Err(errors)
+        }
     }
 
     pub async fn submit(&self, jobs: &[NewJob]) -> StoreResult<Vec<Job>> {
@@ -83,7 +107,13 @@ impl Queue {
         self.store.job_list(params).await
     }
 
-    pub async fn items(&self, tenant_id: &str, id: JobId, after: i64, limit: u32) -> StoreResult<Vec<JobItem>> {
+    pub async fn items(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<JobItem>> {
         self.store.job_items(tenant_id, id, after, limit).await
     }
 
@@ -102,7 +132,12 @@ impl Queue {
     }
 
     /// Waits until `id` is final or `timeout` passes; answers the job as it is then.
-    pub async fn wait_final(&self, tenant_id: &str, id: JobId, timeout: Duration) -> StoreResult<Job> {
+    pub async fn wait_final(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        timeout: Duration,
+    ) -> StoreResult<Job> {
         let mut finished = self.finished.subscribe();
         let until = tokio::time::Instant::now() + timeout;
         loop {
@@ -111,7 +146,9 @@ impl Queue {
                 return Ok(job);
             }
             // Re-read on our job's news, on a missed message, or every second anyway.
-            let recheck = tokio::time::sleep_until(until.min(tokio::time::Instant::now() + Duration::from_secs(1)));
+            let recheck = tokio::time::sleep_until(
+                until.min(tokio::time::Instant::now() + Duration::from_secs(1)),
+            );
             tokio::pin!(recheck);
             loop {
                 tokio::select! {
@@ -147,7 +184,10 @@ impl Queue {
                     now,
                 })
                 .await?;
-            if !jobs.is_empty() || tokio::time::Instant::now() >= until || self.shutdown.is_cancelled() {
+            if !jobs.is_empty()
+                || tokio::time::Instant::now() >= until
+                || self.shutdown.is_cancelled()
+            {
                 return Ok(jobs);
             }
             // Sleep until the earliest delayed job of these kinds is due, if that is sooner.
@@ -169,10 +209,18 @@ impl Queue {
     }
 
     pub async fn progress(&self, params: ProgressParams<'_>) -> StoreResult<LeaseStatus> {
-        self.store.job_progress(&ProgressParams { now: self.now(), ..params }).await
+        self.store
+            .job_progress(&ProgressParams {
+                now: self.now(),
+                ..params
+            })
+            .await
     }
 
-    pub async fn complete(&self, entries: &[CompleteParams<'_>]) -> StoreResult<Vec<StoreResult<()>>> {
+    pub async fn complete(
+        &self,
+        entries: &[CompleteParams<'_>],
+    ) -> StoreResult<Vec<StoreResult<()>>> {
         let answers = self.store.job_complete(entries, self.now()).await?;
         for (entry, answer) in entries.iter().zip(&answers) {
             if answer.is_ok() {
@@ -183,14 +231,28 @@ impl Queue {
     }
 
     pub async fn complete_one(&self, id: JobId, lease: &str, result: &Value) -> StoreResult<()> {
-        let mut answers = self.complete(&[CompleteParams { id, lease, result }]).await?;
+        let mut answers = self
+            .complete(&[CompleteParams { id, lease, result }])
+            .await?;
         answers.pop().unwrap_or(Ok(()))
     }
 
-    pub async fn fail(&self, id: JobId, lease: &str, error: JobError, retry_after_ms: Option<u64>) -> StoreResult<Job> {
+    pub async fn fail(
+        &self,
+        id: JobId,
+        lease: &str,
+        error: JobError,
+        retry_after_ms: Option<u64>,
+    ) -> StoreResult<Job> {
         let job = self
             .store
-            .job_fail(&FailParams { id, lease, error, retry_after_ms, now: self.now() })
+            .job_fail(&FailParams {
+                id,
+                lease,
+                error,
+                retry_after_ms,
+                now: self.now(),
+            })
             .await?;
         self.announce(id, job.status);
         Ok(job)
@@ -200,7 +262,10 @@ impl Queue {
     pub async fn fail_overdue(&self, which: Overdue, batch: u32) -> StoreResult<Vec<Transition>> {
         let mut all = Vec::new();
         loop {
-            let done = self.store.job_fail_overdue(which, self.now(), batch).await?;
+            let done = self
+                .store
+                .job_fail_overdue(which, self.now(), batch)
+                .await?;
             let n = done.len();
             for t in &done {
                 self.announce(t.id, t.to);

@@ -23,7 +23,8 @@ fn claim_req(kinds: &[&str], max_jobs: u32, wait_ms: u64) -> ClaimRequest {
 }
 
 fn api_code(e: ClientError) -> ErrorCode {
-    e.code().unwrap_or_else(|| panic!("expected an API error, got {e}"))
+    e.code()
+        .unwrap_or_else(|| panic!("expected an API error, got {e}"))
 }
 
 #[tokio::test]
@@ -31,13 +32,25 @@ async fn submit_answers_202_with_location_and_the_job() {
     let server = TestServer::spawn().await;
     let answer = server
         .raw()
-        .json("POST", "/v1/jobs", API_TOKEN, r#"{"kind": "http.request", "payload": {"url": "x"}, "labels": {"store_id": "42"}}"#)
+        .json(
+            "POST",
+            "/v1/jobs",
+            API_TOKEN,
+            r#"{"kind": "http.request", "payload": {"url": "x"}, "labels": {"store_id": "42"}}"#,
+        )
         .await;
     assert_eq!(answer.status, 202);
     let id = answer.body["id"].as_str().expect("id").to_owned();
-    assert_eq!(answer.header("location"), Some(format!("/v1/jobs/{id}").as_str()));
+    assert_eq!(
+        answer.header("location"),
+        Some(format!("/v1/jobs/{id}").as_str())
+    );
     assert_eq!(answer.body["status"], "pending");
-    let job = server.api.job(id.parse().expect("uuid")).await.expect("get");
+    let job = server
+        .api
+        .job(id.parse().expect("uuid"))
+        .await
+        .expect("get");
     assert_eq!(job.payload, json!({"url": "x"}));
     assert_eq!(job.labels["store_id"], "42");
 }
@@ -48,64 +61,209 @@ async fn tokens_are_required_and_not_interchangeable() {
     let raw = server.raw();
     let body = r#"{"kind": "a"}"#;
     let cases = [
-        raw.send("POST", "/v1/jobs", &[("Content-Type", "application/json")], body.as_bytes()).await,
+        raw.send(
+            "POST",
+            "/v1/jobs",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+        .await,
         raw.json("POST", "/v1/jobs", "wrong", body).await,
         raw.json("POST", "/v1/jobs", WORKER_TOKEN, body).await,
-        raw.json("POST", "/v1/worker/claim", API_TOKEN, r#"{"worker_id": "w", "kinds": ["a"]}"#).await,
+        raw.json(
+            "POST",
+            "/v1/worker/claim",
+            API_TOKEN,
+            r#"{"worker_id": "w", "kinds": ["a"]}"#,
+        )
+        .await,
     ];
     for answer in cases {
-        assert_eq!((answer.status, answer.code()), (401, "UNAUTHORIZED"), "{:?}", answer.body);
+        assert_eq!(
+            (answer.status, answer.code()),
+            (401, "UNAUTHORIZED"),
+            "{:?}",
+            answer.body
+        );
     }
     assert_eq!(raw.send("GET", "/healthz", &[], b"").await.status, 200);
 }
 
 #[tokio::test]
 async fn bad_input_gets_a_4xx_with_a_code_never_a_500() {
-    let server = TestServer::builder().configure(|c| c.max_body_bytes = 4096).spawn().await;
+    let server = TestServer::builder()
+        .configure(|c| c.max_body_bytes = 4096)
+        .spawn()
+        .await;
     let raw = server.raw();
     let post = |path: &'static str, token: &'static str, body: String| {
         let raw = raw.clone();
         async move { raw.json("POST", path, token, &body).await }
     };
     let check = |answer: ferry_testkit::raw::RawAnswer, status: u16, code: &str| {
-        assert_eq!((answer.status, answer.code()), (status, code), "{}", answer.body);
-        assert!(answer.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(
+            (answer.status, answer.code()),
+            (status, code),
+            "{}",
+            answer.body
+        );
+        assert!(
+            answer.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
         answer
     };
-    check(post("/v1/jobs", API_TOKEN, "{not json".into()).await, 400, "BAD_REQUEST");
-    check(post("/v1/jobs", API_TOKEN, r#"{"kind": "a", "colour": 1}"#.into()).await, 400, "BAD_REQUEST");
-    check(post("/v1/jobs", API_TOKEN, r#"{"kind": 5}"#.into()).await, 400, "BAD_REQUEST");
-    check(post("/v1/jobs", API_TOKEN, r#"{"kind": "a", "priority": "high"}"#.into()).await, 400, "BAD_REQUEST");
+    check(
+        post("/v1/jobs", API_TOKEN, "{not json".into()).await,
+        400,
+        "BAD_REQUEST",
+    );
+    check(
+        post(
+            "/v1/jobs",
+            API_TOKEN,
+            r#"{"kind": "a", "colour": 1}"#.into(),
+        )
+        .await,
+        400,
+        "BAD_REQUEST",
+    );
+    check(
+        post("/v1/jobs", API_TOKEN, r#"{"kind": 5}"#.into()).await,
+        400,
+        "BAD_REQUEST",
+    );
+    check(
+        post(
+            "/v1/jobs",
+            API_TOKEN,
+            r#"{"kind": "a", "priority": "high"}"#.into(),
+        )
+        .await,
+        400,
+        "BAD_REQUEST",
+    );
     let big = format!(r#"{{"kind": "a", "payload": "{}"}}"#, "x".repeat(5000));
-    check(post("/v1/jobs", API_TOKEN, big).await, 413, "PAYLOAD_TOO_LARGE");
-    let bad_kind = check(post("/v1/jobs", API_TOKEN, r#"{"kind": "no spaces"}"#.into()).await, 422, "VALIDATION_FAILED");
+    check(
+        post("/v1/jobs", API_TOKEN, big).await,
+        413,
+        "PAYLOAD_TOO_LARGE",
+    );
+    let bad_kind = check(
+        post("/v1/jobs", API_TOKEN, r#"{"kind": "no spaces"}"#.into()).await,
+        422,
+        "VALIDATION_FAILED",
+    );
     assert_eq!(bad_kind.body["error"]["fields"][0]["field"], "kind");
-    let no_type = raw.send("POST", "/v1/jobs", &[("Authorization", &format!("Bearer {API_TOKEN}"))], br#"{"kind":"a"}"#).await;
+    let no_type = raw
+        .send(
+            "POST",
+            "/v1/jobs",
+            &[("Authorization", &format!("Bearer {API_TOKEN}"))],
+            br#"{"kind":"a"}"#,
+        )
+        .await;
     check(no_type, 415, "UNSUPPORTED_MEDIA_TYPE");
-    check(raw.json("GET", "/v1/jobs/not-a-uuid", API_TOKEN, "").await, 400, "BAD_REQUEST");
-    check(raw.json("GET", "/v1/jobs/0190a6d2-7a8e-7c3b-9a1e-2f4b5c6d7e8f", API_TOKEN, "").await, 404, "NOT_FOUND");
-    check(raw.json("GET", "/v1/nothing", API_TOKEN, "").await, 404, "NOT_FOUND");
-    check(raw.json("DELETE", "/v1/jobs", API_TOKEN, "").await, 405, "METHOD_NOT_ALLOWED");
-    check(raw.json("GET", "/v1/jobs?stauts=pending", API_TOKEN, "").await, 422, "VALIDATION_FAILED");
-    check(raw.json("GET", "/v1/jobs?status=sleeping", API_TOKEN, "").await, 422, "VALIDATION_FAILED");
-    check(raw.json("GET", "/v1/jobs?limit=0", API_TOKEN, "").await, 422, "VALIDATION_FAILED");
-    check(post("/v1/jobs?wait=soon", API_TOKEN, r#"{"kind": "a"}"#.into()).await, 422, "VALIDATION_FAILED");
+    check(
+        raw.json("GET", "/v1/jobs/not-a-uuid", API_TOKEN, "").await,
+        400,
+        "BAD_REQUEST",
+    );
+    check(
+        raw.json(
+            "GET",
+            "/v1/jobs/0190a6d2-7a8e-7c3b-9a1e-2f4b5c6d7e8f",
+            API_TOKEN,
+            "",
+        )
+        .await,
+        404,
+        "NOT_FOUND",
+    );
+    check(
+        raw.json("GET", "/v1/nothing", API_TOKEN, "").await,
+        404,
+        "NOT_FOUND",
+    );
+    check(
+        raw.json("DELETE", "/v1/jobs", API_TOKEN, "").await,
+        405,
+        "METHOD_NOT_ALLOWED",
+    );
+    check(
+        raw.json("GET", "/v1/jobs?stauts=pending", API_TOKEN, "")
+            .await,
+        422,
+        "VALIDATION_FAILED",
+    );
+    check(
+        raw.json("GET", "/v1/jobs?status=sleeping", API_TOKEN, "")
+            .await,
+        422,
+        "VALIDATION_FAILED",
+    );
+    check(
+        raw.json("GET", "/v1/jobs?limit=0", API_TOKEN, "").await,
+        422,
+        "VALIDATION_FAILED",
+    );
+    check(
+        post("/v1/jobs?wait=soon", API_TOKEN, r#"{"kind": "a"}"#.into()).await,
+        422,
+        "VALIDATION_FAILED",
+    );
     let claim = check(
-        post("/v1/worker/claim", WORKER_TOKEN, r#"{"worker_id": "w", "kinds": ["http*", "ok.*"]}"#.into()).await,
+        post(
+            "/v1/worker/claim",
+            WORKER_TOKEN,
+            r#"{"worker_id": "w", "kinds": ["http*", "ok.*"]}"#.into(),
+        )
+        .await,
         422,
         "VALIDATION_FAILED",
     );
     assert_eq!(claim.body["error"]["fields"][0]["field"], "kinds[0]");
-    check(post("/v1/worker/claim", WORKER_TOKEN, r#"{"worker_id": "w", "kinds": []}"#.into()).await, 422, "VALIDATION_FAILED");
-    let batch = check(
-        post("/v1/jobs/batch", API_TOKEN, r#"{"jobs": [{"kind": "a"}, {"kind": ""}, {"kind": "b", "max_attempts": 0}]}"#.into()).await,
+    check(
+        post(
+            "/v1/worker/claim",
+            WORKER_TOKEN,
+            r#"{"worker_id": "w", "kinds": []}"#.into(),
+        )
+        .await,
         422,
         "VALIDATION_FAILED",
     );
-    let fields: Vec<_> = batch.body["error"]["fields"].as_array().expect("fields").iter().map(|f| f["field"].clone()).collect();
-    assert_eq!(fields, [json!("jobs[1].kind"), json!("jobs[2].max_attempts")]);
+    let batch = check(
+        post(
+            "/v1/jobs/batch",
+            API_TOKEN,
+            r#"{"jobs": [{"kind": "a"}, {"kind": ""}, {"kind": "b", "max_attempts": 0}]}"#.into(),
+        )
+        .await,
+        422,
+        "VALIDATION_FAILED",
+    );
+    let fields: Vec<_> = batch.body["error"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| f["field"].clone())
+        .collect();
+    assert_eq!(
+        fields,
+        [json!("jobs[1].kind"), json!("jobs[2].max_attempts")]
+    );
     // Nothing of the refused batch was stored.
-    assert!(server.api.list(&ListQuery::default()).await.expect("list").jobs.is_empty());
+    assert!(
+        server
+            .api
+            .list(&ListQuery::default())
+            .await
+            .expect("list")
+            .jobs
+            .is_empty()
+    );
     let fail = post(
         "/v1/worker/jobs/0190a6d2-7a8e-7c3b-9a1e-2f4b5c6d7e8f/fail",
         WORKER_TOKEN,
@@ -118,13 +276,29 @@ async fn bad_input_gets_a_4xx_with_a_code_never_a_500() {
 #[tokio::test]
 async fn a_job_runs_through_the_worker_protocol() {
     let server = TestServer::spawn().await;
-    let submitted = server.api.submit(&job("sync.reviews", json!({"shop": 1}))).await.expect("submit");
-    let claimed = server.worker.claim(&claim_req(&["sync.*"], 5, 0)).await.expect("claim").jobs;
+    let submitted = server
+        .api
+        .submit(&job("sync.reviews", json!({"shop": 1})))
+        .await
+        .expect("submit");
+    let claimed = server
+        .worker
+        .claim(&claim_req(&["sync.*"], 5, 0))
+        .await
+        .expect("claim")
+        .jobs;
     assert_eq!(claimed.len(), 1);
     let c = &claimed[0];
-    assert_eq!((c.id, c.attempt, c.payload.clone()), (submitted.id, 1, json!({"shop": 1})));
+    assert_eq!(
+        (c.id, c.attempt, c.payload.clone()),
+        (submitted.id, 1, json!({"shop": 1}))
+    );
 
-    let hb = server.worker.heartbeat(c.id, &c.lease).await.expect("heartbeat");
+    let hb = server
+        .worker
+        .heartbeat(c.id, &c.lease)
+        .await
+        .expect("heartbeat");
     assert!(!hb.cancel && hb.lease_expires_at > Utc::now());
     let report = ProgressRequest {
         lease: c.lease.clone(),
@@ -134,22 +308,68 @@ async fn a_job_runs_through_the_worker_protocol() {
         items: Some(vec![json!({"id": "r1"}), json!({"id": "r2"})]),
         items_offset: Some(0),
     };
-    server.worker.progress(c.id, &report).await.expect("progress");
-    server.worker.progress(c.id, &report).await.expect("progress repeated");
+    server
+        .worker
+        .progress(c.id, &report)
+        .await
+        .expect("progress");
+    server
+        .worker
+        .progress(c.id, &report)
+        .await
+        .expect("progress repeated");
     let running = server.api.job(c.id).await.expect("get");
     assert_eq!(running.status, JobState::Running);
-    assert_eq!(running.progress.and_then(|p| p.message), Some("page 1".into()));
+    assert_eq!(
+        running.progress.and_then(|p| p.message),
+        Some("page 1".into())
+    );
     let items = server.api.items(c.id, 0, 100).await.expect("items");
-    assert_eq!(items.items.iter().map(|i| i.data.clone()).collect::<Vec<_>>(), [json!({"id": "r1"}), json!({"id": "r2"})]);
-    assert!(server.api.items(c.id, items.next_after, 100).await.expect("items").items.is_empty());
+    assert_eq!(
+        items
+            .items
+            .iter()
+            .map(|i| i.data.clone())
+            .collect::<Vec<_>>(),
+        [json!({"id": "r1"}), json!({"id": "r2"})]
+    );
+    assert!(
+        server
+            .api
+            .items(c.id, items.next_after, 100)
+            .await
+            .expect("items")
+            .items
+            .is_empty()
+    );
 
-    let done = server.worker.complete(c.id, &c.lease, json!({"n": 2})).await.expect("complete");
-    assert_eq!((done.status, done.result.clone()), (JobState::Completed, Some(json!({"n": 2}))));
-    let again = server.worker.complete(c.id, &c.lease, json!({"n": 999})).await.expect("repeat is idempotent");
+    let done = server
+        .worker
+        .complete(c.id, &c.lease, json!({"n": 2}))
+        .await
+        .expect("complete");
+    assert_eq!(
+        (done.status, done.result.clone()),
+        (JobState::Completed, Some(json!({"n": 2})))
+    );
+    let again = server
+        .worker
+        .complete(c.id, &c.lease, json!({"n": 999}))
+        .await
+        .expect("repeat is idempotent");
     assert_eq!(again.result, Some(json!({"n": 2})));
     let late = server
         .worker
-        .fail(c.id, &c.lease, FailError { code: "X".into(), message: "late".into(), retryable: true, retry_after_ms: None })
+        .fail(
+            c.id,
+            &c.lease,
+            FailError {
+                code: "X".into(),
+                message: "late".into(),
+                retryable: true,
+                retry_after_ms: None,
+            },
+        )
         .await
         .expect_err("fail after complete");
     assert_eq!(api_code(late), ErrorCode::LeaseLost);
@@ -161,11 +381,26 @@ async fn claims_long_poll_until_work_arrives() {
     let worker = server.worker.clone();
     let waiting = tokio::spawn(async move { worker.claim(&claim_req(&["a"], 1, 20_000)).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let submitted = server.api.submit(&job("a", json!({}))).await.expect("submit");
+    let submitted = server
+        .api
+        .submit(&job("a", json!({})))
+        .await
+        .expect("submit");
     let got = waiting.await.expect("task").expect("claim");
-    assert_eq!(got.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [submitted.id]);
+    assert_eq!(
+        got.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [submitted.id]
+    );
     // With nothing to do, a claim answers an empty list when its wait is over.
-    assert!(server.worker.claim(&claim_req(&["a"], 1, 200)).await.expect("claim").jobs.is_empty());
+    assert!(
+        server
+            .worker
+            .claim(&claim_req(&["a"], 1, 200))
+            .await
+            .expect("claim")
+            .jobs
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -175,7 +410,11 @@ async fn a_long_poll_wakes_for_a_delayed_job_when_it_is_due() {
     spec.delay_ms = Some(500);
     let submitted = server.api.submit(&spec).await.expect("submit");
     assert_eq!(submitted.status, JobState::Scheduled);
-    let got = server.worker.claim(&claim_req(&["later"], 1, 20_000)).await.expect("claim");
+    let got = server
+        .worker
+        .claim(&claim_req(&["later"], 1, 20_000))
+        .await
+        .expect("claim");
     assert_eq!(got.jobs.len(), 1);
     assert!(Utc::now() >= submitted.run_at);
 }
@@ -185,14 +424,40 @@ async fn submit_with_wait_answers_the_finished_job() {
     let server = TestServer::spawn().await;
     let worker = server.worker.clone();
     tokio::spawn(async move {
-        let c = worker.claim(&claim_req(&["quick"], 1, 20_000)).await.expect("claim").jobs.remove(0);
-        worker.complete(c.id, &c.lease, json!("done")).await.expect("complete");
+        let c = worker
+            .claim(&claim_req(&["quick"], 1, 20_000))
+            .await
+            .expect("claim")
+            .jobs
+            .remove(0);
+        worker
+            .complete(c.id, &c.lease, json!("done"))
+            .await
+            .expect("complete");
     });
-    let job_done = server.api.submit_and_wait(&job("quick", json!({})), Duration::from_secs(20)).await.expect("submit");
-    assert_eq!((job_done.status, job_done.result), (JobState::Completed, Some(json!("done"))));
+    let job_done = server
+        .api
+        .submit_and_wait(&job("quick", json!({})), Duration::from_secs(20))
+        .await
+        .expect("submit");
+    assert_eq!(
+        (job_done.status, job_done.result),
+        (JobState::Completed, Some(json!("done")))
+    );
 
-    let answer = server.raw().json("POST", "/v1/jobs?wait=0.2", API_TOKEN, r#"{"kind": "nobody.runs.this"}"#).await;
-    assert_eq!((answer.status, answer.body["status"].as_str()), (202, Some("pending")));
+    let answer = server
+        .raw()
+        .json(
+            "POST",
+            "/v1/jobs?wait=0.2",
+            API_TOKEN,
+            r#"{"kind": "nobody.runs.this"}"#,
+        )
+        .await;
+    assert_eq!(
+        (answer.status, answer.body["status"].as_str()),
+        (202, Some("pending"))
+    );
 }
 
 #[tokio::test]
@@ -213,87 +478,215 @@ async fn batches_list_filters_and_pages() {
         cursor,
         ..Default::default()
     };
-    let zeros = server.api.list(&page(vec!["store_id:0"], 10, None)).await.expect("list");
-    assert_eq!(zeros.jobs.iter().map(|j| j.payload["i"].clone()).collect::<Vec<_>>(), [json!(4), json!(2), json!(0)]);
+    let zeros = server
+        .api
+        .list(&page(vec!["store_id:0"], 10, None))
+        .await
+        .expect("list");
+    assert_eq!(
+        zeros
+            .jobs
+            .iter()
+            .map(|j| j.payload["i"].clone())
+            .collect::<Vec<_>>(),
+        [json!(4), json!(2), json!(0)]
+    );
     assert_eq!(zeros.next_cursor, None);
-    let first = server.api.list(&page(vec![], 2, None)).await.expect("page 1");
-    let second = server.api.list(&page(vec![], 2, first.next_cursor.clone())).await.expect("page 2");
-    let third = server.api.list(&page(vec![], 2, second.next_cursor.clone())).await.expect("page 3");
-    let seen: Vec<_> = [first.jobs, second.jobs, third.jobs].concat().iter().map(|j| j.id).collect();
+    let first = server
+        .api
+        .list(&page(vec![], 2, None))
+        .await
+        .expect("page 1");
+    let second = server
+        .api
+        .list(&page(vec![], 2, first.next_cursor.clone()))
+        .await
+        .expect("page 2");
+    let third = server
+        .api
+        .list(&page(vec![], 2, second.next_cursor.clone()))
+        .await
+        .expect("page 3");
+    let seen: Vec<_> = [first.jobs, second.jobs, third.jobs]
+        .concat()
+        .iter()
+        .map(|j| j.id)
+        .collect();
     assert_eq!(seen, created.iter().rev().map(|j| j.id).collect::<Vec<_>>());
     assert_eq!(third.next_cursor, None);
-    let running = server.api.list(&ListQuery { status: Some("running".into()), ..Default::default() }).await.expect("list");
+    let running = server
+        .api
+        .list(&ListQuery {
+            status: Some("running".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
     assert!(running.jobs.is_empty());
 }
 
 #[tokio::test]
 async fn batch_complete_answers_per_job() {
     let server = TestServer::spawn().await;
-    server.api.submit_batch((0..3).map(|_| job("a", json!({}))).collect()).await.expect("batch");
-    let claimed = server.worker.claim(&claim_req(&["a"], 3, 0)).await.expect("claim").jobs;
+    server
+        .api
+        .submit_batch((0..3).map(|_| job("a", json!({}))).collect())
+        .await
+        .expect("batch");
+    let claimed = server
+        .worker
+        .claim(&claim_req(&["a"], 3, 0))
+        .await
+        .expect("claim")
+        .jobs;
     let mut entries: Vec<_> = claimed
         .iter()
-        .map(|c| BatchCompleteEntry { id: c.id, lease: c.lease.clone(), result: json!(c.id.to_string()) })
+        .map(|c| BatchCompleteEntry {
+            id: c.id,
+            lease: c.lease.clone(),
+            result: json!(c.id.to_string()),
+        })
         .collect();
     entries[1].lease = "stale".into();
-    let answer = server.worker.complete_batch(entries).await.expect("batch complete");
+    let answer = server
+        .worker
+        .complete_batch(entries)
+        .await
+        .expect("batch complete");
     let oks: Vec<_> = answer.results.iter().map(|r| r.ok).collect();
     assert_eq!(oks, [true, false, true]);
-    assert_eq!(answer.results[1].error.as_ref().map(|e| e.code), Some(ErrorCode::LeaseLost));
-    assert_eq!(server.api.job(claimed[0].id).await.expect("get").status, JobState::Completed);
-    assert_eq!(server.api.job(claimed[1].id).await.expect("get").status, JobState::Running);
+    assert_eq!(
+        answer.results[1].error.as_ref().map(|e| e.code),
+        Some(ErrorCode::LeaseLost)
+    );
+    assert_eq!(
+        server.api.job(claimed[0].id).await.expect("get").status,
+        JobState::Completed
+    );
+    assert_eq!(
+        server.api.job(claimed[1].id).await.expect("get").status,
+        JobState::Running
+    );
 }
 
 #[tokio::test]
 async fn cancel_reaches_a_running_job_on_its_next_heartbeat() {
     let server = TestServer::spawn().await;
-    let waiting = server.api.submit(&job("a", json!({}))).await.expect("submit");
+    let waiting = server
+        .api
+        .submit(&job("a", json!({})))
+        .await
+        .expect("submit");
     let cancelled = server.api.cancel(waiting.id).await.expect("cancel");
     assert_eq!(cancelled.status, JobState::Cancelled);
 
-    let running = server.api.submit(&job("b", json!({}))).await.expect("submit");
-    let c = server.worker.claim(&claim_req(&["b"], 1, 0)).await.expect("claim").jobs.remove(0);
-    assert!(server.api.cancel(running.id).await.expect("cancel").cancel_requested);
-    assert!(server.worker.heartbeat(c.id, &c.lease).await.expect("heartbeat").cancel);
+    let running = server
+        .api
+        .submit(&job("b", json!({})))
+        .await
+        .expect("submit");
+    let c = server
+        .worker
+        .claim(&claim_req(&["b"], 1, 0))
+        .await
+        .expect("claim")
+        .jobs
+        .remove(0);
+    assert!(
+        server
+            .api
+            .cancel(running.id)
+            .await
+            .expect("cancel")
+            .cancel_requested
+    );
+    assert!(
+        server
+            .worker
+            .heartbeat(c.id, &c.lease)
+            .await
+            .expect("heartbeat")
+            .cancel
+    );
     let acked = server
         .worker
-        .fail(c.id, &c.lease, FailError { code: "CANCELLED".into(), message: "stopped".into(), retryable: false, retry_after_ms: None })
+        .fail(
+            c.id,
+            &c.lease,
+            FailError {
+                code: "CANCELLED".into(),
+                message: "stopped".into(),
+                retryable: false,
+                retry_after_ms: None,
+            },
+        )
         .await
         .expect("ack");
     assert_eq!(acked.status, JobState::Cancelled);
     let revived = server.api.retry(running.id).await.expect("retry");
     assert_eq!((revived.status, revived.attempt), (JobState::Pending, 0));
-    let not_now = server.api.retry(running.id).await.expect_err("retry a pending job");
+    let not_now = server
+        .api
+        .retry(running.id)
+        .await
+        .expect_err("retry a pending job");
     assert_eq!(api_code(not_now), ErrorCode::InvalidState);
 }
 
 #[tokio::test]
 async fn expired_leases_and_deadlines_are_enforced_by_maintenance() {
-    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().expect("time")));
-    let server = TestServer::builder().with_clock(clock.clone()).spawn().await;
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0)
+            .single()
+            .expect("time"),
+    ));
+    let server = TestServer::builder()
+        .with_clock(clock.clone())
+        .spawn()
+        .await;
     let mut spec = job("a", json!({}));
     spec.max_attempts = Some(2);
     spec.timeout_ms = Some(60_000);
     let submitted = server.api.submit(&spec).await.expect("submit");
     let mut req = claim_req(&["a"], 1, 0);
     req.lease_ms = Some(5_000);
-    let first = server.worker.claim(&req).await.expect("claim").jobs.remove(0);
+    let first = server
+        .worker
+        .claim(&req)
+        .await
+        .expect("claim")
+        .jobs
+        .remove(0);
 
     clock.advance(chrono::Duration::milliseconds(5_001));
     assert_eq!(server.run_maintenance().await, 1);
     let rescued = server.api.job(submitted.id).await.expect("get");
     assert_eq!(rescued.status, JobState::Scheduled);
     assert_eq!(rescued.error.map(|e| e.code), Some("LEASE_EXPIRED".into()));
-    let late = server.worker.complete(first.id, &first.lease, json!("late")).await.expect_err("late complete");
+    let late = server
+        .worker
+        .complete(first.id, &first.lease, json!("late"))
+        .await
+        .expect_err("late complete");
     assert_eq!(api_code(late), ErrorCode::LeaseLost);
 
     clock.advance(chrono::Duration::seconds(5));
-    let second = server.worker.claim(&req).await.expect("claim").jobs.remove(0);
+    let second = server
+        .worker
+        .claim(&req)
+        .await
+        .expect("claim")
+        .jobs
+        .remove(0);
     assert_eq!(second.attempt, 2);
     // Heartbeats keep the lease but the deadline still ends the attempt.
     for _ in 0..20 {
         clock.advance(chrono::Duration::seconds(4));
-        server.worker.heartbeat(second.id, &second.lease).await.expect("heartbeat");
+        server
+            .worker
+            .heartbeat(second.id, &second.lease)
+            .await
+            .expect("heartbeat");
     }
     server.run_maintenance().await;
     let dead = server.api.job(submitted.id).await.expect("get");

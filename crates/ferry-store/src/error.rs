@@ -23,7 +23,11 @@ pub enum StoreError {
     #[error("corrupt row: {0}")]
     Corrupt(String),
     #[error("migration {version} ({name}) failed: {source}")]
-    Migration { version: i64, name: &'static str, source: sqlx::Error },
+    Migration {
+        version: i64,
+        name: &'static str,
+        source: sqlx::Error,
+    },
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -57,9 +57,13 @@ impl std::str::FromStr for DatabaseUrl {
             return Ok(DatabaseUrl::Sqlite(path.into()));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err("PostgreSQL is not supported by this build yet; use sqlite://PATH".to_owned());
+            return Err(
+                "PostgreSQL is not supported by this build yet; use sqlite://PATH".to_owned(),
+            );
         }
-        Err(format!("unsupported database URL {url:?}: expected sqlite://PATH"))
+        Err(format!(
+            "unsupported database URL {url:?}: expected sqlite://PATH"
+        ))
     }
 }
 
@@ -67,13 +71,17 @@ impl Store {
     /// Opens the database at `url`, running migrations.
     pub async fn open(url: &DatabaseUrl, durability: Durability) -> StoreResult<Self> {
         match url {
-            DatabaseUrl::Sqlite(path) => Ok(Store::Sqlite(SqliteStore::open(path, durability).await?)),
+            DatabaseUrl::Sqlite(path) => {
+                Ok(Store::Sqlite(SqliteStore::open(path, durability).await?))
+            }
         }
     }
 
     /// Opens a SQLite file directly.
     pub async fn open_sqlite(path: &Path) -> StoreResult<Self> {
-        Ok(Store::Sqlite(SqliteStore::open(path, Durability::Normal).await?))
+        Ok(Store::Sqlite(
+            SqliteStore::open(path, Durability::Normal).await?,
+        ))
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -103,7 +111,13 @@ impl Store {
     }
 
     /// Items with `seq > after`, in order.
-    pub async fn job_items(&self, tenant_id: &str, id: JobId, after: i64, limit: u32) -> StoreResult<Vec<JobItem>> {
+    pub async fn job_items(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<JobItem>> {
         dispatch!(self, s => s.job_items(tenant_id, id, after, limit).await)
     }
 
@@ -113,13 +127,30 @@ impl Store {
         dispatch!(self, s => s.job_claim(params).await)
     }
 
+    /// How many jobs are in each state (states with none are left out).
+    pub async fn job_counts(
+        &self,
+        tenant_id: &str,
+    ) -> StoreResult<Vec<(ferry_core::JobState, u64)>> {
+        dispatch!(self, s => s.job_counts(tenant_id).await)
+    }
+
     /// The earliest `run_at` among waiting jobs of these kinds (to know how long a
     /// long-poll may sleep).
-    pub async fn job_next_run_at(&self, tenant_id: &str, kinds: &[KindPattern]) -> StoreResult<Option<DateTime<Utc>>> {
+    pub async fn job_next_run_at(
+        &self,
+        tenant_id: &str,
+        kinds: &[KindPattern],
+    ) -> StoreResult<Option<DateTime<Utc>>> {
         dispatch!(self, s => s.job_next_run_at(tenant_id, kinds).await)
     }
 
-    pub async fn job_heartbeat(&self, id: JobId, lease: &str, now: DateTime<Utc>) -> StoreResult<LeaseStatus> {
+    pub async fn job_heartbeat(
+        &self,
+        id: JobId,
+        lease: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<LeaseStatus> {
         dispatch!(self, s => s.job_heartbeat(id, lease, now).await)
     }
 
@@ -130,7 +161,11 @@ impl Store {
 
     /// Completes a batch in one transaction; one answer per entry, in order. A repeat
     /// with the same lease answers `Ok` without applying anything again.
-    pub async fn job_complete(&self, entries: &[CompleteParams<'_>], now: DateTime<Utc>) -> StoreResult<Vec<StoreResult<()>>> {
+    pub async fn job_complete(
+        &self,
+        entries: &[CompleteParams<'_>],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<StoreResult<()>>> {
         dispatch!(self, s => s.job_complete(entries, now).await)
     }
 
@@ -140,17 +175,32 @@ impl Store {
     }
 
     /// Cancels a waiting job, or asks a running one to stop.
-    pub async fn job_cancel(&self, tenant_id: &str, id: JobId, now: DateTime<Utc>) -> StoreResult<Job> {
+    pub async fn job_cancel(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Job> {
         dispatch!(self, s => s.job_cancel(tenant_id, id, now).await)
     }
 
     /// Puts a failed or cancelled job back to `pending` with fresh attempts.
-    pub async fn job_retry(&self, tenant_id: &str, id: JobId, now: DateTime<Utc>) -> StoreResult<Job> {
+    pub async fn job_retry(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Job> {
         dispatch!(self, s => s.job_retry(tenant_id, id, now).await)
     }
 
     /// Fails running attempts whose lease (rescuer) or deadline (timeouts) passed.
-    pub async fn job_fail_overdue(&self, which: Overdue, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Transition>> {
+    pub async fn job_fail_overdue(
+        &self,
+        which: Overdue,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Transition>> {
         dispatch!(self, s => s.job_fail_overdue(which, now, limit).await)
     }
 
@@ -170,8 +220,14 @@ mod tests {
     #[test]
     fn database_urls() {
         let sqlite = |p: &str| Ok(DatabaseUrl::Sqlite(p.into()));
-        assert_eq!("sqlite:///var/lib/ferry.db".parse(), sqlite("/var/lib/ferry.db"));
-        assert_eq!("sqlite://data/ferry.db?mode=rwc".parse(), sqlite("data/ferry.db"));
+        assert_eq!(
+            "sqlite:///var/lib/ferry.db".parse(),
+            sqlite("/var/lib/ferry.db")
+        );
+        assert_eq!(
+            "sqlite://data/ferry.db?mode=rwc".parse(),
+            sqlite("data/ferry.db")
+        );
         assert_eq!("sqlite:ferry.db".parse(), sqlite("ferry.db"));
         assert!("sqlite://".parse::<DatabaseUrl>().is_err());
         assert!("mysql://x".parse::<DatabaseUrl>().is_err());

@@ -71,8 +71,10 @@ fn json(text: &str) -> StoreResult<Value> {
 }
 
 fn opt_json<T: serde::de::DeserializeOwned>(text: Option<String>) -> StoreResult<Option<T>> {
-    text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("bad json: {e}"))))
-        .transpose()
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("bad json: {e}")))
+    })
+    .transpose()
 }
 
 fn to_text<T: serde::Serialize>(value: &T) -> String {
@@ -81,7 +83,8 @@ fn to_text<T: serde::Serialize>(value: &T) -> String {
 }
 
 fn parse_id(text: &str) -> StoreResult<JobId> {
-    text.parse().map_err(|_| StoreError::Corrupt(format!("bad job id {text:?}")))
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad job id {text:?}")))
 }
 
 fn parse_state(text: &str) -> StoreResult<JobState> {
@@ -167,11 +170,15 @@ async fn lease_row(conn: &mut SqliteConnection, id: JobId) -> StoreResult<LeaseR
 }
 
 async fn job_by_id(conn: &mut SqliteConnection, id: JobId) -> StoreResult<Job> {
-    let row = sqlx::query(concat!("SELECT ", job_columns!(), " FROM ferry_jobs WHERE id = ?"))
-        .bind(id.to_string())
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        job_columns!(),
+        " FROM ferry_jobs WHERE id = ?"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound)?;
     job_from_row(&row)
 }
 
@@ -369,12 +376,19 @@ impl SqliteStore {
         if let Some(before) = params.before {
             q.push(" AND id < ").push_bind(before.to_string());
         }
-        q.push(" ORDER BY id DESC LIMIT ").push_bind(params.limit as i64);
+        q.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(params.limit as i64);
         let rows = q.build().fetch_all(&self.read).await?;
         rows.iter().map(job_from_row).collect()
     }
 
-    pub async fn job_items(&self, tenant_id: &str, id: JobId, after: i64, limit: u32) -> StoreResult<Vec<JobItem>> {
+    pub async fn job_items(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<JobItem>> {
         // The job must exist for this tenant; an empty list then means "no items yet".
         self.job_get(tenant_id, id).await?;
         let rows = sqlx::query(
@@ -429,14 +443,18 @@ impl SqliteStore {
         let mut jobs = Vec::with_capacity(rows.len());
         for row in &rows {
             let labels: String = row.try_get("labels")?;
-            let order = (-row.try_get::<i64, _>("priority")?, row.try_get::<i64, _>("run_at")?);
+            let order = (
+                -row.try_get::<i64, _>("priority")?,
+                row.try_get::<i64, _>("run_at")?,
+            );
             jobs.push((
                 order,
                 ClaimedJob {
                     id: parse_id(row.try_get("id")?)?,
                     kind: row.try_get("kind")?,
                     payload: json(row.try_get("payload")?)?,
-                    labels: serde_json::from_str(&labels).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    labels: serde_json::from_str(&labels)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                     attempt: row.try_get::<i64, _>("attempt")? as u32,
                     max_attempts: row.try_get::<i64, _>("max_attempts")? as u32,
                     lease: row.try_get("lease_token")?,
@@ -451,15 +469,44 @@ impl SqliteStore {
         Ok(jobs.into_iter().map(|(_, job)| job).collect())
     }
 
-    pub async fn job_next_run_at(&self, tenant_id: &str, kinds: &[KindPattern]) -> StoreResult<Option<DateTime<Utc>>> {
-        let mut q = QueryBuilder::<Sqlite>::new("SELECT min(run_at) AS next FROM ferry_jobs WHERE tenant_id = ");
-        q.push_bind(tenant_id.to_owned()).push(" AND status IN ('pending', 'scheduled')");
+    pub async fn job_counts(&self, tenant_id: &str) -> StoreResult<Vec<(JobState, u64)>> {
+        let rows = sqlx::query(
+            "SELECT status, count(*) AS n FROM ferry_jobs WHERE tenant_id = ? GROUP BY status",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    parse_state(row.try_get("status")?)?,
+                    row.try_get::<i64, _>("n")? as u64,
+                ))
+            })
+            .collect()
+    }
+
+    pub async fn job_next_run_at(
+        &self,
+        tenant_id: &str,
+        kinds: &[KindPattern],
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT min(run_at) AS next FROM ferry_jobs WHERE tenant_id = ",
+        );
+        q.push_bind(tenant_id.to_owned())
+            .push(" AND status IN ('pending', 'scheduled')");
         push_kind_filter(&mut q, kinds);
         let row = q.build().fetch_one(&self.read).await?;
         opt_from_ms(row.try_get("next")?)
     }
 
-    pub async fn job_heartbeat(&self, id: JobId, lease: &str, now: DateTime<Utc>) -> StoreResult<LeaseStatus> {
+    pub async fn job_heartbeat(
+        &self,
+        id: JobId,
+        lease: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<LeaseStatus> {
         let mut conn = self.write.acquire().await?;
         let row = sqlx::query(
             "UPDATE ferry_jobs SET lease_expires_at = ? + lease_ms, updated_at = ? \
@@ -548,13 +595,17 @@ impl SqliteStore {
         let mut applied = std::collections::HashSet::with_capacity(entries.len());
         // SQLite allows 32766 bound parameters; 3 per entry plus 2.
         for chunk in entries.chunks(5_000) {
-            let mut q = QueryBuilder::<Sqlite>::new("UPDATE ferry_jobs SET status = 'completed', result = v.column3, finished_at = ");
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "UPDATE ferry_jobs SET status = 'completed', result = v.column3, finished_at = ",
+            );
             q.push_bind(ms(now))
                 .push(", updated_at = ")
                 .push_bind(ms(now))
                 .push(", lease_expires_at = NULL FROM (");
             q.push_values(chunk, |mut b, e| {
-                b.push_bind(e.id.to_string()).push_bind(e.lease.to_owned()).push_bind(to_text(e.result));
+                b.push_bind(e.id.to_string())
+                    .push_bind(e.lease.to_owned())
+                    .push_bind(to_text(e.result));
             });
             q.push(
                 ") AS v WHERE ferry_jobs.id = v.column1 AND ferry_jobs.lease_token = v.column2 \
@@ -572,7 +623,12 @@ impl SqliteStore {
             }
             // Not applied now: an idempotent repeat, or a report that lost its lease.
             let answer = match lease_row(&mut tx, e.id).await {
-                Ok(row) if row.lease_token.as_deref() == Some(e.lease) && row.status == JobState::Completed => Ok(()),
+                Ok(row)
+                    if row.lease_token.as_deref() == Some(e.lease)
+                        && row.status == JobState::Completed =>
+                {
+                    Ok(())
+                }
                 Ok(row) => Err(StoreError::LeaseLost { status: row.status }),
                 Err(err) => Err(err),
             };
@@ -584,14 +640,17 @@ impl SqliteStore {
 
     pub async fn job_fail(&self, p: &FailParams<'_>) -> StoreResult<Job> {
         let mut tx = self.write.begin().await?;
-        let changed = fail_running(&mut tx, p.id, p.lease, &p.error, p.retry_after_ms, p.now).await?;
+        let changed =
+            fail_running(&mut tx, p.id, p.lease, &p.error, p.retry_after_ms, p.now).await?;
         if changed.is_none() {
             let row = lease_row(&mut tx, p.id).await?;
             let same_attempt = row.lease_token.as_deref() == Some(p.lease);
             // A repeated `fail` of an attempt that already ended unsuccessfully is answered
             // with the job as it is; anything else lost the lease.
-            let ended_unsuccessfully =
-                matches!(row.status, JobState::Scheduled | JobState::Failed | JobState::Cancelled);
+            let ended_unsuccessfully = matches!(
+                row.status,
+                JobState::Scheduled | JobState::Failed | JobState::Cancelled
+            );
             if !(same_attempt && ended_unsuccessfully) {
                 return Err(StoreError::LeaseLost { status: row.status });
             }
@@ -601,7 +660,12 @@ impl SqliteStore {
         Ok(job)
     }
 
-    pub async fn job_cancel(&self, tenant_id: &str, id: JobId, now: DateTime<Utc>) -> StoreResult<Job> {
+    pub async fn job_cancel(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Job> {
         let mut tx = self.write.begin().await?;
         let job = job_by_id(&mut tx, id).await?;
         if !tenant_owns(&mut tx, tenant_id, id).await? {
@@ -631,7 +695,10 @@ impl SqliteStore {
             }
             JobState::Cancelled => return Ok(job),
             status @ (JobState::Completed | JobState::Failed) => {
-                return Err(StoreError::InvalidState { op: "cancel", status });
+                return Err(StoreError::InvalidState {
+                    op: "cancel",
+                    status,
+                });
             }
         }
         let job = job_by_id(&mut tx, id).await?;
@@ -639,7 +706,12 @@ impl SqliteStore {
         Ok(job)
     }
 
-    pub async fn job_retry(&self, tenant_id: &str, id: JobId, now: DateTime<Utc>) -> StoreResult<Job> {
+    pub async fn job_retry(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Job> {
         let mut tx = self.write.begin().await?;
         let done = sqlx::query(
             "UPDATE ferry_jobs SET status = 'pending', attempt = 0, run_at = ?1, finished_at = NULL, \
@@ -653,7 +725,10 @@ impl SqliteStore {
         .await?;
         let job = job_by_id(&mut tx, id).await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::InvalidState { op: "retry", status: job.status });
+            return Err(StoreError::InvalidState {
+                op: "retry",
+                status: job.status,
+            });
         }
         tx.commit().await?;
         Ok(job)
@@ -678,7 +753,11 @@ impl SqliteStore {
             ),
             Overdue::Deadline => (
                 "deadline_at",
-                JobError::new(ferry_core::error::job_codes::TIMEOUT, "the attempt ran past its timeout_ms", true),
+                JobError::new(
+                    ferry_core::error::job_codes::TIMEOUT,
+                    "the attempt ran past its timeout_ms",
+                    true,
+                ),
             ),
         };
         let mut tx = self.write.begin().await?;
@@ -696,7 +775,11 @@ impl SqliteStore {
             let id = parse_id(row.try_get("id")?)?;
             let lease: String = row.try_get("lease_token")?;
             if let Some(to) = fail_running(&mut tx, id, &lease, &error, None, now).await? {
-                out.push(Transition { id, kind: row.try_get("kind")?, to });
+                out.push(Transition {
+                    id,
+                    kind: row.try_get("kind")?,
+                    to,
+                });
             }
         }
         tx.commit().await?;
@@ -763,14 +846,19 @@ async fn migrate_sqlite(pool: &SqlitePool) -> StoreResult<()> {
     .await?;
     for m in migrate::SQLITE {
         let mut tx = pool.begin().await?;
-        let done: Option<i64> = sqlx::query_scalar("SELECT version FROM ferry_migrations WHERE version = ?")
-            .bind(m.version)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM ferry_migrations WHERE version = ?")
+                .bind(m.version)
+                .fetch_optional(&mut *tx)
+                .await?;
         if done.is_some() {
             continue;
         }
-        let wrap = |source| StoreError::Migration { version: m.version, name: m.name, source };
+        let wrap = |source| StoreError::Migration {
+            version: m.version,
+            name: m.name,
+            source,
+        };
         sqlx::raw_sql(m.sql).execute(&mut *tx).await.map_err(wrap)?;
         sqlx::query("INSERT INTO ferry_migrations (version, name, applied_at) VALUES (?, ?, ?)")
             .bind(m.version)

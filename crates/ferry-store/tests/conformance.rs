@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 const T: &str = DEFAULT_TENANT;
 
 fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).single().expect("valid time")
+    Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0)
+        .single()
+        .expect("valid time")
 }
 
 fn ms(n: i64) -> Duration {
@@ -28,7 +30,10 @@ fn ms(n: i64) -> Duration {
 /// A job factory with sensible defaults; tweak the spec with `f`.
 fn job(kind: &str, f: impl FnOnce(&mut SubmitJob)) -> NewJob {
     let mut spec = SubmitJob::new(kind, json!({"n": 1}));
-    spec.backoff = Some(ferry_core::Backoff { base_ms: 1000, max_ms: 1000 });
+    spec.backoff = Some(ferry_core::Backoff {
+        base_ms: 1000,
+        max_ms: 1000,
+    });
     f(&mut spec);
     new_job(spec, &JobDefaults::default(), t0(), "").expect("valid job spec")
 }
@@ -38,18 +43,42 @@ fn pat(s: &str) -> KindPattern {
 }
 
 async fn insert(store: &Store, jobs: Vec<NewJob>) -> Vec<JobId> {
-    store.job_insert(&jobs, t0()).await.expect("insert").iter().map(|j| j.id).collect()
+    store
+        .job_insert(&jobs, t0())
+        .await
+        .expect("insert")
+        .iter()
+        .map(|j| j.id)
+        .collect()
 }
 
-async fn claim(store: &Store, kinds: &[&str], n: u32, now: DateTime<Utc>) -> Vec<ferry_core::api::ClaimedJob> {
+async fn claim(
+    store: &Store,
+    kinds: &[&str],
+    n: u32,
+    now: DateTime<Utc>,
+) -> Vec<ferry_core::api::ClaimedJob> {
     let kinds: Vec<_> = kinds.iter().map(|k| pat(k)).collect();
     store
-        .job_claim(&ClaimParams { tenant_id: T, worker_id: "w1", kinds: &kinds, max_jobs: n, lease_ms: 10_000, now })
+        .job_claim(&ClaimParams {
+            tenant_id: T,
+            worker_id: "w1",
+            kinds: &kinds,
+            max_jobs: n,
+            lease_ms: 10_000,
+            now,
+        })
         .await
         .expect("claim")
 }
 
-async fn complete(store: &Store, id: JobId, lease: &str, result: &Value, now: DateTime<Utc>) -> Result<(), StoreError> {
+async fn complete(
+    store: &Store,
+    id: JobId,
+    lease: &str,
+    result: &Value,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let mut answers = store
         .job_complete(&[CompleteParams { id, lease, result }], now)
         .await
@@ -57,7 +86,13 @@ async fn complete(store: &Store, id: JobId, lease: &str, result: &Value, now: Da
     answers.pop().expect("one answer")
 }
 
-async fn fail(store: &Store, id: JobId, lease: &str, retryable: bool, now: DateTime<Utc>) -> Result<ferry_core::Job, StoreError> {
+async fn fail(
+    store: &Store,
+    id: JobId,
+    lease: &str,
+    retryable: bool,
+    now: DateTime<Utc>,
+) -> Result<ferry_core::Job, StoreError> {
     store
         .job_fail(&FailParams {
             id,
@@ -83,24 +118,53 @@ async fn insert_then_get_roundtrips(store: Store) {
     assert_eq!(got, created[0]);
     assert_eq!(got.status, JobState::Pending);
     assert_eq!(got.labels.get("store_id").map(String::as_str), Some("42"));
-    assert!(matches!(store.job_get(T, JobId::new()).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.job_get("other-tenant", got.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.job_get(T, JobId::new()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.job_get("other-tenant", got.id).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn claim_order_is_priority_then_fifo(store: Store) {
     let low = insert(&store, vec![job("a", |_| {})]).await[0];
     let high = insert(&store, vec![job("a", |s| s.priority = Some(10))]).await[0];
     let low2 = insert(&store, vec![job("a", |_| {})]).await[0];
-    let got: Vec<_> = claim(&store, &["a"], 10, t0()).await.into_iter().map(|j| j.id).collect();
+    let got: Vec<_> = claim(&store, &["a"], 10, t0())
+        .await
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
     assert_eq!(got, vec![high, low, low2]);
-    assert!(claim(&store, &["a"], 10, t0()).await.is_empty(), "nothing is claimed twice");
+    assert!(
+        claim(&store, &["a"], 10, t0()).await.is_empty(),
+        "nothing is claimed twice"
+    );
 }
 
 async fn claim_filters_kinds(store: Store) {
-    insert(&store, vec![job("http.request", |_| {}), job("httpx.get", |_| {}), job("doc.pdf.v1", |_| {})]).await;
-    let kinds = |jobs: Vec<ferry_core::api::ClaimedJob>| jobs.into_iter().map(|j| j.kind).collect::<Vec<_>>();
-    assert_eq!(kinds(claim(&store, &["http.*"], 10, t0()).await), ["http.request"]);
-    assert_eq!(kinds(claim(&store, &["doc.pdf.v1", "nope"], 10, t0()).await), ["doc.pdf.v1"]);
+    insert(
+        &store,
+        vec![
+            job("http.request", |_| {}),
+            job("httpx.get", |_| {}),
+            job("doc.pdf.v1", |_| {}),
+        ],
+    )
+    .await;
+    let kinds = |jobs: Vec<ferry_core::api::ClaimedJob>| {
+        jobs.into_iter().map(|j| j.kind).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        kinds(claim(&store, &["http.*"], 10, t0()).await),
+        ["http.request"]
+    );
+    assert_eq!(
+        kinds(claim(&store, &["doc.pdf.v1", "nope"], 10, t0()).await),
+        ["doc.pdf.v1"]
+    );
     assert_eq!(kinds(claim(&store, &["*"], 10, t0()).await), ["httpx.get"]);
 }
 
@@ -110,7 +174,11 @@ async fn claim_batches_and_limits(store: Store) {
     assert_eq!(first.len(), 3);
     let leases: HashSet<_> = first.iter().map(|j| j.lease.clone()).collect();
     assert_eq!(leases.len(), 3, "each claimed job gets its own lease");
-    assert!(first.iter().all(|j| j.attempt == 1 && j.lease_expires_at == t0() + ms(10_000)));
+    assert!(
+        first
+            .iter()
+            .all(|j| j.attempt == 1 && j.lease_expires_at == t0() + ms(10_000))
+    );
     assert_eq!(claim(&store, &["a"], 3, t0()).await.len(), 2);
 }
 
@@ -148,7 +216,13 @@ async fn delayed_jobs_wait_for_run_at(store: Store) {
         store.job_next_run_at(T, &[pat("a")]).await.expect("next"),
         Some(t0() + ms(5_000))
     );
-    assert_eq!(store.job_promote_scheduled(t0() + ms(5_000), 100).await.expect("promote"), 1);
+    assert_eq!(
+        store
+            .job_promote_scheduled(t0() + ms(5_000), 100)
+            .await
+            .expect("promote"),
+        1
+    );
     assert_eq!(status(&store, id).await, JobState::Pending);
     assert_eq!(claim(&store, &["a"], 1, t0() + ms(5_000)).await.len(), 1);
 }
@@ -156,14 +230,22 @@ async fn delayed_jobs_wait_for_run_at(store: Store) {
 async fn heartbeat_extends_and_fences(store: Store) {
     let id = insert(&store, vec![job("a", |_| {})]).await[0];
     let c = claim(&store, &["a"], 1, t0()).await.remove(0);
-    let hb = store.job_heartbeat(id, &c.lease, t0() + ms(4_000)).await.expect("heartbeat");
+    let hb = store
+        .job_heartbeat(id, &c.lease, t0() + ms(4_000))
+        .await
+        .expect("heartbeat");
     assert_eq!(hb.lease_expires_at, t0() + ms(14_000));
     assert!(!hb.cancel);
     assert!(matches!(
         store.job_heartbeat(id, "not-the-lease", t0()).await,
-        Err(StoreError::LeaseLost { status: JobState::Running })
+        Err(StoreError::LeaseLost {
+            status: JobState::Running
+        })
     ));
-    assert!(matches!(store.job_heartbeat(JobId::new(), &c.lease, t0()).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.job_heartbeat(JobId::new(), &c.lease, t0()).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn complete_applies_once_and_is_fenced(store: Store) {
@@ -171,18 +253,32 @@ async fn complete_applies_once_and_is_fenced(store: Store) {
     let c = claim(&store, &["a"], 1, t0()).await.remove(0);
     assert!(matches!(
         complete(&store, id, "wrong", &json!(1), t0()).await,
-        Err(StoreError::LeaseLost { status: JobState::Running })
+        Err(StoreError::LeaseLost {
+            status: JobState::Running
+        })
     ));
-    complete(&store, id, &c.lease, &json!({"ok": true}), t0() + ms(100)).await.expect("complete");
+    complete(&store, id, &c.lease, &json!({"ok": true}), t0() + ms(100))
+        .await
+        .expect("complete");
     // The same report again: same answer, nothing applied twice.
-    complete(&store, id, &c.lease, &json!({"ok": "other"}), t0() + ms(200)).await.expect("repeat");
+    complete(
+        &store,
+        id,
+        &c.lease,
+        &json!({"ok": "other"}),
+        t0() + ms(200),
+    )
+    .await
+    .expect("repeat");
     let done = store.job_get(T, id).await.expect("get");
     assert_eq!(done.status, JobState::Completed);
     assert_eq!(done.result, Some(json!({"ok": true})));
     assert_eq!(done.finished_at, Some(t0() + ms(100)));
     assert!(matches!(
         fail(&store, id, &c.lease, true, t0()).await,
-        Err(StoreError::LeaseLost { status: JobState::Completed })
+        Err(StoreError::LeaseLost {
+            status: JobState::Completed
+        })
     ));
 }
 
@@ -192,10 +288,26 @@ async fn batch_complete_answers_each_entry(store: Store) {
     let result = json!("r");
     let missing = JobId::new();
     let entries = vec![
-        CompleteParams { id: claimed[0].id, lease: &claimed[0].lease, result: &result },
-        CompleteParams { id: claimed[1].id, lease: "stale", result: &result },
-        CompleteParams { id: missing, lease: "x", result: &result },
-        CompleteParams { id: claimed[2].id, lease: &claimed[2].lease, result: &result },
+        CompleteParams {
+            id: claimed[0].id,
+            lease: &claimed[0].lease,
+            result: &result,
+        },
+        CompleteParams {
+            id: claimed[1].id,
+            lease: "stale",
+            result: &result,
+        },
+        CompleteParams {
+            id: missing,
+            lease: "x",
+            result: &result,
+        },
+        CompleteParams {
+            id: claimed[2].id,
+            lease: &claimed[2].lease,
+            result: &result,
+        },
     ];
     let answers = store.job_complete(&entries, t0()).await.expect("batch");
     assert!(answers[0].is_ok());
@@ -203,7 +315,10 @@ async fn batch_complete_answers_each_entry(store: Store) {
     assert!(matches!(answers[2], Err(StoreError::NotFound)));
     assert!(answers[3].is_ok());
     let states: Vec<_> = futures_states(&store, &ids).await;
-    assert_eq!(states.iter().filter(|s| **s == JobState::Completed).count(), 2);
+    assert_eq!(
+        states.iter().filter(|s| **s == JobState::Completed).count(),
+        2
+    );
 }
 
 async fn futures_states(store: &Store, ids: &[JobId]) -> Vec<JobState> {
@@ -217,18 +332,32 @@ async fn futures_states(store: &Store, ids: &[JobId]) -> Vec<JobState> {
 async fn failures_retry_with_backoff_then_die(store: Store) {
     let id = insert(&store, vec![job("a", |s| s.max_attempts = Some(2))]).await[0];
     let c1 = claim(&store, &["a"], 1, t0()).await.remove(0);
-    let after1 = fail(&store, id, &c1.lease, true, t0()).await.expect("fail 1");
+    let after1 = fail(&store, id, &c1.lease, true, t0())
+        .await
+        .expect("fail 1");
     assert_eq!(after1.status, JobState::Scheduled);
     assert_eq!(after1.error.as_ref().map(|e| e.code.as_str()), Some("BOOM"));
     // base 1000 with equal jitter: between 500 and 1000 ms later.
-    assert!(after1.run_at >= t0() + ms(500) && after1.run_at <= t0() + ms(1000), "{}", after1.run_at);
+    assert!(
+        after1.run_at >= t0() + ms(500) && after1.run_at <= t0() + ms(1000),
+        "{}",
+        after1.run_at
+    );
     // A repeated fail of the same attempt is answered, not applied again.
-    assert_eq!(fail(&store, id, &c1.lease, true, t0()).await.expect("repeat").attempt, 1);
+    assert_eq!(
+        fail(&store, id, &c1.lease, true, t0())
+            .await
+            .expect("repeat")
+            .attempt,
+        1
+    );
     assert!(claim(&store, &["a"], 1, t0() + ms(400)).await.is_empty());
     let c2 = claim(&store, &["a"], 1, t0() + ms(1000)).await.remove(0);
     assert_eq!(c2.attempt, 2);
     assert_ne!(c2.lease, c1.lease);
-    let dead = fail(&store, id, &c2.lease, true, t0() + ms(1000)).await.expect("fail 2");
+    let dead = fail(&store, id, &c2.lease, true, t0() + ms(1000))
+        .await
+        .expect("fail 2");
     assert_eq!(dead.status, JobState::Failed);
     assert!(dead.finished_at.is_some());
 }
@@ -236,7 +365,13 @@ async fn failures_retry_with_backoff_then_die(store: Store) {
 async fn non_retryable_errors_fail_at_once(store: Store) {
     let id = insert(&store, vec![job("a", |s| s.max_attempts = Some(5))]).await[0];
     let c = claim(&store, &["a"], 1, t0()).await.remove(0);
-    assert_eq!(fail(&store, id, &c.lease, false, t0()).await.expect("fail").status, JobState::Failed);
+    assert_eq!(
+        fail(&store, id, &c.lease, false, t0())
+            .await
+            .expect("fail")
+            .status,
+        JobState::Failed
+    );
 }
 
 async fn retry_after_overrides_backoff(store: Store) {
@@ -258,37 +393,62 @@ async fn retry_after_overrides_backoff(store: Store) {
 async fn expired_leases_are_rescued(store: Store) {
     let id = insert(&store, vec![job("a", |s| s.max_attempts = Some(2))]).await[0];
     let c1 = claim(&store, &["a"], 1, t0()).await.remove(0);
-    assert!(store.job_fail_overdue(Overdue::Lease, t0() + ms(10_000), 100).await.expect("rescue").is_empty());
-    let rescued = store.job_fail_overdue(Overdue::Lease, t0() + ms(10_001), 100).await.expect("rescue");
+    assert!(
+        store
+            .job_fail_overdue(Overdue::Lease, t0() + ms(10_000), 100)
+            .await
+            .expect("rescue")
+            .is_empty()
+    );
+    let rescued = store
+        .job_fail_overdue(Overdue::Lease, t0() + ms(10_001), 100)
+        .await
+        .expect("rescue");
     assert_eq!(rescued.len(), 1);
     assert_eq!(rescued[0].to, JobState::Scheduled);
     // The dead worker's late report is refused.
     assert!(matches!(
         complete(&store, id, &c1.lease, &json!(1), t0() + ms(10_002)).await,
-        Err(StoreError::LeaseLost { status: JobState::Scheduled })
+        Err(StoreError::LeaseLost {
+            status: JobState::Scheduled
+        })
     ));
     let c2 = claim(&store, &["a"], 1, t0() + ms(20_000)).await.remove(0);
-    let rescued = store.job_fail_overdue(Overdue::Lease, t0() + ms(40_000), 100).await.expect("rescue");
+    let rescued = store
+        .job_fail_overdue(Overdue::Lease, t0() + ms(40_000), 100)
+        .await
+        .expect("rescue");
     assert_eq!(rescued[0].to, JobState::Failed);
     let dead = store.job_get(T, id).await.expect("get");
     assert_eq!(dead.error.map(|e| e.code), Some("LEASE_EXPIRED".to_owned()));
     assert!(matches!(
         store.job_heartbeat(id, &c2.lease, t0() + ms(40_001)).await,
-        Err(StoreError::LeaseLost { status: JobState::Failed })
+        Err(StoreError::LeaseLost {
+            status: JobState::Failed
+        })
     ));
 }
 
 async fn deadlines_are_enforced(store: Store) {
-    let id = insert(&store, vec![job("a", |s| {
-        s.timeout_ms = Some(2_000);
-        s.max_attempts = Some(1);
-    })])
+    let id = insert(
+        &store,
+        vec![job("a", |s| {
+            s.timeout_ms = Some(2_000);
+            s.max_attempts = Some(1);
+        })],
+    )
     .await[0];
     let c = claim(&store, &["a"], 1, t0()).await.remove(0);
     assert_eq!(c.deadline, t0() + ms(2_000));
     // Heartbeats keep the lease alive but not past the deadline.
-    store.job_heartbeat(id, &c.lease, t0() + ms(1_500)).await.expect("heartbeat");
-    let timed_out = store.job_fail_overdue(Overdue::Deadline, t0() + ms(2_001), 100).await.expect("timeouts");
+    store
+        .job_heartbeat(id, &c.lease, t0() + ms(1_500))
+        .await
+        .expect("heartbeat");
+    let timed_out = store
+        .job_fail_overdue(Overdue::Deadline, t0() + ms(2_001), 100)
+        .await
+        .expect("timeouts");
     assert_eq!(timed_out.len(), 1);
     let job = store.job_get(T, id).await.expect("get");
     assert_eq!(job.status, JobState::Failed);
@@ -296,40 +456,85 @@ async fn deadlines_are_enforced(store: Store) {
 }
 
 async fn cancel_waiting_and_running_jobs(store: Store) {
-    let ids = insert(&store, vec![job("a", |_| {}), job("b", |_| {}), job("c", |_| {})]).await;
-    let cancelled = store.job_cancel(T, ids[0], t0()).await.expect("cancel pending");
+    let ids = insert(
+        &store,
+        vec![job("a", |_| {}), job("b", |_| {}), job("c", |_| {})],
+    )
+    .await;
+    let cancelled = store
+        .job_cancel(T, ids[0], t0())
+        .await
+        .expect("cancel pending");
     assert_eq!(cancelled.status, JobState::Cancelled);
-    assert_eq!(store.job_cancel(T, ids[0], t0()).await.expect("again").status, JobState::Cancelled);
+    assert_eq!(
+        store
+            .job_cancel(T, ids[0], t0())
+            .await
+            .expect("again")
+            .status,
+        JobState::Cancelled
+    );
     assert!(claim(&store, &["a"], 1, t0()).await.is_empty());
 
     let c = claim(&store, &["b"], 1, t0()).await.remove(0);
-    let asked = store.job_cancel(T, ids[1], t0()).await.expect("cancel running");
+    let asked = store
+        .job_cancel(T, ids[1], t0())
+        .await
+        .expect("cancel running");
     assert_eq!(asked.status, JobState::Running);
     assert!(asked.cancel_requested);
-    assert!(store.job_heartbeat(ids[1], &c.lease, t0()).await.expect("heartbeat").cancel);
-    let job = fail(&store, ids[1], &c.lease, true, t0()).await.expect("ack");
+    assert!(
+        store
+            .job_heartbeat(ids[1], &c.lease, t0())
+            .await
+            .expect("heartbeat")
+            .cancel
+    );
+    let job = fail(&store, ids[1], &c.lease, true, t0())
+        .await
+        .expect("ack");
     assert_eq!(job.status, JobState::Cancelled);
 
     let c = claim(&store, &["c"], 1, t0()).await.remove(0);
-    complete(&store, ids[2], &c.lease, &json!(null), t0()).await.expect("complete");
+    complete(&store, ids[2], &c.lease, &json!(null), t0())
+        .await
+        .expect("complete");
     assert!(matches!(
         store.job_cancel(T, ids[2], t0()).await,
-        Err(StoreError::InvalidState { op: "cancel", status: JobState::Completed })
+        Err(StoreError::InvalidState {
+            op: "cancel",
+            status: JobState::Completed
+        })
     ));
-    assert!(matches!(store.job_cancel("other", ids[1], t0()).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.job_cancel("other", ids[1], t0()).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn retry_revives_failed_and_cancelled(store: Store) {
-    let ids = insert(&store, vec![job("a", |s| s.max_attempts = Some(1)), job("b", |_| {})]).await;
+    let ids = insert(
+        &store,
+        vec![job("a", |s| s.max_attempts = Some(1)), job("b", |_| {})],
+    )
+    .await;
     let c = claim(&store, &["a"], 1, t0()).await.remove(0);
-    fail(&store, ids[0], &c.lease, true, t0()).await.expect("fail");
-    let revived = store.job_retry(T, ids[0], t0() + ms(5)).await.expect("retry");
+    fail(&store, ids[0], &c.lease, true, t0())
+        .await
+        .expect("fail");
+    let revived = store
+        .job_retry(T, ids[0], t0() + ms(5))
+        .await
+        .expect("retry");
     assert_eq!((revived.status, revived.attempt), (JobState::Pending, 0));
     let again = claim(&store, &["a"], 1, t0() + ms(5)).await.remove(0);
     assert_eq!(again.attempt, 1);
     assert!(matches!(
         store.job_retry(T, ids[1], t0()).await,
-        Err(StoreError::InvalidState { op: "retry", status: JobState::Pending })
+        Err(StoreError::InvalidState {
+            op: "retry",
+            status: JobState::Pending
+        })
     ));
 }
 
@@ -347,25 +552,62 @@ async fn progress_and_items_are_recorded_once(store: Store) {
     };
     let items: &'static [Value] = Box::leak(items.into_boxed_slice());
     let status = store
-        .job_progress(&report(Some(Progress { current: Some(2), total: Some(10), message: None }), items, Some(0)))
+        .job_progress(&report(
+            Some(Progress {
+                current: Some(2),
+                total: Some(10),
+                message: None,
+            }),
+            items,
+            Some(0),
+        ))
         .await
         .expect("progress");
     assert_eq!(status.lease_expires_at, t0() + ms(11_000));
     // Resent after a network error: stored once.
-    store.job_progress(&report(None, items, Some(0))).await.expect("repeat");
+    store
+        .job_progress(&report(None, items, Some(0)))
+        .await
+        .expect("repeat");
     // Without an offset items are appended.
-    store.job_progress(&report(Some(Progress { message: Some("half".into()), ..Default::default() }), &items[..1], None))
+    store
+        .job_progress(&report(
+            Some(Progress {
+                message: Some("half".into()),
+                ..Default::default()
+            }),
+            &items[..1],
+            None,
+        ))
         .await
         .expect("append");
     let job = store.job_get(T, id).await.expect("get");
-    assert_eq!(job.progress, Some(Progress { current: Some(2), total: Some(10), message: Some("half".into()) }));
+    assert_eq!(
+        job.progress,
+        Some(Progress {
+            current: Some(2),
+            total: Some(10),
+            message: Some("half".into())
+        })
+    );
     let all = store.job_items(T, id, 0, 100).await.expect("items");
     let data: Vec<_> = all.iter().map(|i| i.data.clone()).collect();
-    assert_eq!(data, vec![json!({"i": 0}), json!({"i": 1}), json!({"i": 0})]);
-    let rest = store.job_items(T, id, all[0].seq, 100).await.expect("items after");
+    assert_eq!(
+        data,
+        vec![json!({"i": 0}), json!({"i": 1}), json!({"i": 0})]
+    );
+    let rest = store
+        .job_items(T, id, all[0].seq, 100)
+        .await
+        .expect("items after");
     assert_eq!(rest.len(), 2);
     assert!(matches!(
-        store.job_progress(&ProgressParams { lease: "stale", ..report(None, items, None) }).await,
+        store
+            .job_progress(&ProgressParams {
+                lease: "stale",
+                ..report(None, items, None)
+            })
+            .await,
         Err(StoreError::LeaseLost { .. })
     ));
 }
@@ -375,22 +617,43 @@ async fn list_filters_and_pages(store: Store) {
     for i in 0..5 {
         let store_id = if i % 2 == 0 { "42" } else { "7" };
         ids.extend(
-            insert(&store, vec![job(if i < 3 { "sync.reviews" } else { "login" }, |s| {
-                s.labels = Some([("store_id".to_owned(), store_id.to_owned())].into());
-            })])
+            insert(
+                &store,
+                vec![job(if i < 3 { "sync.reviews" } else { "login" }, |s| {
+                    s.labels = Some([("store_id".to_owned(), store_id.to_owned())].into());
+                })],
+            )
             .await,
         );
     }
     let list = |f: &dyn Fn(&mut ListParams)| {
-        let mut p = ListParams { tenant_id: T.to_owned(), limit: 100, ..Default::default() };
+        let mut p = ListParams {
+            tenant_id: T.to_owned(),
+            limit: 100,
+            ..Default::default()
+        };
         f(&mut p);
         let store = store.clone();
-        async move { store.job_list(&p).await.expect("list").into_iter().map(|j| j.id).collect::<Vec<_>>() }
+        async move {
+            store
+                .job_list(&p)
+                .await
+                .expect("list")
+                .into_iter()
+                .map(|j| j.id)
+                .collect::<Vec<_>>()
+        }
     };
     let newest_first: Vec<_> = ids.iter().rev().copied().collect();
     assert_eq!(list(&|_| {}).await, newest_first);
-    assert_eq!(list(&|p| p.labels = vec![("store_id".into(), "42".into())]).await, vec![ids[4], ids[2], ids[0]]);
-    assert_eq!(list(&|p| p.kind = Some(pat("sync.*"))).await, vec![ids[2], ids[1], ids[0]]);
+    assert_eq!(
+        list(&|p| p.labels = vec![("store_id".into(), "42".into())]).await,
+        vec![ids[4], ids[2], ids[0]]
+    );
+    assert_eq!(
+        list(&|p| p.kind = Some(pat("sync.*"))).await,
+        vec![ids[2], ids[1], ids[0]]
+    );
     assert_eq!(
         list(&|p| {
             p.kind = Some(pat("login"));
@@ -408,7 +671,13 @@ async fn list_filters_and_pages(store: Store) {
     .await;
     assert_eq!([page1, page2].concat(), newest_first[..4].to_vec());
     claim(&store, &["login"], 1, t0()).await;
-    assert_eq!(list(&|p| p.status = Some(JobState::Running)).await, vec![ids[3]]);
+    assert_eq!(
+        list(&|p| p.status = Some(JobState::Running)).await,
+        vec![ids[3]]
+    );
+    let mut counts = store.job_counts(T).await.expect("counts");
+    counts.sort_by_key(|(s, _)| s.as_str());
+    assert_eq!(counts, vec![(JobState::Pending, 4), (JobState::Running, 1)]);
     assert!(list(&|p| p.tenant_id = "other".into()).await.is_empty());
 }
 
@@ -416,19 +685,42 @@ async fn retention_deletes_finished_jobs_only(store: Store) {
     let ids = insert(&store, vec![job("a", |_| {}), job("a", |_| {})]).await;
     let c = claim(&store, &["a"], 1, t0()).await.remove(0);
     store
-        .job_progress(&ProgressParams { id: c.id, lease: &c.lease, progress: None, items: &[json!(1)], items_offset: None, now: t0() })
+        .job_progress(&ProgressParams {
+            id: c.id,
+            lease: &c.lease,
+            progress: None,
+            items: &[json!(1)],
+            items_offset: None,
+            now: t0(),
+        })
         .await
         .expect("items");
-    complete(&store, c.id, &c.lease, &json!(1), t0()).await.expect("complete");
-    assert_eq!(store.job_delete_finished(t0(), 100).await.expect("clean"), 0);
-    assert_eq!(store.job_delete_finished(t0() + ms(1), 100).await.expect("clean"), 1);
-    assert!(matches!(store.job_get(T, c.id).await, Err(StoreError::NotFound)));
+    complete(&store, c.id, &c.lease, &json!(1), t0())
+        .await
+        .expect("complete");
+    assert_eq!(
+        store.job_delete_finished(t0(), 100).await.expect("clean"),
+        0
+    );
+    assert_eq!(
+        store
+            .job_delete_finished(t0() + ms(1), 100)
+            .await
+            .expect("clean"),
+        1
+    );
+    assert!(matches!(
+        store.job_get(T, c.id).await,
+        Err(StoreError::NotFound)
+    ));
     let other = if ids[0] == c.id { ids[1] } else { ids[0] };
     assert_eq!(status(&store, other).await, JobState::Pending);
 }
 
 async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
-    Store::open_sqlite(&dir.path().join("ferry.db")).await.expect("open sqlite")
+    Store::open_sqlite(&dir.path().join("ferry.db"))
+        .await
+        .expect("open sqlite")
 }
 
 macro_rules! backends {

@@ -63,9 +63,15 @@ pub async fn spawn() -> std::io::Result<Fixture> {
     let app = router();
     let until = stop.clone();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(until.cancelled_owned()).await;
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(until.cancelled_owned())
+            .await;
     });
-    Ok(Fixture { addr, url: format!("http://{addr}"), stop })
+    Ok(Fixture {
+        addr,
+        url: format!("http://{addr}"),
+        stop,
+    })
 }
 
 fn router() -> Router {
@@ -79,14 +85,21 @@ fn router() -> Router {
         .with_state(Arc::new(Counters::default()))
 }
 
-async fn echo(method: Method, headers: HeaderMap, Query(query): Query<HashMap<String, String>>, body: Bytes) -> Json<Value> {
+async fn echo(
+    method: Method,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Json<Value> {
     let headers: HashMap<String, String> = headers
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
     let text = String::from_utf8_lossy(&body).into_owned();
     let json_body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    Json(json!({"method": method.as_str(), "headers": headers, "query": query, "body": text, "json": json_body}))
+    Json(
+        json!({"method": method.as_str(), "headers": headers, "query": query, "body": text, "json": json_body}),
+    )
 }
 
 async fn status(Path(code): Path<u16>) -> impl IntoResponse {
@@ -95,10 +108,18 @@ async fn status(Path(code): Path<u16>) -> impl IntoResponse {
 }
 
 /// Answers `429` with `Retry-After: 1` for the first `failures` calls of `key`.
-async fn flaky(State(counters): State<Arc<Counters>>, Path((key, failures)): Path<(String, u32)>) -> impl IntoResponse {
+async fn flaky(
+    State(counters): State<Arc<Counters>>,
+    Path((key, failures)): Path<(String, u32)>,
+) -> impl IntoResponse {
     let n = counters.hit(&key);
     if n <= failures {
-        return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")], Json(json!({"try": n}))).into_response();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "1")],
+            Json(json!({"try": n})),
+        )
+            .into_response();
     }
     Json(json!({"ok": true, "calls": n})).into_response()
 }

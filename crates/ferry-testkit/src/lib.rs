@@ -60,10 +60,13 @@ impl TestServerBuilder {
 
     pub async fn spawn(self) -> TestServer {
         let dir = tempfile::tempdir().expect("create temp dir");
-        let store = Store::open_sqlite(&dir.path().join("ferry.db")).await.expect("open sqlite store");
-        let listener = tokio::net::TcpListener::bind(self.addr.unwrap_or(([127, 0, 0, 1], 0).into()))
+        let store = Store::open_sqlite(&dir.path().join("ferry.db"))
             .await
-            .expect("bind 127.0.0.1");
+            .expect("open sqlite store");
+        let listener =
+            tokio::net::TcpListener::bind(self.addr.unwrap_or(([127, 0, 0, 1], 0).into()))
+                .await
+                .expect("bind 127.0.0.1");
         let clock: Arc<dyn Clock> = match &self.clock {
             Some(c) => c.clone(),
             None => Arc::new(SystemClock),
@@ -112,7 +115,12 @@ impl TestServer {
         config.services.rescue_interval = Duration::from_millis(200);
         config.services.timeout_interval = Duration::from_millis(200);
         config.services.schedule_interval = Duration::from_millis(200);
-        TestServerBuilder { services: false, clock: None, config, addr: None }
+        TestServerBuilder {
+            services: false,
+            clock: None,
+            config,
+            addr: None,
+        }
     }
 
     /// The default test server: system clock, maintenance stepped by hand.
@@ -122,23 +130,37 @@ impl TestServer {
 
     /// Waits (up to `timeout`) until the job is final; answers it as it is then.
     pub async fn wait_final(&self, id: ferry_core::JobId, timeout: Duration) -> ferry_core::Job {
-        self.queue.wait_final(ferry_core::DEFAULT_TENANT, id, timeout).await.expect("read job")
+        self.queue
+            .wait_final(ferry_core::DEFAULT_TENANT, id, timeout)
+            .await
+            .expect("read job")
     }
 
     /// One pass of every maintenance service, in a fixed order.
     pub async fn run_maintenance(&self) -> u64 {
         let q = &self.queue;
         let mut n = 0;
-        n += LeaseRescuer::new(q.clone()).run_once().await.expect("rescuer");
-        n += TimeoutEnforcer::new(q.clone()).run_once().await.expect("timeouts");
-        n += Scheduler::new(q.clone()).run_once().await.expect("scheduler");
+        n += LeaseRescuer::new(q.clone())
+            .run_once()
+            .await
+            .expect("rescuer");
+        n += TimeoutEnforcer::new(q.clone())
+            .run_once()
+            .await
+            .expect("timeouts");
+        n += Scheduler::new(q.clone())
+            .run_once()
+            .await
+            .expect("scheduler");
         n += Cleaner::new(q.clone()).run_once().await.expect("cleaner");
         n
     }
 
     /// A plain HTTP client for requests the typed client would never send.
     pub fn raw(&self) -> raw::Raw {
-        raw::Raw { base: self.url.clone() }
+        raw::Raw {
+            base: self.url.clone(),
+        }
     }
 
     pub async fn stop(mut self) {
@@ -172,16 +194,28 @@ pub mod raw {
         }
 
         pub fn header(&self, name: &str) -> Option<&str> {
-            self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+            self.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
         }
     }
 
     impl Raw {
         /// Sends one HTTP/1.1 request with `Connection: close` and reads the answer.
-        pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> RawAnswer {
+        pub async fn send(
+            &self,
+            method: &str,
+            path: &str,
+            headers: &[(&str, &str)],
+            body: &[u8],
+        ) -> RawAnswer {
             let host = self.base.trim_start_matches("http://");
             let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
-            let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+            let mut head = format!(
+                "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+                body.len()
+            );
             for (k, v) in headers {
                 head.push_str(&format!("{k}: {v}\r\n"));
             }
@@ -202,14 +236,26 @@ pub mod raw {
                 .filter_map(|l| l.split_once(':'))
                 .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
                 .collect();
-            RawAnswer { status, headers, body: serde_json::from_str(body).unwrap_or(serde_json::Value::Null) }
+            RawAnswer {
+                status,
+                headers,
+                body: serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+            }
         }
 
         /// A JSON request with the given bearer token.
         pub async fn json(&self, method: &str, path: &str, token: &str, body: &str) -> RawAnswer {
             let auth = format!("Bearer {token}");
-            self.send(method, path, &[("Authorization", &auth), ("Content-Type", "application/json")], body.as_bytes())
-                .await
+            self.send(
+                method,
+                path,
+                &[
+                    ("Authorization", &auth),
+                    ("Content-Type", "application/json"),
+                ],
+                body.as_bytes(),
+            )
+            .await
         }
     }
 }

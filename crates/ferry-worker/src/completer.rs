@@ -33,7 +33,9 @@ impl Completer {
     }
 
     pub(crate) fn complete(&self, id: JobId, lease: String, result: Value) {
-        let _ = self.tx.send(Msg::Complete(BatchCompleteEntry { id, lease, result }));
+        let _ = self
+            .tx
+            .send(Msg::Complete(BatchCompleteEntry { id, lease, result }));
     }
 
     /// Waits until everything queued so far was sent.
@@ -56,7 +58,11 @@ async fn run(client: Client, mut rx: mpsc::UnboundedReceiver<Msg>, max_batch: us
                 Msg::Complete(entry) => batch.push(entry),
                 Msg::Flush(done) => flushes.push(done),
             }
-            next = if batch.len() < max_batch { rx.try_recv().ok() } else { None };
+            next = if batch.len() < max_batch {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
         }
         if !batch.is_empty() {
             send(&client, std::mem::take(&mut batch)).await;
@@ -89,5 +95,8 @@ async fn send(client: &Client, batch: Vec<BatchCompleteEntry>) {
             }
         }
     }
-    tracing::error!(n = batch.len(), "completions not delivered; the lease rescuer will retry these jobs");
+    tracing::error!(
+        n = batch.len(),
+        "completions not delivered; the lease rescuer will retry these jobs"
+    );
 }

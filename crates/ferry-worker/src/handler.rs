@@ -42,12 +42,22 @@ pub struct HandlerError {
 impl HandlerError {
     /// A failure worth retrying (network trouble, an upstream's 5xx).
     pub fn retryable(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.to_owned(), message: message.into(), retryable: true, retry_after: None }
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            retryable: true,
+            retry_after: None,
+        }
     }
 
     /// A failure that will not get better by retrying (bad input, a 404).
     pub fn fatal(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.to_owned(), message: message.into(), retryable: false, retry_after: None }
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            retryable: false,
+            retry_after: None,
+        }
     }
 
     pub fn with_retry_after(mut self, after: Duration) -> Self {
@@ -72,10 +82,19 @@ pub enum StopReason {
 impl StopReason {
     pub(crate) fn error(self) -> HandlerError {
         match self {
-            StopReason::Cancelled => HandlerError::fatal(job_codes::CANCELLED, "the job was cancelled"),
-            StopReason::Shutdown => HandlerError::retryable(job_codes::WORKER_SHUTDOWN, "the worker shut down before the job finished"),
-            StopReason::Deadline => HandlerError::retryable(job_codes::TIMEOUT, "the attempt ran past its timeout_ms"),
-            StopReason::LeaseLost => HandlerError::retryable(job_codes::LEASE_EXPIRED, "the lease was lost"),
+            StopReason::Cancelled => {
+                HandlerError::fatal(job_codes::CANCELLED, "the job was cancelled")
+            }
+            StopReason::Shutdown => HandlerError::retryable(
+                job_codes::WORKER_SHUTDOWN,
+                "the worker shut down before the job finished",
+            ),
+            StopReason::Deadline => {
+                HandlerError::retryable(job_codes::TIMEOUT, "the attempt ran past its timeout_ms")
+            }
+            StopReason::LeaseLost => {
+                HandlerError::retryable(job_codes::LEASE_EXPIRED, "the lease was lost")
+            }
         }
     }
 }
@@ -139,8 +158,12 @@ impl JobContext {
 
     /// The payload as `T`; a mismatch is a non-retryable `INVALID_PAYLOAD`.
     pub fn payload_as<T: DeserializeOwned>(&self) -> Result<T, HandlerError> {
-        serde_json::from_value(self.payload.clone())
-            .map_err(|e| HandlerError::fatal(job_codes::INVALID_PAYLOAD, format!("the payload does not fit {}: {e}", self.kind)))
+        serde_json::from_value(self.payload.clone()).map_err(|e| {
+            HandlerError::fatal(
+                job_codes::INVALID_PAYLOAD,
+                format!("the payload does not fit {}: {e}", self.kind),
+            )
+        })
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -153,9 +176,24 @@ impl JobContext {
     }
 
     /// Reports progress (fields left `None` keep their value). Also renews the lease.
-    pub async fn progress(&self, current: Option<u64>, total: Option<u64>, message: Option<String>) {
+    pub async fn progress(
+        &self,
+        current: Option<u64>,
+        total: Option<u64>,
+        message: Option<String>,
+    ) {
         if let Some(r) = &self.reporter {
-            r.send(ProgressRequest { current, total, message, ..Default::default() }, Vec::new(), &self.stop).await;
+            r.send(
+                ProgressRequest {
+                    current,
+                    total,
+                    message,
+                    ..Default::default()
+                },
+                Vec::new(),
+                &self.stop,
+            )
+            .await;
         }
     }
 
@@ -201,7 +239,10 @@ impl Reporter {
                     }
                     return;
                 }
-                Err(e) if e.code() == Some(ErrorCode::LeaseLost) || e.code() == Some(ErrorCode::NotFound) => {
+                Err(e)
+                    if e.code() == Some(ErrorCode::LeaseLost)
+                        || e.code() == Some(ErrorCode::NotFound) =>
+                {
                     stop.stop(StopReason::LeaseLost);
                     return;
                 }
@@ -228,7 +269,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.entries.iter().map(|(p, _)| p.to_string())).finish()
+        f.debug_list()
+            .entries(self.entries.iter().map(|(p, _)| p.to_string()))
+            .finish()
     }
 }
 
@@ -238,7 +281,11 @@ impl Registry {
     }
 
     /// Registers `handler` for `pattern` (`http.request`, `document.*`, `*`).
-    pub fn register(&mut self, pattern: &str, handler: impl Handler) -> Result<&mut Self, ferry_core::kind::KindError> {
+    pub fn register(
+        &mut self,
+        pattern: &str,
+        handler: impl Handler,
+    ) -> Result<&mut Self, ferry_core::kind::KindError> {
         let pattern: KindPattern = pattern.parse()?;
         self.entries.retain(|(p, _)| *p != pattern);
         self.entries.push((pattern, Arc::new(handler)));
@@ -266,5 +313,8 @@ impl Registry {
 
 /// Errors reporting can hit, for the runtime's own use.
 pub(crate) fn is_lease_lost(e: &ClientError) -> bool {
-    matches!(e.code(), Some(ErrorCode::LeaseLost) | Some(ErrorCode::NotFound))
+    matches!(
+        e.code(),
+        Some(ErrorCode::LeaseLost) | Some(ErrorCode::NotFound)
+    )
 }

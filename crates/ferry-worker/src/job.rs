@@ -34,7 +34,10 @@ pub(crate) async fn run_job(
     let id = job.id;
     let lease = job.lease.clone();
     let Some(handler) = handler else {
-        let error = HandlerError::fatal(job_codes::NO_HANDLER, format!("this worker has no handler for kind {}", job.kind));
+        let error = HandlerError::fatal(
+            job_codes::NO_HANDLER,
+            format!("this worker has no handler for kind {}", job.kind),
+        );
         report_failure(&client, &job, &error).await;
         return;
     };
@@ -93,7 +96,10 @@ pub(crate) async fn run_job(
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_owned());
-            Err(HandlerError::retryable(job_codes::HANDLER_PANIC, format!("the handler panicked: {what}")))
+            Err(HandlerError::retryable(
+                job_codes::HANDLER_PANIC,
+                format!("the handler panicked: {what}"),
+            ))
         }
         None => Err(reason.unwrap_or(StopReason::Shutdown).error()),
     };

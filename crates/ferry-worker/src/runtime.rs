@@ -7,7 +7,10 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use ferry_client::{Client, ClientError};
-use ferry_core::{JobId, api::{ClaimRequest, ClaimedJob}};
+use ferry_core::{
+    JobId,
+    api::{ClaimRequest, ClaimedJob},
+};
 use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -17,6 +20,9 @@ use crate::{
     handler::{Stop, StopReason},
     job::run_job,
 };
+
+/// Longest a free slot waits for more to free up before a claim is sent for it.
+const CLAIM_COOLDOWN: Duration = Duration::from_millis(5);
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -92,12 +98,20 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(client: Client, registry: Registry, config: WorkerConfig) -> Self {
-        Self { client, registry: Arc::new(registry), config }
+        Self {
+            client,
+            registry: Arc::new(registry),
+            config,
+        }
     }
 
     /// Runs until `shutdown` is cancelled and running jobs are drained.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), WorkerError> {
-        let kinds = self.config.kinds.clone().unwrap_or_else(|| self.registry.patterns());
+        let kinds = self
+            .config
+            .kinds
+            .clone()
+            .unwrap_or_else(|| self.registry.patterns());
         if kinds.is_empty() {
             return Err(WorkerError::NoHandlers);
         }
@@ -110,14 +124,21 @@ impl Worker {
         let mut failures = 0u32;
         let mut draining_until: Option<Instant> = None;
         let mut outcome = Ok(());
+        let mut last_claim = Instant::now() - CLAIM_COOLDOWN;
         tracing::info!(worker_id = %self.config.worker_id, ?kinds, concurrency, "worker started");
 
         loop {
+            // Claim in batches: when a quarter of the slots are free, or a few ms after
+            // the last claim for fewer, so fast jobs do not turn into claims of one.
+            let free = concurrency - running.len();
+            let batch_ready =
+                free >= concurrency.div_ceil(4) || last_claim.elapsed() >= CLAIM_COOLDOWN;
             let may_claim = draining_until.is_none()
                 && claiming.is_none()
-                && running.len() < concurrency
+                && free > 0
                 && retry_at.is_none_or(|at| Instant::now() >= at);
-            if may_claim {
+            let nudge = (may_claim && !batch_ready).then(|| last_claim + CLAIM_COOLDOWN);
+            if may_claim && batch_ready {
                 retry_at = None;
                 let cancel = CancellationToken::new();
                 claiming = Some(cancel.clone());
@@ -162,47 +183,54 @@ impl Worker {
                     continue;
                 }
                 _ = sleep_until_opt(retry_at) => continue,
+                _ = sleep_until_opt(nudge) => continue,
             };
             let Some(event) = event else { break };
-            match event {
-                Event::Claimed(Ok(jobs)) => {
-                    claiming = None;
-                    failures = 0;
-                    for job in jobs {
-                        let stop = Stop::default();
-                        if draining_until.is_some() {
-                            // Claimed as we were stopping: hand it back at once.
-                            stop.stop(StopReason::Shutdown);
+            // Handle everything already queued before deciding whether to claim again.
+            let mut next = Some(event);
+            while let Some(event) = next.take() {
+                match event {
+                    Event::Claimed(Ok(jobs)) => {
+                        claiming = None;
+                        last_claim = Instant::now();
+                        failures = 0;
+                        for job in jobs {
+                            let stop = Stop::default();
+                            if draining_until.is_some() {
+                                // Claimed as we were stopping: hand it back at once.
+                                stop.stop(StopReason::Shutdown);
+                            }
+                            running.insert(job.id, stop.clone());
+                            let handler = self.registry.get(&job.kind);
+                            let client = self.client.clone();
+                            let completer = completer.clone();
+                            let events = events.clone();
+                            let stop_grace = self.config.stop_grace;
+                            tokio::spawn(async move {
+                                let id = job.id;
+                                run_job(client, handler, job, stop, completer, stop_grace).await;
+                                let _ = events.send(Event::Finished(id));
+                            });
                         }
-                        running.insert(job.id, stop.clone());
-                        let handler = self.registry.get(&job.kind);
-                        let client = self.client.clone();
-                        let completer = completer.clone();
-                        let events = events.clone();
-                        let stop_grace = self.config.stop_grace;
-                        tokio::spawn(async move {
-                            let id = job.id;
-                            run_job(client, handler, job, stop, completer, stop_grace).await;
-                            let _ = events.send(Event::Finished(id));
-                        });
+                    }
+                    Event::Claimed(Err(e)) => {
+                        claiming = None;
+                        if !e.is_transient() {
+                            tracing::error!(error = %e, "claim refused; stopping the worker");
+                            outcome = Err(WorkerError::Refused(e));
+                            shutdown.cancel();
+                            continue;
+                        }
+                        failures += 1;
+                        let delay = reconnect_delay(failures);
+                        tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot claim; retrying");
+                        retry_at = Some(Instant::now() + delay);
+                    }
+                    Event::Finished(id) => {
+                        running.remove(&id);
                     }
                 }
-                Event::Claimed(Err(e)) => {
-                    claiming = None;
-                    if !e.is_transient() {
-                        tracing::error!(error = %e, "claim refused; stopping the worker");
-                        outcome = Err(WorkerError::Refused(e));
-                        shutdown.cancel();
-                        continue;
-                    }
-                    failures += 1;
-                    let delay = reconnect_delay(failures);
-                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot claim; retrying");
-                    retry_at = Some(Instant::now() + delay);
-                }
-                Event::Finished(id) => {
-                    running.remove(&id);
-                }
+                next = inbox.try_recv().ok();
             }
         }
         if let Some(c) = claiming.take() {

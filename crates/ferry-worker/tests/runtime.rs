@@ -28,7 +28,11 @@ impl Running {
 
 fn start_worker(url: &str, registry: Registry, tweak: impl FnOnce(&mut WorkerConfig)) -> Running {
     let client = Client::new(url, Secret::new(WORKER_TOKEN)).expect("client");
-    let mut config = WorkerConfig { worker_id: "test-worker".into(), lease_ms: Some(3_000), ..Default::default() };
+    let mut config = WorkerConfig {
+        worker_id: "test-worker".into(),
+        lease_ms: Some(3_000),
+        ..Default::default()
+    };
     tweak(&mut config);
     let stop = CancellationToken::new();
     let task = tokio::spawn(Worker::new(client, registry, config).run(stop.clone()));
@@ -47,10 +51,18 @@ fn noop(payload: Value) -> SubmitJob {
 async fn runs_many_jobs_concurrently_and_completes_each_once() {
     let server = TestServer::builder().with_services().spawn().await;
     let worker = start_worker(&server.url, builtin::registry(), |c| c.concurrency = 8);
-    let jobs = server.api.submit_batch((0..200).map(|_| noop(json!({}))).collect()).await.expect("batch");
+    let jobs = server
+        .api
+        .submit_batch((0..200).map(|_| noop(json!({}))).collect())
+        .await
+        .expect("batch");
     for j in &jobs {
         let done = server.wait_final(j.id, LONG).await;
-        assert_eq!((done.status, done.attempt), (JobState::Completed, 1), "{done:?}");
+        assert_eq!(
+            (done.status, done.attempt),
+            (JobState::Completed, 1),
+            "{done:?}"
+        );
     }
     worker.shutdown().await.expect("clean stop");
 }
@@ -62,8 +74,13 @@ impl Handler for Pages {
     async fn run(&self, ctx: JobContext) -> Result<Value, HandlerError> {
         let pages = ctx.payload["pages"].as_u64().unwrap_or(0);
         for page in 1..=pages {
-            ctx.push_items(vec![json!({"page": page, "row": 1}), json!({"page": page, "row": 2})]).await;
-            ctx.progress(Some(page), Some(pages), Some(format!("page {page}"))).await;
+            ctx.push_items(vec![
+                json!({"page": page, "row": 1}),
+                json!({"page": page, "row": 2}),
+            ])
+            .await;
+            ctx.progress(Some(page), Some(pages), Some(format!("page {page}")))
+                .await;
         }
         Ok(json!({"rows": pages * 2}))
     }
@@ -80,9 +97,19 @@ async fn custom_handlers_stream_progress_and_items() {
     assert_eq!(done.result, Some(json!({"rows": 6})));
     let progress = done.progress.expect("progress");
     assert_eq!((progress.current, progress.total), (Some(3), Some(3)));
-    let items = server.api.items(done.id, 0, 100).await.expect("items").items;
-    let rows: Vec<_> = items.iter().map(|i| (i.data["page"].as_u64(), i.data["row"].as_u64())).collect();
-    let expected: Vec<_> = (1..=3).flat_map(|p| [(Some(p), Some(1)), (Some(p), Some(2))]).collect();
+    let items = server
+        .api
+        .items(done.id, 0, 100)
+        .await
+        .expect("items")
+        .items;
+    let rows: Vec<_> = items
+        .iter()
+        .map(|i| (i.data["page"].as_u64(), i.data["row"].as_u64()))
+        .collect();
+    let expected: Vec<_> = (1..=3)
+        .flat_map(|p| [(Some(p), Some(1)), (Some(p), Some(2))])
+        .collect();
     assert_eq!(rows, expected);
     worker.shutdown().await.expect("clean stop");
 }
@@ -95,7 +122,10 @@ async fn http_request_jobs_map_statuses_to_outcomes() {
     let http = |payload: Value, attempts: u32| {
         let mut spec = job("http.request", payload);
         spec.max_attempts = Some(attempts);
-        spec.backoff = Some(ferry_core::Backoff { base_ms: 50, max_ms: 100 });
+        spec.backoff = Some(ferry_core::Backoff {
+            base_ms: 50,
+            max_ms: 100,
+        });
         spec
     };
 
@@ -109,38 +139,62 @@ async fn http_request_jobs_map_statuses_to_outcomes() {
 
     let not_found = submit(&server, http(json!({"url": site.url("/status/404")}), 5)).await;
     let not_found = server.wait_final(not_found.id, LONG).await;
-    assert_eq!((not_found.status, not_found.attempt), (JobState::Failed, 1), "4xx is not retried");
+    assert_eq!(
+        (not_found.status, not_found.attempt),
+        (JobState::Failed, 1),
+        "4xx is not retried"
+    );
     let error = not_found.error.expect("error");
-    assert_eq!((error.code.as_str(), error.retryable), ("HTTP_STATUS", false));
+    assert_eq!(
+        (error.code.as_str(), error.retryable),
+        ("HTTP_STATUS", false)
+    );
 
     let server_error = submit(&server, http(json!({"url": site.url("/status/500")}), 2)).await;
     let server_error = server.wait_final(server_error.id, LONG).await;
-    assert_eq!((server_error.status, server_error.attempt), (JobState::Failed, 2), "5xx is retried");
+    assert_eq!(
+        (server_error.status, server_error.attempt),
+        (JobState::Failed, 2),
+        "5xx is retried"
+    );
 
     // 429 with Retry-After: 1 — the retry waits at least that second, then succeeds.
     let flaky = submit(&server, http(json!({"url": site.url("/flaky/k1/1")}), 3)).await;
     let flaky = server.wait_final(flaky.id, LONG).await;
     assert_eq!((flaky.status, flaky.attempt), (JobState::Completed, 2));
-    assert!(flaky.run_at - flaky.created_at >= chrono::Duration::milliseconds(1000), "Retry-After honoured");
+    assert!(
+        flaky.run_at - flaky.created_at >= chrono::Duration::milliseconds(1000),
+        "Retry-After honoured"
+    );
 
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let dead_url = format!("http://{}/", closed.local_addr().expect("addr"));
     drop(closed);
     let unreachable = submit(&server, http(json!({"url": dead_url}), 1)).await;
     let unreachable = server.wait_final(unreachable.id, LONG).await;
     let error = unreachable.error.expect("error");
-    assert_eq!((error.code.as_str(), error.retryable), ("NETWORK_ERROR", true));
+    assert_eq!(
+        (error.code.as_str(), error.retryable),
+        ("NETWORK_ERROR", true)
+    );
 
     let bad = submit(&server, http(json!({"url": "ftp://x"}), 3)).await;
     let bad = server.wait_final(bad.id, LONG).await;
-    assert_eq!(bad.error.map(|e| (e.code, e.retryable)), Some(("INVALID_PAYLOAD".into(), false)));
+    assert_eq!(
+        bad.error.map(|e| (e.code, e.retryable)),
+        Some(("INVALID_PAYLOAD".into(), false))
+    );
     worker.shutdown().await.expect("clean stop");
 }
 
 #[tokio::test]
 async fn cancelling_a_running_job_stops_its_handler() {
     let server = TestServer::builder().with_services().spawn().await;
-    let worker = start_worker(&server.url, builtin::registry(), |c| c.lease_ms = Some(1_500));
+    let worker = start_worker(&server.url, builtin::registry(), |c| {
+        c.lease_ms = Some(1_500)
+    });
     let submitted = submit(&server, noop(json!({"sleep_ms": 600_000}))).await;
     while server.api.job(submitted.id).await.expect("get").status != JobState::Running {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -188,24 +242,35 @@ async fn panics_and_unknown_kinds_fail_the_job_not_the_worker() {
     let panicked = server.wait_final(panicked.id, LONG).await;
     assert_eq!(panicked.error.map(|e| e.code), Some("HANDLER_PANIC".into()));
     let unknown = server.wait_final(unknown.id, LONG).await;
-    assert_eq!((unknown.status, unknown.error.map(|e| e.code)), (JobState::Failed, Some("NO_HANDLER".into())));
+    assert_eq!(
+        (unknown.status, unknown.error.map(|e| e.code)),
+        (JobState::Failed, Some("NO_HANDLER".into()))
+    );
     // The worker still works.
     let after = submit(&server, noop(json!({}))).await;
-    assert_eq!(server.wait_final(after.id, LONG).await.status, JobState::Completed);
+    assert_eq!(
+        server.wait_final(after.id, LONG).await.status,
+        JobState::Completed
+    );
     worker.shutdown().await.expect("clean stop");
 }
 
 #[tokio::test]
 async fn shutdown_lets_running_jobs_finish_within_the_grace_period() {
     let server = TestServer::builder().with_services().spawn().await;
-    let worker = start_worker(&server.url, builtin::registry(), |c| c.shutdown_grace = Duration::from_secs(20));
+    let worker = start_worker(&server.url, builtin::registry(), |c| {
+        c.shutdown_grace = Duration::from_secs(20)
+    });
     let submitted = submit(&server, noop(json!({"sleep_ms": 700}))).await;
     while server.api.job(submitted.id).await.expect("get").status != JobState::Running {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     worker.shutdown().await.expect("clean stop");
     // The run returned only after the job's completion was delivered.
-    assert_eq!(server.api.job(submitted.id).await.expect("get").status, JobState::Completed);
+    assert_eq!(
+        server.api.job(submitted.id).await.expect("get").status,
+        JobState::Completed
+    );
 }
 
 #[tokio::test]
@@ -222,7 +287,10 @@ async fn shutdown_hands_back_jobs_that_outlive_the_grace_period() {
     worker.shutdown().await.expect("clean stop");
     let job = server.api.job(submitted.id).await.expect("get");
     assert_eq!(job.status, JobState::Scheduled, "handed back for a retry");
-    assert_eq!(job.error.map(|e| (e.code, e.retryable)), Some(("WORKER_SHUTDOWN".into(), true)));
+    assert_eq!(
+        job.error.map(|e| (e.code, e.retryable)),
+        Some(("WORKER_SHUTDOWN".into(), true))
+    );
 }
 
 #[tokio::test]
@@ -233,9 +301,16 @@ async fn the_worker_waits_for_an_unreachable_server_and_reconnects() {
     let worker = start_worker(&format!("http://{addr}"), builtin::registry(), |_| {});
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(!worker.task.is_finished(), "the worker keeps trying");
-    let server = TestServer::builder().with_services().listen_on(addr).spawn().await;
+    let server = TestServer::builder()
+        .with_services()
+        .listen_on(addr)
+        .spawn()
+        .await;
     let submitted = submit(&server, noop(json!({}))).await;
-    assert_eq!(server.wait_final(submitted.id, LONG).await.status, JobState::Completed);
+    assert_eq!(
+        server.wait_final(submitted.id, LONG).await.status,
+        JobState::Completed
+    );
     worker.shutdown().await.expect("clean stop");
 }
 

@@ -1,1 +1,65 @@
-fn main() {}
+//! `ferry`: the server, the worker, the job CLI, the demo and the benchmarks in one
+//! binary. This file only parses the command line and reports errors as one line.
+
+mod bench;
+mod cli;
+mod config;
+mod demo;
+mod job;
+mod serve;
+mod worker;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args, cli.config.as_deref()).await,
+            Command::Worker(args) => worker::run(args, cli.config.as_deref()).await,
+            Command::Job(args) => job::run(args, cli.config.as_deref()).await,
+            Command::Bench(args) => bench::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // One useful line: the error and its causes.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let default = match cli.command {
+        Command::Serve(_) | Command::Worker(_) => "info,tower_http=warn,sqlx=warn",
+        _ => "warn",
+    };
+    let filter = EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cli.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

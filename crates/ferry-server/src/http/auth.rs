@@ -22,8 +22,13 @@ fn bearer(req: &Request) -> Option<&str> {
 }
 
 /// Middleware: lets the request through only with `Authorization: Bearer <token>`.
-pub async fn require(State(token): State<Secret>, req: Request, next: Next) -> Result<Response, ApiError> {
-    let ok = bearer(&req).is_some_and(|given| bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())));
+pub async fn require(
+    State(token): State<Secret>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let ok = bearer(&req)
+        .is_some_and(|given| bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())));
     if !ok {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

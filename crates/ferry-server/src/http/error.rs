@@ -23,7 +23,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), fields: Vec::new() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            fields: Vec::new(),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -35,7 +40,12 @@ impl ApiError {
             [one] => format!("{}: {}", one.field, one.message),
             many => format!("{} fields are invalid; see fields", many.len()),
         };
-        Self { status: StatusCode::UNPROCESSABLE_ENTITY, code: ErrorCode::ValidationFailed, message, fields }
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: ErrorCode::ValidationFailed,
+            message,
+            fields,
+        }
     }
 
     pub fn field(field: &str, message: impl Into<String>) -> Self {
@@ -43,11 +53,19 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            format!("{what} not found"),
+        )
     }
 
     pub fn detail(&self) -> ApiErrorDetail {
-        ApiErrorDetail { code: self.code, message: self.message.clone(), fields: self.fields.clone() }
+        ApiErrorDetail {
+            code: self.code,
+            message: self.message.clone(),
+            fields: self.fields.clone(),
+        }
     }
 }
 
@@ -77,7 +95,11 @@ impl From<StoreError> for ApiError {
             }
             other => {
                 tracing::error!(error = %other, "internal error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error; see the server log")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::Internal,
+                    "internal error; see the server log",
+                )
             }
         }
     }
@@ -86,9 +108,17 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry = self.status == StatusCode::SERVICE_UNAVAILABLE;
-        let mut response = (self.status, axum::Json(ApiErrorBody { error: self.detail() })).into_response();
+        let mut response = (
+            self.status,
+            axum::Json(ApiErrorBody {
+                error: self.detail(),
+            }),
+        )
+            .into_response();
         if retry {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }
@@ -112,16 +142,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     let status = rejection.status();
     match rejection {
-        JsonRejection::JsonDataError(e) => ApiError::bad_request(format!("the body does not fit: {}", e.body_text())),
-        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(format!("the body is not valid JSON: {}", e.body_text())),
+        JsonRejection::JsonDataError(e) => {
+            ApiError::bad_request(format!("the body does not fit: {}", e.body_text()))
+        }
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::bad_request(format!("the body is not valid JSON: {}", e.body_text()))
+        }
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::UnsupportedMediaType,
             "send the body as JSON with Content-Type: application/json",
         ),
-        other if status == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(status, ErrorCode::PayloadTooLarge, format!("the body is too large: {}", other.body_text()))
-        }
+        other if status == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            status,
+            ErrorCode::PayloadTooLarge,
+            format!("the body is too large: {}", other.body_text()),
+        ),
         other => ApiError::bad_request(other.body_text()),
     }
 }

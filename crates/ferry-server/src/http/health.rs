@@ -11,5 +11,8 @@ pub fn router() -> Router<AppState> {
 
 async fn health(State(queue): State<AppState>) -> Result<Json<Health>, ApiError> {
     queue.store().ping().await?;
-    Ok(Json(Health { status: "ok".to_owned(), version: env!("CARGO_PKG_VERSION").to_owned() }))
+    Ok(Json(Health {
+        status: "ok".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    }))
 }

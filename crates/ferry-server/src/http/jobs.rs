@@ -41,13 +41,24 @@ fn query_pairs(raw: Option<String>, known: &[&str]) -> Result<Vec<(String, Strin
     let unknown: Vec<FieldError> = pairs
         .iter()
         .filter(|(k, _)| !known.contains(&k.as_str()))
-        .map(|(k, _)| FieldError::new(k.clone(), format!("unknown query parameter; known: {}", known.join(", "))))
+        .map(|(k, _)| {
+            FieldError::new(
+                k.clone(),
+                format!("unknown query parameter; known: {}", known.join(", ")),
+            )
+        })
         .collect();
-    if unknown.is_empty() { Ok(pairs) } else { Err(ApiError::validation(unknown)) }
+    if unknown.is_empty() {
+        Ok(pairs)
+    } else {
+        Err(ApiError::validation(unknown))
+    }
 }
 
 fn parse_num<T: std::str::FromStr>(field: &str, value: &str, what: &str) -> Result<T, ApiError> {
-    value.parse().map_err(|_| ApiError::field(field, format!("{value:?} is not {what}")))
+    value
+        .parse()
+        .map_err(|_| ApiError::field(field, format!("{value:?} is not {what}")))
 }
 
 fn created(job: Job, status: StatusCode) -> Response {
@@ -59,30 +70,50 @@ fn created(job: Job, status: StatusCode) -> Response {
     (status, headers, Json(job)).into_response()
 }
 
-async fn submit(State(queue): State<AppState>, RawQuery(raw): RawQuery, Json(spec): Json<SubmitJob>) -> Result<Response, ApiError> {
+async fn submit(
+    State(queue): State<AppState>,
+    RawQuery(raw): RawQuery,
+    Json(spec): Json<SubmitJob>,
+) -> Result<Response, ApiError> {
     let mut wait = None;
     for (key, value) in query_pairs(raw, &["wait"])? {
         let secs: f64 = parse_num(&key, &value, "a number of seconds")?;
         let max = queue.config().max_sync_wait.as_secs_f64();
         if !(0.0..=max).contains(&secs) {
-            return Err(ApiError::field("wait", format!("must be between 0 and {max} seconds")));
+            return Err(ApiError::field(
+                "wait",
+                format!("must be between 0 and {max} seconds"),
+            ));
         }
         wait = Some(Duration::from_secs_f64(secs));
     }
-    let jobs = queue.validate(vec![spec], false).map_err(ApiError::validation)?;
+    let jobs = queue
+        .validate(vec![spec], false)
+        .map_err(ApiError::validation)?;
     let job = queue.submit(&jobs).await?.remove(0);
-    let Some(wait) = wait else { return Ok(created(job, StatusCode::ACCEPTED)) };
+    let Some(wait) = wait else {
+        return Ok(created(job, StatusCode::ACCEPTED));
+    };
     let job = queue.wait_final(DEFAULT_TENANT, job.id, wait).await?;
-    let status = if job.status.is_final() { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let status = if job.status.is_final() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
     Ok(created(job, status))
 }
 
-async fn submit_batch(State(queue): State<AppState>, Json(batch): Json<SubmitBatch>) -> Result<Response, ApiError> {
+async fn submit_batch(
+    State(queue): State<AppState>,
+    Json(batch): Json<SubmitBatch>,
+) -> Result<Response, ApiError> {
     let max = queue.config().max_batch_jobs;
     if batch.jobs.is_empty() || batch.jobs.len() > max {
         return Err(ApiError::field("jobs", format!("give 1-{max} jobs")));
     }
-    let jobs = queue.validate(batch.jobs, true).map_err(ApiError::validation)?;
+    let jobs = queue
+        .validate(batch.jobs, true)
+        .map_err(ApiError::validation)?;
     let jobs = queue.submit(&jobs).await?;
     Ok((StatusCode::ACCEPTED, Json(JobsCreated { jobs })).into_response())
 }
@@ -91,8 +122,15 @@ async fn get_job(State(queue): State<AppState>, PathId(id): PathId) -> Result<Js
     Ok(Json(queue.get(DEFAULT_TENANT, id).await?))
 }
 
-async fn list(State(queue): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<JobPage>, ApiError> {
-    let mut params = ListParams { tenant_id: DEFAULT_TENANT.to_owned(), limit: DEFAULT_PAGE, ..Default::default() };
+async fn list(
+    State(queue): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<JobPage>, ApiError> {
+    let mut params = ListParams {
+        tenant_id: DEFAULT_TENANT.to_owned(),
+        limit: DEFAULT_PAGE,
+        ..Default::default()
+    };
     let mut errors = Vec::new();
     for (key, value) in query_pairs(raw, &["status", "kind", "label", "limit", "cursor"])? {
         match key.as_str() {
@@ -106,15 +144,24 @@ async fn list(State(queue): State<AppState>, RawQuery(raw): RawQuery) -> Result<
             },
             "label" => match value.split_once(':') {
                 Some((k, v)) if label_key_ok(k) => params.labels.push((k.to_owned(), v.to_owned())),
-                _ => errors.push(FieldError::new("label", format!("{value:?}: expected key:value, e.g. label=store_id:42"))),
+                _ => errors.push(FieldError::new(
+                    "label",
+                    format!("{value:?}: expected key:value, e.g. label=store_id:42"),
+                )),
             },
             "limit" => match value.parse::<u32>() {
                 Ok(n) if (1..=MAX_PAGE).contains(&n) => params.limit = n,
-                _ => errors.push(FieldError::new("limit", format!("a whole number from 1 to {MAX_PAGE}"))),
+                _ => errors.push(FieldError::new(
+                    "limit",
+                    format!("a whole number from 1 to {MAX_PAGE}"),
+                )),
             },
             _ => match value.parse() {
                 Ok(id) => params.before = Some(id),
-                Err(_) => errors.push(FieldError::new("cursor", "not a cursor from a previous page")),
+                Err(_) => errors.push(FieldError::new(
+                    "cursor",
+                    "not a cursor from a previous page",
+                )),
             },
         }
     }
@@ -134,7 +181,11 @@ async fn list(State(queue): State<AppState>, RawQuery(raw): RawQuery) -> Result<
     Ok(Json(JobPage { jobs, next_cursor }))
 }
 
-async fn items(State(queue): State<AppState>, PathId(id): PathId, RawQuery(raw): RawQuery) -> Result<Json<ItemPage>, ApiError> {
+async fn items(
+    State(queue): State<AppState>,
+    PathId(id): PathId,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<ItemPage>, ApiError> {
     let mut after = 0i64;
     let mut limit = 100u32;
     for (key, value) in query_pairs(raw, &["after", "limit"])? {
@@ -143,7 +194,10 @@ async fn items(State(queue): State<AppState>, PathId(id): PathId, RawQuery(raw):
         } else {
             limit = parse_num(&key, &value, "a whole number")?;
             if !(1..=MAX_ITEMS_PAGE).contains(&limit) {
-                return Err(ApiError::field("limit", format!("a whole number from 1 to {MAX_ITEMS_PAGE}")));
+                return Err(ApiError::field(
+                    "limit",
+                    format!("a whole number from 1 to {MAX_ITEMS_PAGE}"),
+                ));
             }
         }
     }

@@ -27,17 +27,27 @@ pub type AppState = Arc<Queue>;
 /// The whole API as one router; the test seam.
 pub fn app(queue: AppState) -> Router {
     let config = queue.config().clone();
-    let client = jobs::router()
-        .route_layer(middleware::from_fn_with_state(config.api_token.clone(), auth::require));
-    let worker = worker::router()
-        .route_layer(middleware::from_fn_with_state(config.worker_token.clone(), auth::require));
+    let client = jobs::router().route_layer(middleware::from_fn_with_state(
+        config.api_token.clone(),
+        auth::require,
+    ));
+    let worker = worker::router().route_layer(middleware::from_fn_with_state(
+        config.worker_token.clone(),
+        auth::require,
+    ));
     Router::new()
         .merge(health::router())
         .merge(client)
         .merge(worker)
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route") })
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route")
+        })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed, "method not allowed on this route")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::MethodNotAllowed,
+                "method not allowed on this route",
+            )
         })
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TraceLayer::new_for_http())
@@ -52,11 +62,14 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::bad_request(e.body_text()))?;
         raw.parse()
             .map(PathId)
-            .map_err(|e: ferry_core::id::ParseJobIdError| ApiError::bad_request(format!("{raw:?}: {e}")))
+            .map_err(|e: ferry_core::id::ParseJobIdError| {
+                ApiError::bad_request(format!("{raw:?}: {e}"))
+            })
     }
 }

@@ -18,7 +18,10 @@ pub struct CleanerConfig {
 
 impl Default for CleanerConfig {
     fn default() -> Self {
-        Self { retention: Duration::from_secs(7 * 24 * 3600), interval: Duration::from_secs(60) }
+        Self {
+            retention: Duration::from_secs(7 * 24 * 3600),
+            interval: Duration::from_secs(60),
+        }
     }
 }
 
@@ -44,7 +47,8 @@ impl Service for Cleaner {
 
     async fn run_once(&self) -> Result<u64, StoreError> {
         let config = &self.queue.config().services;
-        let retention = chrono::Duration::from_std(config.cleaner.retention).unwrap_or(chrono::Duration::MAX);
+        let retention =
+            chrono::Duration::from_std(config.cleaner.retention).unwrap_or(chrono::Duration::MAX);
         let before = self.queue.now() - retention;
         self.queue.delete_finished(before, config.batch).await
     }

@@ -50,7 +50,9 @@ pub trait Service: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn interval(&self) -> Duration;
     /// One pass; answers how many jobs it changed.
-    fn run_once(&self) -> impl std::future::Future<Output = Result<u64, ferry_store::StoreError>> + Send;
+    fn run_once(
+        &self,
+    ) -> impl std::future::Future<Output = Result<u64, ferry_store::StoreError>> + Send;
 
     /// Runs passes on a ticker until `shutdown`.
     fn run(self, shutdown: CancellationToken) -> impl std::future::Future<Output = ()> + Send
@@ -68,7 +70,9 @@ pub trait Service: Send + Sync + 'static {
                 match self.run_once().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(service = self.name(), changed = n, "maintenance pass"),
-                    Err(e) => tracing::warn!(service = self.name(), error = %e, "maintenance pass failed"),
+                    Err(e) => {
+                        tracing::warn!(service = self.name(), error = %e, "maintenance pass failed")
+                    }
                 }
             }
         }

@@ -29,6 +29,8 @@ impl Service for Scheduler {
     }
 
     async fn run_once(&self) -> Result<u64, StoreError> {
-        self.queue.promote_scheduled(self.queue.config().services.batch).await
+        self.queue
+            .promote_scheduled(self.queue.config().services.batch)
+            .await
     }
 }

@@ -55,7 +55,13 @@ impl HttpRequestHandler {
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let secs: u64 = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    let secs: u64 = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Some(Duration::from_secs(secs.min(24 * 3600)))
 }
 
@@ -63,12 +69,24 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 impl Handler for HttpRequestHandler {
     async fn run(&self, ctx: JobContext) -> Result<Value, HandlerError> {
         let req: HttpRequest = ctx.payload_as()?;
-        let method = Method::from_bytes(req.method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| HandlerError::fatal(job_codes::INVALID_PAYLOAD, format!("unknown HTTP method {:?}", req.method)))?;
-        let url = reqwest::Url::parse(&req.url)
-            .map_err(|e| HandlerError::fatal(job_codes::INVALID_PAYLOAD, format!("bad url {:?}: {e}", req.url)))?;
+        let method =
+            Method::from_bytes(req.method.to_ascii_uppercase().as_bytes()).map_err(|_| {
+                HandlerError::fatal(
+                    job_codes::INVALID_PAYLOAD,
+                    format!("unknown HTTP method {:?}", req.method),
+                )
+            })?;
+        let url = reqwest::Url::parse(&req.url).map_err(|e| {
+            HandlerError::fatal(
+                job_codes::INVALID_PAYLOAD,
+                format!("bad url {:?}: {e}", req.url),
+            )
+        })?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(HandlerError::fatal(job_codes::INVALID_PAYLOAD, "url must be http or https"));
+            return Err(HandlerError::fatal(
+                job_codes::INVALID_PAYLOAD,
+                "url must be http or https",
+            ));
         }
         let mut builder = self
             .client
@@ -78,7 +96,12 @@ impl Handler for HttpRequestHandler {
             builder = builder.header(name, value);
         }
         builder = match (&req.json, &req.body) {
-            (Some(_), Some(_)) => return Err(HandlerError::fatal(job_codes::INVALID_PAYLOAD, "give body or json, not both")),
+            (Some(_), Some(_)) => {
+                return Err(HandlerError::fatal(
+                    job_codes::INVALID_PAYLOAD,
+                    "give body or json, not both",
+                ));
+            }
             (Some(json), None) => builder.json(json),
             (None, Some(body)) => builder.body(body.clone()),
             (None, None) => builder,
@@ -94,7 +117,8 @@ impl Handler for HttpRequestHandler {
             b = response.bytes() => b.map_err(network_error)?,
             _ = ctx.cancelled() => return Err(HandlerError::retryable("STOPPED", "stopped while reading the answer")),
         };
-        let text: String = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_BODY)]).into_owned();
+        let text: String =
+            String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_BODY)]).into_owned();
         if !status.is_success() && !status.is_redirection() {
             let snippet: String = text.chars().take(300).collect();
             let message = format!("{} answered {status}: {snippet}", req.url);
@@ -127,6 +151,12 @@ impl Handler for HttpRequestHandler {
 }
 
 fn network_error(e: reqwest::Error) -> HandlerError {
-    let what = if e.is_timeout() { "timed out" } else if e.is_connect() { "could not connect" } else { "failed" };
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
     HandlerError::retryable(job_codes::NETWORK_ERROR, format!("the request {what}: {e}"))
 }

@@ -12,9 +12,14 @@ use crate::Registry;
 /// A registry with the built-in handlers.
 pub fn registry() -> Registry {
     let mut registry = Registry::new();
-    registry.register("ferry.noop", Noop).expect("valid pattern");
     registry
-        .register("http.request", HttpRequestHandler::new().expect("http client"))
+        .register("ferry.noop", Noop)
+        .expect("valid pattern");
+    registry
+        .register(
+            "http.request",
+            HttpRequestHandler::new().expect("http client"),
+        )
         .expect("valid pattern");
     registry
 }

@@ -26,8 +26,11 @@ struct NoopPayload {
 #[async_trait::async_trait]
 impl Handler for Noop {
     async fn run(&self, ctx: JobContext) -> Result<Value, HandlerError> {
-        let payload: NoopPayload =
-            if ctx.payload.as_object().is_some_and(|o| o.is_empty()) { NoopPayload::default() } else { ctx.payload_as()? };
+        let payload: NoopPayload = if ctx.payload.as_object().is_some_and(|o| o.is_empty()) {
+            NoopPayload::default()
+        } else {
+            ctx.payload_as()?
+        };
         if payload.items > 0 {
             let items = (0..payload.items).map(|i| json!({"i": i})).collect();
             ctx.push_items(items).await;

@@ -1,0 +1,149 @@
+//! `ferry bench queue`: no-op jobs through the real HTTP protocol on this machine. It
+//! starts a server (SQLite in a temporary directory unless told otherwise) and W
+//! in-process worker runtimes, each with its own HTTP client, and prints one JSON line:
+//! enqueue rate, drain rate (claim + run + complete), and enqueue→start latency.
+
+use std::{process::ExitCode, sync::Arc, time::Instant};
+
+use anyhow::{Context, Result, bail};
+use ferry_client::Client;
+use ferry_core::{DEFAULT_TENANT, JobState, Secret, SystemClock, api::SubmitJob, id::random_token};
+use ferry_server::{ServerConfig, StartOptions};
+use ferry_store::{DatabaseUrl, Durability, Store};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    cli::{BenchArgs, BenchCommand, BenchQueueArgs},
+    worker::EmbeddedWorker,
+};
+
+pub async fn run(args: BenchArgs) -> Result<ExitCode> {
+    match args.command {
+        BenchCommand::Queue(args) => queue(args).await,
+    }
+}
+
+async fn completed(store: &Store) -> Result<u64> {
+    let counts = store.job_counts(DEFAULT_TENANT).await?;
+    Ok(counts
+        .iter()
+        .filter(|(s, _)| s.is_final())
+        .map(|(_, n)| n)
+        .sum())
+}
+
+async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
+    if args.jobs == 0 || args.workers == 0 || !(1..=1000).contains(&args.batch) {
+        bail!("need --jobs >= 1, --workers >= 1 and --batch between 1 and 1000");
+    }
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let url: DatabaseUrl = match &args.database_url {
+        Some(url) => url.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+        None => DatabaseUrl::Sqlite(dir.path().join("bench.db")),
+    };
+    let store = Store::open(&url, Durability::Normal)
+        .await
+        .context("cannot open the database")?;
+    let backend = store.backend_name();
+    let (api_token, worker_token) = (Secret::new(random_token()), Secret::new(random_token()));
+    let mut config = ServerConfig::new(api_token.clone(), worker_token.clone());
+    config.max_batch_jobs = 1000;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let stop = CancellationToken::new();
+    let server = ferry_server::start(StartOptions {
+        listener,
+        store: store.clone(),
+        clock: Arc::new(SystemClock),
+        config,
+        services: true,
+        shutdown: stop.clone(),
+    })?;
+    let base = format!("http://{}", server.addr);
+    let api = Client::new(&base, api_token)?;
+
+    // 1. Enqueue: batches of `batch` jobs, one request at a time.
+    let started = Instant::now();
+    let mut left = args.jobs;
+    while left > 0 {
+        let n = left.min(args.batch);
+        api.submit_batch(
+            (0..n)
+                .map(|_| SubmitJob::new("ferry.noop", json!({})))
+                .collect(),
+        )
+        .await?;
+        left -= n;
+    }
+    let enqueue_secs = started.elapsed().as_secs_f64();
+
+    // 2. Drain: W workers, each claiming up to `batch` jobs at a time.
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for i in 0..args.workers {
+        workers.push(EmbeddedWorker::start_with(
+            &base,
+            worker_token.clone(),
+            ferry_worker::builtin::registry(),
+            |c| {
+                c.concurrency = args.batch;
+                c.complete_batch = args.batch;
+                c.worker_id = format!("bench-{i}");
+            },
+        )?);
+    }
+    while completed(&store).await? < args.jobs as u64 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let drain_secs = started.elapsed().as_secs_f64();
+
+    // 3. Latency: idle, long-polling workers; jobs submitted one at a time.
+    let mut ids = Vec::with_capacity(args.latency_jobs);
+    for _ in 0..args.latency_jobs {
+        ids.push(
+            api.submit(&SubmitJob::new("ferry.noop", json!({})))
+                .await?
+                .id,
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let mut latencies = Vec::with_capacity(ids.len());
+    for id in ids {
+        let job = loop {
+            let job = api.job(id).await?;
+            if job.status == JobState::Completed {
+                break job;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        };
+        if let Some(start) = job.started_at {
+            latencies
+                .push((start - job.created_at).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+
+    for w in workers {
+        w.stop().await?;
+    }
+    server.shutdown().await;
+    let line = json!({
+        "bench": "queue",
+        "backend": backend,
+        "jobs": args.jobs,
+        "workers": args.workers,
+        "batch": args.batch,
+        "enqueue_per_s": (args.jobs as f64 / enqueue_secs).round(),
+        "drain_per_s": (args.jobs as f64 / drain_secs).round(),
+        "enqueue_to_start_ms": {"p50": pct(0.50), "p99": pct(0.99), "n": latencies.len(), "resolution_ms": 1},
+    });
+    println!("{line}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,209 @@
+//! The command line, as clap definitions. Every flag that has an environment variable
+//! names it; `ferry.toml` can set the same things (see `config.rs`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferry",
+    version,
+    about = "Offload browser automation and other heavy jobs to workers anywhere"
+)]
+pub struct Cli {
+    /// Config file (default: ./ferry.toml when it exists).
+    #[arg(long, global = true, env = "FERRY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true, env = "FERRY_LOG_JSON")]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (client and worker HTTP APIs).
+    Serve(ServeArgs),
+    /// Run a worker that pulls jobs from a server.
+    Worker(WorkerArgs),
+    /// Submit, inspect and manage jobs.
+    Job(JobArgs),
+    /// Measure Ferry on this machine.
+    Bench(BenchArgs),
+    /// Start a server with an embedded worker and run example jobs against a local site.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:7878].
+    #[arg(long, env = "FERRY_LISTEN")]
+    pub listen: Option<String>,
+    /// Where the SQLite database and generated tokens live [default: ./ferry-data].
+    #[arg(long, env = "FERRY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL [default: sqlite://<data-dir>/ferry.db].
+    #[arg(long, env = "FERRY_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Also run a worker in this process (the one-process mode for a laptop).
+    #[arg(long)]
+    pub with_worker: bool,
+    /// Jobs the embedded worker runs at once.
+    #[arg(long, env = "FERRY_WORKER_CONCURRENCY")]
+    pub worker_concurrency: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The server's URL [default: http://127.0.0.1:7878].
+    #[arg(long, env = "FERRY_SERVER_URL")]
+    pub server: Option<String>,
+    /// Kind patterns to claim, comma separated (default: every built-in kind).
+    #[arg(long, value_delimiter = ',')]
+    pub kinds: Option<Vec<String>>,
+    /// Jobs run at once [default: 4].
+    #[arg(long, env = "FERRY_WORKER_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// This worker's id [default: hostname-pid].
+    #[arg(long, env = "FERRY_WORKER_ID")]
+    pub id: Option<String>,
+    /// Lease to ask for, in ms [default: the server's].
+    #[arg(long, env = "FERRY_LEASE_MS")]
+    pub lease_ms: Option<u64>,
+    /// Seconds running jobs may finish after SIGTERM [default: 30].
+    #[arg(long)]
+    pub shutdown_grace_secs: Option<u64>,
+    /// Data dir to read a generated worker token from when FERRY_WORKER_TOKEN is unset.
+    #[arg(long, env = "FERRY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Where the job commands find the server.
+#[derive(Debug, Args)]
+pub struct Connect {
+    /// The server's URL [default: http://127.0.0.1:7878].
+    #[arg(long, global = true, env = "FERRY_SERVER_URL")]
+    pub server: Option<String>,
+    /// Data dir to read a generated API token from when FERRY_API_TOKEN is unset.
+    #[arg(long, global = true, env = "FERRY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    #[command(flatten)]
+    pub connect: Connect,
+    #[command(subcommand)]
+    pub command: JobCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Submit a job.
+    Submit(SubmitArgs),
+    /// Show one job.
+    Get { id: String },
+    /// List jobs, newest first.
+    List(ListArgs),
+    /// Wait until a job finishes, showing its progress; exits non-zero unless it completed.
+    Wait {
+        id: String,
+        /// Give up after this many seconds [default: wait forever].
+        #[arg(long)]
+        timeout: Option<f64>,
+    },
+    /// Cancel a job (a running one is asked to stop).
+    Cancel { id: String },
+    /// Run a failed or cancelled job again.
+    Retry { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The job's kind, e.g. http.request.
+    pub kind: String,
+    /// The payload as JSON.
+    #[arg(long, conflicts_with = "payload_file")]
+    pub payload: Option<String>,
+    /// Read the payload from a JSON file (- for standard input).
+    #[arg(long)]
+    pub payload_file: Option<PathBuf>,
+    /// A label key=value (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    #[arg(long)]
+    pub priority: Option<i32>,
+    #[arg(long)]
+    pub delay_ms: Option<u64>,
+    #[arg(long)]
+    pub max_attempts: Option<u32>,
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+    /// Wait up to this many seconds for the job to finish.
+    #[arg(long)]
+    pub wait: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// key:value (repeatable; all must match).
+    #[arg(long = "label", value_name = "KEY:VALUE")]
+    pub labels: Vec<String>,
+    #[arg(long)]
+    pub limit: Option<u32>,
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// No-op jobs through the real HTTP protocol: enqueue rate, drain rate, enqueue→start latency.
+    Queue(BenchQueueArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchQueueArgs {
+    /// Jobs to enqueue and drain.
+    #[arg(long, default_value_t = 20_000)]
+    pub jobs: usize,
+    /// Worker processes' worth of runtimes (each with its own HTTP client).
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+    /// Jobs per claim (each worker's concurrency) and per enqueue request.
+    #[arg(long, default_value_t = 50)]
+    pub batch: usize,
+    /// Jobs submitted one at a time, paced, for the enqueue→start latency.
+    #[arg(long, default_value_t = 500)]
+    pub latency_jobs: usize,
+    /// Database URL [default: SQLite in a temporary directory].
+    #[arg(long, env = "FERRY_BENCH_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to keep the demo's data [default: a fresh temporary directory].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Keep the server running after the demo jobs, and print the URLs to explore.
+    #[arg(long)]
+    pub keep_running: bool,
+    /// Address to listen on [default: a free port on 127.0.0.1].
+    #[arg(long)]
+    pub listen: Option<String>,
+}

@@ -1,0 +1,243 @@
+//! `ferry job submit|get|list|wait|cancel|retry`: human output by default, `--json`
+//! for scripts. `wait` shows progress and exits non-zero unless the job completed.
+
+use std::{io::Read, path::Path, process::ExitCode, time::Duration};
+
+use anyhow::{Context, Result, bail};
+use ferry_client::{Client, ListQuery};
+use ferry_core::{Job, JobId, JobState, api::SubmitJob};
+use serde_json::Value;
+
+use crate::{
+    cli::{JobArgs, JobCommand, SubmitArgs},
+    config::{FileConfig, client_settings},
+};
+
+pub async fn run(args: JobArgs, config: Option<&Path>) -> Result<ExitCode> {
+    let file = FileConfig::load(config)?;
+    let (url, token) = client_settings(args.connect.server, args.connect.data_dir, &file, false)?;
+    let client = Client::new(&url, token)?;
+    let json = args.connect.json;
+    match args.command {
+        JobCommand::Submit(submit) => submit_job(&client, submit, json).await,
+        JobCommand::Get { id } => {
+            let job = client.job(parse_id(&id)?).await?;
+            print_job(&job, json);
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCommand::List(list) => {
+            let page = client
+                .list(&ListQuery {
+                    status: list.status,
+                    kind: list.kind,
+                    labels: list.labels,
+                    limit: list.limit,
+                    cursor: list.cursor,
+                })
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&page)?);
+            } else {
+                println!(
+                    "{:<36}  {:<24}  {:<9}  {:>7}  CREATED",
+                    "ID", "KIND", "STATUS", "ATTEMPT"
+                );
+                for j in &page.jobs {
+                    let attempts = format!("{}/{}", j.attempt, j.max_attempts);
+                    println!(
+                        "{:<36}  {:<24}  {:<9}  {:>7}  {}",
+                        j.id,
+                        j.kind,
+                        j.status,
+                        attempts,
+                        j.created_at.format("%Y-%m-%d %H:%M:%S")
+                    );
+                }
+                if let Some(cursor) = page.next_cursor {
+                    println!("more: --cursor {cursor}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCommand::Wait { id, timeout } => {
+            let timeout = timeout.map(Duration::from_secs_f64);
+            let job = wait(&client, parse_id(&id)?, timeout, !json).await?;
+            print_job(&job, json);
+            Ok(exit_for(&job))
+        }
+        JobCommand::Cancel { id } => {
+            let job = client.cancel(parse_id(&id)?).await?;
+            if json {
+                print_job(&job, true);
+            } else if job.status == JobState::Running {
+                println!(
+                    "asked {} to stop; it is cancelled when its worker notices",
+                    job.id
+                );
+            } else {
+                println!("{} is {}", job.id, job.status);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCommand::Retry { id } => {
+            let job = client.retry(parse_id(&id)?).await?;
+            if json {
+                print_job(&job, true)
+            } else {
+                println!("{} is {} again", job.id, job.status)
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn parse_id(id: &str) -> Result<JobId> {
+    id.parse()
+        .with_context(|| format!("{id:?} is not a job id"))
+}
+
+fn read_payload(args: &SubmitArgs) -> Result<Value> {
+    let text = match (&args.payload, &args.payload_file) {
+        (Some(text), _) => text.clone(),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read the payload from standard input")?;
+            text
+        }
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        (None, None) => return Ok(Value::Object(Default::default())),
+    };
+    serde_json::from_str(&text).context("the payload is not valid JSON")
+}
+
+async fn submit_job(client: &Client, args: SubmitArgs, json: bool) -> Result<ExitCode> {
+    let payload = read_payload(&args)?;
+    let mut labels = std::collections::BTreeMap::new();
+    for label in &args.labels {
+        let Some((k, v)) = label.split_once('=') else {
+            bail!("--label {label:?}: expected KEY=VALUE")
+        };
+        labels.insert(k.to_owned(), v.to_owned());
+    }
+    let spec = SubmitJob {
+        kind: args.kind,
+        payload,
+        labels: (!labels.is_empty()).then_some(labels),
+        priority: args.priority,
+        run_at: None,
+        delay_ms: args.delay_ms,
+        max_attempts: args.max_attempts,
+        timeout_ms: args.timeout_ms,
+        backoff: None,
+    };
+    let job = match args.wait {
+        Some(secs) => {
+            client
+                .submit_and_wait(&spec, Duration::from_secs_f64(secs.max(0.0)))
+                .await?
+        }
+        None => client.submit(&spec).await?,
+    };
+    if json {
+        print_job(&job, true);
+    } else if args.wait.is_some() {
+        print_job(&job, false);
+    } else {
+        println!("{} submitted ({}, {})", job.id, job.kind, job.status);
+    }
+    Ok(if args.wait.is_some() {
+        exit_for(&job)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Polls until the job is final, printing progress changes to stderr.
+pub async fn wait(
+    client: &Client,
+    id: JobId,
+    timeout: Option<Duration>,
+    show: bool,
+) -> Result<Job> {
+    let until = timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut last = String::new();
+    loop {
+        let job = client.job(id).await?;
+        if show {
+            let line = progress_line(&job);
+            if line != last {
+                eprintln!("{line}");
+                last = line;
+            }
+        }
+        if job.status.is_final() {
+            return Ok(job);
+        }
+        if until.is_some_and(|u| tokio::time::Instant::now() >= u) {
+            bail!("{id} is still {} after the timeout", job.status);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+pub fn progress_line(job: &Job) -> String {
+    let mut line = format!("{} {} {}", job.id, job.kind, job.status);
+    if job.attempt > 1 {
+        line.push_str(&format!(" (attempt {}/{})", job.attempt, job.max_attempts));
+    }
+    if let Some(p) = &job.progress {
+        match (p.current, p.total) {
+            (Some(c), Some(t)) => line.push_str(&format!(" {c}/{t}")),
+            (Some(c), None) => line.push_str(&format!(" {c}")),
+            _ => {}
+        }
+        if let Some(m) = &p.message {
+            line.push_str(&format!(" {m}"));
+        }
+    }
+    line
+}
+
+fn exit_for(job: &Job) -> ExitCode {
+    if job.status == JobState::Completed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn print_job(job: &Job, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(job).unwrap_or_default());
+        return;
+    }
+    println!("id:       {}", job.id);
+    println!("kind:     {}", job.kind);
+    println!("status:   {}", job.status);
+    println!("attempt:  {}/{}", job.attempt, job.max_attempts);
+    println!("created:  {}", job.created_at.to_rfc3339());
+    if !job.labels.is_empty() {
+        let labels: Vec<_> = job.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("labels:   {}", labels.join(" "));
+    }
+    if let Some(p) = &job.progress {
+        println!("progress: {}", serde_json::to_string(p).unwrap_or_default());
+    }
+    if let Some(e) = &job.error {
+        println!(
+            "error:    {}: {}{}",
+            e.code,
+            e.message,
+            if e.retryable { " (retryable)" } else { "" }
+        );
+    }
+    if let Some(r) = &job.result {
+        println!(
+            "result:   {}",
+            serde_json::to_string_pretty(r).unwrap_or_default()
+        );
+    }
+}

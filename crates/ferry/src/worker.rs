@@ -1,0 +1,104 @@
+//! `ferry worker`, and the worker that `serve --with-worker`, `demo` and `bench` run
+//! inside their own process (it still speaks HTTP to the server, over loopback).
+
+use std::{path::Path, process::ExitCode, time::Duration};
+
+use anyhow::{Context, Result};
+use ferry_client::Client;
+use ferry_core::Secret;
+use ferry_worker::{Registry, Worker, WorkerConfig, WorkerError, builtin};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    cli::WorkerArgs,
+    config::{FileConfig, client_settings},
+};
+
+pub async fn run(args: WorkerArgs, config: Option<&Path>) -> Result<ExitCode> {
+    let file = FileConfig::load(config)?;
+    let (url, token) = client_settings(args.server, args.data_dir, &file, true)?;
+    let client = Client::new(&url, token)?;
+    let mut config = WorkerConfig {
+        kinds: args.kinds,
+        lease_ms: args.lease_ms,
+        ..Default::default()
+    };
+    if let Some(n) = args.concurrency {
+        config.concurrency = n.max(1);
+    }
+    if let Some(id) = args.id {
+        config.worker_id = id;
+    }
+    if let Some(secs) = args.shutdown_grace_secs {
+        config.shutdown_grace = Duration::from_secs(secs);
+    }
+    eprintln!("ferry worker {} pulling from {url}", config.worker_id);
+    let stop = CancellationToken::new();
+    let signal_stop = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signal_stop.cancel();
+    });
+    Worker::new(client, builtin::registry(), config)
+        .run(stop)
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// A worker running inside this process.
+#[derive(Debug)]
+pub struct EmbeddedWorker {
+    stop: CancellationToken,
+    task: JoinHandle<Result<(), WorkerError>>,
+}
+
+impl EmbeddedWorker {
+    pub fn start(url: &str, token: Secret, concurrency: usize, registry: Registry) -> Result<Self> {
+        Self::start_with(url, token, registry, |c| c.concurrency = concurrency.max(1))
+    }
+
+    pub fn start_with(
+        url: &str,
+        token: Secret,
+        registry: Registry,
+        tweak: impl FnOnce(&mut WorkerConfig),
+    ) -> Result<Self> {
+        let client = Client::new(url, token)?;
+        let mut config = WorkerConfig::default();
+        config.worker_id = format!("embedded-{}", config.worker_id);
+        tweak(&mut config);
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(Worker::new(client, registry, config).run(stop.clone()));
+        Ok(Self { stop, task })
+    }
+
+    /// Stops claiming, drains running jobs and waits.
+    pub async fn stop(self) -> Result<()> {
+        self.stop.cancel();
+        self.task.await.context("worker task panicked")??;
+        Ok(())
+    }
+}
