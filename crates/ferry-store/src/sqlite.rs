@@ -465,7 +465,7 @@ impl SqliteStore {
             ));
         }
         // RETURNING has no order; hand jobs out in claim order.
-        jobs.sort_by(|a, b| (a.0, a.1.id).cmp(&(b.0, b.1.id)));
+        jobs.sort_by_key(|a| (a.0, a.1.id));
         Ok(jobs.into_iter().map(|(_, job)| job).collect())
     }
 

@@ -75,7 +75,7 @@ async fn progress(
         return Err(ApiError::validation(errors));
     }
     let progress =
-        (req.current.is_some() || req.total.is_some() || req.message.is_some()).then(|| Progress {
+        (req.current.is_some() || req.total.is_some() || req.message.is_some()).then_some(Progress {
             current: req.current,
             total: req.total,
             message: req.message,
