@@ -28,16 +28,24 @@ impl Handler for Preprocess {
     async fn run(&self, ctx: JobContext) -> Result<Value, HandlerError> {
         // A payload that does not fit is a non-retryable INVALID_PAYLOAD.
         let doc: Document = ctx.payload_as()?;
-        let paragraphs: Vec<&str> = doc.text.split("\n\n").filter(|p| !p.trim().is_empty()).collect();
+        let paragraphs: Vec<&str> = doc
+            .text
+            .split("\n\n")
+            .filter(|p| !p.trim().is_empty())
+            .collect();
         let total = paragraphs.len() as u64;
         let mut words = 0;
         for (i, paragraph) in paragraphs.iter().enumerate() {
             if ctx.is_cancelled() {
-                return Err(HandlerError::retryable("STOPPED", "stopped between paragraphs"));
+                return Err(HandlerError::retryable(
+                    "STOPPED",
+                    "stopped between paragraphs",
+                ));
             }
             let n = paragraph.split_whitespace().count();
             words += n;
-            ctx.push_items(vec![json!({"paragraph": i, "words": n})]).await;
+            ctx.push_items(vec![json!({"paragraph": i, "words": n})])
+                .await;
             ctx.progress(Some(i as u64 + 1), Some(total), None).await;
         }
         Ok(json!({"paragraphs": total, "words": words}))
@@ -50,7 +58,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let token = std::env::var("FERRY_WORKER_TOKEN").map_err(|_| "set FERRY_WORKER_TOKEN")?;
     let mut registry = Registry::new();
     registry.register("document.preprocess.v1", Preprocess)?;
-    let worker = Worker::new(ferry_client::Client::new(&url, Secret::new(token))?, registry, WorkerConfig::default());
+    let worker = Worker::new(
+        ferry_client::Client::new(&url, Secret::new(token))?,
+        registry,
+        WorkerConfig::default(),
+    );
     let stop = CancellationToken::new();
     let on_signal = stop.clone();
     tokio::spawn(async move {

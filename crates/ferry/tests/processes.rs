@@ -29,20 +29,35 @@ fn ferry(args: &[&str]) -> Command {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 async fn start_server(dir: &Path, port: u16, extra: &[&str]) -> Child {
     let listen = format!("127.0.0.1:{port}");
-    let mut args = vec!["serve", "--listen", &listen, "--data-dir", dir.to_str().expect("utf-8 path")];
+    let mut args = vec![
+        "serve",
+        "--listen",
+        &listen,
+        "--data-dir",
+        dir.to_str().expect("utf-8 path"),
+    ];
     args.extend_from_slice(extra);
-    let child = ferry(&args).env("FERRY_API_TOKEN", API).env("FERRY_WORKER_TOKEN", WORKER).spawn().expect("spawn ferry serve");
+    let child = ferry(&args)
+        .env("FERRY_API_TOKEN", API)
+        .env("FERRY_WORKER_TOKEN", WORKER)
+        .spawn()
+        .expect("spawn ferry serve");
     wait_healthy(port).await;
     child
 }
 
 async fn wait_healthy(port: u16) {
-    let client = Client::new(&format!("http://127.0.0.1:{port}"), Secret::new(API)).expect("client");
+    let client =
+        Client::new(&format!("http://127.0.0.1:{port}"), Secret::new(API)).expect("client");
     for _ in 0..200 {
         if client.health().await.is_ok() {
             return;
@@ -64,7 +79,11 @@ impl Handler for Record {
 }
 
 fn fastrand_ms() -> u64 {
-    (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0) % 20) as u64
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        % 20) as u64
 }
 
 async fn count_final(api: &Client, ids: &[ferry_core::JobId]) -> usize {
@@ -89,13 +108,25 @@ async fn kill_9_of_the_server_loses_no_accepted_job_and_applies_each_result_once
     registry.register("crash.record", Record).expect("register");
     let stop = CancellationToken::new();
     let worker_client = Client::new(&url, Secret::new(WORKER)).expect("client");
-    let config = WorkerConfig { concurrency: 8, lease_ms: Some(2_000), ..Default::default() };
+    let config = WorkerConfig {
+        concurrency: 8,
+        lease_ms: Some(2_000),
+        ..Default::default()
+    };
     let worker = tokio::spawn(Worker::new(worker_client, registry, config).run(stop.clone()));
 
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let batch = (0..100).map(|i| SubmitJob::new("crash.record", json!({"i": i}))).collect();
-        ids.extend(api.submit_batch(batch).await.expect("accepted").into_iter().map(|j| j.id));
+        let batch = (0..100)
+            .map(|i| SubmitJob::new("crash.record", json!({"i": i})))
+            .collect();
+        ids.extend(
+            api.submit_batch(batch)
+                .await
+                .expect("accepted")
+                .into_iter()
+                .map(|j| j.id),
+        );
     }
     // Kill the server twice while jobs are being claimed and completed.
     for round in 1..=2 {
@@ -108,18 +139,34 @@ async fn kill_9_of_the_server_loses_no_accepted_job_and_applies_each_result_once
     }
     let give_up = tokio::time::Instant::now() + Duration::from_secs(90);
     while count_final(&api, &ids).await < ids.len() {
-        assert!(tokio::time::Instant::now() < give_up, "jobs did not all finish after the restarts");
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "jobs did not all finish after the restarts"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for id in &ids {
-        let job = api.job(*id).await.expect("every accepted job is still there");
+        let job = api
+            .job(*id)
+            .await
+            .expect("every accepted job is still there");
         assert_eq!(job.status, JobState::Completed, "{job:?}");
         // The stored result is the one of the attempt that completed, applied once.
-        assert_eq!(job.result.as_ref().map(|r| r["attempt"].clone()), Some(json!(job.attempt)), "{job:?}");
-        assert_eq!(job.result.as_ref().map(|r| r["id"].clone()), Some(json!(id.to_string())));
+        assert_eq!(
+            job.result.as_ref().map(|r| r["attempt"].clone()),
+            Some(json!(job.attempt)),
+            "{job:?}"
+        );
+        assert_eq!(
+            job.result.as_ref().map(|r| r["id"].clone()),
+            Some(json!(id.to_string()))
+        );
     }
     stop.cancel();
-    worker.await.expect("worker task").expect("worker stops cleanly");
+    worker
+        .await
+        .expect("worker task")
+        .expect("worker stops cleanly");
     server.kill().await.expect("kill");
 }
 
@@ -129,10 +176,18 @@ async fn kill_9_of_a_worker_mid_job_runs_the_job_again() {
     let mut spec = SubmitJob::new("ferry.noop", json!({"sleep_ms": 1500}));
     spec.max_attempts = Some(3);
     let submitted = server.api.submit(&spec).await.expect("submit");
-    let mut worker = ferry(&["worker", "--server", &server.url, "--lease-ms", "1500", "--id", "doomed"])
-        .env("FERRY_WORKER_TOKEN", WORKER_TOKEN)
-        .spawn()
-        .expect("spawn ferry worker");
+    let mut worker = ferry(&[
+        "worker",
+        "--server",
+        &server.url,
+        "--lease-ms",
+        "1500",
+        "--id",
+        "doomed",
+    ])
+    .env("FERRY_WORKER_TOKEN", WORKER_TOKEN)
+    .spawn()
+    .expect("spawn ferry worker");
     loop {
         let job = server.api.job(submitted.id).await.expect("get");
         if job.status == JobState::Running {
@@ -153,8 +208,12 @@ async fn kill_9_of_a_worker_mid_job_runs_the_job_again() {
     assert_eq!(rescued.error.map(|e| e.code), Some("LEASE_EXPIRED".into()));
     let client = Client::new(&server.url, Secret::new(WORKER_TOKEN)).expect("client");
     let stop = CancellationToken::new();
-    let healthy = tokio::spawn(Worker::new(client, builtin::registry(), WorkerConfig::default()).run(stop.clone()));
-    let done = server.wait_final(submitted.id, Duration::from_secs(30)).await;
+    let healthy = tokio::spawn(
+        Worker::new(client, builtin::registry(), WorkerConfig::default()).run(stop.clone()),
+    );
+    let done = server
+        .wait_final(submitted.id, Duration::from_secs(30))
+        .await;
     assert_eq!((done.status, done.attempt), (JobState::Completed, 2));
     stop.cancel();
     healthy.await.expect("task").expect("clean stop");
@@ -167,10 +226,17 @@ async fn generated_tokens_serve_the_cli_and_sigterm_drains() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let listen = format!("127.0.0.1:{port}");
-    let mut server = ferry(&["serve", "--listen", &listen, "--data-dir", data, "--with-worker"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut server = ferry(&[
+        "serve",
+        "--listen",
+        &listen,
+        "--data-dir",
+        data,
+        "--with-worker",
+    ])
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn");
     let token_path = dir.path().join("api-token");
     for _ in 0..200 {
         if token_path.exists() {
@@ -181,7 +247,10 @@ async fn generated_tokens_serve_the_cli_and_sigterm_drains() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&token_path).expect("token file").permissions().mode();
+        let mode = std::fs::metadata(&token_path)
+            .expect("token file")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     let token = std::fs::read_to_string(&token_path).expect("token");
@@ -192,22 +261,53 @@ async fn generated_tokens_serve_the_cli_and_sigterm_drains() {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let out = ferry(&["job", "submit", "ferry.noop", "--wait", "20", "--server", &url, "--data-dir", data])
-        .output()
-        .await
-        .expect("run job submit");
+    let out = ferry(&[
+        "job",
+        "submit",
+        "ferry.noop",
+        "--wait",
+        "20",
+        "--server",
+        &url,
+        "--data-dir",
+        data,
+    ])
+    .output()
+    .await
+    .expect("run job submit");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("status:   completed"), "{stdout}");
 
-    let list = ferry(&["job", "list", "--json", "--server", &url, "--data-dir", data]).output().await.expect("list");
+    let list = ferry(&[
+        "job",
+        "list",
+        "--json",
+        "--server",
+        &url,
+        "--data-dir",
+        data,
+    ])
+    .output()
+    .await
+    .expect("list");
     let page: Value = serde_json::from_slice(&list.stdout).expect("json list");
     assert_eq!(page["jobs"].as_array().map(Vec::len), Some(1));
 
     let pid = server.id().expect("pid").to_string();
-    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
     assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(30), server.wait()).await.expect("exits").expect("status");
+    let status = tokio::time::timeout(Duration::from_secs(30), server.wait())
+        .await
+        .expect("exits")
+        .expect("status");
     assert!(status.success(), "graceful exit: {status:?}");
 }
 
@@ -222,23 +322,50 @@ async fn bad_input_on_the_command_line_is_one_line_and_a_non_zero_exit() {
     };
     let with_api = |args: &[&str]| {
         let mut cmd = ferry(args);
-        cmd.env("FERRY_API_TOKEN", ferry_testkit::API_TOKEN).env("FERRY_SERVER_URL", &server.url);
+        cmd.env("FERRY_API_TOKEN", ferry_testkit::API_TOKEN)
+            .env("FERRY_SERVER_URL", &server.url);
         cmd
     };
-    check(with_api(&["job", "submit", "bad kind"]).output().await.expect("run"), "VALIDATION_FAILED");
-    check(with_api(&["job", "submit", "a", "--payload", "{nope"]).output().await.expect("run"), "not valid JSON");
-    check(with_api(&["job", "get", "not-an-id"]).output().await.expect("run"), "not a job id");
     check(
-        with_api(&["job", "get", "0190a6d2-7a8e-7c3b-9a1e-2f4b5c6d7e8f"]).output().await.expect("run"),
+        with_api(&["job", "submit", "bad kind"])
+            .output()
+            .await
+            .expect("run"),
+        "VALIDATION_FAILED",
+    );
+    check(
+        with_api(&["job", "submit", "a", "--payload", "{nope"])
+            .output()
+            .await
+            .expect("run"),
+        "not valid JSON",
+    );
+    check(
+        with_api(&["job", "get", "not-an-id"])
+            .output()
+            .await
+            .expect("run"),
+        "not a job id",
+    );
+    check(
+        with_api(&["job", "get", "0190a6d2-7a8e-7c3b-9a1e-2f4b5c6d7e8f"])
+            .output()
+            .await
+            .expect("run"),
         "NOT_FOUND",
     );
     let mut wrong_token = ferry(&["job", "list"]);
-    wrong_token.env("FERRY_API_TOKEN", "nope").env("FERRY_SERVER_URL", &server.url);
+    wrong_token
+        .env("FERRY_API_TOKEN", "nope")
+        .env("FERRY_SERVER_URL", &server.url);
     check(wrong_token.output().await.expect("run"), "UNAUTHORIZED");
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().to_str().expect("utf-8");
     check(
-        ferry(&["serve", "--data-dir", data, "--database-url", "mysql://x"]).output().await.expect("run"),
+        ferry(&["serve", "--data-dir", data, "--database-url", "mysql://x"])
+            .output()
+            .await
+            .expect("run"),
         "database URL",
     );
     let mut unreachable = ferry(&["job", "list", "--server", "http://127.0.0.1:1"]);

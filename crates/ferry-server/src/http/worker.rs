@@ -74,8 +74,8 @@ async fn progress(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let progress =
-        (req.current.is_some() || req.total.is_some() || req.message.is_some()).then_some(Progress {
+    let progress = (req.current.is_some() || req.total.is_some() || req.message.is_some())
+        .then_some(Progress {
             current: req.current,
             total: req.total,
             message: req.message,
