@@ -131,6 +131,12 @@ impl Queue {
         Ok(job)
     }
 
+    /// Ids of jobs as they reach a final state (a receiver that falls behind is told how
+    /// many it missed).
+    pub fn subscribe_finished(&self) -> broadcast::Receiver<JobId> {
+        self.finished.subscribe()
+    }
+
     /// Waits until `id` is final or `timeout` passes; answers the job as it is then.
     pub async fn wait_final(
         &self,

@@ -218,6 +218,17 @@ async fn delayed_jobs_wait_for_run_at(store: Store) {
     );
     assert_eq!(
         store
+            .job_next_run_at(T, &[pat("a.*"), pat("b")])
+            .await
+            .expect("next"),
+        None
+    );
+    assert_eq!(
+        store.job_next_run_at(T, &[pat("*")]).await.expect("next"),
+        Some(t0() + ms(5_000))
+    );
+    assert_eq!(
+        store
             .job_promote_scheduled(t0() + ms(5_000), 100)
             .await
             .expect("promote"),
@@ -319,6 +330,23 @@ async fn batch_complete_answers_each_entry(store: Store) {
         states.iter().filter(|s| **s == JobState::Completed).count(),
         2
     );
+    // The same entry twice in one batch: both answered, applied once.
+    insert(&store, vec![job("b", |_| {})]).await;
+    let c = claim(&store, &["b"], 1, t0()).await.remove(0);
+    let twice = [
+        CompleteParams {
+            id: c.id,
+            lease: &c.lease,
+            result: &result,
+        },
+        CompleteParams {
+            id: c.id,
+            lease: &c.lease,
+            result: &result,
+        },
+    ];
+    let answers = store.job_complete(&twice, t0()).await.expect("batch");
+    assert!(answers.iter().all(|a| a.is_ok()), "{answers:?}");
 }
 
 async fn futures_states(store: &Store, ids: &[JobId]) -> Vec<JobState> {

@@ -25,15 +25,6 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     }
 }
 
-async fn completed(store: &Store) -> Result<u64> {
-    let counts = store.job_counts(DEFAULT_TENANT).await?;
-    Ok(counts
-        .iter()
-        .filter(|(s, _)| s.is_final())
-        .map(|(_, n)| n)
-        .sum())
-}
-
 async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
     if args.jobs == 0 || args.workers == 0 || !(1..=1000).contains(&args.batch) {
         bail!("need --jobs >= 1, --workers >= 1 and --batch between 1 and 1000");
@@ -79,6 +70,7 @@ async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
     let enqueue_secs = started.elapsed().as_secs_f64();
 
     // 2. Drain: W workers, each claiming up to `batch` jobs at a time.
+    let mut finished = server.queue.subscribe_finished();
     let started = Instant::now();
     let mut workers = Vec::new();
     for i in 0..args.workers {
@@ -93,8 +85,15 @@ async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
             },
         )?);
     }
-    while completed(&store).await? < args.jobs as u64 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    // Count finishes from the server's own notifications, not by querying the database
+    // (which would compete with what is measured).
+    let mut done = 0usize;
+    while done < args.jobs {
+        match finished.recv().await {
+            Ok(_) => done += 1,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => done += n as usize,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => bail!("the server stopped"),
+        }
     }
     let drain_secs = started.elapsed().as_secs_f64();
 
@@ -121,6 +120,10 @@ async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
             latencies
                 .push((start - job.created_at).num_microseconds().unwrap_or(0) as f64 / 1000.0);
         }
+    }
+    let left = store.job_counts(DEFAULT_TENANT).await?;
+    if left.iter().any(|(s, n)| !s.is_final() && *n > 0) {
+        bail!("jobs left unfinished: {left:?}");
     }
     latencies.sort_by(f64::total_cmp);
     let pct = |p: f64| {

@@ -40,14 +40,15 @@ CREATE TABLE ferry_jobs (
 -- The hot path: claimable work only, in claim order.
 CREATE INDEX ferry_jobs_ready ON ferry_jobs (tenant_id, priority DESC, run_at, id)
     WHERE status IN ('pending', 'scheduled');
--- The rescuer and the timeout enforcer look at running jobs only.
-CREATE INDEX ferry_jobs_lease ON ferry_jobs (lease_expires_at) WHERE status = 'running';
-CREATE INDEX ferry_jobs_deadline ON ferry_jobs (deadline_at) WHERE status = 'running';
+-- By status: lists filtered by status (newest first: UUIDv7 ids sort by creation), and
+-- the rescuer and timeout enforcer, which read the running rows (a small set) and check
+-- lease_expires_at / deadline_at on each. No index on those two columns: heartbeats would
+-- rewrite its entries every few seconds, and each claim and completion would too.
+CREATE INDEX ferry_jobs_status ON ferry_jobs (status, tenant_id, id);
 -- The retention cleaner.
 CREATE INDEX ferry_jobs_finished ON ferry_jobs (finished_at)
     WHERE status IN ('completed', 'failed', 'cancelled');
--- Listing filters (newest first: UUIDv7 ids sort by creation).
-CREATE INDEX ferry_jobs_tenant_status ON ferry_jobs (tenant_id, status, id);
+-- Lists filtered by kind. Kind and id never change, so updates do not touch it.
 CREATE INDEX ferry_jobs_tenant_kind ON ferry_jobs (tenant_id, kind, id);
 
 CREATE TABLE ferry_job_labels (
