@@ -455,8 +455,11 @@ impl SqliteStore {
             .push(" AND status IN ('pending', 'scheduled') AND run_at <= ")
             .push_bind(now);
         push_kind_filter(&mut q, p.kinds);
+        // The limit is written into the statement, not bound: SQLite plans with a bound
+        // LIMIT's value and then re-prepares the statement every time it is bound again.
+        // It is a number, so this is safe; each batch size gets its own cached statement.
         q.push(" ORDER BY priority DESC, run_at, id LIMIT ")
-            .push_bind(p.max_jobs as i64)
+            .push(p.max_jobs)
             .push(
                 ") RETURNING id, kind, payload, labels, attempt, max_attempts, lease_token, \
                  lease_expires_at, deadline_at, priority, run_at",
