@@ -89,6 +89,17 @@ async fn tokens_are_required_and_not_interchangeable() {
     assert_eq!(raw.send("GET", "/healthz", &[], b"").await.status, 200);
 }
 
+/// method, path, token, body, expected status, code, and first field named.
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    u16,
+    &'a str,
+    Option<&'a str>,
+);
+
 #[tokio::test]
 async fn bad_input_gets_a_4xx_with_a_code_never_a_500() {
     let server = TestServer::builder()
@@ -96,66 +107,174 @@ async fn bad_input_gets_a_4xx_with_a_code_never_a_500() {
         .spawn()
         .await;
     let raw = server.raw();
-    let post = |path: &'static str, token: &'static str, body: String| {
-        let raw = raw.clone();
-        async move { raw.json("POST", path, token, &body).await }
-    };
-    let check = |answer: ferry_testkit::raw::RawAnswer, status: u16, code: &str| {
-        assert_eq!(
-            (answer.status, answer.code()),
-            (status, code),
-            "{}",
-            answer.body
-        );
+    let big = format!(r#"{{"kind": "a", "payload": "{}"}}"#, "x".repeat(5000));
+    const ID: &str = "0190a6d2-7a8e-7c3b-9a1e-2f4b5c6d7e8f";
+    let fail_path = format!("/v1/worker/jobs/{ID}/fail");
+    let unknown_job = format!("/v1/jobs/{ID}");
+    let cases: &[Case] = &[
+        (
+            "POST",
+            "/v1/jobs",
+            API_TOKEN,
+            "{not json",
+            400,
+            "BAD_REQUEST",
+            None,
+        ),
+        (
+            "POST",
+            "/v1/jobs",
+            API_TOKEN,
+            r#"{"kind": "a", "colour": 1}"#,
+            400,
+            "BAD_REQUEST",
+            None,
+        ),
+        (
+            "POST",
+            "/v1/jobs",
+            API_TOKEN,
+            r#"{"kind": 5}"#,
+            400,
+            "BAD_REQUEST",
+            None,
+        ),
+        (
+            "POST",
+            "/v1/jobs",
+            API_TOKEN,
+            r#"{"kind": "a", "priority": "high"}"#,
+            400,
+            "BAD_REQUEST",
+            None,
+        ),
+        (
+            "POST",
+            "/v1/jobs",
+            API_TOKEN,
+            &big,
+            413,
+            "PAYLOAD_TOO_LARGE",
+            None,
+        ),
+        (
+            "POST",
+            "/v1/jobs",
+            API_TOKEN,
+            r#"{"kind": "no spaces"}"#,
+            422,
+            "VALIDATION_FAILED",
+            Some("kind"),
+        ),
+        (
+            "POST",
+            "/v1/jobs?wait=soon",
+            API_TOKEN,
+            r#"{"kind": "a"}"#,
+            422,
+            "VALIDATION_FAILED",
+            Some("wait"),
+        ),
+        (
+            "GET",
+            "/v1/jobs/not-a-uuid",
+            API_TOKEN,
+            "",
+            400,
+            "BAD_REQUEST",
+            None,
+        ),
+        ("GET", &unknown_job, API_TOKEN, "", 404, "NOT_FOUND", None),
+        ("GET", "/v1/nothing", API_TOKEN, "", 404, "NOT_FOUND", None),
+        (
+            "DELETE",
+            "/v1/jobs",
+            API_TOKEN,
+            "",
+            405,
+            "METHOD_NOT_ALLOWED",
+            None,
+        ),
+        (
+            "GET",
+            "/v1/jobs?stauts=pending",
+            API_TOKEN,
+            "",
+            422,
+            "VALIDATION_FAILED",
+            Some("stauts"),
+        ),
+        (
+            "GET",
+            "/v1/jobs?status=sleeping",
+            API_TOKEN,
+            "",
+            422,
+            "VALIDATION_FAILED",
+            Some("status"),
+        ),
+        (
+            "GET",
+            "/v1/jobs?limit=0",
+            API_TOKEN,
+            "",
+            422,
+            "VALIDATION_FAILED",
+            Some("limit"),
+        ),
+        (
+            "POST",
+            "/v1/worker/claim",
+            WORKER_TOKEN,
+            r#"{"worker_id": "w", "kinds": ["http*", "ok.*"]}"#,
+            422,
+            "VALIDATION_FAILED",
+            Some("kinds[0]"),
+        ),
+        (
+            "POST",
+            "/v1/worker/claim",
+            WORKER_TOKEN,
+            r#"{"worker_id": "w", "kinds": []}"#,
+            422,
+            "VALIDATION_FAILED",
+            Some("kinds"),
+        ),
+        (
+            "POST",
+            &fail_path,
+            WORKER_TOKEN,
+            r#"{"lease": "x", "error": {"code": "lower case", "message": "m"}}"#,
+            422,
+            "VALIDATION_FAILED",
+            Some("error.code"),
+        ),
+        (
+            "POST",
+            "/v1/jobs/batch",
+            API_TOKEN,
+            r#"{"jobs": [{"kind": "a"}, {"kind": ""}, {"kind": "b", "max_attempts": 0}]}"#,
+            422,
+            "VALIDATION_FAILED",
+            Some("jobs[1].kind"),
+        ),
+    ];
+    for (method, path, token, body, status, code, field) in cases {
+        let answer = raw.json(method, path, token, body).await;
+        let what = format!("{method} {path} {body:.60}: {}", answer.body);
+        assert_eq!((answer.status, answer.code()), (*status, *code), "{what}");
         assert!(
             answer.body["error"]["message"]
                 .as_str()
-                .is_some_and(|m| !m.is_empty())
+                .is_some_and(|m| !m.is_empty()),
+            "{what}"
         );
-        answer
-    };
-    check(
-        post("/v1/jobs", API_TOKEN, "{not json".into()).await,
-        400,
-        "BAD_REQUEST",
-    );
-    check(
-        post(
-            "/v1/jobs",
-            API_TOKEN,
-            r#"{"kind": "a", "colour": 1}"#.into(),
-        )
-        .await,
-        400,
-        "BAD_REQUEST",
-    );
-    check(
-        post("/v1/jobs", API_TOKEN, r#"{"kind": 5}"#.into()).await,
-        400,
-        "BAD_REQUEST",
-    );
-    check(
-        post(
-            "/v1/jobs",
-            API_TOKEN,
-            r#"{"kind": "a", "priority": "high"}"#.into(),
-        )
-        .await,
-        400,
-        "BAD_REQUEST",
-    );
-    let big = format!(r#"{{"kind": "a", "payload": "{}"}}"#, "x".repeat(5000));
-    check(
-        post("/v1/jobs", API_TOKEN, big).await,
-        413,
-        "PAYLOAD_TOO_LARGE",
-    );
-    let bad_kind = check(
-        post("/v1/jobs", API_TOKEN, r#"{"kind": "no spaces"}"#.into()).await,
-        422,
-        "VALIDATION_FAILED",
-    );
-    assert_eq!(bad_kind.body["error"]["fields"][0]["field"], "kind");
+        assert_eq!(
+            answer.body["error"]["fields"][0]["field"].as_str(),
+            *field,
+            "{what}"
+        );
+    }
     let no_type = raw
         .send(
             "POST",
@@ -164,86 +283,19 @@ async fn bad_input_gets_a_4xx_with_a_code_never_a_500() {
             br#"{"kind":"a"}"#,
         )
         .await;
-    check(no_type, 415, "UNSUPPORTED_MEDIA_TYPE");
-    check(
-        raw.json("GET", "/v1/jobs/not-a-uuid", API_TOKEN, "").await,
-        400,
-        "BAD_REQUEST",
+    assert_eq!(
+        (no_type.status, no_type.code()),
+        (415, "UNSUPPORTED_MEDIA_TYPE")
     );
-    check(
-        raw.json(
-            "GET",
-            "/v1/jobs/0190a6d2-7a8e-7c3b-9a1e-2f4b5c6d7e8f",
-            API_TOKEN,
-            "",
-        )
-        .await,
-        404,
-        "NOT_FOUND",
-    );
-    check(
-        raw.json("GET", "/v1/nothing", API_TOKEN, "").await,
-        404,
-        "NOT_FOUND",
-    );
-    check(
-        raw.json("DELETE", "/v1/jobs", API_TOKEN, "").await,
-        405,
-        "METHOD_NOT_ALLOWED",
-    );
-    check(
-        raw.json("GET", "/v1/jobs?stauts=pending", API_TOKEN, "")
-            .await,
-        422,
-        "VALIDATION_FAILED",
-    );
-    check(
-        raw.json("GET", "/v1/jobs?status=sleeping", API_TOKEN, "")
-            .await,
-        422,
-        "VALIDATION_FAILED",
-    );
-    check(
-        raw.json("GET", "/v1/jobs?limit=0", API_TOKEN, "").await,
-        422,
-        "VALIDATION_FAILED",
-    );
-    check(
-        post("/v1/jobs?wait=soon", API_TOKEN, r#"{"kind": "a"}"#.into()).await,
-        422,
-        "VALIDATION_FAILED",
-    );
-    let claim = check(
-        post(
-            "/v1/worker/claim",
-            WORKER_TOKEN,
-            r#"{"worker_id": "w", "kinds": ["http*", "ok.*"]}"#.into(),
-        )
-        .await,
-        422,
-        "VALIDATION_FAILED",
-    );
-    assert_eq!(claim.body["error"]["fields"][0]["field"], "kinds[0]");
-    check(
-        post(
-            "/v1/worker/claim",
-            WORKER_TOKEN,
-            r#"{"worker_id": "w", "kinds": []}"#.into(),
-        )
-        .await,
-        422,
-        "VALIDATION_FAILED",
-    );
-    let batch = check(
-        post(
+    // The refused batch named every bad entry, and stored none of them.
+    let batch = raw
+        .json(
+            "POST",
             "/v1/jobs/batch",
             API_TOKEN,
-            r#"{"jobs": [{"kind": "a"}, {"kind": ""}, {"kind": "b", "max_attempts": 0}]}"#.into(),
+            r#"{"jobs": [{"kind": "a"}, {"kind": ""}, {"kind": "b", "max_attempts": 0}]}"#,
         )
-        .await,
-        422,
-        "VALIDATION_FAILED",
-    );
+        .await;
     let fields: Vec<_> = batch.body["error"]["fields"]
         .as_array()
         .expect("fields")
@@ -254,7 +306,6 @@ async fn bad_input_gets_a_4xx_with_a_code_never_a_500() {
         fields,
         [json!("jobs[1].kind"), json!("jobs[2].max_attempts")]
     );
-    // Nothing of the refused batch was stored.
     assert!(
         server
             .api
@@ -264,13 +315,6 @@ async fn bad_input_gets_a_4xx_with_a_code_never_a_500() {
             .jobs
             .is_empty()
     );
-    let fail = post(
-        "/v1/worker/jobs/0190a6d2-7a8e-7c3b-9a1e-2f4b5c6d7e8f/fail",
-        WORKER_TOKEN,
-        r#"{"lease": "x", "error": {"code": "lower case", "message": "m"}}"#.into(),
-    )
-    .await;
-    check(fail, 422, "VALIDATION_FAILED");
 }
 
 #[tokio::test]

@@ -902,24 +902,29 @@ async fn migrate_sqlite(pool: &SqlitePool) -> StoreResult<()> {
 mod tests {
     use super::*;
 
-    /// The rescuer reads running rows through the status index, never the whole table.
-    #[tokio::test]
-    async fn overdue_scans_only_running_rows() {
+    /// The query plan's steps for `sql` on a fresh database.
+    async fn plan(sql: &'static str) -> Vec<String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(&dir.path().join("t.db"), Durability::Normal)
             .await
             .expect("open");
-        let rows = sqlx::query(
+        let rows = sqlx::query(sql)
+            .fetch_all(&store.read)
+            .await
+            .expect("explain");
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("detail").unwrap_or_default())
+            .collect()
+    }
+
+    /// The rescuer reads running rows through the status index, never the whole table.
+    #[tokio::test]
+    async fn overdue_scans_only_running_rows() {
+        let plan = plan(
             "EXPLAIN QUERY PLAN SELECT id, kind, lease_token FROM ferry_jobs \
              WHERE status = 'running' AND lease_expires_at < 0 LIMIT 10",
         )
-        .fetch_all(&store.read)
-        .await
-        .expect("explain");
-        let plan: Vec<String> = rows
-            .iter()
-            .map(|r| r.try_get::<String, _>("detail").unwrap_or_default())
-            .collect();
+        .await;
         assert!(
             plan.iter()
                 .any(|d| d.contains("ferry_jobs_status (status=?)")),
@@ -931,22 +936,12 @@ mod tests {
     /// finished jobs does not slow it down.
     #[tokio::test]
     async fn claim_uses_the_ready_index() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&dir.path().join("t.db"), Durability::Normal)
-            .await
-            .expect("open");
-        let rows = sqlx::query(
+        let plan = plan(
             "EXPLAIN QUERY PLAN SELECT id FROM ferry_jobs INDEXED BY ferry_jobs_ready \
              WHERE tenant_id = 'default' AND status IN ('pending', 'scheduled') AND run_at <= 0 \
              AND (kind = 'a') ORDER BY priority DESC, run_at, id LIMIT 10",
         )
-        .fetch_all(&store.read)
-        .await
-        .expect("explain");
-        let plan: Vec<String> = rows
-            .iter()
-            .map(|r| r.try_get::<String, _>("detail").unwrap_or_default())
-            .collect();
+        .await;
         assert!(
             plan.iter().any(|d| d.contains("ferry_jobs_ready")),
             "{plan:?}"

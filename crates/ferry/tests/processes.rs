@@ -326,34 +326,25 @@ async fn bad_input_on_the_command_line_is_one_line_and_a_non_zero_exit() {
             .env("FERRY_SERVER_URL", &server.url);
         cmd
     };
-    check(
-        with_api(&["job", "submit", "bad kind"])
-            .output()
-            .await
-            .expect("run"),
-        "VALIDATION_FAILED",
-    );
-    check(
-        with_api(&["job", "submit", "a", "--payload", "{nope"])
-            .output()
-            .await
-            .expect("run"),
-        "not valid JSON",
-    );
-    check(
-        with_api(&["job", "get", "not-an-id"])
-            .output()
-            .await
-            .expect("run"),
-        "not a job id",
-    );
-    check(
-        with_api(&["job", "get", "0190a6d2-7a8e-7c3b-9a1e-2f4b5c6d7e8f"])
-            .output()
-            .await
-            .expect("run"),
-        "NOT_FOUND",
-    );
+    let cases: &[(&[&str], &str)] = &[
+        (&["job", "submit", "bad kind"], "VALIDATION_FAILED"),
+        (
+            &["job", "submit", "a", "--payload", "{nope"],
+            "not valid JSON",
+        ),
+        (&["job", "get", "not-an-id"], "not a job id"),
+        (
+            &["job", "get", "0190a6d2-7a8e-7c3b-9a1e-2f4b5c6d7e8f"],
+            "NOT_FOUND",
+        ),
+        (
+            &["job", "submit", "a", "--label", "no-equals-sign"],
+            "KEY=VALUE",
+        ),
+    ];
+    for (args, needle) in cases {
+        check(with_api(args).output().await.expect("run"), needle);
+    }
     let mut wrong_token = ferry(&["job", "list"]);
     wrong_token
         .env("FERRY_API_TOKEN", "nope")
