@@ -39,6 +39,15 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.message().contains("database is locked") => {
                 StoreError::Unavailable(e)
             }
+            // PostgreSQL: connection exceptions (08…), the server shutting down or not yet
+            // accepting connections (57P…), too many connections (53300).
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    c.starts_with("08") || c.starts_with("57P") || c == "53300"
+                }) =>
+            {
+                StoreError::Unavailable(e)
+            }
             _ => StoreError::Database(e),
         }
     }

@@ -8,9 +8,11 @@
 mod error;
 mod migrate;
 mod params;
+pub mod postgres;
+mod shared;
 pub mod sqlite;
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use ferry_core::{
@@ -20,12 +22,15 @@ use ferry_core::{
 
 pub use error::{StoreError, StoreResult};
 pub use params::{ClaimParams, CompleteParams, FailParams, ListParams, ProgressParams, Transition};
-pub use sqlite::{Durability, Overdue, SqliteStore};
+pub use postgres::PostgresStore;
+pub use shared::Overdue;
+pub use sqlite::{Durability, SqliteStore};
 
 /// The job store, over one of the supported databases.
 #[derive(Debug, Clone)]
 pub enum Store {
     Sqlite(SqliteStore),
+    Postgres(PostgresStore),
 }
 
 /// Calls the same method on whichever backend this store is.
@@ -33,15 +38,22 @@ macro_rules! dispatch {
     ($self:ident, $s:ident => $call:expr) => {
         match $self {
             Store::Sqlite($s) => $call,
+            Store::Postgres($s) => $call,
         }
     };
 }
+
+/// The session that holds the leader lock, if this process leads (PostgreSQL).
+#[derive(Debug, Default)]
+pub struct LeaderState(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>);
 
 /// Where the data lives, parsed from a database URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     /// `sqlite:///abs/path.db`, `sqlite://rel/path.db` or `sqlite:path.db`.
     Sqlite(std::path::PathBuf),
+    /// `postgres://user@host:5432/db` (or `postgresql://`).
+    Postgres(String),
 }
 
 impl std::str::FromStr for DatabaseUrl {
@@ -74,6 +86,7 @@ impl Store {
             DatabaseUrl::Sqlite(path) => {
                 Ok(Store::Sqlite(SqliteStore::open(path, durability).await?))
             }
+            DatabaseUrl::Postgres(url) => Ok(Store::Postgres(PostgresStore::open(url).await?)),
         }
     }
 
@@ -85,7 +98,40 @@ impl Store {
     }
 
     pub fn backend_name(&self) -> &'static str {
-        dispatch!(self, _s => "sqlite")
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Whether other processes may change the data (several server instances): then
+    /// long-polls also re-check on a slow timer, in case a wake-up was missed.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Store::Postgres(_))
+    }
+
+    /// Wakes `wake` whenever another instance (or an app's own transaction) makes work
+    /// available, until `stop`. On SQLite, where this process is the only writer, it
+    /// only waits for `stop`.
+    pub async fn forward_work_signals(
+        &self,
+        wake: Arc<tokio::sync::Notify>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        match self {
+            Store::Sqlite(_) => stop.cancelled().await,
+            Store::Postgres(s) => s.forward_work_signals(wake, stop).await,
+        }
+    }
+
+    /// Takes or keeps the leadership of maintenance; answers whether this process leads.
+    /// On SQLite this process is the only one and always leads; on PostgreSQL one
+    /// instance holds an advisory lock on a session that `state` keeps open.
+    pub async fn lead(&self, state: &mut LeaderState) -> bool {
+        match self {
+            Store::Sqlite(_) => true,
+            Store::Postgres(s) => s.lead(&mut state.0).await,
+        }
     }
 
     pub async fn close(&self) {
@@ -231,5 +277,9 @@ mod tests {
         assert_eq!("sqlite:ferry.db".parse(), sqlite("ferry.db"));
         assert!("sqlite://".parse::<DatabaseUrl>().is_err());
         assert!("mysql://x".parse::<DatabaseUrl>().is_err());
+        assert_eq!(
+            "postgres://u@h/db".parse(),
+            Ok(DatabaseUrl::Postgres("postgres://u@h/db".to_owned()))
+        );
     }
 }

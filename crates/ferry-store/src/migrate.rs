@@ -15,3 +15,10 @@ pub const SQLITE: &[Migration] = &[Migration {
     name: "jobs",
     sql: include_str!("../migrations/sqlite/0001_jobs.sql"),
 }];
+
+/// PostgreSQL migrations, oldest first.
+pub const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "jobs",
+    sql: include_str!("../migrations/postgres/0001_jobs.sql"),
+}];

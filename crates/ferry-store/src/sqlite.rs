@@ -24,8 +24,8 @@ use sqlx::{
 };
 
 use crate::{
-    ClaimParams, CompleteParams, FailParams, ListParams, ProgressParams, StoreError, StoreResult,
-    Transition, migrate,
+    ClaimParams, CompleteParams, FailParams, ListParams, Overdue, ProgressParams, StoreError,
+    StoreResult, Transition, migrate, shared,
 };
 
 /// How hard SQLite works to make a commit durable.
@@ -122,35 +122,6 @@ fn job_from_row(row: &SqliteRow) -> StoreResult<Job> {
         progress: opt_json(row.try_get("progress")?)?,
         result: opt_json(row.try_get("result")?)?,
         error: opt_json(row.try_get("error")?)?,
-    })
-}
-
-/// The row a freshly inserted job reads back as, without reading it back.
-fn new_job_row(job: &NewJob, now: DateTime<Utc>) -> StoreResult<Job> {
-    Ok(Job {
-        id: job.id,
-        kind: job.kind.to_string(),
-        status: job.initial_state(now),
-        payload: job.payload.clone(),
-        labels: job.labels.clone(),
-        priority: job.priority,
-        attempt: 0,
-        max_attempts: job.max_attempts,
-        timeout_ms: job.timeout_ms,
-        backoff: job.backoff,
-        // Round-trip through the stored precision so the answer equals a later read.
-        run_at: from_ms(ms(job.run_at))?,
-        created_at: from_ms(ms(now))?,
-        updated_at: from_ms(ms(now))?,
-        started_at: None,
-        finished_at: None,
-        worker_id: None,
-        lease_expires_at: None,
-        deadline_at: None,
-        cancel_requested: false,
-        progress: None,
-        result: None,
-        error: None,
     })
 }
 
@@ -353,7 +324,9 @@ impl SqliteStore {
             q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        jobs.iter().map(|job| new_job_row(job, now)).collect()
+        jobs.iter()
+            .map(|job| shared::new_job_row(job, now))
+            .collect()
     }
 
     pub async fn job_get(&self, tenant_id: &str, id: JobId) -> StoreResult<Job> {
@@ -767,24 +740,11 @@ impl SqliteStore {
         now: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<Transition>> {
-        let (column, error) = match which {
-            Overdue::Lease => (
-                "lease_expires_at",
-                JobError::new(
-                    ferry_core::error::job_codes::LEASE_EXPIRED,
-                    "the worker stopped renewing its lease (it died or lost its connection)",
-                    true,
-                ),
-            ),
-            Overdue::Deadline => (
-                "deadline_at",
-                JobError::new(
-                    ferry_core::error::job_codes::TIMEOUT,
-                    "the attempt ran past its timeout_ms",
-                    true,
-                ),
-            ),
+        let column = match which {
+            Overdue::Lease => "lease_expires_at",
+            Overdue::Deadline => "deadline_at",
         };
+        let error = shared::overdue_error(which);
         let mut tx = self.write.begin().await?;
         // `column` is one of two fixed names above, never input.
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -837,15 +797,6 @@ impl SqliteStore {
         .await?;
         Ok(done.rows_affected())
     }
-}
-
-/// Which overdue attempts a maintenance pass fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Overdue {
-    /// The lease expired: the rescuer.
-    Lease,
-    /// The deadline passed: the timeout enforcer.
-    Deadline,
 }
 
 async fn tenant_owns(conn: &mut SqliteConnection, tenant_id: &str, id: JobId) -> StoreResult<bool> {

@@ -751,6 +751,13 @@ async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
         .expect("open sqlite")
 }
 
+async fn postgres_store(db: &ferry_testkit::pg::TestDatabase) -> Store {
+    let url = ferry_store::DatabaseUrl::Postgres(db.url.clone());
+    Store::open(&url, ferry_store::Durability::Normal)
+        .await
+        .expect("open postgres")
+}
+
 macro_rules! backends {
     ($($check:ident),* $(,)?) => {
         mod sqlite {
@@ -759,6 +766,17 @@ macro_rules! backends {
                 async fn $check() {
                     let dir = tempfile::tempdir().expect("tempdir");
                     super::$check(super::sqlite_store(&dir).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let db = ferry_testkit::pg::TestDatabase::create().await;
+                    let store = super::postgres_store(&db).await;
+                    super::$check(store.clone()).await;
+                    store.close().await;
                 }
             )*
         }

@@ -3,6 +3,7 @@
 //! ([`fixture`]), and build job specs with sensible defaults ([`job`]).
 
 pub mod fixture;
+pub mod pg;
 
 use std::{sync::Arc, time::Duration};
 
@@ -12,7 +13,7 @@ use ferry_server::{
     Queue, RunningServer, ServerConfig, StartOptions,
     services::{Cleaner, LeaseRescuer, Scheduler, Service, TimeoutEnforcer},
 };
-use ferry_store::Store;
+use ferry_store::{DatabaseUrl, Durability, Store};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +32,25 @@ pub struct TestServerBuilder {
     clock: Option<Arc<ManualClock>>,
     config: ServerConfig,
     addr: Option<std::net::SocketAddr>,
+    backend: Backend,
+}
+
+/// Which database a [`TestServer`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// `FERRY_TEST_BACKEND=postgres` runs the server-level tests on PostgreSQL;
+    /// `./scripts/test.sh` runs them once per backend.
+    pub fn from_env() -> Backend {
+        match std::env::var("FERRY_TEST_BACKEND").as_deref() {
+            Ok("postgres") => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
 }
 
 impl TestServerBuilder {
@@ -47,6 +67,11 @@ impl TestServerBuilder {
         self
     }
 
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
     /// Listen on this address instead of a random port.
     pub fn listen_on(mut self, addr: std::net::SocketAddr) -> Self {
         self.addr = Some(addr);
@@ -60,9 +85,23 @@ impl TestServerBuilder {
 
     pub async fn spawn(self) -> TestServer {
         let dir = tempfile::tempdir().expect("create temp dir");
-        let store = Store::open_sqlite(&dir.path().join("ferry.db"))
-            .await
-            .expect("open sqlite store");
+        let (store, database) = match self.backend {
+            Backend::Sqlite => {
+                let path = dir.path().join("ferry.db");
+                (
+                    Store::open_sqlite(&path).await.expect("open sqlite store"),
+                    None,
+                )
+            }
+            Backend::Postgres => {
+                let db = pg::TestDatabase::create().await;
+                let url = DatabaseUrl::Postgres(db.url.clone());
+                let store = Store::open(&url, Durability::Normal)
+                    .await
+                    .expect("open postgres store");
+                (store, Some(db))
+            }
+        };
         let listener =
             tokio::net::TcpListener::bind(self.addr.unwrap_or(([127, 0, 0, 1], 0).into()))
                 .await
@@ -90,6 +129,7 @@ impl TestServerBuilder {
             clock: self.clock,
             running: Some(running),
             _dir: dir,
+            _database: database,
         }
     }
 }
@@ -107,6 +147,7 @@ pub struct TestServer {
     pub clock: Option<Arc<ManualClock>>,
     running: Option<RunningServer>,
     _dir: tempfile::TempDir,
+    _database: Option<pg::TestDatabase>,
 }
 
 impl TestServer {
@@ -120,6 +161,7 @@ impl TestServer {
             clock: None,
             config,
             addr: None,
+            backend: Backend::from_env(),
         }
     }
 

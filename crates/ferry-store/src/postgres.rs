@@ -1,0 +1,870 @@
+//! The PostgreSQL backend: several `ferry serve` instances share one database. Claims
+//! are one `UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED LIMIT n)`; batches go through
+//! `unnest` so one prepared statement serves every batch size; failures lock their row;
+//! `LISTEN ferry_work` wakes long-polls on every instance; an advisory lock elects the
+//! one instance that runs maintenance.
+//!
+//! Every state change is a compare-and-set on `(id, lease_token, status)`, as on SQLite.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use ferry_core::{
+    Backoff, FailureOutcome, Job, JobError, JobId, JobItem, JobState, KindPattern, NewJob,
+    api::{ClaimedJob, LeaseStatus},
+    retry::{FailedAttempt, jitter_unit},
+};
+use serde_json::Value;
+use sqlx::{
+    PgConnection, Postgres, QueryBuilder, Row,
+    pool::PoolConnection,
+    postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow},
+};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{
+    ClaimParams, CompleteParams, FailParams, ListParams, Overdue, ProgressParams, StoreError,
+    StoreResult, Transition, migrate, shared,
+};
+
+/// Advisory lock keys (arbitrary constants, "ferry" in ASCII plus a purpose).
+const MIGRATION_LOCK: i64 = 0x6665_7272_7901;
+const LEADER_LOCK: i64 = 0x6665_7272_7902;
+/// The channel the `jobs_notify_work` trigger notifies.
+const WORK_CHANNEL: &str = "ferry_work";
+
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+/// The columns [`job_from_row`] reads.
+macro_rules! job_columns {
+    () => {
+        "id, kind, status, payload, labels, priority, attempt, max_attempts, timeout_ms, \
+         backoff_base_ms, backoff_max_ms, run_at, created_at, updated_at, started_at, finished_at, \
+         worker_id, lease_expires_at, deadline_at, cancel_requested, progress, result, error"
+    };
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(ms: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("bad time {ms}")))
+}
+
+fn opt_from_ms(ms: Option<i64>) -> StoreResult<Option<DateTime<Utc>>> {
+    ms.map(from_ms).transpose()
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(value: Option<Value>) -> StoreResult<Option<T>> {
+    value
+        .map(|v| {
+            serde_json::from_value(v).map_err(|e| StoreError::Corrupt(format!("bad json: {e}")))
+        })
+        .transpose()
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+fn parse_state(text: &str) -> StoreResult<JobState> {
+    text.parse()
+        .map_err(|e: ferry_core::state::ParseJobStateError| StoreError::Corrupt(e.to_string()))
+}
+
+fn job_from_row(row: &PgRow) -> StoreResult<Job> {
+    let status: String = row.try_get("status")?;
+    Ok(Job {
+        id: JobId::from_uuid(row.try_get("id")?),
+        kind: row.try_get("kind")?,
+        status: parse_state(&status)?,
+        payload: row.try_get("payload")?,
+        labels: from_json(Some(row.try_get("labels")?))?.unwrap_or_default(),
+        priority: row.try_get("priority")?,
+        attempt: row.try_get::<i32, _>("attempt")? as u32,
+        max_attempts: row.try_get::<i32, _>("max_attempts")? as u32,
+        timeout_ms: row.try_get::<i64, _>("timeout_ms")? as u64,
+        backoff: Backoff {
+            base_ms: row.try_get::<i64, _>("backoff_base_ms")? as u64,
+            max_ms: row.try_get::<i64, _>("backoff_max_ms")? as u64,
+        },
+        run_at: from_ms(row.try_get("run_at")?)?,
+        created_at: from_ms(row.try_get("created_at")?)?,
+        updated_at: from_ms(row.try_get("updated_at")?)?,
+        started_at: opt_from_ms(row.try_get("started_at")?)?,
+        finished_at: opt_from_ms(row.try_get("finished_at")?)?,
+        worker_id: row.try_get("worker_id")?,
+        lease_expires_at: opt_from_ms(row.try_get("lease_expires_at")?)?,
+        deadline_at: opt_from_ms(row.try_get("deadline_at")?)?,
+        cancel_requested: row.try_get("cancel_requested")?,
+        progress: from_json(row.try_get("progress")?)?,
+        result: row.try_get("result")?,
+        error: from_json(row.try_get("error")?)?,
+    })
+}
+
+/// Appends `AND (<kind matches one of patterns>)`; nothing when a pattern is `*`.
+fn push_kind_filter(q: &mut QueryBuilder<Postgres>, kinds: &[KindPattern]) {
+    if kinds.is_empty() || kinds.iter().any(|k| matches!(k, KindPattern::Any)) {
+        return;
+    }
+    let exact: Vec<String> = kinds
+        .iter()
+        .filter_map(|k| match k {
+            KindPattern::Exact(kind) => Some(kind.as_str().to_owned()),
+            _ => None,
+        })
+        .collect();
+    let prefixes: Vec<String> = kinds
+        .iter()
+        .filter_map(|k| match k {
+            KindPattern::Prefix(prefix) => Some(prefix.clone()),
+            _ => None,
+        })
+        .collect();
+    // Two array parameters whatever the number of patterns: one statement to cache.
+    q.push(" AND (kind = ANY(")
+        .push_bind(exact)
+        .push("::text[]) OR EXISTS (SELECT 1 FROM unnest(")
+        .push_bind(prefixes)
+        .push("::text[]) AS pre(prefix) WHERE starts_with(kind, pre.prefix)))");
+}
+
+struct LeaseRow {
+    status: JobState,
+    lease_token: Option<String>,
+}
+
+async fn lease_row(conn: &mut PgConnection, id: JobId) -> StoreResult<LeaseRow> {
+    let row = sqlx::query("SELECT status, lease_token FROM ferry.jobs WHERE id = $1")
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(LeaseRow {
+        status: parse_state(row.try_get("status")?)?,
+        lease_token: row.try_get("lease_token")?,
+    })
+}
+
+async fn lease_lost(conn: &mut PgConnection, id: JobId) -> StoreError {
+    match lease_row(conn, id).await {
+        Ok(row) => StoreError::LeaseLost { status: row.status },
+        Err(e) => e,
+    }
+}
+
+async fn job_by_id(conn: &mut PgConnection, id: JobId) -> StoreResult<Job> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        job_columns!(),
+        " FROM ferry.jobs WHERE id = $1"
+    ))
+    .bind(id.as_uuid())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    job_from_row(&row)
+}
+
+/// Ends the running attempt `(id, lease)` with `error`; `None` when it no longer matched.
+async fn fail_running(
+    conn: &mut PgConnection,
+    id: JobId,
+    lease: &str,
+    error: &JobError,
+    retry_after_ms: Option<u64>,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<JobState>> {
+    let row = sqlx::query(
+        "SELECT attempt, max_attempts, backoff_base_ms, backoff_max_ms, cancel_requested \
+         FROM ferry.jobs WHERE id = $1 AND lease_token = $2 AND status = 'running' FOR UPDATE",
+    )
+    .bind(id.as_uuid())
+    .bind(lease)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let failed = FailedAttempt {
+        attempt: row.try_get::<i32, _>("attempt")? as u32,
+        max_attempts: row.try_get::<i32, _>("max_attempts")? as u32,
+        retryable: error.retryable,
+        cancel_requested: row.try_get("cancel_requested")?,
+        retry_after_ms,
+        backoff: Backoff {
+            base_ms: row.try_get::<i64, _>("backoff_base_ms")? as u64,
+            max_ms: row.try_get::<i64, _>("backoff_max_ms")? as u64,
+        },
+    };
+    let (status, run_at, finished_at) = match failed.outcome(now, jitter_unit()) {
+        FailureOutcome::Retry { run_at } => (JobState::Scheduled, Some(ms(run_at)), None),
+        FailureOutcome::Dead => (JobState::Failed, None, Some(ms(now))),
+        FailureOutcome::Cancelled => (JobState::Cancelled, None, Some(ms(now))),
+    };
+    let done = sqlx::query(
+        "UPDATE ferry.jobs SET status = $1, run_at = coalesce($2, run_at), finished_at = $3, \
+         error = $4, lease_expires_at = NULL, updated_at = $5 \
+         WHERE id = $6 AND lease_token = $7 AND status = 'running'",
+    )
+    .bind(status.as_str())
+    .bind(run_at)
+    .bind(finished_at)
+    .bind(to_json(error))
+    .bind(ms(now))
+    .bind(id.as_uuid())
+    .bind(lease)
+    .execute(&mut *conn)
+    .await?;
+    Ok((done.rows_affected() == 1).then_some(status))
+}
+
+impl PostgresStore {
+    /// Connects and runs pending migrations (under an advisory lock, so instances that
+    /// start together migrate once).
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let options: PgConnectOptions = url.parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        migrate_postgres(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn job_insert(&self, jobs: &[NewJob], now: DateTime<Utc>) -> StoreResult<Vec<Job>> {
+        let mut ids = Vec::with_capacity(jobs.len());
+        let mut tenants = Vec::with_capacity(jobs.len());
+        let mut kinds = Vec::with_capacity(jobs.len());
+        let mut statuses = Vec::with_capacity(jobs.len());
+        let mut payloads = Vec::with_capacity(jobs.len());
+        let mut labels = Vec::with_capacity(jobs.len());
+        let mut priorities = Vec::with_capacity(jobs.len());
+        let mut run_ats = Vec::with_capacity(jobs.len());
+        let mut attempts = Vec::with_capacity(jobs.len());
+        let mut timeouts = Vec::with_capacity(jobs.len());
+        let mut bases = Vec::with_capacity(jobs.len());
+        let mut maxes = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            ids.push(job.id.as_uuid());
+            tenants.push(job.tenant_id.clone());
+            kinds.push(job.kind.as_str().to_owned());
+            statuses.push(job.initial_state(now).as_str().to_owned());
+            payloads.push(job.payload.clone());
+            labels.push(to_json(&job.labels));
+            priorities.push(job.priority);
+            run_ats.push(ms(job.run_at));
+            attempts.push(job.max_attempts as i32);
+            timeouts.push(job.timeout_ms as i64);
+            bases.push(job.backoff.base_ms as i64);
+            maxes.push(job.backoff.max_ms as i64);
+        }
+        sqlx::query(
+            "INSERT INTO ferry.jobs (id, tenant_id, kind, status, payload, labels, priority, run_at, \
+             max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, created_at, updated_at) \
+             SELECT *, $13, $13 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], \
+             $5::jsonb[], $6::jsonb[], $7::int[], $8::bigint[], $9::int[], $10::bigint[], \
+             $11::bigint[], $12::bigint[])",
+        )
+        .bind(ids)
+        .bind(tenants)
+        .bind(kinds)
+        .bind(statuses)
+        .bind(payloads)
+        .bind(labels)
+        .bind(priorities)
+        .bind(run_ats)
+        .bind(attempts)
+        .bind(timeouts)
+        .bind(bases)
+        .bind(maxes)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        jobs.iter()
+            .map(|job| shared::new_job_row(job, now))
+            .collect()
+    }
+
+    pub async fn job_get(&self, tenant_id: &str, id: JobId) -> StoreResult<Job> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM ferry.jobs WHERE id = $1 AND tenant_id = $2"
+        ))
+        .bind(id.as_uuid())
+        .bind(tenant_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        job_from_row(&row)
+    }
+
+    pub async fn job_list(&self, params: &ListParams) -> StoreResult<Vec<Job>> {
+        let mut q = QueryBuilder::<Postgres>::new(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM ferry.jobs WHERE tenant_id = "
+        ));
+        q.push_bind(params.tenant_id.clone());
+        if let Some(status) = params.status {
+            q.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(kind) = &params.kind {
+            push_kind_filter(&mut q, std::slice::from_ref(kind));
+        }
+        // All pairs must match: one containment test per pair (the GIN index serves each).
+        for (k, v) in &params.labels {
+            q.push(" AND labels @> ")
+                .push_bind(serde_json::json!({ k: v }));
+        }
+        if let Some(before) = params.before {
+            q.push(" AND id < ").push_bind(before.as_uuid());
+        }
+        q.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(params.limit as i64);
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    pub async fn job_items(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<JobItem>> {
+        self.job_get(tenant_id, id).await?;
+        let rows = sqlx::query(
+            "SELECT seq, attempt, data, created_at FROM ferry.job_items \
+             WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(id.as_uuid())
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(JobItem {
+                    seq: row.try_get("seq")?,
+                    attempt: row.try_get::<i32, _>("attempt")? as u32,
+                    data: row.try_get("data")?,
+                    created_at: from_ms(row.try_get("created_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn job_claim(&self, p: &ClaimParams<'_>) -> StoreResult<Vec<ClaimedJob>> {
+        let now = ms(p.now);
+        let mut q = QueryBuilder::<Postgres>::new(
+            "UPDATE ferry.jobs j SET status = 'running', attempt = j.attempt + 1, worker_id = ",
+        );
+        q.push_bind(p.worker_id.to_owned())
+            .push(", lease_token = replace(gen_random_uuid()::text, '-', ''), lease_ms = ")
+            .push_bind(p.lease_ms as i64)
+            .push(", lease_expires_at = ")
+            .push_bind(now + p.lease_ms as i64)
+            .push(", started_at = ")
+            .push_bind(now)
+            .push(", deadline_at = j.timeout_ms + ")
+            .push_bind(now)
+            .push(", updated_at = ")
+            .push_bind(now)
+            .push(", progress = NULL FROM (SELECT id FROM ferry.jobs WHERE tenant_id = ")
+            .push_bind(p.tenant_id.to_owned())
+            .push(" AND status IN ('pending', 'scheduled') AND run_at <= ")
+            .push_bind(now);
+        push_kind_filter(&mut q, p.kinds);
+        q.push(" ORDER BY priority DESC, run_at, id LIMIT ")
+            .push_bind(p.max_jobs as i64)
+            .push(
+                " FOR UPDATE SKIP LOCKED) c WHERE j.id = c.id RETURNING j.id, j.kind, j.payload, \
+                 j.labels, j.attempt, j.max_attempts, j.lease_token, j.lease_expires_at, \
+                 j.deadline_at, j.priority, j.run_at",
+            );
+        let rows = q.build().fetch_all(&self.pool).await?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let order = (
+                -(row.try_get::<i32, _>("priority")? as i64),
+                row.try_get::<i64, _>("run_at")?,
+            );
+            jobs.push((
+                order,
+                ClaimedJob {
+                    id: JobId::from_uuid(row.try_get("id")?),
+                    kind: row.try_get("kind")?,
+                    payload: row.try_get("payload")?,
+                    labels: from_json(Some(row.try_get("labels")?))?.unwrap_or_default(),
+                    attempt: row.try_get::<i32, _>("attempt")? as u32,
+                    max_attempts: row.try_get::<i32, _>("max_attempts")? as u32,
+                    lease: row.try_get("lease_token")?,
+                    lease_ms: p.lease_ms,
+                    lease_expires_at: from_ms(row.try_get("lease_expires_at")?)?,
+                    deadline: from_ms(row.try_get("deadline_at")?)?,
+                },
+            ));
+        }
+        jobs.sort_by_key(|a| (a.0, a.1.id));
+        Ok(jobs.into_iter().map(|(_, job)| job).collect())
+    }
+
+    pub async fn job_counts(&self, tenant_id: &str) -> StoreResult<Vec<(JobState, u64)>> {
+        let rows = sqlx::query(
+            "SELECT status, count(*) AS n FROM ferry.jobs WHERE tenant_id = $1 GROUP BY status",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    parse_state(row.try_get("status")?)?,
+                    row.try_get::<i64, _>("n")? as u64,
+                ))
+            })
+            .collect()
+    }
+
+    pub async fn job_next_run_at(
+        &self,
+        tenant_id: &str,
+        kinds: &[KindPattern],
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT min(run_at) AS next FROM ferry.jobs WHERE tenant_id = ",
+        );
+        q.push_bind(tenant_id.to_owned())
+            .push(" AND status IN ('pending', 'scheduled')");
+        push_kind_filter(&mut q, kinds);
+        let row = q.build().fetch_one(&self.pool).await?;
+        opt_from_ms(row.try_get("next")?)
+    }
+
+    pub async fn job_heartbeat(
+        &self,
+        id: JobId,
+        lease: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<LeaseStatus> {
+        let mut conn = self.pool.acquire().await?;
+        let row = sqlx::query(
+            "UPDATE ferry.jobs SET lease_expires_at = $1 + lease_ms, updated_at = $1 \
+             WHERE id = $2 AND lease_token = $3 AND status = 'running' \
+             RETURNING lease_expires_at, cancel_requested",
+        )
+        .bind(ms(now))
+        .bind(id.as_uuid())
+        .bind(lease)
+        .fetch_optional(&mut *conn)
+        .await?;
+        match row {
+            Some(row) => Ok(LeaseStatus {
+                lease_expires_at: from_ms(row.try_get("lease_expires_at")?)?,
+                cancel: row.try_get("cancel_requested")?,
+            }),
+            None => Err(lease_lost(&mut conn, id).await),
+        }
+    }
+
+    pub async fn job_progress(&self, p: &ProgressParams<'_>) -> StoreResult<LeaseStatus> {
+        let mut tx = self.pool.begin().await?;
+        let patch = p.progress.as_ref().map(to_json);
+        let row = sqlx::query(
+            "UPDATE ferry.jobs SET \
+             progress = CASE WHEN $1::jsonb IS NULL THEN progress ELSE coalesce(progress, '{}') || $1::jsonb END, \
+             lease_expires_at = $2 + lease_ms, updated_at = $2 \
+             WHERE id = $3 AND lease_token = $4 AND status = 'running' \
+             RETURNING lease_expires_at, cancel_requested, attempt",
+        )
+        .bind(patch)
+        .bind(ms(p.now))
+        .bind(p.id.as_uuid())
+        .bind(p.lease)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Err(lease_lost(&mut tx, p.id).await);
+        };
+        if !p.items.is_empty() {
+            let attempt: i32 = row.try_get("attempt")?;
+            let first = match p.items_offset {
+                Some(offset) => offset as i64,
+                None => sqlx::query_scalar::<_, i64>(
+                    "SELECT coalesce(max(idx) + 1, 0) FROM ferry.job_items WHERE job_id = $1 AND lease_token = $2",
+                )
+                .bind(p.id.as_uuid())
+                .bind(p.lease)
+                .fetch_one(&mut *tx)
+                .await?,
+            };
+            let idx: Vec<i64> = (0..p.items.len() as i64).map(|i| first + i).collect();
+            sqlx::query(
+                "INSERT INTO ferry.job_items (job_id, attempt, lease_token, idx, data, created_at) \
+                 SELECT $1, $2, $3, i, d, $4 FROM unnest($5::bigint[], $6::jsonb[]) AS t(i, d) \
+                 ON CONFLICT (job_id, lease_token, idx) DO NOTHING",
+            )
+            .bind(p.id.as_uuid())
+            .bind(attempt)
+            .bind(p.lease)
+            .bind(ms(p.now))
+            .bind(idx)
+            .bind(p.items.to_vec())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let status = LeaseStatus {
+            lease_expires_at: from_ms(row.try_get("lease_expires_at")?)?,
+            cancel: row.try_get("cancel_requested")?,
+        };
+        tx.commit().await?;
+        Ok(status)
+    }
+
+    pub async fn job_complete(
+        &self,
+        entries: &[CompleteParams<'_>],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<StoreResult<()>>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.acquire().await?;
+        let ids: Vec<Uuid> = entries.iter().map(|e| e.id.as_uuid()).collect();
+        let leases: Vec<String> = entries.iter().map(|e| e.lease.to_owned()).collect();
+        let results: Vec<Value> = entries.iter().map(|e| e.result.clone()).collect();
+        let changed = sqlx::query(
+            "UPDATE ferry.jobs j SET status = 'completed', result = v.result, finished_at = $4, \
+             updated_at = $4, lease_expires_at = NULL \
+             FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) AS v(id, lease, result) \
+             WHERE j.id = v.id AND j.lease_token = v.lease AND j.status = 'running'",
+        )
+        .bind(ids)
+        .bind(leases)
+        .bind(results)
+        .bind(ms(now))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            if changed == entries.len() as u64 {
+                out.push(Ok(()));
+                continue;
+            }
+            let answer = match lease_row(&mut conn, e.id).await {
+                Ok(row)
+                    if row.lease_token.as_deref() == Some(e.lease)
+                        && row.status == JobState::Completed =>
+                {
+                    Ok(())
+                }
+                Ok(row) => Err(StoreError::LeaseLost { status: row.status }),
+                Err(err) => Err(err),
+            };
+            out.push(answer);
+        }
+        Ok(out)
+    }
+
+    pub async fn job_fail(&self, p: &FailParams<'_>) -> StoreResult<Job> {
+        let mut tx = self.pool.begin().await?;
+        let changed =
+            fail_running(&mut tx, p.id, p.lease, &p.error, p.retry_after_ms, p.now).await?;
+        if changed.is_none() {
+            let row = lease_row(&mut tx, p.id).await?;
+            let same_attempt = row.lease_token.as_deref() == Some(p.lease);
+            let ended_unsuccessfully = matches!(
+                row.status,
+                JobState::Scheduled | JobState::Failed | JobState::Cancelled
+            );
+            if !(same_attempt && ended_unsuccessfully) {
+                return Err(StoreError::LeaseLost { status: row.status });
+            }
+        }
+        let job = job_by_id(&mut tx, p.id).await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    pub async fn job_cancel(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Job> {
+        let mut tx = self.pool.begin().await?;
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM ferry.jobs WHERE id = $1 AND tenant_id = $2 FOR UPDATE",
+        )
+        .bind(id.as_uuid())
+        .bind(tenant_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let status = parse_state(&status.ok_or(StoreError::NotFound)?)?;
+        match status {
+            JobState::Scheduled | JobState::Pending => {
+                sqlx::query("UPDATE ferry.jobs SET status = 'cancelled', finished_at = $1, updated_at = $1 WHERE id = $2")
+                    .bind(ms(now))
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            JobState::Running => {
+                sqlx::query(
+                    "UPDATE ferry.jobs SET cancel_requested = true, updated_at = $1 WHERE id = $2",
+                )
+                .bind(ms(now))
+                .bind(id.as_uuid())
+                .execute(&mut *tx)
+                .await?;
+            }
+            JobState::Cancelled => {}
+            status @ (JobState::Completed | JobState::Failed) => {
+                return Err(StoreError::InvalidState {
+                    op: "cancel",
+                    status,
+                });
+            }
+        }
+        let job = job_by_id(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    pub async fn job_retry(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Job> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE ferry.jobs SET status = 'pending', attempt = 0, run_at = $1, finished_at = NULL, \
+             cancel_requested = false, progress = NULL, lease_expires_at = NULL, updated_at = $1 \
+             WHERE id = $2 AND tenant_id = $3 AND status IN ('failed', 'cancelled')",
+        )
+        .bind(ms(now))
+        .bind(id.as_uuid())
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await?;
+        let job = job_by_id(&mut tx, id).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::InvalidState {
+                op: "retry",
+                status: job.status,
+            });
+        }
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    pub async fn job_fail_overdue(
+        &self,
+        which: Overdue,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Transition>> {
+        let (sql, error) = match which {
+            Overdue::Lease => (
+                "SELECT id, kind, lease_token FROM ferry.jobs WHERE status = 'running' \
+                 AND lease_expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
+                shared::overdue_error(which),
+            ),
+            Overdue::Deadline => (
+                "SELECT id, kind, lease_token FROM ferry.jobs WHERE status = 'running' \
+                 AND deadline_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
+                shared::overdue_error(which),
+            ),
+        };
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(sql)
+            .bind(ms(now))
+            .bind(limit as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id = JobId::from_uuid(row.try_get("id")?);
+            let lease: String = row.try_get("lease_token")?;
+            if let Some(to) = fail_running(&mut tx, id, &lease, &error, None, now).await? {
+                out.push(Transition {
+                    id,
+                    kind: row.try_get("kind")?,
+                    to,
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn job_promote_scheduled(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE ferry.jobs SET status = 'pending', updated_at = $1 WHERE id IN \
+             (SELECT id FROM ferry.jobs WHERE status = 'scheduled' AND run_at <= $1 LIMIT $2 \
+              FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(ms(now))
+        .bind(limit as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn job_delete_finished(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM ferry.jobs WHERE id IN (SELECT id FROM ferry.jobs \
+             WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at < $1 LIMIT $2 \
+             FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(ms(before))
+        .bind(limit as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Forwards `NOTIFY ferry_work` to `wake` until `stop`; after a lost connection it
+    /// reconnects and wakes everyone once (a notification may have been missed).
+    pub async fn forward_work_signals(&self, wake: Arc<Notify>, stop: CancellationToken) {
+        loop {
+            let mut listener = match PgListener::connect_with(&self.pool).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot LISTEN for work; retrying");
+                    if sleep_or_stop(&stop, Duration::from_secs(1)).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            if let Err(e) = listener.listen(WORK_CHANNEL).await {
+                tracing::warn!(error = %e, "LISTEN failed; retrying");
+                if sleep_or_stop(&stop, Duration::from_secs(1)).await {
+                    return;
+                }
+                continue;
+            }
+            wake.notify_waiters();
+            loop {
+                tokio::select! {
+                    n = listener.try_recv() => match n {
+                        Ok(Some(_)) => wake.notify_waiters(),
+                        // The connection dropped; try_recv reconnects on the next call.
+                        Ok(None) => wake.notify_waiters(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "work notifications lost; reconnecting");
+                            wake.notify_waiters();
+                            break;
+                        }
+                    },
+                    _ = stop.cancelled() => return,
+                }
+            }
+        }
+    }
+
+    /// Takes or keeps the leader lock; answers whether this instance leads.
+    pub async fn lead(&self, held: &mut Option<PoolConnection<Postgres>>) -> bool {
+        if let Some(conn) = held.as_mut() {
+            if sqlx::query("SELECT 1").execute(&mut **conn).await.is_ok() {
+                return true;
+            }
+            // The session (and with it the lock) is gone.
+            *held = None;
+        }
+        let Ok(mut conn) = self.pool.acquire().await else {
+            return false;
+        };
+        match sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+            .bind(LEADER_LOCK)
+            .fetch_one(&mut *conn)
+            .await
+        {
+            Ok(true) => {
+                *held = Some(conn);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Sleeps; answers `true` when told to stop first.
+async fn sleep_or_stop(stop: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        _ = stop.cancelled() => true,
+    }
+}
+
+async fn migrate_postgres(pool: &PgPool) -> StoreResult<()> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    let result = async {
+        sqlx::raw_sql(
+            "CREATE SCHEMA IF NOT EXISTS ferry; CREATE TABLE IF NOT EXISTS ferry.migrations \
+             (version bigint PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)",
+        )
+        .execute(&mut *conn)
+        .await?;
+        for m in migrate::POSTGRES {
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM ferry.migrations WHERE version = $1")
+                    .bind(m.version)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if done.is_some() {
+                continue;
+            }
+            let wrap = |source| StoreError::Migration {
+                version: m.version,
+                name: m.name,
+                source,
+            };
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::raw_sql(m.sql).execute(&mut *tx).await.map_err(wrap)?;
+            sqlx::query(
+                "INSERT INTO ferry.migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(m.version)
+            .bind(m.name)
+            .bind(Utc::now().timestamp_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(wrap)?;
+            tx.commit().await.map_err(wrap)?;
+            tracing::info!(version = m.version, name = m.name, "applied migration");
+        }
+        Ok::<(), StoreError>(())
+    }
+    .await;
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *conn)
+        .await;
+    result
+}

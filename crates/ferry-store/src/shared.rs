@@ -1,0 +1,66 @@
+//! What both backends share that is not SQL: how a freshly inserted job reads back, and
+//! the errors the maintenance passes record.
+
+use chrono::{DateTime, Utc};
+use ferry_core::{Job, JobError, NewJob, error::job_codes};
+
+use crate::{StoreError, StoreResult};
+
+/// Which overdue attempts a maintenance pass fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overdue {
+    /// The lease expired: the rescuer.
+    Lease,
+    /// The deadline passed: the timeout enforcer.
+    Deadline,
+}
+
+/// The error recorded on an attempt that a maintenance pass failed.
+pub(crate) fn overdue_error(which: Overdue) -> JobError {
+    match which {
+        Overdue::Lease => JobError::new(
+            job_codes::LEASE_EXPIRED,
+            "the worker stopped renewing its lease (it died or lost its connection)",
+            true,
+        ),
+        Overdue::Deadline => JobError::new(
+            job_codes::TIMEOUT,
+            "the attempt ran past its timeout_ms",
+            true,
+        ),
+    }
+}
+
+fn ms_precision(t: DateTime<Utc>) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(t.timestamp_millis())
+        .ok_or_else(|| StoreError::Corrupt(format!("bad time {t}")))
+}
+
+/// The row a freshly inserted job reads back as, without reading it back. Times are
+/// rounded to the stored millisecond so the answer equals a later read.
+pub(crate) fn new_job_row(job: &NewJob, now: DateTime<Utc>) -> StoreResult<Job> {
+    Ok(Job {
+        id: job.id,
+        kind: job.kind.to_string(),
+        status: job.initial_state(now),
+        payload: job.payload.clone(),
+        labels: job.labels.clone(),
+        priority: job.priority,
+        attempt: 0,
+        max_attempts: job.max_attempts,
+        timeout_ms: job.timeout_ms,
+        backoff: job.backoff,
+        run_at: ms_precision(job.run_at)?,
+        created_at: ms_precision(now)?,
+        updated_at: ms_precision(now)?,
+        started_at: None,
+        finished_at: None,
+        worker_id: None,
+        lease_expires_at: None,
+        deadline_at: None,
+        cancel_requested: false,
+        progress: None,
+        result: None,
+        error: None,
+    })
+}
