@@ -28,6 +28,9 @@ pub struct ServerConfig {
     pub max_sync_wait: Duration,
     /// Background maintenance.
     pub services: ServiceConfig,
+    /// On a shared database (PostgreSQL), how often an idle long-poll re-checks even
+    /// without a wake-up (default 2 s).
+    pub shared_poll_interval: Duration,
 }
 
 impl ServerConfig {
@@ -41,6 +44,7 @@ impl ServerConfig {
             max_batch_jobs: 1_000,
             max_sync_wait: Duration::from_secs(60),
             services: ServiceConfig::default(),
+            shared_poll_interval: Duration::from_secs(2),
         }
     }
 }

@@ -80,6 +80,9 @@ pub fn start(options: StartOptions) -> std::io::Result<RunningServer> {
     if services {
         services::spawn_all(&queue, &mut tasks, &shutdown);
     }
+    // Wake-ups from other instances and from apps' own transactions (PostgreSQL).
+    let (store, wake, stop) = (queue.store().clone(), queue.work_signal(), shutdown.clone());
+    tasks.spawn(async move { store.forward_work_signals(wake, stop).await });
     tracing::info!(%addr, backend = queue.store().backend_name(), "ferry server listening");
     Ok(RunningServer {
         addr,

@@ -29,8 +29,11 @@ pub struct Queue {
     store: Store,
     clock: Arc<dyn Clock>,
     config: ServerConfig,
-    /// Woken whenever claimable (or soon-claimable) work may have appeared.
-    work_available: Notify,
+    /// Woken whenever claimable (or soon-claimable) work may have appeared, here or (on
+    /// PostgreSQL) on another instance.
+    work_available: Arc<Notify>,
+    /// Whether this instance runs the maintenance services (see `services::Leader`).
+    leader: std::sync::atomic::AtomicBool,
     /// Ids of jobs that just reached a final state.
     finished: broadcast::Sender<JobId>,
     shutdown: CancellationToken,
@@ -48,7 +51,8 @@ impl Queue {
             store,
             clock,
             config,
-            work_available: Notify::new(),
+            work_available: Arc::new(Notify::new()),
+            leader: std::sync::atomic::AtomicBool::new(false),
             finished,
             shutdown,
         }
@@ -60,6 +64,20 @@ impl Queue {
 
     pub fn config(&self) -> &ServerConfig {
         &self.config
+    }
+
+    /// The wake-up long-polls wait on (fed by other instances on PostgreSQL).
+    pub fn work_signal(&self) -> Arc<Notify> {
+        self.work_available.clone()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_leader(&self, leads: bool) -> bool {
+        self.leader
+            .swap(leads, std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -197,7 +215,12 @@ impl Queue {
                 return Ok(jobs);
             }
             // Sleep until the earliest delayed job of these kinds is due, if that is sooner.
+            // On a shared database also re-check now and then: a NOTIFY can be missed while
+            // the listener reconnects.
             let mut wake = until;
+            if self.store.is_shared() {
+                wake = wake.min(tokio::time::Instant::now() + self.config.shared_poll_interval);
+            }
             if let Some(next) = self.store.job_next_run_at(tenant_id, &claim.kinds).await? {
                 let in_ms = (next - now).num_milliseconds().max(0) as u64;
                 wake = wake.min(tokio::time::Instant::now() + Duration::from_millis(in_ms));

@@ -41,6 +41,10 @@ impl Service for Cleaner {
         "cleaner"
     }
 
+    fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
     fn interval(&self) -> Duration {
         self.queue.config().services.cleaner.interval
     }

@@ -3,6 +3,7 @@
 //! ticker. A failed pass is logged and retried on the next tick.
 
 mod cleaner;
+mod leader;
 mod overdue;
 mod scheduler;
 
@@ -12,6 +13,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use cleaner::{Cleaner, CleanerConfig};
+pub use leader::Leader;
 pub use overdue::{LeaseRescuer, TimeoutEnforcer};
 pub use scheduler::Scheduler;
 
@@ -31,6 +33,9 @@ pub struct ServiceConfig {
     pub cleaner: CleanerConfig,
     /// Rows changed per transaction by a pass (default 1,000).
     pub batch: u32,
+    /// How often an instance tries to become (or checks it still is) the one that runs
+    /// maintenance (default 1 s). On SQLite the only instance always leads.
+    pub leader_interval: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -41,6 +46,7 @@ impl Default for ServiceConfig {
             schedule_interval: Duration::from_secs(1),
             cleaner: CleanerConfig::default(),
             batch: 1_000,
+            leader_interval: Duration::from_secs(1),
         }
     }
 }
@@ -48,6 +54,8 @@ impl Default for ServiceConfig {
 /// One maintenance service.
 pub trait Service: Send + Sync + 'static {
     fn name(&self) -> &'static str;
+    /// The queue the service works on.
+    fn queue(&self) -> &Queue;
     fn interval(&self) -> Duration;
     /// One pass; answers how many jobs it changed.
     fn run_once(
@@ -67,6 +75,10 @@ pub trait Service: Send + Sync + 'static {
                     _ = ticker.tick() => {}
                     _ = shutdown.cancelled() => return,
                 }
+                // With several instances on one database only the leader does maintenance.
+                if !self.queue().is_leader() {
+                    continue;
+                }
                 match self.run_once().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(service = self.name(), changed = n, "maintenance pass"),
@@ -81,6 +93,7 @@ pub trait Service: Send + Sync + 'static {
 
 /// Starts every service on `set`.
 pub fn spawn_all(queue: &Arc<Queue>, set: &mut JoinSet<()>, shutdown: &CancellationToken) {
+    set.spawn(Leader::new(queue.clone()).run(shutdown.clone()));
     set.spawn(LeaseRescuer::new(queue.clone()).run(shutdown.clone()));
     set.spawn(TimeoutEnforcer::new(queue.clone()).run(shutdown.clone()));
     set.spawn(Scheduler::new(queue.clone()).run(shutdown.clone()));

@@ -26,6 +26,10 @@ impl Service for LeaseRescuer {
         "lease_rescuer"
     }
 
+    fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
     fn interval(&self) -> Duration {
         self.queue.config().services.rescue_interval
     }
@@ -55,6 +59,10 @@ impl TimeoutEnforcer {
 impl Service for TimeoutEnforcer {
     fn name(&self) -> &'static str {
         "timeout_enforcer"
+    }
+
+    fn queue(&self) -> &Queue {
+        &self.queue
     }
 
     fn interval(&self) -> Duration {

@@ -24,6 +24,10 @@ impl Service for Scheduler {
         "scheduler"
     }
 
+    fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
     fn interval(&self) -> Duration {
         self.queue.config().services.schedule_interval
     }
