@@ -33,6 +33,8 @@ pub struct TestServerBuilder {
     config: ServerConfig,
     addr: Option<std::net::SocketAddr>,
     backend: Backend,
+    /// Use this PostgreSQL database instead of a fresh one (several instances, one database).
+    shared_database: Option<String>,
 }
 
 /// Which database a [`TestServer`] runs on.
@@ -67,6 +69,13 @@ impl TestServerBuilder {
         self
     }
 
+    /// Run on an existing PostgreSQL database (e.g. another TestServer's).
+    pub fn on_database(mut self, url: &str) -> Self {
+        self.backend = Backend::Postgres;
+        self.shared_database = Some(url.to_owned());
+        self
+    }
+
     pub fn backend(mut self, backend: Backend) -> Self {
         self.backend = backend;
         self
@@ -85,6 +94,7 @@ impl TestServerBuilder {
 
     pub async fn spawn(self) -> TestServer {
         let dir = tempfile::tempdir().expect("create temp dir");
+        let mut database_url = None;
         let (store, database) = match self.backend {
             Backend::Sqlite => {
                 let path = dir.path().join("ferry.db");
@@ -94,12 +104,18 @@ impl TestServerBuilder {
                 )
             }
             Backend::Postgres => {
-                let db = pg::TestDatabase::create().await;
-                let url = DatabaseUrl::Postgres(db.url.clone());
-                let store = Store::open(&url, Durability::Normal)
+                let (url, db) = match &self.shared_database {
+                    Some(url) => (url.clone(), None),
+                    None => {
+                        let db = pg::TestDatabase::create().await;
+                        (db.url.clone(), Some(db))
+                    }
+                };
+                let store = Store::open(&DatabaseUrl::Postgres(url.clone()), Durability::Normal)
                     .await
                     .expect("open postgres store");
-                (store, Some(db))
+                database_url = Some(url);
+                (store, db)
             }
         };
         let listener =
@@ -129,6 +145,7 @@ impl TestServerBuilder {
             clock: self.clock,
             running: Some(running),
             _dir: dir,
+            database_url,
             _database: database,
         }
     }
@@ -145,6 +162,8 @@ pub struct TestServer {
     pub worker: Client,
     pub queue: Arc<Queue>,
     pub clock: Option<Arc<ManualClock>>,
+    /// The PostgreSQL database, when the server runs on one.
+    pub database_url: Option<String>,
     running: Option<RunningServer>,
     _dir: tempfile::TempDir,
     _database: Option<pg::TestDatabase>,
@@ -162,6 +181,7 @@ impl TestServer {
             config,
             addr: None,
             backend: Backend::from_env(),
+            shared_database: None,
         }
     }
 

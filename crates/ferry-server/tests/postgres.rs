@@ -1,0 +1,295 @@
+//! PostgreSQL-only behaviour: enqueue inside an application's own transaction, several
+//! server instances on one database, and connections dropped mid-run. These always run on
+//! PostgreSQL (`./scripts/test.sh` makes sure it is up).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use ferry_client::Client;
+use ferry_core::{JobState, Secret, api::ClaimRequest};
+use ferry_testkit::{Backend, TestServer, WORKER_TOKEN, job};
+use ferry_worker::{Handler, HandlerError, JobContext, Registry, Worker, WorkerConfig};
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection};
+use tokio_util::sync::CancellationToken;
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// A server whose idle long-polls never poll on their own: only a NOTIFY wakes them.
+async fn pg_server(url: Option<&str>) -> TestServer {
+    let builder = TestServer::builder()
+        .backend(Backend::Postgres)
+        .with_services()
+        .configure(|c| {
+            c.shared_poll_interval = Duration::from_secs(600);
+            c.services.leader_interval = Duration::from_millis(200);
+        });
+    match url {
+        Some(url) => builder.on_database(url).spawn().await,
+        None => builder.spawn().await,
+    }
+}
+
+fn claim(kinds: &[&str], wait_ms: u64) -> ClaimRequest {
+    ClaimRequest {
+        worker_id: "pg-test".into(),
+        kinds: kinds.iter().map(|k| k.to_string()).collect(),
+        max_jobs: Some(10),
+        wait_ms: Some(wait_ms),
+        lease_ms: None,
+    }
+}
+
+#[tokio::test]
+async fn enqueue_joins_the_apps_transaction() {
+    let server = pg_server(None).await;
+    let url = server.database_url.clone().expect("postgres");
+    let mut app = PgConnection::connect(&url).await.expect("app connection");
+
+    // A worker waits on another connection; the insert comes from outside the server.
+    let worker = server.worker.clone();
+    let waiting = tokio::spawn(async move { worker.claim(&claim(&["app.*"], 20_000)).await });
+
+    let mut tx = app.begin().await.expect("begin");
+    let id: uuid::Uuid = sqlx::query_scalar(
+        "SELECT ferry.enqueue('app.order_created', '{\"order\": 7}', '{\"labels\": {\"order\": \"7\"}, \"max_attempts\": 5}')",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .expect("enqueue");
+    let job_id = ferry_core::JobId::from_uuid(id);
+    assert!(
+        server.api.job(job_id).await.is_err(),
+        "invisible before commit"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "nobody is woken before commit");
+    tx.commit().await.expect("commit");
+
+    let got = waiting.await.expect("task").expect("claim").jobs;
+    assert_eq!(
+        got.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [job_id],
+        "woken by the commit's NOTIFY"
+    );
+    assert_eq!(got[0].payload, json!({"order": 7}));
+    assert_eq!(got[0].max_attempts, 5);
+    assert_eq!(got[0].labels.get("order").map(String::as_str), Some("7"));
+
+    // Rolled back: the job never existed.
+    let mut tx = app.begin().await.expect("begin");
+    let gone: uuid::Uuid = sqlx::query_scalar("SELECT ferry.enqueue('app.x', '{}')")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("enqueue");
+    tx.rollback().await.expect("rollback");
+    assert!(
+        server
+            .api
+            .job(ferry_core::JobId::from_uuid(gone))
+            .await
+            .is_err()
+    );
+
+    // Delays and bad input.
+    let later: uuid::Uuid =
+        sqlx::query_scalar("SELECT ferry.enqueue('app.later', '{}', '{\"delay_ms\": 60000}')")
+            .fetch_one(&mut app)
+            .await
+            .expect("enqueue");
+    let later = server
+        .api
+        .job(ferry_core::JobId::from_uuid(later))
+        .await
+        .expect("get");
+    assert_eq!(later.status, JobState::Scheduled);
+    for bad in [
+        "SELECT ferry.enqueue('no spaces', '{}')",
+        "SELECT ferry.enqueue('a', '{}', '{\"colour\": 1}')",
+    ] {
+        let err = sqlx::query(sqlx::AssertSqlSafe(bad))
+            .execute(&mut app)
+            .await
+            .expect_err(bad);
+        assert!(err.to_string().contains("ferry.enqueue"), "{err}");
+    }
+}
+
+/// Counts how often each job ran.
+#[derive(Clone, Default)]
+struct Count(Arc<Mutex<HashMap<String, u32>>>);
+
+#[async_trait::async_trait]
+impl Handler for Count {
+    async fn run(&self, ctx: JobContext) -> Result<Value, HandlerError> {
+        *self
+            .0
+            .lock()
+            .expect("lock")
+            .entry(ctx.id.to_string())
+            .or_default() += 1;
+        Ok(json!({"attempt": ctx.attempt}))
+    }
+}
+
+fn start_worker(
+    url: &str,
+    count: &Count,
+    id: &str,
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<Result<(), ferry_worker::WorkerError>>,
+) {
+    let mut registry = Registry::new();
+    registry
+        .register("multi.count", count.clone())
+        .expect("register");
+    let client = Client::new(url, Secret::new(WORKER_TOKEN)).expect("client");
+    let config = WorkerConfig {
+        worker_id: id.into(),
+        concurrency: 16,
+        ..Default::default()
+    };
+    let stop = CancellationToken::new();
+    (
+        stop.clone(),
+        tokio::spawn(Worker::new(client, registry, config).run(stop)),
+    )
+}
+
+#[tokio::test]
+async fn two_instances_share_work_and_elect_one_leader() {
+    // The database belongs to the test, not to either instance: both are peers on it.
+    let db = ferry_testkit::pg::TestDatabase::create().await;
+    let a = pg_server(Some(&db.url)).await;
+    let b = pg_server(Some(&db.url)).await;
+
+    // A long-poll on B wakes for a job submitted through A.
+    let worker_b = b.worker.clone();
+    let waiting = tokio::spawn(async move { worker_b.claim(&claim(&["wake.*"], 20_000)).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let submitted = a
+        .api
+        .submit(&job("wake.up", json!({})))
+        .await
+        .expect("submit");
+    let got = waiting.await.expect("task").expect("claim").jobs;
+    assert_eq!(got.iter().map(|j| j.id).collect::<Vec<_>>(), [submitted.id]);
+
+    // Workers on both instances; every job completes, each exactly once.
+    let count = Count::default();
+    let (stop_a, worker_a) = start_worker(&a.url, &count, "on-a");
+    let (stop_b, worker_b) = start_worker(&b.url, &count, "on-b");
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let api = if i % 2 == 0 { &a.api } else { &b.api };
+        let batch = (0..200)
+            .map(|n| job("multi.count", json!({"n": n})))
+            .collect();
+        ids.extend(
+            api.submit_batch(batch)
+                .await
+                .expect("batch")
+                .into_iter()
+                .map(|j| j.id),
+        );
+    }
+    for id in &ids {
+        assert_eq!(a.wait_final(*id, LONG).await.status, JobState::Completed);
+    }
+    {
+        let runs = count.0.lock().expect("lock");
+        assert_eq!(runs.len(), ids.len());
+        assert!(runs.values().all(|n| *n == 1), "a job ran twice");
+    }
+    let on_a = a
+        .api
+        .list(&ferry_client::ListQuery {
+            limit: Some(500),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    let workers: std::collections::HashSet<_> = on_a
+        .jobs
+        .iter()
+        .filter_map(|j| j.worker_id.clone())
+        .collect();
+    assert!(
+        workers.contains("on-a") && workers.contains("on-b"),
+        "both instances served work: {workers:?}"
+    );
+    stop_a.cancel();
+    stop_b.cancel();
+    worker_a.await.expect("task").expect("stop");
+    worker_b.await.expect("task").expect("stop");
+
+    // Exactly one leader; when it stops, the other takes over.
+    let leader_now = |a: &TestServer, b: &TestServer| (a.queue.is_leader(), b.queue.is_leader());
+    let mut leaders = leader_now(&a, &b);
+    for _ in 0..50 {
+        if leaders.0 != leaders.1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        leaders = leader_now(&a, &b);
+    }
+    assert!(leaders.0 != leaders.1, "exactly one leader: {leaders:?}");
+    let (leader, follower) = if leaders.0 { (a, b) } else { (b, a) };
+    leader.stop().await;
+    for _ in 0..100 {
+        if follower.queue.is_leader() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the follower did not take over leadership");
+}
+
+#[tokio::test]
+async fn jobs_complete_once_when_the_database_drops_every_connection() {
+    let server = pg_server(None).await;
+    let url = server.database_url.clone().expect("postgres");
+    let db_name = url.rsplit('/').next().expect("db name").to_owned();
+    let count = Count::default();
+    let (stop, worker) = start_worker(&server.url, &count, "survivor");
+    let batch = (0..600)
+        .map(|n| job("multi.count", json!({"n": n})))
+        .collect();
+    let ids: Vec<_> = server
+        .api
+        .submit_batch(batch)
+        .await
+        .expect("batch")
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+
+    let mut admin = PgConnection::connect(&ferry_testkit::pg::admin_url())
+        .await
+        .expect("admin");
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+            .bind(&db_name)
+            .execute(&mut admin)
+            .await
+            .expect("terminate");
+    }
+    for id in &ids {
+        let job = server.wait_final(*id, LONG).await;
+        assert_eq!(job.status, JobState::Completed, "{job:?}");
+        assert_eq!(
+            job.result.as_ref().map(|r| r["attempt"].clone()),
+            Some(json!(job.attempt))
+        );
+    }
+    assert_eq!(count.0.lock().expect("lock").len(), ids.len());
+    stop.cancel();
+    worker.await.expect("task").expect("stop");
+    // The server is healthy again.
+    server.api.health().await.expect("healthy");
+}
