@@ -2,7 +2,13 @@
 //! (`/v1/worker/…`). The worker runtime, the CLI and the tests all speak the API
 //! through it, so the protocol has one Rust implementation.
 
-use std::{sync::Once, time::Duration};
+use std::{
+    sync::{
+        Arc, Once,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use ferry_core::{
     ErrorCode, FieldError, Job, JobId, Secret,
@@ -77,7 +83,10 @@ pub struct ListQuery {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
-    base: String,
+    /// One or more instances of the same Ferry deployment.
+    bases: Arc<Vec<String>>,
+    /// Which of `bases` requests go to; moves on when one cannot be reached.
+    current: Arc<AtomicUsize>,
     token: Secret,
     timeout: Duration,
 }
@@ -94,11 +103,21 @@ pub fn install_crypto_provider() {
 }
 
 impl Client {
+    /// A client for the server at `base_url`, or for several instances of one deployment
+    /// given as a comma-separated list (`http://a:7878,http://b:7878`): requests go to one
+    /// of them and move to the next when it cannot be reached.
     pub fn new(base_url: &str, token: Secret) -> ClientResult<Self> {
-        let base = base_url.trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://"))
-            || base.len() < "http://x".len()
-        {
+        let mut bases = Vec::new();
+        for url in base_url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            let base = url.trim_end_matches('/').to_owned();
+            if !(base.starts_with("http://") || base.starts_with("https://"))
+                || base.len() < "http://x".len()
+            {
+                return Err(ClientError::InvalidUrl(url.to_owned()));
+            }
+            bases.push(base);
+        }
+        if bases.is_empty() {
             return Err(ClientError::InvalidUrl(base_url.to_owned()));
         }
         install_crypto_provider();
@@ -110,20 +129,31 @@ impl Client {
             .map_err(ClientError::Transport)?;
         Ok(Self {
             http,
-            base,
+            bases: Arc::new(bases),
+            current: Arc::default(),
             token,
             timeout: Duration::from_secs(30),
         })
     }
 
-    /// The server's base URL.
+    /// The base URL requests go to now.
     pub fn base_url(&self) -> &str {
-        &self.base
+        &self.bases[self.current.load(Ordering::Relaxed) % self.bases.len()]
+    }
+
+    /// After a transport error, the next request goes to the next instance.
+    fn fail_over(&self) {
+        if self.bases.len() > 1 {
+            let was = self.current.fetch_add(1, Ordering::Relaxed);
+            let next = &self.bases[(was + 1) % self.bases.len()];
+            let from = &self.bases[was % self.bases.len()];
+            tracing::warn!(%from, to = %next, "server unreachable; failing over");
+        }
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
-            .request(method, format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.base_url()))
             .bearer_auth(self.token.expose())
             .timeout(self.timeout)
     }
@@ -132,9 +162,15 @@ impl Client {
         &self,
         req: RequestBuilder,
     ) -> ClientResult<(StatusCode, T)> {
-        let response = req.send().await.map_err(ClientError::Transport)?;
+        let response = req.send().await.map_err(|e| {
+            self.fail_over();
+            ClientError::Transport(e)
+        })?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(ClientError::Transport)?;
+        let bytes = response.bytes().await.map_err(|e| {
+            self.fail_over();
+            ClientError::Transport(e)
+        })?;
         if status.is_success() {
             let value = serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
                 status: status.as_u16(),
@@ -285,5 +321,23 @@ impl Client {
             },
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_lists() {
+        let c = Client::new("http://a:1/, http://b:2", Secret::new("t")).expect("valid");
+        assert_eq!(c.base_url(), "http://a:1");
+        c.fail_over();
+        assert_eq!(c.base_url(), "http://b:2");
+        c.fail_over();
+        assert_eq!(c.base_url(), "http://a:1");
+        for bad in ["", "ftp://x", "http://a:1,nope", ","] {
+            assert!(Client::new(bad, Secret::new("t")).is_err(), "{bad:?}");
+        }
     }
 }

@@ -69,12 +69,10 @@ impl std::str::FromStr for DatabaseUrl {
             return Ok(DatabaseUrl::Sqlite(path.into()));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(
-                "PostgreSQL is not supported by this build yet; use sqlite://PATH".to_owned(),
-            );
+            return Ok(DatabaseUrl::Postgres(url.to_owned()));
         }
         Err(format!(
-            "unsupported database URL {url:?}: expected sqlite://PATH"
+            "unsupported database URL {url:?}: expected sqlite://PATH or postgres://USER@HOST:PORT/DB"
         ))
     }
 }

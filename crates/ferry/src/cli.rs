@@ -57,7 +57,8 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
-    /// The server's URL [default: http://127.0.0.1:7878].
+    /// The server's URL [default: http://127.0.0.1:7878]; several instances of one
+    /// deployment as a comma-separated list, tried in turn when one is unreachable.
     #[arg(long, env = "FERRY_SERVER_URL")]
     pub server: Option<String>,
     /// Kind patterns to claim, comma separated (default: every built-in kind).
