@@ -248,6 +248,18 @@ impl Store {
         dispatch!(self, s => s.job_fail_overdue(which, now, limit).await)
     }
 
+    /// Inserts `n` jobs of `kind` that completed at `at`, in one statement: a long
+    /// history for benchmarks (`ferry bench queue --history`).
+    pub async fn job_insert_history(
+        &self,
+        tenant_id: &str,
+        kind: &str,
+        n: u64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        dispatch!(self, s => s.job_insert_history(tenant_id, kind, n, at).await)
+    }
+
     pub async fn job_promote_scheduled(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
         dispatch!(self, s => s.job_promote_scheduled(now, limit).await)
     }

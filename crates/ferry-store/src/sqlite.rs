@@ -771,6 +771,30 @@ impl SqliteStore {
         Ok(out)
     }
 
+    pub async fn job_insert_history(
+        &self,
+        tenant_id: &str,
+        kind: &str,
+        n: u64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < ?1) \
+             INSERT INTO ferry_jobs (id, tenant_id, kind, status, payload, labels, run_at, attempt, \
+             max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, lease_token, created_at, \
+             updated_at, started_at, finished_at, result) \
+             SELECT printf('00000000-0000-7000-8000-%012d', n), ?2, ?3, 'completed', '{}', '{}', ?4, 1, \
+             3, 1800000, 1000, 600000, lower(hex(randomblob(16))), ?4, ?4, ?4, ?4, '{}' FROM g",
+        )
+        .bind(n as i64)
+        .bind(tenant_id)
+        .bind(kind)
+        .bind(ms(at))
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Moves due `scheduled` jobs to `pending`.
     pub async fn job_promote_scheduled(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
         let done = sqlx::query(

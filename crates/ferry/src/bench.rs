@@ -51,6 +51,12 @@ async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
         services: true,
         shutdown: stop.clone(),
     })?;
+    if args.history > 0 {
+        let at = chrono::Utc::now() - chrono::Duration::hours(1);
+        store
+            .job_insert_history(DEFAULT_TENANT, "ferry.noop", args.history, at)
+            .await?;
+    }
     let base = format!("http://{}", server.addr);
     let api = Client::new(&base, api_token)?;
 
@@ -143,6 +149,7 @@ async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
         "jobs": args.jobs,
         "workers": args.workers,
         "batch": args.batch,
+        "history": args.history,
         "enqueue_per_s": (args.jobs as f64 / enqueue_secs).round(),
         "drain_per_s": (args.jobs as f64 / drain_secs).round(),
         "enqueue_to_start_ms": {"p50": pct(0.50), "p99": pct(0.99), "n": latencies.len(), "resolution_ms": 1},

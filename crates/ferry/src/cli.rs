@@ -191,6 +191,10 @@ pub struct BenchQueueArgs {
     /// Jobs submitted one at a time, paced, for the enqueue→start latency.
     #[arg(long, default_value_t = 500)]
     pub latency_jobs: usize,
+    /// Finished jobs (of the same kind) put in the table first, to show that a long
+    /// history does not slow the queue.
+    #[arg(long, default_value_t = 0)]
+    pub history: u64,
     /// Database URL [default: SQLite in a temporary directory].
     #[arg(long, env = "FERRY_BENCH_DATABASE_URL")]
     pub database_url: Option<String>,
