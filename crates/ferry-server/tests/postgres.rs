@@ -293,3 +293,64 @@ async fn jobs_complete_once_when_the_database_drops_every_connection() {
     // The server is healthy again.
     server.api.health().await.expect("healthy");
 }
+
+#[tokio::test]
+async fn requests_answer_503_while_the_database_is_away_and_resume_after() {
+    let db = ferry_testkit::pg::TestDatabase::create().await;
+    let server = pg_server(Some(&db.url)).await;
+    let submitted = server
+        .api
+        .submit(&job("a", json!({})))
+        .await
+        .expect("submit");
+    let mut admin = PgConnection::connect(&ferry_testkit::pg::admin_url())
+        .await
+        .expect("admin");
+    let away = |allow: bool| {
+        sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS {allow}",
+            db.name
+        ))
+    };
+    sqlx::query(away(false))
+        .execute(&mut admin)
+        .await
+        .expect("refuse connections");
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&db.name)
+        .execute(&mut admin)
+        .await
+        .expect("terminate");
+
+    let path = format!("/v1/jobs/{}", submitted.id);
+    let answer = server
+        .raw()
+        .json("GET", &path, ferry_testkit::API_TOKEN, "")
+        .await;
+    assert_eq!(
+        (answer.status, answer.code()),
+        (503, "UNAVAILABLE"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(answer.header("retry-after"), Some("1"));
+
+    sqlx::query(away(true))
+        .execute(&mut admin)
+        .await
+        .expect("allow connections");
+    let mut back = None;
+    for _ in 0..100 {
+        if let Ok(job) = server.api.job(submitted.id).await {
+            back = Some(job);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        back.map(|j| j.id),
+        Some(submitted.id),
+        "the server recovers by itself"
+    );
+    server.stop().await;
+}

@@ -40,17 +40,23 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Unavailable(e)
             }
             // PostgreSQL: connection exceptions (08…), the server shutting down or not yet
-            // accepting connections (57P…), too many connections (53300).
-            sqlx::Error::Database(db)
-                if db.code().is_some_and(|c| {
-                    c.starts_with("08") || c.starts_with("57P") || c == "53300"
-                }) =>
-            {
-                StoreError::Unavailable(e)
-            }
+            // accepting connections (57P…), too many connections (53300), and any FATAL
+            // error (the session could not be had, e.g. the database refuses connections).
+            sqlx::Error::Database(db) if pg_unavailable(db.as_ref()) => StoreError::Unavailable(e),
             _ => StoreError::Database(e),
         }
     }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+fn pg_unavailable(db: &dyn sqlx::error::DatabaseError) -> bool {
+    use sqlx::postgres::{PgDatabaseError, PgSeverity};
+    let by_code = db
+        .code()
+        .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300");
+    let fatal = db
+        .try_downcast_ref::<PgDatabaseError>()
+        .is_some_and(|pg| matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic));
+    by_code || fatal
+}
