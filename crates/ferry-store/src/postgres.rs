@@ -26,7 +26,8 @@ use uuid::Uuid;
 
 use crate::{
     ClaimParams, CompleteParams, FailParams, ListParams, Overdue, ProgressParams, StoreError,
-    StoreResult, Transition, migrate, shared,
+    StoreResult, Transition, migrate,
+    shared::{self, LeaseRow},
 };
 
 /// Advisory lock keys (arbitrary constants, "ferry" in ASCII plus a purpose).
@@ -134,11 +135,6 @@ fn push_kind_filter(q: &mut QueryBuilder<Postgres>, kinds: &[KindPattern]) {
         .push("::text[]) OR EXISTS (SELECT 1 FROM unnest(")
         .push_bind(prefixes)
         .push("::text[]) AS pre(prefix) WHERE starts_with(kind, pre.prefix)))");
-}
-
-struct LeaseRow {
-    status: JobState,
-    lease_token: Option<String>,
 }
 
 async fn lease_row(conn: &mut PgConnection, id: JobId) -> StoreResult<LeaseRow> {
@@ -570,16 +566,9 @@ impl PostgresStore {
                 out.push(Ok(()));
                 continue;
             }
-            let answer = match lease_row(&mut conn, e.id).await {
-                Ok(row)
-                    if row.lease_token.as_deref() == Some(e.lease)
-                        && row.status == JobState::Completed =>
-                {
-                    Ok(())
-                }
-                Ok(row) => Err(StoreError::LeaseLost { status: row.status }),
-                Err(err) => Err(err),
-            };
+            let answer = lease_row(&mut conn, e.id)
+                .await
+                .and_then(|row| row.repeated_complete(e.lease));
             out.push(answer);
         }
         Ok(out)
@@ -590,15 +579,9 @@ impl PostgresStore {
         let changed =
             fail_running(&mut tx, p.id, p.lease, &p.error, p.retry_after_ms, p.now).await?;
         if changed.is_none() {
-            let row = lease_row(&mut tx, p.id).await?;
-            let same_attempt = row.lease_token.as_deref() == Some(p.lease);
-            let ended_unsuccessfully = matches!(
-                row.status,
-                JobState::Scheduled | JobState::Failed | JobState::Cancelled
-            );
-            if !(same_attempt && ended_unsuccessfully) {
-                return Err(StoreError::LeaseLost { status: row.status });
-            }
+            // A repeated `fail` of an attempt that already ended unsuccessfully is answered
+            // with the job as it is; anything else lost the lease.
+            lease_row(&mut tx, p.id).await?.repeated_fail(p.lease)?;
         }
         let job = job_by_id(&mut tx, p.id).await?;
         tx.commit().await?;

@@ -2,7 +2,7 @@
 //! the errors the maintenance passes record.
 
 use chrono::{DateTime, Utc};
-use ferry_core::{Job, JobError, NewJob, error::job_codes};
+use ferry_core::{Job, JobError, JobState, NewJob, error::job_codes};
 
 use crate::{StoreError, StoreResult};
 
@@ -63,4 +63,45 @@ pub(crate) fn new_job_row(job: &NewJob, now: DateTime<Utc>) -> StoreResult<Job> 
         result: None,
         error: None,
     })
+}
+
+/// The facts of a job row that decide what a report about it means, when the report's
+/// compare-and-set changed nothing. Both backends answer through these, so they agree.
+pub(crate) struct LeaseRow {
+    pub status: JobState,
+    pub lease_token: Option<String>,
+}
+
+impl LeaseRow {
+    fn same_attempt(&self, lease: &str) -> bool {
+        self.lease_token.as_deref() == Some(lease)
+    }
+
+    /// A `complete` that changed nothing: the repeat of the completion already applied with
+    /// this lease (answered again), or a report that lost its lease.
+    pub fn repeated_complete(&self, lease: &str) -> StoreResult<()> {
+        if self.same_attempt(lease) && self.status == JobState::Completed {
+            Ok(())
+        } else {
+            Err(StoreError::LeaseLost {
+                status: self.status,
+            })
+        }
+    }
+
+    /// A `fail` that changed nothing: the repeat of a failure of this attempt (answered with
+    /// the job as it is), or a report that lost its lease.
+    pub fn repeated_fail(&self, lease: &str) -> StoreResult<()> {
+        let ended_unsuccessfully = matches!(
+            self.status,
+            JobState::Scheduled | JobState::Failed | JobState::Cancelled
+        );
+        if self.same_attempt(lease) && ended_unsuccessfully {
+            Ok(())
+        } else {
+            Err(StoreError::LeaseLost {
+                status: self.status,
+            })
+        }
+    }
 }

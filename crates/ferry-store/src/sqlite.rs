@@ -25,7 +25,8 @@ use sqlx::{
 
 use crate::{
     ClaimParams, CompleteParams, FailParams, ListParams, Overdue, ProgressParams, StoreError,
-    StoreResult, Transition, migrate, shared,
+    StoreResult, Transition, migrate,
+    shared::{self, LeaseRow},
 };
 
 /// How hard SQLite works to make a commit durable.
@@ -149,12 +150,6 @@ fn push_kind_filter(q: &mut QueryBuilder<Sqlite>, kinds: &[KindPattern]) {
         }
     }
     q.push(")");
-}
-
-/// The facts of a job row that decide what a report about it means.
-struct LeaseRow {
-    status: JobState,
-    lease_token: Option<String>,
 }
 
 async fn lease_row(conn: &mut SqliteConnection, id: JobId) -> StoreResult<LeaseRow> {
@@ -621,16 +616,9 @@ impl SqliteStore {
                 out.push(Ok(()));
                 continue;
             }
-            let answer = match lease_row(&mut conn, e.id).await {
-                Ok(row)
-                    if row.lease_token.as_deref() == Some(e.lease)
-                        && row.status == JobState::Completed =>
-                {
-                    Ok(())
-                }
-                Ok(row) => Err(StoreError::LeaseLost { status: row.status }),
-                Err(err) => Err(err),
-            };
+            let answer = lease_row(&mut conn, e.id)
+                .await
+                .and_then(|row| row.repeated_complete(e.lease));
             out.push(answer);
         }
         Ok(out)
@@ -641,17 +629,9 @@ impl SqliteStore {
         let changed =
             fail_running(&mut tx, p.id, p.lease, &p.error, p.retry_after_ms, p.now).await?;
         if changed.is_none() {
-            let row = lease_row(&mut tx, p.id).await?;
-            let same_attempt = row.lease_token.as_deref() == Some(p.lease);
             // A repeated `fail` of an attempt that already ended unsuccessfully is answered
             // with the job as it is; anything else lost the lease.
-            let ended_unsuccessfully = matches!(
-                row.status,
-                JobState::Scheduled | JobState::Failed | JobState::Cancelled
-            );
-            if !(same_attempt && ended_unsuccessfully) {
-                return Err(StoreError::LeaseLost { status: row.status });
-            }
+            lease_row(&mut tx, p.id).await?.repeated_fail(p.lease)?;
         }
         let job = job_by_id(&mut tx, p.id).await?;
         tx.commit().await?;
