@@ -2,17 +2,13 @@
 //! server instances on one database, and connections dropped mid-run. These always run on
 //! PostgreSQL (`./scripts/test.sh` makes sure it is up).
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use ferry_client::Client;
 use ferry_core::{JobState, Secret, api::ClaimRequest};
-use ferry_testkit::{Backend, TestServer, WORKER_TOKEN, job};
-use ferry_worker::{Handler, HandlerError, JobContext, Registry, Worker, WorkerConfig};
-use serde_json::{Value, json};
+use ferry_testkit::{Backend, TestServer, WORKER_TOKEN, handlers::CountRuns, job};
+use ferry_worker::{Registry, Worker, WorkerConfig};
+use serde_json::json;
 use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
 
@@ -118,26 +114,9 @@ async fn enqueue_joins_the_apps_transaction() {
     }
 }
 
-/// Counts how often each job ran.
-#[derive(Clone, Default)]
-struct Count(Arc<Mutex<HashMap<String, u32>>>);
-
-#[async_trait::async_trait]
-impl Handler for Count {
-    async fn run(&self, ctx: JobContext) -> Result<Value, HandlerError> {
-        *self
-            .0
-            .lock()
-            .expect("lock")
-            .entry(ctx.id.to_string())
-            .or_default() += 1;
-        Ok(json!({"attempt": ctx.attempt}))
-    }
-}
-
 fn start_worker(
     url: &str,
-    count: &Count,
+    count: &CountRuns,
     id: &str,
 ) -> (
     CancellationToken,
@@ -180,7 +159,7 @@ async fn two_instances_share_work_and_elect_one_leader() {
     assert_eq!(got.iter().map(|j| j.id).collect::<Vec<_>>(), [submitted.id]);
 
     // Workers on both instances; every job completes, each exactly once.
-    let count = Count::default();
+    let count = CountRuns::default();
     let (stop_a, worker_a) = start_worker(&a.url, &count, "on-a");
     let (stop_b, worker_b) = start_worker(&b.url, &count, "on-b");
     let mut ids = Vec::new();
@@ -201,7 +180,7 @@ async fn two_instances_share_work_and_elect_one_leader() {
         assert_eq!(a.wait_final(*id, LONG).await.status, JobState::Completed);
     }
     {
-        let runs = count.0.lock().expect("lock");
+        let runs = count.runs();
         assert_eq!(runs.len(), ids.len());
         assert!(runs.values().all(|n| *n == 1), "a job ran twice");
     }
@@ -254,7 +233,7 @@ async fn jobs_complete_once_when_the_database_drops_every_connection() {
     let server = pg_server(None).await;
     let url = server.database_url.clone().expect("postgres");
     let db_name = url.rsplit('/').next().expect("db name").to_owned();
-    let count = Count::default();
+    let count = CountRuns::default();
     let (stop, worker) = start_worker(&server.url, &count, "survivor");
     let batch = (0..600)
         .map(|n| job("multi.count", json!({"n": n})))
@@ -287,7 +266,7 @@ async fn jobs_complete_once_when_the_database_drops_every_connection() {
             Some(json!(job.attempt))
         );
     }
-    assert_eq!(count.0.lock().expect("lock").len(), ids.len());
+    assert_eq!(count.runs().len(), ids.len());
     stop.cancel();
     worker.await.expect("task").expect("stop");
     // The server is healthy again.

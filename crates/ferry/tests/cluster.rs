@@ -2,18 +2,13 @@
 //! 20,000 jobs, and a kill -9 of one instance mid-run: nothing is lost, every job
 //! completes, and each result is applied once. The check reads the database's own record.
 
-use std::{
-    collections::HashMap,
-    process::Stdio,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{process::Stdio, time::Duration};
 
 use ferry_client::Client;
 use ferry_core::{Secret, api::SubmitJob};
-use ferry_testkit::pg::TestDatabase;
-use ferry_worker::{Handler, HandlerError, JobContext, Registry, Worker, WorkerConfig};
-use serde_json::{Value, json};
+use ferry_testkit::{handlers::CountRuns, pg::TestDatabase};
+use ferry_worker::{Registry, Worker, WorkerConfig};
+use serde_json::json;
 use sqlx::{Connection, PgConnection};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
@@ -60,22 +55,6 @@ async fn instance(db_url: &str, port: u16, data: &std::path::Path) -> Child {
     panic!("instance on {port} did not come up");
 }
 
-#[derive(Clone, Default)]
-struct Runs(Arc<Mutex<HashMap<String, u32>>>);
-
-#[async_trait::async_trait]
-impl Handler for Runs {
-    async fn run(&self, ctx: JobContext) -> Result<Value, HandlerError> {
-        *self
-            .0
-            .lock()
-            .expect("lock")
-            .entry(ctx.id.to_string())
-            .or_default() += 1;
-        Ok(json!({"attempt": ctx.attempt}))
-    }
-}
-
 async fn counts(db: &mut PgConnection) -> (i64, i64) {
     sqlx::query_as("SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FROM ferry.jobs")
         .fetch_one(db)
@@ -98,7 +77,7 @@ async fn killing_one_of_two_instances_loses_nothing() {
     let mut a = instance(&db.url, port_a, dir_a.path()).await;
     let _b = instance(&db.url, port_b, dir_b.path()).await;
 
-    let runs = Runs::default();
+    let runs = CountRuns::default();
     let mut workers = Vec::new();
     let stop = CancellationToken::new();
     // Each worker starts on a different instance and knows the other.
@@ -158,13 +137,7 @@ async fn killing_one_of_two_instances_loses_nothing() {
     .expect("check results");
     assert_eq!(mismatched, 0);
     // A job ran more than once only when its first attempt was lost with instance A.
-    let ran_twice = runs
-        .0
-        .lock()
-        .expect("lock")
-        .values()
-        .filter(|n| **n > 1)
-        .count();
+    let ran_twice = runs.runs().values().filter(|n| **n > 1).count();
     let retried: i64 = sqlx::query_scalar("SELECT count(*) FROM ferry.jobs WHERE attempt > 1")
         .fetch_one(&mut pg)
         .await
@@ -173,7 +146,7 @@ async fn killing_one_of_two_instances_loses_nothing() {
         ran_twice as i64 <= retried,
         "{ran_twice} jobs ran twice but only {retried} were retried"
     );
-    assert_eq!(runs.0.lock().expect("lock").len(), JOBS);
+    assert_eq!(runs.runs().len(), JOBS);
 
     stop.cancel();
     for w in workers {

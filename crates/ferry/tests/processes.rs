@@ -6,8 +6,8 @@ use std::{path::Path, process::Stdio, time::Duration};
 
 use ferry_client::Client;
 use ferry_core::{JobState, Secret, api::SubmitJob};
-use ferry_testkit::{TestServer, WORKER_TOKEN};
-use ferry_worker::{Handler, HandlerError, JobContext, Registry, Worker, WorkerConfig, builtin};
+use ferry_testkit::{TestServer, WORKER_TOKEN, handlers::CountRuns};
+use ferry_worker::{Registry, Worker, WorkerConfig, builtin};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
@@ -67,25 +67,6 @@ async fn wait_healthy(port: u16) {
     panic!("ferry serve did not come up on port {port}");
 }
 
-/// Returns which attempt produced the result, after a short random pause.
-struct Record;
-
-#[async_trait::async_trait]
-impl Handler for Record {
-    async fn run(&self, ctx: JobContext) -> Result<Value, HandlerError> {
-        tokio::time::sleep(Duration::from_millis(fastrand_ms())).await;
-        Ok(json!({"attempt": ctx.attempt, "id": ctx.id.to_string()}))
-    }
-}
-
-fn fastrand_ms() -> u64 {
-    (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0)
-        % 20) as u64
-}
-
 async fn count_final(api: &Client, ids: &[ferry_core::JobId]) -> usize {
     let mut n = 0;
     for id in ids {
@@ -105,7 +86,9 @@ async fn kill_9_of_the_server_loses_no_accepted_job_and_applies_each_result_once
     let api = Client::new(&url, Secret::new(API)).expect("client");
 
     let mut registry = Registry::new();
-    registry.register("crash.record", Record).expect("register");
+    registry
+        .register("crash.record", CountRuns::default())
+        .expect("register");
     let stop = CancellationToken::new();
     let worker_client = Client::new(&url, Secret::new(WORKER)).expect("client");
     let config = WorkerConfig {
