@@ -15,8 +15,8 @@ use ferry_core::{
     api::{
         ApiErrorBody, BatchCompleteEntry, BatchCompleteRequest, BatchCompleteResponse,
         ClaimRequest, ClaimResponse, CompleteRequest, FailError, FailRequest, Health,
-        HeartbeatRequest, ItemPage, JobPage, JobsCreated, LeaseStatus, ProgressRequest,
-        SubmitBatch, SubmitJob,
+        HeartbeatRequest, ItemPage, JobPage, JobsCreated, LeaseStatus, PausedKinds,
+        ProgressRequest, SubmitBatch, SubmitJob,
     },
 };
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -264,6 +264,32 @@ impl Client {
     pub async fn retry(&self, id: JobId) -> ClientResult<Job> {
         self.post(&format!("/v1/jobs/{id}/retry"), &serde_json::json!({}))
             .await
+    }
+
+    /// `POST /v1/kinds/{pattern}/pause`: answers every paused pattern.
+    pub async fn pause(&self, pattern: &str) -> ClientResult<PausedKinds> {
+        self.post(
+            &format!("/v1/kinds/{pattern}/pause"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    pub async fn resume(&self, pattern: &str) -> ClientResult<PausedKinds> {
+        self.post(
+            &format!("/v1/kinds/{pattern}/resume"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    pub async fn paused(&self) -> ClientResult<PausedKinds> {
+        self.get("/v1/kinds/paused").await
+    }
+
+    /// `POST /v1/jobs/batch` with the per-job `created` flags (false: a dedupe key matched).
+    pub async fn submit_batch_detailed(&self, jobs: Vec<SubmitJob>) -> ClientResult<JobsCreated> {
+        self.post("/v1/jobs/batch", &SubmitBatch { jobs }).await
     }
 
     // ---- worker API ----

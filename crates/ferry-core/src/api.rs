@@ -30,6 +30,10 @@ pub struct SubmitJob {
     pub timeout_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<Backoff>,
+    /// At most one unfinished job per tenant has this key: submitting another answers
+    /// the existing job (`200`) instead of creating one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedupe_key: Option<String>,
 }
 
 impl SubmitJob {
@@ -49,10 +53,20 @@ pub struct SubmitBatch {
     pub jobs: Vec<SubmitJob>,
 }
 
-/// Answer of `POST /v1/jobs/batch`: the created jobs, in request order.
+/// Answer of `POST /v1/jobs/batch`: the jobs, in request order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobsCreated {
     pub jobs: Vec<Job>,
+    /// Per job: `false` when its `dedupe_key` matched an unfinished job, which is answered
+    /// in its place.
+    #[serde(default)]
+    pub created: Vec<bool>,
+}
+
+/// Answer of `GET /v1/kinds/paused` and of pause/resume.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PausedKinds {
+    pub paused: Vec<String>,
 }
 
 /// Answer of `GET /v1/jobs`.

@@ -69,6 +69,7 @@ pub struct Job {
     pub result: Option<Value>,
     /// The last attempt's error; kept when a later retry is scheduled.
     pub error: Option<JobError>,
+    pub dedupe_key: Option<String>,
 }
 
 /// One partial result item a worker streamed while the job ran.
@@ -95,6 +96,7 @@ pub struct NewJob {
     pub max_attempts: u32,
     pub timeout_ms: u64,
     pub backoff: Backoff,
+    pub dedupe_key: Option<String>,
 }
 
 impl NewJob {

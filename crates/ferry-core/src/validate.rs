@@ -39,6 +39,7 @@ pub const MAX_CLAIM_JOBS: u32 = 1_000;
 pub const MAX_ERROR_CODE_LEN: usize = 64;
 pub const MAX_ERROR_MESSAGE_LEN: usize = 8 * 1024;
 pub const MAX_PROGRESS_MESSAGE_LEN: usize = 2 * 1024;
+pub const MAX_DEDUPE_KEY_LEN: usize = 256;
 
 /// Field path helper: `prefix.name` or `name`.
 fn path(prefix: &str, name: &str) -> String {
@@ -144,6 +145,14 @@ pub fn new_job(
             format!("need 1 <= base_ms <= max_ms <= {MAX_TIMEOUT_MS}"),
         ));
     }
+    if let Some(key) = &spec.dedupe_key
+        && (key.is_empty() || key.len() > MAX_DEDUPE_KEY_LEN || key.chars().any(char::is_control))
+    {
+        errors.push(FieldError::new(
+            path(prefix, "dedupe_key"),
+            format!("1-{MAX_DEDUPE_KEY_LEN} bytes without control characters"),
+        ));
+    }
     match kind {
         Some(kind) if errors.is_empty() => Ok(NewJob {
             id: JobId::new(),
@@ -160,6 +169,7 @@ pub fn new_job(
             max_attempts,
             timeout_ms,
             backoff,
+            dedupe_key: spec.dedupe_key,
         }),
         _ => Err(errors),
     }
@@ -341,6 +351,14 @@ mod tests {
         check(
             json!({"kind": "a", "backoff": {"base_ms": 10, "max_ms": 5}}),
             &["jobs[1].backoff"],
+        );
+        check(
+            json!({"kind": "a", "dedupe_key": ""}),
+            &["jobs[1].dedupe_key"],
+        );
+        check(
+            json!({"kind": "a", "dedupe_key": "x".repeat(257)}),
+            &["jobs[1].dedupe_key"],
         );
     }
 

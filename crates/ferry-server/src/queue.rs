@@ -9,12 +9,12 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use ferry_core::{
-    Clock, FieldError, Job, JobError, JobId, JobItem, JobState, NewJob,
+    Clock, FieldError, Job, JobError, JobId, JobItem, JobState, KindPattern, NewJob,
     api::{ClaimedJob, LeaseStatus, SubmitJob},
     validate::{self, Claim},
 };
 use ferry_store::{
-    ClaimParams, CompleteParams, FailParams, ListParams, Overdue, ProgressParams, Store,
+    ClaimParams, CompleteParams, FailParams, Inserted, ListParams, Overdue, ProgressParams, Store,
     StoreResult, Transition,
 };
 use serde_json::Value;
@@ -111,7 +111,7 @@ impl Queue {
         }
     }
 
-    pub async fn submit(&self, jobs: &[NewJob]) -> StoreResult<Vec<Job>> {
+    pub async fn submit(&self, jobs: &[NewJob]) -> StoreResult<Vec<Inserted>> {
         let created = self.store.job_insert(jobs, self.now()).await?;
         self.work_available.notify_waiters();
         Ok(created)
@@ -141,6 +141,23 @@ impl Queue {
             let _ = self.finished.send(id);
         }
         Ok(job)
+    }
+
+    pub async fn pause(&self, tenant_id: &str, pattern: &KindPattern) -> StoreResult<Vec<String>> {
+        self.store
+            .kind_pause(tenant_id, pattern, self.now())
+            .await?;
+        self.store.kind_paused(tenant_id).await
+    }
+
+    pub async fn resume(&self, tenant_id: &str, pattern: &KindPattern) -> StoreResult<Vec<String>> {
+        self.store.kind_resume(tenant_id, pattern).await?;
+        self.work_available.notify_waiters();
+        self.store.kind_paused(tenant_id).await
+    }
+
+    pub async fn paused(&self, tenant_id: &str) -> StoreResult<Vec<String>> {
+        self.store.kind_paused(tenant_id).await
     }
 
     pub async fn retry(&self, tenant_id: &str, id: JobId) -> StoreResult<Job> {
@@ -221,7 +238,10 @@ impl Queue {
             if self.store.is_shared() {
                 wake = wake.min(tokio::time::Instant::now() + self.config.shared_poll_interval);
             }
-            if let Some(next) = self.store.job_next_run_at(tenant_id, &claim.kinds).await? {
+            // (A due job that was not claimed cannot be claimed now: wait for news instead.)
+            if let Some(next) = self.store.job_next_run_at(tenant_id, &claim.kinds).await?
+                && next > now
+            {
                 let in_ms = (next - now).num_milliseconds().max(0) as u64;
                 wake = wake.min(tokio::time::Instant::now() + Duration::from_millis(in_ms));
             }

@@ -737,3 +737,85 @@ async fn expired_leases_and_deadlines_are_enforced_by_maintenance() {
     assert_eq!(dead.status, JobState::Failed);
     assert_eq!(dead.error.map(|e| e.code), Some("TIMEOUT".into()));
 }
+
+#[tokio::test]
+async fn dedupe_keys_answer_200_with_the_existing_job() {
+    let server = TestServer::spawn().await;
+    let body = r#"{"kind": "sync.reviews", "payload": {"shop": 1}, "dedupe_key": "sync:shop-1"}"#;
+    let first = server.raw().json("POST", "/v1/jobs", API_TOKEN, body).await;
+    assert_eq!(first.status, 202);
+    let again = server.raw().json("POST", "/v1/jobs", API_TOKEN, body).await;
+    assert_eq!(again.status, 200, "a duplicate creates nothing");
+    assert_eq!(again.body["id"], first.body["id"]);
+    assert_eq!(again.header("location"), first.header("location"));
+    assert_eq!(again.body["dedupe_key"], "sync:shop-1");
+
+    let mut spec = job("sync.reviews", json!({}));
+    spec.dedupe_key = Some("sync:shop-1".into());
+    let mut other = job("sync.reviews", json!({}));
+    other.dedupe_key = Some("sync:shop-2".into());
+    let answer = server
+        .api
+        .submit_batch_detailed(vec![spec, other])
+        .await
+        .expect("batch");
+    assert_eq!(answer.created, [false, true]);
+    assert_eq!(
+        answer.jobs[0].id.to_string(),
+        first.body["id"].as_str().unwrap_or_default()
+    );
+}
+
+#[tokio::test]
+async fn paused_kinds_wait_until_resumed() {
+    let server = TestServer::spawn().await;
+    let paused = server.api.pause("report.*").await.expect("pause");
+    assert_eq!(paused.paused, ["report.*"]);
+    let submitted = server
+        .api
+        .submit(&job("report.daily", json!({})))
+        .await
+        .expect("submit");
+    assert!(
+        server
+            .worker
+            .claim(&claim_req(&["*"], 10, 300))
+            .await
+            .expect("claim")
+            .jobs
+            .is_empty()
+    );
+
+    let worker = server.worker.clone();
+    let waiting =
+        tokio::spawn(async move { worker.claim(&claim_req(&["report.*"], 10, 20_000)).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "still paused");
+    assert!(
+        server
+            .api
+            .resume("report.*")
+            .await
+            .expect("resume")
+            .paused
+            .is_empty()
+    );
+    let got = waiting.await.expect("task").expect("claim").jobs;
+    assert_eq!(
+        got.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [submitted.id],
+        "resuming wakes the long-poll"
+    );
+
+    let bad = server
+        .raw()
+        .json("POST", "/v1/kinds/report*/pause", API_TOKEN, "")
+        .await;
+    assert_eq!((bad.status, bad.code()), (422, "VALIDATION_FAILED"));
+    assert_eq!(bad.body["error"]["fields"][0]["field"], "pattern");
+    let wrong_token = server
+        .raw()
+        .json("GET", "/v1/kinds/paused", WORKER_TOKEN, "")
+        .await;
+    assert_eq!(wrong_token.status, 401);
+}

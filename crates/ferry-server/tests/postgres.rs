@@ -90,6 +90,18 @@ async fn enqueue_joins_the_apps_transaction() {
             .is_err()
     );
 
+    // A dedupe key held by an unfinished job answers that job's id.
+    let dedupe = "SELECT ferry.enqueue('app.sync', '{}', '{\"dedupe_key\": \"shop-9\"}')";
+    let one: uuid::Uuid = sqlx::query_scalar(dedupe)
+        .fetch_one(&mut app)
+        .await
+        .expect("enqueue");
+    let two: uuid::Uuid = sqlx::query_scalar(dedupe)
+        .fetch_one(&mut app)
+        .await
+        .expect("enqueue");
+    assert_eq!(one, two);
+
     // Delays and bad input.
     let later: uuid::Uuid =
         sqlx::query_scalar("SELECT ferry.enqueue('app.later', '{}', '{\"delay_ms\": 60000}')")

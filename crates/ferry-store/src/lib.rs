@@ -21,7 +21,9 @@ use ferry_core::{
 };
 
 pub use error::{StoreError, StoreResult};
-pub use params::{ClaimParams, CompleteParams, FailParams, ListParams, ProgressParams, Transition};
+pub use params::{
+    ClaimParams, CompleteParams, FailParams, Inserted, ListParams, ProgressParams, Transition,
+};
 pub use postgres::PostgresStore;
 pub use shared::Overdue;
 pub use sqlite::{Durability, SqliteStore};
@@ -140,8 +142,13 @@ impl Store {
         dispatch!(self, s => s.ping().await)
     }
 
-    /// Inserts jobs in one transaction; all or none.
-    pub async fn job_insert(&self, jobs: &[NewJob], now: DateTime<Utc>) -> StoreResult<Vec<Job>> {
+    /// Inserts jobs in one transaction; all or none. A job whose dedupe key is held by
+    /// an unfinished job is not inserted: that job is answered instead (`created: false`).
+    pub async fn job_insert(
+        &self,
+        jobs: &[NewJob],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Inserted>> {
         dispatch!(self, s => s.job_insert(jobs, now).await)
     }
 
@@ -258,6 +265,25 @@ impl Store {
         at: DateTime<Utc>,
     ) -> StoreResult<u64> {
         dispatch!(self, s => s.job_insert_history(tenant_id, kind, n, at).await)
+    }
+
+    /// Stops claims of kinds matching `pattern` (running jobs finish).
+    pub async fn kind_pause(
+        &self,
+        tenant_id: &str,
+        pattern: &KindPattern,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        dispatch!(self, s => s.kind_pause(tenant_id, pattern, now).await)
+    }
+
+    pub async fn kind_resume(&self, tenant_id: &str, pattern: &KindPattern) -> StoreResult<()> {
+        dispatch!(self, s => s.kind_resume(tenant_id, pattern).await)
+    }
+
+    /// The paused patterns, sorted.
+    pub async fn kind_paused(&self, tenant_id: &str) -> StoreResult<Vec<String>> {
+        dispatch!(self, s => s.kind_paused(tenant_id).await)
     }
 
     pub async fn job_promote_scheduled(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<u64> {

@@ -10,15 +10,29 @@ pub struct Migration {
 }
 
 /// SQLite migrations, oldest first.
-pub const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "jobs",
-    sql: include_str!("../migrations/sqlite/0001_jobs.sql"),
-}];
+pub const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "jobs",
+        sql: include_str!("../migrations/sqlite/0001_jobs.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "dedupe_and_pause",
+        sql: include_str!("../migrations/sqlite/0002_dedupe_and_pause.sql"),
+    },
+];
 
 /// PostgreSQL migrations, oldest first.
-pub const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "jobs",
-    sql: include_str!("../migrations/postgres/0001_jobs.sql"),
-}];
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "jobs",
+        sql: include_str!("../migrations/postgres/0001_jobs.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "dedupe_and_pause",
+        sql: include_str!("../migrations/postgres/0002_dedupe_and_pause.sql"),
+    },
+];

@@ -1,7 +1,7 @@
 //! Parameter structs of the store methods (one per method that takes more than an id).
 
 use chrono::{DateTime, Utc};
-use ferry_core::{JobError, JobId, JobState, KindPattern, Progress};
+use ferry_core::{Job, JobError, JobId, JobState, KindPattern, Progress};
 use serde_json::Value;
 
 /// `job_claim`
@@ -63,4 +63,12 @@ pub struct Transition {
     pub id: JobId,
     pub kind: String,
     pub to: JobState,
+}
+
+/// What `job_insert` did with one job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inserted {
+    /// The new job, or — when its dedupe key was taken — the unfinished job holding it.
+    pub job: Job,
+    pub created: bool,
 }

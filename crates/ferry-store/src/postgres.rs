@@ -25,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
-    ClaimParams, CompleteParams, FailParams, ListParams, Overdue, ProgressParams, StoreError,
-    StoreResult, Transition, migrate,
+    ClaimParams, CompleteParams, FailParams, Inserted, ListParams, Overdue, ProgressParams,
+    StoreError, StoreResult, Transition, migrate,
     shared::{self, LeaseRow},
 };
 
@@ -46,7 +46,8 @@ macro_rules! job_columns {
     () => {
         "id, kind, status, payload, labels, priority, attempt, max_attempts, timeout_ms, \
          backoff_base_ms, backoff_max_ms, run_at, created_at, updated_at, started_at, finished_at, \
-         worker_id, lease_expires_at, deadline_at, cancel_requested, progress, result, error"
+         worker_id, lease_expires_at, deadline_at, cancel_requested, progress, result, error, \
+         dedupe_key"
     };
 }
 
@@ -107,7 +108,17 @@ fn job_from_row(row: &PgRow) -> StoreResult<Job> {
         progress: from_json(row.try_get("progress")?)?,
         result: row.try_get("result")?,
         error: from_json(row.try_get("error")?)?,
+        dedupe_key: row.try_get("dedupe_key")?,
     })
+}
+
+/// Appends `AND <kind is not paused>`.
+fn push_not_paused(q: &mut QueryBuilder<Postgres>, tenant_id: &str) {
+    q.push(" AND NOT EXISTS (SELECT 1 FROM ferry.paused_kinds pk WHERE pk.tenant_id = ")
+        .push_bind(tenant_id.to_owned())
+        .push(
+            " AND CASE WHEN pk.exact THEN kind = pk.prefix ELSE starts_with(kind, pk.prefix) END)",
+        );
 }
 
 /// Appends `AND (<kind matches one of patterns>)`; nothing when a pattern is `*`.
@@ -244,7 +255,11 @@ impl PostgresStore {
         Ok(())
     }
 
-    pub async fn job_insert(&self, jobs: &[NewJob], now: DateTime<Utc>) -> StoreResult<Vec<Job>> {
+    pub async fn job_insert(
+        &self,
+        jobs: &[NewJob],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Inserted>> {
         let mut ids = Vec::with_capacity(jobs.len());
         let mut tenants = Vec::with_capacity(jobs.len());
         let mut kinds = Vec::with_capacity(jobs.len());
@@ -271,12 +286,18 @@ impl PostgresStore {
             bases.push(job.backoff.base_ms as i64);
             maxes.push(job.backoff.max_ms as i64);
         }
-        sqlx::query(
+        let dedupe_keys: Vec<Option<String>> = jobs.iter().map(|j| j.dedupe_key.clone()).collect();
+        let deduping = dedupe_keys.iter().any(Option::is_some);
+        let mut tx = self.pool.begin().await?;
+        // A duplicate dedupe key is skipped (ON CONFLICT), and answered with the job holding it.
+        let rows = sqlx::query(
             "INSERT INTO ferry.jobs (id, tenant_id, kind, status, payload, labels, priority, run_at, \
-             max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, created_at, updated_at) \
-             SELECT *, $13, $13 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], \
+             max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, dedupe_key, created_at, \
+             updated_at) \
+             SELECT *, $14, $14 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], \
              $5::jsonb[], $6::jsonb[], $7::int[], $8::bigint[], $9::int[], $10::bigint[], \
-             $11::bigint[], $12::bigint[])",
+             $11::bigint[], $12::bigint[], $13::text[]) \
+             ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(ids)
         .bind(tenants)
@@ -290,12 +311,41 @@ impl PostgresStore {
         .bind(timeouts)
         .bind(bases)
         .bind(maxes)
+        .bind(dedupe_keys)
         .bind(ms(now))
-        .execute(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
-        jobs.iter()
-            .map(|job| shared::new_job_row(job, now))
-            .collect()
+        let created: std::collections::HashSet<Uuid> = rows
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            if !deduping || created.contains(&job.id.as_uuid()) {
+                out.push(Inserted {
+                    job: shared::new_job_row(job, now)?,
+                    created: true,
+                });
+                continue;
+            }
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                job_columns!(),
+                " FROM ferry.jobs WHERE tenant_id = $1 AND dedupe_key = $2 \
+                 AND status IN ('scheduled', 'pending', 'running')"
+            ))
+            .bind(&job.tenant_id)
+            .bind(&job.dedupe_key)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a dedupe conflict without its job".to_owned()))?;
+            out.push(Inserted {
+                job: job_from_row(&row)?,
+                created: false,
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
     }
 
     pub async fn job_get(&self, tenant_id: &str, id: JobId) -> StoreResult<Job> {
@@ -389,6 +439,7 @@ impl PostgresStore {
             .push(" AND status IN ('pending', 'scheduled') AND run_at <= ")
             .push_bind(now);
         push_kind_filter(&mut q, p.kinds);
+        push_not_paused(&mut q, p.tenant_id);
         q.push(" ORDER BY priority DESC, run_at, id LIMIT ")
             .push_bind(p.max_jobs as i64)
             .push(
@@ -451,6 +502,7 @@ impl PostgresStore {
         q.push_bind(tenant_id.to_owned())
             .push(" AND status IN ('pending', 'scheduled')");
         push_kind_filter(&mut q, kinds);
+        push_not_paused(&mut q, tenant_id);
         let row = q.build().fetch_one(&self.pool).await?;
         opt_from_ms(row.try_get("next")?)
     }
@@ -723,6 +775,52 @@ impl PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    pub async fn kind_pause(
+        &self,
+        tenant_id: &str,
+        pattern: &KindPattern,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (exact, prefix) = shared::pattern_match_form(pattern);
+        sqlx::query(
+            "INSERT INTO ferry.paused_kinds (tenant_id, pattern, exact, prefix, paused_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, pattern) DO NOTHING",
+        )
+        .bind(tenant_id)
+        .bind(pattern.to_string())
+        .bind(exact)
+        .bind(prefix)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Resumes a pattern and wakes long-polls on every instance.
+    pub async fn kind_resume(&self, tenant_id: &str, pattern: &KindPattern) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM ferry.paused_kinds WHERE tenant_id = $1 AND pattern = $2")
+            .bind(tenant_id)
+            .bind(pattern.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(WORK_CHANNEL)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn kind_paused(&self, tenant_id: &str) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT pattern FROM ferry.paused_kinds WHERE tenant_id = $1 ORDER BY pattern",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     pub async fn job_promote_scheduled(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<u64> {

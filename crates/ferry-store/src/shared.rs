@@ -62,6 +62,7 @@ pub(crate) fn new_job_row(job: &NewJob, now: DateTime<Utc>) -> StoreResult<Job> 
         progress: None,
         result: None,
         error: None,
+        dedupe_key: job.dedupe_key.clone(),
     })
 }
 
@@ -103,5 +104,16 @@ impl LeaseRow {
                 status: self.status,
             })
         }
+    }
+}
+
+/// How a kind pattern is stored for matching: `(exact, prefix)`: an exact kind, or a
+/// prefix (with its dot; empty for `*`) that kinds start with.
+pub(crate) fn pattern_match_form(pattern: &ferry_core::KindPattern) -> (bool, String) {
+    use ferry_core::KindPattern;
+    match pattern {
+        KindPattern::Any => (false, String::new()),
+        KindPattern::Exact(kind) => (true, kind.as_str().to_owned()),
+        KindPattern::Prefix(prefix) => (false, prefix.clone()),
     }
 }

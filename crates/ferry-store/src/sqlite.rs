@@ -24,8 +24,8 @@ use sqlx::{
 };
 
 use crate::{
-    ClaimParams, CompleteParams, FailParams, ListParams, Overdue, ProgressParams, StoreError,
-    StoreResult, Transition, migrate,
+    ClaimParams, CompleteParams, FailParams, Inserted, ListParams, Overdue, ProgressParams,
+    StoreError, StoreResult, Transition, migrate,
     shared::{self, LeaseRow},
 };
 
@@ -51,7 +51,8 @@ macro_rules! job_columns {
     () => {
         "id, kind, status, payload, labels, priority, attempt, max_attempts, timeout_ms, \
          backoff_base_ms, backoff_max_ms, run_at, created_at, updated_at, started_at, finished_at, \
-         worker_id, lease_expires_at, deadline_at, cancel_requested, progress, result, error"
+         worker_id, lease_expires_at, deadline_at, cancel_requested, progress, result, error, \
+         dedupe_key"
     };
 }
 
@@ -123,7 +124,18 @@ fn job_from_row(row: &SqliteRow) -> StoreResult<Job> {
         progress: opt_json(row.try_get("progress")?)?,
         result: opt_json(row.try_get("result")?)?,
         error: opt_json(row.try_get("error")?)?,
+        dedupe_key: row.try_get("dedupe_key")?,
     })
+}
+
+/// Appends `AND <kind is not paused>`.
+fn push_not_paused(q: &mut QueryBuilder<Sqlite>, tenant_id: &str) {
+    q.push(" AND NOT EXISTS (SELECT 1 FROM ferry_paused_kinds pk WHERE pk.tenant_id = ")
+        .push_bind(tenant_id.to_owned())
+        .push(
+            " AND (CASE WHEN pk.exact = 1 THEN kind = pk.prefix \
+             ELSE substr(kind, 1, length(pk.prefix)) = pk.prefix END))",
+        );
 }
 
 /// Appends `AND (<kind matches one of patterns>)`; nothing when a pattern is `*`.
@@ -272,15 +284,23 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn job_insert(&self, jobs: &[NewJob], now: DateTime<Utc>) -> StoreResult<Vec<Job>> {
+    pub async fn job_insert(
+        &self,
+        jobs: &[NewJob],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Inserted>> {
         let mut tx = self.write.begin().await?;
+        // With dedupe keys, learn which rows went in (a duplicate is skipped, not an error);
+        // without, skip RETURNING: sqlx hands every returned row across a thread.
+        let deduping = jobs.iter().any(|j| j.dedupe_key.is_some());
+        let mut created = std::collections::HashSet::new();
         // Multi-row statements: one round trip to SQLite per chunk, not per job
-        // (14 parameters a row, well under SQLite's 32766).
+        // (15 parameters a row, well under SQLite's 32766).
         for chunk in jobs.chunks(500) {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO ferry_jobs (id, tenant_id, kind, status, payload, labels, priority, \
                  run_at, max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, created_at, \
-                 updated_at) ",
+                 updated_at, dedupe_key) ",
             );
             q.push_values(chunk, |mut b, job| {
                 b.push_bind(job.id.to_string())
@@ -296,12 +316,22 @@ impl SqliteStore {
                     .push_bind(job.backoff.base_ms as i64)
                     .push_bind(job.backoff.max_ms as i64)
                     .push_bind(ms(now))
-                    .push_bind(ms(now));
+                    .push_bind(ms(now))
+                    .push_bind(job.dedupe_key.clone());
             });
-            q.build().execute(&mut *tx).await?;
+            if deduping {
+                q.push(" ON CONFLICT DO NOTHING RETURNING id");
+                for row in q.build().fetch_all(&mut *tx).await? {
+                    created.insert(row.try_get::<String, _>("id")?);
+                }
+            } else {
+                q.build().execute(&mut *tx).await?;
+            }
         }
+        let is_new = |job: &NewJob| !deduping || created.contains(&job.id.to_string());
         let labels: Vec<(String, &String, &String)> = jobs
             .iter()
+            .filter(|job| is_new(job))
             .flat_map(|job| {
                 job.labels
                     .iter()
@@ -318,10 +348,34 @@ impl SqliteStore {
             });
             q.build().execute(&mut *tx).await?;
         }
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            if is_new(job) {
+                out.push(Inserted {
+                    job: shared::new_job_row(job, now)?,
+                    created: true,
+                });
+                continue;
+            }
+            // A duplicate: answer the unfinished job that holds the key.
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                job_columns!(),
+                " FROM ferry_jobs WHERE tenant_id = ? AND dedupe_key = ? \
+                 AND status IN ('scheduled', 'pending', 'running')"
+            ))
+            .bind(&job.tenant_id)
+            .bind(&job.dedupe_key)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a dedupe conflict without its job".to_owned()))?;
+            out.push(Inserted {
+                job: job_from_row(&row)?,
+                created: false,
+            });
+        }
         tx.commit().await?;
-        jobs.iter()
-            .map(|job| shared::new_job_row(job, now))
-            .collect()
+        Ok(out)
     }
 
     pub async fn job_get(&self, tenant_id: &str, id: JobId) -> StoreResult<Job> {
@@ -423,6 +477,7 @@ impl SqliteStore {
             .push(" AND status IN ('pending', 'scheduled') AND run_at <= ")
             .push_bind(now);
         push_kind_filter(&mut q, p.kinds);
+        push_not_paused(&mut q, p.tenant_id);
         // The limit is written into the statement, not bound: SQLite plans with a bound
         // LIMIT's value and then re-prepares the statement every time it is bound again.
         // It is a number, so this is safe; each batch size gets its own cached statement.
@@ -490,6 +545,7 @@ impl SqliteStore {
         q.push_bind(tenant_id.to_owned())
             .push(" AND status IN ('pending', 'scheduled')");
         push_kind_filter(&mut q, kinds);
+        push_not_paused(&mut q, tenant_id);
         let row = q.build().fetch_one(&self.read).await?;
         opt_from_ms(row.try_get("next")?)
     }
@@ -773,6 +829,45 @@ impl SqliteStore {
         .execute(&self.write)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    pub async fn kind_pause(
+        &self,
+        tenant_id: &str,
+        pattern: &KindPattern,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (exact, prefix) = shared::pattern_match_form(pattern);
+        sqlx::query(
+            "INSERT INTO ferry_paused_kinds (tenant_id, pattern, exact, prefix, paused_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, pattern) DO NOTHING",
+        )
+        .bind(tenant_id)
+        .bind(pattern.to_string())
+        .bind(exact)
+        .bind(prefix)
+        .bind(ms(now))
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn kind_resume(&self, tenant_id: &str, pattern: &KindPattern) -> StoreResult<()> {
+        sqlx::query("DELETE FROM ferry_paused_kinds WHERE tenant_id = ? AND pattern = ?")
+            .bind(tenant_id)
+            .bind(pattern.to_string())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn kind_paused(&self, tenant_id: &str) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT pattern FROM ferry_paused_kinds WHERE tenant_id = ? ORDER BY pattern",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.read)
+        .await?)
     }
 
     /// Moves due `scheduled` jobs to `pending`.

@@ -48,7 +48,7 @@ async fn insert(store: &Store, jobs: Vec<NewJob>) -> Vec<JobId> {
         .await
         .expect("insert")
         .iter()
-        .map(|j| j.id)
+        .map(|i| i.job.id)
         .collect()
 }
 
@@ -113,7 +113,13 @@ async fn insert_then_get_roundtrips(store: Store) {
         s.labels = Some([("store_id".to_owned(), "42".to_owned())].into());
         s.priority = Some(5);
     });
-    let created = store.job_insert(&[new], t0()).await.expect("insert");
+    let created: Vec<_> = store
+        .job_insert(&[new], t0())
+        .await
+        .expect("insert")
+        .into_iter()
+        .map(|i| i.job)
+        .collect();
     let got = store.job_get(T, created[0].id).await.expect("get");
     assert_eq!(got, created[0]);
     assert_eq!(got.status, JobState::Pending);
@@ -745,6 +751,100 @@ async fn retention_deletes_finished_jobs_only(store: Store) {
     assert_eq!(status(&store, other).await, JobState::Pending);
 }
 
+async fn dedupe_keys_answer_the_unfinished_job(store: Store) {
+    let keyed = |key: &str| job("sync.reviews", |s| s.dedupe_key = Some(key.to_owned()));
+    let first = store
+        .job_insert(&[keyed("shop-1")], t0())
+        .await
+        .expect("insert")
+        .remove(0);
+    assert!(first.created);
+    // Same key again, and twice within one batch: the first job answers for all.
+    let again = store
+        .job_insert(&[keyed("shop-1"), keyed("shop-2"), keyed("shop-2")], t0())
+        .await
+        .expect("insert");
+    assert_eq!((again[0].created, again[0].job.id), (false, first.job.id));
+    assert!(again[1].created);
+    assert_eq!(
+        (again[2].created, again[2].job.id),
+        (false, again[1].job.id)
+    );
+    assert_eq!(again[0].job.dedupe_key.as_deref(), Some("shop-1"));
+    // Once the job is finished the key is free again.
+    let c = claim(&store, &["sync.*"], 1, t0()).await.remove(0);
+    assert_eq!(c.id, first.job.id);
+    complete(&store, c.id, &c.lease, &json!(1), t0())
+        .await
+        .expect("complete");
+    let later = store
+        .job_insert(&[keyed("shop-1")], t0())
+        .await
+        .expect("insert")
+        .remove(0);
+    assert!(later.created);
+    assert_ne!(later.job.id, first.job.id);
+}
+
+async fn paused_kinds_are_not_claimed(store: Store) {
+    insert(
+        &store,
+        vec![
+            job("report.daily", |_| {}),
+            job("report.weekly", |_| {}),
+            job("mail.send", |_| {}),
+        ],
+    )
+    .await;
+    store
+        .kind_pause(T, &pat("report.*"), t0())
+        .await
+        .expect("pause");
+    store
+        .kind_pause(T, &pat("report.*"), t0())
+        .await
+        .expect("pause twice");
+    store
+        .kind_pause(T, &pat("mail.send"), t0())
+        .await
+        .expect("pause");
+    assert_eq!(
+        store.kind_paused(T).await.expect("paused"),
+        ["mail.send", "report.*"]
+    );
+    assert!(claim(&store, &["*"], 10, t0()).await.is_empty());
+    assert_eq!(
+        store.job_next_run_at(T, &[pat("*")]).await.expect("next"),
+        None,
+        "paused work is not waited for"
+    );
+    store
+        .kind_resume(T, &pat("mail.send"))
+        .await
+        .expect("resume");
+    let got: Vec<_> = claim(&store, &["*"], 10, t0())
+        .await
+        .into_iter()
+        .map(|j| j.kind)
+        .collect();
+    assert_eq!(got, ["mail.send"]);
+    store
+        .kind_pause(T, &pat("*"), t0())
+        .await
+        .expect("pause all");
+    store
+        .kind_resume(T, &pat("report.*"))
+        .await
+        .expect("resume");
+    assert!(
+        claim(&store, &["*"], 10, t0()).await.is_empty(),
+        "* pauses everything"
+    );
+    store.kind_resume(T, &pat("*")).await.expect("resume all");
+    assert_eq!(claim(&store, &["report.*"], 10, t0()).await.len(), 2);
+    assert!(store.kind_paused("other").await.expect("paused").is_empty());
+}
+
 async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
     Store::open_sqlite(&dir.path().join("ferry.db"))
         .await
@@ -803,6 +903,8 @@ backends!(
     progress_and_items_are_recorded_once,
     list_filters_and_pages,
     retention_deletes_finished_jobs_only,
+    dedupe_keys_answer_the_unfinished_job,
+    paused_kinds_are_not_claimed,
 );
 
 #[tokio::test]

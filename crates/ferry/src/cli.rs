@@ -30,6 +30,8 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Submit, inspect and manage jobs.
     Job(JobArgs),
+    /// Pause, resume and list paused kinds (paused jobs are not claimed; running ones finish).
+    Kinds(KindsArgs),
     /// Measure Ferry on this machine.
     Bench(BenchArgs),
     /// Start a server with an embedded worker and run example jobs against a local site.
@@ -148,6 +150,9 @@ pub struct SubmitArgs {
     /// Wait up to this many seconds for the job to finish.
     #[arg(long)]
     pub wait: Option<f64>,
+    /// At most one unfinished job with this key: a duplicate answers the existing job.
+    #[arg(long)]
+    pub dedupe_key: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +168,24 @@ pub struct ListArgs {
     pub limit: Option<u32>,
     #[arg(long)]
     pub cursor: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KindsArgs {
+    #[command(flatten)]
+    pub connect: Connect,
+    #[command(subcommand)]
+    pub command: KindsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KindsCommand {
+    /// Stop claims of kinds matching PATTERN (http.request, report.*, *).
+    Pause { pattern: String },
+    /// Let PATTERN's jobs be claimed again.
+    Resume { pattern: String },
+    /// List the paused patterns.
+    List,
 }
 
 #[derive(Debug, Args)]

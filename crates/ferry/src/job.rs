@@ -9,7 +9,7 @@ use ferry_core::{Job, JobId, JobState, api::SubmitJob};
 use serde_json::Value;
 
 use crate::{
-    cli::{JobArgs, JobCommand, SubmitArgs},
+    cli::{JobArgs, JobCommand, KindsArgs, KindsCommand, SubmitArgs},
     config::{FileConfig, client_settings},
 };
 
@@ -91,6 +91,26 @@ pub async fn run(args: JobArgs, config: Option<&Path>) -> Result<ExitCode> {
     }
 }
 
+/// `ferry kinds pause|resume|list`.
+pub async fn kinds(args: KindsArgs, config: Option<&Path>) -> Result<ExitCode> {
+    let file = FileConfig::load(config)?;
+    let (url, token) = client_settings(args.connect.server, args.connect.data_dir, &file, false)?;
+    let client = Client::new(&url, token)?;
+    let paused = match args.command {
+        KindsCommand::Pause { pattern } => client.pause(&pattern).await?,
+        KindsCommand::Resume { pattern } => client.resume(&pattern).await?,
+        KindsCommand::List => client.paused().await?,
+    };
+    if args.connect.json {
+        println!("{}", serde_json::to_string_pretty(&paused)?);
+    } else if paused.paused.is_empty() {
+        println!("nothing is paused");
+    } else {
+        println!("paused: {}", paused.paused.join(" "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn parse_id(id: &str) -> Result<JobId> {
     id.parse()
         .with_context(|| format!("{id:?} is not a job id"))
@@ -132,6 +152,7 @@ async fn submit_job(client: &Client, args: SubmitArgs, json: bool) -> Result<Exi
         max_attempts: args.max_attempts,
         timeout_ms: args.timeout_ms,
         backoff: None,
+        dedupe_key: args.dedupe_key,
     };
     let job = match args.wait {
         Some(secs) => {

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args, cli.config.as_deref()).await,
             Command::Worker(args) => worker::run(args, cli.config.as_deref()).await,
             Command::Job(args) => job::run(args, cli.config.as_deref()).await,
+            Command::Kinds(args) => job::kinds(args, cli.config.as_deref()).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Demo(args) => demo::run(args).await,
         }

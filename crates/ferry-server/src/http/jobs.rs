@@ -90,7 +90,12 @@ async fn submit(
     let jobs = queue
         .validate(vec![spec], false)
         .map_err(ApiError::validation)?;
-    let job = queue.submit(&jobs).await?.remove(0);
+    let inserted = queue.submit(&jobs).await?.remove(0);
+    // A dedupe key held by an unfinished job: that job answers, with 200 (nothing created).
+    if !inserted.created {
+        return Ok(created(inserted.job, StatusCode::OK));
+    }
+    let job = inserted.job;
     let Some(wait) = wait else {
         return Ok(created(job, StatusCode::ACCEPTED));
     };
@@ -114,8 +119,10 @@ async fn submit_batch(
     let jobs = queue
         .validate(batch.jobs, true)
         .map_err(ApiError::validation)?;
-    let jobs = queue.submit(&jobs).await?;
-    Ok((StatusCode::ACCEPTED, Json(JobsCreated { jobs })).into_response())
+    let inserted = queue.submit(&jobs).await?;
+    let created = inserted.iter().map(|i| i.created).collect();
+    let jobs = inserted.into_iter().map(|i| i.job).collect();
+    Ok((StatusCode::ACCEPTED, Json(JobsCreated { jobs, created })).into_response())
 }
 
 async fn get_job(State(queue): State<AppState>, PathId(id): PathId) -> Result<Json<Job>, ApiError> {

@@ -5,6 +5,7 @@ mod auth;
 mod error;
 mod health;
 mod jobs;
+mod kinds;
 mod worker;
 
 use std::sync::Arc;
@@ -27,10 +28,12 @@ pub type AppState = Arc<Queue>;
 /// The whole API as one router; the test seam.
 pub fn app(queue: AppState) -> Router {
     let config = queue.config().clone();
-    let client = jobs::router().route_layer(middleware::from_fn_with_state(
-        config.api_token.clone(),
-        auth::require,
-    ));
+    let client = jobs::router()
+        .merge(kinds::router())
+        .route_layer(middleware::from_fn_with_state(
+            config.api_token.clone(),
+            auth::require,
+        ));
     let worker = worker::router().route_layer(middleware::from_fn_with_state(
         config.worker_token.clone(),
         auth::require,

@@ -1,0 +1,45 @@
+//! Pausing and resuming kinds: `POST /v1/kinds/{pattern}/pause|resume`, and
+//! `GET /v1/kinds/paused`. A paused pattern's jobs are not claimed; running ones finish.
+
+use axum::{
+    Router,
+    extract::{Path, State},
+    routing::{get, post},
+};
+use ferry_core::{DEFAULT_TENANT, KindPattern, api::PausedKinds};
+
+use super::{ApiError, AppState, Json};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/kinds/paused", get(paused))
+        .route("/v1/kinds/{pattern}/pause", post(pause))
+        .route("/v1/kinds/{pattern}/resume", post(resume))
+}
+
+fn pattern(raw: &str) -> Result<KindPattern, ApiError> {
+    raw.parse()
+        .map_err(|e: ferry_core::kind::KindError| ApiError::field("pattern", e.to_string()))
+}
+
+async fn paused(State(queue): State<AppState>) -> Result<Json<PausedKinds>, ApiError> {
+    Ok(Json(PausedKinds {
+        paused: queue.paused(DEFAULT_TENANT).await?,
+    }))
+}
+
+async fn pause(
+    State(queue): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<PausedKinds>, ApiError> {
+    let paused = queue.pause(DEFAULT_TENANT, &pattern(&raw)?).await?;
+    Ok(Json(PausedKinds { paused }))
+}
+
+async fn resume(
+    State(queue): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<PausedKinds>, ApiError> {
+    let paused = queue.resume(DEFAULT_TENANT, &pattern(&raw)?).await?;
+    Ok(Json(PausedKinds { paused }))
+}
