@@ -292,6 +292,38 @@ impl Client {
         self.post("/v1/jobs/batch", &SubmitBatch { jobs }).await
     }
 
+    /// `POST /v1/batches`.
+    pub async fn create_batch(
+        &self,
+        batch: &ferry_core::api::CreateBatch,
+    ) -> ClientResult<ferry_core::api::BatchCreated> {
+        self.post("/v1/batches", batch).await
+    }
+
+    pub async fn batch(&self, id: JobId) -> ClientResult<ferry_core::api::Batch> {
+        self.get(&format!("/v1/batches/{id}")).await
+    }
+
+    /// Finished items after the cursor `after` (`None`: from the start).
+    pub async fn batch_results(
+        &self,
+        id: JobId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> ClientResult<ferry_core::api::BatchResultPage> {
+        let mut pairs = vec![("limit", limit.to_string())];
+        pairs.extend(after.map(|a| ("after", a.to_owned())));
+        let req = self
+            .request(Method::GET, &format!("/v1/batches/{id}/results"))
+            .query(&pairs);
+        Ok(self.send(req).await?.1)
+    }
+
+    pub async fn cancel_batch(&self, id: JobId) -> ClientResult<ferry_core::api::Batch> {
+        self.post(&format!("/v1/batches/{id}/cancel"), &serde_json::json!({}))
+            .await
+    }
+
     // ---- worker API ----
 
     /// `POST /v1/worker/claim`; long-polls up to `wait_ms` on the server.

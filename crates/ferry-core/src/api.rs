@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Backoff, ErrorCode, FieldError, Job, JobId, JobItem};
+use crate::{Backoff, ErrorCode, FieldError, Job, JobError, JobId, JobItem, JobState};
 
 /// `POST /v1/jobs` and each entry of `POST /v1/jobs/batch`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -246,3 +246,145 @@ pub struct Health {
 
 /// Convenience for lists of ids in responses and tests.
 pub type JobIds = Vec<JobId>;
+
+/// The options every item of a batch shares (those of `POST /v1/jobs` but kind and payload).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<Backoff>,
+}
+
+/// `POST /v1/batches`: one job of `kind` per item; each item is that job's payload.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBatch {
+    pub kind: String,
+    pub items: Vec<Value>,
+    #[serde(default)]
+    pub options: BatchOptions,
+}
+
+impl CreateBatch {
+    /// The job spec of item `index`.
+    pub fn item_spec(&self, index: usize) -> SubmitJob {
+        let o = &self.options;
+        SubmitJob {
+            kind: self.kind.clone(),
+            payload: self.items.get(index).cloned().unwrap_or_default(),
+            labels: o.labels.clone(),
+            priority: o.priority,
+            run_at: o.run_at,
+            delay_ms: o.delay_ms,
+            max_attempts: o.max_attempts,
+            timeout_ms: o.timeout_ms,
+            backoff: o.backoff,
+            dedupe_key: None,
+        }
+    }
+}
+
+/// Answer of `POST /v1/batches`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchCreated {
+    pub batch_id: JobId,
+    pub total: u64,
+}
+
+/// Where a batch is: `running` while any item is unfinished; then `completed` (all
+/// completed), `failed` (some failed) or `cancelled` (cancelled before all finished).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchState {
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+/// Item counts of a batch by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchProgress {
+    pub total: u64,
+    pub pending: u64,
+    pub running: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+}
+
+impl BatchProgress {
+    /// Adds `n` jobs in `state` (`scheduled` counts as pending).
+    pub fn add(&mut self, state: JobState, n: u64) {
+        match state {
+            JobState::Scheduled | JobState::Pending => self.pending += n,
+            JobState::Running => self.running += n,
+            JobState::Completed => self.completed += n,
+            JobState::Failed => self.failed += n,
+            JobState::Cancelled => self.cancelled += n,
+        }
+    }
+
+    pub fn unfinished(&self) -> u64 {
+        self.pending + self.running
+    }
+}
+
+/// `GET /v1/batches/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    pub id: JobId,
+    pub kind: String,
+    pub status: BatchState,
+    pub progress: BatchProgress,
+    pub labels: BTreeMap<String, String>,
+    pub created_at: DateTime<Utc>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+impl Batch {
+    /// The state a batch is in, from its counts.
+    pub fn state_of(progress: &BatchProgress, cancelled: bool) -> BatchState {
+        if progress.unfinished() > 0 {
+            BatchState::Running
+        } else if cancelled {
+            BatchState::Cancelled
+        } else if progress.failed > 0 || progress.cancelled > 0 {
+            BatchState::Failed
+        } else {
+            BatchState::Completed
+        }
+    }
+}
+
+/// One finished item of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchResult {
+    /// The item's position in the `items` it was created from.
+    pub index: u32,
+    pub job_id: JobId,
+    pub status: JobState,
+    pub result: Option<Value>,
+    pub error: Option<JobError>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// `GET /v1/batches/{id}/results`: finished items in the order they finished.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchResultPage {
+    pub results: Vec<BatchResult>,
+    /// Pass as `after` to get only items that finish later; the `after` given when empty.
+    pub next_after: Option<String>,
+}

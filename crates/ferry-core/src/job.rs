@@ -97,6 +97,8 @@ pub struct NewJob {
     pub timeout_ms: u64,
     pub backoff: Backoff,
     pub dedupe_key: Option<String>,
+    /// The batch this job is item `.1` of.
+    pub batch: Option<(JobId, u32)>,
 }
 
 impl NewJob {

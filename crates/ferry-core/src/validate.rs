@@ -170,6 +170,7 @@ pub fn new_job(
             timeout_ms,
             backoff,
             dedupe_key: spec.dedupe_key,
+            batch: None,
         }),
         _ => Err(errors),
     }

@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Most jobs in one `POST /v1/jobs/batch` (default 1,000).
     pub max_batch_jobs: usize,
+    /// Most items in one `POST /v1/batches` (default 10,000).
+    pub max_batch_items: usize,
     /// Longest `POST /v1/jobs?wait=` a client may ask for (default 60 s).
     pub max_sync_wait: Duration,
     /// Background maintenance.
@@ -42,6 +44,7 @@ impl ServerConfig {
             lease: LeaseBounds::default(),
             max_body_bytes: 8 * 1024 * 1024,
             max_batch_jobs: 1_000,
+            max_batch_items: 10_000,
             max_sync_wait: Duration::from_secs(60),
             services: ServiceConfig::default(),
             shared_poll_interval: Duration::from_secs(2),

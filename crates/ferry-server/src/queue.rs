@@ -143,6 +143,54 @@ impl Queue {
         Ok(job)
     }
 
+    /// Creates a batch: one job per item, all or none.
+    pub async fn create_batch(
+        &self,
+        tenant_id: &str,
+        kind: &str,
+        labels: std::collections::BTreeMap<String, String>,
+        mut jobs: Vec<NewJob>,
+    ) -> StoreResult<ferry_core::api::BatchCreated> {
+        let batch_id = JobId::new();
+        for (i, job) in jobs.iter_mut().enumerate() {
+            job.batch = Some((batch_id, i as u32));
+        }
+        let batch = ferry_store::NewBatch {
+            id: batch_id,
+            tenant_id: tenant_id.to_owned(),
+            kind: kind.to_owned(),
+            labels,
+        };
+        self.store.batch_insert(&batch, &jobs, self.now()).await?;
+        self.work_available.notify_waiters();
+        Ok(ferry_core::api::BatchCreated {
+            batch_id,
+            total: jobs.len() as u64,
+        })
+    }
+
+    pub async fn batch(&self, tenant_id: &str, id: JobId) -> StoreResult<ferry_core::api::Batch> {
+        self.store.batch_get(tenant_id, id).await
+    }
+
+    pub async fn batch_results(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        after: Option<(i64, JobId)>,
+        limit: u32,
+    ) -> StoreResult<Vec<ferry_core::api::BatchResult>> {
+        self.store.batch_results(tenant_id, id, after, limit).await
+    }
+
+    pub async fn cancel_batch(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+    ) -> StoreResult<ferry_core::api::Batch> {
+        self.store.batch_cancel(tenant_id, id, self.now()).await
+    }
+
     pub async fn pause(&self, tenant_id: &str, pattern: &KindPattern) -> StoreResult<Vec<String>> {
         self.store
             .kind_pause(tenant_id, pattern, self.now())

@@ -819,3 +819,89 @@ async fn paused_kinds_wait_until_resumed() {
         .await;
     assert_eq!(wrong_token.status, 401);
 }
+
+#[tokio::test]
+async fn batches_are_created_whole_and_cancelled_whole() {
+    let server = TestServer::spawn().await;
+    let batch = ferry_core::api::CreateBatch {
+        kind: "kw.lookup".into(),
+        items: (0..5).map(|i| json!({"kw": format!("kw-{i}")})).collect(),
+        options: ferry_core::api::BatchOptions {
+            max_attempts: Some(2),
+            ..Default::default()
+        },
+    };
+    let created = server.api.create_batch(&batch).await.expect("create");
+    assert_eq!(created.total, 5);
+    let b = server.api.batch(created.batch_id).await.expect("get");
+    assert_eq!(
+        (b.status, b.progress.pending),
+        (ferry_core::api::BatchState::Running, 5)
+    );
+    let cancelled = server
+        .api
+        .cancel_batch(created.batch_id)
+        .await
+        .expect("cancel");
+    assert_eq!(
+        (cancelled.status, cancelled.progress.cancelled),
+        (ferry_core::api::BatchState::Cancelled, 5)
+    );
+    assert!(
+        server
+            .worker
+            .claim(&claim_req(&["kw.*"], 10, 0))
+            .await
+            .expect("claim")
+            .jobs
+            .is_empty()
+    );
+
+    let raw = server.raw();
+    let bad = raw
+        .json(
+            "POST",
+            "/v1/batches",
+            API_TOKEN,
+            r#"{"kind": "kw.lookup", "items": [{}, {}], "options": {"priority": 99999}}"#,
+        )
+        .await;
+    assert_eq!((bad.status, bad.code()), (422, "VALIDATION_FAILED"));
+    assert_eq!(
+        bad.body["error"]["fields"].as_array().map(Vec::len),
+        Some(1),
+        "named once: {}",
+        bad.body
+    );
+    assert_eq!(bad.body["error"]["fields"][0]["field"], "options.priority");
+    let empty = raw
+        .json(
+            "POST",
+            "/v1/batches",
+            API_TOKEN,
+            r#"{"kind": "kw.lookup", "items": []}"#,
+        )
+        .await;
+    assert_eq!(empty.body["error"]["fields"][0]["field"], "items");
+    let missing = raw
+        .json(
+            "GET",
+            "/v1/batches/0190a6d2-7a8e-7c3b-9a1e-2f4b5c6d7e8f",
+            API_TOKEN,
+            "",
+        )
+        .await;
+    assert_eq!(
+        (missing.status, missing.body["error"]["message"].as_str()),
+        (404, Some("batch not found"))
+    );
+    let bad_cursor = raw
+        .json(
+            "GET",
+            &format!("/v1/batches/{}/results?after=nope", created.batch_id),
+            API_TOKEN,
+            "",
+        )
+        .await;
+    assert_eq!(bad_cursor.body["error"]["fields"][0]["field"], "after");
+}

@@ -22,7 +22,8 @@ use ferry_core::{
 
 pub use error::{StoreError, StoreResult};
 pub use params::{
-    ClaimParams, CompleteParams, FailParams, Inserted, ListParams, ProgressParams, Transition,
+    ClaimParams, CompleteParams, FailParams, Inserted, ListParams, NewBatch, ProgressParams,
+    Transition,
 };
 pub use postgres::PostgresStore;
 pub use shared::Overdue;
@@ -150,6 +151,46 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Inserted>> {
         dispatch!(self, s => s.job_insert(jobs, now).await)
+    }
+
+    /// Creates a batch and its item jobs in one transaction.
+    pub async fn batch_insert(
+        &self,
+        batch: &NewBatch,
+        jobs: &[NewJob],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        dispatch!(self, s => s.batch_insert(batch, jobs, now).await)
+    }
+
+    /// A batch with its live progress.
+    pub async fn batch_get(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+    ) -> StoreResult<ferry_core::api::Batch> {
+        dispatch!(self, s => s.batch_get(tenant_id, id).await)
+    }
+
+    /// Finished items in the order they finished, after the `(finished_at ms, id)` cursor.
+    pub async fn batch_results(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        after: Option<(i64, JobId)>,
+        limit: u32,
+    ) -> StoreResult<Vec<ferry_core::api::BatchResult>> {
+        dispatch!(self, s => s.batch_results(tenant_id, id, after, limit).await)
+    }
+
+    /// Cancels the batch's unfinished items (running ones are asked to stop).
+    pub async fn batch_cancel(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ferry_core::api::Batch> {
+        dispatch!(self, s => s.batch_cancel(tenant_id, id, now).await)
     }
 
     pub async fn job_get(&self, tenant_id: &str, id: JobId) -> StoreResult<Job> {

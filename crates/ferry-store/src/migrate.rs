@@ -21,6 +21,11 @@ pub const SQLITE: &[Migration] = &[
         name: "dedupe_and_pause",
         sql: include_str!("../migrations/sqlite/0002_dedupe_and_pause.sql"),
     },
+    Migration {
+        version: 3,
+        name: "batches",
+        sql: include_str!("../migrations/sqlite/0003_batches.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -34,5 +39,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "dedupe_and_pause",
         sql: include_str!("../migrations/postgres/0002_dedupe_and_pause.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "batches",
+        sql: include_str!("../migrations/postgres/0003_batches.sql"),
     },
 ];

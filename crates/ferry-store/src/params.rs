@@ -72,3 +72,12 @@ pub struct Inserted {
     pub job: Job,
     pub created: bool,
 }
+
+/// A batch to create with its item jobs.
+#[derive(Debug, Clone)]
+pub struct NewBatch {
+    pub id: JobId,
+    pub tenant_id: String,
+    pub kind: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+}

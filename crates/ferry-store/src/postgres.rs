@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use ferry_core::{
     Backoff, FailureOutcome, Job, JobError, JobId, JobItem, JobState, KindPattern, NewJob,
-    api::{ClaimedJob, LeaseStatus},
+    api::{Batch, BatchProgress, BatchResult, ClaimedJob, LeaseStatus},
     retry::{FailedAttempt, jitter_unit},
 };
 use serde_json::Value;
@@ -25,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
-    ClaimParams, CompleteParams, FailParams, Inserted, ListParams, Overdue, ProgressParams,
-    StoreError, StoreResult, Transition, migrate,
+    ClaimParams, CompleteParams, FailParams, Inserted, ListParams, NewBatch, Overdue,
+    ProgressParams, StoreError, StoreResult, Transition, migrate,
     shared::{self, LeaseRow},
 };
 
@@ -180,6 +180,108 @@ async fn job_by_id(conn: &mut PgConnection, id: JobId) -> StoreResult<Job> {
     job_from_row(&row)
 }
 
+/// Inserts jobs inside the caller's transaction; see `Store::job_insert`.
+async fn insert_jobs(
+    conn: &mut PgConnection,
+    jobs: &[NewJob],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Inserted>> {
+    let mut ids = Vec::with_capacity(jobs.len());
+    let mut tenants = Vec::with_capacity(jobs.len());
+    let mut kinds = Vec::with_capacity(jobs.len());
+    let mut statuses = Vec::with_capacity(jobs.len());
+    let mut payloads = Vec::with_capacity(jobs.len());
+    let mut labels = Vec::with_capacity(jobs.len());
+    let mut priorities = Vec::with_capacity(jobs.len());
+    let mut run_ats = Vec::with_capacity(jobs.len());
+    let mut attempts = Vec::with_capacity(jobs.len());
+    let mut timeouts = Vec::with_capacity(jobs.len());
+    let mut bases = Vec::with_capacity(jobs.len());
+    let mut maxes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        ids.push(job.id.as_uuid());
+        tenants.push(job.tenant_id.clone());
+        kinds.push(job.kind.as_str().to_owned());
+        statuses.push(job.initial_state(now).as_str().to_owned());
+        payloads.push(job.payload.clone());
+        labels.push(to_json(&job.labels));
+        priorities.push(job.priority);
+        run_ats.push(ms(job.run_at));
+        attempts.push(job.max_attempts as i32);
+        timeouts.push(job.timeout_ms as i64);
+        bases.push(job.backoff.base_ms as i64);
+        maxes.push(job.backoff.max_ms as i64);
+    }
+    let dedupe_keys: Vec<Option<String>> = jobs.iter().map(|j| j.dedupe_key.clone()).collect();
+    let deduping = dedupe_keys.iter().any(Option::is_some);
+    // A duplicate dedupe key is skipped (ON CONFLICT), and answered with the job holding it.
+    let rows = sqlx::query(
+        "INSERT INTO ferry.jobs (id, tenant_id, kind, status, payload, labels, priority, run_at, \
+         max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, dedupe_key, batch_id, \
+         batch_index, created_at, updated_at) \
+         SELECT *, $16, $16 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], \
+         $5::jsonb[], $6::jsonb[], $7::int[], $8::bigint[], $9::int[], $10::bigint[], \
+         $11::bigint[], $12::bigint[], $13::text[], $14::uuid[], $15::int[]) \
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(ids)
+    .bind(tenants)
+    .bind(kinds)
+    .bind(statuses)
+    .bind(payloads)
+    .bind(labels)
+    .bind(priorities)
+    .bind(run_ats)
+    .bind(attempts)
+    .bind(timeouts)
+    .bind(bases)
+    .bind(maxes)
+    .bind(dedupe_keys)
+    .bind(
+        jobs.iter()
+            .map(|j| j.batch.map(|(id, _)| id.as_uuid()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        jobs.iter()
+            .map(|j| j.batch.map(|(_, index)| index as i32))
+            .collect::<Vec<_>>(),
+    )
+    .bind(ms(now))
+    .fetch_all(&mut *conn)
+    .await?;
+    let created: std::collections::HashSet<Uuid> = rows
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if !deduping || created.contains(&job.id.as_uuid()) {
+            out.push(Inserted {
+                job: shared::new_job_row(job, now)?,
+                created: true,
+            });
+            continue;
+        }
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM ferry.jobs WHERE tenant_id = $1 AND dedupe_key = $2 \
+             AND status IN ('scheduled', 'pending', 'running')"
+        ))
+        .bind(&job.tenant_id)
+        .bind(&job.dedupe_key)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a dedupe conflict without its job".to_owned()))?;
+        out.push(Inserted {
+            job: job_from_row(&row)?,
+            created: false,
+        });
+    }
+    Ok(out)
+}
+
 /// Ends the running attempt `(id, lease)` with `error`; `None` when it no longer matched.
 async fn fail_running(
     conn: &mut PgConnection,
@@ -260,92 +362,145 @@ impl PostgresStore {
         jobs: &[NewJob],
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Inserted>> {
-        let mut ids = Vec::with_capacity(jobs.len());
-        let mut tenants = Vec::with_capacity(jobs.len());
-        let mut kinds = Vec::with_capacity(jobs.len());
-        let mut statuses = Vec::with_capacity(jobs.len());
-        let mut payloads = Vec::with_capacity(jobs.len());
-        let mut labels = Vec::with_capacity(jobs.len());
-        let mut priorities = Vec::with_capacity(jobs.len());
-        let mut run_ats = Vec::with_capacity(jobs.len());
-        let mut attempts = Vec::with_capacity(jobs.len());
-        let mut timeouts = Vec::with_capacity(jobs.len());
-        let mut bases = Vec::with_capacity(jobs.len());
-        let mut maxes = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            ids.push(job.id.as_uuid());
-            tenants.push(job.tenant_id.clone());
-            kinds.push(job.kind.as_str().to_owned());
-            statuses.push(job.initial_state(now).as_str().to_owned());
-            payloads.push(job.payload.clone());
-            labels.push(to_json(&job.labels));
-            priorities.push(job.priority);
-            run_ats.push(ms(job.run_at));
-            attempts.push(job.max_attempts as i32);
-            timeouts.push(job.timeout_ms as i64);
-            bases.push(job.backoff.base_ms as i64);
-            maxes.push(job.backoff.max_ms as i64);
-        }
-        let dedupe_keys: Vec<Option<String>> = jobs.iter().map(|j| j.dedupe_key.clone()).collect();
-        let deduping = dedupe_keys.iter().any(Option::is_some);
         let mut tx = self.pool.begin().await?;
-        // A duplicate dedupe key is skipped (ON CONFLICT), and answered with the job holding it.
-        let rows = sqlx::query(
-            "INSERT INTO ferry.jobs (id, tenant_id, kind, status, payload, labels, priority, run_at, \
-             max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, dedupe_key, created_at, \
-             updated_at) \
-             SELECT *, $14, $14 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], \
-             $5::jsonb[], $6::jsonb[], $7::int[], $8::bigint[], $9::int[], $10::bigint[], \
-             $11::bigint[], $12::bigint[], $13::text[]) \
-             ON CONFLICT DO NOTHING RETURNING id",
-        )
-        .bind(ids)
-        .bind(tenants)
-        .bind(kinds)
-        .bind(statuses)
-        .bind(payloads)
-        .bind(labels)
-        .bind(priorities)
-        .bind(run_ats)
-        .bind(attempts)
-        .bind(timeouts)
-        .bind(bases)
-        .bind(maxes)
-        .bind(dedupe_keys)
-        .bind(ms(now))
-        .fetch_all(&mut *tx)
-        .await?;
-        let created: std::collections::HashSet<Uuid> = rows
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?;
-        let mut out = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            if !deduping || created.contains(&job.id.as_uuid()) {
-                out.push(Inserted {
-                    job: shared::new_job_row(job, now)?,
-                    created: true,
-                });
-                continue;
-            }
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                job_columns!(),
-                " FROM ferry.jobs WHERE tenant_id = $1 AND dedupe_key = $2 \
-                 AND status IN ('scheduled', 'pending', 'running')"
-            ))
-            .bind(&job.tenant_id)
-            .bind(&job.dedupe_key)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("a dedupe conflict without its job".to_owned()))?;
-            out.push(Inserted {
-                job: job_from_row(&row)?,
-                created: false,
-            });
-        }
+        let out = insert_jobs(&mut tx, jobs, now).await?;
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Inserts a batch and its item jobs in one transaction.
+    pub async fn batch_insert(
+        &self,
+        batch: &NewBatch,
+        jobs: &[NewJob],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO ferry.batches (id, tenant_id, kind, total, labels, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(batch.id.as_uuid())
+        .bind(&batch.tenant_id)
+        .bind(&batch.kind)
+        .bind(jobs.len() as i32)
+        .bind(to_json(&batch.labels))
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+        insert_jobs(&mut tx, jobs, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn batch_get(&self, tenant_id: &str, id: JobId) -> StoreResult<Batch> {
+        let row = sqlx::query(
+            "SELECT kind, labels, created_at, cancelled_at, total FROM ferry.batches WHERE id = $1 AND tenant_id = $2",
+        )
+        .bind(id.as_uuid())
+        .bind(tenant_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let mut progress = BatchProgress {
+            total: row.try_get::<i32, _>("total")? as u64,
+            ..Default::default()
+        };
+        let counts = sqlx::query(
+            "SELECT status, count(*) AS n FROM ferry.jobs WHERE batch_id = $1 GROUP BY status",
+        )
+        .bind(id.as_uuid())
+        .fetch_all(&self.pool)
+        .await?;
+        for c in &counts {
+            progress.add(
+                parse_state(c.try_get("status")?)?,
+                c.try_get::<i64, _>("n")? as u64,
+            );
+        }
+        let cancelled_at = opt_from_ms(row.try_get("cancelled_at")?)?;
+        Ok(Batch {
+            id,
+            kind: row.try_get("kind")?,
+            status: Batch::state_of(&progress, cancelled_at.is_some()),
+            progress,
+            labels: from_json(Some(row.try_get("labels")?))?.unwrap_or_default(),
+            created_at: from_ms(row.try_get("created_at")?)?,
+            cancelled_at,
+        })
+    }
+
+    /// Finished items of a batch, in the order they finished, after `(finished_at, id)`.
+    pub async fn batch_results(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        after: Option<(i64, JobId)>,
+        limit: u32,
+    ) -> StoreResult<Vec<BatchResult>> {
+        self.batch_get(tenant_id, id).await?;
+        let (after_ms, after_id) =
+            after.map_or((i64::MIN, Uuid::nil()), |(t, id)| (t, id.as_uuid()));
+        let rows = sqlx::query(
+            "SELECT id, batch_index, status, result, error, finished_at FROM ferry.jobs \
+             WHERE batch_id = $1 AND finished_at IS NOT NULL AND (finished_at, id) > ($2, $3) \
+             ORDER BY finished_at, id LIMIT $4",
+        )
+        .bind(id.as_uuid())
+        .bind(after_ms)
+        .bind(after_id)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(BatchResult {
+                    index: row.try_get::<i32, _>("batch_index")? as u32,
+                    job_id: JobId::from_uuid(row.try_get("id")?),
+                    status: parse_state(row.try_get("status")?)?,
+                    result: row.try_get("result")?,
+                    error: from_json(row.try_get("error")?)?,
+                    finished_at: from_ms(row.try_get("finished_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Cancels a batch's waiting items and asks its running ones to stop.
+    pub async fn batch_cancel(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Batch> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE ferry.batches SET cancelled_at = coalesce(cancelled_at, $1) WHERE id = $2 AND tenant_id = $3",
+        )
+        .bind(ms(now))
+        .bind(id.as_uuid())
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "UPDATE ferry.jobs SET status = 'cancelled', finished_at = $1, updated_at = $1 \
+             WHERE batch_id = $2 AND status IN ('pending', 'scheduled')",
+        )
+        .bind(ms(now))
+        .bind(id.as_uuid())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE ferry.jobs SET cancel_requested = true, updated_at = $1 WHERE batch_id = $2 AND status = 'running'",
+        )
+        .bind(ms(now))
+        .bind(id.as_uuid())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.batch_get(tenant_id, id).await
     }
 
     pub async fn job_get(&self, tenant_id: &str, id: JobId) -> StoreResult<Job> {

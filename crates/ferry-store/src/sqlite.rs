@@ -11,7 +11,7 @@ use std::{path::Path, str::FromStr, time::Duration};
 use chrono::{DateTime, Utc};
 use ferry_core::{
     Backoff, FailureOutcome, Job, JobError, JobId, JobItem, JobState, KindPattern, NewJob,
-    api::{ClaimedJob, LeaseStatus},
+    api::{Batch, BatchProgress, BatchResult, ClaimedJob, LeaseStatus},
     retry::{FailedAttempt, jitter_unit},
 };
 use serde_json::Value;
@@ -24,8 +24,8 @@ use sqlx::{
 };
 
 use crate::{
-    ClaimParams, CompleteParams, FailParams, Inserted, ListParams, Overdue, ProgressParams,
-    StoreError, StoreResult, Transition, migrate,
+    ClaimParams, CompleteParams, FailParams, Inserted, ListParams, NewBatch, Overdue,
+    ProgressParams, StoreError, StoreResult, Transition, migrate,
     shared::{self, LeaseRow},
 };
 
@@ -290,92 +290,146 @@ impl SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Inserted>> {
         let mut tx = self.write.begin().await?;
-        // With dedupe keys, learn which rows went in (a duplicate is skipped, not an error);
-        // without, skip RETURNING: sqlx hands every returned row across a thread.
-        let deduping = jobs.iter().any(|j| j.dedupe_key.is_some());
-        let mut created = std::collections::HashSet::new();
-        // Multi-row statements: one round trip to SQLite per chunk, not per job
-        // (15 parameters a row, well under SQLite's 32766).
-        for chunk in jobs.chunks(500) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO ferry_jobs (id, tenant_id, kind, status, payload, labels, priority, \
-                 run_at, max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, created_at, \
-                 updated_at, dedupe_key) ",
-            );
-            q.push_values(chunk, |mut b, job| {
-                b.push_bind(job.id.to_string())
-                    .push_bind(job.tenant_id.clone())
-                    .push_bind(job.kind.as_str().to_owned())
-                    .push_bind(job.initial_state(now).as_str())
-                    .push_bind(to_text(&job.payload))
-                    .push_bind(to_text(&job.labels))
-                    .push_bind(job.priority)
-                    .push_bind(ms(job.run_at))
-                    .push_bind(job.max_attempts as i64)
-                    .push_bind(job.timeout_ms as i64)
-                    .push_bind(job.backoff.base_ms as i64)
-                    .push_bind(job.backoff.max_ms as i64)
-                    .push_bind(ms(now))
-                    .push_bind(ms(now))
-                    .push_bind(job.dedupe_key.clone());
-            });
-            if deduping {
-                q.push(" ON CONFLICT DO NOTHING RETURNING id");
-                for row in q.build().fetch_all(&mut *tx).await? {
-                    created.insert(row.try_get::<String, _>("id")?);
-                }
-            } else {
-                q.build().execute(&mut *tx).await?;
-            }
-        }
-        let is_new = |job: &NewJob| !deduping || created.contains(&job.id.to_string());
-        let labels: Vec<(String, &String, &String)> = jobs
-            .iter()
-            .filter(|job| is_new(job))
-            .flat_map(|job| {
-                job.labels
-                    .iter()
-                    .map(move |(k, v)| (job.id.to_string(), k, v))
-            })
-            .collect();
-        for chunk in labels.chunks(5_000) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("INSERT INTO ferry_job_labels (job_id, key, value) ");
-            q.push_values(chunk, |mut b, (id, k, v)| {
-                b.push_bind(id.clone())
-                    .push_bind((*k).clone())
-                    .push_bind((*v).clone());
-            });
-            q.build().execute(&mut *tx).await?;
-        }
-        let mut out = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            if is_new(job) {
-                out.push(Inserted {
-                    job: shared::new_job_row(job, now)?,
-                    created: true,
-                });
-                continue;
-            }
-            // A duplicate: answer the unfinished job that holds the key.
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                job_columns!(),
-                " FROM ferry_jobs WHERE tenant_id = ? AND dedupe_key = ? \
-                 AND status IN ('scheduled', 'pending', 'running')"
-            ))
-            .bind(&job.tenant_id)
-            .bind(&job.dedupe_key)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("a dedupe conflict without its job".to_owned()))?;
-            out.push(Inserted {
-                job: job_from_row(&row)?,
-                created: false,
-            });
-        }
+        let out = insert_jobs(&mut tx, jobs, now).await?;
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Inserts a batch and its item jobs in one transaction.
+    pub async fn batch_insert(
+        &self,
+        batch: &NewBatch,
+        jobs: &[NewJob],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO ferry_batches (id, tenant_id, kind, total, labels, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(batch.id.to_string())
+        .bind(&batch.tenant_id)
+        .bind(&batch.kind)
+        .bind(jobs.len() as i64)
+        .bind(to_text(&batch.labels))
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+        insert_jobs(&mut tx, jobs, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn batch_get(&self, tenant_id: &str, id: JobId) -> StoreResult<Batch> {
+        let row = sqlx::query(
+            "SELECT kind, labels, created_at, cancelled_at, total FROM ferry_batches WHERE id = ? AND tenant_id = ?",
+        )
+        .bind(id.to_string())
+        .bind(tenant_id)
+        .fetch_optional(&self.read)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let mut progress = BatchProgress {
+            total: row.try_get::<i64, _>("total")? as u64,
+            ..Default::default()
+        };
+        let counts = sqlx::query(
+            "SELECT status, count(*) AS n FROM ferry_jobs WHERE batch_id = ? GROUP BY status",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.read)
+        .await?;
+        for c in &counts {
+            progress.add(
+                parse_state(c.try_get("status")?)?,
+                c.try_get::<i64, _>("n")? as u64,
+            );
+        }
+        let labels: String = row.try_get("labels")?;
+        let cancelled_at = opt_from_ms(row.try_get("cancelled_at")?)?;
+        Ok(Batch {
+            id,
+            kind: row.try_get("kind")?,
+            status: Batch::state_of(&progress, cancelled_at.is_some()),
+            progress,
+            labels: serde_json::from_str(&labels)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            created_at: from_ms(row.try_get("created_at")?)?,
+            cancelled_at,
+        })
+    }
+
+    /// Finished items of a batch, in the order they finished, after `(finished_at, id)`.
+    pub async fn batch_results(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        after: Option<(i64, JobId)>,
+        limit: u32,
+    ) -> StoreResult<Vec<BatchResult>> {
+        self.batch_get(tenant_id, id).await?;
+        let (after_ms, after_id) =
+            after.map_or((i64::MIN, String::new()), |(t, id)| (t, id.to_string()));
+        let rows = sqlx::query(
+            "SELECT id, batch_index, status, result, error, finished_at FROM ferry_jobs \
+             WHERE batch_id = ? AND finished_at IS NOT NULL AND (finished_at, id) > (?, ?) \
+             ORDER BY finished_at, id LIMIT ?",
+        )
+        .bind(id.to_string())
+        .bind(after_ms)
+        .bind(after_id)
+        .bind(limit as i64)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(BatchResult {
+                    index: row.try_get::<i64, _>("batch_index")? as u32,
+                    job_id: parse_id(row.try_get("id")?)?,
+                    status: parse_state(row.try_get("status")?)?,
+                    result: opt_json(row.try_get("result")?)?,
+                    error: opt_json(row.try_get("error")?)?,
+                    finished_at: from_ms(row.try_get("finished_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Cancels a batch's waiting items and asks its running ones to stop.
+    pub async fn batch_cancel(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Batch> {
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE ferry_batches SET cancelled_at = coalesce(cancelled_at, ?) WHERE id = ? AND tenant_id = ?",
+        )
+        .bind(ms(now))
+        .bind(id.to_string())
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "UPDATE ferry_jobs SET status = 'cancelled', finished_at = ?1, updated_at = ?1 \
+             WHERE batch_id = ?2 AND status IN ('pending', 'scheduled')",
+        )
+        .bind(ms(now))
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE ferry_jobs SET cancel_requested = 1, updated_at = ?1 WHERE batch_id = ?2 AND status = 'running'",
+        )
+        .bind(ms(now))
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.batch_get(tenant_id, id).await
     }
 
     pub async fn job_get(&self, tenant_id: &str, id: JobId) -> StoreResult<Job> {
@@ -896,6 +950,101 @@ impl SqliteStore {
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Inserts jobs inside the caller's transaction; see `Store::job_insert`.
+async fn insert_jobs(
+    tx: &mut SqliteConnection,
+    jobs: &[NewJob],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Inserted>> {
+    // With dedupe keys, learn which rows went in (a duplicate is skipped, not an error);
+    // without, skip RETURNING: sqlx hands every returned row across a thread.
+    let deduping = jobs.iter().any(|j| j.dedupe_key.is_some());
+    let mut created = std::collections::HashSet::new();
+    // Multi-row statements: one round trip to SQLite per chunk, not per job
+    // (17 parameters a row, well under SQLite's 32766).
+    for chunk in jobs.chunks(500) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO ferry_jobs (id, tenant_id, kind, status, payload, labels, priority, \
+             run_at, max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, created_at, \
+             updated_at, dedupe_key, batch_id, batch_index) ",
+        );
+        q.push_values(chunk, |mut b, job| {
+            b.push_bind(job.id.to_string())
+                .push_bind(job.tenant_id.clone())
+                .push_bind(job.kind.as_str().to_owned())
+                .push_bind(job.initial_state(now).as_str())
+                .push_bind(to_text(&job.payload))
+                .push_bind(to_text(&job.labels))
+                .push_bind(job.priority)
+                .push_bind(ms(job.run_at))
+                .push_bind(job.max_attempts as i64)
+                .push_bind(job.timeout_ms as i64)
+                .push_bind(job.backoff.base_ms as i64)
+                .push_bind(job.backoff.max_ms as i64)
+                .push_bind(ms(now))
+                .push_bind(ms(now))
+                .push_bind(job.dedupe_key.clone())
+                .push_bind(job.batch.map(|(id, _)| id.to_string()))
+                .push_bind(job.batch.map(|(_, index)| index as i64));
+        });
+        if deduping {
+            q.push(" ON CONFLICT DO NOTHING RETURNING id");
+            for row in q.build().fetch_all(&mut *tx).await? {
+                created.insert(row.try_get::<String, _>("id")?);
+            }
+        } else {
+            q.build().execute(&mut *tx).await?;
+        }
+    }
+    let is_new = |job: &NewJob| !deduping || created.contains(&job.id.to_string());
+    let labels: Vec<(String, &String, &String)> = jobs
+        .iter()
+        .filter(|job| is_new(job))
+        .flat_map(|job| {
+            job.labels
+                .iter()
+                .map(move |(k, v)| (job.id.to_string(), k, v))
+        })
+        .collect();
+    for chunk in labels.chunks(5_000) {
+        let mut q =
+            QueryBuilder::<Sqlite>::new("INSERT INTO ferry_job_labels (job_id, key, value) ");
+        q.push_values(chunk, |mut b, (id, k, v)| {
+            b.push_bind(id.clone())
+                .push_bind((*k).clone())
+                .push_bind((*v).clone());
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if is_new(job) {
+            out.push(Inserted {
+                job: shared::new_job_row(job, now)?,
+                created: true,
+            });
+            continue;
+        }
+        // A duplicate: answer the unfinished job that holds the key.
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM ferry_jobs WHERE tenant_id = ? AND dedupe_key = ? \
+             AND status IN ('scheduled', 'pending', 'running')"
+        ))
+        .bind(&job.tenant_id)
+        .bind(&job.dedupe_key)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a dedupe conflict without its job".to_owned()))?;
+        out.push(Inserted {
+            job: job_from_row(&row)?,
+            created: false,
+        });
+    }
+    Ok(out)
 }
 
 async fn tenant_owns(conn: &mut SqliteConnection, tenant_id: &str, id: JobId) -> StoreResult<bool> {

@@ -845,6 +845,120 @@ async fn paused_kinds_are_not_claimed(store: Store) {
     assert!(store.kind_paused("other").await.expect("paused").is_empty());
 }
 
+async fn batches_track_progress_and_results(store: Store) {
+    let batch_id = JobId::new();
+    let jobs: Vec<NewJob> = (0..4u32)
+        .map(|i| {
+            let mut j = job("kw.lookup", |s| s.payload = json!({"kw": i}));
+            j.batch = Some((batch_id, i));
+            j
+        })
+        .collect();
+    let batch = ferry_store::NewBatch {
+        id: batch_id,
+        tenant_id: T.to_owned(),
+        kind: "kw.lookup".to_owned(),
+        labels: Default::default(),
+    };
+    store
+        .batch_insert(&batch, &jobs, t0())
+        .await
+        .expect("batch");
+    let b = store.batch_get(T, batch_id).await.expect("get");
+    assert_eq!(
+        (b.status, b.progress.total, b.progress.pending),
+        (ferry_core::api::BatchState::Running, 4, 4)
+    );
+
+    let claimed = claim(&store, &["kw.*"], 2, t0()).await;
+    complete(
+        &store,
+        claimed[0].id,
+        &claimed[0].lease,
+        &json!({"n": 1}),
+        t0() + ms(10),
+    )
+    .await
+    .expect("complete");
+    fail(
+        &store,
+        claimed[1].id,
+        &claimed[1].lease,
+        false,
+        t0() + ms(20),
+    )
+    .await
+    .expect("fail");
+    let b = store.batch_get(T, batch_id).await.expect("get");
+    assert_eq!(
+        (b.progress.completed, b.progress.failed, b.progress.pending),
+        (1, 1, 2)
+    );
+
+    let results = store
+        .batch_results(T, batch_id, None, 100)
+        .await
+        .expect("results");
+    let got: Vec<_> = results.iter().map(|r| (r.job_id, r.status)).collect();
+    assert_eq!(
+        got,
+        [
+            (claimed[0].id, JobState::Completed),
+            (claimed[1].id, JobState::Failed)
+        ]
+    );
+    assert_eq!(results[0].result, Some(json!({"n": 1})));
+    assert_eq!(
+        results[0].index,
+        jobs.iter()
+            .position(|j| j.id == claimed[0].id)
+            .expect("index") as u32
+    );
+    let last = results.last().expect("last");
+    let cursor = Some((last.finished_at.timestamp_millis(), last.job_id));
+    assert!(
+        store
+            .batch_results(T, batch_id, cursor, 100)
+            .await
+            .expect("results")
+            .is_empty()
+    );
+    let first_only = store
+        .batch_results(T, batch_id, None, 1)
+        .await
+        .expect("results");
+    let cursor = Some((
+        first_only[0].finished_at.timestamp_millis(),
+        first_only[0].job_id,
+    ));
+    assert_eq!(
+        store
+            .batch_results(T, batch_id, cursor, 100)
+            .await
+            .expect("results")
+            .len(),
+        1
+    );
+
+    let cancelled = store
+        .batch_cancel(T, batch_id, t0() + ms(30))
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled.status, ferry_core::api::BatchState::Cancelled);
+    assert_eq!(
+        (cancelled.progress.cancelled, cancelled.progress.pending),
+        (2, 0)
+    );
+    assert!(matches!(
+        store.batch_get("other", batch_id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.batch_cancel(T, JobId::new(), t0()).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
 async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
     Store::open_sqlite(&dir.path().join("ferry.db"))
         .await
@@ -905,6 +1019,7 @@ backends!(
     retention_deletes_finished_jobs_only,
     dedupe_keys_answer_the_unfinished_job,
     paused_kinds_are_not_claimed,
+    batches_track_progress_and_results,
 );
 
 #[tokio::test]

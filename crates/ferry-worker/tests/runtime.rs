@@ -324,3 +324,84 @@ async fn a_wrong_token_stops_the_worker_with_a_clear_error() {
         .expect_err("refused");
     assert!(err.to_string().contains("UNAUTHORIZED"), "{err}");
 }
+
+struct Lookup;
+
+#[async_trait::async_trait]
+impl Handler for Lookup {
+    async fn run(&self, ctx: JobContext) -> Result<Value, HandlerError> {
+        let kw = ctx.payload["kw"].as_str().unwrap_or_default().to_owned();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if kw == "kw-13" {
+            return Err(HandlerError::fatal(
+                "NO_RESULTS",
+                "the partner knows no such keyword",
+            ));
+        }
+        Ok(json!({"kw": kw, "count": kw.len()}))
+    }
+}
+
+#[tokio::test]
+async fn a_keyword_batch_streams_results_while_it_runs() {
+    let server = TestServer::builder().with_services().spawn().await;
+    let mut registry = Registry::new();
+    registry.register("kw.lookup", Lookup).expect("register");
+    let worker = start_worker(&server.url, registry, |c| c.concurrency = 2);
+    let batch = ferry_core::api::CreateBatch {
+        kind: "kw.lookup".into(),
+        items: (0..40).map(|i| json!({"kw": format!("kw-{i}")})).collect(),
+        options: Default::default(),
+    };
+    let created = server.api.create_batch(&batch).await.expect("create");
+
+    // Poll as the web page would, collecting results as they arrive.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    let mut saw_partial = false;
+    let give_up = tokio::time::Instant::now() + LONG;
+    loop {
+        let page = server
+            .api
+            .batch_results(created.batch_id, after.as_deref(), 7)
+            .await
+            .expect("results");
+        after = page.next_after.clone();
+        seen.extend(page.results);
+        let b = server.api.batch(created.batch_id).await.expect("get");
+        saw_partial |= b.status == ferry_core::api::BatchState::Running && !seen.is_empty();
+        if b.status != ferry_core::api::BatchState::Running && seen.len() == 40 {
+            assert_eq!(
+                b.status,
+                ferry_core::api::BatchState::Failed,
+                "one item failed"
+            );
+            assert_eq!((b.progress.completed, b.progress.failed), (39, 1));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "batch did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(saw_partial, "results were readable while the batch ran");
+    let mut indexes: Vec<_> = seen.iter().map(|r| r.index).collect();
+    indexes.sort_unstable();
+    assert_eq!(
+        indexes,
+        (0..40).collect::<Vec<_>>(),
+        "each item exactly once"
+    );
+    let failed = seen
+        .iter()
+        .find(|r| r.status == JobState::Failed)
+        .expect("failed item");
+    assert_eq!(
+        (failed.index, failed.error.as_ref().map(|e| e.code.as_str())),
+        (13, Some("NO_RESULTS"))
+    );
+    let ok = seen.iter().find(|r| r.index == 7).expect("item 7");
+    assert_eq!(ok.result, Some(json!({"kw": "kw-7", "count": 4})));
+    worker.shutdown().await.expect("clean stop");
+}

@@ -30,6 +30,8 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Submit, inspect and manage jobs.
     Job(JobArgs),
+    /// Create and follow batches: one job per item, with live progress.
+    Batch(BatchArgs),
     /// Pause, resume and list paused kinds (paused jobs are not claimed; running ones finish).
     Kinds(KindsArgs),
     /// Measure Ferry on this machine.
@@ -168,6 +170,41 @@ pub struct ListArgs {
     pub limit: Option<u32>,
     #[arg(long)]
     pub cursor: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    #[command(flatten)]
+    pub connect: Connect,
+    #[command(subcommand)]
+    pub command: BatchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BatchCommand {
+    /// Create a batch of KIND jobs, one per item.
+    Submit {
+        kind: String,
+        /// The items as a JSON array.
+        #[arg(long, conflicts_with = "items_file")]
+        items: Option<String>,
+        /// Read the items from a file: a JSON array, or one JSON value a line (- for stdin).
+        #[arg(long)]
+        items_file: Option<PathBuf>,
+        /// Options every item shares, as JSON: labels, priority, delay_ms, max_attempts, …
+        #[arg(long)]
+        options: Option<String>,
+    },
+    /// Show a batch's status and progress.
+    Get { id: String },
+    /// Wait until a batch finishes, with a progress bar; exits non-zero unless every item completed.
+    Wait {
+        id: String,
+        #[arg(long)]
+        timeout: Option<f64>,
+    },
+    /// Cancel a batch's unfinished items.
+    Cancel { id: String },
 }
 
 #[derive(Debug, Args)]

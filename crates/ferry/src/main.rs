@@ -1,6 +1,7 @@
 //! `ferry`: the server, the worker, the job CLI, the demo and the benchmarks in one
 //! binary. This file only parses the command line and reports errors as one line.
 
+mod batch;
 mod bench;
 mod cli;
 mod config;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args, cli.config.as_deref()).await,
             Command::Worker(args) => worker::run(args, cli.config.as_deref()).await,
             Command::Job(args) => job::run(args, cli.config.as_deref()).await,
+            Command::Batch(args) => batch::run(args, cli.config.as_deref()).await,
             Command::Kinds(args) => job::kinds(args, cli.config.as_deref()).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Demo(args) => demo::run(args).await,

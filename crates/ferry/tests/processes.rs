@@ -281,6 +281,48 @@ async fn generated_tokens_serve_the_cli_and_sigterm_drains() {
     let page: Value = serde_json::from_slice(&list.stdout).expect("json list");
     assert_eq!(page["jobs"].as_array().map(Vec::len), Some(1));
 
+    let submitted = ferry(&[
+        "batch",
+        "submit",
+        "ferry.noop",
+        "--items",
+        "[{}, {}, {}]",
+        "--json",
+        "--server",
+        &url,
+        "--data-dir",
+        data,
+    ])
+    .output()
+    .await
+    .expect("batch submit");
+    let created: Value = serde_json::from_slice(&submitted.stdout).expect("batch json");
+    let batch_id = created["batch_id"].as_str().expect("batch id").to_owned();
+    let waited = ferry(&[
+        "batch",
+        "wait",
+        &batch_id,
+        "--timeout",
+        "30",
+        "--server",
+        &url,
+        "--data-dir",
+        data,
+    ])
+    .output()
+    .await
+    .expect("batch wait");
+    let stdout = String::from_utf8_lossy(&waited.stdout);
+    assert!(
+        waited.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
+    assert!(
+        stdout.contains("status:   completed") && stdout.contains("3 completed"),
+        "{stdout}"
+    );
+
     let pid = server.id().expect("pid").to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])

@@ -34,7 +34,10 @@ const MAX_ITEMS_PAGE: u32 = 1_000;
 
 /// The query string as `(key, value)` pairs, refusing keys the route does not know
 /// (a typo such as `?stauts=` must not silently list everything).
-fn query_pairs(raw: Option<String>, known: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
+pub(super) fn query_pairs(
+    raw: Option<String>,
+    known: &[&str],
+) -> Result<Vec<(String, String)>, ApiError> {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();

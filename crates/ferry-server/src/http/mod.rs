@@ -2,6 +2,7 @@
 //! with auth, body limits and JSON errors for everything (unknown routes included).
 
 mod auth;
+mod batches;
 mod error;
 mod health;
 mod jobs;
@@ -30,6 +31,7 @@ pub fn app(queue: AppState) -> Router {
     let config = queue.config().clone();
     let client = jobs::router()
         .merge(kinds::router())
+        .merge(batches::router())
         .route_layer(middleware::from_fn_with_state(
             config.api_token.clone(),
             auth::require,

@@ -1,0 +1,144 @@
+//! Batches: `POST /v1/batches` creates one job per item; `GET /v1/batches/{id}` answers
+//! live progress; `GET /v1/batches/{id}/results?after=` pages through item results in the
+//! order they finish; `POST /v1/batches/{id}/cancel` cancels the unfinished items.
+
+use axum::{
+    Router,
+    extract::{RawQuery, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use ferry_core::{
+    DEFAULT_TENANT, JobId,
+    api::{Batch, BatchResultPage, CreateBatch},
+};
+
+use super::{ApiError, AppState, Json, PathId, jobs::query_pairs};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/batches", post(create))
+        .route("/v1/batches/{id}", get(get_batch))
+        .route("/v1/batches/{id}/results", get(results))
+        .route("/v1/batches/{id}/cancel", post(cancel))
+}
+
+const MAX_RESULTS_PAGE: u32 = 1_000;
+
+async fn create(
+    State(queue): State<AppState>,
+    Json(req): Json<CreateBatch>,
+) -> Result<Response, ApiError> {
+    let max = queue.config().max_batch_items;
+    if req.items.is_empty() || req.items.len() > max {
+        return Err(ApiError::field("items", format!("give 1-{max} items")));
+    }
+    let specs = (0..req.items.len()).map(|i| req.item_spec(i)).collect();
+    // Every item shares kind and options, so the first item with a problem names them all.
+    let jobs = queue.validate(specs, false).map_err(|errors| {
+        let fields = errors
+            .into_iter()
+            .map(|e| {
+                let field = if e.field == "kind" {
+                    e.field
+                } else {
+                    format!("options.{}", e.field)
+                };
+                ferry_core::FieldError {
+                    field,
+                    message: e.message,
+                }
+            })
+            .collect::<Vec<_>>();
+        let mut seen = std::collections::HashSet::new();
+        ApiError::validation(
+            fields
+                .into_iter()
+                .filter(|f| seen.insert(f.field.clone()))
+                .collect(),
+        )
+    })?;
+    let labels = req.options.labels.clone().unwrap_or_default();
+    let created = queue
+        .create_batch(DEFAULT_TENANT, &req.kind, labels, jobs)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(created)).into_response())
+}
+
+async fn get_batch(
+    State(queue): State<AppState>,
+    PathId(id): PathId,
+) -> Result<Json<Batch>, ApiError> {
+    Ok(Json(
+        queue.batch(DEFAULT_TENANT, id).await.map_err(not_found)?,
+    ))
+}
+
+fn not_found(e: ferry_store::StoreError) -> ApiError {
+    match e {
+        ferry_store::StoreError::NotFound => ApiError::not_found("batch"),
+        other => other.into(),
+    }
+}
+
+fn parse_cursor(raw: &str) -> Option<(i64, JobId)> {
+    let (ms, id) = raw.split_once('_')?;
+    Some((ms.parse().ok()?, id.parse().ok()?))
+}
+
+async fn results(
+    State(queue): State<AppState>,
+    PathId(id): PathId,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<BatchResultPage>, ApiError> {
+    let mut after = None;
+    let mut limit = 100;
+    for (key, value) in query_pairs(raw, &["after", "limit"])? {
+        if key == "after" {
+            after =
+                Some(parse_cursor(&value).ok_or_else(|| {
+                    ApiError::field("after", "not a cursor from a previous page")
+                })?);
+        } else {
+            limit = value
+                .parse()
+                .ok()
+                .filter(|n| (1..=MAX_RESULTS_PAGE).contains(n))
+                .ok_or_else(|| {
+                    ApiError::field(
+                        "limit",
+                        format!("a whole number from 1 to {MAX_RESULTS_PAGE}"),
+                    )
+                })?;
+        }
+    }
+    let results = queue
+        .batch_results(DEFAULT_TENANT, id, after, limit)
+        .await
+        .map_err(not_found)?;
+    let next_after = match results.last() {
+        Some(last) => Some(format!(
+            "{}_{}",
+            last.finished_at.timestamp_millis(),
+            last.job_id
+        )),
+        None => after.map(|(ms, id)| format!("{ms}_{id}")),
+    };
+    Ok(Json(BatchResultPage {
+        results,
+        next_after,
+    }))
+}
+
+async fn cancel(
+    State(queue): State<AppState>,
+    PathId(id): PathId,
+) -> Result<Json<Batch>, ApiError> {
+    Ok(Json(
+        queue
+            .cancel_batch(DEFAULT_TENANT, id)
+            .await
+            .map_err(not_found)?,
+    ))
+}
