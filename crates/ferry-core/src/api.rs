@@ -34,6 +34,10 @@ pub struct SubmitJob {
     /// the existing job (`200`) instead of creating one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedupe_key: Option<String>,
+    /// Jobs to enqueue when this one completes, in the same transaction that records its
+    /// result; each gets the result as `payload.input` and this job as `parent_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then: Option<Vec<SubmitJob>>,
 }
 
 impl SubmitJob {
@@ -292,6 +296,7 @@ impl CreateBatch {
             timeout_ms: o.timeout_ms,
             backoff: o.backoff,
             dedupe_key: None,
+            then: None,
         }
     }
 }

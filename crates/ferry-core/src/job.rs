@@ -70,6 +70,8 @@ pub struct Job {
     /// The last attempt's error; kept when a later retry is scheduled.
     pub error: Option<JobError>,
     pub dedupe_key: Option<String>,
+    /// The job whose completion enqueued this one (`then`).
+    pub parent_id: Option<JobId>,
 }
 
 /// One partial result item a worker streamed while the job ran.
@@ -99,6 +101,35 @@ pub struct NewJob {
     pub dedupe_key: Option<String>,
     /// The batch this job is item `.1` of.
     pub batch: Option<(JobId, u32)>,
+    /// Jobs to enqueue when this one completes: validated specs with defaults filled in.
+    pub then: Vec<crate::api::SubmitJob>,
+    pub parent_id: Option<JobId>,
+}
+
+impl NewJob {
+    /// The children of a completed job: its `then` specs, each with the parent's result as
+    /// `payload.input`. Specs were validated when the parent was submitted.
+    pub fn children(
+        parent_id: JobId,
+        then: Vec<crate::api::SubmitJob>,
+        result: &serde_json::Value,
+        defaults: &crate::validate::JobDefaults,
+        now: DateTime<Utc>,
+    ) -> Vec<NewJob> {
+        then.into_iter()
+            .filter_map(|mut spec| {
+                let mut payload = match std::mem::take(&mut spec.payload) {
+                    serde_json::Value::Object(map) => map,
+                    _ => serde_json::Map::new(),
+                };
+                payload.insert("input".to_owned(), result.clone());
+                spec.payload = serde_json::Value::Object(payload);
+                let mut job = crate::validate::new_job(spec, defaults, now, "").ok()?;
+                job.parent_id = Some(parent_id);
+                Some(job)
+            })
+            .collect()
+    }
 }
 
 impl NewJob {

@@ -14,6 +14,8 @@ pub struct JobDefaults {
     pub max_attempts: u32,
     pub timeout_ms: u64,
     pub backoff: Backoff,
+    /// How deep `then` chains may nest (default 8).
+    pub max_chain_depth: u32,
 }
 
 impl Default for JobDefaults {
@@ -22,6 +24,7 @@ impl Default for JobDefaults {
             max_attempts: 3,
             timeout_ms: 30 * 60 * 1000,
             backoff: Backoff::default(),
+            max_chain_depth: 8,
         }
     }
 }
@@ -153,6 +156,40 @@ pub fn new_job(
             format!("1-{MAX_DEDUPE_KEY_LEN} bytes without control characters"),
         ));
     }
+    let mut then = Vec::new();
+    for (i, child) in spec.then.unwrap_or_default().into_iter().enumerate() {
+        let child_path = path(prefix, &format!("then[{i}]"));
+        if defaults.max_chain_depth == 0 {
+            errors.push(FieldError::new(
+                path(prefix, "then"),
+                "chains are nested deeper than the server allows",
+            ));
+            break;
+        }
+        if !(child.payload.is_object() || child.payload.is_null()) {
+            errors.push(FieldError::new(
+                format!("{child_path}.payload"),
+                "a chained job's payload must be an object (the parent's result is added as `input`)",
+            ));
+            continue;
+        }
+        let nested = JobDefaults {
+            max_chain_depth: defaults.max_chain_depth - 1,
+            ..*defaults
+        };
+        // Validated now (so a bad chain is refused at submit), enqueued at completion: keep
+        // the spec with the defaults filled in.
+        match new_job(child.clone(), &nested, now, &child_path) {
+            Ok(valid) => then.push(SubmitJob {
+                max_attempts: Some(valid.max_attempts),
+                timeout_ms: Some(valid.timeout_ms),
+                backoff: Some(valid.backoff),
+                then: (!valid.then.is_empty()).then_some(valid.then),
+                ..child
+            }),
+            Err(e) => errors.extend(e),
+        }
+    }
     match kind {
         Some(kind) if errors.is_empty() => Ok(NewJob {
             id: JobId::new(),
@@ -171,6 +208,8 @@ pub fn new_job(
             backoff,
             dedupe_key: spec.dedupe_key,
             batch: None,
+            then,
+            parent_id: None,
         }),
         _ => Err(errors),
     }
@@ -358,9 +397,46 @@ mod tests {
             &["jobs[1].dedupe_key"],
         );
         check(
+            json!({"kind": "a", "then": [{"kind": "b"}, {"kind": "bad kind"}]}),
+            &["jobs[1].then[1].kind"],
+        );
+        check(
+            json!({"kind": "a", "then": [{"kind": "b", "payload": [1]}]}),
+            &["jobs[1].then[0].payload"],
+        );
+        check(
             json!({"kind": "a", "dedupe_key": "x".repeat(257)}),
             &["jobs[1].dedupe_key"],
         );
+    }
+
+    #[test]
+    fn chains_are_bounded_and_keep_defaults() {
+        let now = Utc::now();
+        let shallow = JobDefaults {
+            max_chain_depth: 2,
+            ..JobDefaults::default()
+        };
+        let deep = json!({"kind": "a", "then": [{"kind": "b", "then": [{"kind": "c", "then": [{"kind": "d"}]}]}]});
+        assert_eq!(
+            fields(new_job(spec(deep), &shallow, now, "")),
+            ["then[0].then[0].then"]
+        );
+        let ok = new_job(
+            spec(json!({"kind": "a", "then": [{"kind": "b"}]})),
+            &shallow,
+            now,
+            "",
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            ok.then[0].max_attempts,
+            Some(3),
+            "defaults filled in at submit"
+        );
+        let children = NewJob::children(ok.id, ok.then, &json!({"post": 1}), &shallow, now);
+        assert_eq!(children[0].payload, json!({"input": {"post": 1}}));
+        assert_eq!(children[0].parent_id, Some(ok.id));
     }
 
     #[test]

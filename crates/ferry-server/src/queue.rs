@@ -318,7 +318,12 @@ impl Queue {
         &self,
         entries: &[CompleteParams<'_>],
     ) -> StoreResult<Vec<StoreResult<()>>> {
-        let answers = self.store.job_complete(entries, self.now()).await?;
+        let completed = self.store.job_complete(entries, self.now()).await?;
+        if completed.spawned > 0 {
+            // Chained jobs were enqueued with their parents' results.
+            self.work_available.notify_waiters();
+        }
+        let answers = completed.answers;
         for (entry, answer) in entries.iter().zip(&answers) {
             if answer.is_ok() {
                 let _ = self.finished.send(entry.id);

@@ -184,6 +184,15 @@ async fn bad_input_gets_a_4xx_with_a_code_never_a_500() {
             "BAD_REQUEST",
             None,
         ),
+        (
+            "POST",
+            "/v1/jobs",
+            API_TOKEN,
+            r#"{"kind": "a", "then": [{"kind": "b"}, {"kind": "bad kind"}]}"#,
+            422,
+            "VALIDATION_FAILED",
+            Some("then[1].kind"),
+        ),
         ("GET", &unknown_job, API_TOKEN, "", 404, "NOT_FOUND", None),
         ("GET", "/v1/nothing", API_TOKEN, "", 404, "NOT_FOUND", None),
         (

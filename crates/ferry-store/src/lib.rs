@@ -22,8 +22,8 @@ use ferry_core::{
 
 pub use error::{StoreError, StoreResult};
 pub use params::{
-    ClaimParams, CompleteParams, FailParams, Inserted, ListParams, NewBatch, ProgressParams,
-    Transition,
+    ClaimParams, CompleteParams, Completed, FailParams, Inserted, ListParams, NewBatch,
+    ProgressParams, Transition,
 };
 pub use postgres::PostgresStore;
 pub use shared::Overdue;
@@ -252,12 +252,13 @@ impl Store {
     }
 
     /// Completes a batch in one transaction; one answer per entry, in order. A repeat
-    /// with the same lease answers `Ok` without applying anything again.
+    /// with the same lease answers `Ok` without applying anything again. Jobs with `then`
+    /// enqueue their children in the same transaction.
     pub async fn job_complete(
         &self,
         entries: &[CompleteParams<'_>],
         now: DateTime<Utc>,
-    ) -> StoreResult<Vec<StoreResult<()>>> {
+    ) -> StoreResult<Completed> {
         dispatch!(self, s => s.job_complete(entries, now).await)
     }
 

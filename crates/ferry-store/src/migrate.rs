@@ -26,6 +26,11 @@ pub const SQLITE: &[Migration] = &[
         name: "batches",
         sql: include_str!("../migrations/sqlite/0003_batches.sql"),
     },
+    Migration {
+        version: 4,
+        name: "chains",
+        sql: include_str!("../migrations/sqlite/0004_chains.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -44,5 +49,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 3,
         name: "batches",
         sql: include_str!("../migrations/postgres/0003_batches.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "chains",
+        sql: include_str!("../migrations/postgres/0004_chains.sql"),
     },
 ];

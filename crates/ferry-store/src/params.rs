@@ -81,3 +81,11 @@ pub struct NewBatch {
     pub kind: String,
     pub labels: std::collections::BTreeMap<String, String>,
 }
+
+/// What `job_complete` did: one answer per entry, in order, and how many chained jobs
+/// (`then`) it enqueued.
+#[derive(Debug, Default)]
+pub struct Completed {
+    pub answers: Vec<crate::StoreResult<()>>,
+    pub spawned: usize,
+}

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
-    ClaimParams, CompleteParams, FailParams, Inserted, ListParams, NewBatch, Overdue,
+    ClaimParams, CompleteParams, Completed, FailParams, Inserted, ListParams, NewBatch, Overdue,
     ProgressParams, StoreError, StoreResult, Transition, migrate,
     shared::{self, LeaseRow},
 };
@@ -47,7 +47,7 @@ macro_rules! job_columns {
         "id, kind, status, payload, labels, priority, attempt, max_attempts, timeout_ms, \
          backoff_base_ms, backoff_max_ms, run_at, created_at, updated_at, started_at, finished_at, \
          worker_id, lease_expires_at, deadline_at, cancel_requested, progress, result, error, \
-         dedupe_key"
+         dedupe_key, parent_id"
     };
 }
 
@@ -109,6 +109,9 @@ fn job_from_row(row: &PgRow) -> StoreResult<Job> {
         result: row.try_get("result")?,
         error: from_json(row.try_get("error")?)?,
         dedupe_key: row.try_get("dedupe_key")?,
+        parent_id: row
+            .try_get::<Option<Uuid>, _>("parent_id")?
+            .map(JobId::from_uuid),
     })
 }
 
@@ -218,10 +221,10 @@ async fn insert_jobs(
     let rows = sqlx::query(
         "INSERT INTO ferry.jobs (id, tenant_id, kind, status, payload, labels, priority, run_at, \
          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, dedupe_key, batch_id, \
-         batch_index, created_at, updated_at) \
-         SELECT *, $16, $16 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], \
+         batch_index, then_specs, parent_id, created_at, updated_at) \
+         SELECT *, $18, $18 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], \
          $5::jsonb[], $6::jsonb[], $7::int[], $8::bigint[], $9::int[], $10::bigint[], \
-         $11::bigint[], $12::bigint[], $13::text[], $14::uuid[], $15::int[]) \
+         $11::bigint[], $12::bigint[], $13::text[], $14::uuid[], $15::int[], $16::jsonb[], $17::uuid[]) \
          ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(ids)
@@ -247,6 +250,8 @@ async fn insert_jobs(
             .map(|j| j.batch.map(|(_, index)| index as i32))
             .collect::<Vec<_>>(),
     )
+    .bind(jobs.iter().map(|j| (!j.then.is_empty()).then(|| to_json(&j.then))).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|j| j.parent_id.map(|id| id.as_uuid())).collect::<Vec<_>>())
     .bind(ms(now))
     .fetch_all(&mut *conn)
     .await?;
@@ -746,39 +751,94 @@ impl PostgresStore {
         &self,
         entries: &[CompleteParams<'_>],
         now: DateTime<Utc>,
-    ) -> StoreResult<Vec<StoreResult<()>>> {
+    ) -> StoreResult<Completed> {
         if entries.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Completed::default());
         }
         let mut conn = self.pool.acquire().await?;
         let ids: Vec<Uuid> = entries.iter().map(|e| e.id.as_uuid()).collect();
         let leases: Vec<String> = entries.iter().map(|e| e.lease.to_owned()).collect();
         let results: Vec<Value> = entries.iter().map(|e| e.result.clone()).collect();
-        let changed = sqlx::query(
-            "UPDATE ferry.jobs j SET status = 'completed', result = v.result, finished_at = $4, \
-             updated_at = $4, lease_expires_at = NULL \
-             FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) AS v(id, lease, result) \
-             WHERE j.id = v.id AND j.lease_token = v.lease AND j.status = 'running'",
+        // A job with `then` needs its result and its children in one transaction; others
+        // complete in one auto-committed statement. `then_specs` never changes after insert.
+        let chained: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM ferry.jobs WHERE id = ANY($1) AND then_specs IS NOT NULL",
         )
-        .bind(ids)
-        .bind(leases)
-        .bind(results)
-        .bind(ms(now))
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        let mut out = Vec::with_capacity(entries.len());
-        for e in entries {
-            if changed == entries.len() as u64 {
-                out.push(Ok(()));
-                continue;
+        .bind(&ids)
+        .fetch_one(&mut *conn)
+        .await?;
+        const UPDATE: &str = "UPDATE ferry.jobs j SET status = 'completed', result = v.result, \
+             finished_at = $4, updated_at = $4, lease_expires_at = NULL \
+             FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) AS v(id, lease, result) \
+             WHERE j.id = v.id AND j.lease_token = v.lease AND j.status = 'running'";
+        if chained > 0 {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{UPDATE} RETURNING j.id, j.then_specs, j.result"
+            )))
+            .bind(&ids)
+            .bind(&leases)
+            .bind(&results)
+            .bind(ms(now))
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut applied = std::collections::HashSet::new();
+            let mut children = Vec::new();
+            for row in &rows {
+                let id = JobId::from_uuid(row.try_get("id")?);
+                applied.insert(id);
+                if let Some(then) =
+                    from_json::<Vec<ferry_core::api::SubmitJob>>(row.try_get("then_specs")?)?
+                {
+                    let result: Option<Value> = row.try_get("result")?;
+                    children.extend(NewJob::children(
+                        id,
+                        then,
+                        &result.unwrap_or_default(),
+                        &shared::spawn_defaults(),
+                        now,
+                    ));
+                }
             }
-            let answer = lease_row(&mut conn, e.id)
-                .await
-                .and_then(|row| row.repeated_complete(e.lease));
-            out.push(answer);
+            insert_jobs(&mut tx, &children, now).await?;
+            let mut answers = Vec::with_capacity(entries.len());
+            for e in entries {
+                answers.push(if applied.contains(&e.id) {
+                    Ok(())
+                } else {
+                    lease_row(&mut tx, e.id)
+                        .await
+                        .and_then(|row| row.repeated_complete(e.lease))
+                });
+            }
+            tx.commit().await?;
+            return Ok(Completed {
+                answers,
+                spawned: children.len(),
+            });
         }
-        Ok(out)
+        let changed = sqlx::query(UPDATE)
+            .bind(&ids)
+            .bind(&leases)
+            .bind(&results)
+            .bind(ms(now))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        let mut answers = Vec::with_capacity(entries.len());
+        for e in entries {
+            answers.push(if changed == entries.len() as u64 {
+                Ok(())
+            } else {
+                lease_row(&mut conn, e.id)
+                    .await
+                    .and_then(|row| row.repeated_complete(e.lease))
+            });
+        }
+        Ok(Completed {
+            answers,
+            spawned: 0,
+        })
     }
 
     pub async fn job_fail(&self, p: &FailParams<'_>) -> StoreResult<Job> {

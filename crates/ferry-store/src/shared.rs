@@ -63,6 +63,7 @@ pub(crate) fn new_job_row(job: &NewJob, now: DateTime<Utc>) -> StoreResult<Job> 
         result: None,
         error: None,
         dedupe_key: job.dedupe_key.clone(),
+        parent_id: job.parent_id,
     })
 }
 
@@ -115,5 +116,14 @@ pub(crate) fn pattern_match_form(pattern: &ferry_core::KindPattern) -> (bool, St
         KindPattern::Any => (false, String::new()),
         KindPattern::Exact(kind) => (true, kind.as_str().to_owned()),
         KindPattern::Prefix(prefix) => (false, prefix.clone()),
+    }
+}
+
+/// Defaults for enqueuing chained jobs: their specs had the server's defaults filled in
+/// when the parent was submitted, and their depth was checked then.
+pub(crate) fn spawn_defaults() -> ferry_core::validate::JobDefaults {
+    ferry_core::validate::JobDefaults {
+        max_chain_depth: u32::MAX,
+        ..Default::default()
     }
 }

@@ -24,7 +24,7 @@ use sqlx::{
 };
 
 use crate::{
-    ClaimParams, CompleteParams, FailParams, Inserted, ListParams, NewBatch, Overdue,
+    ClaimParams, CompleteParams, Completed, FailParams, Inserted, ListParams, NewBatch, Overdue,
     ProgressParams, StoreError, StoreResult, Transition, migrate,
     shared::{self, LeaseRow},
 };
@@ -52,7 +52,7 @@ macro_rules! job_columns {
         "id, kind, status, payload, labels, priority, attempt, max_attempts, timeout_ms, \
          backoff_base_ms, backoff_max_ms, run_at, created_at, updated_at, started_at, finished_at, \
          worker_id, lease_expires_at, deadline_at, cancel_requested, progress, result, error, \
-         dedupe_key"
+         dedupe_key, parent_id"
     };
 }
 
@@ -125,6 +125,11 @@ fn job_from_row(row: &SqliteRow) -> StoreResult<Job> {
         result: opt_json(row.try_get("result")?)?,
         error: opt_json(row.try_get("error")?)?,
         dedupe_key: row.try_get("dedupe_key")?,
+        parent_id: row
+            .try_get::<Option<String>, _>("parent_id")?
+            .as_deref()
+            .map(parse_id)
+            .transpose()?,
     })
 }
 
@@ -690,48 +695,86 @@ impl SqliteStore {
         &self,
         entries: &[CompleteParams<'_>],
         now: DateTime<Utc>,
-    ) -> StoreResult<Vec<StoreResult<()>>> {
+    ) -> StoreResult<Completed> {
         if entries.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Completed::default());
         }
-        // No explicit transaction: the update is one statement (one per 5,000 entries),
-        // and BEGIN/COMMIT cost as much again as the update on this path.
         let mut conn = self.write.acquire().await?;
-        let mut changed = 0u64;
-        // SQLite allows 32766 bound parameters; 3 per entry plus 2.
-        for chunk in entries.chunks(5_000) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "UPDATE ferry_jobs SET status = 'completed', result = v.column3, finished_at = ",
-            );
-            q.push_bind(ms(now))
-                .push(", updated_at = ")
-                .push_bind(ms(now))
-                .push(", lease_expires_at = NULL FROM (");
-            q.push_values(chunk, |mut b, e| {
-                b.push_bind(e.id.to_string())
-                    .push_bind(e.lease.to_owned())
-                    .push_bind(to_text(e.result));
-            });
-            q.push(
-                ") AS v WHERE ferry_jobs.id = v.column1 AND ferry_jobs.lease_token = v.column2 \
-                 AND ferry_jobs.status = 'running'",
-            );
-            changed += q.build().execute(&mut *conn).await?.rows_affected();
+        // A job with `then` needs its result and its children in one transaction. Others
+        // skip BEGIN/COMMIT (which cost as much again as the update on this path) and
+        // RETURNING (sqlx hands every returned row across a thread). `then_specs` never
+        // changes after insert, so this look is stable.
+        let mut check = QueryBuilder::<Sqlite>::new(
+            "SELECT count(*) FROM ferry_jobs WHERE then_specs IS NOT NULL AND id IN (",
+        );
+        let mut ids = check.separated(", ");
+        for e in entries.iter().take(5_000) {
+            ids.push_bind(e.id.to_string());
         }
+        check.push(")");
+        let chained: i64 = check.build_query_scalar().fetch_one(&mut *conn).await?;
+        if chained > 0 || entries.len() > 5_000 {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            let mut applied = std::collections::HashSet::new();
+            let mut children = Vec::new();
+            for chunk in entries.chunks(5_000) {
+                let mut q = complete_update(chunk, now);
+                q.push(" RETURNING ferry_jobs.id, ferry_jobs.then_specs, ferry_jobs.result");
+                for row in q.build().fetch_all(&mut *tx).await? {
+                    let id = parse_id(row.try_get("id")?)?;
+                    applied.insert(id);
+                    if let Some(then) =
+                        opt_json::<Vec<ferry_core::api::SubmitJob>>(row.try_get("then_specs")?)?
+                    {
+                        let result = opt_json::<Value>(row.try_get("result")?)?.unwrap_or_default();
+                        children.extend(NewJob::children(
+                            id,
+                            then,
+                            &result,
+                            &shared::spawn_defaults(),
+                            now,
+                        ));
+                    }
+                }
+            }
+            insert_jobs(&mut tx, &children, now).await?;
+            let mut answers = Vec::with_capacity(entries.len());
+            for e in entries {
+                answers.push(if applied.contains(&e.id) {
+                    Ok(())
+                } else {
+                    lease_row(&mut tx, e.id)
+                        .await
+                        .and_then(|row| row.repeated_complete(e.lease))
+                });
+            }
+            tx.commit().await?;
+            return Ok(Completed {
+                answers,
+                spawned: children.len(),
+            });
+        }
+        let changed = complete_update(entries, now)
+            .build()
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
         // The common case: every entry applied now. Otherwise look at each entry: an
         // idempotent repeat (completed with this very lease) or a report that lost its lease.
-        let mut out = Vec::with_capacity(entries.len());
+        let mut answers = Vec::with_capacity(entries.len());
         for e in entries {
-            if changed == entries.len() as u64 {
-                out.push(Ok(()));
-                continue;
-            }
-            let answer = lease_row(&mut conn, e.id)
-                .await
-                .and_then(|row| row.repeated_complete(e.lease));
-            out.push(answer);
+            answers.push(if changed == entries.len() as u64 {
+                Ok(())
+            } else {
+                lease_row(&mut conn, e.id)
+                    .await
+                    .and_then(|row| row.repeated_complete(e.lease))
+            });
         }
-        Ok(out)
+        Ok(Completed {
+            answers,
+            spawned: 0,
+        })
     }
 
     pub async fn job_fail(&self, p: &FailParams<'_>) -> StoreResult<Job> {
@@ -952,6 +995,27 @@ impl SqliteStore {
     }
 }
 
+/// `UPDATE … FROM (VALUES …)` completing `entries` (at most 5,000: 3 parameters each).
+fn complete_update(entries: &[CompleteParams<'_>], now: DateTime<Utc>) -> QueryBuilder<Sqlite> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "UPDATE ferry_jobs SET status = 'completed', result = v.column3, finished_at = ",
+    );
+    q.push_bind(ms(now))
+        .push(", updated_at = ")
+        .push_bind(ms(now))
+        .push(", lease_expires_at = NULL FROM (");
+    q.push_values(entries, |mut b, e| {
+        b.push_bind(e.id.to_string())
+            .push_bind(e.lease.to_owned())
+            .push_bind(to_text(e.result));
+    });
+    q.push(
+        ") AS v WHERE ferry_jobs.id = v.column1 AND ferry_jobs.lease_token = v.column2 \
+         AND ferry_jobs.status = 'running'",
+    );
+    q
+}
+
 /// Inserts jobs inside the caller's transaction; see `Store::job_insert`.
 async fn insert_jobs(
     tx: &mut SqliteConnection,
@@ -963,12 +1027,12 @@ async fn insert_jobs(
     let deduping = jobs.iter().any(|j| j.dedupe_key.is_some());
     let mut created = std::collections::HashSet::new();
     // Multi-row statements: one round trip to SQLite per chunk, not per job
-    // (17 parameters a row, well under SQLite's 32766).
+    // (19 parameters a row, well under SQLite's 32766).
     for chunk in jobs.chunks(500) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO ferry_jobs (id, tenant_id, kind, status, payload, labels, priority, \
              run_at, max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, created_at, \
-             updated_at, dedupe_key, batch_id, batch_index) ",
+             updated_at, dedupe_key, batch_id, batch_index, then_specs, parent_id) ",
         );
         q.push_values(chunk, |mut b, job| {
             b.push_bind(job.id.to_string())
@@ -987,7 +1051,9 @@ async fn insert_jobs(
                 .push_bind(ms(now))
                 .push_bind(job.dedupe_key.clone())
                 .push_bind(job.batch.map(|(id, _)| id.to_string()))
-                .push_bind(job.batch.map(|(_, index)| index as i64));
+                .push_bind(job.batch.map(|(_, index)| index as i64))
+                .push_bind((!job.then.is_empty()).then(|| to_text(&job.then)))
+                .push_bind(job.parent_id.map(|id| id.to_string()));
         });
         if deduping {
             q.push(" ON CONFLICT DO NOTHING RETURNING id");

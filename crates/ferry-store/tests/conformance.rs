@@ -82,7 +82,8 @@ async fn complete(
     let mut answers = store
         .job_complete(&[CompleteParams { id, lease, result }], now)
         .await
-        .expect("complete transaction");
+        .expect("complete transaction")
+        .answers;
     answers.pop().expect("one answer")
 }
 
@@ -326,7 +327,11 @@ async fn batch_complete_answers_each_entry(store: Store) {
             result: &result,
         },
     ];
-    let answers = store.job_complete(&entries, t0()).await.expect("batch");
+    let answers = store
+        .job_complete(&entries, t0())
+        .await
+        .expect("batch")
+        .answers;
     assert!(answers[0].is_ok());
     assert!(matches!(answers[1], Err(StoreError::LeaseLost { .. })));
     assert!(matches!(answers[2], Err(StoreError::NotFound)));
@@ -351,7 +356,11 @@ async fn batch_complete_answers_each_entry(store: Store) {
             result: &result,
         },
     ];
-    let answers = store.job_complete(&twice, t0()).await.expect("batch");
+    let answers = store
+        .job_complete(&twice, t0())
+        .await
+        .expect("batch")
+        .answers;
     assert!(answers.iter().all(|a| a.is_ok()), "{answers:?}");
 }
 
@@ -959,6 +968,87 @@ async fn batches_track_progress_and_results(store: Store) {
     ));
 }
 
+async fn chains_enqueue_children_when_the_parent_completes(store: Store) {
+    let children = |store: Store| async move {
+        let p = ListParams {
+            tenant_id: T.to_owned(),
+            kind: Some(pat("post.publish")),
+            limit: 100,
+            ..Default::default()
+        };
+        store.job_list(&p).await.expect("list")
+    };
+    let parent = job("post.generate", |s| {
+        s.max_attempts = Some(2);
+        s.then = Some(vec![
+            serde_json::from_value(json!({"kind": "post.publish", "payload": {"channel": "blog"}}))
+                .expect("spec"),
+            serde_json::from_value(json!({"kind": "post.publish"})).expect("spec"),
+        ]);
+    });
+    let parent_id = insert(&store, vec![parent]).await[0];
+    let c1 = claim(&store, &["post.generate"], 1, t0()).await.remove(0);
+    fail(&store, parent_id, &c1.lease, true, t0())
+        .await
+        .expect("fail");
+    assert!(
+        children(store.clone()).await.is_empty(),
+        "a failed attempt starts nothing"
+    );
+    let c2 = claim(&store, &["post.generate"], 1, t0() + ms(2_000))
+        .await
+        .remove(0);
+    complete(
+        &store,
+        parent_id,
+        &c2.lease,
+        &json!({"text": "hello"}),
+        t0() + ms(2_000),
+    )
+    .await
+    .expect("complete");
+    complete(
+        &store,
+        parent_id,
+        &c2.lease,
+        &json!({"text": "again"}),
+        t0() + ms(2_001),
+    )
+    .await
+    .expect("repeat");
+    let mut kids = children(store.clone()).await;
+    kids.sort_by_key(|j| j.payload.get("channel").is_none());
+    assert_eq!(kids.len(), 2, "enqueued once");
+    assert_eq!(
+        kids[0].payload,
+        json!({"channel": "blog", "input": {"text": "hello"}})
+    );
+    assert_eq!(kids[1].payload, json!({"input": {"text": "hello"}}));
+    assert!(
+        kids.iter()
+            .all(|k| k.parent_id == Some(parent_id) && k.status == JobState::Pending)
+    );
+    assert_eq!(
+        kids[0].max_attempts, 3,
+        "defaults filled in when the parent was submitted"
+    );
+
+    // A parent that fails for good starts nothing.
+    let doomed = job("post.generate", |s| {
+        s.then = Some(vec![
+            serde_json::from_value(json!({"kind": "post.publish"})).expect("spec"),
+        ]);
+    });
+    let doomed_id = insert(&store, vec![doomed]).await[0];
+    let c = claim(&store, &["post.generate"], 1, t0() + ms(3_000))
+        .await
+        .remove(0);
+    fail(&store, doomed_id, &c.lease, false, t0() + ms(3_000))
+        .await
+        .expect("fail");
+    assert_eq!(children(store.clone()).await.len(), 2);
+}
+
 async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
     Store::open_sqlite(&dir.path().join("ferry.db"))
         .await
@@ -1020,6 +1110,7 @@ backends!(
     dedupe_keys_answer_the_unfinished_job,
     paused_kinds_are_not_claimed,
     batches_track_progress_and_results,
+    chains_enqueue_children_when_the_parent_completes,
 );
 
 #[tokio::test]

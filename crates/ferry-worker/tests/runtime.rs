@@ -405,3 +405,54 @@ async fn a_keyword_batch_streams_results_while_it_runs() {
     assert_eq!(ok.result, Some(json!({"kw": "kw-7", "count": 4})));
     worker.shutdown().await.expect("clean stop");
 }
+
+struct Generate;
+
+#[async_trait::async_trait]
+impl Handler for Generate {
+    async fn run(&self, ctx: JobContext) -> Result<Value, HandlerError> {
+        let topic = ctx.payload["topic"].as_str().unwrap_or_default();
+        Ok(json!({"title": format!("All about {topic}"), "body": "…"}))
+    }
+}
+
+struct Publish;
+
+#[async_trait::async_trait]
+impl Handler for Publish {
+    async fn run(&self, ctx: JobContext) -> Result<Value, HandlerError> {
+        let title = ctx.payload["input"]["title"].as_str().unwrap_or_default();
+        let account = ctx.payload["account"].as_str().unwrap_or_default();
+        Ok(json!({"published": title, "account": account}))
+    }
+}
+
+#[tokio::test]
+async fn a_generate_then_publish_chain_runs_end_to_end() {
+    let server = TestServer::builder().with_services().spawn().await;
+    let mut registry = Registry::new();
+    registry
+        .register("post.generate", Generate)
+        .expect("register");
+    registry
+        .register("post.publish", Publish)
+        .expect("register");
+    let worker = start_worker(&server.url, registry, |_| {});
+    let mut spec = job("post.generate", json!({"topic": "ferries"}));
+    spec.then = Some(vec![job("post.publish", json!({"account": "blog-7"}))]);
+    let parent = submit(&server, spec).await;
+    let parent = server.wait_final(parent.id, LONG).await;
+    assert_eq!(parent.status, JobState::Completed);
+    let query = ferry_client::ListQuery {
+        kind: Some("post.publish".into()),
+        ..Default::default()
+    };
+    let child = server.api.list(&query).await.expect("list").jobs.remove(0);
+    assert_eq!(child.parent_id, Some(parent.id));
+    let child = server.wait_final(child.id, LONG).await;
+    assert_eq!(
+        child.result,
+        Some(json!({"published": "All about ferries", "account": "blog-7"}))
+    );
+    worker.shutdown().await.expect("clean stop");
+}

@@ -155,6 +155,10 @@ pub struct SubmitArgs {
     /// At most one unfinished job with this key: a duplicate answers the existing job.
     #[arg(long)]
     pub dedupe_key: Option<String>,
+    /// Jobs to enqueue when this one completes, as a JSON array of job specs
+    /// (`[{"kind": "post.publish", "payload": {...}}]`); each gets the result as `payload.input`.
+    #[arg(long)]
+    pub then: Option<String>,
 }
 
 #[derive(Debug, Args)]

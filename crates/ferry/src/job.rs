@@ -153,6 +153,12 @@ async fn submit_job(client: &Client, args: SubmitArgs, json: bool) -> Result<Exi
         timeout_ms: args.timeout_ms,
         backoff: None,
         dedupe_key: args.dedupe_key,
+        then: match &args.then {
+            Some(text) => Some(
+                serde_json::from_str(text).context("--then is not a JSON array of job specs")?,
+            ),
+            None => None,
+        },
     };
     let job = match args.wait {
         Some(secs) => {
