@@ -38,6 +38,8 @@ pub struct FileConfig {
     pub backoff_max_ms: Option<u64>,
     /// How long finished jobs are kept.
     pub retention_hours: Option<u64>,
+    /// How deep `then` chains may nest.
+    pub max_chain_depth: Option<u32>,
     pub max_body_bytes: Option<usize>,
 }
 
@@ -202,6 +204,9 @@ pub fn serve_settings(
             bail!("backoff needs 1 <= backoff_base_ms <= backoff_max_ms");
         }
         server.job_defaults.backoff = backoff;
+    }
+    if let Some(depth) = env_parse::<u32>("FERRY_MAX_CHAIN_DEPTH")?.or(file.max_chain_depth) {
+        server.job_defaults.max_chain_depth = depth;
     }
     if let Some(hours) = env_parse::<u64>("FERRY_RETENTION_HOURS")?.or(file.retention_hours) {
         server.services.cleaner.retention = Duration::from_secs(hours * 3600);
