@@ -584,7 +584,11 @@ impl PostgresStore {
             "UPDATE ferry.jobs j SET status = 'running', attempt = j.attempt + 1, worker_id = ",
         );
         q.push_bind(p.worker_id.to_owned())
-            .push(", lease_token = replace(gen_random_uuid()::text, '-', ''), lease_ms = ")
+            // A job with `then` gets a lease token marked `c` (see `shared::CHAINED_LEASE`).
+            .push(
+                ", lease_token = CASE WHEN j.then_specs IS NULL THEN '' ELSE 'c' END \
+                 || replace(gen_random_uuid()::text, '-', ''), lease_ms = ",
+            )
             .push_bind(p.lease_ms as i64)
             .push(", lease_expires_at = ")
             .push_bind(now + p.lease_ms as i64)
@@ -760,18 +764,16 @@ impl PostgresStore {
         let leases: Vec<String> = entries.iter().map(|e| e.lease.to_owned()).collect();
         let results: Vec<Value> = entries.iter().map(|e| e.result.clone()).collect();
         // A job with `then` needs its result and its children in one transaction; others
-        // complete in one auto-committed statement. `then_specs` never changes after insert.
-        let chained: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM ferry.jobs WHERE id = ANY($1) AND then_specs IS NOT NULL",
-        )
-        .bind(&ids)
-        .fetch_one(&mut *conn)
-        .await?;
+        // complete in one auto-committed statement. The lease token, marked at claim, says
+        // which is which.
+        let chained = entries
+            .iter()
+            .any(|e| e.lease.starts_with(shared::CHAINED_LEASE));
         const UPDATE: &str = "UPDATE ferry.jobs j SET status = 'completed', result = v.result, \
              finished_at = $4, updated_at = $4, lease_expires_at = NULL \
              FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) AS v(id, lease, result) \
              WHERE j.id = v.id AND j.lease_token = v.lease AND j.status = 'running'";
-        if chained > 0 {
+        if chained {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "{UPDATE} RETURNING j.id, j.then_specs, j.result"

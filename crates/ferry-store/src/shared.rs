@@ -127,3 +127,8 @@ pub(crate) fn spawn_defaults() -> ferry_core::validate::JobDefaults {
         ..Default::default()
     }
 }
+
+/// Lease tokens of jobs that carry `then` start with this (set by the claim), so a
+/// completion knows without a query that it must enqueue children in its transaction. A
+/// token is only ever compared whole, so the mark gives a worker nothing to forge.
+pub(crate) const CHAINED_LEASE: &str = "c";

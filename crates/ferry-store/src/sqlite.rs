@@ -516,7 +516,11 @@ impl SqliteStore {
             "UPDATE ferry_jobs SET status = 'running', attempt = attempt + 1, worker_id = ",
         );
         q.push_bind(p.worker_id.to_owned())
-            .push(", lease_token = lower(hex(randomblob(16))), lease_ms = ")
+            // A job with `then` gets a lease token marked `c` (see `shared::CHAINED_LEASE`).
+            .push(
+                ", lease_token = CASE WHEN then_specs IS NULL THEN '' ELSE 'c' END \
+                 || lower(hex(randomblob(16))), lease_ms = ",
+            )
             .push_bind(p.lease_ms as i64)
             .push(", lease_expires_at = ")
             .push_bind(now + p.lease_ms as i64)
@@ -702,18 +706,12 @@ impl SqliteStore {
         let mut conn = self.write.acquire().await?;
         // A job with `then` needs its result and its children in one transaction. Others
         // skip BEGIN/COMMIT (which cost as much again as the update on this path) and
-        // RETURNING (sqlx hands every returned row across a thread). `then_specs` never
-        // changes after insert, so this look is stable.
-        let mut check = QueryBuilder::<Sqlite>::new(
-            "SELECT count(*) FROM ferry_jobs WHERE then_specs IS NOT NULL AND id IN (",
-        );
-        let mut ids = check.separated(", ");
-        for e in entries.iter().take(5_000) {
-            ids.push_bind(e.id.to_string());
-        }
-        check.push(")");
-        let chained: i64 = check.build_query_scalar().fetch_one(&mut *conn).await?;
-        if chained > 0 || entries.len() > 5_000 {
+        // RETURNING (sqlx hands every returned row across a thread). Which is which shows in
+        // the lease token, marked at claim, so finding out costs no query.
+        let chained = entries
+            .iter()
+            .any(|e| e.lease.starts_with(shared::CHAINED_LEASE));
+        if chained || entries.len() > 5_000 {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             let mut applied = std::collections::HashSet::new();
             let mut children = Vec::new();
