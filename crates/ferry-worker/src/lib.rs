@@ -6,7 +6,7 @@
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use ferry_worker::{Worker, WorkerConfig, builtin};
 //! let client = ferry_client::Client::new("http://127.0.0.1:7878", ferry_core::Secret::new("worker-token"))?;
-//! let worker = Worker::new(client, builtin::registry(), WorkerConfig::default());
+//! let worker = Worker::new(client, builtin::registry()?, WorkerConfig::default());
 //! worker.run(tokio_util::sync::CancellationToken::new()).await?;
 //! # Ok(()) }
 //! ```

@@ -50,7 +50,11 @@ fn noop(payload: Value) -> SubmitJob {
 #[tokio::test]
 async fn runs_many_jobs_concurrently_and_completes_each_once() {
     let server = TestServer::builder().with_services().spawn().await;
-    let worker = start_worker(&server.url, builtin::registry(), |c| c.concurrency = 8);
+    let worker = start_worker(
+        &server.url,
+        builtin::registry().expect("built-in handlers"),
+        |c| c.concurrency = 8,
+    );
     let jobs = server
         .api
         .submit_batch((0..200).map(|_| noop(json!({}))).collect())
@@ -118,7 +122,11 @@ async fn custom_handlers_stream_progress_and_items() {
 async fn http_request_jobs_map_statuses_to_outcomes() {
     let server = TestServer::builder().with_services().spawn().await;
     let site = fixture::spawn().await.expect("fixture");
-    let worker = start_worker(&server.url, builtin::registry(), |_| {});
+    let worker = start_worker(
+        &server.url,
+        builtin::registry().expect("built-in handlers"),
+        |_| {},
+    );
     let http = |payload: Value, attempts: u32| {
         let mut spec = job("http.request", payload);
         spec.max_attempts = Some(attempts);
@@ -192,9 +200,11 @@ async fn http_request_jobs_map_statuses_to_outcomes() {
 #[tokio::test]
 async fn cancelling_a_running_job_stops_its_handler() {
     let server = TestServer::builder().with_services().spawn().await;
-    let worker = start_worker(&server.url, builtin::registry(), |c| {
-        c.lease_ms = Some(1_500)
-    });
+    let worker = start_worker(
+        &server.url,
+        builtin::registry().expect("built-in handlers"),
+        |c| c.lease_ms = Some(1_500),
+    );
     let submitted = submit(&server, noop(json!({"sleep_ms": 600_000}))).await;
     while server.api.job(submitted.id).await.expect("get").status != JobState::Running {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -209,7 +219,11 @@ async fn cancelling_a_running_job_stops_its_handler() {
 #[tokio::test]
 async fn the_deadline_stops_a_handler_that_runs_too_long() {
     let server = TestServer::builder().with_services().spawn().await;
-    let worker = start_worker(&server.url, builtin::registry(), |_| {});
+    let worker = start_worker(
+        &server.url,
+        builtin::registry().expect("built-in handlers"),
+        |_| {},
+    );
     let mut spec = noop(json!({"sleep_ms": 600_000}));
     spec.timeout_ms = Some(500);
     spec.max_attempts = Some(1);
@@ -232,7 +246,7 @@ impl Handler for Panics {
 #[tokio::test]
 async fn panics_and_unknown_kinds_fail_the_job_not_the_worker() {
     let server = TestServer::builder().with_services().spawn().await;
-    let mut registry = builtin::registry();
+    let mut registry = builtin::registry().expect("built-in handlers");
     registry.register("bad.panics", Panics).expect("register");
     let worker = start_worker(&server.url, registry, |c| c.kinds = Some(vec!["*".into()]));
     let mut spec = job("bad.panics", json!({}));
@@ -258,9 +272,11 @@ async fn panics_and_unknown_kinds_fail_the_job_not_the_worker() {
 #[tokio::test]
 async fn shutdown_lets_running_jobs_finish_within_the_grace_period() {
     let server = TestServer::builder().with_services().spawn().await;
-    let worker = start_worker(&server.url, builtin::registry(), |c| {
-        c.shutdown_grace = Duration::from_secs(20)
-    });
+    let worker = start_worker(
+        &server.url,
+        builtin::registry().expect("built-in handlers"),
+        |c| c.shutdown_grace = Duration::from_secs(20),
+    );
     let submitted = submit(&server, noop(json!({"sleep_ms": 700}))).await;
     while server.api.job(submitted.id).await.expect("get").status != JobState::Running {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -276,10 +292,14 @@ async fn shutdown_lets_running_jobs_finish_within_the_grace_period() {
 #[tokio::test]
 async fn shutdown_hands_back_jobs_that_outlive_the_grace_period() {
     let server = TestServer::builder().with_services().spawn().await;
-    let worker = start_worker(&server.url, builtin::registry(), |c| {
-        c.shutdown_grace = Duration::from_millis(300);
-        c.stop_grace = Duration::from_millis(300);
-    });
+    let worker = start_worker(
+        &server.url,
+        builtin::registry().expect("built-in handlers"),
+        |c| {
+            c.shutdown_grace = Duration::from_millis(300);
+            c.stop_grace = Duration::from_millis(300);
+        },
+    );
     let submitted = submit(&server, noop(json!({"sleep_ms": 600_000}))).await;
     while server.api.job(submitted.id).await.expect("get").status != JobState::Running {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -298,7 +318,11 @@ async fn the_worker_waits_for_an_unreachable_server_and_reconnects() {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = probe.local_addr().expect("addr");
     drop(probe);
-    let worker = start_worker(&format!("http://{addr}"), builtin::registry(), |_| {});
+    let worker = start_worker(
+        &format!("http://{addr}"),
+        builtin::registry().expect("built-in handlers"),
+        |_| {},
+    );
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(!worker.task.is_finished(), "the worker keeps trying");
     let server = TestServer::builder()
@@ -318,10 +342,14 @@ async fn the_worker_waits_for_an_unreachable_server_and_reconnects() {
 async fn a_wrong_token_stops_the_worker_with_a_clear_error() {
     let server = TestServer::spawn().await;
     let client = Client::new(&server.url, Secret::new("wrong")).expect("client");
-    let err = Worker::new(client, builtin::registry(), WorkerConfig::default())
-        .run(CancellationToken::new())
-        .await
-        .expect_err("refused");
+    let err = Worker::new(
+        client,
+        builtin::registry().expect("built-in handlers"),
+        WorkerConfig::default(),
+    )
+    .run(CancellationToken::new())
+    .await
+    .expect_err("refused");
     assert!(err.to_string().contains("UNAUTHORIZED"), "{err}");
 }
 

@@ -83,7 +83,7 @@ async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
         workers.push(EmbeddedWorker::start_with(
             &base,
             worker_token.clone(),
-            ferry_worker::builtin::registry(),
+            ferry_worker::builtin::registry()?,
             |c| {
                 c.concurrency = args.batch;
                 c.complete_batch = args.batch;

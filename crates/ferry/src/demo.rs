@@ -57,7 +57,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         "ferry demo: server on {url}, embedded worker, demo site on {}",
         site.url
     );
-    let worker = EmbeddedWorker::start(&url, worker_token, 4, ferry_worker::builtin::registry())?;
+    let worker = EmbeddedWorker::start(&url, worker_token, 4, ferry_worker::builtin::registry()?)?;
     let api = Client::new(&url, api_token.clone())?;
 
     let http = |label: &str, payload: serde_json::Value| {

@@ -40,7 +40,7 @@ pub async fn run(args: WorkerArgs, config: Option<&Path>) -> Result<ExitCode> {
         shutdown_signal().await;
         signal_stop.cancel();
     });
-    Worker::new(client, builtin::registry(), config)
+    Worker::new(client, builtin::registry()?, config)
         .run(stop)
         .await?;
     Ok(ExitCode::SUCCESS)

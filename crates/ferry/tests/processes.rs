@@ -192,7 +192,12 @@ async fn kill_9_of_a_worker_mid_job_runs_the_job_again() {
     let client = Client::new(&server.url, Secret::new(WORKER_TOKEN)).expect("client");
     let stop = CancellationToken::new();
     let healthy = tokio::spawn(
-        Worker::new(client, builtin::registry(), WorkerConfig::default()).run(stop.clone()),
+        Worker::new(
+            client,
+            builtin::registry().expect("built-in handlers"),
+            WorkerConfig::default(),
+        )
+        .run(stop.clone()),
     );
     let done = server
         .wait_final(submitted.id, Duration::from_secs(30))
