@@ -34,6 +34,10 @@ pub struct SubmitJob {
     /// the existing job (`200`) instead of creating one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedupe_key: Option<String>,
+    /// With `dedupe_key`: a job with the key that finished less than this long ago also
+    /// answers in place of a new one (BullMQ's deduplication TTL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedupe_ttl_ms: Option<u64>,
     /// Jobs to enqueue when this one completes, in the same transaction that records its
     /// result; each gets the result as `payload.input` and this job as `parent_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -296,6 +300,7 @@ impl CreateBatch {
             timeout_ms: o.timeout_ms,
             backoff: o.backoff,
             dedupe_key: None,
+            dedupe_ttl_ms: None,
             then: None,
         }
     }

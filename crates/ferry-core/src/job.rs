@@ -99,6 +99,8 @@ pub struct NewJob {
     pub timeout_ms: u64,
     pub backoff: Backoff,
     pub dedupe_key: Option<String>,
+    /// How long after it finished a job still holds its dedupe key.
+    pub dedupe_ttl_ms: Option<u64>,
     /// The batch this job is item `.1` of.
     pub batch: Option<(JobId, u32)>,
     /// Jobs to enqueue when this one completes: validated specs with defaults filled in.

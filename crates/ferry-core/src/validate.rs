@@ -156,6 +156,18 @@ pub fn new_job(
             format!("1-{MAX_DEDUPE_KEY_LEN} bytes without control characters"),
         ));
     }
+    if spec.dedupe_ttl_ms.is_some() && spec.dedupe_key.is_none() {
+        errors.push(FieldError::new(
+            path(prefix, "dedupe_ttl_ms"),
+            "goes with dedupe_key",
+        ));
+    }
+    if spec.dedupe_ttl_ms.is_some_and(|ttl| ttl > MAX_DELAY_MS) {
+        errors.push(FieldError::new(
+            path(prefix, "dedupe_ttl_ms"),
+            format!("must be at most {MAX_DELAY_MS} (366 days)"),
+        ));
+    }
     let mut then = Vec::new();
     for (i, child) in spec.then.unwrap_or_default().into_iter().enumerate() {
         let child_path = path(prefix, &format!("then[{i}]"));
@@ -207,6 +219,7 @@ pub fn new_job(
             timeout_ms,
             backoff,
             dedupe_key: spec.dedupe_key,
+            dedupe_ttl_ms: spec.dedupe_ttl_ms,
             batch: None,
             then,
             parent_id: None,
@@ -407,6 +420,10 @@ mod tests {
         check(
             json!({"kind": "a", "dedupe_key": "x".repeat(257)}),
             &["jobs[1].dedupe_key"],
+        );
+        check(
+            json!({"kind": "a", "dedupe_ttl_ms": 5}),
+            &["jobs[1].dedupe_ttl_ms"],
         );
     }
 

@@ -31,6 +31,11 @@ pub const SQLITE: &[Migration] = &[
         name: "chains",
         sql: include_str!("../migrations/sqlite/0004_chains.sql"),
     },
+    Migration {
+        version: 5,
+        name: "dedupe_ttl",
+        sql: include_str!("../migrations/sqlite/0005_dedupe_ttl.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -54,5 +59,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 4,
         name: "chains",
         sql: include_str!("../migrations/postgres/0004_chains.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "dedupe_ttl",
+        sql: include_str!("../migrations/postgres/0005_dedupe_ttl.sql"),
     },
 ];

@@ -186,9 +186,31 @@ async fn job_by_id(conn: &mut PgConnection, id: JobId) -> StoreResult<Job> {
 /// Inserts jobs inside the caller's transaction; see `Store::job_insert`.
 async fn insert_jobs(
     conn: &mut PgConnection,
-    jobs: &[NewJob],
+    all: &[NewJob],
     now: DateTime<Utc>,
 ) -> StoreResult<Vec<Inserted>> {
+    // A dedupe key with a TTL is also held by a job that finished less than TTL ago.
+    let mut held = std::collections::HashMap::new();
+    for job in all {
+        let (Some(key), Some(ttl)) = (&job.dedupe_key, job.dedupe_ttl_ms) else {
+            continue;
+        };
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM ferry.jobs WHERE tenant_id = $1 AND dedupe_key = $2 \
+             AND (finished_at IS NULL OR finished_at >= $3) ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(&job.tenant_id)
+        .bind(key)
+        .bind(ms(now).saturating_sub(ttl as i64))
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(row) = row {
+            held.insert(job.id, job_from_row(&row)?);
+        }
+    }
+    let jobs: Vec<&NewJob> = all.iter().filter(|j| !held.contains_key(&j.id)).collect();
     let mut ids = Vec::with_capacity(jobs.len());
     let mut tenants = Vec::with_capacity(jobs.len());
     let mut kinds = Vec::with_capacity(jobs.len());
@@ -201,7 +223,7 @@ async fn insert_jobs(
     let mut timeouts = Vec::with_capacity(jobs.len());
     let mut bases = Vec::with_capacity(jobs.len());
     let mut maxes = Vec::with_capacity(jobs.len());
-    for job in jobs {
+    for job in &jobs {
         ids.push(job.id.as_uuid());
         tenants.push(job.tenant_id.clone());
         kinds.push(job.kind.as_str().to_owned());
@@ -259,8 +281,15 @@ async fn insert_jobs(
         .iter()
         .map(|r| r.try_get("id"))
         .collect::<Result<_, _>>()?;
-    let mut out = Vec::with_capacity(jobs.len());
-    for job in jobs {
+    let mut out = Vec::with_capacity(all.len());
+    for job in all {
+        if let Some(existing) = held.get(&job.id) {
+            out.push(Inserted {
+                job: existing.clone(),
+                created: false,
+            });
+            continue;
+        }
         if !deduping || created.contains(&job.id.as_uuid()) {
             out.push(Inserted {
                 job: shared::new_job_row(job, now)?,

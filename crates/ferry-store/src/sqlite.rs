@@ -1024,9 +1024,31 @@ async fn insert_jobs(
     // without, skip RETURNING: sqlx hands every returned row across a thread.
     let deduping = jobs.iter().any(|j| j.dedupe_key.is_some());
     let mut created = std::collections::HashSet::new();
+    // A dedupe key with a TTL is also held by a job that finished less than TTL ago.
+    let mut held = std::collections::HashMap::new();
+    for job in jobs {
+        let (Some(key), Some(ttl)) = (&job.dedupe_key, job.dedupe_ttl_ms) else {
+            continue;
+        };
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM ferry_jobs WHERE tenant_id = ? AND dedupe_key = ? \
+             AND (finished_at IS NULL OR finished_at >= ?) ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(&job.tenant_id)
+        .bind(key)
+        .bind(ms(now).saturating_sub(ttl as i64))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = row {
+            held.insert(job.id, job_from_row(&row)?);
+        }
+    }
+    let to_insert: Vec<&NewJob> = jobs.iter().filter(|j| !held.contains_key(&j.id)).collect();
     // Multi-row statements: one round trip to SQLite per chunk, not per job
     // (19 parameters a row, well under SQLite's 32766).
-    for chunk in jobs.chunks(500) {
+    for chunk in to_insert.chunks(500) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO ferry_jobs (id, tenant_id, kind, status, payload, labels, priority, \
              run_at, max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, created_at, \
@@ -1062,7 +1084,9 @@ async fn insert_jobs(
             q.build().execute(&mut *tx).await?;
         }
     }
-    let is_new = |job: &NewJob| !deduping || created.contains(&job.id.to_string());
+    let is_new = |job: &NewJob| {
+        !held.contains_key(&job.id) && (!deduping || created.contains(&job.id.to_string()))
+    };
     let labels: Vec<(String, &String, &String)> = jobs
         .iter()
         .filter(|job| is_new(job))
@@ -1084,6 +1108,13 @@ async fn insert_jobs(
     }
     let mut out = Vec::with_capacity(jobs.len());
     for job in jobs {
+        if let Some(existing) = held.get(&job.id) {
+            out.push(Inserted {
+                job: existing.clone(),
+                created: false,
+            });
+            continue;
+        }
         if is_new(job) {
             out.push(Inserted {
                 job: shared::new_job_row(job, now)?,

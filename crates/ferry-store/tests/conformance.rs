@@ -793,6 +793,42 @@ async fn dedupe_keys_answer_the_unfinished_job(store: Store) {
         .remove(0);
     assert!(later.created);
     assert_ne!(later.job.id, first.job.id);
+
+    // With a TTL the key is also held by a job that finished less than TTL ago.
+    let with_ttl = |key: &str| {
+        job("sync.reviews", |s| {
+            s.dedupe_key = Some(key.to_owned());
+            s.dedupe_ttl_ms = Some(60_000);
+        })
+    };
+    let ttl_first = store
+        .job_insert(&[with_ttl("shop-9")], t0())
+        .await
+        .expect("insert")
+        .remove(0);
+    let c = claim(&store, &["sync.*"], 10, t0())
+        .await
+        .into_iter()
+        .find(|c| c.id == ttl_first.job.id)
+        .expect("claimed");
+    complete(&store, c.id, &c.lease, &json!(1), t0() + ms(1_000))
+        .await
+        .expect("complete");
+    let within = store
+        .job_insert(&[with_ttl("shop-9")], t0() + ms(60_000))
+        .await
+        .expect("insert")
+        .remove(0);
+    assert_eq!(
+        (within.created, within.job.id, within.job.status),
+        (false, ttl_first.job.id, JobState::Completed)
+    );
+    let after = store
+        .job_insert(&[with_ttl("shop-9")], t0() + ms(61_001))
+        .await
+        .expect("insert")
+        .remove(0);
+    assert!(after.created, "the TTL ran out");
 }
 
 async fn paused_kinds_are_not_claimed(store: Store) {

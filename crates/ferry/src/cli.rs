@@ -155,6 +155,10 @@ pub struct SubmitArgs {
     /// At most one unfinished job with this key: a duplicate answers the existing job.
     #[arg(long)]
     pub dedupe_key: Option<String>,
+    /// With --dedupe-key: a job with the key that finished less than this many ms ago
+    /// also answers instead of a new one.
+    #[arg(long)]
+    pub dedupe_ttl_ms: Option<u64>,
     /// Jobs to enqueue when this one completes, as a JSON array of job specs
     /// (`[{"kind": "post.publish", "payload": {...}}]`); each gets the result as `payload.input`.
     #[arg(long)]

@@ -153,6 +153,7 @@ async fn submit_job(client: &Client, args: SubmitArgs, json: bool) -> Result<Exi
         timeout_ms: args.timeout_ms,
         backoff: None,
         dedupe_key: args.dedupe_key,
+        dedupe_ttl_ms: args.dedupe_ttl_ms,
         then: match &args.then {
             Some(text) => Some(
                 serde_json::from_str(text).context("--then is not a JSON array of job specs")?,
