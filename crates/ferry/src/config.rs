@@ -40,6 +40,8 @@ pub struct FileConfig {
     pub retention_hours: Option<u64>,
     /// How deep `then` chains may nest.
     pub max_chain_depth: Option<u32>,
+    /// Most items in one `POST /v1/batches`.
+    pub max_batch_items: Option<usize>,
     pub max_body_bytes: Option<usize>,
 }
 
@@ -204,6 +206,9 @@ pub fn serve_settings(
             bail!("backoff needs 1 <= backoff_base_ms <= backoff_max_ms");
         }
         server.job_defaults.backoff = backoff;
+    }
+    if let Some(n) = env_parse::<usize>("FERRY_MAX_BATCH_ITEMS")?.or(file.max_batch_items) {
+        server.max_batch_items = n.max(1);
     }
     if let Some(depth) = env_parse::<u32>("FERRY_MAX_CHAIN_DEPTH")?.or(file.max_chain_depth) {
         server.job_defaults.max_chain_depth = depth;
