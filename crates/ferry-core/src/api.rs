@@ -252,9 +252,6 @@ pub struct Health {
     pub version: String,
 }
 
-/// Convenience for lists of ids in responses and tests.
-pub type JobIds = Vec<JobId>;
-
 /// The options every item of a batch shares (those of `POST /v1/jobs` but kind and payload).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

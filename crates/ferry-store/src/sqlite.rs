@@ -796,10 +796,17 @@ impl SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Job> {
         let mut tx = self.write.begin().await?;
-        let job = job_by_id(&mut tx, id).await?;
-        if !tenant_owns(&mut tx, tenant_id, id).await? {
-            return Err(StoreError::NotFound);
-        }
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM ferry_jobs WHERE id = ? AND tenant_id = ?"
+        ))
+        .bind(id.to_string())
+        .bind(tenant_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let job = job_from_row(&row)?;
         match job.status {
             JobState::Scheduled | JobState::Pending => {
                 sqlx::query(
@@ -1140,14 +1147,6 @@ async fn insert_jobs(
         });
     }
     Ok(out)
-}
-
-async fn tenant_owns(conn: &mut SqliteConnection, tenant_id: &str, id: JobId) -> StoreResult<bool> {
-    let owner: Option<String> = sqlx::query_scalar("SELECT tenant_id FROM ferry_jobs WHERE id = ?")
-        .bind(id.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(owner.as_deref() == Some(tenant_id))
 }
 
 async fn lease_lost(conn: &mut SqliteConnection, id: JobId) -> StoreError {
