@@ -42,6 +42,13 @@ pub struct SubmitJob {
     /// result; each gets the result as `payload.input` and this job as `parent_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub then: Option<Vec<SubmitJob>>,
+    /// At most `limit` jobs with this key run at once (one login per account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<crate::flow::ConcurrencySpec>,
+    /// Starts of jobs with this key are spaced (`interval_ms`) and/or capped per window
+    /// (`max` per `per_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::flow::RateLimit>,
 }
 
 impl SubmitJob {
@@ -270,6 +277,12 @@ pub struct BatchOptions {
     pub timeout_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<Backoff>,
+    /// Applies to every item: items share the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<crate::flow::ConcurrencySpec>,
+    /// Applies to every item: items share the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::flow::RateLimit>,
 }
 
 /// `POST /v1/batches`: one job of `kind` per item; each item is that job's payload.
@@ -299,6 +312,8 @@ impl CreateBatch {
             dedupe_key: None,
             dedupe_ttl_ms: None,
             then: None,
+            concurrency: o.concurrency.clone(),
+            rate_limit: o.rate_limit.clone(),
         }
     }
 }

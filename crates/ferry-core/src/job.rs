@@ -72,6 +72,10 @@ pub struct Job {
     pub dedupe_key: Option<String>,
     /// The job whose completion enqueued this one (`then`).
     pub parent_id: Option<JobId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<crate::flow::Concurrency>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::flow::RateLimit>,
 }
 
 /// One partial result item a worker streamed while the job ran.
@@ -106,6 +110,8 @@ pub struct NewJob {
     /// Jobs to enqueue when this one completes: validated specs with defaults filled in.
     pub then: Vec<crate::api::SubmitJob>,
     pub parent_id: Option<JobId>,
+    pub concurrency: Option<crate::flow::Concurrency>,
+    pub rate_limit: Option<crate::flow::RateLimit>,
 }
 
 impl NewJob {

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod clock;
 pub mod error;
+pub mod flow;
 pub mod id;
 pub mod job;
 pub mod kind;

@@ -9,13 +9,15 @@ use crate::{
 };
 
 /// Server-wide defaults for what a job spec leaves out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobDefaults {
     pub max_attempts: u32,
     pub timeout_ms: u64,
     pub backoff: Backoff,
     /// How deep `then` chains may nest (default 8).
     pub max_chain_depth: u32,
+    /// Server-side concurrency limits by key pattern (`concurrency_limits`).
+    pub concurrency_rules: Vec<crate::flow::KeyRule>,
 }
 
 impl Default for JobDefaults {
@@ -25,6 +27,7 @@ impl Default for JobDefaults {
             timeout_ms: 30 * 60 * 1000,
             backoff: Backoff::default(),
             max_chain_depth: 8,
+            concurrency_rules: Vec::new(),
         }
     }
 }
@@ -187,7 +190,7 @@ pub fn new_job(
         }
         let nested = JobDefaults {
             max_chain_depth: defaults.max_chain_depth - 1,
-            ..*defaults
+            ..defaults.clone()
         };
         // Validated now (so a bad chain is refused at submit), enqueued at completion: keep
         // the spec with the defaults filled in.
@@ -197,10 +200,25 @@ pub fn new_job(
                 timeout_ms: Some(valid.timeout_ms),
                 backoff: Some(valid.backoff),
                 then: (!valid.then.is_empty()).then_some(valid.then),
+                // The server's rules were applied now; the child keeps what they gave.
+                concurrency: valid.concurrency.map(|c| crate::flow::ConcurrencySpec {
+                    key: c.key,
+                    limit: Some(c.limit),
+                }),
                 ..child
             }),
             Err(e) => errors.extend(e),
         }
+    }
+    let concurrency = crate::flow::concurrency(
+        spec.concurrency.as_ref(),
+        kind.as_ref(),
+        &defaults.concurrency_rules,
+        &path(prefix, "concurrency"),
+        &mut errors,
+    );
+    if let Some(rate) = &spec.rate_limit {
+        crate::flow::rate_limit(rate, &path(prefix, "rate_limit"), &mut errors);
     }
     match kind {
         Some(kind) if errors.is_empty() => Ok(NewJob {
@@ -223,6 +241,8 @@ pub fn new_job(
             batch: None,
             then,
             parent_id: None,
+            concurrency,
+            rate_limit: spec.rate_limit,
         }),
         _ => Err(errors),
     }

@@ -287,7 +287,10 @@ impl Queue {
                 wake = wake.min(tokio::time::Instant::now() + self.config.shared_poll_interval);
             }
             // (A due job that was not claimed cannot be claimed now: wait for news instead.)
-            if let Some(next) = self.store.job_next_run_at(tenant_id, &claim.kinds).await?
+            if let Some(next) = self
+                .store
+                .job_next_run_at(tenant_id, &claim.kinds, now)
+                .await?
                 && next > now
             {
                 let in_ms = (next - now).num_milliseconds().max(0) as u64;
@@ -319,10 +322,9 @@ impl Queue {
         entries: &[CompleteParams<'_>],
     ) -> StoreResult<Vec<StoreResult<()>>> {
         let completed = self.store.job_complete(entries, self.now()).await?;
-        if completed.spawned > 0 {
-            // Chained jobs were enqueued with their parents' results.
-            self.work_available.notify_waiters();
-        }
+        // Chained jobs may have been enqueued, and finished jobs free their concurrency
+        // keys' slots: waiting claims look again.
+        self.work_available.notify_waiters();
         let answers = completed.answers;
         for (entry, answer) in entries.iter().zip(&answers) {
             if answer.is_ok() {
@@ -404,12 +406,23 @@ impl Queue {
         }
     }
 
+    pub async fn prune_rate_keys(&self, batch: u32) -> StoreResult<u64> {
+        let mut total = 0;
+        loop {
+            let n = self.store.rate_prune(self.now(), batch).await?;
+            total += n;
+            if n < u64::from(batch) {
+                return Ok(total);
+            }
+        }
+    }
+
     fn announce(&self, id: JobId, status: JobState) {
         if status.is_final() {
             let _ = self.finished.send(id);
-        } else {
-            // A retry was scheduled: long-polls recompute how long to sleep.
-            self.work_available.notify_waiters();
         }
+        // A retry was scheduled (long-polls recompute how long to sleep), or a
+        // concurrency slot was freed.
+        self.work_available.notify_waiters();
     }
 }

@@ -229,12 +229,22 @@ impl Store {
 
     /// The earliest `run_at` among waiting jobs of these kinds (to know how long a
     /// long-poll may sleep).
+    /// Deletes up to `limit` rate-key starts older than the longest window
+    /// (`ferry_core::flow::MAX_RATE_WINDOW_MS`) and push-backs that have ended.
+    pub async fn rate_prune(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        dispatch!(self, s => s.rate_prune(now, limit).await)
+    }
+
+    /// The earliest time after `now` at which a job of `kinds` that cannot be claimed now
+    /// may become claimable by itself: a delayed job falling due, or a rate key opening.
+    /// (A freed concurrency slot, new work and resumed kinds wake claims directly.)
     pub async fn job_next_run_at(
         &self,
         tenant_id: &str,
         kinds: &[KindPattern],
+        now: DateTime<Utc>,
     ) -> StoreResult<Option<DateTime<Utc>>> {
-        dispatch!(self, s => s.job_next_run_at(tenant_id, kinds).await)
+        dispatch!(self, s => s.job_next_run_at(tenant_id, kinds, now).await)
     }
 
     pub async fn job_heartbeat(

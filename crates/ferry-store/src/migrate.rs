@@ -36,6 +36,11 @@ pub const SQLITE: &[Migration] = &[
         name: "dedupe_ttl",
         sql: include_str!("../migrations/sqlite/0005_dedupe_ttl.sql"),
     },
+    Migration {
+        version: 6,
+        name: "flow_keys",
+        sql: include_str!("../migrations/sqlite/0006_flow_keys.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -64,5 +69,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 5,
         name: "dedupe_ttl",
         sql: include_str!("../migrations/postgres/0005_dedupe_ttl.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "flow_keys",
+        sql: include_str!("../migrations/postgres/0006_flow_keys.sql"),
     },
 ];

@@ -33,6 +33,9 @@ use crate::{
 /// Advisory lock keys (arbitrary constants, "ferry" in ASCII plus a purpose).
 const MIGRATION_LOCK: i64 = 0x6665_7272_7901;
 const LEADER_LOCK: i64 = 0x6665_7272_7902;
+/// Held (per transaction) by claims that admit keyed jobs: admissions run one after
+/// another on every instance, each seeing the jobs the previous ones started.
+const KEYED_CLAIM_LOCK: i64 = 0x6665_7272_7903;
 /// The channel the `jobs_notify_work` trigger notifies.
 const WORK_CHANNEL: &str = "ferry_work";
 
@@ -47,7 +50,8 @@ macro_rules! job_columns {
         "id, kind, status, payload, labels, priority, attempt, max_attempts, timeout_ms, \
          backoff_base_ms, backoff_max_ms, run_at, created_at, updated_at, started_at, finished_at, \
          worker_id, lease_expires_at, deadline_at, cancel_requested, progress, result, error, \
-         dedupe_key, parent_id"
+         dedupe_key, parent_id, concurrency_key, concurrency_limit, rate_key, rate_interval_ms, \
+         rate_max, rate_per_ms"
     };
 }
 
@@ -82,6 +86,17 @@ fn parse_state(text: &str) -> StoreResult<JobState> {
 
 fn job_from_row(row: &PgRow) -> StoreResult<Job> {
     let status: String = row.try_get("status")?;
+    let (concurrency, rate_limit) = shared::FlowColumns {
+        concurrency_key: row.try_get("concurrency_key")?,
+        concurrency_limit: row
+            .try_get::<Option<i32>, _>("concurrency_limit")?
+            .map(i64::from),
+        rate_key: row.try_get("rate_key")?,
+        rate_interval_ms: row.try_get("rate_interval_ms")?,
+        rate_max: row.try_get::<Option<i32>, _>("rate_max")?.map(i64::from),
+        rate_per_ms: row.try_get("rate_per_ms")?,
+    }
+    .split();
     Ok(Job {
         id: JobId::from_uuid(row.try_get("id")?),
         kind: row.try_get("kind")?,
@@ -112,6 +127,8 @@ fn job_from_row(row: &PgRow) -> StoreResult<Job> {
         parent_id: row
             .try_get::<Option<Uuid>, _>("parent_id")?
             .map(JobId::from_uuid),
+        concurrency,
+        rate_limit,
     })
 }
 
@@ -239,14 +256,17 @@ async fn insert_jobs(
     }
     let dedupe_keys: Vec<Option<String>> = jobs.iter().map(|j| j.dedupe_key.clone()).collect();
     let deduping = dedupe_keys.iter().any(Option::is_some);
+    let flow: Vec<shared::FlowColumns> = jobs.iter().map(|j| shared::FlowColumns::of(j)).collect();
     // A duplicate dedupe key is skipped (ON CONFLICT), and answered with the job holding it.
     let rows = sqlx::query(
         "INSERT INTO ferry.jobs (id, tenant_id, kind, status, payload, labels, priority, run_at, \
          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, dedupe_key, batch_id, \
-         batch_index, then_specs, parent_id, created_at, updated_at) \
+         batch_index, then_specs, parent_id, concurrency_key, concurrency_limit, rate_key, \
+         rate_interval_ms, rate_max, rate_per_ms, created_at, updated_at) \
          SELECT *, $18, $18 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], \
          $5::jsonb[], $6::jsonb[], $7::int[], $8::bigint[], $9::int[], $10::bigint[], \
-         $11::bigint[], $12::bigint[], $13::text[], $14::uuid[], $15::int[], $16::jsonb[], $17::uuid[]) \
+         $11::bigint[], $12::bigint[], $13::text[], $14::uuid[], $15::int[], $16::jsonb[], $17::uuid[], \
+         $19::text[], $20::int[], $21::text[], $22::bigint[], $23::int[], $24::bigint[]) \
          ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(ids)
@@ -275,6 +295,12 @@ async fn insert_jobs(
     .bind(jobs.iter().map(|j| (!j.then.is_empty()).then(|| to_json(&j.then))).collect::<Vec<_>>())
     .bind(jobs.iter().map(|j| j.parent_id.map(|id| id.as_uuid())).collect::<Vec<_>>())
     .bind(ms(now))
+    .bind(flow.iter().map(|f| f.concurrency_key.clone()).collect::<Vec<_>>())
+    .bind(flow.iter().map(|f| f.concurrency_limit.map(|v| v as i32)).collect::<Vec<_>>())
+    .bind(flow.iter().map(|f| f.rate_key.clone()).collect::<Vec<_>>())
+    .bind(flow.iter().map(|f| f.rate_interval_ms).collect::<Vec<_>>())
+    .bind(flow.iter().map(|f| f.rate_max.map(|v| v as i32)).collect::<Vec<_>>())
+    .bind(flow.iter().map(|f| f.rate_per_ms).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
     let created: std::collections::HashSet<Uuid> = rows
@@ -326,8 +352,8 @@ async fn fail_running(
     now: DateTime<Utc>,
 ) -> StoreResult<Option<JobState>> {
     let row = sqlx::query(
-        "SELECT attempt, max_attempts, backoff_base_ms, backoff_max_ms, cancel_requested \
-         FROM ferry.jobs WHERE id = $1 AND lease_token = $2 AND status = 'running' FOR UPDATE",
+        "SELECT attempt, max_attempts, backoff_base_ms, backoff_max_ms, cancel_requested, \
+         tenant_id, rate_key FROM ferry.jobs WHERE id = $1 AND lease_token = $2 AND status = 'running' FOR UPDATE",
     )
     .bind(id.as_uuid())
     .bind(lease)
@@ -364,7 +390,25 @@ async fn fail_running(
     .bind(lease)
     .execute(&mut *conn)
     .await?;
-    Ok((done.rows_affected() == 1).then_some(status))
+    if done.rows_affected() != 1 {
+        return Ok(None);
+    }
+    // A worker pushing back (a 429 with Retry-After) holds back the whole rate key.
+    let rate_key: Option<String> = row.try_get("rate_key")?;
+    if let (Some(key), Some(after)) = (rate_key, retry_after_ms) {
+        let tenant_id: String = row.try_get("tenant_id")?;
+        sqlx::query(
+            "INSERT INTO ferry.rate_keys (tenant_id, key, blocked_until) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id, key) DO UPDATE \
+             SET blocked_until = greatest(ferry.rate_keys.blocked_until, excluded.blocked_until)",
+        )
+        .bind(tenant_id)
+        .bind(key)
+        .bind(ms(now).saturating_add(after.min(i64::MAX as u64) as i64))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(Some(status))
 }
 
 impl PostgresStore {
@@ -607,12 +651,43 @@ impl PostgresStore {
             .collect()
     }
 
+    /// Whether due claimable jobs of `kinds` carry a concurrency or rate key.
+    async fn keyed_due(&self, p: &ClaimParams<'_>) -> StoreResult<bool> {
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT EXISTS (SELECT 1 FROM ferry.jobs WHERE tenant_id = ",
+        );
+        q.push_bind(p.tenant_id.to_owned())
+            .push(
+                " AND status IN ('pending', 'scheduled') \
+                 AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL) AND run_at <= ",
+            )
+            .push_bind(ms(p.now));
+        push_kind_filter(&mut q, p.kinds);
+        q.push(")");
+        Ok(q.build_query_scalar::<bool>().fetch_one(&self.pool).await?)
+    }
+
     pub async fn job_claim(&self, p: &ClaimParams<'_>) -> StoreResult<Vec<ClaimedJob>> {
         let now = ms(p.now);
-        let mut q = QueryBuilder::<Postgres>::new(
-            "UPDATE ferry.jobs j SET status = 'running', attempt = j.attempt + 1, worker_id = ",
-        );
-        q.push_bind(p.worker_id.to_owned())
+        // Keyed jobs are admitted against their keys (`shared::push_admitted`) under
+        // KEYED_CLAIM_LOCK. Without any due, the plain claim runs, which never takes one.
+        let keyed = self.keyed_due(p).await?;
+        let mut q = QueryBuilder::<Postgres>::new("");
+        if keyed {
+            shared::push_admitted(
+                &mut q,
+                &shared::POSTGRES,
+                p.tenant_id,
+                now,
+                p.max_jobs,
+                |q| {
+                    push_kind_filter(q, p.kinds);
+                    push_not_paused(q, p.tenant_id);
+                },
+            );
+        }
+        q.push("UPDATE ferry.jobs j SET status = 'running', attempt = j.attempt + 1, worker_id = ")
+            .push_bind(p.worker_id.to_owned())
             // A job with `then` gets a lease token marked `c` (see `shared::CHAINED_LEASE`).
             .push(
                 ", lease_token = CASE WHEN j.then_specs IS NULL THEN '' ELSE 'c' END \
@@ -627,20 +702,42 @@ impl PostgresStore {
             .push_bind(now)
             .push(", updated_at = ")
             .push_bind(now)
-            .push(", progress = NULL FROM (SELECT id FROM ferry.jobs WHERE tenant_id = ")
-            .push_bind(p.tenant_id.to_owned())
-            .push(" AND status IN ('pending', 'scheduled') AND run_at <= ")
-            .push_bind(now);
-        push_kind_filter(&mut q, p.kinds);
-        push_not_paused(&mut q, p.tenant_id);
-        q.push(" ORDER BY priority DESC, run_at, id LIMIT ")
-            .push_bind(p.max_jobs as i64)
-            .push(
-                " FOR UPDATE SKIP LOCKED) c WHERE j.id = c.id RETURNING j.id, j.kind, j.payload, \
-                 j.labels, j.attempt, j.max_attempts, j.lease_token, j.lease_expires_at, \
-                 j.deadline_at, j.priority, j.run_at",
-            );
-        let rows = q.build().fetch_all(&self.pool).await?;
+            .push(", progress = NULL FROM (");
+        if keyed {
+            q.push("SELECT id FROM admitted");
+        } else {
+            q.push("SELECT id FROM ferry.jobs WHERE tenant_id = ")
+                .push_bind(p.tenant_id.to_owned())
+                .push(
+                    " AND status IN ('pending', 'scheduled') AND concurrency_key IS NULL \
+                     AND rate_key IS NULL AND run_at <= ",
+                )
+                .push_bind(now);
+            push_kind_filter(&mut q, p.kinds);
+            push_not_paused(&mut q, p.tenant_id);
+            q.push(" ORDER BY priority DESC, run_at, id LIMIT ")
+                .push_bind(p.max_jobs as i64)
+                .push(" FOR UPDATE SKIP LOCKED");
+        }
+        q.push(
+            ") c WHERE j.id = c.id RETURNING j.id, j.kind, j.payload, \
+             j.labels, j.attempt, j.max_attempts, j.lease_token, j.lease_expires_at, \
+             j.deadline_at, j.priority, j.run_at",
+        );
+        let rows = if keyed {
+            // The statement's snapshot is taken after the lock is granted, so it sees every
+            // admission committed before.
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(KEYED_CLAIM_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            let rows = q.build().fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
+        } else {
+            q.build().fetch_all(&self.pool).await?
+        };
         let mut jobs = Vec::with_capacity(rows.len());
         for row in &rows {
             let order = (
@@ -688,16 +785,24 @@ impl PostgresStore {
         &self,
         tenant_id: &str,
         kinds: &[KindPattern],
+        now: DateTime<Utc>,
     ) -> StoreResult<Option<DateTime<Utc>>> {
         let mut q = QueryBuilder::<Postgres>::new(
             "SELECT min(run_at) AS next FROM ferry.jobs WHERE tenant_id = ",
         );
         q.push_bind(tenant_id.to_owned())
-            .push(" AND status IN ('pending', 'scheduled')");
+            .push(" AND status IN ('pending', 'scheduled') AND run_at > ")
+            .push_bind(ms(now));
         push_kind_filter(&mut q, kinds);
         push_not_paused(&mut q, tenant_id);
-        let row = q.build().fetch_one(&self.pool).await?;
-        opt_from_ms(row.try_get("next")?)
+        let due: Option<i64> = q.build().fetch_one(&self.pool).await?.try_get("next")?;
+        let mut q = QueryBuilder::<Postgres>::new("");
+        shared::push_rate_opening(&mut q, &shared::POSTGRES, tenant_id, ms(now), |q| {
+            push_kind_filter(q, kinds);
+            push_not_paused(q, tenant_id);
+        });
+        let opening: Option<i64> = q.build().fetch_one(&self.pool).await?.try_get("next")?;
+        opt_from_ms(due.into_iter().chain(opening).min())
     }
 
     pub async fn job_heartbeat(
@@ -1079,6 +1184,23 @@ impl PostgresStore {
         .bind(limit as i64)
         .execute(&self.pool)
         .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn rate_prune(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        let horizon = ms(now) - ferry_core::flow::MAX_RATE_WINDOW_MS as i64;
+        let done = sqlx::query(
+            "DELETE FROM ferry.rate_starts WHERE seq IN (SELECT seq FROM ferry.rate_starts \
+             WHERE at < $1 ORDER BY at LIMIT $2)",
+        )
+        .bind(horizon)
+        .bind(limit as i64)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("DELETE FROM ferry.rate_keys WHERE blocked_until < $1")
+            .bind(ms(now))
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 

@@ -64,6 +64,8 @@ pub(crate) fn new_job_row(job: &NewJob, now: DateTime<Utc>) -> StoreResult<Job> 
         error: None,
         dedupe_key: job.dedupe_key.clone(),
         parent_id: job.parent_id,
+        concurrency: job.concurrency.clone(),
+        rate_limit: job.rate_limit.clone(),
     })
 }
 
@@ -128,7 +130,214 @@ pub(crate) fn spawn_defaults() -> ferry_core::validate::JobDefaults {
     }
 }
 
+/// A job's flow-control columns, read back into its `concurrency` and `rate_limit`.
+pub(crate) struct FlowColumns {
+    pub concurrency_key: Option<String>,
+    pub concurrency_limit: Option<i64>,
+    pub rate_key: Option<String>,
+    pub rate_interval_ms: Option<i64>,
+    pub rate_max: Option<i64>,
+    pub rate_per_ms: Option<i64>,
+}
+
+impl FlowColumns {
+    pub fn of(job: &ferry_core::NewJob) -> Self {
+        let rate = job.rate_limit.as_ref();
+        Self {
+            concurrency_key: job.concurrency.as_ref().map(|c| c.key.clone()),
+            concurrency_limit: job.concurrency.as_ref().map(|c| i64::from(c.limit)),
+            rate_key: rate.map(|r| r.key.clone()),
+            rate_interval_ms: rate.and_then(|r| r.interval_ms).map(|v| v as i64),
+            rate_max: rate.and_then(|r| r.max).map(i64::from),
+            rate_per_ms: rate.and_then(|r| r.per_ms).map(|v| v as i64),
+        }
+    }
+
+    pub fn split(
+        self,
+    ) -> (
+        Option<ferry_core::flow::Concurrency>,
+        Option<ferry_core::flow::RateLimit>,
+    ) {
+        let concurrency = match (self.concurrency_key, self.concurrency_limit) {
+            (Some(key), Some(limit)) => Some(ferry_core::flow::Concurrency {
+                key,
+                limit: limit as u32,
+            }),
+            _ => None,
+        };
+        let rate = self.rate_key.map(|key| ferry_core::flow::RateLimit {
+            key,
+            interval_ms: self.rate_interval_ms.map(|v| v as u64),
+            max: self.rate_max.map(|v| v as u32),
+            per_ms: self.rate_per_ms.map(|v| v as u64),
+        });
+        (concurrency, rate)
+    }
+}
+
 /// Lease tokens of jobs that carry `then` start with this (set by the claim), so a
 /// completion knows without a query that it must enqueue children in its transaction. A
 /// token is only ever compared whole, so the mark gives a worker nothing to forge.
 pub(crate) const CHAINED_LEASE: &str = "c";
+
+/// Table names and hints of one backend, for SQL both backends share.
+pub(crate) struct Dialect {
+    pub jobs: &'static str,
+    /// Forces the claim-order index on SQLite (its planner may otherwise pick another).
+    pub jobs_ready: &'static str,
+    pub rate_starts: &'static str,
+    pub rate_keys: &'static str,
+    /// Appended to the candidate scan: PostgreSQL locks candidates, skipping rows another
+    /// claim holds.
+    pub lock_candidates: &'static str,
+    /// The scalar maximum of several values.
+    pub greatest: &'static str,
+}
+
+pub(crate) const SQLITE: Dialect = Dialect {
+    jobs: "ferry_jobs",
+    jobs_ready: "ferry_jobs AS j INDEXED BY ferry_jobs_ready",
+    rate_starts: "ferry_rate_starts",
+    rate_keys: "ferry_rate_keys",
+    lock_candidates: "",
+    greatest: "max",
+};
+
+pub(crate) const POSTGRES: Dialect = Dialect {
+    jobs: "ferry.jobs",
+    jobs_ready: "ferry.jobs AS j",
+    rate_starts: "ferry.rate_starts",
+    rate_keys: "ferry.rate_keys",
+    lock_candidates: " FOR UPDATE OF j SKIP LOCKED",
+    greatest: "greatest",
+};
+
+/// How many claimable rows the admitting claim looks at per job asked for. Rows whose key
+/// is at its limit are passed over in the scan and do not count.
+const CANDIDATES_PER_JOB: u32 = 4;
+
+/// Pushes `WITH … admitted AS (…)`: the ids of the jobs a claim may start, at most
+/// `max_jobs`, in claim order, honouring concurrency and rate keys.
+///
+/// A candidate is a due, claimable job (of the kinds `filters` appends) whose concurrency
+/// key has a free slot and whose rate key may start a job now. Among the candidates, the
+/// n-th one of a key (in claim order) is admitted only if the key has room for n more:
+/// `running + n <= limit`, one start per claim for an interval, `recent + n <= max` for a
+/// window. Callers make the statement atomic with respect to other admissions (SQLite's
+/// single writer; a transaction advisory lock on PostgreSQL).
+pub(crate) fn push_admitted<DB: sqlx::Database>(
+    q: &mut sqlx::QueryBuilder<DB>,
+    d: &Dialect,
+    tenant_id: &str,
+    now: i64,
+    max_jobs: u32,
+    filters: impl FnOnce(&mut sqlx::QueryBuilder<DB>),
+) where
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let (jobs, starts, keys) = (d.jobs, d.rate_starts, d.rate_keys);
+    q.push(format!(
+        "WITH running AS (SELECT concurrency_key AS k, count(*) AS n FROM {jobs} \
+         WHERE status = 'running' AND concurrency_key IS NOT NULL AND tenant_id = "
+    ))
+    .push_bind(tenant_id.to_owned())
+    .push(" GROUP BY concurrency_key), ");
+    // Starts of the candidate's rate key within its window.
+    let recent = |q: &mut sqlx::QueryBuilder<DB>| {
+        q.push(format!(
+            "(SELECT count(*) FROM {starts} s WHERE s.tenant_id = j.tenant_id \
+             AND s.key = j.rate_key AND s.at > "
+        ))
+        .push_bind(now)
+        .push(" - j.rate_per_ms)");
+    };
+    q.push(
+        "cand AS (SELECT j.id, j.priority, j.run_at, j.concurrency_key AS ck, \
+         j.concurrency_limit AS cl, coalesce(r.n, 0) AS cn, j.rate_key AS rk, \
+         j.rate_interval_ms AS ri, j.rate_max AS rm, CASE WHEN j.rate_max IS NULL THEN 0 ELSE ",
+    );
+    recent(q);
+    q.push(format!(
+        " END AS recent FROM {} LEFT JOIN running r ON r.k = j.concurrency_key \
+         WHERE j.tenant_id = ",
+        d.jobs_ready
+    ))
+    .push_bind(tenant_id.to_owned())
+    .push(" AND j.status IN ('pending', 'scheduled') AND j.run_at <= ")
+    .push_bind(now);
+    filters(q);
+    q.push(" AND (j.concurrency_key IS NULL OR coalesce(r.n, 0) < j.concurrency_limit)")
+        .push(format!(
+            " AND (j.rate_key IS NULL OR (NOT EXISTS (SELECT 1 FROM {keys} b \
+             WHERE b.tenant_id = j.tenant_id AND b.key = j.rate_key AND b.blocked_until > "
+        ))
+        .push_bind(now)
+        .push(format!(
+            ") AND (j.rate_interval_ms IS NULL OR NOT EXISTS (SELECT 1 FROM {starts} s \
+             WHERE s.tenant_id = j.tenant_id AND s.key = j.rate_key AND s.at > "
+        ))
+        .push_bind(now)
+        .push(" - j.rate_interval_ms)) AND (j.rate_max IS NULL OR ");
+    recent(q);
+    q.push(" < j.rate_max))) ORDER BY j.priority DESC, j.run_at, j.id LIMIT ")
+        .push(i64::from(max_jobs.saturating_mul(CANDIDATES_PER_JOB)))
+        .push(d.lock_candidates)
+        .push(
+            "), ranked AS (SELECT id, priority, run_at, ck, cl, cn, rk, ri, rm, recent, \
+             row_number() OVER (PARTITION BY ck ORDER BY priority DESC, run_at, id) AS c_rank, \
+             row_number() OVER (PARTITION BY rk ORDER BY priority DESC, run_at, id) AS r_rank \
+             FROM cand), admitted AS (SELECT id FROM ranked \
+             WHERE (ck IS NULL OR cn + c_rank <= cl) \
+             AND (rk IS NULL OR ((ri IS NULL OR r_rank = 1) AND (rm IS NULL OR recent + r_rank <= rm))) \
+             ORDER BY priority DESC, run_at, id LIMIT ",
+        )
+        .push(i64::from(max_jobs))
+        .push(") ");
+}
+
+/// Pushes a query for the earliest time after `now` at which a due job held back by its
+/// rate key (interval, window or a worker's push-back) may start: when the last start is
+/// `interval_ms` old, when the oldest start in a full window leaves it, when a push-back
+/// ends — whichever is latest for that job. Looks at the first 256 such jobs in claim order.
+pub(crate) fn push_rate_opening<DB: sqlx::Database>(
+    q: &mut sqlx::QueryBuilder<DB>,
+    d: &Dialect,
+    tenant_id: &str,
+    now: i64,
+    filters: impl FnOnce(&mut sqlx::QueryBuilder<DB>),
+) where
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let (starts, keys) = (d.rate_starts, d.rate_keys);
+    let same_key = "s.tenant_id = j.tenant_id AND s.key = j.rate_key";
+    q.push(format!(
+        "SELECT min(open_at) AS next FROM (SELECT {}(\
+         coalesce((SELECT b.blocked_until FROM {keys} b WHERE b.tenant_id = j.tenant_id \
+         AND b.key = j.rate_key), 0), \
+         CASE WHEN j.rate_interval_ms IS NULL THEN 0 ELSE coalesce((SELECT max(s.at) \
+         FROM {starts} s WHERE {same_key}), 0) + j.rate_interval_ms END, \
+         CASE WHEN j.rate_max IS NULL OR (SELECT count(*) FROM {starts} s WHERE {same_key} \
+         AND s.at > ",
+        d.greatest
+    ))
+    .push_bind(now)
+    .push(format!(
+        " - j.rate_per_ms) < j.rate_max THEN 0 ELSE coalesce((SELECT min(s.at) \
+         FROM {starts} s WHERE {same_key} AND s.at > "
+    ))
+    .push_bind(now)
+    .push(format!(
+        " - j.rate_per_ms), 0) + j.rate_per_ms END) AS open_at FROM {} \
+         WHERE j.tenant_id = ",
+        d.jobs_ready
+    ))
+    .push_bind(tenant_id.to_owned())
+    .push(" AND j.status IN ('pending', 'scheduled') AND j.rate_key IS NOT NULL AND j.run_at <= ")
+    .push_bind(now);
+    filters(q);
+    q.push(" ORDER BY j.priority DESC, j.run_at, j.id LIMIT 256) o WHERE open_at > ")
+        .push_bind(now);
+}

@@ -52,7 +52,8 @@ macro_rules! job_columns {
         "id, kind, status, payload, labels, priority, attempt, max_attempts, timeout_ms, \
          backoff_base_ms, backoff_max_ms, run_at, created_at, updated_at, started_at, finished_at, \
          worker_id, lease_expires_at, deadline_at, cancel_requested, progress, result, error, \
-         dedupe_key, parent_id"
+         dedupe_key, parent_id, concurrency_key, concurrency_limit, rate_key, rate_interval_ms, \
+         rate_max, rate_per_ms"
     };
 }
 
@@ -94,6 +95,15 @@ fn parse_state(text: &str) -> StoreResult<JobState> {
 }
 
 fn job_from_row(row: &SqliteRow) -> StoreResult<Job> {
+    let (concurrency, rate_limit) = shared::FlowColumns {
+        concurrency_key: row.try_get("concurrency_key")?,
+        concurrency_limit: row.try_get("concurrency_limit")?,
+        rate_key: row.try_get("rate_key")?,
+        rate_interval_ms: row.try_get("rate_interval_ms")?,
+        rate_max: row.try_get("rate_max")?,
+        rate_per_ms: row.try_get("rate_per_ms")?,
+    }
+    .split();
     let id: String = row.try_get("id")?;
     let status: String = row.try_get("status")?;
     let payload: String = row.try_get("payload")?;
@@ -130,6 +140,8 @@ fn job_from_row(row: &SqliteRow) -> StoreResult<Job> {
             .as_deref()
             .map(parse_id)
             .transpose()?,
+        concurrency,
+        rate_limit,
     })
 }
 
@@ -205,8 +217,8 @@ async fn fail_running(
     now: DateTime<Utc>,
 ) -> StoreResult<Option<JobState>> {
     let row = sqlx::query(
-        "SELECT attempt, max_attempts, backoff_base_ms, backoff_max_ms, cancel_requested \
-         FROM ferry_jobs WHERE id = ? AND lease_token = ? AND status = 'running'",
+        "SELECT attempt, max_attempts, backoff_base_ms, backoff_max_ms, cancel_requested, \
+         tenant_id, rate_key FROM ferry_jobs WHERE id = ? AND lease_token = ? AND status = 'running'",
     )
     .bind(id.to_string())
     .bind(lease)
@@ -243,7 +255,25 @@ async fn fail_running(
     .bind(lease)
     .execute(&mut *conn)
     .await?;
-    Ok((done.rows_affected() == 1).then_some(status))
+    if done.rows_affected() != 1 {
+        return Ok(None);
+    }
+    // A worker pushing back (a 429 with Retry-After) holds back the whole rate key.
+    let rate_key: Option<String> = row.try_get("rate_key")?;
+    if let (Some(key), Some(after)) = (rate_key, retry_after_ms) {
+        let tenant_id: String = row.try_get("tenant_id")?;
+        sqlx::query(
+            "INSERT INTO ferry_rate_keys (tenant_id, key, blocked_until) VALUES (?, ?, ?) \
+             ON CONFLICT (tenant_id, key) DO UPDATE \
+             SET blocked_until = max(blocked_until, excluded.blocked_until)",
+        )
+        .bind(tenant_id)
+        .bind(key)
+        .bind(ms(now).saturating_add(after.min(i64::MAX as u64) as i64))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(Some(status))
 }
 
 impl SqliteStore {
@@ -510,12 +540,38 @@ impl SqliteStore {
             .collect()
     }
 
+    /// Whether due claimable jobs of `kinds` carry a concurrency or rate key.
+    async fn keyed_due(&self, p: &ClaimParams<'_>) -> StoreResult<bool> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT EXISTS (SELECT 1 FROM ferry_jobs INDEXED BY ferry_jobs_keyed_ready \
+             WHERE tenant_id = ",
+        );
+        q.push_bind(p.tenant_id.to_owned())
+            .push(
+                " AND status IN ('pending', 'scheduled') \
+                 AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL) AND run_at <= ",
+            )
+            .push_bind(ms(p.now));
+        push_kind_filter(&mut q, p.kinds);
+        q.push(")");
+        Ok(q.build_query_scalar::<bool>().fetch_one(&self.read).await?)
+    }
+
     pub async fn job_claim(&self, p: &ClaimParams<'_>) -> StoreResult<Vec<ClaimedJob>> {
         let now = ms(p.now);
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "UPDATE ferry_jobs SET status = 'running', attempt = attempt + 1, worker_id = ",
-        );
-        q.push_bind(p.worker_id.to_owned())
+        // Keyed jobs are admitted against their keys (`shared::push_admitted`); the one
+        // writer makes that statement atomic. Without any, the plain claim runs, and it
+        // never takes a keyed job.
+        let keyed = self.keyed_due(p).await?;
+        let mut q = QueryBuilder::<Sqlite>::new("");
+        if keyed {
+            shared::push_admitted(&mut q, &shared::SQLITE, p.tenant_id, now, p.max_jobs, |q| {
+                push_kind_filter(q, p.kinds);
+                push_not_paused(q, p.tenant_id);
+            });
+        }
+        q.push("UPDATE ferry_jobs SET status = 'running', attempt = attempt + 1, worker_id = ")
+            .push_bind(p.worker_id.to_owned())
             // A job with `then` gets a lease token marked `c` (see `shared::CHAINED_LEASE`).
             .push(
                 ", lease_token = CASE WHEN then_specs IS NULL THEN '' ELSE 'c' END \
@@ -530,26 +586,31 @@ impl SqliteStore {
             .push_bind(now)
             .push(", updated_at = ")
             .push_bind(now)
+            .push(", progress = NULL WHERE id IN (");
+        if keyed {
+            q.push("SELECT id FROM admitted");
+        } else {
             // INDEXED BY: only claimable rows are read, however long the history of
             // finished jobs of the same kind (the kind index would read all of them).
-            .push(
-                ", progress = NULL WHERE id IN (SELECT id FROM ferry_jobs INDEXED BY ferry_jobs_ready \
-                 WHERE tenant_id = ",
-            )
-            .push_bind(p.tenant_id.to_owned())
-            .push(" AND status IN ('pending', 'scheduled') AND run_at <= ")
-            .push_bind(now);
-        push_kind_filter(&mut q, p.kinds);
-        push_not_paused(&mut q, p.tenant_id);
-        // The limit is written into the statement, not bound: SQLite plans with a bound
-        // LIMIT's value and then re-prepares the statement every time it is bound again.
-        // It is a number, so this is safe; each batch size gets its own cached statement.
-        q.push(" ORDER BY priority DESC, run_at, id LIMIT ")
-            .push(p.max_jobs)
-            .push(
-                ") RETURNING id, kind, payload, labels, attempt, max_attempts, lease_token, \
+            q.push("SELECT id FROM ferry_jobs INDEXED BY ferry_jobs_ready WHERE tenant_id = ")
+                .push_bind(p.tenant_id.to_owned())
+                .push(
+                    " AND status IN ('pending', 'scheduled') AND concurrency_key IS NULL \
+                     AND rate_key IS NULL AND run_at <= ",
+                )
+                .push_bind(now);
+            push_kind_filter(&mut q, p.kinds);
+            push_not_paused(&mut q, p.tenant_id);
+            // The limit is written into the statement, not bound: SQLite plans with a bound
+            // LIMIT's value and then re-prepares the statement every time it is bound again.
+            // It is a number, so this is safe; each batch size gets its own cached statement.
+            q.push(" ORDER BY priority DESC, run_at, id LIMIT ")
+                .push(p.max_jobs);
+        }
+        q.push(
+            ") RETURNING id, kind, payload, labels, attempt, max_attempts, lease_token, \
                  lease_expires_at, deadline_at, priority, run_at",
-            );
+        );
         let rows = q.build().fetch_all(&self.write).await?;
         let mut jobs = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -601,16 +662,24 @@ impl SqliteStore {
         &self,
         tenant_id: &str,
         kinds: &[KindPattern],
+        now: DateTime<Utc>,
     ) -> StoreResult<Option<DateTime<Utc>>> {
         let mut q = QueryBuilder::<Sqlite>::new(
             "SELECT min(run_at) AS next FROM ferry_jobs INDEXED BY ferry_jobs_ready WHERE tenant_id = ",
         );
         q.push_bind(tenant_id.to_owned())
-            .push(" AND status IN ('pending', 'scheduled')");
+            .push(" AND status IN ('pending', 'scheduled') AND run_at > ")
+            .push_bind(ms(now));
         push_kind_filter(&mut q, kinds);
         push_not_paused(&mut q, tenant_id);
-        let row = q.build().fetch_one(&self.read).await?;
-        opt_from_ms(row.try_get("next")?)
+        let due: Option<i64> = q.build().fetch_one(&self.read).await?.try_get("next")?;
+        let mut q = QueryBuilder::<Sqlite>::new("");
+        shared::push_rate_opening(&mut q, &shared::SQLITE, tenant_id, ms(now), |q| {
+            push_kind_filter(q, kinds);
+            push_not_paused(q, tenant_id);
+        });
+        let opening: Option<i64> = q.build().fetch_one(&self.read).await?.try_get("next")?;
+        opt_from_ms(due.into_iter().chain(opening).min())
     }
 
     pub async fn job_heartbeat(
@@ -987,6 +1056,23 @@ impl SqliteStore {
     }
 
     /// Deletes up to `limit` jobs that finished before `before` (their items and labels go with them).
+    pub async fn rate_prune(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        let horizon = ms(now) - ferry_core::flow::MAX_RATE_WINDOW_MS as i64;
+        let done = sqlx::query(
+            "DELETE FROM ferry_rate_starts WHERE seq IN (SELECT seq FROM ferry_rate_starts \
+             WHERE at < ? ORDER BY at LIMIT ?)",
+        )
+        .bind(horizon)
+        .bind(limit as i64)
+        .execute(&self.write)
+        .await?;
+        sqlx::query("DELETE FROM ferry_rate_keys WHERE blocked_until < ?")
+            .bind(ms(now))
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn job_delete_finished(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
         let done = sqlx::query(
             "DELETE FROM ferry_jobs WHERE id IN (SELECT id FROM ferry_jobs \
@@ -1054,12 +1140,13 @@ async fn insert_jobs(
     }
     let to_insert: Vec<&NewJob> = jobs.iter().filter(|j| !held.contains_key(&j.id)).collect();
     // Multi-row statements: one round trip to SQLite per chunk, not per job
-    // (19 parameters a row, well under SQLite's 32766).
+    // (25 parameters a row, well under SQLite's 32766).
     for chunk in to_insert.chunks(500) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO ferry_jobs (id, tenant_id, kind, status, payload, labels, priority, \
              run_at, max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, created_at, \
-             updated_at, dedupe_key, batch_id, batch_index, then_specs, parent_id) ",
+             updated_at, dedupe_key, batch_id, batch_index, then_specs, parent_id, \
+             concurrency_key, concurrency_limit, rate_key, rate_interval_ms, rate_max, rate_per_ms) ",
         );
         q.push_values(chunk, |mut b, job| {
             b.push_bind(job.id.to_string())
@@ -1081,6 +1168,13 @@ async fn insert_jobs(
                 .push_bind(job.batch.map(|(_, index)| index as i64))
                 .push_bind((!job.then.is_empty()).then(|| to_text(&job.then)))
                 .push_bind(job.parent_id.map(|id| id.to_string()));
+            let flow = shared::FlowColumns::of(job);
+            b.push_bind(flow.concurrency_key)
+                .push_bind(flow.concurrency_limit)
+                .push_bind(flow.rate_key)
+                .push_bind(flow.rate_interval_ms)
+                .push_bind(flow.rate_max)
+                .push_bind(flow.rate_per_ms);
         });
         if deduping {
             q.push(" ON CONFLICT DO NOTHING RETURNING id");

@@ -163,6 +163,22 @@ pub struct SubmitArgs {
     /// (`[{"kind": "post.publish", "payload": {...}}]`); each gets the result as `payload.input`.
     #[arg(long)]
     pub then: Option<String>,
+    /// Concurrency key: at most --concurrency-limit jobs with it run at once.
+    #[arg(long, value_name = "KEY")]
+    pub concurrency: Option<String>,
+    /// With --concurrency (may be left out when the server configures a limit for the key).
+    #[arg(long, requires = "concurrency")]
+    pub concurrency_limit: Option<u32>,
+    /// Rate key: starts of jobs with it are spaced (--rate-interval-ms) and/or capped
+    /// (--rate-max per --rate-per-ms).
+    #[arg(long, value_name = "KEY")]
+    pub rate_limit: Option<String>,
+    #[arg(long, requires = "rate_limit")]
+    pub rate_interval_ms: Option<u64>,
+    #[arg(long, requires = "rate_limit")]
+    pub rate_max: Option<u32>,
+    #[arg(long, requires = "rate_limit")]
+    pub rate_per_ms: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -43,6 +43,8 @@ pub struct FileConfig {
     /// Most items in one `POST /v1/batches`.
     pub max_batch_items: Option<usize>,
     pub max_body_bytes: Option<usize>,
+    /// Concurrency limits by key pattern: `[concurrency_limits]` `"account:*" = 1`.
+    pub concurrency_limits: Option<std::collections::BTreeMap<String, u32>>,
 }
 
 impl FileConfig {
@@ -219,6 +221,7 @@ pub fn serve_settings(
     if let Some(n) = env_parse::<usize>("FERRY_MAX_BODY_BYTES")?.or(file.max_body_bytes) {
         server.max_body_bytes = n;
     }
+    server.job_defaults.concurrency_rules = concurrency_rules(file)?;
     Ok(ServeSettings {
         listen,
         data_dir,
@@ -227,6 +230,24 @@ pub fn serve_settings(
         server,
         generated,
     })
+}
+
+/// `FERRY_CONCURRENCY_LIMITS=account:*=1,kind:report.*=1`, else `[concurrency_limits]`.
+fn concurrency_rules(file: &FileConfig) -> Result<Vec<ferry_core::flow::KeyRule>> {
+    use ferry_core::flow::KeyRule;
+    if let Some(text) = env("FERRY_CONCURRENCY_LIMITS") {
+        return text
+            .split(',')
+            .map(|rule| KeyRule::parse(rule.trim()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| anyhow::anyhow!("FERRY_CONCURRENCY_LIMITS: {e}"));
+    }
+    file.concurrency_limits
+        .iter()
+        .flatten()
+        .map(|(pattern, limit)| KeyRule::new(pattern, *limit))
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("concurrency_limits: {e}"))
 }
 
 /// Where a client command connects, and with which token.

@@ -160,6 +160,18 @@ async fn submit_job(client: &Client, args: SubmitArgs, json: bool) -> Result<Exi
             ),
             None => None,
         },
+        concurrency: args
+            .concurrency
+            .map(|key| ferry_core::flow::ConcurrencySpec {
+                key,
+                limit: args.concurrency_limit,
+            }),
+        rate_limit: args.rate_limit.map(|key| ferry_core::flow::RateLimit {
+            key,
+            interval_ms: args.rate_interval_ms,
+            max: args.rate_max,
+            per_ms: args.rate_per_ms,
+        }),
     };
     let job = match args.wait {
         Some(secs) => {

@@ -53,7 +53,13 @@ impl Service for Cleaner {
         let config = &self.queue.config().services;
         let retention =
             chrono::Duration::from_std(config.cleaner.retention).unwrap_or(chrono::Duration::MAX);
-        let before = self.queue.now() - retention;
-        self.queue.delete_finished(before, config.batch).await
+        let now = self.queue.now();
+        let deleted = self
+            .queue
+            .delete_finished(now - retention, config.batch)
+            .await?;
+        // Rate-key starts older than the longest window count for nothing.
+        self.queue.prune_rate_keys(config.batch).await?;
+        Ok(deleted)
     }
 }
