@@ -229,9 +229,9 @@ mod tests {
 
     fn rules() -> Vec<KeyRule> {
         vec![
-            KeyRule::new("account:*", 2).unwrap(),
-            KeyRule::new("account:vip", 5).unwrap(),
-            KeyRule::new("kind:report.*", 1).unwrap(),
+            KeyRule::new("account:*", 2).expect("valid"),
+            KeyRule::new("account:vip", 5).expect("valid"),
+            KeyRule::new("kind:report.*", 1).expect("valid"),
         ]
     }
 
@@ -267,7 +267,7 @@ mod tests {
     #[test]
     fn kind_rules_key_jobs_without_one() {
         let mut errors = Vec::new();
-        let kind: crate::Kind = "report.daily".parse().unwrap();
+        let kind: crate::Kind = "report.daily".parse().expect("valid");
         let got = concurrency(None, Some(&kind), &rules(), "c", &mut errors);
         assert_eq!(
             got,
@@ -276,7 +276,7 @@ mod tests {
                 limit: 1
             })
         );
-        let other: crate::Kind = "mail.send".parse().unwrap();
+        let other: crate::Kind = "mail.send".parse().expect("valid");
         assert_eq!(
             concurrency(None, Some(&other), &rules(), "c", &mut errors),
             None
@@ -286,8 +286,8 @@ mod tests {
     #[test]
     fn rules_parse_and_refuse_nonsense() {
         assert_eq!(
-            KeyRule::parse("account:*=1").unwrap(),
-            KeyRule::new("account:*", 1).unwrap()
+            KeyRule::parse("account:*=1").expect("valid"),
+            KeyRule::new("account:*", 1).expect("valid")
         );
         assert!(KeyRule::parse("account:*").is_err());
         assert!(KeyRule::parse("a*b=1").is_err());
