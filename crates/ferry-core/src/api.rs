@@ -100,6 +100,32 @@ pub struct ItemPage {
     pub next_after: i64,
 }
 
+/// One entry of the event record: a job's state change, written in the same transaction
+/// as the change. `type` is `job.created`, `job.started`, `job.completed`, `job.failed`,
+/// `job.cancelled` or `job.retrying` (back to waiting after a failed attempt or a retry).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Increasing; use it as the `after` cursor.
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub job_id: Option<JobId>,
+    pub kind: Option<String>,
+    pub attempt: Option<u32>,
+    /// The attempt's error, for `job.failed` and `job.retrying`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    pub at: DateTime<Utc>,
+}
+
+/// Answer of `GET /v1/events` and `GET /v1/jobs/{id}/events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventPage {
+    pub events: Vec<Event>,
+    /// Pass as `after` to continue; the last event's `id` (or the `after` given).
+    pub next_after: i64,
+}
+
 /// `POST /v1/worker/claim`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -406,6 +406,31 @@ impl Queue {
         }
     }
 
+    pub async fn events(
+        &self,
+        tenant_id: &str,
+        job: Option<JobId>,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ferry_core::api::Event>> {
+        if let Some(id) = job {
+            // A job that does not exist is a 404, not an empty record.
+            self.store.job_get(tenant_id, id).await?;
+        }
+        self.store.events_list(tenant_id, job, after, limit).await
+    }
+
+    pub async fn prune_events(&self, before: DateTime<Utc>, batch: u32) -> StoreResult<u64> {
+        let mut total = 0;
+        loop {
+            let n = self.store.events_prune(before, batch).await?;
+            total += n;
+            if n < u64::from(batch) {
+                return Ok(total);
+            }
+        }
+    }
+
     pub async fn prune_rate_keys(&self, batch: u32) -> StoreResult<u64> {
         let mut total = 0;
         loop {

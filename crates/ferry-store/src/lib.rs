@@ -202,6 +202,22 @@ impl Store {
         dispatch!(self, s => s.job_list(params).await)
     }
 
+    /// Events with `id > after`, in order; only `job`'s when given.
+    pub async fn events_list(
+        &self,
+        tenant_id: &str,
+        job: Option<JobId>,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ferry_core::api::Event>> {
+        dispatch!(self, s => s.events_list(tenant_id, job, after, limit).await)
+    }
+
+    /// Deletes up to `limit` events recorded before `before`.
+    pub async fn events_prune(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        dispatch!(self, s => s.events_prune(before, limit).await)
+    }
+
     /// Items with `seq > after`, in order.
     pub async fn job_items(
         &self,

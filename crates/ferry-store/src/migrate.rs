@@ -41,6 +41,11 @@ pub const SQLITE: &[Migration] = &[
         name: "flow_keys",
         sql: include_str!("../migrations/sqlite/0006_flow_keys.sql"),
     },
+    Migration {
+        version: 7,
+        name: "events",
+        sql: include_str!("../migrations/sqlite/0007_events.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -74,5 +79,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 6,
         name: "flow_keys",
         sql: include_str!("../migrations/postgres/0006_flow_keys.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "events",
+        sql: include_str!("../migrations/postgres/0007_events.sql"),
     },
 ];

@@ -651,6 +651,53 @@ impl PostgresStore {
             .collect()
     }
 
+    pub async fn events_list(
+        &self,
+        tenant_id: &str,
+        job: Option<JobId>,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ferry_core::api::Event>> {
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT id, type, job_id, kind, attempt, data, at FROM ferry.events WHERE tenant_id = ",
+        );
+        q.push_bind(tenant_id.to_owned())
+            .push(" AND id > ")
+            .push_bind(after);
+        if let Some(job) = job {
+            q.push(" AND job_id = ").push_bind(job.as_uuid());
+        }
+        q.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ferry_core::api::Event {
+                    id: row.try_get("id")?,
+                    event_type: row.try_get("type")?,
+                    job_id: row
+                        .try_get::<Option<Uuid>, _>("job_id")?
+                        .map(JobId::from_uuid),
+                    kind: row.try_get("kind")?,
+                    attempt: row.try_get::<Option<i32>, _>("attempt")?.map(|a| a as u32),
+                    data: row.try_get("data")?,
+                    at: from_ms(row.try_get("at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn events_prune(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM ferry.events WHERE id IN (SELECT id FROM ferry.events WHERE at < $1 \
+             ORDER BY at LIMIT $2)",
+        )
+        .bind(ms(before))
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Whether due claimable jobs of `kinds` carry a concurrency or rate key.
     async fn keyed_due(&self, p: &ClaimParams<'_>) -> StoreResult<bool> {
         let mut q = QueryBuilder::<Postgres>::new(

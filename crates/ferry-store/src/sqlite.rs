@@ -540,6 +540,62 @@ impl SqliteStore {
             .collect()
     }
 
+    pub async fn events_list(
+        &self,
+        tenant_id: &str,
+        job: Option<JobId>,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ferry_core::api::Event>> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT id, type, job_id, kind, attempt, data, at FROM ferry_events WHERE tenant_id = ",
+        );
+        q.push_bind(tenant_id.to_owned())
+            .push(" AND id > ")
+            .push_bind(after);
+        if let Some(job) = job {
+            q.push(" AND job_id = ").push_bind(job.to_string());
+        }
+        q.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(&self.read).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ferry_core::api::Event {
+                    id: row.try_get("id")?,
+                    event_type: row.try_get("type")?,
+                    job_id: row
+                        .try_get::<Option<String>, _>("job_id")?
+                        .as_deref()
+                        .map(parse_id)
+                        .transpose()?,
+                    kind: row.try_get("kind")?,
+                    attempt: row.try_get::<Option<i64>, _>("attempt")?.map(|a| a as u32),
+                    data: row
+                        .try_get::<Option<String>, _>("data")?
+                        .as_deref()
+                        .map(json)
+                        .transpose()?,
+                    at: from_ms(row.try_get("at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn events_prune(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        // Events are appended in time order: the oldest are the first by id, and the scan
+        // stops at the first one young enough to keep (no index on `at` to maintain).
+        let done = sqlx::query(
+            "DELETE FROM ferry_events WHERE id IN (SELECT id FROM ferry_events WHERE id < \
+             coalesce((SELECT min(id) FROM (SELECT id FROM ferry_events WHERE at >= ?1 \
+             ORDER BY id LIMIT 1)), 9223372036854775807) ORDER BY id LIMIT ?2)",
+        )
+        .bind(ms(before))
+        .bind(i64::from(limit))
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Whether due claimable jobs of `kinds` carry a concurrency or rate key.
     async fn keyed_due(&self, p: &ClaimParams<'_>) -> StoreResult<bool> {
         let mut q = QueryBuilder::<Sqlite>::new(

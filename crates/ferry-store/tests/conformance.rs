@@ -1437,6 +1437,83 @@ async fn rate_starts_are_pruned_after_a_day(store: Store) {
     assert_eq!(claim(&store, &["a"], 10, t0() + ms(day + 1)).await.len(), 1);
 }
 
+async fn state_changes_are_recorded_as_events(store: Store) {
+    let id = insert(&store, vec![job("a", |_| {})]).await[0];
+    let other = insert(&store, vec![job("b", |s| s.delay_ms = Some(100))]).await[0];
+    let first = claim(&store, &["a"], 1, t0()).await;
+    fail(&store, id, &first[0].lease, true, t0() + ms(1))
+        .await
+        .expect("fail");
+    store
+        .job_promote_scheduled(t0() + ms(2_000), 100)
+        .await
+        .expect("promote");
+    let second = claim(&store, &["a"], 1, t0() + ms(2_000)).await;
+    complete(&store, id, &second[0].lease, &json!(1), t0() + ms(2_001))
+        .await
+        .expect("complete");
+    store
+        .job_cancel(T, other, t0() + ms(2_002))
+        .await
+        .expect("cancel");
+    let events = store
+        .events_list(T, Some(id), 0, 100)
+        .await
+        .expect("events");
+    let seen: Vec<_> = events
+        .iter()
+        .map(|e| (e.event_type.as_str(), e.attempt.unwrap_or(0)))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("job.created", 0),
+            ("job.started", 1),
+            ("job.retrying", 1),
+            ("job.started", 2),
+            ("job.completed", 2)
+        ],
+        "a delay running out is not an event"
+    );
+    assert_eq!(events[1].at, t0());
+    assert_eq!(events[4].at, t0() + ms(2_001));
+    assert_eq!(
+        events[2].data.as_ref().and_then(|d| d["code"].as_str()),
+        Some("BOOM")
+    );
+    let all = store.events_list(T, None, 0, 100).await.expect("all");
+    assert_eq!(all.len(), 7);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    let page = store
+        .events_list(T, None, all[3].id, 2)
+        .await
+        .expect("page");
+    assert_eq!(page, all[4..6]);
+    assert_eq!(
+        all.last().map(|e| (e.event_type.as_str(), e.job_id)),
+        Some(("job.cancelled", Some(other)))
+    );
+    assert!(
+        store
+            .events_list("other", None, 0, 100)
+            .await
+            .expect("other")
+            .is_empty()
+    );
+    assert_eq!(
+        store.events_prune(t0() + ms(1), 100).await.expect("prune"),
+        3
+    );
+    assert_eq!(
+        store
+            .events_list(T, None, 0, 100)
+            .await
+            .expect("rest")
+            .len(),
+        4
+    );
+}
+
 backends!(
     insert_then_get_roundtrips,
     claim_order_is_priority_then_fifo,
@@ -1469,6 +1546,7 @@ backends!(
     push_back_holds_the_rate_key,
     rate_waits_hold_no_concurrency_slot,
     rate_starts_are_pruned_after_a_day,
+    state_changes_are_recorded_as_events,
 );
 
 #[tokio::test]

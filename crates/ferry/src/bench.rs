@@ -63,14 +63,24 @@ async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
     // 1. Enqueue: batches of `batch` jobs, one request at a time.
     let started = Instant::now();
     let mut left = args.jobs;
+    let mut next = 0usize;
     while left > 0 {
         let n = left.min(args.batch);
-        api.submit_batch(
-            (0..n)
-                .map(|_| SubmitJob::new("ferry.noop", json!({})))
-                .collect(),
-        )
-        .await?;
+        let jobs = (next..next + n)
+            .map(|i| {
+                let mut spec = SubmitJob::new("ferry.noop", json!({}));
+                // Job i gets key i mod N: consecutive jobs use different keys.
+                if args.keys > 0 {
+                    spec.concurrency = Some(ferry_core::flow::ConcurrencySpec {
+                        key: format!("key:{}", i % args.keys),
+                        limit: Some(args.key_limit),
+                    });
+                }
+                spec
+            })
+            .collect();
+        api.submit_batch(jobs).await?;
+        next += n;
         left -= n;
     }
     let enqueue_secs = started.elapsed().as_secs_f64();
@@ -150,6 +160,8 @@ async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
         "workers": args.workers,
         "batch": args.batch,
         "history": args.history,
+        "keys": args.keys,
+        "key_limit": args.key_limit,
         "enqueue_per_s": (args.jobs as f64 / enqueue_secs).round(),
         "drain_per_s": (args.jobs as f64 / drain_secs).round(),
         "enqueue_to_start_ms": {"p50": pct(0.50), "p99": pct(0.99), "n": latencies.len(), "resolution_ms": 1},

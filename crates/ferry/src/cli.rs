@@ -279,6 +279,12 @@ pub struct BenchQueueArgs {
     /// history does not slow the queue.
     #[arg(long, default_value_t = 0)]
     pub history: u64,
+    /// Give every job a concurrency key, one of this many (0: no keys).
+    #[arg(long, default_value_t = 0)]
+    pub keys: usize,
+    /// The limit of each key, with --keys.
+    #[arg(long, default_value_t = 1)]
+    pub key_limit: u32,
     /// Database URL [default: SQLite in a temporary directory].
     #[arg(long, env = "FERRY_BENCH_DATABASE_URL")]
     pub database_url: Option<String>,

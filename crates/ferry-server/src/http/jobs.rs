@@ -24,6 +24,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/jobs/batch", post(submit_batch))
         .route("/v1/jobs/{id}", get(get_job))
         .route("/v1/jobs/{id}/items", get(items))
+        .route("/v1/jobs/{id}/events", get(job_events))
+        .route("/v1/events", get(events))
         .route("/v1/jobs/{id}/cancel", post(cancel))
         .route("/v1/jobs/{id}/retry", post(retry))
 }
@@ -214,6 +216,47 @@ async fn items(
     let items = queue.items(DEFAULT_TENANT, id, after, limit).await?;
     let next_after = items.last().map_or(after, |i| i.seq);
     Ok(Json(ItemPage { items, next_after }))
+}
+
+/// `after` and `limit` of an event page.
+fn event_page_params(raw: Option<String>) -> Result<(i64, u32), ApiError> {
+    let mut after = 0i64;
+    let mut limit = 100u32;
+    for (key, value) in query_pairs(raw, &["after", "limit"])? {
+        if key == "after" {
+            after = parse_num(&key, &value, "an event id")?;
+        } else {
+            limit = parse_num(&key, &value, "a whole number")?;
+            if !(1..=MAX_ITEMS_PAGE).contains(&limit) {
+                return Err(ApiError::field(
+                    "limit",
+                    format!("a whole number from 1 to {MAX_ITEMS_PAGE}"),
+                ));
+            }
+        }
+    }
+    Ok((after, limit))
+}
+
+async fn events(
+    State(queue): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<ferry_core::api::EventPage>, ApiError> {
+    let (after, limit) = event_page_params(raw)?;
+    let events = queue.events(DEFAULT_TENANT, None, after, limit).await?;
+    let next_after = events.last().map_or(after, |e| e.id);
+    Ok(Json(ferry_core::api::EventPage { events, next_after }))
+}
+
+async fn job_events(
+    State(queue): State<AppState>,
+    PathId(id): PathId,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<ferry_core::api::EventPage>, ApiError> {
+    let (after, limit) = event_page_params(raw)?;
+    let events = queue.events(DEFAULT_TENANT, Some(id), after, limit).await?;
+    let next_after = events.last().map_or(after, |e| e.id);
+    Ok(Json(ferry_core::api::EventPage { events, next_after }))
 }
 
 async fn cancel(State(queue): State<AppState>, PathId(id): PathId) -> Result<Json<Job>, ApiError> {

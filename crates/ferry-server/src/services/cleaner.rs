@@ -58,6 +58,10 @@ impl Service for Cleaner {
             .queue
             .delete_finished(now - retention, config.batch)
             .await?;
+        // The event record is kept as long as finished jobs.
+        self.queue
+            .prune_events(now - retention, config.batch)
+            .await?;
         // Rate-key starts older than the longest window count for nothing.
         self.queue.prune_rate_keys(config.batch).await?;
         Ok(deleted)
