@@ -256,6 +256,25 @@ impl Client {
             .await
     }
 
+    /// `GET /v1/events`: the event record after `after`, oldest first.
+    pub async fn events(&self, after: i64, limit: u32) -> ClientResult<ferry_core::api::EventPage> {
+        self.get(&format!("/v1/events?after={after}&limit={limit}"))
+            .await
+    }
+
+    /// Every event of the record after `after`, page by page.
+    pub async fn all_events(&self, mut after: i64) -> ClientResult<Vec<ferry_core::api::Event>> {
+        let mut all = Vec::new();
+        loop {
+            let page = self.events(after, 1_000).await?;
+            if page.events.is_empty() {
+                return Ok(all);
+            }
+            after = page.next_after;
+            all.extend(page.events);
+        }
+    }
+
     pub async fn cancel(&self, id: JobId) -> ClientResult<Job> {
         self.post(&format!("/v1/jobs/{id}/cancel"), &serde_json::json!({}))
             .await

@@ -193,6 +193,69 @@ async fn bad_input_gets_a_4xx_with_a_code_never_a_500() {
             "VALIDATION_FAILED",
             Some("then[1].kind"),
         ),
+        (
+            "POST",
+            "/v1/jobs",
+            API_TOKEN,
+            r#"{"kind": "a", "concurrency": {"key": "acct:1", "limit": 0}}"#,
+            422,
+            "VALIDATION_FAILED",
+            Some("concurrency.limit"),
+        ),
+        (
+            "POST",
+            "/v1/jobs",
+            API_TOKEN,
+            r#"{"kind": "a", "concurrency": {"key": "acct:1"}}"#,
+            422,
+            "VALIDATION_FAILED",
+            Some("concurrency.limit"),
+        ),
+        (
+            "POST",
+            "/v1/jobs",
+            API_TOKEN,
+            r#"{"kind": "a", "concurrency": {"key": "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk", "limit": 1}}"#,
+            422,
+            "VALIDATION_FAILED",
+            Some("concurrency.key"),
+        ),
+        (
+            "POST",
+            "/v1/jobs",
+            API_TOKEN,
+            r#"{"kind": "a", "rate_limit": {"key": "api", "interval_ms": 18446744073709551615}}"#,
+            422,
+            "VALIDATION_FAILED",
+            Some("rate_limit.interval_ms"),
+        ),
+        (
+            "POST",
+            "/v1/jobs",
+            API_TOKEN,
+            r#"{"kind": "a", "rate_limit": {"key": "api", "max": 5}}"#,
+            422,
+            "VALIDATION_FAILED",
+            Some("rate_limit.per_ms"),
+        ),
+        (
+            "POST",
+            "/v1/batches",
+            API_TOKEN,
+            r#"{"kind": "a", "items": [1], "options": {"rate_limit": {"key": "api"}}}"#,
+            422,
+            "VALIDATION_FAILED",
+            Some("options.rate_limit"),
+        ),
+        (
+            "GET",
+            "/v1/events?after=x",
+            API_TOKEN,
+            "",
+            422,
+            "VALIDATION_FAILED",
+            Some("after"),
+        ),
         ("GET", &unknown_job, API_TOKEN, "", 404, "NOT_FOUND", None),
         ("GET", "/v1/nothing", API_TOKEN, "", 404, "NOT_FOUND", None),
         (
@@ -913,4 +976,84 @@ async fn batches_are_created_whole_and_cancelled_whole() {
         )
         .await;
     assert_eq!(bad_cursor.body["error"]["fields"][0]["field"], "after");
+}
+
+/// Server-side limits by key pattern: a ceiling for jobs that name the key, the limit
+/// for jobs that leave it out, and a key for `kind:` rules. A slot freed by a completion
+/// wakes a waiting long-poll at once.
+#[tokio::test]
+async fn configured_key_limits_apply_and_freed_slots_wake_claims() {
+    use ferry_core::flow::{ConcurrencySpec, KeyRule};
+    let server = TestServer::builder()
+        .configure(|c| {
+            c.job_defaults.concurrency_rules = vec![
+                KeyRule::new("account:*", 1).expect("rule"),
+                KeyRule::new("kind:report.*", 1).expect("rule"),
+            ];
+        })
+        .spawn()
+        .await;
+    let keyed = |kind: &str, key: Option<&str>, limit: Option<u32>| {
+        let mut spec = job(kind, json!({}));
+        spec.concurrency = key.map(|key| ConcurrencySpec {
+            key: key.into(),
+            limit,
+        });
+        spec
+    };
+    let a = server
+        .api
+        .submit(&keyed("login", Some("account:7"), None))
+        .await
+        .expect("submit");
+    assert_eq!(a.concurrency.as_ref().map(|c| c.limit), Some(1));
+    let capped = server
+        .api
+        .submit(&keyed("login", Some("account:7"), Some(5)))
+        .await
+        .expect("submit");
+    assert_eq!(capped.concurrency.as_ref().map(|c| c.limit), Some(1));
+    let report = server
+        .api
+        .submit(&keyed("report.daily", None, None))
+        .await
+        .expect("submit");
+    assert_eq!(
+        report
+            .concurrency
+            .as_ref()
+            .map(|c| (c.key.as_str(), c.limit)),
+        Some(("kind:report.*", 1))
+    );
+    let unrelated = server
+        .api
+        .submit(&keyed("other", Some("mine"), None))
+        .await
+        .expect_err("no limit anywhere");
+    assert_eq!(api_code(unrelated), ErrorCode::ValidationFailed);
+
+    let first = server
+        .worker
+        .claim(&claim_req(&["login"], 10, 0))
+        .await
+        .expect("claim")
+        .jobs;
+    assert_eq!(first.iter().map(|j| j.id).collect::<Vec<_>>(), [a.id]);
+    // The second job of the account waits; the completion of the first wakes it.
+    let worker = server.worker.clone();
+    let waiting =
+        tokio::spawn(async move { worker.claim(&claim_req(&["login"], 10, 20_000)).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    server
+        .worker
+        .complete(a.id, &first[0].lease, json!({}))
+        .await
+        .expect("complete");
+    let next = waiting.await.expect("task").expect("claim").jobs;
+    assert_eq!(next.iter().map(|j| j.id).collect::<Vec<_>>(), [capped.id]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "woken, not timed out"
+    );
 }

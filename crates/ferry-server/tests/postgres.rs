@@ -345,3 +345,51 @@ async fn requests_answer_503_while_the_database_is_away_and_resume_after() {
     );
     server.stop().await;
 }
+
+/// The flow-control guarantees hold across instances: two servers on one database, four
+/// workers on each, the job mix of `ferry_testkit::flow`, checked from the shared record.
+#[tokio::test]
+async fn two_instances_keep_key_limits() {
+    let db = ferry_testkit::pg::TestDatabase::create().await;
+    let a = pg_server(Some(&db.url)).await;
+    let b = pg_server(Some(&db.url)).await;
+    let jobs = a
+        .api
+        .submit_batch(ferry_testkit::flow::mix())
+        .await
+        .expect("submit");
+    let stop = CancellationToken::new();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let mut registry = Registry::new();
+        registry
+            .register("flow.work", ferry_testkit::flow::Work)
+            .expect("register");
+        let url = if w % 2 == 0 { &a.url } else { &b.url };
+        let client = Client::new(url, Secret::new(WORKER_TOKEN)).expect("client");
+        let config = WorkerConfig {
+            worker_id: format!("w{w}"),
+            concurrency: 4,
+            lease_ms: Some(5_000),
+            ..Default::default()
+        };
+        tasks.push(tokio::spawn(
+            Worker::new(client, registry, config).run(stop.clone()),
+        ));
+    }
+    let mut stored = Vec::new();
+    for j in &jobs {
+        let done = b.wait_final(j.id, LONG).await;
+        assert_eq!(done.status, JobState::Completed, "{done:?}");
+        stored.push(done);
+    }
+    stop.cancel();
+    for t in tasks {
+        t.await.expect("worker task").expect("clean stop");
+    }
+    let workers: std::collections::HashSet<_> =
+        stored.iter().filter_map(|j| j.worker_id.clone()).collect();
+    assert!(workers.len() >= 4, "work was spread: {workers:?}");
+    let events = b.api.all_events(0).await.expect("events");
+    ferry_testkit::flow::check_mix(&events, &stored).expect("limits held across instances");
+}

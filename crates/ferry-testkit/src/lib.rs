@@ -3,6 +3,7 @@
 //! ([`fixture`]), and build job specs with sensible defaults ([`job`]).
 
 pub mod fixture;
+pub mod flow;
 pub mod handlers;
 pub mod pg;
 
