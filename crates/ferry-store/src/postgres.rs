@@ -36,6 +36,15 @@ const LEADER_LOCK: i64 = 0x6665_7272_7902;
 /// Held (per transaction) by claims that admit keyed jobs: admissions run one after
 /// another on every instance, each seeing the jobs the previous ones started.
 const KEYED_CLAIM_LOCK: i64 = 0x6665_7272_7903;
+/// Begins a keyed claim's transaction and takes KEYED_CLAIM_LOCK in one round trip.
+///
+/// The commit does not wait for its WAL flush (`synchronous_commit = off`): the lock is
+/// released at commit, so a flush inside it would serialize every keyed claim behind a
+/// disk write. A claim lost in a database crash leaves its job waiting, to be claimed
+/// again — what an expired lease does anyway — and a later transaction that saw the claim
+/// flushes it with its own WAL.
+const KEYED_CLAIM_BEGIN: &str =
+    "BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock(112585897834755)";
 /// The channel the `jobs_notify_work` trigger notifies.
 const WORK_CHANNEL: &str = "ferry_work";
 
@@ -766,19 +775,18 @@ impl PostgresStore {
                 .push_bind(p.max_jobs as i64)
                 .push(" FOR UPDATE SKIP LOCKED");
         }
+        // The status re-check matters to the keyed path: its candidates are not locked, and
+        // an UPDATE that waited for a concurrent claim of the row re-evaluates this.
         q.push(
-            ") c WHERE j.id = c.id RETURNING j.id, j.kind, j.payload, \
+            ") c WHERE j.id = c.id AND j.status IN ('pending', 'scheduled') \
+             RETURNING j.id, j.kind, j.payload, \
              j.labels, j.attempt, j.max_attempts, j.lease_token, j.lease_expires_at, \
              j.deadline_at, j.priority, j.run_at",
         );
         let rows = if keyed {
             // The statement's snapshot is taken after the lock is granted, so it sees every
             // admission committed before.
-            let mut tx = self.pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(KEYED_CLAIM_LOCK)
-                .execute(&mut *tx)
-                .await?;
+            let mut tx = self.pool.begin_with(KEYED_CLAIM_BEGIN).await?;
             let rows = q.build().fetch_all(&mut *tx).await?;
             tx.commit().await?;
             rows
@@ -1387,4 +1395,12 @@ async fn migrate_postgres(pool: &PgPool) -> StoreResult<()> {
         .execute(&mut *conn)
         .await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_keyed_claim_begin_takes_the_keyed_claim_lock() {
+        assert!(super::KEYED_CLAIM_BEGIN.ends_with(&format!("({})", super::KEYED_CLAIM_LOCK)));
+    }
 }

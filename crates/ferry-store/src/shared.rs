@@ -188,9 +188,6 @@ pub(crate) struct Dialect {
     pub jobs_ready: &'static str,
     pub rate_starts: &'static str,
     pub rate_keys: &'static str,
-    /// Appended to the candidate scan: PostgreSQL locks candidates, skipping rows another
-    /// claim holds.
-    pub lock_candidates: &'static str,
     /// The scalar maximum of several values.
     pub greatest: &'static str,
 }
@@ -200,7 +197,6 @@ pub(crate) const SQLITE: Dialect = Dialect {
     jobs_ready: "ferry_jobs AS j INDEXED BY ferry_jobs_ready",
     rate_starts: "ferry_rate_starts",
     rate_keys: "ferry_rate_keys",
-    lock_candidates: "",
     greatest: "max",
 };
 
@@ -209,13 +205,12 @@ pub(crate) const POSTGRES: Dialect = Dialect {
     jobs_ready: "ferry.jobs AS j",
     rate_starts: "ferry.rate_starts",
     rate_keys: "ferry.rate_keys",
-    lock_candidates: " FOR UPDATE OF j SKIP LOCKED",
     greatest: "greatest",
 };
 
 /// How many claimable rows the admitting claim looks at per job asked for. Rows whose key
 /// is at its limit are passed over in the scan and do not count.
-const CANDIDATES_PER_JOB: u32 = 4;
+const CANDIDATES_PER_JOB: u32 = 2;
 
 /// Pushes `WITH … admitted AS (…)`: the ids of the jobs a claim may start, at most
 /// `max_jobs`, in claim order, honouring concurrency and rate keys.
@@ -225,7 +220,10 @@ const CANDIDATES_PER_JOB: u32 = 4;
 /// n-th one of a key (in claim order) is admitted only if the key has room for n more:
 /// `running + n <= limit`, one start per claim for an interval, `recent + n <= max` for a
 /// window. Callers make the statement atomic with respect to other admissions (SQLite's
-/// single writer; a transaction advisory lock on PostgreSQL).
+/// single writer; a transaction advisory lock on PostgreSQL), and their UPDATE re-checks
+/// that each admitted job is still waiting: candidates are not locked while they are
+/// ranked (locking a scan's worth of rows costs a write each), so on PostgreSQL a plain
+/// claim may take an unkeyed candidate first, and the re-check skips it.
 pub(crate) fn push_admitted<DB: sqlx::Database>(
     q: &mut sqlx::QueryBuilder<DB>,
     d: &Dialect,
@@ -238,8 +236,12 @@ pub(crate) fn push_admitted<DB: sqlx::Database>(
     for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
     let (jobs, starts, keys) = (d.jobs, d.rate_starts, d.rate_keys);
+    // Jobs running per key, and the keys that are full (by the smallest limit among their
+    // running jobs; jobs sharing a key should share its limit). The scan skips full keys
+    // through a hashed set; the exact count is joined to the few candidates afterwards.
     q.push(format!(
-        "WITH running AS (SELECT concurrency_key AS k, count(*) AS n FROM {jobs} \
+        "WITH running AS (SELECT concurrency_key AS k, count(*) AS n, \
+         min(concurrency_limit) AS lim FROM {jobs} \
          WHERE status = 'running' AND concurrency_key IS NOT NULL AND tenant_id = "
     ))
     .push_bind(tenant_id.to_owned())
@@ -255,40 +257,42 @@ pub(crate) fn push_admitted<DB: sqlx::Database>(
     };
     q.push(
         "cand AS (SELECT j.id, j.priority, j.run_at, j.concurrency_key AS ck, \
-         j.concurrency_limit AS cl, coalesce(r.n, 0) AS cn, j.rate_key AS rk, \
+         j.concurrency_limit AS cl, j.rate_key AS rk, \
          j.rate_interval_ms AS ri, j.rate_max AS rm, CASE WHEN j.rate_max IS NULL THEN 0 ELSE ",
     );
     recent(q);
     q.push(format!(
-        " END AS recent FROM {} LEFT JOIN running r ON r.k = j.concurrency_key \
-         WHERE j.tenant_id = ",
+        " END AS recent FROM {} WHERE j.tenant_id = ",
         d.jobs_ready
     ))
     .push_bind(tenant_id.to_owned())
     .push(" AND j.status IN ('pending', 'scheduled') AND j.run_at <= ")
     .push_bind(now);
     filters(q);
-    q.push(" AND (j.concurrency_key IS NULL OR coalesce(r.n, 0) < j.concurrency_limit)")
-        .push(format!(
-            " AND (j.rate_key IS NULL OR (NOT EXISTS (SELECT 1 FROM {keys} b \
+    q.push(
+        " AND (j.concurrency_key IS NULL OR j.concurrency_key NOT IN \
+         (SELECT k FROM running WHERE n >= lim))",
+    )
+    .push(format!(
+        " AND (j.rate_key IS NULL OR (NOT EXISTS (SELECT 1 FROM {keys} b \
              WHERE b.tenant_id = j.tenant_id AND b.key = j.rate_key AND b.blocked_until > "
-        ))
-        .push_bind(now)
-        .push(format!(
-            ") AND (j.rate_interval_ms IS NULL OR NOT EXISTS (SELECT 1 FROM {starts} s \
+    ))
+    .push_bind(now)
+    .push(format!(
+        ") AND (j.rate_interval_ms IS NULL OR NOT EXISTS (SELECT 1 FROM {starts} s \
              WHERE s.tenant_id = j.tenant_id AND s.key = j.rate_key AND s.at > "
-        ))
-        .push_bind(now)
-        .push(" - j.rate_interval_ms)) AND (j.rate_max IS NULL OR ");
+    ))
+    .push_bind(now)
+    .push(" - j.rate_interval_ms)) AND (j.rate_max IS NULL OR ");
     recent(q);
     q.push(" < j.rate_max))) ORDER BY j.priority DESC, j.run_at, j.id LIMIT ")
         .push(i64::from(max_jobs.saturating_mul(CANDIDATES_PER_JOB)))
-        .push(d.lock_candidates)
         .push(
-            "), ranked AS (SELECT id, priority, run_at, ck, cl, cn, rk, ri, rm, recent, \
-             row_number() OVER (PARTITION BY ck ORDER BY priority DESC, run_at, id) AS c_rank, \
-             row_number() OVER (PARTITION BY rk ORDER BY priority DESC, run_at, id) AS r_rank \
-             FROM cand), admitted AS (SELECT id FROM ranked \
+            "), ranked AS (SELECT c.id, c.priority, c.run_at, c.ck, c.cl, \
+             coalesce(r.n, 0) AS cn, c.rk, c.ri, c.rm, c.recent, \
+             row_number() OVER (PARTITION BY c.ck ORDER BY c.priority DESC, c.run_at, c.id) AS c_rank, \
+             row_number() OVER (PARTITION BY c.rk ORDER BY c.priority DESC, c.run_at, c.id) AS r_rank \
+             FROM cand c LEFT JOIN running r ON r.k = c.ck), admitted AS (SELECT id FROM ranked \
              WHERE (ck IS NULL OR cn + c_rank <= cl) \
              AND (rk IS NULL OR ((ri IS NULL OR r_rank = 1) AND (rm IS NULL OR recent + r_rank <= rm))) \
              ORDER BY priority DESC, run_at, id LIMIT ",

@@ -644,7 +644,7 @@ impl SqliteStore {
             .push_bind(now)
             .push(", progress = NULL WHERE id IN (");
         if keyed {
-            q.push("SELECT id FROM admitted");
+            q.push("SELECT id FROM admitted) AND status IN ('pending', 'scheduled'");
         } else {
             // INDEXED BY: only claimable rows are read, however long the history of
             // finished jobs of the same kind (the kind index would read all of them).
