@@ -53,6 +53,7 @@ const WORK_CHANNEL: &str = "ferry_work";
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    keyed_hint: shared::KeyedHint,
 }
 
 /// The columns [`job_from_row`] reads.
@@ -434,7 +435,10 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         migrate_postgres(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            keyed_hint: shared::KeyedHint::default(),
+        })
     }
 
     pub async fn close(&self) {
@@ -729,7 +733,13 @@ impl PostgresStore {
         let now = ms(p.now);
         // Keyed jobs are admitted against their keys (`shared::push_admitted`) under
         // KEYED_CLAIM_LOCK. Without any due, the plain claim runs, which never takes one.
-        let keyed = self.keyed_due(p).await?;
+        let keyed = if self.keyed_hint.recent(now) {
+            true
+        } else {
+            let keyed = self.keyed_due(p).await?;
+            self.keyed_hint.record(now, keyed);
+            keyed
+        };
         let mut q = QueryBuilder::<Postgres>::new("");
         if keyed {
             shared::push_admitted(

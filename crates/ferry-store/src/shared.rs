@@ -345,3 +345,29 @@ pub(crate) fn push_rate_opening<DB: sqlx::Database>(
     q.push(" ORDER BY j.priority DESC, j.run_at, j.id LIMIT 256) o WHERE open_at > ")
         .push_bind(now);
 }
+
+/// Remembers that a claim recently found keyed jobs due, so the claims that follow take
+/// the admitting path without asking again. Taking it when no keyed job is due is only
+/// slower (it admits unkeyed jobs too), never wrong; so is asking again.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyedHint {
+    /// Unix ms of the last claim that found keyed jobs due.
+    seen_at: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl KeyedHint {
+    /// How long a sighting is trusted.
+    const TRUST_MS: i64 = 1_000;
+
+    pub fn recent(&self, now: i64) -> bool {
+        let seen = self.seen_at.load(std::sync::atomic::Ordering::Relaxed);
+        seen > 0 && (0..Self::TRUST_MS).contains(&(now - seen))
+    }
+
+    pub fn record(&self, now: i64, keyed: bool) {
+        self.seen_at.store(
+            if keyed { now } else { 0 },
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+}

@@ -44,6 +44,9 @@ pub enum Durability {
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    /// Stops the checkpointer (see `open`) when the last clone of the store goes.
+    _checkpointer: std::sync::Arc<tokio_util::sync::DropGuard>,
+    keyed_hint: shared::KeyedHint,
 }
 
 /// The columns [`job_from_row`] reads, as a literal so queries stay `&'static str`.
@@ -276,6 +279,39 @@ async fn fail_running(
     Ok(Some(status))
 }
 
+/// How often the WAL is checkpointed (see `SqliteStore::open`).
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+/// A WAL this long (pages; ~200 MB) is checkpointed with RESTART.
+const WAL_RESTART_PAGES: i64 = 50_000;
+
+async fn checkpoint_periodically(pool: SqlitePool, stop: tokio_util::sync::CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(CHECKPOINT_INTERVAL) => {}
+        }
+        // PASSIVE copies what it can without waiting for (or blocking) the writer. When
+        // readers kept it from catching up and the WAL has grown past WAL_RESTART_PAGES,
+        // RESTART waits for them so the WAL starts over.
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
+            .await
+        {
+            Ok((_, log, _)) if log > WAL_RESTART_PAGES => {
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                    .execute(&pool)
+                    .await
+                {
+                    tracing::warn!(error = %e, "WAL checkpoint (restart) failed");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+        }
+    }
+    pool.close().await;
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file and runs pending migrations.
     pub async fn open(path: &Path, durability: Durability) -> StoreResult<Self> {
@@ -294,19 +330,33 @@ impl SqliteStore {
             // read(2), a large share of the claim path. (A larger cache_size is slower here:
             // SQLite walks the whole page-cache hash at the end of every write transaction.)
             .pragma("mmap_size", "268435456");
+        // Checkpoints (copying the WAL back into the database, with an fsync) run on their
+        // own connection every CHECKPOINT_INTERVAL, not inside whichever write happens to
+        // fill the WAL: that write would stall every claim and completion behind it.
         let write = SqlitePoolOptions::new()
             .min_connections(1)
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
         migrate_sqlite(&write).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await?;
-        Ok(Self { write, read })
+        let checkpoints = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(checkpoint_periodically(checkpoints, stop.clone()));
+        Ok(Self {
+            write,
+            read,
+            _checkpointer: std::sync::Arc::new(stop.drop_guard()),
+            keyed_hint: shared::KeyedHint::default(),
+        })
     }
 
     pub async fn close(&self) {
@@ -618,7 +668,13 @@ impl SqliteStore {
         // Keyed jobs are admitted against their keys (`shared::push_admitted`); the one
         // writer makes that statement atomic. Without any, the plain claim runs, and it
         // never takes a keyed job.
-        let keyed = self.keyed_due(p).await?;
+        let keyed = if self.keyed_hint.recent(now) {
+            true
+        } else {
+            let keyed = self.keyed_due(p).await?;
+            self.keyed_hint.record(now, keyed);
+            keyed
+        };
         let mut q = QueryBuilder::<Sqlite>::new("");
         if keyed {
             shared::push_admitted(&mut q, &shared::SQLITE, p.tenant_id, now, p.max_jobs, |q| {
