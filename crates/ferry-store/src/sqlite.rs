@@ -1431,6 +1431,22 @@ mod tests {
         );
     }
 
+    /// A keyed claim counts each key's running jobs from the index alone.
+    #[tokio::test]
+    async fn running_keys_are_counted_from_a_covering_index() {
+        let plan = plan(
+            "EXPLAIN QUERY PLAN SELECT concurrency_key AS k, count(*) AS n, \
+             min(concurrency_limit) AS lim FROM ferry_jobs WHERE status = 'running' \
+             AND concurrency_key IS NOT NULL AND tenant_id = 'default' GROUP BY concurrency_key",
+        )
+        .await;
+        assert!(
+            plan.iter()
+                .any(|d| d.contains("COVERING INDEX ferry_jobs_running_keys")),
+            "{plan:?}"
+        );
+    }
+
     /// The claim must read only claimable rows (the partial index), so a long history of
     /// finished jobs does not slow it down.
     #[tokio::test]

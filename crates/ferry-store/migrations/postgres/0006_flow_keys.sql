@@ -16,7 +16,7 @@ CREATE INDEX jobs_keyed_ready ON ferry.jobs (tenant_id, priority DESC, run_at, i
     WHERE status IN ('pending', 'scheduled')
       AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL);
 -- Running jobs per concurrency key: what a key has in use.
-CREATE INDEX jobs_running_keys ON ferry.jobs (tenant_id, concurrency_key)
+CREATE INDEX jobs_running_keys ON ferry.jobs (tenant_id, concurrency_key, concurrency_limit)
     WHERE status = 'running' AND concurrency_key IS NOT NULL;
 
 -- Every start of a rate-keyed job (the server's own record). Pruned after a day, the

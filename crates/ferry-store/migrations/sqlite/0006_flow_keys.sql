@@ -13,8 +13,9 @@ ALTER TABLE ferry_jobs ADD COLUMN rate_per_ms INTEGER CHECK (rate_per_ms >= 1);
 CREATE INDEX ferry_jobs_keyed_ready ON ferry_jobs (tenant_id, priority DESC, run_at, id)
     WHERE status IN ('pending', 'scheduled')
       AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL);
--- Running jobs per concurrency key: what a key has in use.
-CREATE INDEX ferry_jobs_running_keys ON ferry_jobs (tenant_id, concurrency_key)
+-- Running jobs per concurrency key: what a key has in use (covering: counted without
+-- reading the rows).
+CREATE INDEX ferry_jobs_running_keys ON ferry_jobs (tenant_id, concurrency_key, concurrency_limit, status)
     WHERE status = 'running' AND concurrency_key IS NOT NULL;
 
 -- Every start of a rate-keyed job (the server's own record; the claim counts starts in
