@@ -114,9 +114,31 @@ async fn enqueue_joins_the_apps_transaction() {
         .await
         .expect("get");
     assert_eq!(later.status, JobState::Scheduled);
+
+    // Flow-control keys.
+    let keyed: uuid::Uuid = sqlx::query_scalar(
+        "SELECT ferry.enqueue('app.login', '{}', '{\"concurrency\": {\"key\": \"account:1\", \"limit\": 1}, \
+         \"rate_limit\": {\"key\": \"api\", \"interval_ms\": 300}}')",
+    )
+    .fetch_one(&mut app)
+    .await
+    .expect("enqueue");
+    let keyed = server
+        .api
+        .job(ferry_core::JobId::from_uuid(keyed))
+        .await
+        .expect("get");
+    assert_eq!(
+        keyed.concurrency.map(|c| (c.key, c.limit)),
+        Some(("account:1".to_owned(), 1))
+    );
+    assert_eq!(keyed.rate_limit.and_then(|r| r.interval_ms), Some(300));
+
     for bad in [
         "SELECT ferry.enqueue('no spaces', '{}')",
         "SELECT ferry.enqueue('a', '{}', '{\"colour\": 1}')",
+        "SELECT ferry.enqueue('a', '{}', '{\"concurrency\": {\"key\": \"k\"}}')",
+        "SELECT ferry.enqueue('a', '{}', '{\"rate_limit\": {\"key\": \"k\", \"max\": 3}}')",
     ] {
         let err = sqlx::query(sqlx::AssertSqlSafe(bad))
             .execute(&mut app)

@@ -61,3 +61,81 @@ CREATE TABLE ferry.rate_keys (
     blocked_until  bigint NOT NULL,
     PRIMARY KEY (tenant_id, key)
 );
+
+-- ferry.enqueue learns `concurrency` ({key, limit}) and `rate_limit` ({key, interval_ms,
+-- max, per_ms}). The server's configured key limits do not reach into the database, so
+-- here `concurrency.limit` is required.
+CREATE OR REPLACE FUNCTION ferry.enqueue(kind text, payload jsonb, opts jsonb DEFAULT '{}')
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    new_id    uuid   := ferry.uuid_v7();
+    now_ms    bigint := ferry.now_ms();
+    due       bigint := now_ms;
+    unknown   text;
+    existing  uuid;
+    c         jsonb;
+    r         jsonb;
+BEGIN
+    IF kind IS NULL OR kind !~ '^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$' OR length(kind) > 128 THEN
+        RAISE EXCEPTION 'ferry.enqueue: % is not a valid kind (dot-separated segments of letters, digits, _ or -)', kind
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    opts := coalesce(opts, '{}');
+    SELECT string_agg(k, ', ') INTO unknown FROM jsonb_object_keys(opts) AS k
+        WHERE k NOT IN ('labels', 'priority', 'run_at', 'delay_ms', 'max_attempts', 'timeout_ms',
+                        'backoff', 'dedupe_key', 'concurrency', 'rate_limit');
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'ferry.enqueue: unknown option(s) %', unknown USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF opts ? 'run_at' AND opts ? 'delay_ms' THEN
+        RAISE EXCEPTION 'ferry.enqueue: give run_at or delay_ms, not both' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    c := opts->'concurrency';
+    IF c IS NOT NULL AND (coalesce(length(c->>'key'), 0) NOT BETWEEN 1 AND 255
+                          OR coalesce((c->>'limit')::integer, 0) NOT BETWEEN 1 AND 10000) THEN
+        RAISE EXCEPTION 'ferry.enqueue: concurrency needs a key (1-255 bytes) and a limit (1-10000)'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    r := opts->'rate_limit';
+    IF r IS NOT NULL AND (coalesce(length(r->>'key'), 0) NOT BETWEEN 1 AND 255
+                          OR ((r ? 'max') <> (r ? 'per_ms'))
+                          OR NOT (r ? 'interval_ms' OR r ? 'max')
+                          OR coalesce((r->>'interval_ms')::bigint, 1) NOT BETWEEN 1 AND 86400000
+                          OR coalesce((r->>'per_ms')::bigint, 1) NOT BETWEEN 1 AND 86400000
+                          OR coalesce((r->>'max')::integer, 1) NOT BETWEEN 1 AND 100000) THEN
+        RAISE EXCEPTION 'ferry.enqueue: rate_limit needs a key (1-255 bytes) and interval_ms, or max with per_ms (windows up to a day)'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF opts ? 'run_at' THEN
+        due := greatest(now_ms, floor(extract(epoch FROM (opts->>'run_at')::timestamptz) * 1000)::bigint);
+    ELSIF opts ? 'delay_ms' THEN
+        due := now_ms + (opts->>'delay_ms')::bigint;
+    END IF;
+    INSERT INTO ferry.jobs (id, tenant_id, kind, status, payload, labels, priority, run_at,
+                            max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms,
+                            created_at, updated_at, dedupe_key,
+                            concurrency_key, concurrency_limit,
+                            rate_key, rate_interval_ms, rate_max, rate_per_ms)
+    VALUES (new_id, 'default', kind,
+            CASE WHEN due > now_ms THEN 'scheduled' ELSE 'pending' END,
+            coalesce(payload, '{}'), coalesce(opts->'labels', '{}'),
+            coalesce((opts->>'priority')::integer, 0), due,
+            coalesce((opts->>'max_attempts')::integer, 3),
+            coalesce((opts->>'timeout_ms')::bigint, 1800000),
+            coalesce((opts->'backoff'->>'base_ms')::bigint, 1000),
+            coalesce((opts->'backoff'->>'max_ms')::bigint, 600000),
+            now_ms, now_ms, opts->>'dedupe_key',
+            c->>'key', (c->>'limit')::integer,
+            r->>'key', (r->>'interval_ms')::bigint, (r->>'max')::integer, (r->>'per_ms')::bigint)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        -- An unfinished job with this dedupe key exists: answer its id.
+        SELECT id INTO existing FROM ferry.jobs
+            WHERE tenant_id = 'default' AND dedupe_key = opts->>'dedupe_key'
+              AND status IN ('scheduled', 'pending', 'running');
+        RETURN existing;
+    END IF;
+    RETURN new_id;
+END
+$$;
