@@ -11,6 +11,7 @@ pub mod flow;
 pub mod id;
 pub mod job;
 pub mod kind;
+pub mod recipe;
 pub mod retry;
 pub mod secret;
 pub mod state;

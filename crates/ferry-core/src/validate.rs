@@ -210,6 +210,14 @@ pub fn new_job(
             Err(e) => errors.extend(e),
         }
     }
+    // A browser recipe is checked now, not when a worker runs it.
+    if kind
+        .as_ref()
+        .is_some_and(|k| k.as_str() == crate::recipe::BROWSER_RUN)
+        && let Err(e) = crate::recipe::validate(&spec.payload, &path(prefix, "payload"))
+    {
+        errors.extend(e);
+    }
     let concurrency = crate::flow::concurrency(
         spec.concurrency.as_ref(),
         kind.as_ref(),

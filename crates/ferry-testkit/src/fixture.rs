@@ -82,6 +82,10 @@ fn router() -> Router {
         .route("/slow/{ms}", get(slow))
         .route("/hang", get(hang))
         .route("/reviews/{shop}", get(reviews))
+        .route("/site/reviews", get(site_reviews))
+        .route("/site/delayed", get(site_delayed))
+        .route("/site/search", get(site_search))
+        .route("/site/cookie", get(site_cookie))
         .with_state(Arc::new(Counters::default()))
 }
 
@@ -140,4 +144,79 @@ async fn reviews(Path(shop): Path<String>) -> Json<Value> {
         .map(|i| json!({"id": format!("{shop}-{i}"), "stars": 6 - i, "text": format!("review {i} of {shop}")}))
         .collect();
     Json(json!({"shop": shop, "reviews": reviews}))
+}
+
+/// Pages for the browser worker: HTML the way partner sites serve it.
+fn page(title: &str, body: &str) -> impl IntoResponse + use<> {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        format!(
+            "<!doctype html><html><head><meta charset=utf-8><title>{title}</title></head>\
+             <body>{body}</body></html>"
+        ),
+    )
+}
+
+/// Three reviews, each with a title, stars as text, a link and messy whitespace.
+async fn site_reviews() -> impl IntoResponse {
+    page(
+        "Reviews",
+        r#"<ul id="reviews">
+  <li class="review" data-id="r1"><h3>  Great   ferry </h3><span class="stars">5 stars</span>
+      <a href="/r/1">more</a><p class="price">1,250.50 KRW</p></li>
+  <li class="review" data-id="r2"><h3>Late again</h3><span class="stars">2 stars</span>
+      <a href="/r/2">more</a><p class="price">980 KRW</p></li>
+  <li class="review" data-id="r3"><h3>Fine</h3><span class="stars">4 stars</span>
+      <a href="/r/3">more</a></li>
+</ul>"#,
+    )
+}
+
+/// A list that a script renders 300 ms after load.
+async fn site_delayed() -> impl IntoResponse {
+    page(
+        "Delayed",
+        r#"<div id="out"></div><script>
+setTimeout(() => {
+  document.getElementById('out').innerHTML =
+    '<p class="item">alpha</p><p class="item">beta</p>';
+}, 300);
+</script>"#,
+    )
+}
+
+/// A search form whose results are rendered by a click handler (no navigation).
+async fn site_search() -> impl IntoResponse {
+    page(
+        "Search",
+        r#"<input id="q" name="q"><button id="go" type="button">Search</button>
+<ol id="results"></ol><script>
+document.getElementById('go').addEventListener('click', () => {
+  const q = document.getElementById('q').value;
+  const ol = document.getElementById('results');
+  ol.innerHTML = '';
+  for (const n of [1, 2, 3]) {
+    const li = document.createElement('li');
+    li.className = 'result';
+    li.textContent = q + ' #' + n;
+    ol.appendChild(li);
+  }
+});
+</script>"#,
+    )
+}
+
+/// Shows the `visit` cookie this browser sent, then sets it: two jobs in isolated
+/// contexts both see none.
+async fn site_cookie(headers: HeaderMap) -> impl IntoResponse {
+    let seen = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = format!("<p id=\"seen\">[{seen}]</p>");
+    (
+        [(header::SET_COOKIE, "visit=1; Path=/")],
+        page("Cookie", &body),
+    )
 }

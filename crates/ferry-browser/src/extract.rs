@@ -1,0 +1,154 @@
+//! `extract`: one script per page reads every row's raw fields; post-processing (trim,
+//! regex, number, required) happens here, where it can be tested without a browser.
+
+use std::collections::BTreeMap;
+
+use ferry_core::recipe::{Field, Read};
+use serde_json::{Map, Value};
+
+use crate::BrowserError;
+
+/// The script returning, for each element matching `list`, an object of raw field values
+/// (strings, or null when a field's element is missing).
+pub(crate) fn script(list: &str, fields: &BTreeMap<String, Field>) -> String {
+    let spec: Map<String, Value> = fields
+        .iter()
+        .map(|(name, f)| {
+            (
+                name.clone(),
+                serde_json::json!({
+                    "selector": f.selector,
+                    "attr": f.attr,
+                    "html": f.read == Read::Html,
+                }),
+            )
+        })
+        .collect();
+    format!(
+        "(() => {{ const spec = {}; \
+         return Array.from(document.querySelectorAll({})).map(el => {{ const out = {{}}; \
+         for (const [k, f] of Object.entries(spec)) {{ \
+           const t = f.selector ? el.querySelector(f.selector) : el; \
+           out[k] = !t ? null : f.attr ? t.getAttribute(f.attr) : f.html ? t.innerHTML : t.textContent; \
+         }} return out; }}); }})()",
+        Value::Object(spec),
+        Value::String(list.to_owned())
+    )
+}
+
+/// Post-processes raw rows: collapse whitespace and trim, keep a regex's match (or first
+/// group), parse numbers; a missing required field fails the step.
+pub fn clean_rows(
+    step: usize,
+    raw: Value,
+    fields: &BTreeMap<String, Field>,
+) -> Result<Vec<Value>, BrowserError> {
+    let rows = match raw {
+        Value::Array(rows) => rows,
+        _ => Vec::new(),
+    };
+    let patterns: BTreeMap<&String, Option<regex::Regex>> = fields
+        .iter()
+        .map(|(name, f)| {
+            (
+                name,
+                f.regex.as_deref().and_then(|p| regex::Regex::new(p).ok()),
+            )
+        })
+        .collect();
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, row) in rows.into_iter().enumerate() {
+        let mut clean = Map::new();
+        for (name, field) in fields {
+            let mut value = row.get(name).and_then(Value::as_str).map(str::to_owned);
+            if field.trim {
+                value = value.map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "));
+            }
+            if let (Some(v), Some(Some(re))) = (&value, patterns.get(name)) {
+                value = re.captures(v).map(|c| {
+                    c.get(1)
+                        .or_else(|| c.get(0))
+                        .map_or(String::new(), |m| m.as_str().to_owned())
+                });
+            }
+            let value = match value {
+                Some(v) if field.number => number(&v),
+                Some(v) => Value::String(v),
+                None => Value::Null,
+            };
+            if value.is_null() && field.required {
+                return Err(BrowserError::ExtractMissing {
+                    step,
+                    row: i,
+                    field: name.clone(),
+                });
+            }
+            clean.insert(name.clone(), value);
+        }
+        out.push(Value::Object(clean));
+    }
+    Ok(out)
+}
+
+/// `1,250.50 KRW` → 1250.5; text without a number → null.
+fn number(text: &str) -> Value {
+    let digits: String = text
+        .chars()
+        .skip_while(|c| !(c.is_ascii_digit() || *c == '-'))
+        .take_while(|c| c.is_ascii_digit() || matches!(c, ',' | '.' | '-'))
+        .filter(|c| *c != ',')
+        .collect();
+    digits
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(Value::Null, Value::Number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn field(f: impl FnOnce(&mut Field)) -> Field {
+        let mut field: Field = serde_json::from_value(json!({})).expect("field");
+        f(&mut field);
+        field
+    }
+
+    #[test]
+    fn rows_are_cleaned() {
+        let fields: BTreeMap<String, Field> = [
+            ("title".to_owned(), field(|_| {})),
+            (
+                "stars".to_owned(),
+                field(|f| {
+                    f.regex = Some(r"(\d+) stars".into());
+                    f.number = true;
+                }),
+            ),
+            ("price".to_owned(), field(|f| f.number = true)),
+        ]
+        .into();
+        let raw = json!([{"title": "  Great \n ferry ", "stars": "5 stars", "price": "1,250.50 KRW"},
+                         {"title": "x", "stars": "none", "price": null}]);
+        let rows = clean_rows(0, raw, &fields).expect("rows");
+        assert_eq!(
+            rows,
+            [
+                json!({"title": "Great ferry", "stars": 5.0, "price": 1250.5}),
+                json!({"title": "x", "stars": null, "price": null})
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_required_field_fails() {
+        let fields: BTreeMap<String, Field> =
+            [("price".to_owned(), field(|f| f.required = true))].into();
+        let err =
+            clean_rows(3, json!([{"price": "1"}, {"price": null}]), &fields).expect_err("missing");
+        assert_eq!(err.code(), "EXTRACT_MISSING");
+        assert!(err.to_string().contains("row 1"), "{err}");
+    }
+}

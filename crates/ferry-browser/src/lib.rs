@@ -1,0 +1,441 @@
+//! The only crate that speaks the DevTools protocol. [`Chromium`] launches Debian's
+//! Chromium (never a downloaded one) with a fresh profile, and runs [`Recipe`]s, each in
+//! its own browser context so cookies and storage never leak between jobs.
+//! [`BrowserRun`] is the `browser.run` handler for the worker runtime.
+//!
+//! Every CDP call is bounded by a timeout; events the protocol crate cannot decode (it is
+//! older than this Chromium) are logged and skipped, never fatal.
+
+mod extract;
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use chromiumoxide::{
+    Browser, BrowserConfig, Page,
+    cdp::browser_protocol::target::CreateTargetParams,
+    cdp::browser_protocol::{browser::BrowserContextId, target::CreateBrowserContextParams},
+};
+use ferry_core::recipe::{Recipe, Step};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+pub use extract::clean_rows;
+
+/// Where Debian installs Chromium.
+pub const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
+/// The longest any single CDP call may take.
+const CDP_TIMEOUT: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(100);
+
+/// What went wrong running a recipe. `code()` is the job error code a user sees.
+#[derive(Debug, thiserror::Error)]
+pub enum BrowserError {
+    #[error(
+        "cannot start Chromium at {path}: {message} (install Debian's `chromium` package, or set FERRY_CHROMIUM)"
+    )]
+    Launch { path: String, message: String },
+    #[error("step {step} ({action}): nothing matched `{selector}` within {timeout_ms} ms")]
+    SelectorTimeout {
+        step: usize,
+        action: &'static str,
+        selector: String,
+        timeout_ms: u64,
+    },
+    #[error("step {step} (goto): {url} answered HTTP {status}")]
+    HttpStatus {
+        step: usize,
+        url: String,
+        status: u16,
+    },
+    #[error("step {step} (goto): could not load {url}: {message}")]
+    Navigation {
+        step: usize,
+        url: String,
+        message: String,
+    },
+    #[error("step {step} (extract): row {row} has no `{field}`, which is required")]
+    ExtractMissing {
+        step: usize,
+        row: usize,
+        field: String,
+    },
+    #[error("step {step} ({action}): the browser did not answer within {}s", CDP_TIMEOUT.as_secs())]
+    Timeout { step: usize, action: &'static str },
+    #[error("the browser failed: {0}")]
+    Crashed(String),
+}
+
+impl BrowserError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            BrowserError::Launch { .. } | BrowserError::Crashed(_) => "BROWSER_CRASHED",
+            BrowserError::SelectorTimeout { .. } => "SELECTOR_TIMEOUT",
+            BrowserError::HttpStatus { .. } => "HTTP_STATUS",
+            BrowserError::Navigation { .. } => "NAVIGATION_ERROR",
+            BrowserError::ExtractMissing { .. } => "EXTRACT_MISSING",
+            BrowserError::Timeout { .. } => "TIMEOUT",
+        }
+    }
+
+    /// Whether another attempt may succeed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            BrowserError::HttpStatus { status, .. } => matches!(status, 429 | 503),
+            BrowserError::Crashed(_)
+            | BrowserError::Launch { .. }
+            | BrowserError::Timeout { .. }
+            | BrowserError::Navigation { .. } => true,
+            BrowserError::SelectorTimeout { .. } | BrowserError::ExtractMissing { .. } => false,
+        }
+    }
+}
+
+fn crashed(e: impl std::fmt::Display) -> BrowserError {
+    BrowserError::Crashed(e.to_string())
+}
+
+/// How to start Chromium.
+#[derive(Debug, Clone)]
+pub struct ChromiumConfig {
+    pub executable: PathBuf,
+}
+
+impl Default for ChromiumConfig {
+    fn default() -> Self {
+        Self {
+            executable: std::env::var_os("FERRY_CHROMIUM")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CHROMIUM)),
+        }
+    }
+}
+
+/// Whether this process runs as root (Chromium's sandbox refuses to start then).
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|uid| uid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// One Chromium process with its own profile directory (removed when dropped).
+pub struct Chromium {
+    pid: Option<u32>,
+    browser: tokio::sync::Mutex<Browser>,
+    events: tokio::task::JoinHandle<()>,
+    _profile: tempfile::TempDir,
+}
+
+impl Chromium {
+    pub async fn launch(config: &ChromiumConfig) -> Result<Self, BrowserError> {
+        let path = config.executable.display().to_string();
+        let launch_error = |message: String| BrowserError::Launch {
+            path: path.clone(),
+            message,
+        };
+        if !config.executable.exists() {
+            return Err(launch_error("no such file".into()));
+        }
+        let profile = tempfile::tempdir().map_err(|e| launch_error(e.to_string()))?;
+        // chromiumoxide adds the leading `--` to each argument itself.
+        let mut builder = BrowserConfig::builder()
+            .chrome_executable(&config.executable)
+            .user_data_dir(profile.path())
+            .new_headless_mode()
+            .launch_timeout(Duration::from_secs(20))
+            .request_timeout(CDP_TIMEOUT)
+            .arg("disable-gpu")
+            .arg("disable-dev-shm-usage")
+            .arg("no-first-run");
+        if running_as_root() {
+            builder = builder.no_sandbox();
+        }
+        let browser_config = builder.build().map_err(launch_error)?;
+        let (mut browser, mut handler) = Browser::launch(browser_config)
+            .await
+            .map_err(|e| launch_error(e.to_string()))?;
+        let pid = browser.get_mut_child().and_then(|c| c.inner.id());
+        let events = tokio::spawn(async move {
+            while let Some(event) = handler.next().await {
+                if let Err(e) = event {
+                    // Typically an event newer than the protocol crate: keep going.
+                    tracing::debug!(error = %e, "undecodable CDP message");
+                }
+            }
+        });
+        Ok(Self {
+            pid,
+            browser: tokio::sync::Mutex::new(browser),
+            events,
+            _profile: profile,
+        })
+    }
+
+    /// The browser process.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// The profile directory (on every Chromium process's command line; removed on close).
+    pub fn profile_dir(&self) -> &std::path::Path {
+        self._profile.path()
+    }
+
+    /// Closes the browser and waits for its process to exit (no zombies).
+    pub async fn close(self) {
+        let mut browser = self.browser.into_inner();
+        let _ = tokio::time::timeout(Duration::from_secs(5), browser.close()).await;
+        if tokio::time::timeout(Duration::from_secs(5), browser.wait())
+            .await
+            .is_err()
+        {
+            let _ = browser.kill().await;
+            let _ = browser.wait().await;
+        }
+        self.events.abort();
+    }
+
+    /// Runs `recipe` in a fresh browser context; extracted rows go to `sink` step by step.
+    pub async fn run(
+        &self,
+        recipe: &Recipe,
+        sink: &mut (dyn RowSink + Send),
+    ) -> Result<Value, BrowserError> {
+        let (context, page) = {
+            let browser = self.browser.lock().await;
+            let context = bounded(
+                0,
+                "open",
+                browser.create_browser_context(CreateBrowserContextParams::default()),
+            )
+            .await?;
+            let params = CreateTargetParams::builder()
+                .url("about:blank")
+                .browser_context_id(context.clone())
+                .build()
+                .map_err(crashed)?;
+            let page = bounded(0, "open", browser.new_page(params)).await?;
+            (context, page)
+        };
+        let outcome = run_steps(&page, recipe, sink).await;
+        let _ = tokio::time::timeout(CDP_TIMEOUT, page.close()).await;
+        self.dispose(context).await;
+        outcome
+    }
+
+    async fn dispose(&self, context: BrowserContextId) {
+        let browser = self.browser.lock().await;
+        let _ = tokio::time::timeout(CDP_TIMEOUT, browser.dispose_browser_context(context)).await;
+    }
+}
+
+/// Where extracted rows go as they are found (the worker streams them as partial results).
+#[async_trait::async_trait]
+pub trait RowSink {
+    async fn rows(&mut self, rows: Vec<Value>);
+}
+
+/// A sink that keeps everything, for tests and callers that want the rows at the end.
+#[derive(Debug, Default)]
+pub struct Collect(pub Vec<Value>);
+
+#[async_trait::async_trait]
+impl RowSink for Collect {
+    async fn rows(&mut self, rows: Vec<Value>) {
+        self.0.extend(rows);
+    }
+}
+
+/// Awaits a CDP call with the timeout; maps its error to a crash.
+async fn bounded<T, E: std::fmt::Display>(
+    step: usize,
+    action: &'static str,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, BrowserError> {
+    match tokio::time::timeout(CDP_TIMEOUT, call).await {
+        Ok(result) => result.map_err(crashed),
+        Err(_) => Err(BrowserError::Timeout { step, action }),
+    }
+}
+
+/// Evaluates `js` in the page and reads its value. A navigation can replace the page's
+/// context under an evaluation ("Cannot find context with specified id"): retried once.
+async fn eval(
+    page: &Page,
+    step: usize,
+    action: &'static str,
+    js: &str,
+) -> Result<Value, BrowserError> {
+    let mut tried = false;
+    loop {
+        match tokio::time::timeout(CDP_TIMEOUT, page.evaluate(js.to_owned())).await {
+            Err(_) => return Err(BrowserError::Timeout { step, action }),
+            Ok(Ok(result)) => return Ok(result.value().cloned().unwrap_or(Value::Null)),
+            Ok(Err(e)) if !tried => {
+                tracing::debug!(error = %e, "evaluate failed; retrying once");
+                tried = true;
+                tokio::time::sleep(POLL).await;
+            }
+            Ok(Err(e)) => return Err(crashed(e)),
+        }
+    }
+}
+
+/// A JS string literal.
+fn js_str(s: &str) -> String {
+    Value::String(s.to_owned()).to_string()
+}
+
+/// Polls until `selector` matches a visible element.
+async fn wait_visible(
+    page: &Page,
+    step: usize,
+    action: &'static str,
+    selector: &str,
+    timeout_ms: u64,
+) -> Result<(), BrowserError> {
+    let js = format!(
+        "(() => {{ const el = document.querySelector({}); if (!el) return false; \
+         const r = el.getBoundingClientRect(); const s = getComputedStyle(el); \
+         return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; }})()",
+        js_str(selector)
+    );
+    let until = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+    loop {
+        if eval(page, step, action, &js).await? == Value::Bool(true) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= until {
+            return Err(BrowserError::SelectorTimeout {
+                step,
+                action,
+                selector: selector.to_owned(),
+                timeout_ms,
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn run_steps(
+    page: &Page,
+    recipe: &Recipe,
+    sink: &mut (dyn RowSink + Send),
+) -> Result<Value, BrowserError> {
+    let timeout_ms = recipe.step_timeout_ms();
+    let mut rows = 0usize;
+    for (i, step) in recipe.steps.iter().enumerate() {
+        let action = step.name();
+        match step {
+            Step::Goto { url } => {
+                if let Err(e) = bounded(i, action, page.goto(url.as_str())).await {
+                    return Err(match e {
+                        BrowserError::Crashed(message) => BrowserError::Navigation {
+                            step: i,
+                            url: url.clone(),
+                            message,
+                        },
+                        other => other,
+                    });
+                }
+                // The main document's status, as the page saw it.
+                let status = eval(
+                    page,
+                    i,
+                    action,
+                    "(() => { const n = performance.getEntriesByType('navigation')[0]; \
+                     return n ? n.responseStatus : 0; })()",
+                )
+                .await?;
+                let status = status.as_u64().unwrap_or(0) as u16;
+                if status >= 400 {
+                    return Err(BrowserError::HttpStatus {
+                        step: i,
+                        url: url.clone(),
+                        status,
+                    });
+                }
+            }
+            Step::Click { selector } => {
+                wait_visible(page, i, action, selector, timeout_ms).await?;
+                let element = bounded(i, action, page.find_element(selector.as_str())).await?;
+                bounded(i, action, element.click()).await?;
+            }
+            Step::Fill { selector, value } => {
+                wait_visible(page, i, action, selector, timeout_ms).await?;
+                // As a user's typing ends: the value set, `input` and `change` fired.
+                let js = format!(
+                    "(() => {{ const el = document.querySelector({}); el.focus(); el.value = {}; \
+                     el.dispatchEvent(new Event('input', {{bubbles: true}})); \
+                     el.dispatchEvent(new Event('change', {{bubbles: true}})); return true; }})()",
+                    js_str(selector),
+                    js_str(value)
+                );
+                eval(page, i, action, &js).await?;
+            }
+            Step::WaitFor {
+                selector,
+                timeout_ms: own,
+            } => {
+                wait_visible(page, i, action, selector, own.unwrap_or(timeout_ms)).await?;
+            }
+            Step::Extract { list, fields } => {
+                let raw = eval(page, i, action, &extract::script(list, fields)).await?;
+                let found = clean_rows(i, raw, fields)?;
+                rows += found.len();
+                if !found.is_empty() {
+                    sink.rows(found).await;
+                }
+            }
+        }
+    }
+    Ok(json!({"rows": rows, "steps": recipe.steps.len()}))
+}
+
+/// The `browser.run` handler: one Chromium per worker process, a fresh context per job.
+pub struct BrowserRun {
+    chromium: Arc<Chromium>,
+}
+
+impl BrowserRun {
+    pub fn new(chromium: Arc<Chromium>) -> Self {
+        Self { chromium }
+    }
+}
+
+struct ItemSink<'a>(&'a ferry_worker::JobContext);
+
+#[async_trait::async_trait]
+impl RowSink for ItemSink<'_> {
+    async fn rows(&mut self, rows: Vec<Value>) {
+        self.0.push_items(rows).await;
+    }
+}
+
+#[async_trait::async_trait]
+impl ferry_worker::Handler for BrowserRun {
+    async fn run(
+        &self,
+        ctx: ferry_worker::JobContext,
+    ) -> Result<Value, ferry_worker::HandlerError> {
+        let recipe = ferry_core::recipe::validate(&ctx.payload, "payload").map_err(|errors| {
+            let first = errors
+                .first()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .unwrap_or_default();
+            ferry_worker::HandlerError::fatal("INVALID_RECIPE", first)
+        })?;
+        let mut sink = ItemSink(&ctx);
+        self.chromium.run(&recipe, &mut sink).await.map_err(|e| {
+            if e.retryable() {
+                ferry_worker::HandlerError::retryable(e.code(), e.to_string())
+            } else {
+                ferry_worker::HandlerError::fatal(e.code(), e.to_string())
+            }
+        })
+    }
+}

@@ -1,0 +1,316 @@
+//! Recipes run in a real Chromium (Debian's, `scripts/chromium.sh` installs it) against the
+//! fixture site on 127.0.0.1, checking the exact rows extracted; and `browser.run` end to
+//! end through a real server and worker.
+
+use std::{sync::Arc, time::Duration};
+
+use ferry_browser::{BrowserError, BrowserRun, Chromium, ChromiumConfig, Collect};
+use ferry_core::{JobState, Secret, recipe::Recipe};
+use ferry_testkit::{TestServer, WORKER_TOKEN, fixture};
+use ferry_worker::{Registry, Worker, WorkerConfig};
+use serde_json::{Value, json};
+
+fn recipe(value: Value) -> Recipe {
+    ferry_core::recipe::validate(&value, "payload").expect("a valid recipe")
+}
+
+async fn chromium() -> Chromium {
+    Chromium::launch(&ChromiumConfig::default())
+        .await
+        .expect("Chromium starts (scripts/chromium.sh installs it)")
+}
+
+async fn run(browser: &Chromium, value: Value) -> Result<(Value, Vec<Value>), BrowserError> {
+    let mut rows = Collect::default();
+    let summary = browser.run(&recipe(value), &mut rows).await?;
+    Ok((summary, rows.0))
+}
+
+#[tokio::test]
+async fn steps_extract_exact_rows() {
+    let site = fixture::spawn().await.expect("fixture");
+    let browser = chromium().await;
+
+    // A static list: text, attributes, regex with a group, numbers, optional fields.
+    let (summary, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/reviews")}},
+            {"extract": {"list": "li.review", "fields": {
+                "id": {"attr": "data-id"},
+                "title": {"selector": "h3"},
+                "stars": {"selector": ".stars", "regex": "(\\d+) stars", "number": true},
+                "link": {"selector": "a", "attr": "href"},
+                "price": {"selector": ".price", "number": true}}}}
+        ]}),
+    )
+    .await
+    .expect("run");
+    assert_eq!(
+        rows,
+        [
+            json!({"id": "r1", "title": "Great ferry", "stars": 5.0, "link": "/r/1", "price": 1250.5}),
+            json!({"id": "r2", "title": "Late again", "stars": 2.0, "link": "/r/2", "price": 980.0}),
+            json!({"id": "r3", "title": "Fine", "stars": 4.0, "link": "/r/3", "price": null}),
+        ]
+    );
+    assert_eq!(summary, json!({"rows": 3, "steps": 2}));
+
+    // A list rendered 300 ms after load: wait_for, then extract.
+    let (_, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/delayed")}},
+            {"wait_for": {"selector": ".item"}},
+            {"extract": {"list": ".item", "fields": {"name": {}}}}
+        ]}),
+    )
+    .await
+    .expect("run");
+    assert_eq!(rows, [json!({"name": "alpha"}), json!({"name": "beta"})]);
+
+    // fill and click: results rendered by a click handler.
+    let (_, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/search")}},
+            {"fill": {"selector": "#q", "value": "ferry"}},
+            {"click": {"selector": "#go"}},
+            {"wait_for": {"selector": ".result"}},
+            {"extract": {"list": ".result", "fields": {"text": {}}}}
+        ]}),
+    )
+    .await
+    .expect("run");
+    assert_eq!(
+        rows,
+        [
+            json!({"text": "ferry #1"}),
+            json!({"text": "ferry #2"}),
+            json!({"text": "ferry #3"})
+        ]
+    );
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn errors_say_what_failed() {
+    let site = fixture::spawn().await.expect("fixture");
+    let browser = chromium().await;
+    let err = run(
+        &browser,
+        json!({"step_timeout_ms": 500, "steps": [
+            {"goto": {"url": site.url("/site/reviews")}},
+            {"click": {"selector": "#no-such-button"}}
+        ]}),
+    )
+    .await
+    .expect_err("no button");
+    assert_eq!(err.code(), "SELECTOR_TIMEOUT");
+    assert!(!err.retryable());
+    assert!(
+        err.to_string().contains("step 1 (click)") && err.to_string().contains("#no-such-button"),
+        "{err}"
+    );
+
+    let err = run(
+        &browser,
+        json!({"steps": [{"goto": {"url": site.url("/status/500")}}]}),
+    )
+    .await
+    .expect_err("500");
+    assert_eq!((err.code(), err.retryable()), ("HTTP_STATUS", false));
+    let err = run(
+        &browser,
+        json!({"steps": [{"goto": {"url": site.url("/status/503")}}]}),
+    )
+    .await
+    .expect_err("503");
+    assert_eq!((err.code(), err.retryable()), ("HTTP_STATUS", true));
+
+    let err = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/reviews")}},
+            {"extract": {"list": "li.review", "fields": {"price": {"selector": ".price", "required": true}}}}
+        ]}),
+    )
+    .await
+    .expect_err("r3 has no price");
+    assert_eq!(err.code(), "EXTRACT_MISSING");
+
+    // The browser is still healthy after all that.
+    let (_, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/reviews")}},
+            {"extract": {"list": "li.review", "fields": {"id": {"attr": "data-id"}}}}
+        ]}),
+    )
+    .await
+    .expect("run");
+    assert_eq!(rows.len(), 3);
+    browser.close().await;
+}
+
+/// Processes whose command line mentions `needle` (Chromium's helpers carry the profile
+/// directory of their browser).
+fn processes_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(format!(
+                "{}: {cmdline}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    found
+}
+
+/// Closing leaves no Chromium process behind: not the browser (reaped, so no zombie),
+/// not a helper.
+#[tokio::test]
+async fn closing_leaves_no_process_behind() {
+    let browser = chromium().await;
+    let pid = browser.pid().expect("a child process");
+    let profile = browser.profile_dir().display().to_string();
+    assert!(!processes_with(&profile).is_empty(), "running while open");
+    browser.close().await;
+    let mut left = processes_with(&profile);
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = processes_with(&profile);
+    }
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the browser process was reaped"
+    );
+}
+
+/// Each job gets its own browser context: a cookie set in one is not sent in the next.
+#[tokio::test]
+async fn jobs_do_not_share_cookies() {
+    let site = fixture::spawn().await.expect("fixture");
+    let browser = chromium().await;
+    let visit = json!({"steps": [
+        {"goto": {"url": site.url("/site/cookie")}},
+        {"goto": {"url": site.url("/site/cookie")}},
+        {"extract": {"list": "#seen", "fields": {"seen": {}}}}
+    ]});
+    for _ in 0..2 {
+        let (_, rows) = run(&browser, visit.clone()).await.expect("run");
+        // Within a job the second visit sends the cookie the first one set.
+        assert_eq!(rows, [json!({"seen": "[visit=1]"})]);
+    }
+    let (_, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/cookie")}},
+            {"extract": {"list": "#seen", "fields": {"seen": {}}}}
+        ]}),
+    )
+    .await
+    .expect("run");
+    assert_eq!(
+        rows,
+        [json!({"seen": "[]"})],
+        "a fresh context has no cookies"
+    );
+    browser.close().await;
+}
+
+/// `browser.run` through a real server and worker: the recipe is checked at submit, rows
+/// stream as the job's items, the result counts them.
+#[tokio::test]
+async fn browser_jobs_run_through_the_worker() {
+    let site = fixture::spawn().await.expect("fixture");
+    let server = TestServer::builder().with_services().spawn().await;
+    let bad = server
+        .api
+        .submit(&ferry_testkit::job(
+            "browser.run",
+            json!({"steps": [{"goto": {"url": "ftp://nope"}}]}),
+        ))
+        .await
+        .expect_err("refused at submit");
+    assert_eq!(bad.code(), Some(ferry_core::ErrorCode::ValidationFailed));
+    assert!(
+        bad.to_string().contains("payload.steps[0].goto.url"),
+        "{bad}"
+    );
+
+    let chromium = Arc::new(chromium().await);
+    let mut registry = Registry::new();
+    registry
+        .register("browser.run", BrowserRun::new(chromium.clone()))
+        .expect("register");
+    let client = ferry_client::Client::new(&server.url, Secret::new(WORKER_TOKEN)).expect("client");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(
+        Worker::new(
+            client,
+            registry,
+            WorkerConfig {
+                worker_id: "browser".into(),
+                concurrency: 2,
+                ..Default::default()
+            },
+        )
+        .run(stop.clone()),
+    );
+    let job = server
+        .api
+        .submit(&ferry_testkit::job(
+            "browser.run",
+            json!({"steps": [
+                {"goto": {"url": site.url("/site/reviews")}},
+                {"extract": {"list": "li.review", "fields": {"title": {"selector": "h3"}}}}
+            ]}),
+        ))
+        .await
+        .expect("submit");
+    let done = server.wait_final(job.id, Duration::from_secs(60)).await;
+    assert_eq!(done.status, JobState::Completed, "{done:?}");
+    assert_eq!(done.result, Some(json!({"rows": 3, "steps": 2})));
+    let items = server.api.items(job.id, 0, 100).await.expect("items");
+    let titles: Vec<_> = items
+        .items
+        .iter()
+        .map(|i| i.data["title"].clone())
+        .collect();
+    assert_eq!(
+        titles,
+        [json!("Great ferry"), json!("Late again"), json!("Fine")]
+    );
+
+    let failing = server
+        .api
+        .submit(&ferry_testkit::job(
+            "browser.run",
+            json!({"step_timeout_ms": 300, "steps": [
+                {"goto": {"url": site.url("/site/reviews")}},
+                {"wait_for": {"selector": ".never"}}
+            ]}),
+        ))
+        .await
+        .expect("submit");
+    let failed = server.wait_final(failing.id, Duration::from_secs(60)).await;
+    assert_eq!(failed.status, JobState::Failed, "not retried: {failed:?}");
+    assert_eq!(
+        failed.error.map(|e| e.code),
+        Some("SELECTOR_TIMEOUT".to_owned())
+    );
+
+    stop.cancel();
+    worker.await.expect("worker task").expect("clean stop");
+    if let Ok(chromium) = Arc::try_unwrap(chromium) {
+        chromium.close().await;
+    }
+}
