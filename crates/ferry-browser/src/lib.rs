@@ -396,14 +396,46 @@ async fn run_steps(
     Ok(json!({"rows": rows, "steps": recipe.steps.len()}))
 }
 
-/// The `browser.run` handler: one Chromium per worker process, a fresh context per job.
+/// The `browser.run` handler: one Chromium per worker process, started with the first
+/// browser job, a fresh context per job. A browser that fails is replaced for the next job.
 pub struct BrowserRun {
-    chromium: Arc<Chromium>,
+    config: ChromiumConfig,
+    chromium: tokio::sync::Mutex<Option<Arc<Chromium>>>,
 }
 
 impl BrowserRun {
+    /// Uses `chromium` (already started).
     pub fn new(chromium: Arc<Chromium>) -> Self {
-        Self { chromium }
+        Self {
+            config: ChromiumConfig::default(),
+            chromium: tokio::sync::Mutex::new(Some(chromium)),
+        }
+    }
+
+    /// Starts Chromium from `config` when the first browser job arrives.
+    pub fn lazy(config: ChromiumConfig) -> Self {
+        Self {
+            config,
+            chromium: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn browser(&self) -> Result<Arc<Chromium>, BrowserError> {
+        let mut slot = self.chromium.lock().await;
+        if let Some(chromium) = slot.as_ref() {
+            return Ok(chromium.clone());
+        }
+        let chromium = Arc::new(Chromium::launch(&self.config).await?);
+        *slot = Some(chromium.clone());
+        Ok(chromium)
+    }
+
+    /// Drops a browser that failed, so the next job starts a new one.
+    async fn forget(&self, failed: &Arc<Chromium>) {
+        let mut slot = self.chromium.lock().await;
+        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, failed)) {
+            *slot = None;
+        }
     }
 }
 
@@ -429,13 +461,34 @@ impl ferry_worker::Handler for BrowserRun {
                 .unwrap_or_default();
             ferry_worker::HandlerError::fatal("INVALID_RECIPE", first)
         })?;
-        let mut sink = ItemSink(&ctx);
-        self.chromium.run(&recipe, &mut sink).await.map_err(|e| {
+        let to_handler_error = |e: BrowserError| {
             if e.retryable() {
                 ferry_worker::HandlerError::retryable(e.code(), e.to_string())
             } else {
                 ferry_worker::HandlerError::fatal(e.code(), e.to_string())
             }
-        })
+        };
+        let chromium = self.browser().await.map_err(to_handler_error)?;
+        let mut sink = ItemSink(&ctx);
+        let outcome = chromium.run(&recipe, &mut sink).await;
+        if let Err(BrowserError::Crashed(_)) = &outcome {
+            self.forget(&chromium).await;
+        }
+        outcome.map_err(to_handler_error)
     }
+}
+
+/// Adds `browser.run` to `registry` when Chromium is installed (it starts with the first
+/// browser job); answers whether it did.
+pub fn register(registry: &mut ferry_worker::Registry, config: ChromiumConfig) -> bool {
+    if !config.executable.exists() {
+        tracing::warn!(
+            path = %config.executable.display(),
+            "Chromium not found: this worker takes no browser.run jobs (apt-get install chromium, or set FERRY_CHROMIUM)"
+        );
+        return false;
+    }
+    registry
+        .register(ferry_core::recipe::BROWSER_RUN, BrowserRun::lazy(config))
+        .is_ok()
 }

@@ -83,6 +83,9 @@ pub struct WorkerArgs {
     /// Data dir to read a generated worker token from when FERRY_WORKER_TOKEN is unset.
     #[arg(long, env = "FERRY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Take no browser.run jobs even when Chromium is installed.
+    #[arg(long, env = "FERRY_NO_BROWSER")]
+    pub no_browser: bool,
 }
 
 /// Where the job commands find the server.

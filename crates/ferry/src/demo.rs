@@ -1,7 +1,8 @@
 //! `ferry demo`: the one-command tour. It starts a local site, a server on SQLite with
-//! an embedded worker, runs a few `http.request` jobs against the site (a review API
-//! per shop, a flaky endpoint that answers 429 with Retry-After first, an echo), shows
-//! their progress, prints what they collected and exits 0.
+//! an embedded worker, runs browser jobs in a real Chromium against the site (a review
+//! list, a search form rendered by script), a few `http.request` jobs (a review API per
+//! shop, a flaky endpoint that answers 429 with Retry-After first, an echo), shows their
+//! progress, prints what they collected and exits 0.
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
@@ -57,7 +58,14 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         "ferry demo: server on {url}, embedded worker, demo site on {}",
         site.url
     );
-    let worker = EmbeddedWorker::start(&url, worker_token, 4, ferry_worker::builtin::registry()?)?;
+    let chromium = ferry_browser::ChromiumConfig::default();
+    if !chromium.executable.exists() {
+        bail!(
+            "Chromium is not installed at {}: run scripts/demo.sh (it installs it as root) or 'sudo apt-get install chromium'",
+            chromium.executable.display()
+        );
+    }
+    let worker = EmbeddedWorker::start(&url, worker_token, 4, crate::worker::handlers(true)?)?;
     let api = Client::new(&url, api_token.clone())?;
 
     let http = |label: &str, payload: serde_json::Value| {
@@ -74,6 +82,30 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
             )
         })
         .collect();
+    let browser = |label: &str, recipe: serde_json::Value| {
+        let mut spec = SubmitJob::new(ferry_core::recipe::BROWSER_RUN, recipe);
+        spec.labels = Some([("demo".to_owned(), label.to_owned())].into());
+        spec
+    };
+    specs.push(browser(
+        "browser-reviews",
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/reviews")}},
+            {"extract": {"list": "li.review", "fields": {
+                "title": {"selector": "h3"},
+                "stars": {"selector": ".stars", "regex": "(\\d+) stars", "number": true}}}}
+        ]}),
+    ));
+    specs.push(browser(
+        "browser-search",
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/search")}},
+            {"fill": {"selector": "#q", "value": "ferry"}},
+            {"click": {"selector": "#go"}},
+            {"wait_for": {"selector": ".result"}},
+            {"extract": {"list": ".result", "fields": {"text": {}}}}
+        ]}),
+    ));
     specs.push(http("flaky", json!({"url": site.url("/flaky/demo/1")})));
     specs.push(http(
         "echo",
@@ -116,6 +148,15 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
                 let shop = result["json"]["shop"].as_str().unwrap_or("?");
                 let n = result["json"]["reviews"].as_array().map_or(0, Vec::len);
                 println!("  {shop}: {n} reviews");
+            }
+            (JobState::Completed, Some(result)) if label.starts_with("browser") => {
+                let items = api.items(job.id, 0, 100).await?;
+                let rows: Vec<String> = items.items.iter().map(|i| i.data.to_string()).collect();
+                println!(
+                    "  {label} (Chromium): {} rows: {}",
+                    result["rows"],
+                    rows.join(", ")
+                );
             }
             (JobState::Completed, _) if label == "flaky" => {
                 println!(

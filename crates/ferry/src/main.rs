@@ -53,8 +53,12 @@ fn main() -> ExitCode {
 fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
     let default = match cli.command {
-        Command::Serve(_) | Command::Worker(_) => "info,tower_http=warn,sqlx=warn",
-        _ => "warn",
+        // chromiumoxide warns about every CDP event newer than its protocol tables; those
+        // are expected with a current Chromium and skipped.
+        Command::Serve(_) | Command::Worker(_) => {
+            "info,tower_http=warn,sqlx=warn,chromiumoxide=error"
+        }
+        _ => "warn,chromiumoxide=error",
     };
     let filter = EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     use std::io::IsTerminal;

@@ -53,7 +53,7 @@ pub async fn run(args: ServeArgs, config: Option<&Path>) -> Result<ExitCode> {
             &url,
             worker_token,
             args.worker_concurrency.unwrap_or(4),
-            ferry_worker::builtin::registry()?,
+            crate::worker::handlers(true)?,
         )?)
     } else {
         None

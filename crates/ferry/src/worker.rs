@@ -40,10 +40,20 @@ pub async fn run(args: WorkerArgs, config: Option<&Path>) -> Result<ExitCode> {
         shutdown_signal().await;
         signal_stop.cancel();
     });
-    Worker::new(client, builtin::registry()?, config)
+    Worker::new(client, handlers(!args.no_browser)?, config)
         .run(stop)
         .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The built-in handlers, with `browser.run` when `browser` and Chromium is installed
+/// (Debian's `/usr/bin/chromium`, or `FERRY_CHROMIUM`).
+pub fn handlers(browser: bool) -> Result<Registry> {
+    let mut registry = builtin::registry()?;
+    if browser {
+        ferry_browser::register(&mut registry, ferry_browser::ChromiumConfig::default());
+    }
+    Ok(registry)
 }
 
 /// Resolves on SIGINT or SIGTERM.
