@@ -41,6 +41,12 @@ pub enum BrowserError {
         selector: String,
         timeout_ms: u64,
     },
+    #[error("step {step} (select): `{selector}` has no option `{value}`")]
+    NoSuchOption {
+        step: usize,
+        selector: String,
+        value: String,
+    },
     #[error("step {step} (goto): {url} answered HTTP {status}")]
     HttpStatus {
         step: usize,
@@ -69,7 +75,9 @@ impl BrowserError {
     pub fn code(&self) -> &'static str {
         match self {
             BrowserError::Launch { .. } | BrowserError::Crashed(_) => "BROWSER_CRASHED",
-            BrowserError::SelectorTimeout { .. } => "SELECTOR_TIMEOUT",
+            BrowserError::SelectorTimeout { .. } | BrowserError::NoSuchOption { .. } => {
+                "SELECTOR_TIMEOUT"
+            }
             BrowserError::HttpStatus { .. } => "HTTP_STATUS",
             BrowserError::Navigation { .. } => "NAVIGATION_ERROR",
             BrowserError::ExtractMissing { .. } => "EXTRACT_MISSING",
@@ -85,7 +93,9 @@ impl BrowserError {
             | BrowserError::Launch { .. }
             | BrowserError::Timeout { .. }
             | BrowserError::Navigation { .. } => true,
-            BrowserError::SelectorTimeout { .. } | BrowserError::ExtractMissing { .. } => false,
+            BrowserError::SelectorTimeout { .. }
+            | BrowserError::NoSuchOption { .. }
+            | BrowserError::ExtractMissing { .. } => false,
         }
     }
 }
@@ -328,6 +338,7 @@ async fn run_steps(
 ) -> Result<Value, BrowserError> {
     let timeout_ms = recipe.step_timeout_ms();
     let mut rows = 0usize;
+    let mut pages_seen = 0u32;
     for (i, step) in recipe.steps.iter().enumerate() {
         let action = step.name();
         match step {
@@ -383,17 +394,164 @@ async fn run_steps(
             } => {
                 wait_visible(page, i, action, selector, own.unwrap_or(timeout_ms)).await?;
             }
-            Step::Extract { list, fields } => {
-                let raw = eval(page, i, action, &extract::script(list, fields)).await?;
-                let found = clean_rows(i, raw, fields)?;
-                rows += found.len();
-                if !found.is_empty() {
-                    sink.rows(found).await;
+            Step::Select { selector, value } => {
+                wait_visible(page, i, action, selector, timeout_ms).await?;
+                let js = format!(
+                    "(() => {{ const el = document.querySelector({}); el.value = {}; \
+                     el.dispatchEvent(new Event('input', {{bubbles: true}})); \
+                     el.dispatchEvent(new Event('change', {{bubbles: true}})); return el.value; }})()",
+                    js_str(selector),
+                    js_str(value)
+                );
+                if eval(page, i, action, &js).await? != Value::String(value.clone()) {
+                    return Err(BrowserError::NoSuchOption {
+                        step: i,
+                        selector: selector.clone(),
+                        value: value.clone(),
+                    });
+                }
+            }
+            Step::Press { selector, key } => {
+                wait_visible(page, i, action, selector, timeout_ms).await?;
+                let element = bounded(i, action, page.find_element(selector.as_str())).await?;
+                bounded(i, action, element.focus()).await?;
+                bounded(i, action, element.press_key(key)).await?;
+            }
+            Step::Extract(what) => rows += extract_page(page, i, what, sink).await?,
+            Step::Paginate {
+                next,
+                max_pages,
+                extract: what,
+            } => {
+                let mut pages = 0;
+                loop {
+                    pages += 1;
+                    rows += extract_page(page, i, what, sink).await?;
+                    if pages >= *max_pages || !next_enabled(page, i, next).await? {
+                        break;
+                    }
+                    let before = signature(page, &what.list).await;
+                    let element = bounded(i, action, page.find_element(next.as_str())).await?;
+                    bounded(i, action, element.click()).await?;
+                    wait_changed(page, i, next, &what.list, before, timeout_ms).await?;
+                }
+                pages_seen += pages;
+            }
+            Step::InfiniteScroll {
+                list,
+                until_items,
+                idle_ms,
+                max_scrolls,
+            } => {
+                let count_js = format!("document.querySelectorAll({}).length", js_str(list));
+                let count = |v: Value| v.as_u64().unwrap_or(0);
+                let mut seen = count(eval(page, i, action, &count_js).await?);
+                let mut changed = tokio::time::Instant::now();
+                let idle = Duration::from_millis(*idle_ms);
+                for _ in 0..*max_scrolls {
+                    if until_items.is_some_and(|n| seen >= u64::from(n)) {
+                        break;
+                    }
+                    eval(
+                        page,
+                        i,
+                        action,
+                        "window.scrollTo(0, document.documentElement.scrollHeight); true",
+                    )
+                    .await?;
+                    tokio::time::sleep(POLL).await;
+                    let now = count(eval(page, i, action, &count_js).await?);
+                    if now > seen {
+                        seen = now;
+                        changed = tokio::time::Instant::now();
+                    } else if changed.elapsed() >= idle {
+                        break;
+                    }
                 }
             }
         }
     }
-    Ok(json!({"rows": rows, "steps": recipe.steps.len()}))
+    let mut summary = json!({"rows": rows, "steps": recipe.steps.len()});
+    if pages_seen > 0 {
+        summary["pages"] = json!(pages_seen);
+    }
+    Ok(summary)
+}
+
+/// Extracts one page's rows and hands them to `sink`; answers how many.
+async fn extract_page(
+    page: &Page,
+    step: usize,
+    what: &ferry_core::recipe::Extract,
+    sink: &mut (dyn RowSink + Send),
+) -> Result<usize, BrowserError> {
+    let raw = eval(
+        page,
+        step,
+        "extract",
+        &extract::script(&what.list, &what.fields),
+    )
+    .await?;
+    let found = clean_rows(step, raw, &what.fields)?;
+    let n = found.len();
+    if n > 0 {
+        sink.rows(found).await;
+    }
+    Ok(n)
+}
+
+/// Whether `next` is there and not disabled (`disabled`, `aria-disabled`, a `disabled`
+/// class).
+async fn next_enabled(page: &Page, step: usize, next: &str) -> Result<bool, BrowserError> {
+    let js = format!(
+        "(() => {{ const el = document.querySelector({}); if (!el) return false; \
+         return !(el.disabled || el.getAttribute('aria-disabled') === 'true' \
+         || el.classList.contains('disabled')); }})()",
+        js_str(next)
+    );
+    Ok(eval(page, step, "paginate", &js).await? == Value::Bool(true))
+}
+
+/// What the page's list looks like now (its URL and rows' text), to see a page change.
+async fn signature(page: &Page, list: &str) -> Option<Value> {
+    let js = format!(
+        "location.href + '\\u0001' + Array.from(document.querySelectorAll({})).map(e => e.textContent).join('\\u0001')",
+        js_str(list)
+    );
+    let result = tokio::time::timeout(CDP_TIMEOUT, page.evaluate(js))
+        .await
+        .ok()?
+        .ok()?;
+    result.value().cloned()
+}
+
+/// Waits until the list differs from `before` (a navigation or a script re-render).
+async fn wait_changed(
+    page: &Page,
+    step: usize,
+    next: &str,
+    list: &str,
+    before: Option<Value>,
+    timeout_ms: u64,
+) -> Result<(), BrowserError> {
+    let until = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+    loop {
+        tokio::time::sleep(POLL).await;
+        // Errors while the next page loads are expected: look again.
+        if let Some(now) = signature(page, list).await
+            && Some(&now) != before.as_ref()
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= until {
+            return Err(BrowserError::SelectorTimeout {
+                step,
+                action: "paginate",
+                selector: format!("{list} (after clicking {next}, the list did not change)"),
+                timeout_ms,
+            });
+        }
+    }
 }
 
 /// The `browser.run` handler: one Chromium per worker process, started with the first

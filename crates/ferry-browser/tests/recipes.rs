@@ -94,6 +94,90 @@ async fn steps_extract_exact_rows() {
 }
 
 #[tokio::test]
+async fn pages_scrolls_selects_and_keys() {
+    let site = fixture::spawn().await.expect("fixture");
+    let browser = chromium().await;
+
+    // "Next" is a script button without href, disabled on the last page.
+    let (summary, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/paged")}},
+            {"paginate": {"next": "#next", "extract": {"list": ".row", "fields": {"r": {}}}}}
+        ]}),
+    )
+    .await
+    .expect("run");
+    let got: Vec<_> = rows.iter().map(|r| r["r"].clone()).collect();
+    assert_eq!(got, ["one", "two", "three", "four", "five", "six"]);
+    assert_eq!(summary["pages"], json!(3));
+    // max_pages stops early.
+    let (_, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/paged")}},
+            {"paginate": {"next": "#next", "max_pages": 2, "extract": {"list": ".row", "fields": {"r": {}}}}}
+        ]}),
+    )
+    .await
+    .expect("run");
+    assert_eq!(rows.len(), 4);
+
+    // A feed loading 5 posts per scroll over fetch, 12 in all.
+    let (_, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/feed")}},
+            {"infinite_scroll": {"list": ".post", "idle_ms": 700}},
+            {"extract": {"list": ".post", "fields": {"p": {}}}}
+        ]}),
+    )
+    .await
+    .expect("run");
+    let got: Vec<_> = rows.iter().map(|r| r["p"].clone()).collect();
+    let want: Vec<_> = (0..12).map(|i| json!(format!("post {i}"))).collect();
+    assert_eq!(got, want);
+    // until_items stops once enough are there.
+    let (_, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/feed")}},
+            {"infinite_scroll": {"list": ".post", "until_items": 6}},
+            {"extract": {"list": ".post", "fields": {"p": {}}}}
+        ]}),
+    )
+    .await
+    .expect("run");
+    assert!((6..12).contains(&rows.len()), "{}", rows.len());
+
+    // select and press.
+    let (_, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/form")}},
+            {"select": {"selector": "#size", "value": "m"}},
+            {"fill": {"selector": "#name", "value": "ada"}},
+            {"press": {"selector": "#name", "key": "Enter"}},
+            {"extract": {"list": "#out", "fields": {"out": {}}}}
+        ]}),
+    )
+    .await
+    .expect("run");
+    assert_eq!(rows, [json!({"out": "ada/m"})]);
+    let err = run(
+        &browser,
+        json!({"step_timeout_ms": 500, "steps": [
+            {"goto": {"url": site.url("/site/form")}},
+            {"select": {"selector": "#size", "value": "xl"}}
+        ]}),
+    )
+    .await
+    .expect_err("no such option");
+    assert_eq!(err.code(), "SELECTOR_TIMEOUT");
+    browser.close().await;
+}
+
+#[tokio::test]
 async fn errors_say_what_failed() {
     let site = fixture::spawn().await.expect("fixture");
     let browser = chromium().await;

@@ -49,12 +49,55 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout_ms: Option<u64>,
     },
+    /// Picks `value` in the `<select>` matching `selector`.
+    Select { selector: String, value: String },
+    /// Presses `key` (`Enter`, `Tab`, `a`, …) in the element matching `selector`.
+    Press { selector: String, key: String },
     /// Rows from the elements matching `list`, one per element, with `fields` read relative
     /// to it, in one round trip per page. Rows stream to the server as partial results.
-    Extract {
-        list: String,
-        fields: BTreeMap<String, Field>,
+    Extract(Extract),
+    /// Extracts, then follows `next` (a link or a script button) and extracts again, until
+    /// `next` is missing or disabled, or after `max_pages` pages.
+    Paginate {
+        next: String,
+        #[serde(default = "default_max_pages")]
+        max_pages: u32,
+        extract: Extract,
     },
+    /// Scrolls to the bottom until the page holds `until_items` elements matching `list`, or
+    /// no new ones came for `idle_ms`, or after `max_scrolls`; then extract as usual.
+    InfiniteScroll {
+        list: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until_items: Option<u32>,
+        #[serde(default = "default_idle_ms")]
+        idle_ms: u64,
+        #[serde(default = "default_max_scrolls")]
+        max_scrolls: u32,
+    },
+}
+
+/// What `extract` (and each page of `paginate`) reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Extract {
+    pub list: String,
+    pub fields: BTreeMap<String, Field>,
+}
+
+pub const MAX_PAGES: u32 = 1_000;
+pub const MAX_SCROLLS: u32 = 10_000;
+
+fn default_max_pages() -> u32 {
+    50
+}
+
+fn default_idle_ms() -> u64 {
+    1_500
+}
+
+fn default_max_scrolls() -> u32 {
+    200
 }
 
 impl Step {
@@ -64,7 +107,11 @@ impl Step {
             Step::Click { .. } => "click",
             Step::Fill { .. } => "fill",
             Step::WaitFor { .. } => "wait_for",
-            Step::Extract { .. } => "extract",
+            Step::Select { .. } => "select",
+            Step::Press { .. } => "press",
+            Step::Extract(_) => "extract",
+            Step::Paginate { .. } => "paginate",
+            Step::InfiniteScroll { .. } => "infinite_scroll",
         }
     }
 }
@@ -177,7 +224,7 @@ pub fn validate(payload: &Value, prefix: &str) -> Result<Recipe, Vec<FieldError>
 
 /// A serde message made to say which step shapes exist.
 fn step_error(raw: &Value, message: &str) -> String {
-    let known = "goto, click, fill, wait_for, extract";
+    let known = "goto, click, fill, select, press, wait_for, extract, paginate, infinite_scroll";
     match raw.as_object().map(|o| o.keys().collect::<Vec<_>>()) {
         Some(keys) if keys.len() == 1 => format!("{}: {message} (steps are {known})", keys[0]),
         _ => format!("a step is an object with one key, one of {known}"),
@@ -203,7 +250,52 @@ fn check_step(step: &Step, path: &str, errors: &mut Vec<FieldError>) {
                 ));
             }
         }
-        Step::Click { selector: s } | Step::Fill { selector: s, .. } => selector("selector", s),
+        Step::Click { selector: s }
+        | Step::Fill { selector: s, .. }
+        | Step::Select { selector: s, .. } => selector("selector", s),
+        Step::Press { selector: s, key } => {
+            selector("selector", s);
+            if key.is_empty() || key.len() > 32 {
+                errors.push(FieldError::new(
+                    format!("{path}.press.key"),
+                    "a key name such as Enter, Tab or a",
+                ));
+            }
+        }
+        Step::Paginate {
+            next,
+            max_pages,
+            extract,
+        } => {
+            selector("next", next);
+            if !(1..=MAX_PAGES).contains(max_pages) {
+                errors.push(FieldError::new(
+                    format!("{path}.paginate.max_pages"),
+                    format!("from 1 to {MAX_PAGES}"),
+                ));
+            }
+            check_extract(extract, &format!("{path}.paginate.extract"), errors);
+        }
+        Step::InfiniteScroll {
+            list,
+            idle_ms,
+            max_scrolls,
+            ..
+        } => {
+            selector("list", list);
+            if !(1..=MAX_STEP_TIMEOUT_MS).contains(idle_ms) {
+                errors.push(FieldError::new(
+                    format!("{path}.infinite_scroll.idle_ms"),
+                    format!("milliseconds from 1 to {MAX_STEP_TIMEOUT_MS}"),
+                ));
+            }
+            if !(1..=MAX_SCROLLS).contains(max_scrolls) {
+                errors.push(FieldError::new(
+                    format!("{path}.infinite_scroll.max_scrolls"),
+                    format!("from 1 to {MAX_SCROLLS}"),
+                ));
+            }
+        }
         Step::WaitFor {
             selector: s,
             timeout_ms,
@@ -216,31 +308,38 @@ fn check_step(step: &Step, path: &str, errors: &mut Vec<FieldError>) {
                 ));
             }
         }
-        Step::Extract { list, fields } => {
-            selector("list", list);
-            if fields.is_empty() {
-                errors.push(FieldError::new(
-                    format!("{path}.extract.fields"),
-                    "at least one field",
-                ));
-            }
-            for (key, field) in fields {
-                let at = format!("{path}.extract.fields.{key}");
-                if field.selector.as_deref().is_some_and(|s| !selector_ok(s)) {
-                    errors.push(FieldError::new(
-                        format!("{at}.selector"),
-                        "a CSS selector of 1 to 1024 bytes",
-                    ));
-                }
-                if let Some(pattern) = &field.regex
-                    && let Err(e) = regex::Regex::new(pattern)
-                {
-                    errors.push(FieldError::new(
-                        format!("{at}.regex"),
-                        format!("not a valid regex: {e}"),
-                    ));
-                }
-            }
+        Step::Extract(extract) => check_extract(extract, &format!("{path}.extract"), errors),
+    }
+}
+
+fn check_extract(extract: &Extract, path: &str, errors: &mut Vec<FieldError>) {
+    if !selector_ok(&extract.list) {
+        errors.push(FieldError::new(
+            format!("{path}.list"),
+            "a CSS selector of 1 to 1024 bytes",
+        ));
+    }
+    if extract.fields.is_empty() {
+        errors.push(FieldError::new(
+            format!("{path}.fields"),
+            "at least one field",
+        ));
+    }
+    for (key, field) in &extract.fields {
+        let at = format!("{path}.fields.{key}");
+        if field.selector.as_deref().is_some_and(|s| !selector_ok(s)) {
+            errors.push(FieldError::new(
+                format!("{at}.selector"),
+                "a CSS selector of 1 to 1024 bytes",
+            ));
+        }
+        if let Some(pattern) = &field.regex
+            && let Err(e) = regex::Regex::new(pattern)
+        {
+            errors.push(FieldError::new(
+                format!("{at}.regex"),
+                format!("not a valid regex: {e}"),
+            ));
         }
     }
 }

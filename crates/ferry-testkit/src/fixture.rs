@@ -86,6 +86,10 @@ fn router() -> Router {
         .route("/site/delayed", get(site_delayed))
         .route("/site/search", get(site_search))
         .route("/site/cookie", get(site_cookie))
+        .route("/site/paged", get(site_paged))
+        .route("/site/feed", get(site_feed))
+        .route("/site/feed/items", get(site_feed_items))
+        .route("/site/form", get(site_form))
         .with_state(Arc::new(Counters::default()))
 }
 
@@ -218,5 +222,81 @@ async fn site_cookie(headers: HeaderMap) -> impl IntoResponse {
     (
         [(header::SET_COOKIE, "visit=1; Path=/")],
         page("Cookie", &body),
+    )
+}
+
+/// Reviews in pages of two, three pages, rendered by script; "Next" is a button without an
+/// `href` that is disabled on the last page.
+async fn site_paged() -> impl IntoResponse {
+    page(
+        "Paged",
+        r#"<ul id="list"></ul><button id="next" type="button">Next</button><script>
+const all = ['one', 'two', 'three', 'four', 'five', 'six'];
+let at = 0;
+function show() {
+  const ul = document.getElementById('list');
+  ul.innerHTML = '';
+  for (const r of all.slice(at * 2, at * 2 + 2)) {
+    const li = document.createElement('li'); li.className = 'row'; li.textContent = r; ul.appendChild(li);
+  }
+  document.getElementById('next').disabled = at * 2 + 2 >= all.length;
+}
+document.getElementById('next').addEventListener('click', () => {
+  // Like a real site: the next page arrives a little later.
+  setTimeout(() => { at += 1; show(); }, 150);
+});
+show();
+</script>"#,
+    )
+}
+
+/// A feed that loads 5 more items over `fetch` whenever the bottom is near, 12 in all.
+async fn site_feed() -> impl IntoResponse {
+    page(
+        "Feed",
+        r#"<style>body { overflow-anchor: none; }</style>
+<div id="feed"></div><div style="height: 2000px"></div><script>
+let offset = 0, loading = false, done = false;
+async function more() {
+  if (loading || done) return;
+  loading = true;
+  const items = await (await fetch('/site/feed/items?offset=' + offset)).json();
+  const feed = document.getElementById('feed');
+  for (const it of items) {
+    const p = document.createElement('p'); p.className = 'post'; p.textContent = it; feed.appendChild(p);
+  }
+  offset += items.length;
+  done = items.length === 0;
+  loading = false;
+}
+window.addEventListener('scroll', () => {
+  if (window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 100) more();
+});
+more();
+</script>"#,
+    )
+}
+
+async fn site_feed_items(Query(q): Query<HashMap<String, String>>) -> impl IntoResponse {
+    let offset: usize = q.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0);
+    let items: Vec<String> = (offset..12.min(offset + 5))
+        .map(|i| format!("post {i}"))
+        .collect();
+    Json(items)
+}
+
+/// A select and an input that submits on Enter (rendered by script).
+async fn site_form() -> impl IntoResponse {
+    page(
+        "Form",
+        r#"<select id="size"><option value="s">S</option><option value="m">M</option></select>
+<input id="name"><p id="out"></p><script>
+document.getElementById('name').addEventListener('keydown', e => {
+  if (e.key === 'Enter') {
+    document.getElementById('out').textContent =
+      document.getElementById('name').value + '/' + document.getElementById('size').value;
+  }
+});
+</script>"#,
     )
 }
