@@ -135,7 +135,7 @@ fn running_as_root() -> bool {
 /// One Chromium process with its own profile directory (removed when dropped).
 pub struct Chromium {
     pid: Option<u32>,
-    browser: tokio::sync::Mutex<Browser>,
+    browser: Arc<tokio::sync::Mutex<Browser>>,
     events: tokio::task::JoinHandle<()>,
     _profile: tempfile::TempDir,
 }
@@ -179,7 +179,7 @@ impl Chromium {
         });
         Ok(Self {
             pid,
-            browser: tokio::sync::Mutex::new(browser),
+            browser: Arc::new(tokio::sync::Mutex::new(browser)),
             events,
             _profile: profile,
         })
@@ -197,7 +197,7 @@ impl Chromium {
 
     /// Closes the browser and waits for its process to exit (no zombies).
     pub async fn close(self) {
-        let mut browser = self.browser.into_inner();
+        let mut browser = self.browser.lock().await;
         let _ = tokio::time::timeout(Duration::from_secs(5), browser.close()).await;
         if tokio::time::timeout(Duration::from_secs(5), browser.wait())
             .await
@@ -231,15 +231,52 @@ impl Chromium {
             let page = bounded(0, "open", browser.new_page(params)).await?;
             (context, page)
         };
-        let outcome = run_steps(&page, recipe, sink).await;
-        let _ = tokio::time::timeout(CDP_TIMEOUT, page.close()).await;
-        self.dispose(context).await;
-        outcome
+        // Disposed however the run ends, also when its future is dropped (the job's
+        // deadline or a cancellation stops the handler mid-step).
+        let _context = ContextGuard {
+            browser: self.browser.clone(),
+            context: Some(context),
+        };
+        run_steps(&page, recipe, sink).await
     }
 
-    async fn dispose(&self, context: BrowserContextId) {
+    /// Browser contexts open now besides the default one (each job has one while it runs).
+    pub async fn open_contexts(&self) -> Result<usize, BrowserError> {
         let browser = self.browser.lock().await;
-        let _ = tokio::time::timeout(CDP_TIMEOUT, browser.dispose_browser_context(context)).await;
+        let contexts = bounded(
+            0,
+            "contexts",
+            browser.execute(
+                chromiumoxide::cdp::browser_protocol::target::GetBrowserContextsParams::default(),
+            ),
+        )
+        .await?;
+        Ok(contexts.result.browser_context_ids.len())
+    }
+}
+
+/// Disposes a job's browser context (and so its pages) when dropped.
+struct ContextGuard {
+    browser: Arc<tokio::sync::Mutex<Browser>>,
+    context: Option<BrowserContextId>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        let (Some(context), Ok(runtime)) =
+            (self.context.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let browser = self.browser.clone();
+        runtime.spawn(async move {
+            let browser = browser.lock().await;
+            if let Ok(Err(e)) =
+                tokio::time::timeout(CDP_TIMEOUT, browser.dispose_browser_context(context)).await
+            {
+                tracing::debug!(error = %e, "disposing a browser context failed");
+            }
+        });
     }
 }
 
@@ -343,15 +380,28 @@ async fn run_steps(
         let action = step.name();
         match step {
             Step::Goto { url } => {
-                if let Err(e) = bounded(i, action, page.goto(url.as_str())).await {
-                    return Err(match e {
-                        BrowserError::Crashed(message) => BrowserError::Navigation {
+                // A page that never answers fails the step after the step timeout.
+                match tokio::time::timeout(
+                    Duration::from_millis(timeout_ms),
+                    page.goto(url.as_str()),
+                )
+                .await
+                {
+                    Err(_) => {
+                        return Err(BrowserError::Navigation {
                             step: i,
                             url: url.clone(),
-                            message,
-                        },
-                        other => other,
-                    });
+                            message: format!("no answer within {timeout_ms} ms"),
+                        });
+                    }
+                    Ok(Err(e)) => {
+                        return Err(BrowserError::Navigation {
+                            step: i,
+                            url: url.clone(),
+                            message: e.to_string(),
+                        });
+                    }
+                    Ok(Ok(_)) => {}
                 }
                 // The main document's status, as the page saw it.
                 let status = eval(

@@ -223,6 +223,38 @@ async fn errors_say_what_failed() {
     .expect_err("r3 has no price");
     assert_eq!(err.code(), "EXTRACT_MISSING");
 
+    // A page that never answers fails its step after the step timeout.
+    let err = run(
+        &browser,
+        json!({"step_timeout_ms": 800, "steps": [{"goto": {"url": site.url("/hang")}}]}),
+    )
+    .await
+    .expect_err("hangs");
+    assert_eq!((err.code(), err.retryable()), ("NAVIGATION_ERROR", true));
+
+    // A run dropped mid-step (a job's deadline) still disposes its context.
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(500),
+        run(
+            &browser,
+            json!({"steps": [
+                {"goto": {"url": site.url("/site/reviews")}},
+                {"wait_for": {"selector": ".never"}}
+            ]}),
+        ),
+    )
+    .await;
+    assert!(dropped.is_err(), "still waiting when dropped");
+    let mut open = usize::MAX;
+    for _ in 0..50 {
+        open = browser.open_contexts().await.expect("contexts");
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(open, 0, "every job's context was disposed");
+
     // The browser is still healthy after all that.
     let (_, rows) = run(
         &browser,
