@@ -135,7 +135,8 @@ fn running_as_root() -> bool {
 /// One Chromium process with its own profile directory (removed when dropped).
 pub struct Chromium {
     pid: Option<u32>,
-    browser: Arc<tokio::sync::Mutex<Browser>>,
+    /// Read-locked by every call (CDP calls run concurrently); write-locked to close.
+    browser: Arc<tokio::sync::RwLock<Browser>>,
     events: tokio::task::JoinHandle<()>,
     _profile: tempfile::TempDir,
 }
@@ -179,7 +180,7 @@ impl Chromium {
         });
         Ok(Self {
             pid,
-            browser: Arc::new(tokio::sync::Mutex::new(browser)),
+            browser: Arc::new(tokio::sync::RwLock::new(browser)),
             events,
             _profile: profile,
         })
@@ -197,7 +198,7 @@ impl Chromium {
 
     /// Closes the browser and waits for its process to exit (no zombies).
     pub async fn close(self) {
-        let mut browser = self.browser.lock().await;
+        let mut browser = self.browser.write().await;
         let _ = tokio::time::timeout(Duration::from_secs(5), browser.close()).await;
         if tokio::time::timeout(Duration::from_secs(5), browser.wait())
             .await
@@ -216,7 +217,7 @@ impl Chromium {
         sink: &mut (dyn RowSink + Send),
     ) -> Result<Value, BrowserError> {
         let (context, page) = {
-            let browser = self.browser.lock().await;
+            let browser = self.browser.read().await;
             let context = bounded(
                 0,
                 "open",
@@ -242,7 +243,7 @@ impl Chromium {
 
     /// Browser contexts open now besides the default one (each job has one while it runs).
     pub async fn open_contexts(&self) -> Result<usize, BrowserError> {
-        let browser = self.browser.lock().await;
+        let browser = self.browser.read().await;
         let contexts = bounded(
             0,
             "contexts",
@@ -257,7 +258,8 @@ impl Chromium {
 
 /// Disposes a job's browser context (and so its pages) when dropped.
 struct ContextGuard {
-    browser: Arc<tokio::sync::Mutex<Browser>>,
+    /// Read-locked by every call (CDP calls run concurrently); write-locked to close.
+    browser: Arc<tokio::sync::RwLock<Browser>>,
     context: Option<BrowserContextId>,
 }
 
@@ -270,7 +272,7 @@ impl Drop for ContextGuard {
         };
         let browser = self.browser.clone();
         runtime.spawn(async move {
-            let browser = browser.lock().await;
+            let browser = browser.read().await;
             if let Ok(Err(e)) =
                 tokio::time::timeout(CDP_TIMEOUT, browser.dispose_browser_context(context)).await
             {

@@ -15,13 +15,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    cli::{BenchArgs, BenchCommand, BenchQueueArgs},
+    cli::{BenchArgs, BenchBrowserArgs, BenchCommand, BenchQueueArgs},
     worker::EmbeddedWorker,
 };
 
 pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     match args.command {
         BenchCommand::Queue(args) => queue(args).await,
+        BenchCommand::Browser(args) => browser(args).await,
     }
 }
 
@@ -167,5 +168,99 @@ async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
         "enqueue_to_start_ms": {"p50": pct(0.50), "p99": pct(0.99), "n": latencies.len(), "resolution_ms": 1},
     });
     println!("{line}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resident memory (KiB) of every process whose command line mentions `needle`: Chromium's
+/// browser, renderer, GPU and utility processes all carry the profile directory.
+fn rss_kib_of(needle: &str) -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut total = 0;
+    for entry in entries.flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if !String::from_utf8_lossy(&cmdline).contains(needle) {
+            continue;
+        }
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        total += status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kib| kib.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    total
+}
+
+/// `ferry bench browser`: one Chromium, a fresh context per recipe (as the worker runs
+/// them), the demo site's review page loaded and extracted, at each concurrency level.
+async fn browser(args: BenchBrowserArgs) -> Result<ExitCode> {
+    let site = ferry_testkit::fixture::spawn().await?;
+    let chromium =
+        Arc::new(ferry_browser::Chromium::launch(&ferry_browser::ChromiumConfig::default()).await?);
+    let profile = chromium.profile_dir().display().to_string();
+    let recipe = ferry_core::recipe::validate(
+        &json!({"steps": [
+            {"goto": {"url": site.url("/site/reviews")}},
+            {"extract": {"list": "li.review", "fields": {"title": {"selector": "h3"}}}}
+        ]}),
+        "payload",
+    )
+    .map_err(|e| anyhow::anyhow!("bench recipe: {e:?}"))?;
+    let recipe = Arc::new(recipe);
+    let idle_kib = rss_kib_of(&profile);
+    for &concurrency in &args.concurrency {
+        let concurrency = concurrency.max(1);
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..concurrency {
+            let (chromium, recipe, next) = (chromium.clone(), recipe.clone(), next.clone());
+            let pages = args.pages;
+            tasks.push(tokio::spawn(async move {
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < pages {
+                    let mut rows = ferry_browser::Collect::default();
+                    chromium.run(&recipe, &mut rows).await?;
+                    anyhow::ensure!(rows.0.len() == 3, "expected 3 rows, got {}", rows.0.len());
+                }
+                Ok(())
+            }));
+        }
+        // Sample memory while the pages run.
+        let sampler = {
+            let (peak, profile) = (peak.clone(), profile.clone());
+            tokio::spawn(async move {
+                loop {
+                    peak.fetch_max(rss_kib_of(&profile), std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            })
+        };
+        for t in tasks {
+            t.await??;
+        }
+        sampler.abort();
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "{}",
+            json!({
+                "bench": "browser",
+                "mode": "fresh context per job",
+                "concurrency": concurrency,
+                "pages": args.pages,
+                "pages_per_s": (args.pages as f64 / secs * 10.0).round() / 10.0,
+                "chromium_rss_mib_idle": idle_kib / 1024,
+                "chromium_rss_mib_peak": peak.load(std::sync::atomic::Ordering::Relaxed) / 1024,
+            })
+        );
+    }
+    if let Ok(chromium) = Arc::try_unwrap(chromium) {
+        chromium.close().await;
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -262,6 +262,18 @@ pub struct BenchArgs {
 pub enum BenchCommand {
     /// No-op jobs through the real HTTP protocol: enqueue rate, drain rate, enqueue→start latency.
     Queue(BenchQueueArgs),
+    /// Browser recipes in a real Chromium: pages per second and Chromium's memory.
+    Browser(BenchBrowserArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchBrowserArgs {
+    /// Recipes to run (each: load a page, extract its rows), per concurrency level.
+    #[arg(long, default_value_t = 200)]
+    pub pages: usize,
+    /// Concurrency levels to measure, comma separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 4])]
+    pub concurrency: Vec<usize>,
 }
 
 #[derive(Debug, Args)]
