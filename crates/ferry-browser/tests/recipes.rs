@@ -356,7 +356,7 @@ async fn browser_jobs_run_through_the_worker() {
         ))
         .await
         .expect_err("refused at submit");
-    assert_eq!(bad.code(), Some(ferry_core::ErrorCode::ValidationFailed));
+    assert_eq!(bad.code(), Some(ferry_core::ErrorCode::InvalidRecipe));
     assert!(
         bad.to_string().contains("payload.steps[0].goto.url"),
         "{bad}"

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     /// The server cannot serve now (e.g. the database is away); retry later.
     Unavailable,
     Internal,
+    /// A `browser.run` job's recipe is not valid; `fields` names each problem by path.
+    InvalidRecipe,
 }
 
 impl ErrorCode {
@@ -43,6 +45,7 @@ impl ErrorCode {
             ErrorCode::LeaseLost => "LEASE_LOST",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::InvalidRecipe => "INVALID_RECIPE",
         }
     }
 }
@@ -58,6 +61,9 @@ impl fmt::Display for ErrorCode {
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    /// Set when the problem has its own error code (a recipe's: `INVALID_RECIPE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<ErrorCode>,
 }
 
 impl FieldError {
@@ -65,7 +71,13 @@ impl FieldError {
         Self {
             field: field.into(),
             message: message.into(),
+            code: None,
         }
+    }
+
+    pub fn with_code(mut self, code: ErrorCode) -> Self {
+        self.code = Some(code);
+        self
     }
 }
 

@@ -216,7 +216,10 @@ pub fn new_job(
         .is_some_and(|k| k.as_str() == crate::recipe::BROWSER_RUN)
         && let Err(e) = crate::recipe::validate(&spec.payload, &path(prefix, "payload"))
     {
-        errors.extend(e);
+        errors.extend(
+            e.into_iter()
+                .map(|e| e.with_code(crate::ErrorCode::InvalidRecipe)),
+        );
     }
     let concurrency = crate::flow::concurrency(
         spec.concurrency.as_ref(),

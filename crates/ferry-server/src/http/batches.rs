@@ -35,20 +35,25 @@ async fn create(
         return Err(ApiError::field("items", format!("give 1-{max} items")));
     }
     let specs = (0..req.items.len()).map(|i| req.item_spec(i)).collect();
-    // Every item shares kind and options, so the first item with a problem names them all.
-    let jobs = queue.validate(specs, false).map_err(|errors| {
+    // Items share kind and options (a problem with those is named once); an item's own
+    // problems (a recipe's) are named by its index.
+    let jobs = queue.validate(specs, true).map_err(|errors| {
         let fields = errors
             .into_iter()
             .map(|e| {
-                let field = if e.field == "kind" {
-                    e.field
+                let (item, rest) = e
+                    .field
+                    .strip_prefix("jobs[")
+                    .and_then(|r| r.split_once("]."))
+                    .map_or(("", e.field.as_str()), |(i, rest)| (i, rest));
+                let field = if rest == "kind" {
+                    rest.to_owned()
+                } else if let Some(path) = rest.strip_prefix("payload") {
+                    format!("items[{item}]{path}")
                 } else {
-                    format!("options.{}", e.field)
+                    format!("options.{rest}")
                 };
-                ferry_core::FieldError {
-                    field,
-                    message: e.message,
-                }
+                ferry_core::FieldError { field, ..e }
             })
             .collect::<Vec<_>>();
         let mut seen = std::collections::HashSet::new();

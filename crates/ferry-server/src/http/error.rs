@@ -40,9 +40,14 @@ impl ApiError {
             [one] => format!("{}: {}", one.field, one.message),
             many => format!("{} fields are invalid; see fields", many.len()),
         };
+        // Problems that all share their own code (a bad recipe) answer with it.
+        let code = match fields.first().and_then(|f| f.code) {
+            Some(code) if fields.iter().all(|f| f.code == Some(code)) => code,
+            _ => ErrorCode::ValidationFailed,
+        };
         Self {
             status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: ErrorCode::ValidationFailed,
+            code,
             message,
             fields,
         }
