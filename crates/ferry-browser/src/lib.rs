@@ -216,28 +216,27 @@ impl Chromium {
         recipe: &Recipe,
         sink: &mut (dyn RowSink + Send),
     ) -> Result<Value, BrowserError> {
-        let (context, page) = {
-            let browser = self.browser.read().await;
-            let context = bounded(
-                0,
-                "open",
-                browser.create_browser_context(CreateBrowserContextParams::default()),
-            )
-            .await?;
-            let params = CreateTargetParams::builder()
-                .url("about:blank")
-                .browser_context_id(context.clone())
-                .build()
-                .map_err(crashed)?;
-            let page = bounded(0, "open", browser.new_page(params)).await?;
-            (context, page)
-        };
+        let browser = self.browser.read().await;
+        let context = bounded(
+            0,
+            "open",
+            browser.create_browser_context(CreateBrowserContextParams::default()),
+        )
+        .await?;
         // Disposed however the run ends, also when its future is dropped (the job's
-        // deadline or a cancellation stops the handler mid-step).
+        // deadline or a cancellation stops the handler mid-step): guarded from the moment
+        // it exists.
         let _context = ContextGuard {
             browser: self.browser.clone(),
-            context: Some(context),
+            context: Some(context.clone()),
         };
+        let params = CreateTargetParams::builder()
+            .url("about:blank")
+            .browser_context_id(context)
+            .build()
+            .map_err(crashed)?;
+        let page = bounded(0, "open", browser.new_page(params)).await?;
+        drop(browser);
         run_steps(&page, recipe, sink).await
     }
 
@@ -382,18 +381,16 @@ async fn run_steps(
         let action = step.name();
         match step {
             Step::Goto { url } => {
-                // A page that never answers fails the step after the step timeout.
-                match tokio::time::timeout(
-                    Duration::from_millis(timeout_ms),
-                    page.goto(url.as_str()),
-                )
-                .await
+                // A page that never answers fails the step after the navigation timeout.
+                let limit_ms = recipe.navigation_timeout_ms();
+                match tokio::time::timeout(Duration::from_millis(limit_ms), page.goto(url.as_str()))
+                    .await
                 {
                     Err(_) => {
                         return Err(BrowserError::Navigation {
                             step: i,
                             url: url.clone(),
-                            message: format!("no answer within {timeout_ms} ms"),
+                            message: format!("no answer within {limit_ms} ms"),
                         });
                     }
                     Ok(Err(e)) => {

@@ -226,15 +226,16 @@ async fn errors_say_what_failed() {
     // A page that never answers fails its step after the step timeout.
     let err = run(
         &browser,
-        json!({"step_timeout_ms": 800, "steps": [{"goto": {"url": site.url("/hang")}}]}),
+        json!({"navigation_timeout_ms": 1_500, "steps": [{"goto": {"url": site.url("/hang")}}]}),
     )
     .await
     .expect_err("hangs");
     assert_eq!((err.code(), err.retryable()), ("NAVIGATION_ERROR", true));
 
-    // A run dropped mid-step (a job's deadline) still disposes its context.
+    // A run dropped mid-step (a job's deadline) still disposes its context. (2.5 s: well
+    // into the 10 s wait_for even on a loaded machine.)
     let dropped = tokio::time::timeout(
-        Duration::from_millis(500),
+        Duration::from_millis(2_500),
         run(
             &browser,
             json!({"steps": [

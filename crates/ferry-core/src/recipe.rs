@@ -24,11 +24,22 @@ pub struct Recipe {
     /// How long a step waits for its selector (default 10 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_timeout_ms: Option<u64>,
+    /// How long `goto` waits for the page to load (default 30 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub navigation_timeout_ms: Option<u64>,
 }
+
+/// How long `goto` waits for a page unless the recipe says otherwise.
+pub const DEFAULT_NAVIGATION_TIMEOUT_MS: u64 = 30_000;
 
 impl Recipe {
     pub fn step_timeout_ms(&self) -> u64 {
         self.step_timeout_ms.unwrap_or(DEFAULT_STEP_TIMEOUT_MS)
+    }
+
+    pub fn navigation_timeout_ms(&self) -> u64 {
+        self.navigation_timeout_ms
+            .unwrap_or(DEFAULT_NAVIGATION_TIMEOUT_MS)
     }
 }
 
@@ -171,26 +182,31 @@ pub fn validate(payload: &Value, prefix: &str) -> Result<Recipe, Vec<FieldError>
         )]);
     };
     for key in object.keys() {
-        if key != "steps" && key != "step_timeout_ms" {
+        if !matches!(
+            key.as_str(),
+            "steps" | "step_timeout_ms" | "navigation_timeout_ms"
+        ) {
             errors.push(FieldError::new(
                 format!("{prefix}.{key}"),
-                "unknown recipe field (expected steps, step_timeout_ms)",
+                "unknown recipe field (expected steps, step_timeout_ms, navigation_timeout_ms)",
             ));
         }
     }
-    let step_timeout_ms = match object.get("step_timeout_ms") {
+    let mut timeout = |name: &str| match object.get(name) {
         None => None,
         Some(v) => match v.as_u64() {
             Some(ms) if (1..=MAX_STEP_TIMEOUT_MS).contains(&ms) => Some(ms),
             _ => {
                 errors.push(FieldError::new(
-                    format!("{prefix}.step_timeout_ms"),
+                    format!("{prefix}.{name}"),
                     format!("milliseconds from 1 to {MAX_STEP_TIMEOUT_MS}"),
                 ));
                 None
             }
         },
     };
+    let step_timeout_ms = timeout("step_timeout_ms");
+    let navigation_timeout_ms = timeout("navigation_timeout_ms");
     let raw_steps = match object.get("steps").and_then(Value::as_array) {
         Some(steps) if !steps.is_empty() && steps.len() <= MAX_STEPS => steps.as_slice(),
         _ => {
@@ -216,6 +232,7 @@ pub fn validate(payload: &Value, prefix: &str) -> Result<Recipe, Vec<FieldError>
         Ok(Recipe {
             steps,
             step_timeout_ms,
+            navigation_timeout_ms,
         })
     } else {
         Err(errors)
