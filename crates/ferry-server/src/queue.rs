@@ -382,28 +382,18 @@ impl Queue {
     }
 
     pub async fn promote_scheduled(&self, batch: u32) -> StoreResult<u64> {
-        let mut total = 0;
-        loop {
-            let n = self.store.job_promote_scheduled(self.now(), batch).await?;
-            total += n;
-            if n < u64::from(batch) {
-                if total > 0 {
-                    self.work_available.notify_waiters();
-                }
-                return Ok(total);
-            }
+        let total = in_batches(batch, || {
+            self.store.job_promote_scheduled(self.now(), batch)
+        })
+        .await?;
+        if total > 0 {
+            self.work_available.notify_waiters();
         }
+        Ok(total)
     }
 
     pub async fn delete_finished(&self, before: DateTime<Utc>, batch: u32) -> StoreResult<u64> {
-        let mut total = 0;
-        loop {
-            let n = self.store.job_delete_finished(before, batch).await?;
-            total += n;
-            if n < u64::from(batch) {
-                return Ok(total);
-            }
-        }
+        in_batches(batch, || self.store.job_delete_finished(before, batch)).await
     }
 
     pub async fn events(
@@ -421,25 +411,11 @@ impl Queue {
     }
 
     pub async fn prune_events(&self, before: DateTime<Utc>, batch: u32) -> StoreResult<u64> {
-        let mut total = 0;
-        loop {
-            let n = self.store.events_prune(before, batch).await?;
-            total += n;
-            if n < u64::from(batch) {
-                return Ok(total);
-            }
-        }
+        in_batches(batch, || self.store.events_prune(before, batch)).await
     }
 
     pub async fn prune_rate_keys(&self, batch: u32) -> StoreResult<u64> {
-        let mut total = 0;
-        loop {
-            let n = self.store.rate_prune(self.now(), batch).await?;
-            total += n;
-            if n < u64::from(batch) {
-                return Ok(total);
-            }
-        }
+        in_batches(batch, || self.store.rate_prune(self.now(), batch)).await
     }
 
     fn announce(&self, id: JobId, status: JobState) {
@@ -449,5 +425,22 @@ impl Queue {
         // A retry was scheduled (long-polls recompute how long to sleep), or a
         // concurrency slot was freed.
         self.work_available.notify_waiters();
+    }
+}
+
+/// Runs a bounded maintenance step until a pass does less than `batch` rows; answers the
+/// total. Each pass is its own short transaction, so maintenance never holds long locks.
+async fn in_batches<F, Fut>(batch: u32, mut pass: F) -> StoreResult<u64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<u64>>,
+{
+    let mut total = 0;
+    loop {
+        let n = pass().await?;
+        total += n;
+        if n < u64::from(batch) {
+            return Ok(total);
+        }
     }
 }

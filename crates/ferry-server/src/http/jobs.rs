@@ -238,14 +238,23 @@ fn event_page_params(raw: Option<String>) -> Result<(i64, u32), ApiError> {
     Ok((after, limit))
 }
 
+/// A page of the event record: everything, or one job's.
+async fn event_page(
+    queue: &AppState,
+    job: Option<ferry_core::JobId>,
+    raw: Option<String>,
+) -> Result<Json<ferry_core::api::EventPage>, ApiError> {
+    let (after, limit) = event_page_params(raw)?;
+    let events = queue.events(DEFAULT_TENANT, job, after, limit).await?;
+    let next_after = events.last().map_or(after, |e| e.id);
+    Ok(Json(ferry_core::api::EventPage { events, next_after }))
+}
+
 async fn events(
     State(queue): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ferry_core::api::EventPage>, ApiError> {
-    let (after, limit) = event_page_params(raw)?;
-    let events = queue.events(DEFAULT_TENANT, None, after, limit).await?;
-    let next_after = events.last().map_or(after, |e| e.id);
-    Ok(Json(ferry_core::api::EventPage { events, next_after }))
+    event_page(&queue, None, raw).await
 }
 
 async fn job_events(
@@ -253,10 +262,7 @@ async fn job_events(
     PathId(id): PathId,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ferry_core::api::EventPage>, ApiError> {
-    let (after, limit) = event_page_params(raw)?;
-    let events = queue.events(DEFAULT_TENANT, Some(id), after, limit).await?;
-    let next_after = events.last().map_or(after, |e| e.id);
-    Ok(Json(ferry_core::api::EventPage { events, next_after }))
+    event_page(&queue, Some(id), raw).await
 }
 
 async fn cancel(State(queue): State<AppState>, PathId(id): PathId) -> Result<Json<Job>, ApiError> {
