@@ -35,8 +35,8 @@ const MIGRATION_LOCK: i64 = 0x6665_7272_7901;
 const LEADER_LOCK: i64 = 0x6665_7272_7902;
 /// Held (per transaction) by claims that admit keyed jobs: admissions run one after
 /// another on every instance, each seeing the jobs the previous ones started.
+/// A push-back takes it too, so it lands wholly before or after any admission.
 /// (Spelled out in decimal in KEYED_CLAIM_BEGIN; a test keeps the two equal.)
-#[cfg(test)]
 const KEYED_CLAIM_LOCK: i64 = 0x6665_7272_7903;
 /// Begins a keyed claim's transaction and takes KEYED_CLAIM_LOCK in one round trip.
 ///
@@ -372,6 +372,15 @@ async fn fail_running(
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
+    let rate_key: Option<String> = row.try_get("rate_key")?;
+    if rate_key.is_some() && retry_after_ms.is_some() {
+        // A push-back is ordered with admissions: a claim either ran before it (and its
+        // start precedes the push-back in the event record) or sees the key held.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(KEYED_CLAIM_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
     let failed = FailedAttempt {
         attempt: row.try_get::<i32, _>("attempt")? as u32,
         max_attempts: row.try_get::<i32, _>("max_attempts")? as u32,
@@ -406,7 +415,6 @@ async fn fail_running(
         return Ok(None);
     }
     // A worker pushing back (a 429 with Retry-After) holds back the whole rate key.
-    let rate_key: Option<String> = row.try_get("rate_key")?;
     if let (Some(key), Some(after)) = (rate_key, retry_after_ms) {
         let tenant_id: String = row.try_get("tenant_id")?;
         sqlx::query(
