@@ -179,7 +179,7 @@ impl Queue {
         id: JobId,
         after: Option<(i64, JobId)>,
         limit: u32,
-    ) -> StoreResult<Vec<ferry_core::api::BatchResult>> {
+    ) -> StoreResult<Vec<(i64, ferry_core::api::BatchResult)>> {
         self.store.batch_results(tenant_id, id, after, limit).await
     }
 

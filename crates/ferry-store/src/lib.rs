@@ -172,14 +172,16 @@ impl Store {
         dispatch!(self, s => s.batch_get(tenant_id, id).await)
     }
 
-    /// Finished items in the order they finished, after the `(finished_at ms, id)` cursor.
+    /// Finished items in the order their finishing commits became visible, each with its
+    /// position; pass the last position as `after` for the next page. No item that finishes
+    /// later (or commits late) ever sorts before a position already returned.
     pub async fn batch_results(
         &self,
         tenant_id: &str,
         id: JobId,
         after: Option<(i64, JobId)>,
         limit: u32,
-    ) -> StoreResult<Vec<ferry_core::api::BatchResult>> {
+    ) -> StoreResult<Vec<(i64, ferry_core::api::BatchResult)>> {
         dispatch!(self, s => s.batch_results(tenant_id, id, after, limit).await)
     }
 

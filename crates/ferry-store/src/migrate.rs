@@ -46,6 +46,11 @@ pub const SQLITE: &[Migration] = &[
         name: "events",
         sql: include_str!("../migrations/sqlite/0007_events.sql"),
     },
+    Migration {
+        version: 8,
+        name: "batch_finish_order",
+        sql: include_str!("../migrations/sqlite/0008_batch_finish_order.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -84,5 +89,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 7,
         name: "events",
         sql: include_str!("../migrations/postgres/0007_events.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "batch_finish_order",
+        sql: include_str!("../migrations/postgres/0008_batch_finish_order.sql"),
     },
 ];

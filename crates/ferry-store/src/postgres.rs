@@ -530,38 +530,45 @@ impl PostgresStore {
         })
     }
 
-    /// Finished items of a batch, in the order they finished, after `(finished_at, id)`.
+    /// Finished items of a batch in commit order, after the position `(finish_tx, id)`.
+    /// Only items finished by transactions older than every running one are returned, so an
+    /// item that commits late can never land behind a position already handed out.
     pub async fn batch_results(
         &self,
         tenant_id: &str,
         id: JobId,
         after: Option<(i64, JobId)>,
         limit: u32,
-    ) -> StoreResult<Vec<BatchResult>> {
+    ) -> StoreResult<Vec<(i64, BatchResult)>> {
         self.batch_get(tenant_id, id).await?;
-        let (after_ms, after_id) =
+        let (after_pos, after_id) =
             after.map_or((i64::MIN, Uuid::nil()), |(t, id)| (t, id.as_uuid()));
         let rows = sqlx::query(
-            "SELECT id, batch_index, status, result, error, finished_at FROM ferry.jobs \
-             WHERE batch_id = $1 AND finished_at IS NOT NULL AND (finished_at, id) > ($2, $3) \
-             ORDER BY finished_at, id LIMIT $4",
+            "SELECT id, batch_index, status, result, error, finished_at, finish_tx FROM ferry.jobs \
+             WHERE batch_id = $1 AND finished_at IS NOT NULL AND finish_tx IS NOT NULL \
+               AND (finish_tx, id) > ($2, $3) \
+               AND finish_tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+             ORDER BY finish_tx, id LIMIT $4",
         )
         .bind(id.as_uuid())
-        .bind(after_ms)
+        .bind(after_pos)
         .bind(after_id)
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|row| {
-                Ok(BatchResult {
-                    index: row.try_get::<i32, _>("batch_index")? as u32,
-                    job_id: JobId::from_uuid(row.try_get("id")?),
-                    status: parse_state(row.try_get("status")?)?,
-                    result: row.try_get("result")?,
-                    error: from_json(row.try_get("error")?)?,
-                    finished_at: from_ms(row.try_get("finished_at")?)?,
-                })
+                Ok((
+                    row.try_get("finish_tx")?,
+                    BatchResult {
+                        index: row.try_get::<i32, _>("batch_index")? as u32,
+                        job_id: JobId::from_uuid(row.try_get("id")?),
+                        status: parse_state(row.try_get("status")?)?,
+                        result: row.try_get("result")?,
+                        error: from_json(row.try_get("error")?)?,
+                        finished_at: from_ms(row.try_get("finished_at")?)?,
+                    },
+                ))
             })
             .collect()
     }

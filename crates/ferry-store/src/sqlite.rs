@@ -443,38 +443,43 @@ impl SqliteStore {
         })
     }
 
-    /// Finished items of a batch, in the order they finished, after `(finished_at, id)`.
+    /// Finished items of a batch in commit order, after the position `(finish_seq, id)`
+    /// (a per-batch counter bumped by the statement that finishes an item).
     pub async fn batch_results(
         &self,
         tenant_id: &str,
         id: JobId,
         after: Option<(i64, JobId)>,
         limit: u32,
-    ) -> StoreResult<Vec<BatchResult>> {
+    ) -> StoreResult<Vec<(i64, BatchResult)>> {
         self.batch_get(tenant_id, id).await?;
-        let (after_ms, after_id) =
+        let (after_pos, after_id) =
             after.map_or((i64::MIN, String::new()), |(t, id)| (t, id.to_string()));
         let rows = sqlx::query(
-            "SELECT id, batch_index, status, result, error, finished_at FROM ferry_jobs \
-             WHERE batch_id = ? AND finished_at IS NOT NULL AND (finished_at, id) > (?, ?) \
-             ORDER BY finished_at, id LIMIT ?",
+            "SELECT id, batch_index, status, result, error, finished_at, finish_seq FROM ferry_jobs \
+             WHERE batch_id = ? AND finished_at IS NOT NULL AND finish_seq IS NOT NULL \
+               AND (finish_seq, id) > (?, ?) \
+             ORDER BY finish_seq, id LIMIT ?",
         )
         .bind(id.to_string())
-        .bind(after_ms)
+        .bind(after_pos)
         .bind(after_id)
         .bind(limit as i64)
         .fetch_all(&self.read)
         .await?;
         rows.iter()
             .map(|row| {
-                Ok(BatchResult {
-                    index: row.try_get::<i64, _>("batch_index")? as u32,
-                    job_id: parse_id(row.try_get("id")?)?,
-                    status: parse_state(row.try_get("status")?)?,
-                    result: opt_json(row.try_get("result")?)?,
-                    error: opt_json(row.try_get("error")?)?,
-                    finished_at: from_ms(row.try_get("finished_at")?)?,
-                })
+                Ok((
+                    row.try_get("finish_seq")?,
+                    BatchResult {
+                        index: row.try_get::<i64, _>("batch_index")? as u32,
+                        job_id: parse_id(row.try_get("id")?)?,
+                        status: parse_state(row.try_get("status")?)?,
+                        result: opt_json(row.try_get("result")?)?,
+                        error: opt_json(row.try_get("error")?)?,
+                        finished_at: from_ms(row.try_get("finished_at")?)?,
+                    },
+                ))
             })
             .collect()
     }

@@ -88,8 +88,8 @@ fn not_found(e: ferry_store::StoreError) -> ApiError {
 }
 
 fn parse_cursor(raw: &str) -> Option<(i64, JobId)> {
-    let (ms, id) = raw.split_once('_')?;
-    Some((ms.parse().ok()?, id.parse().ok()?))
+    let (pos, id) = raw.split_once('_')?;
+    Some((pos.parse().ok()?, id.parse().ok()?))
 }
 
 async fn results(
@@ -123,15 +123,11 @@ async fn results(
         .await
         .map_err(not_found)?;
     let next_after = match results.last() {
-        Some(last) => Some(format!(
-            "{}_{}",
-            last.finished_at.timestamp_millis(),
-            last.job_id
-        )),
-        None => after.map(|(ms, id)| format!("{ms}_{id}")),
+        Some((pos, last)) => Some(format!("{pos}_{}", last.job_id)),
+        None => after.map(|(pos, id)| format!("{pos}_{id}")),
     };
     Ok(Json(BatchResultPage {
-        results,
+        results: results.into_iter().map(|(_, r)| r).collect(),
         next_after,
     }))
 }
