@@ -47,12 +47,16 @@ pub fn clean_rows(
         Value::Array(rows) => rows,
         _ => Vec::new(),
     };
-    let patterns: BTreeMap<&String, Option<regex::Regex>> = fields
+    let compile = |p: Option<&str>| p.and_then(|p| regex::Regex::new(p).ok());
+    let patterns: BTreeMap<&String, (Option<regex::Regex>, Option<regex::Regex>)> = fields
         .iter()
         .map(|(name, f)| {
             (
                 name,
-                f.regex.as_deref().and_then(|p| regex::Regex::new(p).ok()),
+                (
+                    compile(f.regex.as_deref()),
+                    compile(f.replace.as_ref().map(|(p, _)| p.as_str())),
+                ),
             )
         })
         .collect();
@@ -64,16 +68,26 @@ pub fn clean_rows(
             if field.trim {
                 value = value.map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "));
             }
-            if let (Some(v), Some(Some(re))) = (&value, patterns.get(name)) {
+            let (keep, replace) = match patterns.get(name) {
+                Some((keep, replace)) => (keep.as_ref(), replace.as_ref()),
+                None => (None, None),
+            };
+            if let (Some(v), Some(re)) = (&value, keep) {
                 value = re.captures(v).map(|c| {
                     c.get(1)
                         .or_else(|| c.get(0))
                         .map_or(String::new(), |m| m.as_str().to_owned())
                 });
             }
+            if let (Some(v), Some(re), Some((_, with))) = (&value, replace, &field.replace) {
+                value = Some(re.replace_all(v, with.as_str()).into_owned());
+            }
             let value = match value {
                 Some(v) if field.number => number(&v),
-                Some(v) => Value::String(v),
+                Some(v) => match &field.date {
+                    Some(format) => date(&v, format),
+                    None => Value::String(v),
+                },
                 None => Value::Null,
             };
             if value.is_null() && field.required {
@@ -88,6 +102,17 @@ pub fn clean_rows(
         out.push(Value::Object(clean));
     }
     Ok(out)
+}
+
+/// `2026.11.22` with `%Y.%m.%d` → `"2026-11-22"`; a format with a time gives
+/// `2026-11-22T09:30:00`; text that does not parse → null.
+fn date(text: &str, format: &str) -> Value {
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, format) {
+        return Value::String(t.format("%Y-%m-%dT%H:%M:%S").to_string());
+    }
+    chrono::NaiveDate::parse_from_str(text, format).map_or(Value::Null, |d| {
+        Value::String(d.format("%Y-%m-%d").to_string())
+    })
 }
 
 /// `1,250.50 KRW` → 1250.5; text without a number → null.
@@ -138,6 +163,38 @@ mod tests {
             [
                 json!({"title": "Great ferry", "stars": 5.0, "price": 1250.5}),
                 json!({"title": "x", "stars": null, "price": null})
+            ]
+        );
+    }
+
+    #[test]
+    fn replace_and_date_post_process() {
+        let fields: BTreeMap<String, Field> = [
+            (
+                "when".to_owned(),
+                field(|f| {
+                    f.regex = Some(r"on (\S+)".into());
+                    f.date = Some("%Y.%m.%d".into());
+                }),
+            ),
+            (
+                "at".to_owned(),
+                field(|f| f.date = Some("%d/%m/%Y %H:%M".into())),
+            ),
+            (
+                "who".to_owned(),
+                field(|f| f.replace = Some((r"^by\s+(\w+).*$".into(), "$1".into()))),
+            ),
+        ]
+        .into();
+        let raw = json!([{"when": "posted on 2026.11.02", "at": "22/11/2026 09:30", "who": "by mina (verified)"},
+                         {"when": "posted on someday", "at": "x", "who": "anonymous"}]);
+        let rows = clean_rows(0, raw, &fields).expect("rows");
+        assert_eq!(
+            rows,
+            [
+                json!({"when": "2026-11-02", "at": "2026-11-22T09:30:00", "who": "mina"}),
+                json!({"when": null, "at": null, "who": "anonymous"})
             ]
         );
     }

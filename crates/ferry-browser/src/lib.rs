@@ -7,16 +7,29 @@
 //! older than this Chromium) are logged and skipped, never fatal.
 
 mod extract;
+mod network;
+mod session;
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
 
 use chromiumoxide::{
     Browser, BrowserConfig, Page,
-    cdp::browser_protocol::target::CreateTargetParams,
+    cdp::browser_protocol::page::CaptureScreenshotFormat,
+    cdp::browser_protocol::target::{CreateTargetParams, GetTargetsParams, TargetId},
     cdp::browser_protocol::{browser::BrowserContextId, target::CreateBrowserContextParams},
+    page::ScreenshotParams,
 };
-use ferry_core::recipe::{Recipe, Step};
+use ferry_core::recipe::{Recipe, SECRET_ENV_PREFIX, Step};
 use futures_util::StreamExt;
+use network::NetworkLog;
 use serde_json::{Value, json};
 
 pub use extract::clean_rows;
@@ -47,11 +60,33 @@ pub enum BrowserError {
         selector: String,
         value: String,
     },
-    #[error("step {step} (goto): {url} answered HTTP {status}")]
+    #[error("step {step} (goto): {url} answered HTTP {status}{}", retry_after.map(|s| format!(" (Retry-After: {s} s)")).unwrap_or_default())]
     HttpStatus {
         step: usize,
         url: String,
         status: u16,
+        /// The answer's `Retry-After`, in seconds.
+        retry_after: Option<u64>,
+    },
+    #[error("step {step} ({action}): {message}")]
+    BadTemplate {
+        step: usize,
+        action: &'static str,
+        message: String,
+    },
+    #[error("step {step} (switch_tab): no tab {index} within {timeout_ms} ms ({open} open)")]
+    NoSuchTab {
+        step: usize,
+        index: i32,
+        open: usize,
+        timeout_ms: u64,
+    },
+    /// The server refused or could not serve a session or artifact call.
+    #[error("{message}")]
+    Host {
+        code: String,
+        message: String,
+        retryable: bool,
     },
     #[error("step {step} (goto): could not load {url}: {message}")]
     Navigation {
@@ -72,13 +107,15 @@ pub enum BrowserError {
 }
 
 impl BrowserError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> &str {
         match self {
             BrowserError::Launch { .. } | BrowserError::Crashed(_) => "BROWSER_CRASHED",
-            BrowserError::SelectorTimeout { .. } | BrowserError::NoSuchOption { .. } => {
-                "SELECTOR_TIMEOUT"
-            }
+            BrowserError::SelectorTimeout { .. }
+            | BrowserError::NoSuchOption { .. }
+            | BrowserError::NoSuchTab { .. } => "SELECTOR_TIMEOUT",
             BrowserError::HttpStatus { .. } => "HTTP_STATUS",
+            BrowserError::BadTemplate { .. } => "INVALID_RECIPE",
+            BrowserError::Host { code, .. } => code,
             BrowserError::Navigation { .. } => "NAVIGATION_ERROR",
             BrowserError::ExtractMissing { .. } => "EXTRACT_MISSING",
             BrowserError::Timeout { .. } => "TIMEOUT",
@@ -93,9 +130,23 @@ impl BrowserError {
             | BrowserError::Launch { .. }
             | BrowserError::Timeout { .. }
             | BrowserError::Navigation { .. } => true,
+            BrowserError::Host { retryable, .. } => *retryable,
             BrowserError::SelectorTimeout { .. }
             | BrowserError::NoSuchOption { .. }
+            | BrowserError::NoSuchTab { .. }
+            | BrowserError::BadTemplate { .. }
             | BrowserError::ExtractMissing { .. } => false,
+        }
+    }
+
+    /// How long to wait before another attempt, when the site said (`Retry-After`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            BrowserError::HttpStatus {
+                retry_after: Some(s),
+                ..
+            } => Some(Duration::from_secs(*s)),
+            _ => None,
         }
     }
 }
@@ -138,6 +189,7 @@ pub struct Chromium {
     /// Read-locked by every call (CDP calls run concurrently); write-locked to close.
     browser: Arc<tokio::sync::RwLock<Browser>>,
     events: tokio::task::JoinHandle<()>,
+    jobs: AtomicU32,
     _profile: tempfile::TempDir,
 }
 
@@ -182,6 +234,7 @@ impl Chromium {
             pid,
             browser: Arc::new(tokio::sync::RwLock::new(browser)),
             events,
+            jobs: AtomicU32::new(0),
             _profile: profile,
         })
     }
@@ -210,12 +263,11 @@ impl Chromium {
         self.events.abort();
     }
 
-    /// Runs `recipe` in a fresh browser context; extracted rows go to `sink` step by step.
-    pub async fn run(
-        &self,
-        recipe: &Recipe,
-        sink: &mut (dyn RowSink + Send),
-    ) -> Result<Value, BrowserError> {
+    /// Runs `recipe` in a fresh browser context; extracted rows, saved sessions and
+    /// artifacts go to `host`. When a step fails, a screenshot, the page's HTML and its
+    /// network log are handed to `host` as artifacts before the error is returned.
+    pub async fn run(&self, recipe: &Recipe, host: &mut dyn Host) -> Result<Value, BrowserError> {
+        self.jobs.fetch_add(1, Ordering::Relaxed);
         let browser = self.browser.read().await;
         let context = bounded(
             0,
@@ -232,12 +284,47 @@ impl Chromium {
         };
         let params = CreateTargetParams::builder()
             .url("about:blank")
-            .browser_context_id(context)
+            .browser_context_id(context.clone())
             .build()
             .map_err(crashed)?;
         let page = bounded(0, "open", browser.new_page(params)).await?;
         drop(browser);
-        run_steps(&page, recipe, sink).await
+        let network = NetworkLog::start(&page).await;
+        let mut run = Run {
+            chromium: self,
+            context,
+            recipe,
+            host,
+            tabs: vec![page.target_id().clone()],
+            pages: HashMap::from([(page.target_id().clone(), page.clone())]),
+            page,
+            networks: Vec::new(),
+            network,
+        };
+        if let Some(name) = &recipe.use_session {
+            if let Some(state) = run.host.load_session(name).await? {
+                let browser = self.browser.read().await;
+                session::restore(&browser, &run.context, &run.page, &state).await?;
+            }
+        }
+        match run.steps().await {
+            Ok(summary) => Ok(summary),
+            Err(e) => {
+                run.failure_artifacts().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Jobs run by this browser so far (for recycling).
+    pub fn jobs_run(&self) -> u32 {
+        self.jobs.load(Ordering::Relaxed)
+    }
+
+    /// Resident memory of the browser and its helpers, in bytes (Linux; 0 elsewhere).
+    pub fn memory_bytes(&self) -> u64 {
+        let Some(pid) = self.pid else { return 0 };
+        process_tree_rss(pid)
     }
 
     /// Browser contexts open now besides the default one (each job has one while it runs).
@@ -281,21 +368,110 @@ impl Drop for ContextGuard {
     }
 }
 
-/// Where extracted rows go as they are found (the worker streams them as partial results).
+/// What a run reports to and asks of whoever runs it: the worker streams rows as partial
+/// results, keeps sessions and artifacts on the server.
 #[async_trait::async_trait]
-pub trait RowSink {
+pub trait Host: Send + Sync {
+    /// Extracted rows, as they are found.
     async fn rows(&mut self, rows: Vec<Value>);
+    /// The session named by the recipe's `use_session` (`None`: nothing saved yet).
+    async fn load_session(&mut self, name: &str) -> Result<Option<Value>, BrowserError>;
+    /// A `save_session` step's capture.
+    async fn save_session(&mut self, name: &str, state: Value) -> Result<(), BrowserError>;
+    /// A file the run made (a `screenshot` step, or what a failure left).
+    async fn artifact(&mut self, name: &str, content_type: &str, bytes: Vec<u8>);
+    /// `{{secret.NAME}}`: by default this process's `FERRY_SECRET_NAME`.
+    fn secret(&self, name: &str) -> Option<String> {
+        std::env::var(format!("{SECRET_ENV_PREFIX}{name}")).ok()
+    }
 }
 
-/// A sink that keeps everything, for tests and callers that want the rows at the end.
+/// A host that keeps everything in memory, for callers that run recipes without a server
+/// (tests, `ferry bench browser`).
 #[derive(Debug, Default)]
-pub struct Collect(pub Vec<Value>);
+pub struct Collect {
+    pub rows: Vec<Value>,
+    pub sessions: HashMap<String, Value>,
+    /// `(name, content type, bytes)`.
+    pub artifacts: Vec<(String, String, Vec<u8>)>,
+    /// Secrets by name, before the environment's `FERRY_SECRET_*`.
+    pub secrets: HashMap<String, String>,
+}
 
 #[async_trait::async_trait]
-impl RowSink for Collect {
+impl Host for Collect {
     async fn rows(&mut self, rows: Vec<Value>) {
-        self.0.extend(rows);
+        self.rows.extend(rows);
     }
+
+    async fn load_session(&mut self, name: &str) -> Result<Option<Value>, BrowserError> {
+        Ok(self.sessions.get(name).cloned())
+    }
+
+    async fn save_session(&mut self, name: &str, state: Value) -> Result<(), BrowserError> {
+        self.sessions.insert(name.to_owned(), state);
+        Ok(())
+    }
+
+    async fn artifact(&mut self, name: &str, content_type: &str, bytes: Vec<u8>) {
+        self.artifacts
+            .push((name.to_owned(), content_type.to_owned(), bytes));
+    }
+
+    fn secret(&self, name: &str) -> Option<String> {
+        self.secrets
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(format!("{SECRET_ENV_PREFIX}{name}")).ok())
+    }
+}
+
+/// Resident memory of `pid` and every process below it, from `/proc`.
+fn process_tree_rss(pid: u32) -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut parents: Vec<(u32, u32, u64)> = Vec::new();
+    for entry in entries.flatten() {
+        let Some(p) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{p}/status")) else {
+            continue;
+        };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        parents.push((
+            p,
+            field("PPid:").unwrap_or(0) as u32,
+            field("VmRSS:").unwrap_or(0) * 1024,
+        ));
+    }
+    let mut tree = vec![pid];
+    let mut total = 0;
+    let mut i = 0;
+    while i < tree.len() {
+        let at = tree[i];
+        for (p, parent, rss) in &parents {
+            if *p == at {
+                total += rss;
+            }
+            if *parent == at && !tree.contains(p) {
+                tree.push(*p);
+            }
+        }
+        i += 1;
+    }
+    total
 }
 
 /// Awaits a CDP call with the timeout; maps its error to a crash.
@@ -369,170 +545,430 @@ async fn wait_visible(
     }
 }
 
-async fn run_steps(
-    page: &Page,
-    recipe: &Recipe,
-    sink: &mut (dyn RowSink + Send),
-) -> Result<Value, BrowserError> {
-    let timeout_ms = recipe.step_timeout_ms();
-    let mut rows = 0usize;
-    let mut pages_seen = 0u32;
-    for (i, step) in recipe.steps.iter().enumerate() {
-        let action = step.name();
-        match step {
-            Step::Goto { url } => {
-                // A page that never answers fails the step after the navigation timeout.
-                let limit_ms = recipe.navigation_timeout_ms();
-                match tokio::time::timeout(Duration::from_millis(limit_ms), page.goto(url.as_str()))
-                    .await
-                {
-                    Err(_) => {
-                        return Err(BrowserError::Navigation {
-                            step: i,
-                            url: url.clone(),
-                            message: format!("no answer within {limit_ms} ms"),
-                        });
-                    }
-                    Ok(Err(e)) => {
-                        return Err(BrowserError::Navigation {
-                            step: i,
-                            url: url.clone(),
-                            message: e.to_string(),
-                        });
-                    }
-                    Ok(Ok(_)) => {}
+/// One recipe run: the job's context, its tabs and the one steps act on.
+struct Run<'a> {
+    chromium: &'a Chromium,
+    context: BrowserContextId,
+    recipe: &'a Recipe,
+    host: &'a mut dyn Host,
+    /// The context's tabs in the order they were first seen.
+    tabs: Vec<TargetId>,
+    pages: HashMap<TargetId, Page>,
+    /// The tab steps act on.
+    page: Page,
+    /// The current tab's requests.
+    network: NetworkLog,
+    /// Logs of tabs switched away from (kept recording).
+    networks: Vec<NetworkLog>,
+}
+
+impl Run<'_> {
+    /// `{{input.NAME}}` and `{{secret.NAME}}` (from this worker's `FERRY_SECRET_NAME`).
+    fn render(
+        &self,
+        step: usize,
+        action: &'static str,
+        text: &str,
+    ) -> Result<String, BrowserError> {
+        ferry_core::recipe::render(text, &self.recipe.inputs, &|name| self.host.secret(name))
+            .map_err(|message| BrowserError::BadTemplate {
+                step,
+                action,
+                message,
+            })
+    }
+
+    async fn steps(&mut self) -> Result<Value, BrowserError> {
+        let recipe = self.recipe;
+        let timeout_ms = recipe.step_timeout_ms();
+        let mut rows = 0usize;
+        let mut pages_seen = 0u32;
+        let mut saved = Vec::new();
+        let mut screenshots = Vec::new();
+        for (i, step) in recipe.steps.iter().enumerate() {
+            let action = step.name();
+            let page = self.page.clone();
+            match step {
+                Step::Goto { url } => {
+                    let url = self.render(i, action, url)?;
+                    self.goto(i, &url).await?;
                 }
-                // The main document's status, as the page saw it.
-                let status = eval(
-                    page,
-                    i,
-                    action,
-                    "(() => { const n = performance.getEntriesByType('navigation')[0]; \
-                     return n ? n.responseStatus : 0; })()",
-                )
-                .await?;
-                let status = status.as_u64().unwrap_or(0) as u16;
-                if status >= 400 {
-                    return Err(BrowserError::HttpStatus {
-                        step: i,
-                        url: url.clone(),
-                        status,
-                    });
-                }
-            }
-            Step::Click { selector } => {
-                wait_visible(page, i, action, selector, timeout_ms).await?;
-                let element = bounded(i, action, page.find_element(selector.as_str())).await?;
-                bounded(i, action, element.click()).await?;
-            }
-            Step::Fill { selector, value } => {
-                wait_visible(page, i, action, selector, timeout_ms).await?;
-                // As a user's typing ends: the value set, `input` and `change` fired.
-                let js = format!(
-                    "(() => {{ const el = document.querySelector({}); el.focus(); el.value = {}; \
-                     el.dispatchEvent(new Event('input', {{bubbles: true}})); \
-                     el.dispatchEvent(new Event('change', {{bubbles: true}})); return true; }})()",
-                    js_str(selector),
-                    js_str(value)
-                );
-                eval(page, i, action, &js).await?;
-            }
-            Step::WaitFor {
-                selector,
-                timeout_ms: own,
-            } => {
-                wait_visible(page, i, action, selector, own.unwrap_or(timeout_ms)).await?;
-            }
-            Step::Select { selector, value } => {
-                wait_visible(page, i, action, selector, timeout_ms).await?;
-                let js = format!(
-                    "(() => {{ const el = document.querySelector({}); el.value = {}; \
-                     el.dispatchEvent(new Event('input', {{bubbles: true}})); \
-                     el.dispatchEvent(new Event('change', {{bubbles: true}})); return el.value; }})()",
-                    js_str(selector),
-                    js_str(value)
-                );
-                if eval(page, i, action, &js).await? != Value::String(value.clone()) {
-                    return Err(BrowserError::NoSuchOption {
-                        step: i,
-                        selector: selector.clone(),
-                        value: value.clone(),
-                    });
-                }
-            }
-            Step::Press { selector, key } => {
-                wait_visible(page, i, action, selector, timeout_ms).await?;
-                let element = bounded(i, action, page.find_element(selector.as_str())).await?;
-                bounded(i, action, element.focus()).await?;
-                bounded(i, action, element.press_key(key)).await?;
-            }
-            Step::Extract(what) => rows += extract_page(page, i, what, sink).await?,
-            Step::Paginate {
-                next,
-                max_pages,
-                extract: what,
-            } => {
-                let mut pages = 0;
-                loop {
-                    pages += 1;
-                    rows += extract_page(page, i, what, sink).await?;
-                    if pages >= *max_pages || !next_enabled(page, i, next).await? {
-                        break;
-                    }
-                    let before = signature(page, &what.list).await;
-                    let element = bounded(i, action, page.find_element(next.as_str())).await?;
+                Step::Click { selector } => {
+                    wait_visible(&page, i, action, selector, timeout_ms).await?;
+                    let element = bounded(i, action, page.find_element(selector.as_str())).await?;
                     bounded(i, action, element.click()).await?;
-                    wait_changed(page, i, next, &what.list, before, timeout_ms).await?;
                 }
-                pages_seen += pages;
-            }
-            Step::InfiniteScroll {
-                list,
-                until_items,
-                idle_ms,
-                max_scrolls,
-            } => {
-                let count_js = format!("document.querySelectorAll({}).length", js_str(list));
-                let count = |v: Value| v.as_u64().unwrap_or(0);
-                let mut seen = count(eval(page, i, action, &count_js).await?);
-                let mut changed = tokio::time::Instant::now();
-                let idle = Duration::from_millis(*idle_ms);
-                for _ in 0..*max_scrolls {
-                    if until_items.is_some_and(|n| seen >= u64::from(n)) {
-                        break;
+                Step::Fill { selector, value } => {
+                    let value = self.render(i, action, value)?;
+                    wait_visible(&page, i, action, selector, timeout_ms).await?;
+                    // As a user's typing ends: the value set, `input` and `change` fired.
+                    let js = format!(
+                        "(() => {{ const el = document.querySelector({}); el.focus(); el.value = {}; \
+                         el.dispatchEvent(new Event('input', {{bubbles: true}})); \
+                         el.dispatchEvent(new Event('change', {{bubbles: true}})); return true; }})()",
+                        js_str(selector),
+                        js_str(&value)
+                    );
+                    eval(&page, i, action, &js).await?;
+                }
+                Step::WaitFor {
+                    selector,
+                    url_contains,
+                    network_idle_ms,
+                    delay_ms,
+                    timeout_ms: own,
+                } => {
+                    let limit = own.unwrap_or(timeout_ms);
+                    if let Some(selector) = selector {
+                        wait_visible(&page, i, action, selector, limit).await?;
+                    } else if let Some(part) = url_contains {
+                        self.wait_url(i, part, limit).await?;
+                    } else if let Some(idle) = network_idle_ms {
+                        self.wait_idle(i, *idle, limit).await?;
+                    } else if let Some(ms) = delay_ms {
+                        tokio::time::sleep(Duration::from_millis(*ms)).await;
                     }
-                    eval(
-                        page,
-                        i,
-                        action,
-                        "window.scrollTo(0, document.documentElement.scrollHeight); true",
-                    )
-                    .await?;
-                    tokio::time::sleep(POLL).await;
-                    let now = count(eval(page, i, action, &count_js).await?);
-                    if now > seen {
-                        seen = now;
-                        changed = tokio::time::Instant::now();
-                    } else if changed.elapsed() >= idle {
-                        break;
+                }
+                Step::Select { selector, value } => {
+                    let value = self.render(i, action, value)?;
+                    wait_visible(&page, i, action, selector, timeout_ms).await?;
+                    let js = format!(
+                        "(() => {{ const el = document.querySelector({}); el.value = {}; \
+                         el.dispatchEvent(new Event('input', {{bubbles: true}})); \
+                         el.dispatchEvent(new Event('change', {{bubbles: true}})); return el.value; }})()",
+                        js_str(selector),
+                        js_str(&value)
+                    );
+                    if eval(&page, i, action, &js).await? != Value::String(value.clone()) {
+                        return Err(BrowserError::NoSuchOption {
+                            step: i,
+                            selector: selector.clone(),
+                            value,
+                        });
                     }
+                }
+                Step::Press { selector, key } => {
+                    wait_visible(&page, i, action, selector, timeout_ms).await?;
+                    let element = bounded(i, action, page.find_element(selector.as_str())).await?;
+                    bounded(i, action, element.focus()).await?;
+                    bounded(i, action, element.press_key(key)).await?;
+                }
+                Step::Scroll { selector } => {
+                    let js = match selector {
+                        Some(selector) => {
+                            wait_visible(&page, i, action, selector, timeout_ms).await?;
+                            format!(
+                                "(() => {{ document.querySelector({}).scrollIntoView({{block: 'center'}}); return true; }})()",
+                                js_str(selector)
+                            )
+                        }
+                        None => "window.scrollTo(0, document.documentElement.scrollHeight); true"
+                            .to_owned(),
+                    };
+                    eval(&page, i, action, &js).await?;
+                }
+                Step::Extract(what) => {
+                    rows += extract_page(&page, i, what, &mut *self.host).await?
+                }
+                Step::Paginate {
+                    next,
+                    max_pages,
+                    extract: what,
+                } => {
+                    let mut pages = 0;
+                    loop {
+                        pages += 1;
+                        rows += extract_page(&page, i, what, &mut *self.host).await?;
+                        if pages >= *max_pages || !next_enabled(&page, i, next).await? {
+                            break;
+                        }
+                        let before = signature(&page, &what.list).await;
+                        let element = bounded(i, action, page.find_element(next.as_str())).await?;
+                        bounded(i, action, element.click()).await?;
+                        wait_changed(&page, i, next, &what.list, before, timeout_ms).await?;
+                    }
+                    pages_seen += pages;
+                }
+                Step::InfiniteScroll {
+                    list,
+                    until_items,
+                    idle_ms,
+                    max_scrolls,
+                } => {
+                    let count_js = format!("document.querySelectorAll({}).length", js_str(list));
+                    let count = |v: Value| v.as_u64().unwrap_or(0);
+                    let mut seen = count(eval(&page, i, action, &count_js).await?);
+                    let mut changed = tokio::time::Instant::now();
+                    let idle = Duration::from_millis(*idle_ms);
+                    for _ in 0..*max_scrolls {
+                        if until_items.is_some_and(|n| seen >= u64::from(n)) {
+                            break;
+                        }
+                        eval(
+                            &page,
+                            i,
+                            action,
+                            "window.scrollTo(0, document.documentElement.scrollHeight); true",
+                        )
+                        .await?;
+                        tokio::time::sleep(POLL).await;
+                        let now = count(eval(&page, i, action, &count_js).await?);
+                        if now > seen {
+                            seen = now;
+                            changed = tokio::time::Instant::now();
+                        } else if changed.elapsed() >= idle {
+                            break;
+                        }
+                    }
+                }
+                Step::SwitchTab { index } => self.switch_tab(i, *index, timeout_ms).await?,
+                Step::Screenshot { name, full_page } => {
+                    let name = name.clone().unwrap_or_else(|| format!("step-{i}.png"));
+                    let png = screenshot(&page, i, *full_page).await?;
+                    self.host.artifact(&name, "image/png", png).await;
+                    screenshots.push(name);
+                }
+                Step::SaveSession(name) => {
+                    let pages: Vec<Page> = self
+                        .tabs
+                        .iter()
+                        .filter_map(|t| self.pages.get(t).cloned())
+                        .collect();
+                    let browser = self.chromium.browser.read().await;
+                    let state = session::capture(&browser, &self.context, &pages, i).await?;
+                    drop(browser);
+                    self.host.save_session(name, state).await?;
+                    saved.push(name.clone());
                 }
             }
         }
+        let mut summary = json!({"rows": rows, "steps": recipe.steps.len()});
+        if pages_seen > 0 {
+            summary["pages"] = json!(pages_seen);
+        }
+        if !saved.is_empty() {
+            summary["sessions_saved"] = json!(saved);
+        }
+        if !screenshots.is_empty() {
+            summary["screenshots"] = json!(screenshots);
+        }
+        Ok(summary)
     }
-    let mut summary = json!({"rows": rows, "steps": recipe.steps.len()});
-    if pages_seen > 0 {
-        summary["pages"] = json!(pages_seen);
+
+    async fn goto(&mut self, i: usize, url: &str) -> Result<(), BrowserError> {
+        // A page that never answers fails the step after the navigation timeout.
+        let limit_ms = self.recipe.navigation_timeout_ms();
+        let navigation = |message: String| BrowserError::Navigation {
+            step: i,
+            url: url.to_owned(),
+            message,
+        };
+        match tokio::time::timeout(Duration::from_millis(limit_ms), self.page.goto(url)).await {
+            Err(_) => return Err(navigation(format!("no answer within {limit_ms} ms"))),
+            Ok(Err(e)) => return Err(navigation(e.to_string())),
+            Ok(Ok(_)) => {}
+        }
+        // The main document's status, as the page saw it.
+        let status = eval(
+            &self.page,
+            i,
+            "goto",
+            "(() => { const n = performance.getEntriesByType('navigation')[0]; \
+             return n ? n.responseStatus : 0; })()",
+        )
+        .await?;
+        let status = status.as_u64().unwrap_or(0) as u16;
+        if status >= 400 {
+            return Err(BrowserError::HttpStatus {
+                step: i,
+                url: url.to_owned(),
+                status,
+                retry_after: self.network.retry_after(status),
+            });
+        }
+        Ok(())
     }
-    Ok(summary)
+
+    async fn wait_url(&self, i: usize, part: &str, timeout_ms: u64) -> Result<(), BrowserError> {
+        let until = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+        loop {
+            let url = eval(&self.page, i, "wait_for", "location.href").await?;
+            if url.as_str().is_some_and(|u| u.contains(part)) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= until {
+                return Err(BrowserError::SelectorTimeout {
+                    step: i,
+                    action: "wait_for",
+                    selector: format!("a URL containing {part:?} (at {url})"),
+                    timeout_ms,
+                });
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits until no request of the current tab was in flight for `idle_ms`.
+    async fn wait_idle(&self, i: usize, idle_ms: u64, timeout_ms: u64) -> Result<(), BrowserError> {
+        let until = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+        let mut quiet_since = tokio::time::Instant::now();
+        let mut seen = self.network.seen();
+        loop {
+            let now_seen = self.network.seen();
+            if self.network.in_flight() > 0 || now_seen != seen {
+                quiet_since = tokio::time::Instant::now();
+                seen = now_seen;
+            } else if quiet_since.elapsed() >= Duration::from_millis(idle_ms) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= until {
+                return Err(BrowserError::SelectorTimeout {
+                    step: i,
+                    action: "wait_for",
+                    selector: format!("the network to stay idle for {idle_ms} ms"),
+                    timeout_ms,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Makes the `index`-th tab of this job's context current, waiting for one a click
+    /// opened to appear.
+    async fn switch_tab(
+        &mut self,
+        i: usize,
+        index: i32,
+        timeout_ms: u64,
+    ) -> Result<(), BrowserError> {
+        let until = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+        loop {
+            let browser = self.chromium.browser.read().await;
+            let targets = bounded(
+                i,
+                "switch_tab",
+                browser.execute(GetTargetsParams::default()),
+            )
+            .await?
+            .result
+            .target_infos;
+            for t in targets {
+                if t.r#type == "page"
+                    && t.browser_context_id.as_ref() == Some(&self.context)
+                    && !self.tabs.contains(&t.target_id)
+                {
+                    self.tabs.push(t.target_id);
+                }
+            }
+            let at = if index < 0 {
+                self.tabs.len().checked_sub(index.unsigned_abs() as usize)
+            } else {
+                Some(index as usize).filter(|n| *n < self.tabs.len())
+            };
+            if let Some(target) = at.map(|n| self.tabs[n].clone()) {
+                let page = match self.pages.get(&target) {
+                    Some(page) => Some(page.clone()),
+                    None => tokio::time::timeout(CDP_TIMEOUT, browser.get_page(target.clone()))
+                        .await
+                        .ok()
+                        .and_then(Result::ok),
+                };
+                if let Some(page) = page {
+                    drop(browser);
+                    self.pages.insert(target, page.clone());
+                    let network = NetworkLog::start(&page).await;
+                    self.networks
+                        .push(std::mem::replace(&mut self.network, network));
+                    self.page = page;
+                    // A tab opened by a click may still be loading.
+                    wait_ready(&self.page, i).await;
+                    return Ok(());
+                }
+            }
+            if tokio::time::Instant::now() >= until {
+                return Err(BrowserError::NoSuchTab {
+                    step: i,
+                    index,
+                    open: self.tabs.len(),
+                    timeout_ms,
+                });
+            }
+            drop(browser);
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// What a failed run leaves for a person to look at: a screenshot, the page's HTML and
+    /// its network log. Best effort, each bounded: the page may be what failed.
+    async fn failure_artifacts(&mut self) {
+        let limit = Duration::from_secs(5);
+        if let Ok(Ok(png)) = tokio::time::timeout(
+            limit,
+            self.page.screenshot(
+                ScreenshotParams::builder()
+                    .format(CaptureScreenshotFormat::Png)
+                    .build(),
+            ),
+        )
+        .await
+        {
+            self.host.artifact("failure.png", "image/png", png).await;
+        }
+        if let Ok(Ok(html)) = tokio::time::timeout(limit, self.page.content()).await {
+            self.host
+                .artifact(
+                    "failure.html",
+                    "text/html; charset=utf-8",
+                    html.into_bytes(),
+                )
+                .await;
+        }
+        let log = self.network.to_json();
+        if let Ok(bytes) = serde_json::to_vec_pretty(&log) {
+            self.host
+                .artifact("failure-network.json", "application/json", bytes)
+                .await;
+        }
+    }
 }
 
-/// Extracts one page's rows and hands them to `sink`; answers how many.
+/// A PNG of the page (the whole page when `full_page`).
+async fn screenshot(page: &Page, step: usize, full_page: bool) -> Result<Vec<u8>, BrowserError> {
+    bounded(
+        step,
+        "screenshot",
+        page.screenshot(
+            ScreenshotParams::builder()
+                .format(CaptureScreenshotFormat::Png)
+                .full_page(full_page)
+                .build(),
+        ),
+    )
+    .await
+}
+
+/// Waits (briefly, best effort) until the page's document has loaded.
+async fn wait_ready(page: &Page, step: usize) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < until {
+        if let Ok(Value::String(state)) =
+            eval(page, step, "switch_tab", "document.readyState").await
+            && state == "complete"
+            && let Ok(Value::String(url)) = eval(page, step, "switch_tab", "location.href").await
+            && url != "about:blank"
+        {
+            return;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Extracts one page's rows and hands them to `host`; answers how many.
 async fn extract_page(
     page: &Page,
     step: usize,
     what: &ferry_core::recipe::Extract,
-    sink: &mut (dyn RowSink + Send),
+    sink: &mut dyn Host,
 ) -> Result<usize, BrowserError> {
     let raw = eval(
         page,
@@ -603,10 +1039,32 @@ async fn wait_changed(
     }
 }
 
+/// When a worker replaces its Chromium with a fresh one (long-lived browsers grow).
+#[derive(Debug, Clone, Copy)]
+pub struct Recycle {
+    /// After this many jobs (default 200).
+    pub after_jobs: u32,
+    /// When the browser and its helpers use more than this much memory (default 2 GiB).
+    pub above_bytes: u64,
+}
+
+impl Default for Recycle {
+    fn default() -> Self {
+        Self {
+            after_jobs: 200,
+            above_bytes: 2 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
 /// The `browser.run` handler: one Chromium per worker process, started with the first
-/// browser job, a fresh context per job. A browser that fails is replaced for the next job.
+/// browser job, a fresh context per job. A browser that fails is replaced for the next job,
+/// and one past its [`Recycle`] limits is retired: new jobs get a fresh browser, and the
+/// old one closes when its last job ends.
 pub struct BrowserRun {
     config: ChromiumConfig,
+    recycle: Recycle,
+    secrets: Arc<HashMap<String, String>>,
     chromium: tokio::sync::Mutex<Option<Arc<Chromium>>>,
 }
 
@@ -615,6 +1073,8 @@ impl BrowserRun {
     pub fn new(chromium: Arc<Chromium>) -> Self {
         Self {
             config: ChromiumConfig::default(),
+            recycle: Recycle::default(),
+            secrets: Arc::default(),
             chromium: tokio::sync::Mutex::new(Some(chromium)),
         }
     }
@@ -623,8 +1083,21 @@ impl BrowserRun {
     pub fn lazy(config: ChromiumConfig) -> Self {
         Self {
             config,
+            recycle: Recycle::default(),
+            secrets: Arc::default(),
             chromium: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Secrets for `{{secret.NAME}}`, before this process's `FERRY_SECRET_*` variables.
+    pub fn with_secrets(mut self, secrets: HashMap<String, String>) -> Self {
+        self.secrets = Arc::new(secrets);
+        self
+    }
+
+    pub fn with_recycle(mut self, recycle: Recycle) -> Self {
+        self.recycle = recycle;
+        self
     }
 
     async fn browser(&self) -> Result<Arc<Chromium>, BrowserError> {
@@ -637,21 +1110,87 @@ impl BrowserRun {
         Ok(chromium)
     }
 
-    /// Drops a browser that failed, so the next job starts a new one.
+    /// Drops a browser from the slot (it failed, or is retired), so the next job starts a
+    /// new one.
     async fn forget(&self, failed: &Arc<Chromium>) {
         let mut slot = self.chromium.lock().await;
         if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, failed)) {
             *slot = None;
         }
     }
+
+    /// After a job: retire the browser past its limits; the last job of a retired browser
+    /// closes it (and waits for its processes).
+    async fn after_job(&self, chromium: Arc<Chromium>) {
+        if chromium.jobs_run() >= self.recycle.after_jobs
+            || chromium.memory_bytes() > self.recycle.above_bytes
+        {
+            tracing::info!(
+                jobs = chromium.jobs_run(),
+                memory_mb = chromium.memory_bytes() / (1024 * 1024),
+                "recycling Chromium"
+            );
+            self.forget(&chromium).await;
+        }
+        let current = self
+            .chromium
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, &chromium));
+        if !current && let Ok(retired) = Arc::try_unwrap(chromium) {
+            retired.close().await;
+        }
+    }
+
+    /// The browser serving jobs now, if one is started.
+    pub async fn current(&self) -> Option<Arc<Chromium>> {
+        self.chromium.lock().await.clone()
+    }
 }
 
-struct ItemSink<'a>(&'a ferry_worker::JobContext);
+/// The worker's side of a run: rows stream as partial results; sessions and artifacts go
+/// to the server under the job's lease. Artifacts are named per attempt.
+struct WorkerHost<'a>(&'a ferry_worker::JobContext, &'a HashMap<String, String>);
+
+fn host_error(e: ferry_worker::HandlerError) -> BrowserError {
+    BrowserError::Host {
+        code: e.code,
+        message: e.message,
+        retryable: e.retryable,
+    }
+}
 
 #[async_trait::async_trait]
-impl RowSink for ItemSink<'_> {
+impl Host for WorkerHost<'_> {
     async fn rows(&mut self, rows: Vec<Value>) {
         self.0.push_items(rows).await;
+    }
+
+    async fn load_session(&mut self, _name: &str) -> Result<Option<Value>, BrowserError> {
+        self.0.load_session().await.map_err(host_error)
+    }
+
+    async fn save_session(&mut self, name: &str, state: Value) -> Result<(), BrowserError> {
+        self.0.save_session(name, state).await.map_err(host_error)
+    }
+
+    async fn artifact(&mut self, name: &str, content_type: &str, bytes: Vec<u8>) {
+        let name = if name.starts_with("failure") {
+            format!("attempt-{}-{name}", self.0.attempt)
+        } else {
+            name.to_owned()
+        };
+        if let Err(e) = self.0.upload_artifact(&name, content_type, bytes).await {
+            tracing::warn!(job_id = %self.0.id, artifact = %name, error = %e, "artifact upload failed");
+        }
+    }
+
+    fn secret(&self, name: &str) -> Option<String> {
+        self.1
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(format!("{SECRET_ENV_PREFIX}{name}")).ok())
     }
 }
 
@@ -669,18 +1208,23 @@ impl ferry_worker::Handler for BrowserRun {
             ferry_worker::HandlerError::fatal("INVALID_RECIPE", first)
         })?;
         let to_handler_error = |e: BrowserError| {
-            if e.retryable() {
+            let error = if e.retryable() {
                 ferry_worker::HandlerError::retryable(e.code(), e.to_string())
             } else {
                 ferry_worker::HandlerError::fatal(e.code(), e.to_string())
+            };
+            match e.retry_after() {
+                Some(after) => error.with_retry_after(after),
+                None => error,
             }
         };
         let chromium = self.browser().await.map_err(to_handler_error)?;
-        let mut sink = ItemSink(&ctx);
-        let outcome = chromium.run(&recipe, &mut sink).await;
+        let mut host = WorkerHost(&ctx, &self.secrets);
+        let outcome = chromium.run(&recipe, &mut host).await;
         if let Err(BrowserError::Crashed(_)) = &outcome {
             self.forget(&chromium).await;
         }
+        self.after_job(chromium).await;
         outcome.map_err(to_handler_error)
     }
 }

@@ -23,7 +23,7 @@ async fn chromium() -> Chromium {
 async fn run(browser: &Chromium, value: Value) -> Result<(Value, Vec<Value>), BrowserError> {
     let mut rows = Collect::default();
     let summary = browser.run(&recipe(value), &mut rows).await?;
-    Ok((summary, rows.0))
+    Ok((summary, rows.rows))
 }
 
 #[tokio::test]

@@ -18,6 +18,10 @@ use ferry_core::{
         HeartbeatRequest, ItemPage, JobPage, JobsCreated, LeaseStatus, PausedKinds,
         ProgressRequest, SubmitBatch, SubmitJob,
     },
+    api::{
+        ArtifactInfo, ArtifactList, SessionList, SessionLoadRequest, SessionLoadResponse,
+        SessionSaveRequest,
+    },
 };
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::{Serialize, de::DeserializeOwned};
@@ -162,6 +166,16 @@ impl Client {
         &self,
         req: RequestBuilder,
     ) -> ClientResult<(StatusCode, T)> {
+        let (status, bytes) = self.send_raw(req).await?;
+        let value = serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
+            status: status.as_u16(),
+            message: format!("cannot decode the answer: {e}"),
+        })?;
+        Ok((status, value))
+    }
+
+    /// Sends and reads the whole answer; a non-2xx answer is an error.
+    async fn send_raw(&self, req: RequestBuilder) -> ClientResult<(StatusCode, bytes::Bytes)> {
         let response = req.send().await.map_err(|e| {
             self.fail_over();
             ClientError::Transport(e)
@@ -172,11 +186,7 @@ impl Client {
             ClientError::Transport(e)
         })?;
         if status.is_success() {
-            let value = serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
-                status: status.as_u16(),
-                message: format!("cannot decode the answer: {e}"),
-            })?;
-            return Ok((status, value));
+            return Ok((status, bytes));
         }
         Err(match serde_json::from_slice::<ApiErrorBody>(&bytes) {
             Ok(body) => ClientError::Api {
@@ -208,6 +218,29 @@ impl Client {
     }
 
     // ---- client API ----
+
+    /// `GET /v1/sessions`: names and sizes of saved sessions (never their contents).
+    pub async fn sessions(&self) -> ClientResult<SessionList> {
+        self.get("/v1/sessions").await
+    }
+
+    /// `DELETE /v1/sessions/{name}`
+    pub async fn delete_session(&self, name: &str) -> ClientResult<()> {
+        self.send_raw(self.request(Method::DELETE, &format!("/v1/sessions/{name}")))
+            .await
+            .map(|_| ())
+    }
+
+    /// `GET /v1/jobs/{id}/artifacts`
+    pub async fn artifacts(&self, id: JobId) -> ClientResult<ArtifactList> {
+        self.get(&format!("/v1/jobs/{id}/artifacts")).await
+    }
+
+    /// `GET /v1/jobs/{id}/artifacts/{name}`: the file's bytes.
+    pub async fn artifact(&self, id: JobId, name: &str) -> ClientResult<Vec<u8>> {
+        let req = self.request(Method::GET, &format!("/v1/jobs/{id}/artifacts/{name}"));
+        Ok(self.send_raw(req).await?.1.to_vec())
+    }
 
     pub async fn health(&self) -> ClientResult<Health> {
         self.get("/healthz").await
@@ -387,6 +420,56 @@ impl Client {
     ) -> ClientResult<BatchCompleteResponse> {
         self.post("/v1/worker/complete", &BatchCompleteRequest { jobs })
             .await
+    }
+
+    /// The session the job's recipe loads (`use_session`); `state` is `None` when nothing
+    /// is saved under its name yet.
+    pub async fn session_load(&self, id: JobId, lease: &str) -> ClientResult<SessionLoadResponse> {
+        self.post(
+            &format!("/v1/worker/jobs/{id}/session/load"),
+            &SessionLoadRequest {
+                lease: lease.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// Saves a session the job's recipe names in a `save_session` step.
+    pub async fn session_save(
+        &self,
+        id: JobId,
+        lease: &str,
+        name: &str,
+        state: Value,
+    ) -> ClientResult<()> {
+        let req = self
+            .request(Method::POST, &format!("/v1/worker/jobs/{id}/session/save"))
+            .json(&SessionSaveRequest {
+                lease: lease.to_owned(),
+                name: name.to_owned(),
+                state,
+            });
+        self.send_raw(req).await.map(|_| ())
+    }
+
+    /// Uploads a file the job made (a screenshot, a page's HTML, a network log).
+    pub async fn upload_artifact(
+        &self,
+        id: JobId,
+        lease: &str,
+        name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> ClientResult<ArtifactInfo> {
+        let req = self
+            .request(
+                Method::PUT,
+                &format!("/v1/worker/jobs/{id}/artifacts/{name}"),
+            )
+            .header("ferry-lease", lease)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes);
+        Ok(self.send(req).await?.1)
     }
 
     pub async fn fail(&self, id: JobId, lease: &str, error: FailError) -> ClientResult<Job> {

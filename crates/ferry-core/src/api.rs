@@ -436,3 +436,62 @@ pub struct BatchResultPage {
     /// Pass as `after` to get only items that finish later; the `after` given when empty.
     pub next_after: Option<String>,
 }
+
+/// A saved browser session as the client API shows it: never its contents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub name: String,
+    /// Size of the sealed (encrypted) contents.
+    pub size_bytes: u64,
+    pub updated_at: DateTime<Utc>,
+    /// The job that saved it last.
+    pub saved_by_job: Option<JobId>,
+}
+
+/// `GET /v1/sessions`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionList {
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// `POST /v1/worker/jobs/{id}/session/load`: the session the job's recipe names in
+/// `use_session`, for the worker holding the lease.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionLoadRequest {
+    pub lease: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionLoadResponse {
+    pub name: String,
+    /// `null` when nothing is saved under the name yet.
+    pub state: Option<Value>,
+}
+
+/// `POST /v1/worker/jobs/{id}/session/save`: a session the job's recipe names in a
+/// `save_session` step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSaveRequest {
+    pub lease: String,
+    pub name: String,
+    pub state: Value,
+}
+
+/// A file a job left (a screenshot, the page's HTML, its network log).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactInfo {
+    pub name: String,
+    pub content_type: String,
+    pub size_bytes: u64,
+    /// The attempt that made it.
+    pub attempt: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /v1/jobs/{id}/artifacts`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactList {
+    pub artifacts: Vec<ArtifactInfo>,
+}

@@ -29,6 +29,10 @@ pub enum ErrorCode {
     Internal,
     /// A `browser.run` job's recipe is not valid; `fields` names each problem by path.
     InvalidRecipe,
+    /// This server keeps no artifacts (no artifact store is configured).
+    ArtifactsDisabled,
+    /// The job's recipe does not name this session, so its worker may not read or write it.
+    SessionNotNamed,
 }
 
 impl ErrorCode {
@@ -46,6 +50,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::InvalidRecipe => "INVALID_RECIPE",
+            ErrorCode::ArtifactsDisabled => "ARTIFACTS_DISABLED",
+            ErrorCode::SessionNotNamed => "SESSION_NOT_NAMED",
         }
     }
 }

@@ -27,6 +27,63 @@ pub struct Recipe {
     /// How long `goto` waits for the page to load (default 30 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub navigation_timeout_ms: Option<u64>,
+    /// A session saved by an earlier job (`save_session`): its cookies and storage are
+    /// loaded into the fresh context before the first step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_session: Option<String>,
+    /// Values the steps may use as `{{input.NAME}}` (in `goto.url`, `fill.value`,
+    /// `select.value`). `{{secret.NAME}}` reads the worker's `FERRY_SECRET_NAME` instead,
+    /// so a password never passes through the server.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, String>,
+}
+
+/// How a worker resolves `{{secret.NAME}}`: from its own environment.
+pub const SECRET_ENV_PREFIX: &str = "FERRY_SECRET_";
+
+/// Replaces `{{input.NAME}}` and `{{secret.NAME}}` in `text`. `secret` looks a secret up
+/// (the worker reads its environment); an unknown name is an error naming it.
+pub fn render(
+    text: &str,
+    inputs: &BTreeMap<String, String>,
+    secret: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            return Err("`{{` without a closing `}}`".to_owned());
+        };
+        let name = after[..end].trim();
+        let value = if let Some(key) = name.strip_prefix("input.") {
+            inputs
+                .get(key)
+                .cloned()
+                .ok_or_else(|| format!("no input `{key}` (the recipe's `inputs` has none)"))?
+        } else if let Some(key) = name.strip_prefix("secret.") {
+            secret(key).ok_or_else(|| {
+                format!("no secret `{key}` on this worker (set {SECRET_ENV_PREFIX}{key})")
+            })?
+        } else {
+            return Err(format!(
+                "`{{{{{name}}}}}`: only {{{{input.NAME}}}} and {{{{secret.NAME}}}} are known"
+            ));
+        };
+        out.push_str(&value);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A session name: 1 to 200 of letters, digits, `.`, `_`, `-`, `:`.
+pub fn session_name_ok(name: &str) -> bool {
+    (1..=200).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'))
 }
 
 /// How long `goto` waits for a page unless the recipe says otherwise.
@@ -54,12 +111,38 @@ pub enum Step {
     Click { selector: String },
     /// Types `value` into the element matching `selector` (its old value is cleared).
     Fill { selector: String, value: String },
-    /// Waits until `selector` matches a visible element.
+    /// Waits for one thing: `selector` visible, the URL containing `url_contains`, no
+    /// network request for `network_idle_ms`, or just `delay_ms`.
     WaitFor {
-        selector: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        selector: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url_contains: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        network_idle_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delay_ms: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout_ms: Option<u64>,
     },
+    /// Scrolls `selector` into view, or the page to the bottom.
+    Scroll {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        selector: Option<String>,
+    },
+    /// Continues in another tab of this job: `index` in opening order (0 is the first),
+    /// negative from the newest (-1). Waits for a tab opened by a click to appear.
+    SwitchTab { index: i32 },
+    /// Saves a PNG of the page as an artifact of the job (`name`, default `step-N`).
+    Screenshot {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default)]
+        full_page: bool,
+    },
+    /// Stores this context's cookies, localStorage and sessionStorage on the server under
+    /// the name (encrypted at rest), for later jobs' `use_session`.
+    SaveSession(String),
     /// Picks `value` in the `<select>` matching `selector`.
     Select { selector: String, value: String },
     /// Presses `key` (`Enter`, `Tab`, `a`, …) in the element matching `selector`.
@@ -123,6 +206,10 @@ impl Step {
             Step::Extract(_) => "extract",
             Step::Paginate { .. } => "paginate",
             Step::InfiniteScroll { .. } => "infinite_scroll",
+            Step::Scroll { .. } => "scroll",
+            Step::SwitchTab { .. } => "switch_tab",
+            Step::Screenshot { .. } => "screenshot",
+            Step::SaveSession(_) => "save_session",
         }
     }
 }
@@ -154,9 +241,16 @@ pub struct Field {
     /// Keep what this regex matched: its first group if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regex: Option<String>,
+    /// Replace every match of the regex `[0]` with `[1]` (`$1` refers to a group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replace: Option<(String, String)>,
     /// Parse as a number (`1,234.5` → 1234.5).
     #[serde(default)]
     pub number: bool,
+    /// Parse as a date in this `strftime` format (`%Y.%m.%d`) and give it as ISO 8601
+    /// (`2026-11-22`, or `2026-11-22T09:30:00` when the format has a time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
     /// A row without this field fails the job (`SELECTOR_TIMEOUT` is for steps; this is
     /// `EXTRACT_MISSING`); an optional one is `null`.
     #[serde(default)]
@@ -184,14 +278,38 @@ pub fn validate(payload: &Value, prefix: &str) -> Result<Recipe, Vec<FieldError>
     for key in object.keys() {
         if !matches!(
             key.as_str(),
-            "steps" | "step_timeout_ms" | "navigation_timeout_ms"
+            "steps" | "step_timeout_ms" | "navigation_timeout_ms" | "use_session" | "inputs"
         ) {
             errors.push(FieldError::new(
                 format!("{prefix}.{key}"),
-                "unknown recipe field (expected steps, step_timeout_ms, navigation_timeout_ms)",
+                "unknown recipe field (expected steps, step_timeout_ms, navigation_timeout_ms, use_session, inputs)",
             ));
         }
     }
+    let use_session = match object.get("use_session") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) if session_name_ok(name) => Some(name.clone()),
+        Some(_) => {
+            errors.push(FieldError::new(
+                format!("{prefix}.use_session"),
+                "a session name: 1 to 200 letters, digits, `.`, `_`, `-`, `:`",
+            ));
+            None
+        }
+    };
+    let inputs: BTreeMap<String, String> = match object.get("inputs") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(v) => match serde_json::from_value(v.clone()) {
+            Ok(inputs) => inputs,
+            Err(_) => {
+                errors.push(FieldError::new(
+                    format!("{prefix}.inputs"),
+                    "an object of strings",
+                ));
+                BTreeMap::new()
+            }
+        },
+    };
     let mut timeout = |name: &str| match object.get(name) {
         None => None,
         Some(v) => match v.as_u64() {
@@ -223,6 +341,7 @@ pub fn validate(payload: &Value, prefix: &str) -> Result<Recipe, Vec<FieldError>
         match serde_json::from_value::<Step>(raw.clone()) {
             Ok(step) => {
                 check_step(&step, &path, &mut errors);
+                check_templates(&step, &path, &inputs, &mut errors);
                 steps.push(step);
             }
             Err(e) => errors.push(FieldError::new(path, step_error(raw, &e.to_string()))),
@@ -233,6 +352,8 @@ pub fn validate(payload: &Value, prefix: &str) -> Result<Recipe, Vec<FieldError>
             steps,
             step_timeout_ms,
             navigation_timeout_ms,
+            use_session,
+            inputs,
         })
     } else {
         Err(errors)
@@ -241,7 +362,8 @@ pub fn validate(payload: &Value, prefix: &str) -> Result<Recipe, Vec<FieldError>
 
 /// A serde message made to say which step shapes exist.
 fn step_error(raw: &Value, message: &str) -> String {
-    let known = "goto, click, fill, select, press, wait_for, extract, paginate, infinite_scroll";
+    let known = "goto, click, fill, select, press, wait_for, scroll, infinite_scroll, paginate, \
+                 extract, switch_tab, screenshot, save_session";
     match raw.as_object().map(|o| o.keys().collect::<Vec<_>>()) {
         Some(keys) if keys.len() == 1 => format!("{}: {message} (steps are {known})", keys[0]),
         _ => format!("a step is an object with one key, one of {known}"),
@@ -315,17 +437,96 @@ fn check_step(step: &Step, path: &str, errors: &mut Vec<FieldError>) {
         }
         Step::WaitFor {
             selector: s,
+            url_contains,
+            network_idle_ms,
+            delay_ms,
             timeout_ms,
         } => {
-            selector("selector", s);
-            if timeout_ms.is_some_and(|ms| !(1..=MAX_STEP_TIMEOUT_MS).contains(&ms)) {
+            if let Some(s) = s {
+                selector("selector", s);
+            }
+            let given = [
+                s.is_some(),
+                url_contains.is_some(),
+                network_idle_ms.is_some(),
+                delay_ms.is_some(),
+            ];
+            if given.iter().filter(|g| **g).count() != 1 {
                 errors.push(FieldError::new(
-                    format!("{path}.wait_for.timeout_ms"),
-                    format!("milliseconds from 1 to {MAX_STEP_TIMEOUT_MS}"),
+                    format!("{path}.wait_for"),
+                    "exactly one of selector, url_contains, network_idle_ms, delay_ms",
+                ));
+            }
+            for (name, ms) in [
+                ("timeout_ms", timeout_ms),
+                ("network_idle_ms", network_idle_ms),
+                ("delay_ms", delay_ms),
+            ] {
+                if ms.is_some_and(|ms| !(1..=MAX_STEP_TIMEOUT_MS).contains(&ms)) {
+                    errors.push(FieldError::new(
+                        format!("{path}.wait_for.{name}"),
+                        format!("milliseconds from 1 to {MAX_STEP_TIMEOUT_MS}"),
+                    ));
+                }
+            }
+        }
+        Step::Scroll { selector: s } => {
+            if let Some(s) = s {
+                selector("selector", s);
+            }
+        }
+        Step::SwitchTab { index } => {
+            if !(-100..100).contains(index) {
+                errors.push(FieldError::new(
+                    format!("{path}.switch_tab.index"),
+                    "a tab position from -100 to 99",
+                ));
+            }
+        }
+        Step::Screenshot { name, .. } => {
+            if name.as_deref().is_some_and(|n| !artifact_name_ok(n)) {
+                errors.push(FieldError::new(
+                    format!("{path}.screenshot.name"),
+                    "1 to 100 letters, digits, `.`, `_`, `-`",
+                ));
+            }
+        }
+        Step::SaveSession(name) => {
+            if !session_name_ok(name) {
+                errors.push(FieldError::new(
+                    format!("{path}.save_session"),
+                    "a session name: 1 to 200 letters, digits, `.`, `_`, `-`, `:`",
                 ));
             }
         }
         Step::Extract(extract) => check_extract(extract, &format!("{path}.extract"), errors),
+    }
+}
+
+/// An artifact name: 1 to 100 letters, digits, `.`, `_`, `-`.
+pub fn artifact_name_ok(name: &str) -> bool {
+    (1..=100).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// `{{input.NAME}}` must name an input the recipe has (secrets are the worker's to check).
+fn check_templates(
+    step: &Step,
+    path: &str,
+    inputs: &BTreeMap<String, String>,
+    errors: &mut Vec<FieldError>,
+) {
+    let (field, text) = match step {
+        Step::Goto { url } => ("goto.url", url),
+        Step::Fill { value, .. } => ("fill.value", value),
+        Step::Select { value, .. } => ("select.value", value),
+        _ => return,
+    };
+    if let Err(message) = render(text, inputs, &|_| Some(String::new())) {
+        errors.push(FieldError::new(format!("{path}.{field}"), message));
     }
 }
 
@@ -356,6 +557,30 @@ fn check_extract(extract: &Extract, path: &str, errors: &mut Vec<FieldError>) {
             errors.push(FieldError::new(
                 format!("{at}.regex"),
                 format!("not a valid regex: {e}"),
+            ));
+        }
+        if let Some((pattern, _)) = &field.replace
+            && let Err(e) = regex::Regex::new(pattern)
+        {
+            errors.push(FieldError::new(
+                format!("{at}.replace"),
+                format!("not a valid regex: {e}"),
+            ));
+        }
+        if field.number && field.date.is_some() {
+            errors.push(FieldError::new(
+                format!("{at}.date"),
+                "a field is a number or a date, not both",
+            ));
+        }
+        if let Some(format) = &field.date
+            && (format.is_empty()
+                || chrono::format::StrftimeItems::new(format)
+                    .any(|item| matches!(item, chrono::format::Item::Error)))
+        {
+            errors.push(FieldError::new(
+                format!("{at}.date"),
+                "a strftime format such as %Y-%m-%d",
             ));
         }
     }
@@ -392,6 +617,53 @@ mod tests {
         .expect("valid");
         assert_eq!(recipe.steps.len(), 5);
         assert_eq!(recipe.step_timeout_ms(), DEFAULT_STEP_TIMEOUT_MS);
+    }
+
+    #[test]
+    fn new_steps_and_templates_are_checked() {
+        let recipe = validate(
+            &json!({"use_session": "shop-1", "inputs": {"user": "demo"}, "steps": [
+                {"goto": {"url": "http://127.0.0.1/login"}},
+                {"fill": {"selector": "#user", "value": "{{input.user}}"}},
+                {"fill": {"selector": "#password", "value": "{{ secret.SHOP_PASSWORD }}"}},
+                {"wait_for": {"url_contains": "/account"}},
+                {"scroll": {}},
+                {"switch_tab": {"index": -1}},
+                {"screenshot": {"name": "after-login.png"}},
+                {"save_session": "shop-1"}
+            ]}),
+            "payload",
+        )
+        .expect("valid");
+        assert_eq!(recipe.use_session.as_deref(), Some("shop-1"));
+        assert_eq!(
+            fields(json!({"use_session": "a b", "steps": [
+                {"fill": {"selector": "#u", "value": "{{input.nope}}"}},
+                {"wait_for": {"selector": "#a", "delay_ms": 5}},
+                {"save_session": ""},
+                {"screenshot": {"name": "../x"}},
+                {"extract": {"list": ".r", "fields": {"d": {"date": "%Y", "number": true}}}}
+            ]})),
+            [
+                "payload.use_session",
+                "payload.steps[0].fill.value",
+                "payload.steps[1].wait_for",
+                "payload.steps[2].save_session",
+                "payload.steps[3].screenshot.name",
+                "payload.steps[4].extract.fields.d.date"
+            ]
+        );
+        let inputs = BTreeMap::from([("user".to_owned(), "demo".to_owned())]);
+        let secret = |name: &str| (name == "PW").then(|| "hunter2".to_owned());
+        assert_eq!(
+            render("{{input.user}}:{{secret.PW}}", &inputs, &secret).as_deref(),
+            Ok("demo:hunter2")
+        );
+        assert!(
+            render("{{secret.NOPE}}", &inputs, &secret)
+                .expect_err("unknown")
+                .contains("FERRY_SECRET_NOPE")
+        );
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! The server's settings, with documented defaults. The binary fills this in from
 //! flags, `FERRY_*` environment variables and `ferry.toml`.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use ferry_core::{
     Secret,
     validate::{JobDefaults, LeaseBounds},
 };
 
-use crate::services::ServiceConfig;
+use object_store::ObjectStore;
+
+use crate::{sealing::SessionKey, services::ServiceConfig};
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -33,6 +35,15 @@ pub struct ServerConfig {
     /// On a shared database (PostgreSQL), how often an idle long-poll re-checks even
     /// without a wake-up (default 2 s).
     pub shared_poll_interval: Duration,
+    /// Seals saved browser sessions. Default: a random key for this process only; `ferry
+    /// serve` keeps one in the data dir (`session.key`) or takes `FERRY_SESSION_KEY`.
+    /// Every instance of one database must share it.
+    pub session_key: SessionKey,
+    /// Where job artifacts (screenshots, HTML, network logs) are kept; `ferry serve` uses
+    /// `<data-dir>/artifacts`. `None` refuses uploads (`ARTIFACTS_DISABLED`).
+    pub artifacts: Option<Arc<dyn ObjectStore>>,
+    /// Largest artifact a worker may upload (default 25 MiB).
+    pub max_artifact_bytes: usize,
 }
 
 impl ServerConfig {
@@ -48,6 +59,9 @@ impl ServerConfig {
             max_sync_wait: Duration::from_secs(60),
             services: ServiceConfig::default(),
             shared_poll_interval: Duration::from_secs(2),
+            session_key: SessionKey::generate(),
+            artifacts: None,
+            max_artifact_bytes: 25 * 1024 * 1024,
         }
     }
 }

@@ -6,6 +6,7 @@
 mod config;
 pub mod http;
 mod queue;
+pub mod sealing;
 pub mod services;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -17,6 +18,18 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::ServerConfig;
 pub use queue::Queue;
+pub use sealing::SessionKey;
+
+/// An artifact store in a local directory (created if missing): what `ferry serve` uses,
+/// under its data dir. (Any `object_store` backend, S3 say, fits `ServerConfig::artifacts`.)
+pub fn local_artifacts(
+    dir: &std::path::Path,
+) -> Result<Arc<dyn object_store::ObjectStore>, std::io::Error> {
+    std::fs::create_dir_all(dir)?;
+    let store = object_store::local::LocalFileSystem::new_with_prefix(dir)
+        .map_err(std::io::Error::other)?;
+    Ok(Arc::new(store))
+}
 
 /// A server started by [`start`].
 #[derive(Debug)]

@@ -22,7 +22,7 @@ use ferry_core::{
 
 pub use error::{StoreError, StoreResult};
 pub use params::{
-    ClaimParams, CompleteParams, Completed, FailParams, Inserted, ListParams, NewBatch,
+    ClaimParams, CompleteParams, Completed, FailParams, Inserted, LeasedJob, ListParams, NewBatch,
     ProgressParams, Transition,
 };
 pub use postgres::PostgresStore;
@@ -352,6 +352,58 @@ impl Store {
     }
 
     /// The paused patterns, sorted.
+    /// The running job `id` if `lease` is its current lease (the worker's proof that it
+    /// may read or write what the job names).
+    pub async fn job_leased(&self, id: JobId, lease: &str) -> StoreResult<Option<LeasedJob>> {
+        dispatch!(self, s => s.job_leased(id, lease).await)
+    }
+
+    /// Saves (or replaces) a sealed session.
+    pub async fn session_put(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        sealed: &[u8],
+        job: Option<JobId>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        dispatch!(self, s => s.session_put(tenant_id, name, sealed, job, now).await)
+    }
+
+    pub async fn session_get(&self, tenant_id: &str, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        dispatch!(self, s => s.session_get(tenant_id, name).await)
+    }
+
+    pub async fn session_list(
+        &self,
+        tenant_id: &str,
+    ) -> StoreResult<Vec<ferry_core::api::SessionInfo>> {
+        dispatch!(self, s => s.session_list(tenant_id).await)
+    }
+
+    /// Answers whether there was one.
+    pub async fn session_delete(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
+        dispatch!(self, s => s.session_delete(tenant_id, name).await)
+    }
+
+    /// Records an artifact stored for a job (replacing one of the same name).
+    pub async fn artifact_put(
+        &self,
+        tenant_id: &str,
+        job_id: JobId,
+        artifact: &ferry_core::api::ArtifactInfo,
+    ) -> StoreResult<()> {
+        dispatch!(self, s => s.artifact_put(tenant_id, job_id, artifact).await)
+    }
+
+    pub async fn artifact_list(
+        &self,
+        tenant_id: &str,
+        job_id: JobId,
+    ) -> StoreResult<Vec<ferry_core::api::ArtifactInfo>> {
+        dispatch!(self, s => s.artifact_list(tenant_id, job_id).await)
+    }
+
     pub async fn kind_paused(&self, tenant_id: &str) -> StoreResult<Vec<String>> {
         dispatch!(self, s => s.kind_paused(tenant_id).await)
     }

@@ -51,6 +51,11 @@ pub const SQLITE: &[Migration] = &[
         name: "batch_finish_order",
         sql: include_str!("../migrations/sqlite/0008_batch_finish_order.sql"),
     },
+    Migration {
+        version: 9,
+        name: "sessions_artifacts",
+        sql: include_str!("../migrations/sqlite/0009_sessions_artifacts.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -94,5 +99,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 8,
         name: "batch_finish_order",
         sql: include_str!("../migrations/postgres/0008_batch_finish_order.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "sessions_artifacts",
+        sql: include_str!("../migrations/postgres/0009_sessions_artifacts.sql"),
     },
 ];

@@ -65,6 +65,14 @@ pub struct Transition {
     pub to: JobState,
 }
 
+/// A running job whose lease a worker proved it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeasedJob {
+    pub tenant_id: String,
+    pub payload: serde_json::Value,
+    pub attempt: u32,
+}
+
 /// What `job_insert` did with one job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inserted {

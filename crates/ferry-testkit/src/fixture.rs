@@ -16,6 +16,7 @@ use axum::{
     extract::{Path, Query, State},
     http::{HeaderMap, Method, StatusCode, header},
     response::IntoResponse,
+    response::Redirect,
     routing::{any, get},
 };
 use serde_json::{Value, json};
@@ -90,6 +91,14 @@ fn router() -> Router {
         .route("/site/feed", get(site_feed))
         .route("/site/feed/items", get(site_feed_items))
         .route("/site/form", get(site_form))
+        .route("/site/login", get(site_login).post(site_login_post))
+        .route("/site/account", get(site_account))
+        .route("/site/account/reviews", get(site_account_reviews))
+        .route("/site/product", get(site_product))
+        .route("/site/links", get(site_links))
+        .route("/site/limited/{key}", get(site_limited))
+        .route("/site/hang", get(site_hang))
+        .route("/site/error", get(site_error))
         .with_state(Arc::new(Counters::default()))
 }
 
@@ -298,5 +307,174 @@ document.getElementById('name').addEventListener('keydown', e => {
   }
 });
 </script>"#,
+    )
+}
+
+/// The demo login: user `demo`, password `ferry-demo`.
+pub const DEMO_USER: &str = "demo";
+pub const DEMO_PASSWORD: &str = "ferry-demo";
+const SESSION_COOKIE: &str = "sid=s-demo-7f3a";
+
+fn signed_in(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(';').any(|c| c.trim() == SESSION_COOKIE))
+}
+
+fn login_form(error: &str) -> String {
+    format!(
+        r#"<form id="login" method="post" action="/site/login">
+<label>User <input id="user" name="user"></label>
+<label>Password <input id="password" name="password" type="password"></label>
+<button id="sign-in" type="submit">Sign in</button></form>{error}"#
+    )
+}
+
+/// A login form (a plain form POST, as most partner sites still have).
+async fn site_login() -> impl IntoResponse {
+    page("Sign in", &login_form(""))
+}
+
+/// Right credentials set the session cookie and redirect to the account page; wrong ones
+/// answer 401 with the form again.
+async fn site_login_post(body: Bytes) -> axum::response::Response {
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let ok = form.get("user").map(String::as_str) == Some(DEMO_USER)
+        && form.get("password").map(String::as_str) == Some(DEMO_PASSWORD);
+    if !ok {
+        return (
+            StatusCode::UNAUTHORIZED,
+            page(
+                "Sign in",
+                &login_form(r#"<p id="error">Wrong user or password</p>"#),
+            ),
+        )
+            .into_response();
+    }
+    (
+        [(
+            header::SET_COOKIE,
+            format!("{SESSION_COOKIE}; Path=/; HttpOnly; SameSite=Lax; Max-Age=86400"),
+        )],
+        Redirect::to("/site/account"),
+    )
+        .into_response()
+}
+
+/// Behind the login; its script remembers the shop in localStorage (the reviews page
+/// reads it, so a restored session must bring storage back too).
+async fn site_account(headers: HeaderMap) -> axum::response::Response {
+    if !signed_in(&headers) {
+        return Redirect::to("/site/login").into_response();
+    }
+    page(
+        "Account",
+        r#"<p id="who">Signed in as demo</p><a href="/site/account/reviews">Reviews</a>
+<script>localStorage.setItem('shop', 'Harbor Cafe');</script>"#,
+    )
+    .into_response()
+}
+
+/// Seven reviews behind the login, three per page; "Next" is a script button, disabled on
+/// the last page. Without the session cookie: a redirect to the login.
+async fn site_account_reviews(headers: HeaderMap) -> axum::response::Response {
+    if !signed_in(&headers) {
+        return Redirect::to("/site/login").into_response();
+    }
+    page(
+        "Reviews",
+        r#"<p id="shop"></p><ul id="reviews"></ul><button id="next" type="button">Next</button><script>
+document.getElementById('shop').textContent = localStorage.getItem('shop') || 'unknown shop';
+const all = [
+  ['rv-1', 'mina', 5, '2026.11.01', 'Fresh bread every morning'],
+  ['rv-2', 'joon', 4, '2026.11.02', 'Good coffee, slow service'],
+  ['rv-3', 'ana', 2, '2026.11.04', 'Cold soup'],
+  ['rv-4', 'li', 5, '2026.11.07', 'Best croissant in town'],
+  ['rv-5', 'sam', 3, '2026.11.09', 'Fine'],
+  ['rv-6', 'eun', 4, '2026.11.12', 'Nice view of the harbor'],
+  ['rv-7', 'tom', 1, '2026.11.15', 'Closed on a Tuesday'],
+];
+let at = 0;
+function show() {
+  const ul = document.getElementById('reviews');
+  ul.innerHTML = '';
+  for (const [id, who, stars, day, text] of all.slice(at * 3, at * 3 + 3)) {
+    const li = document.createElement('li');
+    li.className = 'review'; li.dataset.id = id;
+    li.innerHTML = '<b class="author">by ' + who + '</b> <span class="stars">' + stars +
+      ' stars</span> <time>' + day + '</time> <p class="text">' + text + '</p>';
+    ul.appendChild(li);
+  }
+  document.getElementById('next').disabled = at * 3 + 3 >= all.length;
+}
+document.getElementById('next').addEventListener('click', () => {
+  setTimeout(() => { at += 1; show(); }, 120);
+});
+show();
+</script>"#,
+    )
+    .into_response()
+}
+
+/// A product page whose tabs render their panel on click.
+async fn site_product() -> impl IntoResponse {
+    page(
+        "Product",
+        r#"<h1 id="name">Harbor Blend 1 kg</h1>
+<nav><button class="tab" data-tab="details">Details</button><button class="tab" data-tab="specs">Specs</button></nav>
+<div id="panel"></div><script>
+const panels = {
+  details: '<p class="details">Dark roast, roasted weekly.</p>',
+  specs: '<ul><li class="spec"><b>Weight</b> <span>1 kg</span></li>' +
+         '<li class="spec"><b>Origin</b> <span>Colombia</span></li>' +
+         '<li class="spec"><b>Price</b> <span>24,900 KRW</span></li></ul>',
+};
+for (const b of document.querySelectorAll('.tab')) {
+  b.addEventListener('click', () => {
+    setTimeout(() => { document.getElementById('panel').innerHTML = panels[b.dataset.tab]; }, 100);
+  });
+}
+</script>"#,
+    )
+}
+
+/// A link that opens the product page in a new tab.
+async fn site_links() -> impl IntoResponse {
+    page(
+        "Links",
+        r#"<a id="open-product" href="/site/product" target="_blank">Open the product</a>"#,
+    )
+}
+
+/// Answers `429` with `Retry-After: 1` the first time per key, then a page.
+async fn site_limited(
+    State(counters): State<Arc<Counters>>,
+    Path(key): Path<String>,
+) -> axum::response::Response {
+    let n = counters.hit(&format!("limited:{key}"));
+    if n == 1 {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "1")],
+            page("Slow down", "<p>Too many requests</p>"),
+        )
+            .into_response();
+    }
+    page("Limited", &format!(r#"<p class="ok">ok on visit {n}</p>"#)).into_response()
+}
+
+/// A page that never answers.
+async fn site_hang() -> impl IntoResponse {
+    std::future::pending::<()>().await;
+    page("Never", "")
+}
+
+/// A page answering `500`.
+async fn site_error() -> impl IntoResponse {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        page("Error", "<p>Something broke</p>"),
     )
 }

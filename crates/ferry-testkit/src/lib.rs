@@ -129,11 +129,17 @@ impl TestServerBuilder {
             None => Arc::new(SystemClock),
         };
         let shutdown = CancellationToken::new();
+        let mut config = self.config;
+        if config.artifacts.is_none() {
+            config.artifacts = Some(
+                ferry_server::local_artifacts(&dir.path().join("artifacts")).expect("artifact dir"),
+            );
+        }
         let running = ferry_server::start(StartOptions {
             listener,
             store,
             clock,
-            config: self.config,
+            config,
             services: self.services,
             shutdown: shutdown.clone(),
         })

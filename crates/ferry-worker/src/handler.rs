@@ -197,6 +197,49 @@ impl JobContext {
         }
     }
 
+    /// The saved session this job's recipe loads (`use_session`), as the server keeps it
+    /// for the lease holder; `None` when nothing is saved under the name yet (or the
+    /// context is detached).
+    pub async fn load_session(&self) -> Result<Option<Value>, HandlerError> {
+        let Some(r) = &self.reporter else {
+            return Ok(None);
+        };
+        r.client
+            .session_load(self.id, &r.lease)
+            .await
+            .map(|answer| answer.state)
+            .map_err(|e| call_failed("loading the session", &e))
+    }
+
+    /// Saves a session under `name` (the recipe must name it in a `save_session` step).
+    pub async fn save_session(&self, name: &str, state: Value) -> Result<(), HandlerError> {
+        let Some(r) = &self.reporter else {
+            return Ok(());
+        };
+        r.client
+            .session_save(self.id, &r.lease, name, state)
+            .await
+            .map_err(|e| call_failed("saving the session", &e))
+    }
+
+    /// Uploads a file this attempt made (a screenshot, a page's HTML, a network log); the
+    /// job's clients download it from `GET /v1/jobs/{id}/artifacts/{name}`.
+    pub async fn upload_artifact(
+        &self,
+        name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), HandlerError> {
+        let Some(r) = &self.reporter else {
+            return Ok(());
+        };
+        r.client
+            .upload_artifact(self.id, &r.lease, name, content_type, bytes)
+            .await
+            .map(|_| ())
+            .map_err(|e| call_failed("uploading an artifact", &e))
+    }
+
     /// Streams partial results to the server; clients read them while the job runs.
     pub async fn push_items(&self, items: Vec<Value>) {
         if items.is_empty() {
@@ -205,6 +248,21 @@ impl JobContext {
         if let Some(r) = &self.reporter {
             r.send(ProgressRequest::default(), items, &self.stop).await;
         }
+    }
+}
+
+/// A worker-API call a handler made failed: lost leases and transient trouble are worth
+/// another attempt; a refusal (the recipe does not name the session, say) is not.
+fn call_failed(what: &str, e: &ClientError) -> HandlerError {
+    if is_lease_lost(e) {
+        HandlerError::retryable(job_codes::LEASE_EXPIRED, format!("{what}: {e}"))
+    } else if e.is_transient() {
+        HandlerError::retryable("SERVER_UNAVAILABLE", format!("{what}: {e}"))
+    } else {
+        HandlerError::fatal(
+            e.code().map_or("SERVER_REFUSED", |c| c.as_str()),
+            format!("{what}: {e}"),
+        )
     }
 }
 

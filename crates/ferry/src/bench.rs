@@ -226,7 +226,11 @@ async fn browser(args: BenchBrowserArgs) -> Result<ExitCode> {
                 while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < pages {
                     let mut rows = ferry_browser::Collect::default();
                     chromium.run(&recipe, &mut rows).await?;
-                    anyhow::ensure!(rows.0.len() == 3, "expected 3 rows, got {}", rows.0.len());
+                    anyhow::ensure!(
+                        rows.rows.len() == 3,
+                        "expected 3 rows, got {}",
+                        rows.rows.len()
+                    );
                 }
                 Ok(())
             }));

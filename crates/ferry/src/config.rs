@@ -18,6 +18,7 @@ pub const DEFAULT_SERVER_URL: &str = "http://127.0.0.1:7878";
 pub const DEFAULT_DATA_DIR: &str = "ferry-data";
 const API_TOKEN_FILE: &str = "api-token";
 const WORKER_TOKEN_FILE: &str = "worker-token";
+const SESSION_KEY_FILE: &str = "session.key";
 
 /// `ferry.toml`. Every key is optional; unknown keys are an error (typos must show).
 #[derive(Debug, Default, Deserialize)]
@@ -45,6 +46,11 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     /// Concurrency limits by key pattern: `[concurrency_limits]` `"account:*" = 1`.
     pub concurrency_limits: Option<std::collections::BTreeMap<String, u32>>,
+    /// Seals saved browser sessions: 64 hex digits (default: `session.key` in the data dir,
+    /// made on first start). Every instance of one database needs the same key.
+    pub session_key: Option<String>,
+    /// Where job artifacts go (default: `artifacts/` in the data dir).
+    pub artifact_dir: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -180,7 +186,32 @@ pub fn serve_settings(
     if api_token == worker_token {
         bail!("the API token and the worker token must differ");
     }
+    let session_key = match configured_token(
+        "FERRY_SESSION_KEY",
+        file.session_key.as_ref(),
+        &data_dir,
+        SESSION_KEY_FILE,
+    )? {
+        Some(hex) => ferry_server::SessionKey::from_hex(hex.expose())
+            .context("FERRY_SESSION_KEY / session_key / session.key")?,
+        None => {
+            let key = ferry_server::SessionKey::generate();
+            let path = data_dir.join(SESSION_KEY_FILE);
+            write_secret_file(&path, &key.to_hex())?;
+            generated.push((SESSION_KEY_FILE, path));
+            key
+        }
+    };
+    let artifact_dir = env("FERRY_ARTIFACT_DIR")
+        .map(PathBuf::from)
+        .or_else(|| file.artifact_dir.clone())
+        .unwrap_or_else(|| data_dir.join("artifacts"));
     let mut server = ServerConfig::new(api_token, worker_token);
+    server.session_key = session_key;
+    server.artifacts = Some(
+        ferry_server::local_artifacts(&artifact_dir)
+            .with_context(|| format!("cannot use artifact dir {}", artifact_dir.display()))?,
+    );
     if let Some(ms) = env_parse::<u64>("FERRY_LEASE_MS")?.or(file.lease_ms) {
         if !(server.lease.min_ms..=server.lease.max_ms).contains(&ms) {
             bail!(

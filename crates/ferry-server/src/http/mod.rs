@@ -1,12 +1,14 @@
 //! The HTTP API. Each resource module owns its router; [`app`] puts them together
 //! with auth, body limits and JSON errors for everything (unknown routes included).
 
+mod artifacts;
 mod auth;
 mod batches;
 mod error;
 mod health;
 mod jobs;
 mod kinds;
+mod sessions;
 mod worker;
 
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use axum::{
 use ferry_core::{ErrorCode, JobId};
 use tower_http::trace::TraceLayer;
 
+pub use artifacts::LEASE_HEADER;
 pub use error::{ApiError, Json};
 
 use crate::Queue;
@@ -32,14 +35,19 @@ pub fn app(queue: AppState) -> Router {
     let client = jobs::router()
         .merge(kinds::router())
         .merge(batches::router())
+        .merge(sessions::router())
+        .merge(artifacts::router())
         .route_layer(middleware::from_fn_with_state(
             config.api_token.clone(),
             auth::require,
         ));
-    let worker = worker::router().route_layer(middleware::from_fn_with_state(
-        config.worker_token.clone(),
-        auth::require,
-    ));
+    let worker = worker::router()
+        .merge(sessions::worker_router())
+        .merge(artifacts::worker_router(config.max_artifact_bytes))
+        .route_layer(middleware::from_fn_with_state(
+            config.worker_token.clone(),
+            auth::require,
+        ));
     Router::new()
         .merge(health::router())
         .merge(client)
