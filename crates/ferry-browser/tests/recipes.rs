@@ -431,3 +431,168 @@ async fn browser_jobs_run_through_the_worker() {
         chromium.close().await;
     }
 }
+
+/// The flow Ferry exists for, through a real server and worker: a login job saves the
+/// session on the server (the password comes from the worker's secrets, never the job);
+/// a collect job reuses it; a job that fails leaves its artifacts on the server; a `429`
+/// is retried after its `Retry-After`.
+#[tokio::test]
+async fn login_then_collect_through_the_server() {
+    let site = fixture::spawn().await.expect("fixture");
+    let server = TestServer::builder().with_services().spawn().await;
+    let chromium = Arc::new(chromium().await);
+    let mut registry = Registry::new();
+    registry
+        .register(
+            "browser.run",
+            BrowserRun::new(chromium.clone()).with_secrets(
+                [(
+                    "DEMO_PASSWORD".to_owned(),
+                    fixture::DEMO_PASSWORD.to_owned(),
+                )]
+                .into(),
+            ),
+        )
+        .expect("register");
+    let client = ferry_client::Client::new(&server.url, Secret::new(WORKER_TOKEN)).expect("client");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(
+        Worker::new(
+            client,
+            registry,
+            WorkerConfig {
+                worker_id: "browser".into(),
+                concurrency: 2,
+                ..Default::default()
+            },
+        )
+        .run(stop.clone()),
+    );
+
+    let login = server
+        .api
+        .submit(&ferry_testkit::job(
+            "browser.run",
+            json!({"inputs": {"user": fixture::DEMO_USER}, "steps": [
+                {"goto": {"url": site.url("/site/login")}},
+                {"fill": {"selector": "#user", "value": "{{input.user}}"}},
+                {"fill": {"selector": "#password", "value": "{{secret.DEMO_PASSWORD}}"}},
+                {"click": {"selector": "#sign-in"}},
+                {"wait_for": {"selector": "#who"}},
+                {"save_session": "shop-1"}
+            ]}),
+        ))
+        .await
+        .expect("submit login");
+    let done = server.wait_final(login.id, Duration::from_secs(60)).await;
+    assert_eq!(done.status, JobState::Completed, "{done:?}");
+    let sessions = server.api.sessions().await.expect("sessions").sessions;
+    assert_eq!(
+        (sessions.len(), sessions[0].saved_by_job),
+        (1, Some(login.id))
+    );
+
+    let collect = server
+        .api
+        .submit(&ferry_testkit::job(
+            "browser.run",
+            json!({"use_session": "shop-1", "steps": [
+                {"goto": {"url": site.url("/site/account/reviews")}},
+                {"paginate": {"next": "#next", "extract": {"list": "li.review", "fields": {
+                    "id": {"attr": "data-id"},
+                    "stars": {"selector": ".stars", "number": true}}}}}
+            ]}),
+        ))
+        .await
+        .expect("submit collect");
+    let done = server.wait_final(collect.id, Duration::from_secs(60)).await;
+    assert_eq!(done.status, JobState::Completed, "{done:?}");
+    assert_eq!(
+        done.result,
+        Some(json!({"rows": 7, "steps": 2, "pages": 3}))
+    );
+    let items = server.api.items(collect.id, 0, 100).await.expect("items");
+    let ids: Vec<_> = items.items.iter().map(|i| i.data["id"].clone()).collect();
+    assert_eq!(
+        ids,
+        ["rv-1", "rv-2", "rv-3", "rv-4", "rv-5", "rv-6", "rv-7"].map(|s| json!(s))
+    );
+
+    // No session: the login page, a failed step, and what it left on the server.
+    let lost = server
+        .api
+        .submit(&ferry_testkit::job(
+            "browser.run",
+            json!({"step_timeout_ms": 500, "steps": [
+                {"goto": {"url": site.url("/site/account/reviews")}},
+                {"wait_for": {"selector": "li.review"}}
+            ]}),
+        ))
+        .await
+        .expect("submit");
+    let failed = server.wait_final(lost.id, Duration::from_secs(60)).await;
+    assert_eq!(failed.status, JobState::Failed);
+    let artifacts = server.api.artifacts(lost.id).await.expect("artifacts");
+    let mut names: Vec<_> = artifacts.artifacts.iter().map(|a| a.name.clone()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "attempt-1-failure-network.json",
+            "attempt-1-failure.html",
+            "attempt-1-failure.png"
+        ]
+    );
+    let html = server
+        .api
+        .artifact(lost.id, "attempt-1-failure.html")
+        .await
+        .expect("html");
+    assert!(String::from_utf8_lossy(&html).contains("id=\"login\""));
+
+    // 429 + Retry-After: 1 → retried no sooner than a second later, then done.
+    let limited = server
+        .api
+        .submit(&ferry_testkit::job(
+            "browser.run",
+            json!({"steps": [
+                {"goto": {"url": site.url("/site/limited/through-worker")}},
+                {"extract": {"list": ".ok", "fields": {"ok": {}}}}
+            ]}),
+        ))
+        .await
+        .expect("submit");
+    let done = server.wait_final(limited.id, Duration::from_secs(60)).await;
+    assert_eq!(
+        (done.status, done.attempt),
+        (JobState::Completed, 2),
+        "{done:?}"
+    );
+    let events: Vec<_> = server
+        .api
+        .all_events(0)
+        .await
+        .expect("events")
+        .into_iter()
+        .filter(|e| e.job_id == Some(limited.id))
+        .collect();
+    let at = |t: &str| {
+        events
+            .iter()
+            .filter(|e| e.event_type == t)
+            .map(|e| e.at)
+            .collect::<Vec<_>>()
+    };
+    let (retried, started) = (at("job.retrying"), at("job.started"));
+    assert_eq!((retried.len(), started.len()), (1, 2));
+    assert!(
+        started[1] - retried[0] >= chrono::Duration::milliseconds(950),
+        "the retry waited for Retry-After: {retried:?} {started:?}"
+    );
+
+    stop.cancel();
+    worker.await.expect("worker task").expect("clean stop");
+    if let Ok(chromium) = Arc::try_unwrap(chromium) {
+        chromium.close().await;
+    }
+}

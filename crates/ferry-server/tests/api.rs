@@ -1075,3 +1075,256 @@ async fn configured_key_limits_apply_and_freed_slots_wake_claims() {
         "woken, not timed out"
     );
 }
+
+/// Sessions: a worker saves and loads only what its job's recipe names, under a live
+/// lease; the client API lists them without contents and deletes them; the database
+/// holds them sealed.
+#[tokio::test]
+async fn sessions_are_scoped_to_the_job_and_sealed() {
+    let server = TestServer::builder().spawn().await;
+    let saver = server
+        .api
+        .submit(&job(
+            "browser.run",
+            json!({"steps": [{"goto": {"url": "http://127.0.0.1/login"}}, {"save_session": "shop-1"}]}),
+        ))
+        .await
+        .expect("submit");
+    let claimed = server
+        .worker
+        .claim(&claim_req(&["browser.run"], 1, 0))
+        .await
+        .expect("claim")
+        .jobs;
+    assert_eq!(claimed[0].id, saver.id);
+    let lease = claimed[0].lease.clone();
+    let state = json!({"cookies": [{"name": "sid", "value": "secret-cookie-4711", "domain": "127.0.0.1", "path": "/"}], "origins": []});
+
+    // Not named by the recipe; not held; malformed.
+    let refused = server
+        .worker
+        .session_save(saver.id, &lease, "shop-2", state.clone())
+        .await
+        .expect_err("not named");
+    assert_eq!(api_code(refused), ErrorCode::SessionNotNamed);
+    let refused = server
+        .worker
+        .session_save(saver.id, "not-the-lease", "shop-1", state.clone())
+        .await
+        .expect_err("no lease");
+    assert_eq!(api_code(refused), ErrorCode::LeaseLost);
+    let refused = server
+        .worker
+        .session_load(saver.id, &lease)
+        .await
+        .expect_err("no use_session");
+    assert_eq!(api_code(refused), ErrorCode::SessionNotNamed);
+    let refused = server
+        .api
+        .session_save(saver.id, &lease, "shop-1", state.clone())
+        .await
+        .expect_err("the API token is not a worker token");
+    assert_eq!(api_code(refused), ErrorCode::Unauthorized);
+
+    server
+        .worker
+        .session_save(saver.id, &lease, "shop-1", state.clone())
+        .await
+        .expect("save");
+    let sealed = server
+        .queue
+        .store()
+        .session_get(ferry_core::DEFAULT_TENANT, "shop-1")
+        .await
+        .expect("get")
+        .expect("stored");
+    assert!(
+        !sealed.windows(18).any(|w| w == b"secret-cookie-4711"),
+        "sealed at rest"
+    );
+    let listed = server.api.sessions().await.expect("list").sessions;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].name.as_str(), listed[0].saved_by_job),
+        ("shop-1", Some(saver.id))
+    );
+    let raw = server
+        .raw()
+        .json("GET", "/v1/sessions", API_TOKEN, "")
+        .await;
+    assert!(
+        !raw.body.to_string().contains("secret-cookie"),
+        "{:?}",
+        raw.body
+    );
+
+    // A later job that uses it gets it back in plain form, under its own lease.
+    let user = server
+        .api
+        .submit(&job(
+            "browser.run",
+            json!({"use_session": "shop-1", "steps": [{"goto": {"url": "http://127.0.0.1/reviews"}}]}),
+        ))
+        .await
+        .expect("submit");
+    let claimed = server
+        .worker
+        .claim(&claim_req(&["browser.run"], 1, 0))
+        .await
+        .expect("claim")
+        .jobs;
+    assert_eq!(claimed[0].id, user.id);
+    let loaded = server
+        .worker
+        .session_load(user.id, &claimed[0].lease)
+        .await
+        .expect("load");
+    assert_eq!(
+        (loaded.name.as_str(), loaded.state),
+        ("shop-1", Some(state))
+    );
+
+    server.api.delete_session("shop-1").await.expect("delete");
+    assert_eq!(
+        api_code(server.api.delete_session("shop-1").await.expect_err("gone")),
+        ErrorCode::NotFound
+    );
+    let loaded = server
+        .worker
+        .session_load(user.id, &claimed[0].lease)
+        .await
+        .expect("load");
+    assert_eq!(loaded.state, None, "nothing saved under the name now");
+}
+
+/// Artifacts: uploaded under the job's lease, listed and downloaded by clients, served so
+/// a page's HTML never runs on the API's origin.
+#[tokio::test]
+async fn artifacts_are_uploaded_under_the_lease_and_served() {
+    let server = TestServer::builder().spawn().await;
+    let submitted = server
+        .api
+        .submit(&job("report.render", json!({})))
+        .await
+        .expect("submit");
+    let claimed = server
+        .worker
+        .claim(&claim_req(&["report.render"], 1, 0))
+        .await
+        .expect("claim")
+        .jobs;
+    let lease = claimed[0].lease.clone();
+    let html = b"<html><script>alert(1)</script></html>".to_vec();
+    let info = server
+        .worker
+        .upload_artifact(submitted.id, &lease, "page.html", "text/html", html.clone())
+        .await
+        .expect("upload");
+    assert_eq!((info.size_bytes, info.attempt), (html.len() as u64, 1));
+    let png = vec![0x89, b'P', b'N', b'G', 1, 2, 3];
+    server
+        .worker
+        .upload_artifact(submitted.id, &lease, "shot.png", "image/png", png.clone())
+        .await
+        .expect("upload");
+
+    for (name, lease_used, code) in [
+        ("bad name!", lease.as_str(), ErrorCode::ValidationFailed),
+        (".hidden", lease.as_str(), ErrorCode::ValidationFailed),
+        ("ok.png", "stale", ErrorCode::LeaseLost),
+    ] {
+        let err = server
+            .worker
+            .upload_artifact(submitted.id, lease_used, name, "image/png", vec![1])
+            .await
+            .expect_err("refused");
+        assert_eq!(api_code(err), code, "{name}");
+    }
+
+    let listed = server.api.artifacts(submitted.id).await.expect("list");
+    let names: Vec<_> = listed.artifacts.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&"page.html") && names.contains(&"shot.png"));
+    assert_eq!(
+        server
+            .api
+            .artifact(submitted.id, "shot.png")
+            .await
+            .expect("download"),
+        png
+    );
+    let raw = server
+        .raw()
+        .send(
+            "GET",
+            &format!("/v1/jobs/{}/artifacts/page.html", submitted.id),
+            &[("Authorization", &format!("Bearer {API_TOKEN}"))],
+            b"",
+        )
+        .await;
+    assert_eq!(raw.status, 200);
+    let header = |name: &str| {
+        raw.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header("content-type").as_deref(), Some("text/html"));
+    assert_eq!(
+        header("content-security-policy").as_deref(),
+        Some("sandbox")
+    );
+    assert_eq!(
+        api_code(
+            server
+                .api
+                .artifact(submitted.id, "nope.png")
+                .await
+                .expect_err("none")
+        ),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        api_code(
+            server
+                .api
+                .artifacts(ferry_core::JobId::new())
+                .await
+                .expect_err("no job")
+        ),
+        ErrorCode::NotFound
+    );
+    // Once the job is finished, its lease no longer uploads.
+    server
+        .worker
+        .complete(submitted.id, &lease, json!({}))
+        .await
+        .expect("complete");
+    let late = server
+        .worker
+        .upload_artifact(submitted.id, &lease, "late.png", "image/png", vec![1])
+        .await
+        .expect_err("finished");
+    assert_eq!(api_code(late), ErrorCode::LeaseLost);
+
+    // A server without an artifact store says so.
+    let bare = TestServer::builder().without_artifacts().spawn().await;
+    let j = bare
+        .api
+        .submit(&job("x.y", json!({})))
+        .await
+        .expect("submit");
+    let c = bare
+        .worker
+        .claim(&claim_req(&["x.y"], 1, 0))
+        .await
+        .expect("claim")
+        .jobs;
+    assert_eq!(c[0].id, j.id);
+    let err = bare
+        .worker
+        .upload_artifact(j.id, &c[0].lease, "a.png", "image/png", vec![1])
+        .await
+        .expect_err("disabled");
+    assert_eq!(api_code(err), ErrorCode::ArtifactsDisabled);
+}

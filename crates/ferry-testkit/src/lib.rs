@@ -37,6 +37,8 @@ pub struct TestServerBuilder {
     backend: Backend,
     /// Use this PostgreSQL database instead of a fresh one (several instances, one database).
     shared_database: Option<String>,
+    /// Keep artifacts in the server's temporary directory (as `ferry serve` does).
+    artifacts: bool,
 }
 
 /// Which database a [`TestServer`] runs on.
@@ -89,6 +91,12 @@ impl TestServerBuilder {
         self
     }
 
+    /// A server without an artifact store (uploads answer `ARTIFACTS_DISABLED`).
+    pub fn without_artifacts(mut self) -> Self {
+        self.artifacts = false;
+        self
+    }
+
     pub fn configure(mut self, f: impl FnOnce(&mut ServerConfig)) -> Self {
         f(&mut self.config);
         self
@@ -130,7 +138,7 @@ impl TestServerBuilder {
         };
         let shutdown = CancellationToken::new();
         let mut config = self.config;
-        if config.artifacts.is_none() {
+        if self.artifacts && config.artifacts.is_none() {
             config.artifacts = Some(
                 ferry_server::local_artifacts(&dir.path().join("artifacts")).expect("artifact dir"),
             );
@@ -190,6 +198,7 @@ impl TestServer {
             addr: None,
             backend: Backend::from_env(),
             shared_database: None,
+            artifacts: true,
         }
     }
 
