@@ -301,11 +301,11 @@ impl Chromium {
             networks: Vec::new(),
             network,
         };
-        if let Some(name) = &recipe.use_session {
-            if let Some(state) = run.host.load_session(name).await? {
-                let browser = self.browser.read().await;
-                session::restore(&browser, &run.context, &run.page, &state).await?;
-            }
+        if let Some(name) = &recipe.use_session
+            && let Some(state) = run.host.load_session(name).await?
+        {
+            let browser = self.browser.read().await;
+            session::restore(&browser, &run.context, &run.page, &state).await?;
         }
         match run.steps().await {
             Ok(summary) => Ok(summary),
@@ -1231,15 +1231,15 @@ impl ferry_worker::Handler for BrowserRun {
 
 /// Adds `browser.run` to `registry` when Chromium is installed (it starts with the first
 /// browser job); answers whether it did.
-pub fn register(registry: &mut ferry_worker::Registry, config: ChromiumConfig) -> bool {
-    if !config.executable.exists() {
+pub fn register(registry: &mut ferry_worker::Registry, run: BrowserRun) -> bool {
+    if !run.config.executable.exists() {
         tracing::warn!(
-            path = %config.executable.display(),
+            path = %run.config.executable.display(),
             "Chromium not found: this worker takes no browser.run jobs (apt-get install chromium, or set FERRY_CHROMIUM)"
         );
         return false;
     }
     registry
-        .register(ferry_core::recipe::BROWSER_RUN, BrowserRun::lazy(config))
+        .register(ferry_core::recipe::BROWSER_RUN, run)
         .is_ok()
 }

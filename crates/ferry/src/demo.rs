@@ -1,8 +1,9 @@
 //! `ferry demo`: the one-command tour. It starts a local site, a server on SQLite with
-//! an embedded worker, runs browser jobs in a real Chromium against the site (a review
-//! list, a search form rendered by script), a few `http.request` jobs (a review API per
-//! shop, a flaky endpoint that answers 429 with Retry-After first, an echo), shows their
-//! progress, prints what they collected and exits 0.
+//! an embedded worker, and runs browser jobs in a real Chromium against the site: a login
+//! that saves its session on the server, a review collection behind the login that reuses
+//! it (script-paged), an infinite feed loaded over `fetch`; and a few `http.request` jobs
+//! (a review API per shop, a flaky endpoint that answers 429 with Retry-After first). It
+//! shows their progress, prints what they collected and exits 0.
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
@@ -65,63 +66,81 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
             chromium.executable.display()
         );
     }
-    let worker = EmbeddedWorker::start(&url, worker_token, 4, crate::worker::handlers(true)?)?;
+    // The demo site's password is a worker secret: jobs say `{{secret.DEMO_PASSWORD}}`,
+    // and the value never passes through the server (a real worker reads FERRY_SECRET_*).
+    let secrets = [(
+        "DEMO_PASSWORD".to_owned(),
+        ferry_testkit::fixture::DEMO_PASSWORD.to_owned(),
+    )]
+    .into();
+    let worker = EmbeddedWorker::start(
+        &url,
+        worker_token,
+        4,
+        crate::worker::handlers_with_secrets(true, secrets)?,
+    )?;
     let api = Client::new(&url, api_token.clone())?;
 
-    let http = |label: &str, payload: serde_json::Value| {
-        let mut spec = SubmitJob::new("http.request", payload);
+    let labelled = |kind: &str, label: &str, payload: serde_json::Value| {
+        let mut spec = SubmitJob::new(kind, payload);
         spec.labels = Some([("demo".to_owned(), label.to_owned())].into());
         spec
     };
-    let mut specs: Vec<SubmitJob> = ["shop-a", "shop-b", "shop-c"]
-        .iter()
-        .map(|shop| {
-            http(
-                "reviews",
-                json!({"url": site.url(&format!("/reviews/{shop}"))}),
-            )
-        })
-        .collect();
-    let browser = |label: &str, recipe: serde_json::Value| {
-        let mut spec = SubmitJob::new(ferry_core::recipe::BROWSER_RUN, recipe);
-        spec.labels = Some([("demo".to_owned(), label.to_owned())].into());
-        spec
-    };
+    let http = |label: &str, payload| labelled("http.request", label, payload);
+    let browser = |label: &str, recipe| labelled(ferry_core::recipe::BROWSER_RUN, label, recipe);
+    let mut specs = vec![browser(
+        "login",
+        json!({"inputs": {"user": ferry_testkit::fixture::DEMO_USER}, "steps": [
+            {"goto": {"url": site.url("/site/login")}},
+            {"fill": {"selector": "#user", "value": "{{input.user}}"}},
+            {"fill": {"selector": "#password", "value": "{{secret.DEMO_PASSWORD}}"}},
+            {"click": {"selector": "#sign-in"}},
+            {"wait_for": {"selector": "#who"}},
+            {"save_session": "demo-shop"}
+        ]}),
+    )];
     specs.push(browser(
-        "browser-reviews",
+        "feed",
         json!({"steps": [
-            {"goto": {"url": site.url("/site/reviews")}},
-            {"extract": {"list": "li.review", "fields": {
-                "title": {"selector": "h3"},
-                "stars": {"selector": ".stars", "regex": "(\\d+) stars", "number": true}}}}
+            {"goto": {"url": site.url("/site/feed")}},
+            {"infinite_scroll": {"list": ".post", "idle_ms": 1000}},
+            {"extract": {"list": ".post", "fields": {"post": {}}}}
         ]}),
     ));
-    specs.push(browser(
-        "browser-search",
-        json!({"steps": [
-            {"goto": {"url": site.url("/site/search")}},
-            {"fill": {"selector": "#q", "value": "ferry"}},
-            {"click": {"selector": "#go"}},
-            {"wait_for": {"selector": ".result"}},
-            {"extract": {"list": ".result", "fields": {"text": {}}}}
-        ]}),
-    ));
+    specs.extend(["shop-a", "shop-b"].iter().map(|shop| {
+        http(
+            "reviews-api",
+            json!({"url": site.url(&format!("/reviews/{shop}"))}),
+        )
+    }));
     specs.push(http("flaky", json!({"url": site.url("/flaky/demo/1")})));
-    specs.push(http(
-        "echo",
-        json!({"method": "POST", "url": site.url("/echo"), "json": {"hello": "ferry"}}),
-    ));
-    let jobs = api.submit_batch(specs).await?;
+    let mut jobs = api.submit_batch(specs).await?;
+    let login_id = jobs[0].id;
     println!(
-        "submitted {} jobs (202 Accepted); watching them:",
+        "submitted {} jobs (202 Accepted): a login that saves its session, an infinite feed, API calls",
         jobs.len()
     );
+    // Once the login has saved the session, the review collection reuses it.
+    let collect = browser(
+        "reviews",
+        json!({"use_session": "demo-shop", "steps": [
+            {"goto": {"url": site.url("/site/account/reviews")}},
+            {"paginate": {"next": "#next", "extract": {"list": "li.review", "fields": {
+                "id": {"attr": "data-id"},
+                "author": {"selector": ".author", "replace": ["^by ", ""]},
+                "stars": {"selector": ".stars", "number": true},
+                "date": {"selector": "time", "date": "%Y.%m.%d"},
+                "text": {"selector": ".text"}}}}}
+        ]}),
+    );
+    let mut collect = Some(collect);
 
     let mut finished = Vec::new();
-    let mut last = vec![String::new(); jobs.len()];
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
-    while finished.len() < jobs.len() {
+    let mut last: Vec<String> = Vec::new();
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(90);
+    while collect.is_some() || finished.len() < jobs.len() {
         finished.clear();
+        last.resize(jobs.len(), String::new());
         for (i, j) in jobs.iter().enumerate() {
             let job = api.job(j.id).await?;
             let line = progress_line(&job);
@@ -133,8 +152,21 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
                 finished.push(job);
             }
         }
+        let login = finished.iter().find(|j| j.id == login_id);
+        match (login.map(|j| j.status), collect.take()) {
+            (Some(JobState::Completed), Some(spec)) => {
+                let job = api.submit(&spec).await?;
+                println!(
+                    "  login saved session \"demo-shop\"; collecting reviews with it: {}",
+                    job.id
+                );
+                jobs.push(job);
+            }
+            (Some(_), Some(_)) => bail!("the login job did not complete: {login:?}"),
+            (_, pending) => collect = pending,
+        }
         if tokio::time::Instant::now() > give_up {
-            bail!("the demo jobs did not finish within 60 s");
+            bail!("the demo jobs did not finish within 90 s");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -144,18 +176,52 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     for job in &finished {
         let label = job.labels.get("demo").map(String::as_str).unwrap_or("");
         match (job.status, &job.result) {
-            (JobState::Completed, Some(result)) if label == "reviews" => {
+            (JobState::Completed, Some(result)) if label == "reviews-api" => {
                 let shop = result["json"]["shop"].as_str().unwrap_or("?");
                 let n = result["json"]["reviews"].as_array().map_or(0, Vec::len);
-                println!("  {shop}: {n} reviews");
+                println!("  review API of {shop}: {n} reviews");
             }
-            (JobState::Completed, Some(result)) if label.starts_with("browser") => {
-                let items = api.items(job.id, 0, 100).await?;
-                let rows: Vec<String> = items.items.iter().map(|i| i.data.to_string()).collect();
+            (JobState::Completed, _) if label == "login" => {
+                let sessions = api.sessions().await?.sessions;
+                let sizes: Vec<String> = sessions
+                    .iter()
+                    .map(|s| format!("{} ({} bytes sealed)", s.name, s.size_bytes))
+                    .collect();
                 println!(
-                    "  {label} (Chromium): {} rows: {}",
+                    "  login (Chromium): signed in; sessions on the server: {}",
+                    sizes.join(", ")
+                );
+            }
+            (JobState::Completed, Some(result)) if label == "reviews" => {
+                let items = api.items(job.id, 0, 100).await?;
+                println!(
+                    "  reviews behind the login (Chromium, saved session, {} pages): {} rows",
+                    result["pages"], result["rows"]
+                );
+                for item in &items.items {
+                    let r = &item.data;
+                    println!(
+                        "    {} {}★ {} {}: {}",
+                        r["id"].as_str().unwrap_or("?"),
+                        r["stars"].as_f64().unwrap_or(0.0),
+                        r["date"].as_str().unwrap_or("?"),
+                        r["author"].as_str().unwrap_or("?"),
+                        r["text"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            (JobState::Completed, Some(result)) if label == "feed" => {
+                let items = api.items(job.id, 0, 100).await?;
+                let posts: Vec<&str> = items
+                    .items
+                    .iter()
+                    .filter_map(|i| i.data["post"].as_str())
+                    .collect();
+                println!(
+                    "  infinite feed (Chromium, loaded over fetch while scrolling): {} posts, {} … {}",
                     result["rows"],
-                    rows.join(", ")
+                    posts.first().unwrap_or(&"?"),
+                    posts.last().unwrap_or(&"?")
                 );
             }
             (JobState::Completed, _) if label == "flaky" => {
@@ -164,12 +230,9 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
                     job.attempt
                 );
             }
-            (JobState::Completed, Some(result)) => {
-                println!("  echo: the server saw {}", result["json"]["json"]);
-            }
             _ => {
                 failed += 1;
-                println!("  {} {}: {:?}", job.id, job.status, job.error);
+                println!("  {} {} {}: {:?}", label, job.id, job.status, job.error);
             }
         }
     }
@@ -181,6 +244,14 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         );
         println!(
             "  FERRY_SERVER_URL={url} FERRY_API_TOKEN={} ferry job list",
+            api_token.expose()
+        );
+        println!(
+            "  curl -H 'Authorization: Bearer {}' '{url}/v1/events?after=0'   (every state change, in order)",
+            api_token.expose()
+        );
+        println!(
+            "  curl -H 'Authorization: Bearer {}' {url}/v1/sessions   (saved logins, never their contents)",
             api_token.expose()
         );
         shutdown_signal().await;

@@ -56,9 +56,9 @@ fn init_logging(cli: &Cli) {
         // chromiumoxide warns about every CDP event newer than its protocol tables; those
         // are expected with a current Chromium and skipped.
         Command::Serve(_) | Command::Worker(_) => {
-            "info,tower_http=warn,sqlx=warn,chromiumoxide=error"
+            "info,tower_http=warn,sqlx=warn,chromiumoxide=error,chromiumoxide::handler=off"
         }
-        _ => "warn,chromiumoxide=error",
+        _ => "warn,chromiumoxide=error,chromiumoxide::handler=off",
     };
     let filter = EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     use std::io::IsTerminal;

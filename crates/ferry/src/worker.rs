@@ -49,9 +49,22 @@ pub async fn run(args: WorkerArgs, config: Option<&Path>) -> Result<ExitCode> {
 /// The built-in handlers, with `browser.run` when `browser` and Chromium is installed
 /// (Debian's `/usr/bin/chromium`, or `FERRY_CHROMIUM`).
 pub fn handlers(browser: bool) -> Result<Registry> {
+    handlers_with_secrets(browser, Default::default())
+}
+
+/// The built-in handlers; `browser.run` resolves `{{secret.NAME}}` from `secrets`, then from
+/// this process's `FERRY_SECRET_NAME`.
+pub fn handlers_with_secrets(
+    browser: bool,
+    secrets: std::collections::HashMap<String, String>,
+) -> Result<Registry> {
     let mut registry = builtin::registry()?;
     if browser {
-        ferry_browser::register(&mut registry, ferry_browser::ChromiumConfig::default());
+        ferry_browser::register(
+            &mut registry,
+            ferry_browser::BrowserRun::lazy(ferry_browser::ChromiumConfig::default())
+                .with_secrets(secrets),
+        );
     }
     Ok(registry)
 }

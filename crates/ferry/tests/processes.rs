@@ -393,3 +393,38 @@ async fn bad_input_on_the_command_line_is_one_line_and_a_non_zero_exit() {
     unreachable.env("FERRY_API_TOKEN", "x");
     check(unreachable.output().await.expect("run"), "cannot reach");
 }
+
+/// The README's main command: `ferry demo` runs the login → saved session → collect flow
+/// in a real Chromium and exits 0 with the rows it collected.
+#[tokio::test]
+async fn the_demo_collects_behind_a_login_and_exits_zero() {
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        ferry(&["demo"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output(),
+    )
+    .await
+    .expect("the demo finishes")
+    .expect("run ferry demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for expected in [
+        "sessions on the server: demo-shop",
+        "reviews behind the login (Chromium, saved session, 3 pages): 7 rows",
+        "rv-7 1★ 2026-11-15 tom: Closed on a Tuesday",
+        "infinite feed (Chromium, loaded over fetch while scrolling): 12 posts",
+        "demo done: 6 jobs completed",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    assert!(
+        !stdout.contains(ferry_testkit::fixture::DEMO_PASSWORD),
+        "no secret printed"
+    );
+}
