@@ -596,3 +596,45 @@ async fn login_then_collect_through_the_server() {
         chromium.close().await;
     }
 }
+
+/// A browser past its job limit is retired: the next job gets a fresh Chromium and the old
+/// one is closed, its processes gone.
+#[tokio::test]
+async fn browsers_are_recycled_after_their_job_limit() {
+    use ferry_worker::Handler;
+    let site = fixture::spawn().await.expect("fixture");
+    let handler =
+        BrowserRun::lazy(ChromiumConfig::default()).with_recycle(ferry_browser::Recycle {
+            after_jobs: 2,
+            above_bytes: u64::MAX,
+        });
+    let recipe = json!({"steps": [
+        {"goto": {"url": site.url("/site/reviews")}},
+        {"extract": {"list": "li.review", "fields": {"id": {"attr": "data-id"}}}}
+    ]});
+    let job = || ferry_worker::JobContext::detached("browser.run", recipe.clone());
+    handler.run(job()).await.expect("job 1");
+    let first = handler.current().await.expect("started");
+    let (pid, profile) = (
+        first.pid().expect("pid"),
+        first.profile_dir().display().to_string(),
+    );
+    drop(first);
+    handler.run(job()).await.expect("job 2");
+    assert!(handler.current().await.is_none(), "retired after 2 jobs");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the retired browser was closed and reaped"
+    );
+    assert!(processes_with(&profile).is_empty(), "no helper left");
+    handler.run(job()).await.expect("job 3");
+    let second = handler.current().await.expect("a fresh browser");
+    assert_ne!(second.pid(), Some(pid));
+    drop(second);
+    if let Some(chromium) = handler.current().await {
+        drop(handler);
+        if let Ok(chromium) = Arc::try_unwrap(chromium) {
+            chromium.close().await;
+        }
+    }
+}

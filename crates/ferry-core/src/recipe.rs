@@ -17,7 +17,7 @@ pub const MAX_STEP_TIMEOUT_MS: u64 = 5 * 60 * 1000;
 /// How long a step waits for its selector unless it says otherwise.
 pub const DEFAULT_STEP_TIMEOUT_MS: u64 = 10_000;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Recipe {
     pub steps: Vec<Step>,
@@ -78,6 +78,13 @@ pub fn render(
     Ok(out)
 }
 
+/// The JSON Schema of a recipe (served at `GET /v1/recipes/schema`). The server checks
+/// more than the schema can say (regexes compile, inputs exist, bounds), always with the
+/// JSON path of the problem.
+pub fn schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(Recipe)).unwrap_or(Value::Null)
+}
+
 /// A session name: 1 to 200 of letters, digits, `.`, `_`, `-`, `:`.
 pub fn session_name_ok(name: &str) -> bool {
     (1..=200).contains(&name.len())
@@ -101,7 +108,7 @@ impl Recipe {
 }
 
 /// One step: `{"goto": {"url": …}}`, `{"click": {"selector": …}}`, …
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
     /// Loads `url` and waits for the page to load. A `4xx`/`5xx` answer fails the job
@@ -172,7 +179,7 @@ pub enum Step {
 }
 
 /// What `extract` (and each page of `paginate`) reads.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Extract {
     pub list: String,
@@ -215,7 +222,9 @@ impl Step {
 }
 
 /// What a field reads from its element.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Read {
     #[default]
@@ -224,7 +233,7 @@ pub enum Read {
 }
 
 /// A field of an extracted row.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Field {
     /// Relative to the row's element; absent: the element itself.
@@ -664,6 +673,29 @@ mod tests {
                 .expect_err("unknown")
                 .contains("FERRY_SECRET_NOPE")
         );
+    }
+
+    #[test]
+    fn the_schema_names_every_step() {
+        let schema = schema().to_string();
+        for step in [
+            "goto",
+            "click",
+            "fill",
+            "select",
+            "press",
+            "wait_for",
+            "scroll",
+            "infinite_scroll",
+            "paginate",
+            "extract",
+            "switch_tab",
+            "screenshot",
+            "save_session",
+        ] {
+            assert!(schema.contains(&format!("\"{step}\"")), "{step} missing");
+        }
+        assert!(schema.contains("use_session") && schema.contains("inputs"));
     }
 
     #[test]

@@ -1195,6 +1195,17 @@ async fn sessions_are_scoped_to_the_job_and_sealed() {
         .await
         .expect("load");
     assert_eq!(loaded.state, None, "nothing saved under the name now");
+
+    let schema = server
+        .raw()
+        .json("GET", "/v1/recipes/schema", API_TOKEN, "")
+        .await;
+    assert_eq!(schema.status, 200);
+    assert!(
+        schema.body["properties"]["steps"].is_object(),
+        "{:?}",
+        schema.body
+    );
 }
 
 /// Artifacts: uploaded under the job's lease, listed and downloaded by clients, served so

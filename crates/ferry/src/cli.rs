@@ -138,7 +138,7 @@ pub struct SubmitArgs {
     /// The payload as JSON.
     #[arg(long, conflicts_with = "payload_file")]
     pub payload: Option<String>,
-    /// Read the payload from a JSON file (- for standard input).
+    /// Read the payload from a JSON file, or YAML if it ends in .yaml/.yml (- for standard input).
     #[arg(long)]
     pub payload_file: Option<PathBuf>,
     /// A label key=value (repeatable).

@@ -130,7 +130,40 @@ fn read_payload(args: &SubmitArgs) -> Result<Value> {
             .with_context(|| format!("cannot read {}", path.display()))?,
         (None, None) => return Ok(Value::Object(Default::default())),
     };
-    serde_json::from_str(&text).context("the payload is not valid JSON")
+    parse_payload(&text, args.payload_file.as_deref())
+}
+
+/// JSON, or YAML when the file is `.yaml`/`.yml` (recipes are often written by hand).
+fn parse_payload(text: &str, path: Option<&std::path::Path>) -> Result<Value> {
+    let yaml = path
+        .and_then(|p| p.extension())
+        .is_some_and(|e| e == "yaml" || e == "yml");
+    if yaml {
+        serde_saphyr::from_str::<Value>(text)
+            .map_err(|e| anyhow::anyhow!("the payload is not valid YAML: {e}"))
+    } else {
+        serde_json::from_str(text)
+            .context("the payload is not valid JSON (a .yaml or .yml file is read as YAML)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipes_may_be_yaml() {
+        let yaml = "steps:\n  - goto: {url: 'http://127.0.0.1/site/reviews'}\n  - extract:\n      list: li.review\n      fields:\n        title: {selector: h3}\n        stars: {selector: .stars, number: true}\n";
+        let value = parse_payload(yaml, Some(std::path::Path::new("reviews.yaml"))).expect("yaml");
+        assert_eq!(
+            value["steps"][1]["extract"]["fields"]["stars"],
+            serde_json::json!({"selector": ".stars", "number": true})
+        );
+        assert!(ferry_core::recipe::validate(&value, "payload").is_ok());
+        let err = parse_payload("steps: [", Some(std::path::Path::new("r.yml"))).expect_err("bad");
+        assert!(err.to_string().contains("not valid YAML"), "{err}");
+        assert!(parse_payload("{}", None).is_ok());
+    }
 }
 
 async fn submit_job(client: &Client, args: SubmitArgs, json: bool) -> Result<ExitCode> {

@@ -8,6 +8,7 @@ mod error;
 mod health;
 mod jobs;
 mod kinds;
+mod recipes;
 mod sessions;
 mod worker;
 
@@ -37,6 +38,7 @@ pub fn app(queue: AppState) -> Router {
         .merge(batches::router())
         .merge(sessions::router())
         .merge(artifacts::router())
+        .merge(recipes::router())
         .route_layer(middleware::from_fn_with_state(
             config.api_token.clone(),
             auth::require,
