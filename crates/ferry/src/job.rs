@@ -147,25 +147,6 @@ fn parse_payload(text: &str, path: Option<&std::path::Path>) -> Result<Value> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recipes_may_be_yaml() {
-        let yaml = "steps:\n  - goto: {url: 'http://127.0.0.1/site/reviews'}\n  - extract:\n      list: li.review\n      fields:\n        title: {selector: h3}\n        stars: {selector: .stars, number: true}\n";
-        let value = parse_payload(yaml, Some(std::path::Path::new("reviews.yaml"))).expect("yaml");
-        assert_eq!(
-            value["steps"][1]["extract"]["fields"]["stars"],
-            serde_json::json!({"selector": ".stars", "number": true})
-        );
-        assert!(ferry_core::recipe::validate(&value, "payload").is_ok());
-        let err = parse_payload("steps: [", Some(std::path::Path::new("r.yml"))).expect_err("bad");
-        assert!(err.to_string().contains("not valid YAML"), "{err}");
-        assert!(parse_payload("{}", None).is_ok());
-    }
-}
-
 async fn submit_job(client: &Client, args: SubmitArgs, json: bool) -> Result<ExitCode> {
     let payload = read_payload(&args)?;
     let mut labels = std::collections::BTreeMap::new();
@@ -312,5 +293,24 @@ fn print_job(job: &Job, json: bool) {
             "result:   {}",
             serde_json::to_string_pretty(r).unwrap_or_default()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipes_may_be_yaml() {
+        let yaml = "steps:\n  - goto: {url: 'http://127.0.0.1/site/reviews'}\n  - extract:\n      list: li.review\n      fields:\n        title: {selector: h3}\n        stars: {selector: .stars, number: true}\n";
+        let value = parse_payload(yaml, Some(std::path::Path::new("reviews.yaml"))).expect("yaml");
+        assert_eq!(
+            value["steps"][1]["extract"]["fields"]["stars"],
+            serde_json::json!({"selector": ".stars", "number": true})
+        );
+        assert!(ferry_core::recipe::validate(&value, "payload").is_ok());
+        let err = parse_payload("steps: [", Some(std::path::Path::new("r.yml"))).expect_err("bad");
+        assert!(err.to_string().contains("not valid YAML"), "{err}");
+        assert!(parse_payload("{}", None).is_ok());
     }
 }
