@@ -19,11 +19,34 @@ use serde_json::{Value, json};
 /// The most requests one log keeps (a page polling forever must not grow it without bound).
 const MAX_ENTRIES: usize = 2_000;
 
+/// One request as the log keeps it.
+#[derive(Debug, Default)]
+struct Entry {
+    url: String,
+    method: String,
+    kind: String,
+    started: f64,
+    status: Option<i64>,
+    mime_type: Option<String>,
+    /// `Retry-After`, kept only for document answers.
+    retry_after: Option<String>,
+    size: Option<f64>,
+    finished: Option<f64>,
+    error: Option<String>,
+}
+
 #[derive(Debug, Default)]
 struct Log {
-    entries: Vec<Value>,
+    entries: Vec<Entry>,
     index: HashMap<String, usize>,
     dropped: u64,
+}
+
+impl Log {
+    fn entry(&mut self, id: &str) -> Option<&mut Entry> {
+        let i = *self.index.get(id)?;
+        self.entries.get_mut(i)
+    }
 }
 
 /// Records one page's requests until dropped.
@@ -44,10 +67,6 @@ fn lock(log: &Mutex<Log>) -> std::sync::MutexGuard<'_, Log> {
     log.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn id_of(event: &Value) -> String {
-    event["requestId"].as_str().unwrap_or_default().to_owned()
-}
-
 impl NetworkLog {
     /// Starts recording `page`'s requests (the page's Network domain is on by default).
     pub(crate) async fn start(page: &Page) -> Self {
@@ -59,9 +78,8 @@ impl NetworkLog {
                     let log = log.clone();
                     tasks.push(tokio::spawn(async move {
                         while let Some(event) = events.next().await {
-                            let event = serde_json::to_value(&*event).unwrap_or(Value::Null);
-                            let apply: fn(&mut Log, Value) = $apply;
-                            apply(&mut lock(&log), event);
+                            let apply: fn(&mut Log, &$event) = $apply;
+                            apply(&mut lock(&log), &event);
                         }
                     }));
                 }
@@ -72,37 +90,43 @@ impl NetworkLog {
                 log.dropped += 1;
                 return;
             }
-            let id = id_of(&e);
-            log.index.insert(id, log.entries.len());
-            log.entries.push(json!({
-                "url": e["request"]["url"],
-                "method": e["request"]["method"],
-                "type": e["type"],
-                "started": e["timestamp"],
-                "status": null,
-            }));
+            let i = log.entries.len();
+            log.index.insert(e.request_id.inner().clone(), i);
+            log.entries.push(Entry {
+                url: e.request.url.clone(),
+                method: e.request.method.clone(),
+                kind: e
+                    .r#type
+                    .as_ref()
+                    .map_or(String::new(), |t| t.as_ref().to_owned()),
+                started: *e.timestamp.inner(),
+                ..Entry::default()
+            });
         });
         listen!(EventResponseReceived, |log, e| {
-            if let Some(&i) = log.index.get(&id_of(&e)) {
-                let entry = &mut log.entries[i];
-                entry["status"] = e["response"]["status"].clone();
-                entry["mime_type"] = e["response"]["mimeType"].clone();
-                entry["headers"] = e["response"]["headers"].clone();
-                entry["type"] = e["type"].clone();
+            if let Some(entry) = log.entry(e.request_id.inner()) {
+                entry.status = Some(e.response.status);
+                entry.mime_type = Some(e.response.mime_type.clone());
+                entry.kind = e.r#type.as_ref().to_owned();
+                if entry.kind == "Document" {
+                    entry.retry_after = e.response.headers.inner().as_object().and_then(|h| {
+                        h.iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+                            .and_then(|(_, v)| v.as_str().map(str::to_owned))
+                    });
+                }
             }
         });
         listen!(EventLoadingFinished, |log, e| {
-            if let Some(&i) = log.index.get(&id_of(&e)) {
-                let entry = &mut log.entries[i];
-                entry["size"] = e["encodedDataLength"].clone();
-                entry["finished"] = e["timestamp"].clone();
+            if let Some(entry) = log.entry(e.request_id.inner()) {
+                entry.size = Some(e.encoded_data_length);
+                entry.finished = Some(*e.timestamp.inner());
             }
         });
         listen!(EventLoadingFailed, |log, e| {
-            if let Some(&i) = log.index.get(&id_of(&e)) {
-                let entry = &mut log.entries[i];
-                entry["error"] = e["errorText"].clone();
-                entry["finished"] = e["timestamp"].clone();
+            if let Some(entry) = log.entry(e.request_id.inner()) {
+                entry.error = Some(e.error_text.clone());
+                entry.finished = Some(*e.timestamp.inner());
             }
         });
         Self { log, tasks }
@@ -113,7 +137,7 @@ impl NetworkLog {
         lock(&self.log)
             .entries
             .iter()
-            .filter(|e| e.get("finished").is_none())
+            .filter(|e| e.finished.is_none())
             .count()
     }
 
@@ -125,45 +149,34 @@ impl NetworkLog {
     /// `Retry-After` of the latest document answer with this status, in seconds.
     pub(crate) fn retry_after(&self, status: u16) -> Option<u64> {
         let log = lock(&self.log);
-        let entry =
-            log.entries.iter().rev().find(|e| {
-                e["type"] == "Document" && e["status"].as_u64() == Some(u64::from(status))
-            })?;
-        let headers = entry["headers"].as_object()?;
-        headers
+        log.entries
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
-            .and_then(|(_, v)| v.as_str())
+            .rev()
+            .find(|e| e.kind == "Document" && e.status == Some(i64::from(status)))?
+            .retry_after
+            .as_deref()
             .and_then(|v| v.trim().parse().ok())
     }
 
     /// The log as JSON: `{"entries": [{url, method, type, status, mime_type, size,
-    /// duration_ms, error}], "dropped": n}`, timings relative to the first request.
+    /// started_ms, duration_ms, error}], "dropped": n}`, times relative to the first request.
     pub(crate) fn to_json(&self) -> Value {
         let log = lock(&self.log);
-        let origin = log
-            .entries
-            .first()
-            .and_then(|e| e["started"].as_f64())
-            .unwrap_or(0.0);
+        let origin = log.entries.first().map_or(0.0, |e| e.started);
         let entries: Vec<Value> = log
             .entries
             .iter()
             .map(|e| {
-                let started = e["started"].as_f64().unwrap_or(origin);
-                let duration = e["finished"]
-                    .as_f64()
-                    .map(|f| ((f - started) * 1000.0).round());
                 json!({
-                    "url": e["url"],
-                    "method": e["method"],
-                    "type": e["type"],
-                    "status": e["status"],
-                    "mime_type": e.get("mime_type").cloned().unwrap_or(Value::Null),
-                    "size": e.get("size").cloned().unwrap_or(Value::Null),
-                    "started_ms": ((started - origin) * 1000.0).round(),
-                    "duration_ms": duration,
-                    "error": e.get("error").cloned().unwrap_or(Value::Null),
+                    "url": e.url,
+                    "method": e.method,
+                    "type": e.kind,
+                    "status": e.status,
+                    "mime_type": e.mime_type,
+                    "size": e.size,
+                    "started_ms": ((e.started - origin) * 1000.0).round(),
+                    "duration_ms": e.finished.map(|f| ((f - e.started) * 1000.0).round()),
+                    "error": e.error,
                 })
             })
             .collect();
