@@ -1221,7 +1221,9 @@ impl ferry_worker::Handler for BrowserRun {
         let chromium = self.browser().await.map_err(to_handler_error)?;
         let mut host = WorkerHost(&ctx, &self.secrets);
         let outcome = chromium.run(&recipe, &mut host).await;
-        if let Err(BrowserError::Crashed(_)) = &outcome {
+        // A browser that failed, or stopped answering a command for 30 s, is replaced for
+        // the next job (jobs still running on it keep it until they end).
+        if let Err(BrowserError::Crashed(_) | BrowserError::Timeout { .. }) = &outcome {
             self.forget(&chromium).await;
         }
         self.after_job(chromium).await;
