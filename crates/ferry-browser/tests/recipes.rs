@@ -569,10 +569,8 @@ async fn login_then_collect_through_the_server() {
         "{done:?}"
     );
     let events: Vec<_> = server
-        .api
-        .all_events(0)
+        .events_through(std::slice::from_ref(&done))
         .await
-        .expect("events")
         .into_iter()
         .filter(|e| e.job_id == Some(limited.id))
         .collect();

@@ -399,15 +399,18 @@ impl Queue {
     pub async fn events(
         &self,
         tenant_id: &str,
-        job: Option<JobId>,
+        filter: &ferry_store::EventFilter,
         after: i64,
         limit: u32,
     ) -> StoreResult<Vec<ferry_core::api::Event>> {
-        if let Some(id) = job {
-            // A job that does not exist is a 404, not an empty record.
-            self.store.job_get(tenant_id, id).await?;
-        }
-        self.store.events_list(tenant_id, job, after, limit).await
+        self.store
+            .events_list(tenant_id, filter, after, limit)
+            .await
+    }
+
+    /// Cancelled when the server begins to shut down (long-lived answers end then).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
     }
 
     pub async fn prune_events(&self, before: DateTime<Utc>, batch: u32) -> StoreResult<u64> {

@@ -412,6 +412,60 @@ async fn two_instances_keep_key_limits() {
     let workers: std::collections::HashSet<_> =
         stored.iter().filter_map(|j| j.worker_id.clone()).collect();
     assert!(workers.len() >= 4, "work was spread: {workers:?}");
-    let events = b.api.all_events(0).await.expect("events");
+    let events = b.events_through(&stored).await;
     ferry_testkit::flow::check_mix(&events, &stored).expect("limits held across instances");
+}
+
+/// An event written by a transaction that commits late is never skipped by a reader that
+/// already read past its id: readers see only events of transactions older than every
+/// running one, in (transaction, id) order.
+#[tokio::test]
+async fn a_late_commit_never_opens_a_gap_in_the_event_record() {
+    let server = pg_server(None).await;
+    let url = server.database_url.clone().expect("a PostgreSQL server");
+    // Transaction A takes an event id (a job insert) and stays open.
+    let mut a = PgConnection::connect(&url).await.expect("connect");
+    sqlx::query("BEGIN").execute(&mut a).await.expect("begin");
+    sqlx::query(
+        "INSERT INTO ferry.jobs (id, tenant_id, kind, status, payload, labels, run_at, attempt, \
+         max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, created_at, updated_at) \
+         VALUES (gen_random_uuid(), 'default', 'late.commit', 'pending', '{}', '{}', 0, 0, 3, 60000, \
+         1000, 60000, 0, 0)",
+    )
+    .execute(&mut a)
+    .await
+    .expect("insert in A");
+    // B commits after A took its id: B's event has the larger id, and is held back.
+    let b = server
+        .api
+        .submit(&job("late.later", json!({})))
+        .await
+        .expect("submit");
+    let seen = server.api.all_events(0).await.expect("events");
+    assert!(
+        seen.iter().all(|e| e.job_id != Some(b.id)),
+        "B waits while an older transaction runs: {seen:?}"
+    );
+    let cursor = seen.last().map_or(0, |e| e.id);
+    sqlx::query("COMMIT")
+        .execute(&mut a)
+        .await
+        .expect("commit A");
+    // (Other tests' transactions on this PostgreSQL may hold the horizon for a moment.)
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let after: Vec<_> = server
+            .api
+            .all_events(cursor)
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|e| e.kind.unwrap_or_default())
+            .collect();
+        if after.len() >= 2 || tokio::time::Instant::now() > deadline {
+            break after;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(after, ["late.commit", "late.later"], "both, A first");
 }

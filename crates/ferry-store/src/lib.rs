@@ -22,8 +22,8 @@ use ferry_core::{
 
 pub use error::{StoreError, StoreResult};
 pub use params::{
-    ClaimParams, CompleteParams, Completed, FailParams, Inserted, LeasedJob, ListParams, NewBatch,
-    ProgressParams, Transition,
+    ClaimParams, CompleteParams, Completed, EventFilter, FailParams, Inserted, LeasedJob,
+    ListParams, NewBatch, ProgressParams, Transition,
 };
 pub use postgres::PostgresStore;
 pub use shared::Overdue;
@@ -205,14 +205,17 @@ impl Store {
     }
 
     /// Events with `id > after`, in order; only `job`'s when given.
+    /// Events after the one with id `after`, in the order they became visible: no event
+    /// that commits later ever sorts before one already returned (so a reader that resumes
+    /// from the last id it saw misses nothing and sees nothing twice).
     pub async fn events_list(
         &self,
         tenant_id: &str,
-        job: Option<JobId>,
+        filter: &EventFilter,
         after: i64,
         limit: u32,
     ) -> StoreResult<Vec<ferry_core::api::Event>> {
-        dispatch!(self, s => s.events_list(tenant_id, job, after, limit).await)
+        dispatch!(self, s => s.events_list(tenant_id, filter, after, limit).await)
     }
 
     /// Deletes up to `limit` events recorded before `before`.

@@ -56,6 +56,11 @@ pub const SQLITE: &[Migration] = &[
         name: "sessions_artifacts",
         sql: include_str!("../migrations/sqlite/0009_sessions_artifacts.sql"),
     },
+    Migration {
+        version: 10,
+        name: "event_order",
+        sql: include_str!("../migrations/sqlite/0010_event_order.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -104,5 +109,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 9,
         name: "sessions_artifacts",
         sql: include_str!("../migrations/postgres/0009_sessions_artifacts.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "event_order",
+        sql: include_str!("../migrations/postgres/0010_event_order.sql"),
     },
 ];

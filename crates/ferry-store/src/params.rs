@@ -65,6 +65,17 @@ pub struct Transition {
     pub to: JobState,
 }
 
+/// Which events to read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    /// Only this job's.
+    pub job: Option<JobId>,
+    /// Only events of jobs of these kinds (empty: all).
+    pub kinds: Vec<ferry_core::KindPattern>,
+    /// Only these types (`job.completed`, …; empty: all).
+    pub types: Vec<String>,
+}
+
 /// A running job whose lease a worker proved it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeasedJob {

@@ -27,8 +27,8 @@ use uuid::Uuid;
 use ferry_core::api::{ArtifactInfo, SessionInfo};
 
 use crate::{
-    ClaimParams, CompleteParams, Completed, FailParams, Inserted, LeasedJob, ListParams, NewBatch,
-    Overdue, ProgressParams, StoreError, StoreResult, Transition, migrate,
+    ClaimParams, CompleteParams, Completed, EventFilter, FailParams, Inserted, LeasedJob,
+    ListParams, NewBatch, Overdue, ProgressParams, StoreError, StoreResult, Transition, migrate,
     shared::{self, LeaseRow},
 };
 
@@ -686,20 +686,47 @@ impl PostgresStore {
     pub async fn events_list(
         &self,
         tenant_id: &str,
-        job: Option<JobId>,
+        filter: &EventFilter,
         after: i64,
         limit: u32,
     ) -> StoreResult<Vec<ferry_core::api::Event>> {
+        // Where `after` sits in (tx, id) order; an event pruned since: by id alone.
+        let after_tx: Option<i64> = if after > 0 {
+            sqlx::query_scalar("SELECT tx FROM ferry.events WHERE id = $1")
+                .bind(after)
+                .fetch_optional(&self.pool)
+                .await?
+        } else {
+            None
+        };
         let mut q = QueryBuilder::<Postgres>::new(
             "SELECT id, type, job_id, kind, attempt, data, at FROM ferry.events WHERE tenant_id = ",
         );
         q.push_bind(tenant_id.to_owned())
-            .push(" AND id > ")
-            .push_bind(after);
-        if let Some(job) = job {
+            .push(" AND tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint");
+        match after_tx {
+            Some(tx) => {
+                q.push(" AND (tx, id) > (")
+                    .push_bind(tx)
+                    .push(", ")
+                    .push_bind(after)
+                    .push(")");
+            }
+            None => {
+                q.push(" AND id > ").push_bind(after);
+            }
+        }
+        if let Some(job) = filter.job {
             q.push(" AND job_id = ").push_bind(job.as_uuid());
         }
-        q.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
+        push_kind_filter(&mut q, &filter.kinds);
+        if !filter.types.is_empty() {
+            q.push(" AND type = ANY(")
+                .push_bind(filter.types.clone())
+                .push("::text[])");
+        }
+        q.push(" ORDER BY tx, id LIMIT ")
+            .push_bind(i64::from(limit));
         let rows = q.build().fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {

@@ -26,8 +26,8 @@ use sqlx::{
 use ferry_core::api::{ArtifactInfo, SessionInfo};
 
 use crate::{
-    ClaimParams, CompleteParams, Completed, FailParams, Inserted, LeasedJob, ListParams, NewBatch,
-    Overdue, ProgressParams, StoreError, StoreResult, Transition, migrate,
+    ClaimParams, CompleteParams, Completed, EventFilter, FailParams, Inserted, LeasedJob,
+    ListParams, NewBatch, Overdue, ProgressParams, StoreError, StoreResult, Transition, migrate,
     shared::{self, LeaseRow},
 };
 
@@ -600,18 +600,28 @@ impl SqliteStore {
     pub async fn events_list(
         &self,
         tenant_id: &str,
-        job: Option<JobId>,
+        filter: &EventFilter,
         after: i64,
         limit: u32,
     ) -> StoreResult<Vec<ferry_core::api::Event>> {
+        // One writer commits at a time, so ids are in commit order.
         let mut q = QueryBuilder::<Sqlite>::new(
             "SELECT id, type, job_id, kind, attempt, data, at FROM ferry_events WHERE tenant_id = ",
         );
         q.push_bind(tenant_id.to_owned())
             .push(" AND id > ")
             .push_bind(after);
-        if let Some(job) = job {
+        if let Some(job) = filter.job {
             q.push(" AND job_id = ").push_bind(job.to_string());
+        }
+        push_kind_filter(&mut q, &filter.kinds);
+        if !filter.types.is_empty() {
+            q.push(" AND type IN (");
+            let mut types = q.separated(", ");
+            for t in &filter.types {
+                types.push_bind(t.clone());
+            }
+            q.push(")");
         }
         q.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
         let rows = q.build().fetch_all(&self.read).await?;

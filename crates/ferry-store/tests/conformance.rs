@@ -899,6 +899,23 @@ async fn paused_kinds_are_not_claimed(store: Store) {
     assert!(store.kind_paused("other").await.expect("paused").is_empty());
 }
 
+/// The events matching `filter` once there are `want` of them (or after 10 s). On
+/// PostgreSQL an event shows once every older transaction has ended.
+async fn settled_events(
+    store: &Store,
+    filter: &ferry_store::EventFilter,
+    want: usize,
+) -> Vec<ferry_core::api::Event> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let events = store.events_list(T, filter, 0, 100).await.expect("events");
+        if events.len() >= want || std::time::Instant::now() > deadline {
+            return events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// A batch-results page once it holds `want` items (or after 10 s). On PostgreSQL a finished
 /// item shows once every older transaction has ended, and the other tests running on the
 /// same server may hold one for a moment.
@@ -1494,10 +1511,11 @@ async fn state_changes_are_recorded_as_events(store: Store) {
         .job_cancel(T, other, t0() + ms(2_002))
         .await
         .expect("cancel");
-    let events = store
-        .events_list(T, Some(id), 0, 100)
-        .await
-        .expect("events");
+    let filter = ferry_store::EventFilter {
+        job: Some(id),
+        ..Default::default()
+    };
+    let events = settled_events(&store, &filter, 5).await;
     let seen: Vec<_> = events
         .iter()
         .map(|e| (e.event_type.as_str(), e.attempt.unwrap_or(0)))
@@ -1519,11 +1537,11 @@ async fn state_changes_are_recorded_as_events(store: Store) {
         events[2].data.as_ref().and_then(|d| d["code"].as_str()),
         Some("BOOM")
     );
-    let all = store.events_list(T, None, 0, 100).await.expect("all");
+    let all = settled_events(&store, &Default::default(), 7).await;
     assert_eq!(all.len(), 7);
     assert!(all.windows(2).all(|w| w[0].id < w[1].id));
     let page = store
-        .events_list(T, None, all[3].id, 2)
+        .events_list(T, &Default::default(), all[3].id, 2)
         .await
         .expect("page");
     assert_eq!(page, all[4..6]);
@@ -1533,7 +1551,7 @@ async fn state_changes_are_recorded_as_events(store: Store) {
     );
     assert!(
         store
-            .events_list("other", None, 0, 100)
+            .events_list("other", &Default::default(), 0, 100)
             .await
             .expect("other")
             .is_empty()
@@ -1544,7 +1562,7 @@ async fn state_changes_are_recorded_as_events(store: Store) {
     );
     assert_eq!(
         store
-            .events_list(T, None, 0, 100)
+            .events_list(T, &Default::default(), 0, 100)
             .await
             .expect("rest")
             .len(),

@@ -208,6 +208,39 @@ impl TestServer {
     }
 
     /// Waits (up to `timeout`) until the job is final; answers it as it is then.
+    /// The whole event record once `ready` holds for it (or after 10 s: then as it is). On
+    /// PostgreSQL an event shows once every older transaction has ended, and other tests on
+    /// the same server may hold one for a moment.
+    pub async fn events_when(
+        &self,
+        ready: impl Fn(&[ferry_core::api::Event]) -> bool,
+    ) -> Vec<ferry_core::api::Event> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let events = self.api.all_events(0).await.expect("events");
+            if ready(&events) || tokio::time::Instant::now() > deadline {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The event record once every job in `jobs` has its final event in it.
+    pub async fn events_through(&self, jobs: &[ferry_core::Job]) -> Vec<ferry_core::api::Event> {
+        self.events_when(|events| {
+            jobs.iter().all(|j| {
+                events.iter().any(|e| {
+                    e.job_id == Some(j.id)
+                        && matches!(
+                            e.event_type.as_str(),
+                            "job.completed" | "job.failed" | "job.cancelled"
+                        )
+                })
+            })
+        })
+        .await
+    }
+
     pub async fn wait_final(&self, id: ferry_core::JobId, timeout: Duration) -> ferry_core::Job {
         self.queue
             .wait_final(ferry_core::DEFAULT_TENANT, id, timeout)

@@ -46,6 +46,6 @@ async fn eight_workers_never_exceed_key_limits() {
     for j in &jobs {
         stored.push(server.api.job(j.id).await.expect("get"));
     }
-    let events = server.api.all_events(0).await.expect("events");
+    let events = server.events_through(&stored).await;
     flow::check_mix(&events, &stored).expect("limits held");
 }

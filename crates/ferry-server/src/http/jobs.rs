@@ -24,8 +24,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/jobs/batch", post(submit_batch))
         .route("/v1/jobs/{id}", get(get_job))
         .route("/v1/jobs/{id}/items", get(items))
-        .route("/v1/jobs/{id}/events", get(job_events))
-        .route("/v1/events", get(events))
         .route("/v1/jobs/{id}/cancel", post(cancel))
         .route("/v1/jobs/{id}/retry", post(retry))
 }
@@ -60,7 +58,11 @@ pub(super) fn query_pairs(
     }
 }
 
-fn parse_num<T: std::str::FromStr>(field: &str, value: &str, what: &str) -> Result<T, ApiError> {
+pub(super) fn parse_num<T: std::str::FromStr>(
+    field: &str,
+    value: &str,
+    what: &str,
+) -> Result<T, ApiError> {
     value
         .parse()
         .map_err(|_| ApiError::field(field, format!("{value:?} is not {what}")))
@@ -216,53 +218,6 @@ async fn items(
     let items = queue.items(DEFAULT_TENANT, id, after, limit).await?;
     let next_after = items.last().map_or(after, |i| i.seq);
     Ok(Json(ItemPage { items, next_after }))
-}
-
-/// `after` and `limit` of an event page.
-fn event_page_params(raw: Option<String>) -> Result<(i64, u32), ApiError> {
-    let mut after = 0i64;
-    let mut limit = 100u32;
-    for (key, value) in query_pairs(raw, &["after", "limit"])? {
-        if key == "after" {
-            after = parse_num(&key, &value, "an event id")?;
-        } else {
-            limit = parse_num(&key, &value, "a whole number")?;
-            if !(1..=MAX_ITEMS_PAGE).contains(&limit) {
-                return Err(ApiError::field(
-                    "limit",
-                    format!("a whole number from 1 to {MAX_ITEMS_PAGE}"),
-                ));
-            }
-        }
-    }
-    Ok((after, limit))
-}
-
-/// A page of the event record: everything, or one job's.
-async fn event_page(
-    queue: &AppState,
-    job: Option<ferry_core::JobId>,
-    raw: Option<String>,
-) -> Result<Json<ferry_core::api::EventPage>, ApiError> {
-    let (after, limit) = event_page_params(raw)?;
-    let events = queue.events(DEFAULT_TENANT, job, after, limit).await?;
-    let next_after = events.last().map_or(after, |e| e.id);
-    Ok(Json(ferry_core::api::EventPage { events, next_after }))
-}
-
-async fn events(
-    State(queue): State<AppState>,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<ferry_core::api::EventPage>, ApiError> {
-    event_page(&queue, None, raw).await
-}
-
-async fn job_events(
-    State(queue): State<AppState>,
-    PathId(id): PathId,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<ferry_core::api::EventPage>, ApiError> {
-    event_page(&queue, Some(id), raw).await
 }
 
 async fn cancel(State(queue): State<AppState>, PathId(id): PathId) -> Result<Json<Job>, ApiError> {

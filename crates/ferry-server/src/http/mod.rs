@@ -5,6 +5,7 @@ mod artifacts;
 mod auth;
 mod batches;
 mod error;
+mod events;
 mod health;
 mod jobs;
 mod kinds;
@@ -39,6 +40,7 @@ pub fn app(queue: AppState) -> Router {
         .merge(sessions::router())
         .merge(artifacts::router())
         .merge(recipes::router())
+        .merge(events::router())
         .route_layer(middleware::from_fn_with_state(
             config.api_token.clone(),
             auth::require,
