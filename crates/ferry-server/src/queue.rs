@@ -408,6 +408,29 @@ impl Queue {
             .await
     }
 
+    /// Removes the artifacts of jobs retention deleted: the files first, then their index
+    /// rows (a crash between leaves a row to retry, never a file nobody can find).
+    pub async fn prune_artifacts(&self, batch: u32) -> StoreResult<u64> {
+        let Some(objects) = self.config.artifacts.clone() else {
+            return Ok(0);
+        };
+        let orphans = self.store.artifacts_orphaned(batch).await?;
+        let mut removed = 0;
+        for (job, name) in orphans {
+            match object_store::ObjectStoreExt::delete(&*objects, &artifact_path(job, &name)).await
+            {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => {
+                    tracing::warn!(job_id = %job, artifact = %name, error = %e, "cannot remove an artifact");
+                    continue;
+                }
+            }
+            self.store.artifact_delete(job, &name).await?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Cancelled when the server begins to shut down (long-lived answers end then).
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
@@ -446,4 +469,9 @@ where
             return Ok(total);
         }
     }
+}
+
+/// Where an artifact's bytes live in the artifact store.
+pub(crate) fn artifact_path(job: JobId, name: &str) -> object_store::path::Path {
+    object_store::path::Path::from(format!("jobs/{job}/{name}"))
 }

@@ -1318,6 +1318,68 @@ async fn artifacts_are_uploaded_under_the_lease_and_served() {
         .expect_err("finished");
     assert_eq!(api_code(late), ErrorCode::LeaseLost);
 
+    // Retention takes a finished job's artifacts with it.
+    let retention = TestServer::builder()
+        .configure(|c| c.services.cleaner.retention = Duration::ZERO)
+        .spawn()
+        .await;
+    let kept = retention
+        .api
+        .submit(&job("report.render", json!({})))
+        .await
+        .expect("submit");
+    let c = retention
+        .worker
+        .claim(&claim_req(&["report.render"], 1, 0))
+        .await
+        .expect("claim")
+        .jobs;
+    retention
+        .worker
+        .upload_artifact(kept.id, &c[0].lease, "shot.png", "image/png", vec![1, 2, 3])
+        .await
+        .expect("upload");
+    retention
+        .worker
+        .complete(kept.id, &c[0].lease, json!({}))
+        .await
+        .expect("complete");
+    let objects = retention
+        .queue
+        .config()
+        .artifacts
+        .clone()
+        .expect("an artifact store");
+    let path = object_store_path(kept.id, "shot.png");
+    assert!(
+        object_store::ObjectStoreExt::get(&*objects, &path)
+            .await
+            .is_ok()
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    retention.run_maintenance().await;
+    assert!(
+        retention
+            .queue
+            .store()
+            .artifact_list(ferry_core::DEFAULT_TENANT, kept.id)
+            .await
+            .expect("list")
+            .is_empty(),
+        "index rows removed"
+    );
+    assert!(
+        retention.api.job(kept.id).await.is_err(),
+        "the job itself went first"
+    );
+    assert!(
+        matches!(
+            object_store::ObjectStoreExt::get(&*objects, &path).await,
+            Err(object_store::Error::NotFound { .. })
+        ),
+        "the file removed"
+    );
+
     // A server without an artifact store says so.
     let bare = TestServer::builder().without_artifacts().spawn().await;
     let j = bare
@@ -1474,4 +1536,8 @@ async fn event_streams_resume_without_gap_or_duplicate() {
         .await;
     assert_eq!(bad.status, 422);
     assert_eq!(bad.body["error"]["fields"][0]["field"], "type");
+}
+
+fn object_store_path(job: ferry_core::JobId, name: &str) -> object_store::path::Path {
+    object_store::path::Path::from(format!("jobs/{job}/{name}"))
 }

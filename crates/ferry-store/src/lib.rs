@@ -407,6 +407,15 @@ impl Store {
         dispatch!(self, s => s.artifact_list(tenant_id, job_id).await)
     }
 
+    /// Artifacts whose job was deleted (by retention), to remove.
+    pub async fn artifacts_orphaned(&self, limit: u32) -> StoreResult<Vec<(JobId, String)>> {
+        dispatch!(self, s => s.artifacts_orphaned(limit).await)
+    }
+
+    pub async fn artifact_delete(&self, job_id: JobId, name: &str) -> StoreResult<()> {
+        dispatch!(self, s => s.artifact_delete(job_id, name).await)
+    }
+
     pub async fn kind_paused(&self, tenant_id: &str) -> StoreResult<Vec<String>> {
         dispatch!(self, s => s.kind_paused(tenant_id).await)
     }

@@ -1410,6 +1410,34 @@ impl PostgresStore {
             .collect()
     }
 
+    /// Artifacts whose job was deleted (by retention), to remove.
+    pub async fn artifacts_orphaned(&self, limit: u32) -> StoreResult<Vec<(JobId, String)>> {
+        let rows = sqlx::query(
+            "SELECT a.job_id, a.name FROM ferry.artifacts a \
+             WHERE NOT EXISTS (SELECT 1 FROM ferry.jobs j WHERE j.id = a.job_id) LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    JobId::from_uuid(row.try_get("job_id")?),
+                    row.try_get("name")?,
+                ))
+            })
+            .collect()
+    }
+
+    pub async fn artifact_delete(&self, job_id: JobId, name: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM ferry.artifacts WHERE job_id = $1 AND name = $2")
+            .bind(job_id.as_uuid())
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn kind_paused(&self, tenant_id: &str) -> StoreResult<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT pattern FROM ferry.paused_kinds WHERE tenant_id = $1 ORDER BY pattern",

@@ -1299,6 +1299,34 @@ impl SqliteStore {
             .collect()
     }
 
+    /// Artifacts whose job was deleted (by retention), to remove.
+    pub async fn artifacts_orphaned(&self, limit: u32) -> StoreResult<Vec<(JobId, String)>> {
+        let rows = sqlx::query(
+            "SELECT a.job_id, a.name FROM ferry_artifacts a \
+             WHERE NOT EXISTS (SELECT 1 FROM ferry_jobs j WHERE j.id = a.job_id) LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    parse_id(&row.try_get::<String, _>("job_id")?)?,
+                    row.try_get("name")?,
+                ))
+            })
+            .collect()
+    }
+
+    pub async fn artifact_delete(&self, job_id: JobId, name: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM ferry_artifacts WHERE job_id = ? AND name = ?")
+            .bind(job_id.to_string())
+            .bind(name)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
     pub async fn kind_paused(&self, tenant_id: &str) -> StoreResult<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT pattern FROM ferry_paused_kinds WHERE tenant_id = ? ORDER BY pattern",

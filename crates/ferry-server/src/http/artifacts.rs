@@ -17,7 +17,7 @@ use ferry_core::{
     api::{ArtifactInfo, ArtifactList},
     recipe::artifact_name_ok,
 };
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload, path::Path as ObjectPath};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use super::{ApiError, AppState, Json, PathId, sessions::leased};
 
@@ -34,10 +34,6 @@ pub fn worker_router(max_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/v1/worker/jobs/{id}/artifacts/{name}", put(upload))
         .layer(DefaultBodyLimit::max(max_bytes))
-}
-
-fn object_path(job: JobId, name: &str) -> ObjectPath {
-    ObjectPath::from(format!("jobs/{job}/{name}"))
 }
 
 fn store(queue: &AppState) -> Result<&dyn ObjectStore, ApiError> {
@@ -92,7 +88,10 @@ async fn upload(
         .to_owned();
     let size_bytes = body.len() as u64;
     store(&queue)?
-        .put(&object_path(id, &name), PutPayload::from_bytes(body))
+        .put(
+            &crate::queue::artifact_path(id, &name),
+            PutPayload::from_bytes(body),
+        )
         .await
         .map_err(storage_error)?;
     let info = ArtifactInfo {
@@ -138,7 +137,7 @@ async fn download(
         return Err(ApiError::not_found("artifact"));
     };
     let bytes = store(&queue)?
-        .get(&object_path(id, &name))
+        .get(&crate::queue::artifact_path(id, &name))
         .await
         .map_err(|e| match e {
             object_store::Error::NotFound { .. } => ApiError::not_found("artifact"),

@@ -64,6 +64,8 @@ impl Service for Cleaner {
             .await?;
         // Rate-key starts older than the longest window count for nothing.
         self.queue.prune_rate_keys(config.batch).await?;
+        // Artifacts go with their jobs.
+        self.queue.prune_artifacts(config.batch).await?;
         Ok(deleted)
     }
 }
