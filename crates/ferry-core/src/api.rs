@@ -495,3 +495,55 @@ pub struct ArtifactInfo {
 pub struct ArtifactList {
     pub artifacts: Vec<ArtifactInfo>,
 }
+
+/// `POST /v1/webhooks`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSpec {
+    /// Where deliveries are POSTed (http or https).
+    pub url: String,
+    /// Event types to deliver (`job.completed`, …).
+    pub events: Vec<String>,
+    /// Only events of jobs of these kinds (patterns; empty or absent: all).
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Signs every delivery (`Ferry-Signature`); 16 to 256 bytes; never answered back.
+    pub secret: String,
+}
+
+/// A webhook as the API shows it (without its secret).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookInfo {
+    pub id: JobId,
+    pub url: String,
+    pub events: Vec<String>,
+    pub kinds: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookList {
+    pub webhooks: Vec<WebhookInfo>,
+}
+
+/// One event's delivery to one webhook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryInfo {
+    /// Sent as `Ferry-Id` with every attempt (the receiver's idempotency key).
+    pub id: JobId,
+    pub event_id: i64,
+    /// `pending` (will be tried at `next_at`), `delivered` or `dead`.
+    pub status: String,
+    pub attempts: u32,
+    pub next_at: DateTime<Utc>,
+    /// The receiver's last answer status, if it answered.
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryList {
+    pub deliveries: Vec<DeliveryInfo>,
+}

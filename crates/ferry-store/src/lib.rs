@@ -22,8 +22,8 @@ use ferry_core::{
 
 pub use error::{StoreError, StoreResult};
 pub use params::{
-    ClaimParams, CompleteParams, Completed, EventFilter, FailParams, Inserted, LeasedJob,
-    ListParams, NewBatch, ProgressParams, Transition,
+    ClaimParams, CompleteParams, Completed, DeliveryOutcome, DueDelivery, EventFilter, FailParams,
+    Inserted, LeasedJob, ListParams, NewBatch, ProgressParams, Transition, WebhookRow,
 };
 pub use postgres::PostgresStore;
 pub use shared::Overdue;
@@ -216,6 +216,77 @@ impl Store {
         limit: u32,
     ) -> StoreResult<Vec<ferry_core::api::Event>> {
         dispatch!(self, s => s.events_list(tenant_id, filter, after, limit).await)
+    }
+
+    pub async fn event_get(&self, id: i64) -> StoreResult<Option<ferry_core::api::Event>> {
+        dispatch!(self, s => s.event_get(id).await)
+    }
+
+    /// The newest event id.
+    pub async fn events_head(&self) -> StoreResult<i64> {
+        dispatch!(self, s => s.events_head().await)
+    }
+
+    pub async fn webhook_insert(&self, w: &WebhookRow) -> StoreResult<()> {
+        dispatch!(self, s => s.webhook_insert(w).await)
+    }
+
+    /// Webhooks of `tenant` (all tenants' when `None`).
+    pub async fn webhook_list(&self, tenant_id: Option<&str>) -> StoreResult<Vec<WebhookRow>> {
+        dispatch!(self, s => s.webhook_list(tenant_id).await)
+    }
+
+    /// Deletes a webhook and its deliveries; answers whether there was one.
+    pub async fn webhook_delete(&self, tenant_id: &str, id: JobId) -> StoreResult<bool> {
+        dispatch!(self, s => s.webhook_delete(tenant_id, id).await)
+    }
+
+    /// Turns events into deliveries and moves the webhook's cursor `from` → `to` in one
+    /// transaction (at most one delivery per webhook and event); false if the cursor moved.
+    pub async fn webhook_dispatch(
+        &self,
+        webhook: JobId,
+        from: i64,
+        to: i64,
+        events: &[(i64, Option<JobId>)],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        dispatch!(self, s => s.webhook_dispatch(webhook, from, to, events, now).await)
+    }
+
+    /// Pending deliveries due by `now`, the first pending one per job and webhook.
+    pub async fn deliveries_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DueDelivery>> {
+        dispatch!(self, s => s.deliveries_due(now, limit).await)
+    }
+
+    /// Records an attempt of a pending delivery.
+    pub async fn delivery_record(&self, id: JobId, outcome: &DeliveryOutcome) -> StoreResult<()> {
+        dispatch!(self, s => s.delivery_record(id, outcome).await)
+    }
+
+    /// A webhook's deliveries, newest first; `None` when there is no such webhook.
+    pub async fn delivery_list(
+        &self,
+        tenant_id: &str,
+        webhook: JobId,
+        limit: u32,
+    ) -> StoreResult<Option<Vec<ferry_core::api::DeliveryInfo>>> {
+        dispatch!(self, s => s.delivery_list(tenant_id, webhook, limit).await)
+    }
+
+    /// A dead delivery goes back to pending; answers whether it was dead.
+    pub async fn delivery_replay(
+        &self,
+        tenant_id: &str,
+        webhook: JobId,
+        delivery: JobId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        dispatch!(self, s => s.delivery_replay(tenant_id, webhook, delivery, now).await)
     }
 
     /// Deletes up to `limit` events recorded before `before`.

@@ -61,6 +61,11 @@ pub const SQLITE: &[Migration] = &[
         name: "event_order",
         sql: include_str!("../migrations/sqlite/0010_event_order.sql"),
     },
+    Migration {
+        version: 11,
+        name: "webhooks",
+        sql: include_str!("../migrations/sqlite/0011_webhooks.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -114,5 +119,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 10,
         name: "event_order",
         sql: include_str!("../migrations/postgres/0010_event_order.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "webhooks",
+        sql: include_str!("../migrations/postgres/0011_webhooks.sql"),
     },
 ];

@@ -65,6 +65,44 @@ pub struct Transition {
     pub to: JobState,
 }
 
+/// A webhook as the store keeps it (the secret sealed by the server).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookRow {
+    pub id: JobId,
+    pub tenant_id: String,
+    pub url: String,
+    pub sealed_secret: Vec<u8>,
+    pub events: Vec<String>,
+    pub kinds: Vec<String>,
+    /// The last event id turned into deliveries.
+    pub cursor: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A delivery due to be sent, with what sending needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueDelivery {
+    pub id: JobId,
+    pub webhook_id: JobId,
+    pub tenant_id: String,
+    pub url: String,
+    pub sealed_secret: Vec<u8>,
+    pub event_id: i64,
+    pub attempts: u32,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryOutcome {
+    pub status: &'static str,
+    pub attempts: u32,
+    pub next_at: chrono::DateTime<chrono::Utc>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Which events to read.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventFilter {

@@ -11,6 +11,7 @@ mod jobs;
 mod kinds;
 mod recipes;
 mod sessions;
+mod webhooks;
 mod worker;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub fn app(queue: AppState) -> Router {
         .merge(artifacts::router())
         .merge(recipes::router())
         .merge(events::router())
+        .merge(webhooks::router())
         .route_layer(middleware::from_fn_with_state(
             config.api_token.clone(),
             auth::require,

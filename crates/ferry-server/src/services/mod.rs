@@ -6,6 +6,7 @@ mod cleaner;
 mod leader;
 mod overdue;
 mod scheduler;
+mod webhooks;
 
 use std::{sync::Arc, time::Duration};
 
@@ -16,6 +17,7 @@ pub use cleaner::{Cleaner, CleanerConfig};
 pub use leader::Leader;
 pub use overdue::{LeaseRescuer, TimeoutEnforcer};
 pub use scheduler::Scheduler;
+pub use webhooks::{WebhookConfig, WebhookSender, secret_context as webhooks_secret_context, sign};
 
 use crate::Queue;
 
@@ -36,6 +38,7 @@ pub struct ServiceConfig {
     /// How often an instance tries to become (or checks it still is) the one that runs
     /// maintenance (default 1 s). On SQLite the only instance always leads.
     pub leader_interval: Duration,
+    pub webhooks: WebhookConfig,
 }
 
 impl Default for ServiceConfig {
@@ -47,6 +50,7 @@ impl Default for ServiceConfig {
             cleaner: CleanerConfig::default(),
             batch: 1_000,
             leader_interval: Duration::from_secs(1),
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -98,4 +102,5 @@ pub fn spawn_all(queue: &Arc<Queue>, set: &mut JoinSet<()>, shutdown: &Cancellat
     set.spawn(TimeoutEnforcer::new(queue.clone()).run(shutdown.clone()));
     set.spawn(Scheduler::new(queue.clone()).run(shutdown.clone()));
     set.spawn(Cleaner::new(queue.clone()).run(shutdown.clone()));
+    set.spawn(WebhookSender::new(queue.clone()).run(shutdown.clone()));
 }

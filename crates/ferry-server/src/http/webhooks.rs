@@ -1,0 +1,185 @@
+//! Webhooks: `POST/GET /v1/webhooks`, `DELETE /v1/webhooks/{id}`, the delivery log
+//! `GET /v1/webhooks/{id}/deliveries` and `POST …/deliveries/{delivery}/replay`. The secret
+//! is sealed at rest and never answered back. Deliveries are made by
+//! `services::WebhookSender` from the event record.
+
+use axum::{
+    Router,
+    extract::{Path, RawQuery, State},
+    http::StatusCode,
+    routing::{delete, get, post},
+};
+use chrono::Utc;
+use ferry_core::{
+    DEFAULT_TENANT, ErrorCode, FieldError, JobId, KindPattern,
+    api::{DeliveryList, WebhookInfo, WebhookList, WebhookSpec},
+};
+use ferry_store::WebhookRow;
+
+use super::{
+    ApiError, AppState, Json, PathId, events::EVENT_TYPES, jobs::parse_num, jobs::query_pairs,
+};
+use crate::services::webhooks_secret_context;
+
+const MAX_WEBHOOKS: usize = 100;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/webhooks", post(create).get(list))
+        .route("/v1/webhooks/{id}", delete(remove))
+        .route("/v1/webhooks/{id}/deliveries", get(deliveries))
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery}/replay",
+            post(replay),
+        )
+}
+
+fn info(row: &WebhookRow) -> WebhookInfo {
+    WebhookInfo {
+        id: row.id,
+        url: row.url.clone(),
+        events: row.events.clone(),
+        kinds: row.kinds.clone(),
+        created_at: row.created_at,
+    }
+}
+
+fn check(spec: &WebhookSpec) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let url = spec.url.trim();
+    let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
+    if !scheme_ok
+        || url.len() > 2048
+        || url.contains(char::is_whitespace)
+        || url.split("://").nth(1).is_none_or(|rest| rest.is_empty())
+    {
+        errors.push(FieldError::new("url", "an http(s) URL"));
+    }
+    if spec.events.is_empty() {
+        errors.push(FieldError::new(
+            "events",
+            format!("at least one of {}", EVENT_TYPES.join(", ")),
+        ));
+    }
+    for (i, e) in spec.events.iter().enumerate() {
+        if !EVENT_TYPES.contains(&e.as_str()) {
+            errors.push(FieldError::new(
+                format!("events[{i}]"),
+                format!(
+                    "{e:?} is not an event type; known: {}",
+                    EVENT_TYPES.join(", ")
+                ),
+            ));
+        }
+    }
+    for (i, k) in spec.kinds.iter().enumerate() {
+        if let Err(e) = k.parse::<KindPattern>() {
+            errors.push(FieldError::new(format!("kinds[{i}]"), e.to_string()));
+        }
+    }
+    if !(16..=256).contains(&spec.secret.len()) {
+        errors.push(FieldError::new("secret", "16 to 256 bytes"));
+    }
+    errors
+}
+
+async fn create(
+    State(queue): State<AppState>,
+    Json(spec): Json<WebhookSpec>,
+) -> Result<(StatusCode, Json<WebhookInfo>), ApiError> {
+    let errors = check(&spec);
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let store = queue.store();
+    if store.webhook_list(Some(DEFAULT_TENANT)).await?.len() >= MAX_WEBHOOKS {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::InvalidState,
+            format!("at most {MAX_WEBHOOKS} webhooks"),
+        ));
+    }
+    let id = JobId::new();
+    let row = WebhookRow {
+        id,
+        tenant_id: DEFAULT_TENANT.to_owned(),
+        url: spec.url.trim().to_owned(),
+        sealed_secret: queue.config().session_key.seal(
+            &webhooks_secret_context(DEFAULT_TENANT, id),
+            spec.secret.as_bytes(),
+        ),
+        events: spec.events,
+        kinds: spec.kinds,
+        // Events from now on.
+        cursor: store.events_head().await?,
+        created_at: Utc::now(),
+    };
+    store.webhook_insert(&row).await?;
+    Ok((StatusCode::CREATED, Json(info(&row))))
+}
+
+async fn list(State(queue): State<AppState>) -> Result<Json<WebhookList>, ApiError> {
+    let rows = queue.store().webhook_list(Some(DEFAULT_TENANT)).await?;
+    Ok(Json(WebhookList {
+        webhooks: rows.iter().map(info).collect(),
+    }))
+}
+
+async fn remove(State(queue): State<AppState>, PathId(id): PathId) -> Result<StatusCode, ApiError> {
+    if queue.store().webhook_delete(DEFAULT_TENANT, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("webhook"))
+    }
+}
+
+async fn deliveries(
+    State(queue): State<AppState>,
+    PathId(id): PathId,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<DeliveryList>, ApiError> {
+    let mut limit = 100u32;
+    for (key, value) in query_pairs(raw, &["limit"])? {
+        limit = parse_num(&key, &value, "a whole number")?;
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::field("limit", "a whole number from 1 to 1000"));
+        }
+    }
+    let deliveries = queue
+        .store()
+        .delivery_list(DEFAULT_TENANT, id, limit)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook"))?;
+    Ok(Json(DeliveryList { deliveries }))
+}
+
+async fn replay(
+    State(queue): State<AppState>,
+    Path((id, delivery)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let parse = |raw: &str| {
+        raw.parse::<JobId>()
+            .map_err(|e| ApiError::bad_request(format!("{raw:?}: {e}")))
+    };
+    let (id, delivery) = (parse(&id)?, parse(&delivery)?);
+    let store = queue.store();
+    if store
+        .delivery_replay(DEFAULT_TENANT, id, delivery, Utc::now())
+        .await?
+    {
+        return Ok(StatusCode::ACCEPTED);
+    }
+    let known = store
+        .delivery_list(DEFAULT_TENANT, id, 1000)
+        .await?
+        .is_some_and(|all| all.iter().any(|d| d.id == delivery));
+    if known {
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::InvalidState,
+            "only a dead delivery can be replayed",
+        ))
+    } else {
+        Err(ApiError::not_found("delivery"))
+    }
+}
