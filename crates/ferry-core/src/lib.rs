@@ -13,6 +13,7 @@ pub mod job;
 pub mod kind;
 pub mod recipe;
 pub mod retry;
+pub mod schedule;
 pub mod secret;
 pub mod state;
 pub mod validate;

@@ -1792,3 +1792,161 @@ async fn webhooks_deliver_signed_events_with_retries() {
         404
     );
 }
+
+/// Cron schedules: every tick enqueues one job (labelled with the schedule); pause and
+/// resume; a missed tick fires once on start, or not with `catch_up: false`; bad input is a
+/// 422 naming the field.
+#[tokio::test]
+async fn schedules_enqueue_one_job_per_tick() {
+    use ferry_server::services::{CronService, Service};
+    let server = TestServer::builder()
+        .with_services()
+        .configure(|c| c.services.cron_interval = Duration::from_millis(100))
+        .spawn()
+        .await;
+    let raw = server.raw();
+    for (body, field) in [
+        (
+            r#"{"name": "a", "cron": "61 * * * *", "job": {"kind": "x.y"}}"#,
+            "cron",
+        ),
+        (
+            r#"{"name": "a", "cron": "* * * * *", "timezone": "Mars/Olympus", "job": {"kind": "x.y"}}"#,
+            "timezone",
+        ),
+        (
+            r#"{"name": "a b", "cron": "* * * * *", "job": {"kind": "x.y"}}"#,
+            "name",
+        ),
+        (
+            r#"{"name": "a", "cron": "* * * * *", "job": {"kind": "no spaces"}}"#,
+            "job.kind",
+        ),
+    ] {
+        let answer = raw.json("POST", "/v1/schedules", API_TOKEN, body).await;
+        assert_eq!(answer.status, 422, "{body}: {:?}", answer.body);
+        assert_eq!(answer.body["error"]["fields"][0]["field"], field, "{body}");
+    }
+    let every_second = r#"{"name": "tick", "cron": "* * * * * *", "timezone": "Asia/Seoul",
+        "job": {"kind": "report.tick", "payload": {"n": 1}}}"#;
+    let created = raw
+        .json("POST", "/v1/schedules", API_TOKEN, every_second)
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(
+        raw.json("POST", "/v1/schedules", API_TOKEN, every_second)
+            .await
+            .status,
+        409,
+        "names are unique"
+    );
+    let ticks = || async {
+        server
+            .api
+            .list(&ListQuery {
+                kind: Some("report.tick".to_owned()),
+                limit: Some(100),
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .jobs
+    };
+    let jobs = until("two ticks", async || {
+        let jobs = ticks().await;
+        (jobs.len() >= 2).then_some(jobs)
+    })
+    .await;
+    assert!(
+        jobs.iter()
+            .all(|j| j.labels.get("schedule").map(String::as_str) == Some("tick"))
+    );
+    let runs: std::collections::HashSet<_> = jobs.iter().map(|j| j.run_at).collect();
+    assert_eq!(runs.len(), jobs.len(), "one job per tick");
+
+    let paused = raw
+        .json("POST", "/v1/schedules/tick/pause", API_TOKEN, "")
+        .await;
+    assert_eq!(paused.body["paused"], true);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let frozen = ticks().await.len();
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    assert_eq!(
+        ticks().await.len(),
+        frozen,
+        "a paused schedule fires nothing"
+    );
+    let resumed = raw
+        .json("POST", "/v1/schedules/tick/resume", API_TOKEN, "")
+        .await;
+    assert_eq!(resumed.body["paused"], false);
+    until("ticks again", async || {
+        (ticks().await.len() > frozen).then_some(())
+    })
+    .await;
+    assert_eq!(
+        raw.json("DELETE", "/v1/schedules/tick", API_TOKEN, "")
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        raw.json("GET", "/v1/schedules/tick", API_TOKEN, "")
+            .await
+            .status,
+        404
+    );
+
+    // Missed ticks (as if no server ran for an hour): one job with catch_up, none without.
+    let quiet = TestServer::builder().spawn().await;
+    for (name, catch_up) in [("daily", true), ("skipper", false)] {
+        let body = json!({"name": name, "cron": "0 3 * * *", "catch_up": catch_up,
+                          "job": {"kind": format!("missed.{name}")}});
+        let answer = quiet
+            .raw()
+            .json("POST", "/v1/schedules", API_TOKEN, &body.to_string())
+            .await;
+        assert_eq!(answer.status, 201);
+        let next: chrono::DateTime<Utc> =
+            serde_json::from_value(answer.body["next_at"].clone()).expect("next_at");
+        let id: ferry_core::JobId = serde_json::from_value(answer.body["id"].clone()).expect("id");
+        let an_hour_ago = Utc::now() - chrono::Duration::hours(1);
+        assert!(
+            quiet
+                .queue
+                .store()
+                .schedule_advance(id, next, an_hour_ago, None)
+                .await
+                .expect("advance")
+        );
+    }
+    let cron = CronService::new(quiet.queue.clone());
+    assert_eq!(
+        cron.run_once().await.expect("pass"),
+        1,
+        "only the catch-up one fired"
+    );
+    assert_eq!(
+        cron.run_once().await.expect("pass"),
+        0,
+        "once, not per missed tick"
+    );
+    let listed = quiet
+        .raw()
+        .json("GET", "/v1/schedules", API_TOKEN, "")
+        .await;
+    for s in listed.body["schedules"].as_array().expect("list") {
+        let next: chrono::DateTime<Utc> =
+            serde_json::from_value(s["next_at"].clone()).expect("next_at");
+        assert!(next > Utc::now(), "moved to the next tick: {s}");
+    }
+    let daily = quiet
+        .api
+        .list(&ListQuery {
+            kind: Some("missed.daily".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(daily.jobs.len(), 1);
+}

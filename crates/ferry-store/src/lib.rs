@@ -487,6 +487,49 @@ impl Store {
         dispatch!(self, s => s.artifact_delete(job_id, name).await)
     }
 
+    /// Adds a schedule; false when the tenant has one of that name.
+    pub async fn schedule_insert(
+        &self,
+        tenant_id: &str,
+        s: &ferry_core::schedule::Schedule,
+    ) -> StoreResult<bool> {
+        dispatch!(self, st => st.schedule_insert(tenant_id, s).await)
+    }
+
+    /// Schedules of `tenant` (all tenants' when `None`) with their tenant, by name.
+    pub async fn schedule_list(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> StoreResult<Vec<(String, ferry_core::schedule::Schedule)>> {
+        dispatch!(self, s => s.schedule_list(tenant_id).await)
+    }
+
+    pub async fn schedule_delete(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
+        dispatch!(self, s => s.schedule_delete(tenant_id, name).await)
+    }
+
+    /// Pauses or resumes; a resumed schedule's next tick is `next_at`.
+    pub async fn schedule_pause(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        paused: bool,
+        next_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        dispatch!(self, s => s.schedule_pause(tenant_id, name, paused, next_at).await)
+    }
+
+    /// Moves a schedule's next tick from `expected` to `next` (compare-and-set).
+    pub async fn schedule_advance(
+        &self,
+        id: JobId,
+        expected: DateTime<Utc>,
+        next: DateTime<Utc>,
+        fired: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool> {
+        dispatch!(self, s => s.schedule_advance(id, expected, next, fired).await)
+    }
+
     pub async fn kind_paused(&self, tenant_id: &str) -> StoreResult<Vec<String>> {
         dispatch!(self, s => s.kind_paused(tenant_id).await)
     }

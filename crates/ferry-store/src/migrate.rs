@@ -66,6 +66,11 @@ pub const SQLITE: &[Migration] = &[
         name: "webhooks",
         sql: include_str!("../migrations/sqlite/0011_webhooks.sql"),
     },
+    Migration {
+        version: 12,
+        name: "schedules",
+        sql: include_str!("../migrations/sqlite/0012_schedules.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -124,5 +129,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 11,
         name: "webhooks",
         sql: include_str!("../migrations/postgres/0011_webhooks.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "schedules",
+        sql: include_str!("../migrations/postgres/0012_schedules.sql"),
     },
 ];

@@ -10,6 +10,7 @@ mod health;
 mod jobs;
 mod kinds;
 mod recipes;
+mod schedules;
 mod sessions;
 mod webhooks;
 mod worker;
@@ -43,6 +44,7 @@ pub fn app(queue: AppState) -> Router {
         .merge(recipes::router())
         .merge(events::router())
         .merge(webhooks::router())
+        .merge(schedules::router())
         .route_layer(middleware::from_fn_with_state(
             config.api_token.clone(),
             auth::require,

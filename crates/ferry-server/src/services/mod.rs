@@ -3,6 +3,7 @@
 //! ticker. A failed pass is logged and retried on the next tick.
 
 mod cleaner;
+mod cron;
 mod leader;
 mod overdue;
 mod scheduler;
@@ -14,6 +15,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use cleaner::{Cleaner, CleanerConfig};
+pub use cron::CronService;
 pub use leader::Leader;
 pub use overdue::{LeaseRescuer, TimeoutEnforcer};
 pub use scheduler::Scheduler;
@@ -39,6 +41,8 @@ pub struct ServiceConfig {
     /// maintenance (default 1 s). On SQLite the only instance always leads.
     pub leader_interval: Duration,
     pub webhooks: WebhookConfig,
+    /// How often cron schedules are looked at (default 1 s).
+    pub cron_interval: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -51,6 +55,7 @@ impl Default for ServiceConfig {
             batch: 1_000,
             leader_interval: Duration::from_secs(1),
             webhooks: WebhookConfig::default(),
+            cron_interval: Duration::from_secs(1),
         }
     }
 }
@@ -103,4 +108,5 @@ pub fn spawn_all(queue: &Arc<Queue>, set: &mut JoinSet<()>, shutdown: &Cancellat
     set.spawn(Scheduler::new(queue.clone()).run(shutdown.clone()));
     set.spawn(Cleaner::new(queue.clone()).run(shutdown.clone()));
     set.spawn(WebhookSender::new(queue.clone()).run(shutdown.clone()));
+    set.spawn(CronService::new(queue.clone()).run(shutdown.clone()));
 }

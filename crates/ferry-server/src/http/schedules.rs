@@ -1,0 +1,140 @@
+//! Cron schedules: `POST/GET /v1/schedules`, `GET/DELETE /v1/schedules/{name}`,
+//! `POST /v1/schedules/{name}/pause|resume`. `services::CronService` fires them.
+
+use axum::{
+    Router,
+    extract::{Path, State},
+    http::StatusCode,
+    routing::{get, post},
+};
+use chrono::Utc;
+use ferry_core::{
+    DEFAULT_TENANT, ErrorCode, FieldError, JobId,
+    schedule::{self, CronTz, Schedule, ScheduleList, ScheduleSpec},
+};
+
+use super::{ApiError, AppState, Json};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/schedules", post(create).get(list))
+        .route("/v1/schedules/{name}", get(one).delete(remove))
+        .route("/v1/schedules/{name}/pause", post(pause))
+        .route("/v1/schedules/{name}/resume", post(resume))
+}
+
+async fn create(
+    State(queue): State<AppState>,
+    Json(spec): Json<ScheduleSpec>,
+) -> Result<(StatusCode, Json<Schedule>), ApiError> {
+    let mut errors = Vec::new();
+    let cron = schedule::validate(&spec).map_err(|e| errors.extend(e)).ok();
+    // The job is checked as a submitted one would be, its problems under `job.`.
+    if let Err(job_errors) = queue.validate(vec![spec.job.clone()], false) {
+        errors.extend(job_errors.into_iter().map(|e| FieldError {
+            field: format!("job.{}", e.field),
+            ..e
+        }));
+    }
+    let Some(cron) = cron.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::validation(errors));
+    };
+    let now = Utc::now();
+    let next_at = cron
+        .next_after(now)
+        .ok_or_else(|| ApiError::field("cron", "never fires"))?;
+    let schedule = Schedule {
+        id: JobId::new(),
+        name: spec.name,
+        cron: spec.cron.trim().to_owned(),
+        timezone: spec.timezone,
+        job: spec.job,
+        catch_up: spec.catch_up,
+        paused: false,
+        next_at,
+        last_at: None,
+        created_at: now,
+    };
+    if !queue
+        .store()
+        .schedule_insert(DEFAULT_TENANT, &schedule)
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::InvalidState,
+            format!("a schedule named {:?} exists", schedule.name),
+        ));
+    }
+    Ok((StatusCode::CREATED, Json(schedule)))
+}
+
+async fn all(queue: &AppState) -> Result<Vec<Schedule>, ApiError> {
+    Ok(queue
+        .store()
+        .schedule_list(Some(DEFAULT_TENANT))
+        .await?
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect())
+}
+
+async fn find(queue: &AppState, name: &str) -> Result<Schedule, ApiError> {
+    all(queue)
+        .await?
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| ApiError::not_found("schedule"))
+}
+
+async fn list(State(queue): State<AppState>) -> Result<Json<ScheduleList>, ApiError> {
+    Ok(Json(ScheduleList {
+        schedules: all(&queue).await?,
+    }))
+}
+
+async fn one(
+    State(queue): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Schedule>, ApiError> {
+    Ok(Json(find(&queue, &name).await?))
+}
+
+async fn remove(
+    State(queue): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if queue.store().schedule_delete(DEFAULT_TENANT, &name).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("schedule"))
+    }
+}
+
+async fn set_paused(queue: &AppState, name: &str, paused: bool) -> Result<Schedule, ApiError> {
+    let current = find(queue, name).await?;
+    // Resuming starts from the next tick after now: no burst of what was paused.
+    let next_at = CronTz::parse(&current.cron, &current.timezone)
+        .ok()
+        .and_then(|c| c.next_after(Utc::now()))
+        .unwrap_or(current.next_at);
+    queue
+        .store()
+        .schedule_pause(DEFAULT_TENANT, name, paused, next_at)
+        .await?;
+    find(queue, name).await
+}
+
+async fn pause(
+    State(queue): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Schedule>, ApiError> {
+    Ok(Json(set_paused(&queue, &name, true).await?))
+}
+
+async fn resume(
+    State(queue): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Schedule>, ApiError> {
+    Ok(Json(set_paused(&queue, &name, false).await?))
+}
