@@ -219,6 +219,26 @@ impl Client {
 
     // ---- client API ----
 
+    /// `POST /v1/schedules`
+    pub async fn create_schedule(
+        &self,
+        spec: &ferry_core::schedule::ScheduleSpec,
+    ) -> ClientResult<ferry_core::schedule::Schedule> {
+        self.post("/v1/schedules", spec).await
+    }
+
+    /// `GET /v1/schedules`
+    pub async fn schedules(&self) -> ClientResult<ferry_core::schedule::ScheduleList> {
+        self.get("/v1/schedules").await
+    }
+
+    /// `DELETE /v1/schedules/{name}`
+    pub async fn delete_schedule(&self, name: &str) -> ClientResult<()> {
+        self.send_raw(self.request(Method::DELETE, &format!("/v1/schedules/{name}")))
+            .await
+            .map(|_| ())
+    }
+
     /// `GET /v1/sessions`: names and sizes of saved sessions (never their contents).
     pub async fn sessions(&self) -> ClientResult<SessionList> {
         self.get("/v1/sessions").await

@@ -32,6 +32,8 @@ pub enum Command {
     Job(JobArgs),
     /// Create and follow batches: one job per item, with live progress.
     Batch(BatchArgs),
+    /// Add, list and remove cron schedules.
+    Schedule(ScheduleArgs),
     /// Pause, resume and list paused kinds (paused jobs are not claimed; running ones finish).
     Kinds(KindsArgs),
     /// Measure Ferry on this machine.
@@ -100,6 +102,38 @@ pub struct Connect {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    #[command(flatten)]
+    pub connect: Connect,
+    #[command(subcommand)]
+    pub command: ScheduleCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Add a schedule: every tick of CRON (in --timezone) enqueues a KIND job.
+    Add {
+        name: String,
+        /// `*/15 * * * *`; a sixth leading field is seconds.
+        cron: String,
+        kind: String,
+        /// The job's payload as JSON.
+        #[arg(long)]
+        payload: Option<String>,
+        /// IANA time zone [default: UTC].
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+        /// Skip a tick missed while no server ran, instead of firing it once on start.
+        #[arg(long)]
+        no_catch_up: bool,
+    },
+    /// List schedules with their next tick.
+    List,
+    /// Remove a schedule.
+    Rm { name: String },
 }
 
 #[derive(Debug, Args)]

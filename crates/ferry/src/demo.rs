@@ -236,6 +236,30 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
             }
         }
     }
+    // A review sync that runs by itself: every hour, the same collection with the saved login.
+    let schedule = api
+        .create_schedule(&ferry_core::schedule::ScheduleSpec {
+            name: "hourly-review-sync".to_owned(),
+            cron: "0 * * * *".to_owned(),
+            timezone: "UTC".to_owned(),
+            job: browser(
+                "reviews",
+                json!({"use_session": "demo-shop", "steps": [
+                    {"goto": {"url": site.url("/site/account/reviews")}},
+                    {"paginate": {"next": "#next", "extract": {"list": "li.review", "fields": {
+                        "id": {"attr": "data-id"}}}}}
+                ]}),
+            ),
+            catch_up: true,
+        })
+        .await?;
+    println!(
+        "\nschedule {:?} ({} {}) will collect the reviews again at {}",
+        schedule.name, schedule.cron, schedule.timezone, schedule.next_at
+    );
+    println!(
+        "watch every change live: curl -N -H 'Accept: text/event-stream' -H 'Authorization: Bearer …' {url}/v1/events"
+    );
     if args.keep_running {
         println!("\nthe server keeps running (Ctrl-C to stop). Try:");
         println!(

@@ -9,9 +9,79 @@ use ferry_core::{Job, JobId, JobState, api::SubmitJob};
 use serde_json::Value;
 
 use crate::{
-    cli::{JobArgs, JobCommand, KindsArgs, KindsCommand, SubmitArgs},
+    cli::{
+        JobArgs, JobCommand, KindsArgs, KindsCommand, ScheduleArgs, ScheduleCommand, SubmitArgs,
+    },
     config::{FileConfig, client_settings},
 };
+
+/// `ferry schedule add|list|rm`.
+pub async fn schedule(args: ScheduleArgs, config: Option<&Path>) -> Result<ExitCode> {
+    let file = FileConfig::load(config)?;
+    let (url, token) = client_settings(args.connect.server, args.connect.data_dir, &file, false)?;
+    let client = Client::new(&url, token)?;
+    let json = args.connect.json;
+    match args.command {
+        ScheduleCommand::Add {
+            name,
+            cron,
+            kind,
+            payload,
+            timezone,
+            no_catch_up,
+        } => {
+            let payload = match payload {
+                Some(text) => {
+                    serde_json::from_str(&text).context("the payload is not valid JSON")?
+                }
+                None => Value::Object(Default::default()),
+            };
+            let job = SubmitJob::new(&kind, payload);
+            let created = client
+                .create_schedule(&ferry_core::schedule::ScheduleSpec {
+                    name,
+                    cron,
+                    timezone,
+                    job,
+                    catch_up: !no_catch_up,
+                })
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&created)?);
+            } else {
+                println!(
+                    "{} {} ({}): next at {}",
+                    created.name, created.cron, created.timezone, created.next_at
+                );
+            }
+        }
+        ScheduleCommand::List => {
+            let list = client.schedules().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for s in &list.schedules {
+                    println!(
+                        "{}\t{}\t{}\t{}\tnext {}{}",
+                        s.name,
+                        s.cron,
+                        s.timezone,
+                        s.job.kind,
+                        s.next_at,
+                        if s.paused { " (paused)" } else { "" }
+                    );
+                }
+            }
+        }
+        ScheduleCommand::Rm { name } => {
+            client.delete_schedule(&name).await?;
+            if !json {
+                println!("removed {name}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
 pub async fn run(args: JobArgs, config: Option<&Path>) -> Result<ExitCode> {
     let file = FileConfig::load(config)?;

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args, cli.config.as_deref()).await,
             Command::Worker(args) => worker::run(args, cli.config.as_deref()).await,
             Command::Job(args) => job::run(args, cli.config.as_deref()).await,
+            Command::Schedule(args) => job::schedule(args, cli.config.as_deref()).await,
             Command::Batch(args) => batch::run(args, cli.config.as_deref()).await,
             Command::Kinds(args) => job::kinds(args, cli.config.as_deref()).await,
             Command::Bench(args) => bench::run(args).await,

@@ -371,6 +371,11 @@ async fn bad_input_on_the_command_line_is_one_line_and_a_non_zero_exit() {
             &["job", "submit", "a", "--label", "no-equals-sign"],
             "KEY=VALUE",
         ),
+        (
+            &["schedule", "add", "nightly", "61 * * * *", "report.nightly"],
+            "VALIDATION_FAILED",
+        ),
+        (&["schedule", "rm", "no-such-schedule"], "NOT_FOUND"),
     ];
     for (args, needle) in cases {
         check(with_api(args).output().await.expect("run"), needle);
@@ -417,6 +422,8 @@ async fn the_demo_collects_behind_a_login_and_exits_zero() {
         "rv-7 1★ 2026-11-15 tom: Closed on a Tuesday",
         "infinite feed (Chromium, loaded over fetch while scrolling): 12 posts",
         "demo done: 6 jobs completed",
+        "schedule \"hourly-review-sync\" (0 * * * * UTC) will collect the reviews again at",
+        "/v1/events",
     ] {
         assert!(
             stdout.contains(expected),
