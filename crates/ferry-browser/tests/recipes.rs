@@ -343,6 +343,31 @@ async fn jobs_do_not_share_cookies() {
     browser.close().await;
 }
 
+/// A worker taking `registry`'s kinds from `server`, two jobs at a time, until `stop`.
+fn start_worker(
+    server: &TestServer,
+    registry: Registry,
+) -> (
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<Result<(), ferry_worker::WorkerError>>,
+) {
+    let client = ferry_client::Client::new(&server.url, Secret::new(WORKER_TOKEN)).expect("client");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(
+        Worker::new(
+            client,
+            registry,
+            WorkerConfig {
+                worker_id: "browser".into(),
+                concurrency: 2,
+                ..Default::default()
+            },
+        )
+        .run(stop.clone()),
+    );
+    (stop, worker)
+}
+
 /// `browser.run` through a real server and worker: the recipe is checked at submit, rows
 /// stream as the job's items, the result counts them.
 #[tokio::test]
@@ -368,20 +393,7 @@ async fn browser_jobs_run_through_the_worker() {
     registry
         .register("browser.run", BrowserRun::new(chromium.clone()))
         .expect("register");
-    let client = ferry_client::Client::new(&server.url, Secret::new(WORKER_TOKEN)).expect("client");
-    let stop = tokio_util::sync::CancellationToken::new();
-    let worker = tokio::spawn(
-        Worker::new(
-            client,
-            registry,
-            WorkerConfig {
-                worker_id: "browser".into(),
-                concurrency: 2,
-                ..Default::default()
-            },
-        )
-        .run(stop.clone()),
-    );
+    let (stop, worker) = start_worker(&server, registry);
     let job = server
         .api
         .submit(&ferry_testkit::job(
@@ -454,20 +466,7 @@ async fn login_then_collect_through_the_server() {
             ),
         )
         .expect("register");
-    let client = ferry_client::Client::new(&server.url, Secret::new(WORKER_TOKEN)).expect("client");
-    let stop = tokio_util::sync::CancellationToken::new();
-    let worker = tokio::spawn(
-        Worker::new(
-            client,
-            registry,
-            WorkerConfig {
-                worker_id: "browser".into(),
-                concurrency: 2,
-                ..Default::default()
-            },
-        )
-        .run(stop.clone()),
-    );
+    let (stop, worker) = start_worker(&server, registry);
 
     let login = server
         .api
