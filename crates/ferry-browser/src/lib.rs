@@ -382,7 +382,7 @@ pub trait Host: Send + Sync {
     async fn artifact(&mut self, name: &str, content_type: &str, bytes: Vec<u8>);
     /// `{{secret.NAME}}`: by default this process's `FERRY_SECRET_NAME`.
     fn secret(&self, name: &str) -> Option<String> {
-        std::env::var(format!("{SECRET_ENV_PREFIX}{name}")).ok()
+        env_secret(name)
     }
 }
 
@@ -419,11 +419,13 @@ impl Host for Collect {
     }
 
     fn secret(&self, name: &str) -> Option<String> {
-        self.secrets
-            .get(name)
-            .cloned()
-            .or_else(|| std::env::var(format!("{SECRET_ENV_PREFIX}{name}")).ok())
+        self.secrets.get(name).cloned().or_else(|| env_secret(name))
     }
+}
+
+/// `{{secret.NAME}}` from this process's environment (`FERRY_SECRET_NAME`).
+pub fn env_secret(name: &str) -> Option<String> {
+    std::env::var(format!("{SECRET_ENV_PREFIX}{name}")).ok()
 }
 
 /// Resident memory of `pid` and every process below it, from `/proc`.
@@ -1187,10 +1189,7 @@ impl Host for WorkerHost<'_> {
     }
 
     fn secret(&self, name: &str) -> Option<String> {
-        self.1
-            .get(name)
-            .cloned()
-            .or_else(|| std::env::var(format!("{SECRET_ENV_PREFIX}{name}")).ok())
+        self.1.get(name).cloned().or_else(|| env_secret(name))
     }
 }
 
