@@ -49,6 +49,9 @@ pub struct SubmitJob {
     /// (`max` per `per_ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<crate::flow::RateLimit>,
+    /// Where the job's items go when it completes: upserted by key into a dataset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<crate::dataset::Output>,
 }
 
 impl SubmitJob {
@@ -340,6 +343,7 @@ impl CreateBatch {
             then: None,
             concurrency: o.concurrency.clone(),
             rate_limit: o.rate_limit.clone(),
+            output: None,
         }
     }
 }

@@ -76,6 +76,9 @@ pub struct Job {
     pub concurrency: Option<crate::flow::Concurrency>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<crate::flow::RateLimit>,
+    /// The dataset its items go to when it completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<crate::dataset::Output>,
 }
 
 /// One partial result item a worker streamed while the job ran.
@@ -112,6 +115,7 @@ pub struct NewJob {
     pub parent_id: Option<JobId>,
     pub concurrency: Option<crate::flow::Concurrency>,
     pub rate_limit: Option<crate::flow::RateLimit>,
+    pub output: Option<crate::dataset::Output>,
 }
 
 impl NewJob {

@@ -228,6 +228,12 @@ pub fn new_job(
         &path(prefix, "concurrency"),
         &mut errors,
     );
+    if let Some(output) = &spec.output {
+        errors.extend(crate::dataset::validate_output(
+            output,
+            &path(prefix, "output"),
+        ));
+    }
     if let Some(rate) = &spec.rate_limit {
         crate::flow::rate_limit(rate, &path(prefix, "rate_limit"), &mut errors);
     }
@@ -254,6 +260,7 @@ pub fn new_job(
             parent_id: None,
             concurrency,
             rate_limit: spec.rate_limit,
+            output: spec.output,
         }),
         _ => Err(errors),
     }

@@ -14,6 +14,9 @@ pub enum StoreError {
     /// The job's state does not allow the operation.
     #[error("cannot {op} a job that is {status}")]
     InvalidState { op: &'static str, status: JobState },
+    /// A reported item cannot go where the job's `output` sends it (`index` within the report).
+    #[error("items[{index}]: {message}")]
+    InvalidItem { index: usize, message: String },
     /// The database cannot be reached or is overloaded; worth retrying.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),

@@ -5,6 +5,7 @@
 //! caller's clock, change a job's state only by compare-and-set against its current
 //! state and lease, and return domain types from `ferry-core`, never database rows.
 
+mod datasets;
 mod error;
 mod migrate;
 mod params;
@@ -528,6 +529,54 @@ impl Store {
         fired: Option<DateTime<Utc>>,
     ) -> StoreResult<bool> {
         dispatch!(self, s => s.schedule_advance(id, expected, next, fired).await)
+    }
+
+    /// The tenant's datasets, by name, each with its last run.
+    pub async fn dataset_list(
+        &self,
+        tenant_id: &str,
+    ) -> StoreResult<Vec<ferry_core::dataset::DatasetInfo>> {
+        dispatch!(self, s => s.dataset_list(tenant_id).await)
+    }
+
+    pub async fn dataset_get(
+        &self,
+        tenant_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<ferry_core::dataset::DatasetInfo>> {
+        dispatch!(self, s => s.dataset_get(tenant_id, name).await)
+    }
+
+    /// Deletes a dataset with its items and runs; answers whether there was one.
+    pub async fn dataset_delete(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
+        dispatch!(self, s => s.dataset_delete(tenant_id, name).await)
+    }
+
+    /// Items with `seq > after` in order of first appearance; gone ones only when asked.
+    pub async fn dataset_items(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        after: i64,
+        limit: u32,
+        include_gone: bool,
+    ) -> StoreResult<Vec<ferry_core::dataset::DatasetItem>> {
+        dispatch!(self, s => s.dataset_items(tenant_id, name, after, limit, include_gone).await)
+    }
+
+    /// The dataset's runs, newest first.
+    pub async fn dataset_runs(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<ferry_core::dataset::DatasetRun>> {
+        dispatch!(self, s => s.dataset_runs(tenant_id, name, limit).await)
+    }
+
+    /// The top-level fields of the present items, in order of first appearance (CSV columns).
+    pub async fn dataset_fields(&self, tenant_id: &str, name: &str) -> StoreResult<Vec<String>> {
+        dispatch!(self, s => s.dataset_fields(tenant_id, name).await)
     }
 
     pub async fn kind_paused(&self, tenant_id: &str) -> StoreResult<Vec<String>> {

@@ -71,6 +71,11 @@ pub const SQLITE: &[Migration] = &[
         name: "schedules",
         sql: include_str!("../migrations/sqlite/0012_schedules.sql"),
     },
+    Migration {
+        version: 13,
+        name: "datasets",
+        sql: include_str!("../migrations/sqlite/0013_datasets.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -134,5 +139,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 12,
         name: "schedules",
         sql: include_str!("../migrations/postgres/0012_schedules.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "datasets",
+        sql: include_str!("../migrations/postgres/0013_datasets.sql"),
     },
 ];

@@ -27,6 +27,8 @@ use uuid::Uuid;
 use ferry_core::api::{ArtifactInfo, DeliveryInfo, SessionInfo};
 use ferry_core::schedule::Schedule;
 
+mod datasets;
+
 use crate::{
     ClaimParams, CompleteParams, Completed, DeliveryOutcome, DueDelivery, EventFilter, FailParams,
     Inserted, LeasedJob, ListParams, NewBatch, Overdue, ProgressParams, StoreError, StoreResult,
@@ -81,7 +83,7 @@ macro_rules! job_columns {
          backoff_base_ms, backoff_max_ms, run_at, created_at, updated_at, started_at, finished_at, \
          worker_id, lease_expires_at, deadline_at, cancel_requested, progress, result, error, \
          dedupe_key, parent_id, concurrency_key, concurrency_limit, rate_key, rate_interval_ms, \
-         rate_max, rate_per_ms"
+         rate_max, rate_per_ms, output"
     };
 }
 
@@ -159,6 +161,7 @@ fn job_from_row(row: &PgRow) -> StoreResult<Job> {
             .map(JobId::from_uuid),
         concurrency,
         rate_limit,
+        output: from_json(row.try_get("output")?)?,
     })
 }
 
@@ -292,11 +295,11 @@ async fn insert_jobs(
         "INSERT INTO ferry.jobs (id, tenant_id, kind, status, payload, labels, priority, run_at, \
          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, dedupe_key, batch_id, \
          batch_index, then_specs, parent_id, concurrency_key, concurrency_limit, rate_key, \
-         rate_interval_ms, rate_max, rate_per_ms, created_at, updated_at) \
+         rate_interval_ms, rate_max, rate_per_ms, output, created_at, updated_at) \
          SELECT *, $18, $18 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], \
          $5::jsonb[], $6::jsonb[], $7::int[], $8::bigint[], $9::int[], $10::bigint[], \
          $11::bigint[], $12::bigint[], $13::text[], $14::uuid[], $15::int[], $16::jsonb[], $17::uuid[], \
-         $19::text[], $20::int[], $21::text[], $22::bigint[], $23::int[], $24::bigint[]) \
+         $19::text[], $20::int[], $21::text[], $22::bigint[], $23::int[], $24::bigint[], $25::jsonb[]) \
          ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(ids)
@@ -331,6 +334,7 @@ async fn insert_jobs(
     .bind(flow.iter().map(|f| f.rate_interval_ms).collect::<Vec<_>>())
     .bind(flow.iter().map(|f| f.rate_max.map(|v| v as i32)).collect::<Vec<_>>())
     .bind(flow.iter().map(|f| f.rate_per_ms).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|j| j.output.as_ref().map(to_json)).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
     let created: std::collections::HashSet<Uuid> = rows
@@ -1041,9 +1045,10 @@ impl PostgresStore {
         }
         q.push("UPDATE ferry.jobs j SET status = 'running', attempt = j.attempt + 1, worker_id = ")
             .push_bind(p.worker_id.to_owned())
-            // A job with `then` gets a lease token marked `c` (see `shared::CHAINED_LEASE`).
+            // A job with `then` or `output` gets a lease token marked `c` (see
+            // `shared::CHAINED_LEASE`).
             .push(
-                ", lease_token = CASE WHEN j.then_specs IS NULL THEN '' ELSE 'c' END \
+                ", lease_token = CASE WHEN j.then_specs IS NULL AND j.output IS NULL THEN '' ELSE 'c' END \
                  || replace(gen_random_uuid()::text, '-', ''), lease_ms = ",
             )
             .push_bind(p.lease_ms as i64)
@@ -1191,7 +1196,7 @@ impl PostgresStore {
              progress = CASE WHEN $1::jsonb IS NULL THEN progress ELSE coalesce(progress, '{}') || $1::jsonb END, \
              lease_expires_at = $2 + lease_ms, updated_at = $2 \
              WHERE id = $3 AND lease_token = $4 AND status = 'running' \
-             RETURNING lease_expires_at, cancel_requested, attempt",
+             RETURNING lease_expires_at, cancel_requested, attempt, output",
         )
         .bind(patch)
         .bind(ms(p.now))
@@ -1203,6 +1208,8 @@ impl PostgresStore {
             return Err(lease_lost(&mut tx, p.id).await);
         };
         if !p.items.is_empty() {
+            let output: Option<ferry_core::dataset::Output> = from_json(row.try_get("output")?)?;
+            crate::datasets::check_items(output.as_ref(), p.items)?;
             let attempt: i32 = row.try_get("attempt")?;
             let first = match p.items_offset {
                 Some(offset) => offset as i64,
@@ -1262,7 +1269,8 @@ impl PostgresStore {
         if chained {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{UPDATE} RETURNING j.id, j.then_specs, j.result"
+                "{UPDATE} RETURNING j.id, j.then_specs, j.result, j.output, j.tenant_id, j.kind, \
+                 j.attempt, j.lease_token"
             )))
             .bind(&ids)
             .bind(&leases)
@@ -1272,9 +1280,20 @@ impl PostgresStore {
             .await?;
             let mut applied = std::collections::HashSet::new();
             let mut children = Vec::new();
+            let mut runs = Vec::new();
             for row in &rows {
                 let id = JobId::from_uuid(row.try_get("id")?);
                 applied.insert(id);
+                if let Some(output) = from_json(row.try_get("output")?)? {
+                    runs.push(crate::datasets::RunSource {
+                        tenant_id: row.try_get("tenant_id")?,
+                        job_id: id,
+                        kind: row.try_get("kind")?,
+                        attempt: i64::from(row.try_get::<i32, _>("attempt")?),
+                        lease: row.try_get("lease_token")?,
+                        output,
+                    });
+                }
                 if let Some(then) =
                     from_json::<Vec<ferry_core::api::SubmitJob>>(row.try_get("then_specs")?)?
                 {
@@ -1289,6 +1308,12 @@ impl PostgresStore {
                 }
             }
             insert_jobs(&mut tx, &children, now).await?;
+            // One dataset at a time, in name order: two completions lock datasets in the
+            // same order, so they never deadlock.
+            runs.sort_by(crate::datasets::RunSource::order);
+            for run in &runs {
+                datasets::apply_run(&mut tx, run, now).await?;
+            }
             let mut answers = Vec::with_capacity(entries.len());
             for e in entries {
                 answers.push(if applied.contains(&e.id) {

@@ -66,6 +66,7 @@ pub(crate) fn new_job_row(job: &NewJob, now: DateTime<Utc>) -> StoreResult<Job> 
         parent_id: job.parent_id,
         concurrency: job.concurrency.clone(),
         rate_limit: job.rate_limit.clone(),
+        output: job.output.clone(),
     })
 }
 

@@ -26,6 +26,8 @@ use sqlx::{
 use ferry_core::api::{ArtifactInfo, DeliveryInfo, SessionInfo};
 use ferry_core::schedule::Schedule;
 
+mod datasets;
+
 use crate::{
     ClaimParams, CompleteParams, Completed, DeliveryOutcome, DueDelivery, EventFilter, FailParams,
     Inserted, LeasedJob, ListParams, NewBatch, Overdue, ProgressParams, StoreError, StoreResult,
@@ -80,7 +82,7 @@ macro_rules! job_columns {
          backoff_base_ms, backoff_max_ms, run_at, created_at, updated_at, started_at, finished_at, \
          worker_id, lease_expires_at, deadline_at, cancel_requested, progress, result, error, \
          dedupe_key, parent_id, concurrency_key, concurrency_limit, rate_key, rate_interval_ms, \
-         rate_max, rate_per_ms"
+         rate_max, rate_per_ms, output"
     };
 }
 
@@ -169,6 +171,7 @@ fn job_from_row(row: &SqliteRow) -> StoreResult<Job> {
             .transpose()?,
         concurrency,
         rate_limit,
+        output: opt_json(row.try_get("output")?)?,
     })
 }
 
@@ -951,9 +954,10 @@ impl SqliteStore {
         }
         q.push("UPDATE ferry_jobs SET status = 'running', attempt = attempt + 1, worker_id = ")
             .push_bind(p.worker_id.to_owned())
-            // A job with `then` gets a lease token marked `c` (see `shared::CHAINED_LEASE`).
+            // A job with `then` or `output` gets a lease token marked `c` (see
+            // `shared::CHAINED_LEASE`).
             .push(
-                ", lease_token = CASE WHEN then_specs IS NULL THEN '' ELSE 'c' END \
+                ", lease_token = CASE WHEN then_specs IS NULL AND output IS NULL THEN '' ELSE 'c' END \
                  || lower(hex(randomblob(16))), lease_ms = ",
             )
             .push_bind(p.lease_ms as i64)
@@ -1096,7 +1100,7 @@ impl SqliteStore {
              progress = CASE WHEN ?1 IS NULL THEN progress ELSE json_patch(coalesce(progress, '{}'), ?1) END, \
              lease_expires_at = ?2 + lease_ms, updated_at = ?2 \
              WHERE id = ?3 AND lease_token = ?4 AND status = 'running' \
-             RETURNING lease_expires_at, cancel_requested, attempt",
+             RETURNING lease_expires_at, cancel_requested, attempt, output",
         )
         .bind(patch)
         .bind(ms(p.now))
@@ -1108,6 +1112,8 @@ impl SqliteStore {
             return Err(lease_lost(&mut tx, p.id).await);
         };
         if !p.items.is_empty() {
+            let output: Option<ferry_core::dataset::Output> = opt_json(row.try_get("output")?)?;
+            crate::datasets::check_items(output.as_ref(), p.items)?;
             let attempt: i64 = row.try_get("attempt")?;
             let first = match p.items_offset {
                 Some(offset) => offset as i64,
@@ -1163,12 +1169,27 @@ impl SqliteStore {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             let mut applied = std::collections::HashSet::new();
             let mut children = Vec::new();
+            let mut runs = Vec::new();
             for chunk in entries.chunks(5_000) {
                 let mut q = complete_update(chunk, now);
-                q.push(" RETURNING ferry_jobs.id, ferry_jobs.then_specs, ferry_jobs.result");
+                q.push(
+                    " RETURNING ferry_jobs.id, ferry_jobs.then_specs, ferry_jobs.result, \
+                     ferry_jobs.output, ferry_jobs.tenant_id, ferry_jobs.kind, ferry_jobs.attempt, \
+                     ferry_jobs.lease_token",
+                );
                 for row in q.build().fetch_all(&mut *tx).await? {
                     let id = parse_id(row.try_get("id")?)?;
                     applied.insert(id);
+                    if let Some(output) = opt_json(row.try_get("output")?)? {
+                        runs.push(crate::datasets::RunSource {
+                            tenant_id: row.try_get("tenant_id")?,
+                            job_id: id,
+                            kind: row.try_get("kind")?,
+                            attempt: row.try_get("attempt")?,
+                            lease: row.try_get("lease_token")?,
+                            output,
+                        });
+                    }
                     if let Some(then) =
                         opt_json::<Vec<ferry_core::api::SubmitJob>>(row.try_get("then_specs")?)?
                     {
@@ -1184,6 +1205,10 @@ impl SqliteStore {
                 }
             }
             insert_jobs(&mut tx, &children, now).await?;
+            runs.sort_by(crate::datasets::RunSource::order);
+            for run in &runs {
+                datasets::apply_run(&mut tx, run, now).await?;
+            }
             let mut answers = Vec::with_capacity(entries.len());
             for e in entries {
                 answers.push(if applied.contains(&e.id) {
@@ -1797,7 +1822,8 @@ async fn insert_jobs(
             "INSERT INTO ferry_jobs (id, tenant_id, kind, status, payload, labels, priority, \
              run_at, max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, created_at, \
              updated_at, dedupe_key, batch_id, batch_index, then_specs, parent_id, \
-             concurrency_key, concurrency_limit, rate_key, rate_interval_ms, rate_max, rate_per_ms) ",
+             concurrency_key, concurrency_limit, rate_key, rate_interval_ms, rate_max, rate_per_ms, \
+             output) ",
         );
         q.push_values(chunk, |mut b, job| {
             b.push_bind(job.id.to_string())
@@ -1825,7 +1851,8 @@ async fn insert_jobs(
                 .push_bind(flow.rate_key)
                 .push_bind(flow.rate_interval_ms)
                 .push_bind(flow.rate_max)
-                .push_bind(flow.rate_per_ms);
+                .push_bind(flow.rate_per_ms)
+                .push_bind(job.output.as_ref().map(to_text));
         });
         if deduping {
             q.push(" ON CONFLICT DO NOTHING RETURNING id");

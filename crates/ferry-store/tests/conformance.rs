@@ -1603,7 +1603,286 @@ backends!(
     rate_waits_hold_no_concurrency_slot,
     rate_starts_are_pruned_after_a_day,
     state_changes_are_recorded_as_events,
+    datasets_record_new_changed_and_gone,
+    dataset_items_must_carry_their_key,
 );
+
+/// Runs one job of kind `k` writing `items` to dataset `reviews` (`mode`): claim, report the
+/// items in two reports, complete. Answers the job's id.
+async fn feed(
+    store: &Store,
+    mode: ferry_core::dataset::OutputMode,
+    items: Vec<Value>,
+    now: DateTime<Utc>,
+) -> JobId {
+    let id = insert(
+        store,
+        vec![job("sync", |s| {
+            s.output = Some(ferry_core::dataset::Output {
+                dataset: "reviews".into(),
+                key: "id".into(),
+                mode,
+            });
+        })],
+    )
+    .await[0];
+    let c = claim(store, &["sync"], 1, now).await.remove(0);
+    let (first, second) = items.split_at(items.len() / 2);
+    for part in [first, second] {
+        store
+            .job_progress(&ProgressParams {
+                id,
+                lease: &c.lease,
+                progress: None,
+                items: part,
+                items_offset: None,
+                now,
+            })
+            .await
+            .expect("report items");
+    }
+    complete(store, id, &c.lease, &json!({"rows": items.len()}), now)
+        .await
+        .expect("complete");
+    // A repeated completion applies nothing again.
+    complete(store, id, &c.lease, &json!({}), now)
+        .await
+        .expect("repeat");
+    id
+}
+
+fn counts(run: &ferry_core::dataset::DatasetRun) -> (u64, u64, u64, u64) {
+    (run.new, run.changed, run.unchanged, run.gone)
+}
+
+async fn keys(store: &Store, include_gone: bool) -> Vec<String> {
+    store
+        .dataset_items(T, "reviews", 0, 100, include_gone)
+        .await
+        .expect("items")
+        .into_iter()
+        .map(|i| i.key)
+        .collect()
+}
+
+async fn datasets_record_new_changed_and_gone(store: Store) {
+    use ferry_core::dataset::OutputMode::{Merge, Snapshot};
+    let first = feed(
+        &store,
+        Snapshot,
+        vec![
+            json!({"id": "a", "stars": 5}),
+            json!({"id": "b", "stars": 4, "text": "ok"}),
+            json!({"id": "c", "stars": 3}),
+            // The same key twice in one run: the later content, counted once.
+            json!({"id": "a", "stars": 1}),
+        ],
+        t0(),
+    )
+    .await;
+    let info = store
+        .dataset_get(T, "reviews")
+        .await
+        .expect("get")
+        .expect("the dataset exists");
+    assert_eq!((info.key.as_str(), info.items, info.gone), ("id", 3, 0));
+    let run = info.last_run.expect("a run");
+    assert_eq!((run.job_id, counts(&run)), (first, (3, 0, 0, 0)));
+    let a = store
+        .dataset_items(T, "reviews", 0, 1, false)
+        .await
+        .expect("items");
+    assert_eq!(a[0].data, json!({"id": "a", "stars": 1}));
+
+    // Overlapping rows: b unchanged (fields in another order), c changed, d new, a gone.
+    let second = feed(
+        &store,
+        Snapshot,
+        vec![
+            json!({"text": "ok", "stars": 4, "id": "b"}),
+            json!({"id": "c", "stars": 2}),
+            json!({"id": "d", "stars": 5}),
+        ],
+        t0() + ms(1_000),
+    )
+    .await;
+    let info = store
+        .dataset_get(T, "reviews")
+        .await
+        .expect("get")
+        .expect("dataset");
+    assert_eq!((info.items, info.gone), (3, 1));
+    assert_eq!(counts(&info.last_run.expect("run")), (1, 1, 1, 1));
+    assert_eq!(keys(&store, false).await, ["b", "c", "d"]);
+    assert_eq!(keys(&store, true).await, ["a", "b", "c", "d"]);
+    let c = store
+        .dataset_items(T, "reviews", 0, 100, false)
+        .await
+        .expect("items")
+        .into_iter()
+        .find(|i| i.key == "c")
+        .expect("c");
+    assert_eq!(
+        (c.first_seen_at, c.changed_at),
+        (t0(), t0() + ms(1_000)),
+        "c changed in the second run"
+    );
+
+    // A merge run brings a back (new again) and takes nothing away.
+    feed(
+        &store,
+        Merge,
+        vec![json!({"id": "a", "stars": 1})],
+        t0() + ms(2_000),
+    )
+    .await;
+    let info = store
+        .dataset_get(T, "reviews")
+        .await
+        .expect("get")
+        .expect("dataset");
+    assert_eq!((info.items, info.gone), (4, 0));
+    assert_eq!(counts(&info.last_run.expect("run")), (1, 0, 0, 0));
+
+    // Nothing changed: the run is recorded, no event is.
+    feed(
+        &store,
+        Merge,
+        vec![json!({"id": "d", "stars": 5})],
+        t0() + ms(3_000),
+    )
+    .await;
+    let runs = store.dataset_runs(T, "reviews", 10).await.expect("runs");
+    assert_eq!(
+        runs.iter().map(counts).collect::<Vec<_>>(),
+        [(0, 0, 1, 0), (1, 0, 0, 0), (1, 1, 1, 1), (3, 0, 0, 0)],
+        "newest first, one run per completion"
+    );
+
+    let filter = ferry_store::EventFilter {
+        types: vec!["dataset.changed".into()],
+        ..Default::default()
+    };
+    let events = settled_events(&store, &filter, 3).await;
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[1].job_id, Some(second));
+    let change: ferry_core::dataset::DatasetChange =
+        serde_json::from_value(events[1].data.clone().expect("data")).expect("change data");
+    assert_eq!(
+        (
+            change.dataset.as_str(),
+            change.new,
+            change.changed,
+            change.gone
+        ),
+        ("reviews", 1, 1, 1)
+    );
+    assert_eq!(
+        (change.keys.new, change.keys.changed, change.keys.gone),
+        (
+            vec!["d".to_owned()],
+            vec!["c".to_owned()],
+            vec!["a".to_owned()]
+        )
+    );
+    // The completion's own event comes first.
+    let all = settled_events(
+        &store,
+        &ferry_store::EventFilter {
+            job: Some(second),
+            ..Default::default()
+        },
+        4,
+    )
+    .await;
+    let types: Vec<_> = all.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "job.created",
+            "job.started",
+            "job.completed",
+            "dataset.changed"
+        ]
+    );
+
+    assert_eq!(
+        store.dataset_fields(T, "reviews").await.expect("fields"),
+        ["id", "stars", "text"]
+    );
+    assert_eq!(store.dataset_list(T).await.expect("list").len(), 1);
+    assert!(store.dataset_delete(T, "reviews").await.expect("delete"));
+    assert!(
+        store
+            .dataset_get(T, "reviews")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(keys(&store, true).await.is_empty());
+}
+
+async fn dataset_items_must_carry_their_key(store: Store) {
+    let id = insert(
+        &store,
+        vec![job("sync", |s| {
+            s.output = Some(ferry_core::dataset::Output {
+                dataset: "reviews".into(),
+                key: "id".into(),
+                mode: ferry_core::dataset::OutputMode::Snapshot,
+            });
+            s.max_attempts = Some(2);
+        })],
+    )
+    .await[0];
+    let c = claim(&store, &["sync"], 1, t0()).await.remove(0);
+    let report = |items: &'static [Value], lease: &'static str| ProgressParams {
+        id,
+        lease,
+        progress: None,
+        items,
+        items_offset: None,
+        now: t0(),
+    };
+    let lease: &'static str = Box::leak(c.lease.clone().into_boxed_str());
+    let bad: &'static [Value] =
+        Box::leak(vec![json!({"id": 1}), json!({"name": "x"})].into_boxed_slice());
+    match store.job_progress(&report(bad, lease)).await {
+        Err(StoreError::InvalidItem { index, message }) => {
+            assert_eq!(index, 1);
+            assert!(message.contains("\"id\""), "{message}");
+        }
+        other => panic!("expected InvalidItem, got {other:?}"),
+    }
+    // Nothing of the refused report was stored.
+    assert!(
+        store
+            .job_items(T, id, 0, 10)
+            .await
+            .expect("items")
+            .is_empty()
+    );
+    // Items of a failed attempt do not reach the dataset: only the last attempt's do.
+    let first: &'static [Value] = Box::leak(vec![json!({"id": "x"})].into_boxed_slice());
+    store
+        .job_progress(&report(first, lease))
+        .await
+        .expect("report");
+    fail(&store, id, lease, true, t0()).await.expect("fail");
+    let c = claim(&store, &["sync"], 1, t0() + ms(5_000))
+        .await
+        .remove(0);
+    let lease: &'static str = Box::leak(c.lease.clone().into_boxed_str());
+    let second: &'static [Value] = Box::leak(vec![json!({"id": "y"})].into_boxed_slice());
+    store
+        .job_progress(&report(second, lease))
+        .await
+        .expect("report");
+    complete(&store, id, lease, &json!({}), t0() + ms(5_000))
+        .await
+        .expect("complete");
+    assert_eq!(keys(&store, true).await, ["y"]);
+}
 
 #[tokio::test]
 async fn sqlite_reopen_keeps_jobs() {

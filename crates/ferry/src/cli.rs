@@ -216,6 +216,15 @@ pub struct SubmitArgs {
     pub rate_max: Option<u32>,
     #[arg(long, requires = "rate_limit")]
     pub rate_per_ms: Option<u64>,
+    /// Write the job's items to this dataset when it completes (upserted by --dataset-key).
+    #[arg(long, requires = "dataset_key")]
+    pub dataset: Option<String>,
+    /// The item field that identifies an item in the dataset.
+    #[arg(long, requires = "dataset")]
+    pub dataset_key: Option<String>,
+    /// `snapshot` (the default: items the run did not report are marked gone) or `merge`.
+    #[arg(long, requires = "dataset")]
+    pub dataset_mode: Option<ferry_core::dataset::OutputMode>,
 }
 
 #[derive(Debug, Args)]

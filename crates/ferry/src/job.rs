@@ -256,6 +256,14 @@ async fn submit_job(client: &Client, args: SubmitArgs, json: bool) -> Result<Exi
             max: args.rate_max,
             per_ms: args.rate_per_ms,
         }),
+        output: match (args.dataset, args.dataset_key) {
+            (Some(dataset), Some(key)) => Some(ferry_core::dataset::Output {
+                dataset,
+                key,
+                mode: args.dataset_mode.unwrap_or_default(),
+            }),
+            _ => None,
+        },
     };
     let job = match args.wait {
         Some(secs) => {

@@ -90,6 +90,9 @@ impl From<StoreError> for ApiError {
                 ErrorCode::InvalidState,
                 format!("cannot {op} a job that is {status}"),
             ),
+            StoreError::InvalidItem { index, message } => {
+                ApiError::field(&format!("items[{index}]"), message)
+            }
             StoreError::Unavailable(source) => {
                 tracing::warn!(error = %source, "database unavailable");
                 ApiError::new(

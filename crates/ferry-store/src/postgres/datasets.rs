@@ -1,0 +1,309 @@
+//! Datasets on PostgreSQL (see `crate::datasets` for the steps of a run).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use ferry_core::dataset::{DatasetChange, DatasetInfo, DatasetItem, DatasetRun, OutputMode};
+use futures_util::TryStreamExt;
+use sqlx::{PgConnection, Row, postgres::PgRow};
+use uuid::Uuid;
+
+use super::{PostgresStore, from_ms, ms, opt_from_ms};
+use crate::{
+    StoreError, StoreResult,
+    datasets::{APPLY_PAGE, Existing, RunSource, classify, prepare},
+};
+
+/// Writes the items of `run`'s attempt to its dataset, inside the completion's transaction.
+pub(super) async fn apply_run(
+    tx: &mut PgConnection,
+    run: &RunSource,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let dataset_id: i64 = sqlx::query_scalar(
+        // The upsert locks the dataset's row until commit: runs on one dataset apply one
+        // after the other, each seeing the rows of the ones before.
+        "INSERT INTO ferry.datasets (tenant_id, name, key_field, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $4) ON CONFLICT (tenant_id, name) \
+         DO UPDATE SET key_field = excluded.key_field, updated_at = excluded.updated_at RETURNING id",
+    )
+    .bind(&run.tenant_id)
+    .bind(&run.output.dataset)
+    .bind(&run.output.key)
+    .bind(ms(now))
+    .fetch_one(&mut *tx)
+    .await?;
+    let run_id: i64 = sqlx::query_scalar(
+        "INSERT INTO ferry.dataset_runs (dataset_id, job_id, mode, at) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(dataset_id)
+    .bind(run.job_id.as_uuid())
+    .bind(run.output.mode.as_str())
+    .bind(ms(now))
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut change = DatasetChange {
+        dataset: run.output.dataset.clone(),
+        run: run_id,
+        ..DatasetChange::default()
+    };
+    let mut revived = 0;
+    let mut after = -1_i64;
+    loop {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT idx, data::text FROM ferry.job_items WHERE job_id = $1 AND lease_token = $2 \
+             AND idx > $3 ORDER BY idx LIMIT $4",
+        )
+        .bind(run.job_id.as_uuid())
+        .bind(&run.lease)
+        .bind(after)
+        .bind(APPLY_PAGE)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(&(last, _)) = rows.last() else {
+            break;
+        };
+        after = last;
+        let texts: Vec<String> = rows.into_iter().map(|(_, data)| data).collect();
+        let items = prepare(&run.output, &texts)?;
+        let keys: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
+        let existing: HashMap<String, Existing> = sqlx::query(
+            "SELECT key, hash, run_id, gone_at IS NOT NULL AS gone FROM ferry.dataset_items \
+             WHERE dataset_id = $1 AND key = ANY($2)",
+        )
+        .bind(dataset_id)
+        .bind(&keys)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("key")?,
+                Existing {
+                    hash: row.try_get("hash")?,
+                    run: row.try_get("run_id")?,
+                    gone: row.try_get("gone")?,
+                },
+            ))
+        })
+        .collect::<StoreResult<_>>()?;
+        for item in &items {
+            classify(
+                &mut change,
+                &mut revived,
+                item,
+                existing.get(&item.key),
+                run_id,
+            );
+        }
+        // `unnest` keeps the page's order, so `seq` follows first appearance.
+        sqlx::query(
+            "INSERT INTO ferry.dataset_items AS i \
+             (dataset_id, key, data, hash, run_id, first_seen_at, changed_at) \
+             SELECT $1, k, d::jsonb, h, $2, $3, $3 \
+             FROM unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t(k, d, h, n) ORDER BY n \
+             ON CONFLICT (dataset_id, key) DO UPDATE SET \
+             changed_at = CASE WHEN i.hash <> excluded.hash OR i.gone_at IS NOT NULL \
+                 THEN excluded.changed_at ELSE i.changed_at END, \
+             data = excluded.data, hash = excluded.hash, run_id = excluded.run_id, gone_at = NULL",
+        )
+        .bind(dataset_id)
+        .bind(run_id)
+        .bind(ms(now))
+        .bind(&keys)
+        .bind(items.iter().map(|i| i.data.clone()).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.hash.clone()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
+    if run.output.mode == OutputMode::Snapshot {
+        let mut gone = sqlx::query_scalar::<_, String>(
+            "UPDATE ferry.dataset_items SET gone_at = $1 \
+             WHERE dataset_id = $2 AND gone_at IS NULL AND run_id <> $3 RETURNING key",
+        )
+        .bind(ms(now))
+        .bind(dataset_id)
+        .bind(run_id)
+        .fetch(&mut *tx);
+        while let Some(key) = gone.try_next().await? {
+            change.gone += 1;
+            change.note(&key, |k| &mut k.gone);
+        }
+    }
+    sqlx::query(
+        "UPDATE ferry.dataset_runs SET new = $1, changed = $2, unchanged = $3, gone = $4 WHERE id = $5",
+    )
+    .bind(change.new as i64)
+    .bind(change.changed as i64)
+    .bind(change.unchanged as i64)
+    .bind(change.gone as i64)
+    .bind(run_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE ferry.datasets SET live = live + $1 - $2, gone = gone + $2 - $3 WHERE id = $4",
+    )
+    .bind(change.new as i64)
+    .bind(change.gone as i64)
+    .bind(revived as i64)
+    .bind(dataset_id)
+    .execute(&mut *tx)
+    .await?;
+    if change.is_change() {
+        sqlx::query(
+            "INSERT INTO ferry.events (tenant_id, type, job_id, kind, attempt, data, at) \
+             VALUES ($1, 'dataset.changed', $2, $3, $4, $5, $6)",
+        )
+        .bind(&run.tenant_id)
+        .bind(run.job_id.as_uuid())
+        .bind(&run.kind)
+        .bind(run.attempt as i32)
+        .bind(serde_json::to_value(&change).unwrap_or_default())
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+const INFO_SELECT: &str = "SELECT d.name, d.key_field, d.live, d.gone, d.created_at, d.updated_at, \
+     r.id AS run_id, r.job_id, r.mode, r.new, r.changed, r.unchanged, r.gone AS run_gone, r.at \
+     FROM ferry.datasets d LEFT JOIN ferry.dataset_runs r \
+       ON r.id = (SELECT max(id) FROM ferry.dataset_runs WHERE dataset_id = d.id) \
+     WHERE d.tenant_id = $1 AND ($2::text IS NULL OR d.name = $2) ORDER BY d.name";
+
+fn run_from_row(row: &PgRow, id_column: &str, gone_column: &str) -> StoreResult<DatasetRun> {
+    let mode: String = row.try_get("mode")?;
+    Ok(DatasetRun {
+        id: row.try_get(id_column)?,
+        job_id: ferry_core::JobId::from_uuid(row.try_get::<Uuid, _>("job_id")?),
+        mode: mode.parse().map_err(StoreError::Corrupt)?,
+        new: row.try_get::<i64, _>("new")? as u64,
+        changed: row.try_get::<i64, _>("changed")? as u64,
+        unchanged: row.try_get::<i64, _>("unchanged")? as u64,
+        gone: row.try_get::<i64, _>(gone_column)? as u64,
+        at: from_ms(row.try_get("at")?)?,
+    })
+}
+
+fn info_from_row(row: &PgRow) -> StoreResult<DatasetInfo> {
+    let has_run = row.try_get::<Option<i64>, _>("run_id")?.is_some();
+    Ok(DatasetInfo {
+        name: row.try_get("name")?,
+        key: row.try_get("key_field")?,
+        items: row.try_get::<i64, _>("live")? as u64,
+        gone: row.try_get::<i64, _>("gone")? as u64,
+        created_at: from_ms(row.try_get("created_at")?)?,
+        updated_at: from_ms(row.try_get("updated_at")?)?,
+        last_run: has_run
+            .then(|| run_from_row(row, "run_id", "run_gone"))
+            .transpose()?,
+    })
+}
+
+impl PostgresStore {
+    pub async fn dataset_list(&self, tenant_id: &str) -> StoreResult<Vec<DatasetInfo>> {
+        sqlx::query(INFO_SELECT)
+            .bind(tenant_id)
+            .bind(None::<String>)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(info_from_row)
+            .collect()
+    }
+
+    pub async fn dataset_get(
+        &self,
+        tenant_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<DatasetInfo>> {
+        sqlx::query(INFO_SELECT)
+            .bind(tenant_id)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(info_from_row)
+            .transpose()
+    }
+
+    pub async fn dataset_delete(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM ferry.datasets WHERE tenant_id = $1 AND name = $2")
+            .bind(tenant_id)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn dataset_items(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        after: i64,
+        limit: u32,
+        include_gone: bool,
+    ) -> StoreResult<Vec<DatasetItem>> {
+        let rows = sqlx::query(
+            "SELECT i.seq, i.key, i.data, i.first_seen_at, i.changed_at, i.gone_at \
+             FROM ferry.dataset_items i JOIN ferry.datasets d ON d.id = i.dataset_id \
+             WHERE d.tenant_id = $1 AND d.name = $2 AND i.seq > $3 AND ($4 OR i.gone_at IS NULL) \
+             ORDER BY i.seq LIMIT $5",
+        )
+        .bind(tenant_id)
+        .bind(name)
+        .bind(after)
+        .bind(include_gone)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DatasetItem {
+                    seq: row.try_get("seq")?,
+                    key: row.try_get("key")?,
+                    data: row.try_get("data")?,
+                    first_seen_at: from_ms(row.try_get("first_seen_at")?)?,
+                    changed_at: from_ms(row.try_get("changed_at")?)?,
+                    gone_at: opt_from_ms(row.try_get("gone_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn dataset_runs(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<DatasetRun>> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.job_id, r.mode, r.new, r.changed, r.unchanged, r.gone, r.at \
+             FROM ferry.dataset_runs r JOIN ferry.datasets d ON d.id = r.dataset_id \
+             WHERE d.tenant_id = $1 AND d.name = $2 ORDER BY r.id DESC LIMIT $3",
+        )
+        .bind(tenant_id)
+        .bind(name)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| run_from_row(row, "id", "gone"))
+            .collect()
+    }
+
+    /// The top-level fields of the dataset's present items, in order of first appearance
+    /// (alphabetical within one item).
+    pub async fn dataset_fields(&self, tenant_id: &str, name: &str) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT f.key FROM ferry.dataset_items i JOIN ferry.datasets d ON d.id = i.dataset_id, \
+             jsonb_object_keys(i.data) AS f(key) WHERE d.tenant_id = $1 AND d.name = $2 \
+             AND i.gone_at IS NULL GROUP BY f.key ORDER BY min(i.seq), f.key",
+        )
+        .bind(tenant_id)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
