@@ -46,6 +46,9 @@ pub enum ClientError {
     Protocol { status: u16, message: String },
     #[error("invalid server URL {0:?}: expected http(s)://host:port")]
     InvalidUrl(String),
+    /// A download could not be written where it was asked to go.
+    #[error("cannot write the download: {0}")]
+    Write(#[source] std::io::Error),
 }
 
 impl ClientError {
@@ -64,7 +67,7 @@ impl ClientError {
             ClientError::Api { status, .. } | ClientError::Protocol { status, .. } => {
                 *status == 429 || *status >= 500
             }
-            ClientError::InvalidUrl(_) => false,
+            ClientError::InvalidUrl(_) | ClientError::Write(_) => false,
         }
     }
 }
@@ -96,6 +99,22 @@ pub struct Client {
 }
 
 static CRYPTO: Once = Once::new();
+
+/// The error a non-2xx answer stands for.
+fn error_answer(status: StatusCode, bytes: &[u8]) -> ClientError {
+    match serde_json::from_slice::<ApiErrorBody>(bytes) {
+        Ok(body) => ClientError::Api {
+            status: status.as_u16(),
+            code: body.error.code,
+            message: body.error.message,
+            fields: body.error.fields,
+        },
+        Err(_) => ClientError::Protocol {
+            status: status.as_u16(),
+            message: String::from_utf8_lossy(bytes).chars().take(200).collect(),
+        },
+    }
+}
 
 /// Installs ring as the process's TLS crypto provider (Ferry uses exactly one). Called
 /// by [`Client::new`]; call it yourself before building another rustls-based client.
@@ -188,18 +207,7 @@ impl Client {
         if status.is_success() {
             return Ok((status, bytes));
         }
-        Err(match serde_json::from_slice::<ApiErrorBody>(&bytes) {
-            Ok(body) => ClientError::Api {
-                status: status.as_u16(),
-                code: body.error.code,
-                message: body.error.message,
-                fields: body.error.fields,
-            },
-            Err(_) => ClientError::Protocol {
-                status: status.as_u16(),
-                message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-            },
-        })
+        Err(error_answer(status, &bytes))
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(
@@ -237,6 +245,72 @@ impl Client {
         self.send_raw(self.request(Method::DELETE, &format!("/v1/schedules/{name}")))
             .await
             .map(|_| ())
+    }
+
+    /// `GET /v1/datasets`
+    pub async fn datasets(&self) -> ClientResult<ferry_core::dataset::DatasetList> {
+        self.get("/v1/datasets").await
+    }
+
+    /// `GET /v1/datasets/{name}`
+    pub async fn dataset(&self, name: &str) -> ClientResult<ferry_core::dataset::DatasetInfo> {
+        self.get(&format!("/v1/datasets/{name}")).await
+    }
+
+    /// `GET /v1/datasets/{name}/items`: present items with `seq > after`.
+    pub async fn dataset_items(
+        &self,
+        name: &str,
+        after: i64,
+        limit: u32,
+    ) -> ClientResult<ferry_core::dataset::DatasetItemPage> {
+        self.get(&format!(
+            "/v1/datasets/{name}/items?after={after}&limit={limit}"
+        ))
+        .await
+    }
+
+    /// `GET /v1/datasets/{name}/runs`: newest first.
+    pub async fn dataset_runs(
+        &self,
+        name: &str,
+    ) -> ClientResult<ferry_core::dataset::DatasetRunList> {
+        self.get(&format!("/v1/datasets/{name}/runs")).await
+    }
+
+    /// `DELETE /v1/datasets/{name}`
+    pub async fn delete_dataset(&self, name: &str) -> ClientResult<()> {
+        self.send_raw(self.request(Method::DELETE, &format!("/v1/datasets/{name}")))
+            .await
+            .map(|_| ())
+    }
+
+    /// `GET /v1/datasets/{name}/export`: writes the export to `out` as it arrives (never
+    /// whole in memory); answers how many bytes were written.
+    pub async fn export_dataset(
+        &self,
+        name: &str,
+        format: ferry_core::dataset::ExportFormat,
+        out: &mut dyn std::io::Write,
+    ) -> ClientResult<u64> {
+        // A large export may take longer than one API call is given.
+        let req = self
+            .request(Method::GET, &format!("/v1/datasets/{name}/export"))
+            .query(&[("format", format.as_str())])
+            .timeout(Duration::from_secs(6 * 3600));
+        let mut response = req.send().await.map_err(ClientError::Transport)?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let bytes = response.bytes().await.map_err(ClientError::Transport)?;
+            return Err(error_answer(status, &bytes));
+        }
+        let mut written = 0;
+        while let Some(chunk) = response.chunk().await.map_err(ClientError::Transport)? {
+            out.write_all(&chunk).map_err(ClientError::Write)?;
+            written += chunk.len() as u64;
+        }
+        out.flush().map_err(ClientError::Write)?;
+        Ok(written)
     }
 
     /// `GET /v1/sessions`: names and sizes of saved sessions (never their contents).

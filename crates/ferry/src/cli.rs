@@ -34,6 +34,8 @@ pub enum Command {
     Batch(BatchArgs),
     /// Add, list and remove cron schedules.
     Schedule(ScheduleArgs),
+    /// List datasets, see what runs changed, export items as JSON, JSONL or CSV.
+    Dataset(DatasetArgs),
     /// Pause, resume and list paused kinds (paused jobs are not claimed; running ones finish).
     Kinds(KindsArgs),
     /// Measure Ferry on this machine.
@@ -133,6 +135,34 @@ pub enum ScheduleCommand {
     /// List schedules with their next tick.
     List,
     /// Remove a schedule.
+    Rm { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct DatasetArgs {
+    #[command(flatten)]
+    pub connect: Connect,
+    #[command(subcommand)]
+    pub command: DatasetCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// List datasets with their item counts and last run.
+    List,
+    /// The runs that fed a dataset, newest first, with what each changed.
+    Runs { name: String },
+    /// Export a dataset's items (streamed; a large dataset never sits in memory).
+    Export {
+        name: String,
+        /// json, jsonl or csv.
+        #[arg(long, default_value = "json")]
+        format: ferry_core::dataset::ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Delete a dataset with its items and runs.
     Rm { name: String },
 }
 

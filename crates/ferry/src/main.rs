@@ -5,6 +5,7 @@ mod batch;
 mod bench;
 mod cli;
 mod config;
+mod dataset;
 mod demo;
 mod job;
 mod serve;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
             Command::Worker(args) => worker::run(args, cli.config.as_deref()).await,
             Command::Job(args) => job::run(args, cli.config.as_deref()).await,
             Command::Schedule(args) => job::schedule(args, cli.config.as_deref()).await,
+            Command::Dataset(args) => dataset::run(args, cli.config.as_deref()).await,
             Command::Batch(args) => batch::run(args, cli.config.as_deref()).await,
             Command::Kinds(args) => job::kinds(args, cli.config.as_deref()).await,
             Command::Bench(args) => bench::run(args).await,

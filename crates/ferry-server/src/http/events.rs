@@ -30,6 +30,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "job.failed",
     "job.retrying",
     "job.cancelled",
+    "dataset.changed",
 ];
 
 const MAX_PAGE: u32 = 1_000;

@@ -4,6 +4,7 @@
 mod artifacts;
 mod auth;
 mod batches;
+mod datasets;
 mod error;
 mod events;
 mod health;
@@ -45,6 +46,7 @@ pub fn app(queue: AppState) -> Router {
         .merge(events::router())
         .merge(webhooks::router())
         .merge(schedules::router())
+        .merge(datasets::router())
         .route_layer(middleware::from_fn_with_state(
             config.api_token.clone(),
             auth::require,

@@ -1,0 +1,335 @@
+//! Datasets: `GET /v1/datasets[/{name}]`, the items in pages, the runs that fed them, and
+//! the whole dataset exported as JSON, JSONL or CSV. An export is streamed a page of rows
+//! at a time, so a dataset of a million rows costs the server one page of memory.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{Path, RawQuery, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use bytes::Bytes;
+use ferry_core::{
+    DEFAULT_TENANT,
+    dataset::{
+        self, DatasetInfo, DatasetItem, DatasetItemPage, DatasetList, DatasetRunList, ExportFormat,
+    },
+};
+use ferry_store::{Store, StoreError};
+
+use super::{ApiError, AppState, Json, jobs::parse_num, jobs::query_pairs};
+
+const MAX_PAGE: u32 = 1_000;
+/// Rows read per query while exporting: what one export holds in memory at a time.
+const EXPORT_PAGE: u32 = 1_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/datasets", get(list))
+        .route("/v1/datasets/{name}", get(one).delete(remove))
+        .route("/v1/datasets/{name}/items", get(items))
+        .route("/v1/datasets/{name}/runs", get(runs))
+        .route("/v1/datasets/{name}/export", get(export))
+}
+
+async fn list(State(queue): State<AppState>) -> Result<Json<DatasetList>, ApiError> {
+    Ok(Json(DatasetList {
+        datasets: queue.store().dataset_list(DEFAULT_TENANT).await?,
+    }))
+}
+
+async fn found(store: &Store, name: &str) -> Result<DatasetInfo, ApiError> {
+    store
+        .dataset_get(DEFAULT_TENANT, name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("dataset"))
+}
+
+async fn one(
+    State(queue): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<DatasetInfo>, ApiError> {
+    Ok(Json(found(queue.store(), &name).await?))
+}
+
+async fn remove(
+    State(queue): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if queue.store().dataset_delete(DEFAULT_TENANT, &name).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("dataset"))
+    }
+}
+
+/// `gone=include` lists rows a snapshot run marked gone too.
+fn include_gone(value: &str) -> Result<bool, ApiError> {
+    match value {
+        "include" => Ok(true),
+        "exclude" => Ok(false),
+        _ => Err(ApiError::field("gone", "include or exclude")),
+    }
+}
+
+fn limit(value: &str) -> Result<u32, ApiError> {
+    let limit: u32 = parse_num("limit", value, "a whole number")?;
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::field(
+            "limit",
+            format!("a whole number from 1 to {MAX_PAGE}"),
+        ))
+    }
+}
+
+async fn items(
+    State(queue): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<DatasetItemPage>, ApiError> {
+    let (mut after, mut page, mut gone) = (0, 100, false);
+    for (key, value) in query_pairs(raw, &["after", "limit", "gone"])? {
+        match key.as_str() {
+            "after" => after = parse_num(&key, &value, "an item seq")?,
+            "limit" => page = limit(&value)?,
+            _ => gone = include_gone(&value)?,
+        }
+    }
+    found(queue.store(), &name).await?;
+    let items = queue
+        .store()
+        .dataset_items(DEFAULT_TENANT, &name, after, page, gone)
+        .await?;
+    let next_after = items.last().map_or(after, |i| i.seq);
+    Ok(Json(DatasetItemPage { items, next_after }))
+}
+
+async fn runs(
+    State(queue): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<DatasetRunList>, ApiError> {
+    let mut page = 100;
+    for (_, value) in query_pairs(raw, &["limit"])? {
+        page = limit(&value)?;
+    }
+    found(queue.store(), &name).await?;
+    Ok(Json(DatasetRunList {
+        runs: queue
+            .store()
+            .dataset_runs(DEFAULT_TENANT, &name, page)
+            .await?,
+    }))
+}
+
+/// Why an export stopped halfway (the client sees the body end early; the log says why).
+#[derive(Debug, thiserror::Error)]
+enum ExportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("csv: {0}")]
+    Csv(#[from] csv::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Start,
+    Rows,
+    End,
+    Done,
+}
+
+/// An export in progress: where it is and what it writes.
+struct Export {
+    store: Store,
+    name: String,
+    format: ExportFormat,
+    columns: Arc<Vec<String>>,
+    gone: bool,
+    after: i64,
+    wrote_row: bool,
+    phase: Phase,
+}
+
+impl Export {
+    fn prelude(&self) -> Result<Vec<u8>, ExportError> {
+        match self.format {
+            ExportFormat::Json => Ok(b"[".to_vec()),
+            ExportFormat::Jsonl => Ok(Vec::new()),
+            ExportFormat::Csv => {
+                let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+                w.write_record(self.columns.iter())?;
+                Ok(w.into_inner()
+                    .map_err(|e| csv::Error::from(e.into_error()))?)
+            }
+        }
+    }
+
+    fn rows(&mut self, items: &[DatasetItem]) -> Result<Vec<u8>, ExportError> {
+        match self.format {
+            ExportFormat::Json => {
+                let mut out = Vec::with_capacity(items.len() * 128);
+                for item in items {
+                    if self.wrote_row {
+                        out.push(b',');
+                    }
+                    self.wrote_row = true;
+                    out.push(b'\n');
+                    out.extend(serde_json::to_vec(&item.data).unwrap_or_default());
+                }
+                Ok(out)
+            }
+            ExportFormat::Jsonl => {
+                let mut out = Vec::with_capacity(items.len() * 128);
+                for item in items {
+                    out.extend(serde_json::to_vec(&item.data).unwrap_or_default());
+                    out.push(b'\n');
+                }
+                Ok(out)
+            }
+            ExportFormat::Csv => {
+                let mut w =
+                    csv::WriterBuilder::new().from_writer(Vec::with_capacity(items.len() * 128));
+                for item in items {
+                    w.write_record(
+                        self.columns
+                            .iter()
+                            .map(|c| dataset::csv_cell(item.data.get(c))),
+                    )?;
+                }
+                Ok(w.into_inner()
+                    .map_err(|e| csv::Error::from(e.into_error()))?)
+            }
+        }
+    }
+
+    fn epilogue(&self) -> Vec<u8> {
+        match self.format {
+            ExportFormat::Json => b"\n]\n".to_vec(),
+            ExportFormat::Jsonl | ExportFormat::Csv => Vec::new(),
+        }
+    }
+
+    /// The next chunk of the body, or `None` at the end.
+    async fn next(mut self) -> Result<Option<(Bytes, Self)>, ExportError> {
+        loop {
+            match self.phase {
+                Phase::Start => {
+                    self.phase = Phase::Rows;
+                    let bytes = self.prelude()?;
+                    if !bytes.is_empty() {
+                        return Ok(Some((bytes.into(), self)));
+                    }
+                }
+                Phase::Rows => {
+                    let items = self
+                        .store
+                        .dataset_items(
+                            DEFAULT_TENANT,
+                            &self.name,
+                            self.after,
+                            EXPORT_PAGE,
+                            self.gone,
+                        )
+                        .await?;
+                    let Some(last) = items.last() else {
+                        self.phase = Phase::End;
+                        continue;
+                    };
+                    self.after = last.seq;
+                    let bytes = self.rows(&items)?;
+                    return Ok(Some((bytes.into(), self)));
+                }
+                Phase::End => {
+                    self.phase = Phase::Done;
+                    let bytes = self.epilogue();
+                    if !bytes.is_empty() {
+                        return Ok(Some((bytes.into(), self)));
+                    }
+                }
+                Phase::Done => return Ok(None),
+            }
+        }
+    }
+}
+
+async fn export(
+    State(queue): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let (mut format, mut fields, mut gone) = (ExportFormat::Json, None, false);
+    for (key, value) in query_pairs(raw, &["format", "fields", "gone"])? {
+        match key.as_str() {
+            "format" => {
+                format = value
+                    .parse()
+                    .map_err(|e: String| ApiError::field("format", e))?
+            }
+            "fields" => {
+                let list: Vec<String> = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if list.is_empty() {
+                    return Err(ApiError::field(
+                        "fields",
+                        "a comma-separated list of fields",
+                    ));
+                }
+                fields = Some(list);
+            }
+            _ => gone = include_gone(&value)?,
+        }
+    }
+    let store = queue.store().clone();
+    let info = found(&store, &name).await?;
+    // CSV columns: those asked for, or every top-level field (the key first).
+    let columns = match fields {
+        Some(fields) => fields,
+        None if format == ExportFormat::Csv => {
+            let mut fields = store.dataset_fields(DEFAULT_TENANT, &name).await?;
+            if let Some(at) = fields.iter().position(|f| *f == info.key) {
+                let key = fields.remove(at);
+                fields.insert(0, key);
+            }
+            fields
+        }
+        None => Vec::new(),
+    };
+    let file = format!("{}.{}", name.replace(':', "_"), format.as_str());
+    let export = Export {
+        store,
+        name,
+        format,
+        columns: Arc::new(columns),
+        gone,
+        after: 0,
+        wrote_row: false,
+        phase: Phase::Start,
+    };
+    let body = futures_util::stream::try_unfold(export, |export| async move {
+        export.next().await.inspect_err(|e| {
+            tracing::warn!(error = %e, "dataset export stopped");
+        })
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, format.content_type().to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
