@@ -134,6 +134,9 @@ pub struct DatasetInfo {
     pub items: u64,
     /// Items marked gone by a snapshot run (kept; listed with `gone=include`).
     pub gone: u64,
+    /// Every top-level field its items have had, in order of first appearance (the columns
+    /// of a CSV export, after the key).
+    pub fields: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -25,6 +25,8 @@ pub(crate) struct Incoming {
     pub data: String,
     /// Hex SHA-256 of `data`.
     pub hash: String,
+    /// Its top-level fields (sorted).
+    pub fields: Vec<String>,
 }
 
 /// A row already in the dataset.
@@ -46,10 +48,19 @@ pub(crate) fn prepare(output: &Output, texts: &[String]) -> StoreResult<Vec<Inco
         // Items were checked against the key when reported; one that no longer passes
         // (the key field changed between attempts cannot happen: output is fixed) is corrupt.
         let key = dataset::item_key(&value, &output.key).map_err(StoreError::Corrupt)?;
+        let fields = value
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
         let data = dataset::canonical(&value);
         let hash = hex::encode(ring::digest::digest(&ring::digest::SHA256, &data));
         let data = String::from_utf8(data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let item = Incoming { key, data, hash };
+        let item = Incoming {
+            key,
+            data,
+            hash,
+            fields,
+        };
         match at.get(&item.key) {
             Some(&i) => out[i] = item,
             None => {
@@ -87,6 +98,19 @@ pub(crate) fn classify(
         }
         Some(_) => change.unchanged += 1,
     }
+}
+
+/// Adds the fields of `items` that `known` lacks, in order; answers whether any was new.
+pub(crate) fn learn_fields(known: &mut Vec<String>, items: &[Incoming]) -> bool {
+    let before = known.len();
+    for item in items {
+        for field in &item.fields {
+            if !known.contains(field) {
+                known.push(field.clone());
+            }
+        }
+    }
+    known.len() > before
 }
 
 /// Checks each item a worker reports for a job with `output`, before it is stored.

@@ -574,11 +574,6 @@ impl Store {
         dispatch!(self, s => s.dataset_runs(tenant_id, name, limit).await)
     }
 
-    /// The top-level fields of the present items, in order of first appearance (CSV columns).
-    pub async fn dataset_fields(&self, tenant_id: &str, name: &str) -> StoreResult<Vec<String>> {
-        dispatch!(self, s => s.dataset_fields(tenant_id, name).await)
-    }
-
     pub async fn kind_paused(&self, tenant_id: &str) -> StoreResult<Vec<String>> {
         dispatch!(self, s => s.kind_paused(tenant_id).await)
     }

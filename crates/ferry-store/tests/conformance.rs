@@ -1806,10 +1806,12 @@ async fn datasets_record_new_changed_and_gone(store: Store) {
         ]
     );
 
-    assert_eq!(
-        store.dataset_fields(T, "reviews").await.expect("fields"),
-        ["id", "stars", "text"]
-    );
+    let info = store
+        .dataset_get(T, "reviews")
+        .await
+        .expect("get")
+        .expect("dataset");
+    assert_eq!(info.fields, ["id", "stars", "text"]);
     assert_eq!(store.dataset_list(T).await.expect("list").len(), 1);
     assert!(store.dataset_delete(T, "reviews").await.expect("delete"));
     assert!(

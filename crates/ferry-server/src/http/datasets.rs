@@ -296,7 +296,7 @@ async fn export(
     let columns = match fields {
         Some(fields) => fields,
         None if format == ExportFormat::Csv => {
-            let mut fields = store.dataset_fields(DEFAULT_TENANT, &name).await?;
+            let mut fields = info.fields.clone();
             if let Some(at) = fields.iter().position(|f| *f == info.key) {
                 let key = fields.remove(at);
                 fields.insert(0, key);

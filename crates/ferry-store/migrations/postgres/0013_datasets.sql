@@ -12,6 +12,9 @@ CREATE TABLE ferry.datasets (
     key_field   text    NOT NULL,
     live        bigint  NOT NULL DEFAULT 0,
     gone        bigint  NOT NULL DEFAULT 0,
+    -- Every top-level field items have had, in order of first appearance: the columns of
+    -- a CSV export, known without reading the items.
+    fields      jsonb   NOT NULL DEFAULT '[]',
     created_at  bigint  NOT NULL,
     updated_at  bigint  NOT NULL,
     UNIQUE (tenant_id, name)

@@ -11,6 +11,9 @@ CREATE TABLE ferry_datasets (
     key_field   TEXT    NOT NULL,
     live        INTEGER NOT NULL DEFAULT 0,
     gone        INTEGER NOT NULL DEFAULT 0,
+    -- Every top-level field items have had, in order of first appearance (a JSON array):
+    -- the columns of a CSV export, known without reading the items.
+    fields      TEXT    NOT NULL DEFAULT '[]',
     created_at  INTEGER NOT NULL,
     updated_at  INTEGER NOT NULL,
     UNIQUE (tenant_id, name)

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{PostgresStore, from_ms, ms, opt_from_ms};
 use crate::{
     StoreError, StoreResult,
-    datasets::{APPLY_PAGE, Existing, RunSource, classify, prepare},
+    datasets::{APPLY_PAGE, Existing, RunSource, classify, learn_fields, prepare},
 };
 
 /// Writes the items of `run`'s attempt to its dataset, inside the completion's transaction.
@@ -20,12 +20,13 @@ pub(super) async fn apply_run(
     run: &RunSource,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let dataset_id: i64 = sqlx::query_scalar(
+    let (dataset_id, fields): (i64, FieldsColumn) = sqlx::query_as(
         // The upsert locks the dataset's row until commit: runs on one dataset apply one
         // after the other, each seeing the rows of the ones before.
         "INSERT INTO ferry.datasets (tenant_id, name, key_field, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $4) ON CONFLICT (tenant_id, name) \
-         DO UPDATE SET key_field = excluded.key_field, updated_at = excluded.updated_at RETURNING id",
+         DO UPDATE SET key_field = excluded.key_field, updated_at = excluded.updated_at \
+         RETURNING id, fields",
     )
     .bind(&run.tenant_id)
     .bind(&run.output.dataset)
@@ -47,6 +48,8 @@ pub(super) async fn apply_run(
         run: run_id,
         ..DatasetChange::default()
     };
+    let mut known = fields_of(fields)?;
+    let mut learned = false;
     let mut revived = 0;
     let mut after = -1_i64;
     loop {
@@ -66,6 +69,7 @@ pub(super) async fn apply_run(
         after = last;
         let texts: Vec<String> = rows.into_iter().map(|(_, data)| data).collect();
         let items = prepare(&run.output, &texts)?;
+        learned |= learn_fields(&mut known, &items);
         let keys: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
         let existing: HashMap<String, Existing> = sqlx::query(
             "SELECT key, hash, run_id, gone_at IS NOT NULL AS gone FROM ferry.dataset_items \
@@ -149,6 +153,13 @@ pub(super) async fn apply_run(
     .bind(dataset_id)
     .execute(&mut *tx)
     .await?;
+    if learned {
+        sqlx::query(UPDATE_FIELDS)
+            .bind(fields_column(&known))
+            .bind(dataset_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     if change.is_change() {
         sqlx::query(
             "INSERT INTO ferry.events (tenant_id, type, job_id, kind, attempt, data, at) \
@@ -166,7 +177,7 @@ pub(super) async fn apply_run(
     Ok(())
 }
 
-const INFO_SELECT: &str = "SELECT d.name, d.key_field, d.live, d.gone, d.created_at, d.updated_at, \
+const INFO_SELECT: &str = "SELECT d.name, d.key_field, d.live, d.gone, d.fields, d.created_at, d.updated_at, \
      r.id AS run_id, r.job_id, r.mode, r.new, r.changed, r.unchanged, r.gone AS run_gone, r.at \
      FROM ferry.datasets d LEFT JOIN ferry.dataset_runs r \
        ON r.id = (SELECT max(id) FROM ferry.dataset_runs WHERE dataset_id = d.id) \
@@ -193,6 +204,7 @@ fn info_from_row(row: &PgRow) -> StoreResult<DatasetInfo> {
         key: row.try_get("key_field")?,
         items: row.try_get::<i64, _>("live")? as u64,
         gone: row.try_get::<i64, _>("gone")? as u64,
+        fields: fields_of(row.try_get("fields")?)?,
         created_at: from_ms(row.try_get("created_at")?)?,
         updated_at: from_ms(row.try_get("updated_at")?)?,
         last_run: has_run
@@ -292,18 +304,16 @@ impl PostgresStore {
             .map(|row| run_from_row(row, "id", "gone"))
             .collect()
     }
-
-    /// The top-level fields of the dataset's present items, in order of first appearance
-    /// (alphabetical within one item).
-    pub async fn dataset_fields(&self, tenant_id: &str, name: &str) -> StoreResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT f.key FROM ferry.dataset_items i JOIN ferry.datasets d ON d.id = i.dataset_id, \
-             jsonb_object_keys(i.data) AS f(key) WHERE d.tenant_id = $1 AND d.name = $2 \
-             AND i.gone_at IS NULL GROUP BY f.key ORDER BY min(i.seq), f.key",
-        )
-        .bind(tenant_id)
-        .bind(name)
-        .fetch_all(&self.pool)
-        .await?)
-    }
 }
+
+type FieldsColumn = serde_json::Value;
+
+fn fields_of(column: FieldsColumn) -> StoreResult<Vec<String>> {
+    serde_json::from_value(column).map_err(|e| StoreError::Corrupt(format!("bad fields: {e}")))
+}
+
+fn fields_column(fields: &[String]) -> FieldsColumn {
+    serde_json::json!(fields)
+}
+
+const UPDATE_FIELDS: &str = "UPDATE ferry.datasets SET fields = $1 WHERE id = $2";
