@@ -23,6 +23,9 @@ use crate::{
     worker::{EmbeddedWorker, shutdown_signal},
 };
 
+/// Where the demo's review collection keeps its rows.
+const REVIEWS_DATASET: &str = "reviews:demo-shop";
+
 pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
     let data_dir = args
@@ -120,20 +123,28 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         "submitted {} jobs (202 Accepted): a login that saves its session, an infinite feed, API calls",
         jobs.len()
     );
-    // Once the login has saved the session, the review collection reuses it.
-    let collect = browser(
-        "reviews",
-        json!({"use_session": "demo-shop", "steps": [
-            {"goto": {"url": site.url("/site/account/reviews")}},
-            {"paginate": {"next": "#next", "extract": {"list": "li.review", "fields": {
-                "id": {"attr": "data-id"},
-                "author": {"selector": ".author", "replace": ["^by ", ""]},
-                "stars": {"selector": ".stars", "number": true},
-                "date": {"selector": "time", "date": "%Y.%m.%d"},
-                "text": {"selector": ".text"}}}}}
-        ]}),
-    );
-    let mut collect = Some(collect);
+    // Once the login has saved the session, the review collection reuses it. Its rows go
+    // to a dataset, keyed by review id: each run says what is new, changed or gone.
+    let review_sync = || SubmitJob {
+        output: Some(ferry_core::dataset::Output {
+            dataset: REVIEWS_DATASET.to_owned(),
+            key: "id".to_owned(),
+            mode: ferry_core::dataset::OutputMode::Snapshot,
+        }),
+        ..browser(
+            "reviews",
+            json!({"use_session": "demo-shop", "steps": [
+                {"goto": {"url": site.url("/site/account/reviews")}},
+                {"paginate": {"next": "#next", "extract": {"list": "li.review", "fields": {
+                    "id": {"attr": "data-id"},
+                    "author": {"selector": ".author", "replace": ["^by ", ""]},
+                    "stars": {"selector": ".stars", "number": true},
+                    "date": {"selector": "time", "date": "%Y.%m.%d"},
+                    "text": {"selector": ".text"}}}}}
+            ]}),
+        )
+    };
+    let mut collect = Some(review_sync());
 
     let mut finished = Vec::new();
     let mut last: Vec<String> = Vec::new();
@@ -209,6 +220,13 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
                         r["text"].as_str().unwrap_or("")
                     );
                 }
+                let dataset = api.dataset(REVIEWS_DATASET).await?;
+                if let Some(run) = &dataset.last_run {
+                    println!(
+                        "    dataset {REVIEWS_DATASET}: {} new, {} changed, {} gone ({} rows; export: ferry dataset export {REVIEWS_DATASET} --format csv)",
+                        run.new, run.changed, run.gone, dataset.items
+                    );
+                }
             }
             (JobState::Completed, Some(result)) if label == "feed" => {
                 let items = api.items(job.id, 0, 100).await?;
@@ -242,19 +260,12 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
             name: "hourly-review-sync".to_owned(),
             cron: "0 * * * *".to_owned(),
             timezone: "UTC".to_owned(),
-            job: browser(
-                "reviews",
-                json!({"use_session": "demo-shop", "steps": [
-                    {"goto": {"url": site.url("/site/account/reviews")}},
-                    {"paginate": {"next": "#next", "extract": {"list": "li.review", "fields": {
-                        "id": {"attr": "data-id"}}}}}
-                ]}),
-            ),
+            job: review_sync(),
             catch_up: true,
         })
         .await?;
     println!(
-        "\nschedule {:?} ({} {}) will collect the reviews again at {}",
+        "\nschedule {:?} ({} {}) will sync the reviews into {REVIEWS_DATASET} again at {}",
         schedule.name, schedule.cron, schedule.timezone, schedule.next_at
     );
     println!(

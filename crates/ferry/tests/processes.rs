@@ -422,7 +422,8 @@ async fn the_demo_collects_behind_a_login_and_exits_zero() {
         "rv-7 1★ 2026-11-15 tom: Closed on a Tuesday",
         "infinite feed (Chromium, loaded over fetch while scrolling): 12 posts",
         "demo done: 6 jobs completed",
-        "schedule \"hourly-review-sync\" (0 * * * * UTC) will collect the reviews again at",
+        "dataset reviews:demo-shop: 7 new, 0 changed, 0 gone (7 rows;",
+        "schedule \"hourly-review-sync\" (0 * * * * UTC) will sync the reviews into reviews:demo-shop again at",
         "/v1/events",
     ] {
         assert!(
