@@ -76,6 +76,11 @@ pub const SQLITE: &[Migration] = &[
         name: "datasets",
         sql: include_str!("../migrations/sqlite/0013_datasets.sql"),
     },
+    Migration {
+        version: 14,
+        name: "batch_events",
+        sql: include_str!("../migrations/sqlite/0014_batch_events.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -144,5 +149,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 13,
         name: "datasets",
         sql: include_str!("../migrations/postgres/0013_datasets.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "batch_events",
+        sql: include_str!("../migrations/postgres/0014_batch_events.sql"),
     },
 ];

@@ -1236,6 +1236,17 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await?;
         }
+        if let Some(data) = shared::progress_event(p) {
+            sqlx::query(
+                "INSERT INTO ferry.events (tenant_id, type, job_id, kind, attempt, data, at) \
+                 SELECT tenant_id, 'job.progress', id, kind, attempt, $1, $2 FROM ferry.jobs WHERE id = $3",
+            )
+            .bind(data)
+            .bind(ms(p.now))
+            .bind(p.id.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+        }
         let status = LeaseStatus {
             lease_expires_at: from_ms(row.try_get("lease_expires_at")?)?,
             cancel: row.try_get("cancel_requested")?,

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use ferry_core::{Job, JobError, JobState, NewJob, error::job_codes};
+use serde_json::Value;
 
 use crate::{StoreError, StoreResult};
 
@@ -175,6 +176,20 @@ impl FlowColumns {
         });
         (concurrency, rate)
     }
+}
+
+/// The data of the `job.progress` event a report records: the progress fields it set and
+/// how many items it carried. `None` for a report with neither (a bare lease renewal).
+pub(crate) fn progress_event(p: &crate::ProgressParams<'_>) -> Option<Value> {
+    if p.progress.is_none() && p.items.is_empty() {
+        return None;
+    }
+    let mut data = match p.progress.as_ref().map(serde_json::to_value) {
+        Some(Ok(Value::Object(map))) => map,
+        _ => serde_json::Map::new(),
+    };
+    data.insert("items".to_owned(), Value::from(p.items.len()));
+    Some(Value::Object(data))
 }
 
 /// Lease tokens of jobs that carry `then` start with this (set by the claim), so a

@@ -1140,6 +1140,17 @@ impl SqliteStore {
                 .await?;
             }
         }
+        if let Some(data) = shared::progress_event(p) {
+            sqlx::query(
+                "INSERT INTO ferry_events (tenant_id, type, job_id, kind, attempt, data, at) \
+                 SELECT tenant_id, 'job.progress', id, kind, attempt, ?, ? FROM ferry_jobs WHERE id = ?",
+            )
+            .bind(to_text(&data))
+            .bind(ms(p.now))
+            .bind(p.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
         let status = LeaseStatus {
             lease_expires_at: from_ms(row.try_get("lease_expires_at")?)?,
             cancel: row.try_get::<i64, _>("cancel_requested")? != 0,

@@ -1605,7 +1605,187 @@ backends!(
     state_changes_are_recorded_as_events,
     datasets_record_new_changed_and_gone,
     dataset_items_must_carry_their_key,
+    progress_and_batches_are_recorded_as_events,
+    concurrent_finishes_announce_a_batch_once,
 );
+
+async fn progress_and_batches_are_recorded_as_events(store: Store) {
+    let id = insert(&store, vec![job("a", |_| {})]).await[0];
+    let c = claim(&store, &["a"], 1, t0()).await.remove(0);
+    let items = [json!({"n": 1}), json!({"n": 2})];
+    for (progress, items) in [
+        (
+            Some(Progress {
+                current: Some(1),
+                total: Some(4),
+                message: Some("page 1".into()),
+            }),
+            &items[..],
+        ),
+        (None, &items[..0]),
+    ] {
+        store
+            .job_progress(&ProgressParams {
+                id,
+                lease: &c.lease,
+                progress,
+                items,
+                items_offset: None,
+                now: t0() + ms(10),
+            })
+            .await
+            .expect("progress");
+    }
+    let filter = ferry_store::EventFilter {
+        types: vec!["job.progress".into()],
+        ..Default::default()
+    };
+    let events = settled_events(&store, &filter, 1).await;
+    assert_eq!(events.len(), 1, "a bare lease renewal is not news");
+    assert_eq!(
+        events[0].data,
+        Some(json!({"current": 1, "total": 4, "message": "page 1", "items": 2}))
+    );
+    assert_eq!((events[0].job_id, events[0].attempt), (Some(id), Some(1)));
+
+    // A batch: created, then finished once its last item finishes, after that item's event.
+    let batch = JobId::new();
+    let items: Vec<NewJob> = (0..3)
+        .map(|i| {
+            let mut j = job("b", |_| {});
+            j.batch = Some((batch, i));
+            j
+        })
+        .collect();
+    let item_ids: Vec<JobId> = items.iter().map(|j| j.id).collect();
+    store
+        .batch_insert(
+            &ferry_store::NewBatch {
+                id: batch,
+                tenant_id: T.to_owned(),
+                kind: "b".to_owned(),
+                labels: Default::default(),
+            },
+            &items,
+            t0(),
+        )
+        .await
+        .expect("batch");
+    let claimed = claim(&store, &["b"], 3, t0()).await;
+    let lease = |id: JobId| {
+        claimed
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| c.lease.clone())
+            .expect("claimed")
+    };
+    complete(&store, item_ids[0], &lease(item_ids[0]), &json!(1), t0())
+        .await
+        .expect("complete");
+    fail(&store, item_ids[1], &lease(item_ids[1]), false, t0())
+        .await
+        .expect("fail");
+    let batch_filter = ferry_store::EventFilter {
+        kinds: vec![pat("b")],
+        types: vec!["batch.created".into(), "batch.finished".into()],
+        ..Default::default()
+    };
+    assert_eq!(settled_events(&store, &batch_filter, 1).await.len(), 1);
+    complete(
+        &store,
+        item_ids[2],
+        &lease(item_ids[2]),
+        &json!(1),
+        t0() + ms(5),
+    )
+    .await
+    .expect("complete the last");
+    let events = settled_events(&store, &batch_filter, 2).await;
+    let seen: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(seen, ["batch.created", "batch.finished"]);
+    assert_eq!(
+        events[0].data,
+        Some(json!({"batch_id": batch.to_string(), "total": 3}))
+    );
+    assert_eq!(
+        events[1].data,
+        Some(
+            json!({"batch_id": batch.to_string(), "status": "failed", "total": 3,
+                    "completed": 2, "failed": 1, "cancelled": 0})
+        )
+    );
+    let last_item = settled_events(
+        &store,
+        &ferry_store::EventFilter {
+            job: Some(item_ids[2]),
+            ..Default::default()
+        },
+        3,
+    )
+    .await;
+    assert!(
+        last_item[2].id < events[1].id,
+        "the item's event comes first"
+    );
+}
+
+/// Items of one batch finished by many concurrent completions: the batch is announced
+/// finished exactly once.
+async fn concurrent_finishes_announce_a_batch_once(store: Store) {
+    let batch = JobId::new();
+    let items: Vec<NewJob> = (0..40)
+        .map(|i| {
+            let mut j = job("c", |_| {});
+            j.batch = Some((batch, i));
+            j
+        })
+        .collect();
+    store
+        .batch_insert(
+            &ferry_store::NewBatch {
+                id: batch,
+                tenant_id: T.to_owned(),
+                kind: "c".to_owned(),
+                labels: Default::default(),
+            },
+            &items,
+            t0(),
+        )
+        .await
+        .expect("batch");
+    let claimed = claim(&store, &["c"], 40, t0()).await;
+    assert_eq!(claimed.len(), 40);
+    let tasks: Vec<_> = claimed
+        .into_iter()
+        .map(|c| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                complete(&store, c.id, &c.lease, &json!(1), t0())
+                    .await
+                    .expect("complete");
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let filter = ferry_store::EventFilter {
+        types: vec!["batch.finished".into()],
+        ..Default::default()
+    };
+    // Wait for every item's event, then count the batch's.
+    let done = ferry_store::EventFilter {
+        types: vec!["job.completed".into()],
+        ..Default::default()
+    };
+    assert_eq!(settled_events(&store, &done, 40).await.len(), 40);
+    let finished = store.events_list(T, &filter, 0, 100).await.expect("events");
+    assert_eq!(finished.len(), 1, "{finished:?}");
+    assert_eq!(
+        finished[0].data.as_ref().map(|d| d["completed"].clone()),
+        Some(json!(40))
+    );
+}
 
 /// Runs one job of kind `k` writing `items` to dataset `reviews` (`mode`): claim, report the
 /// items in two reports, complete. Answers the job's id.
@@ -1792,7 +1972,7 @@ async fn datasets_record_new_changed_and_gone(store: Store) {
             job: Some(second),
             ..Default::default()
         },
-        4,
+        6,
     )
     .await;
     let types: Vec<_> = all.iter().map(|e| e.event_type.as_str()).collect();
@@ -1801,6 +1981,8 @@ async fn datasets_record_new_changed_and_gone(store: Store) {
         [
             "job.created",
             "job.started",
+            "job.progress",
+            "job.progress",
             "job.completed",
             "dataset.changed"
         ]

@@ -30,6 +30,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "job.failed",
     "job.retrying",
     "job.cancelled",
+    "job.progress",
+    "batch.created",
+    "batch.finished",
     "dataset.changed",
 ];
 
