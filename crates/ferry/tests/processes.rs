@@ -436,3 +436,155 @@ async fn the_demo_collects_behind_a_login_and_exits_zero() {
         "no secret printed"
     );
 }
+
+/// A webhook receiver on 127.0.0.1 that reports each delivery (its `Ferry-Id` and body) and
+/// answers `204` only once `answer` is set; until then it holds the connection open.
+async fn hanging_receiver() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let answer = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let answering = answer.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let tx = tx.clone();
+            let answering = answering.clone();
+            tokio::spawn(async move {
+                let mut raw = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Read the head, then as much body as Content-Length says.
+                let (head, body) = loop {
+                    let Ok(n) = conn.read(&mut buf).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    raw.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&raw).into_owned();
+                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break (head.to_owned(), body.to_owned());
+                    }
+                };
+                let id = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("ferry-id").then(|| v.trim().to_owned())
+                    })
+                    .unwrap_or_default();
+                let _ = tx.send((id, body));
+                if answering.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ = conn
+                        .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                        .await;
+                } else {
+                    // Hold the delivery: the sender waits for an answer that never comes.
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+            });
+        }
+    });
+    (url, rx, answer)
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_delivery_delivers_after_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut server = start_server(dir.path(), port, &[]).await;
+    let (hook_url, mut deliveries, answer) = hanging_receiver().await;
+    let raw = ferry_testkit::raw::Raw { base: url.clone() };
+    let created = raw
+        .json(
+            "POST",
+            "/v1/webhooks",
+            API,
+            &json!({"url": hook_url, "events": ["job.completed"], "secret": "whsec-0123456789abcdef"})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let hook = created.body["id"].as_str().expect("webhook id").to_owned();
+
+    // A job completes through the worker protocol.
+    let api = Client::new(&url, Secret::new(API)).expect("client");
+    let worker = Client::new(&url, Secret::new(WORKER)).expect("client");
+    let job = api
+        .submit(&SubmitJob::new("hook.test", json!({})))
+        .await
+        .expect("submit");
+    let c = worker
+        .claim(&ferry_core::api::ClaimRequest {
+            worker_id: "w".into(),
+            kinds: vec!["hook.test".into()],
+            max_jobs: Some(1),
+            wait_ms: Some(0),
+            lease_ms: None,
+        })
+        .await
+        .expect("claim")
+        .jobs
+        .remove(0);
+    worker
+        .complete(c.id, &c.lease, json!({"ok": true}))
+        .await
+        .expect("complete");
+
+    // The first attempt reaches the receiver, which holds it; the server dies meanwhile.
+    let (first_id, first_body) = tokio::time::timeout(Duration::from_secs(20), deliveries.recv())
+        .await
+        .expect("a delivery within 20 s")
+        .expect("a delivery");
+    server.kill().await.expect("kill -9");
+    answer.store(true, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut server = start_server(dir.path(), port, &[]).await;
+
+    // After the restart the same delivery comes again (at least once), and is recorded.
+    let (again_id, again_body) = tokio::time::timeout(Duration::from_secs(20), deliveries.recv())
+        .await
+        .expect("the delivery again within 20 s")
+        .expect("a delivery");
+    assert_eq!(again_id, first_id, "the same Ferry-Id: receivers dedupe by it");
+    assert_eq!(again_body, first_body);
+    let event: Value = serde_json::from_str(&again_body).expect("event json");
+    assert_eq!(
+        (event["type"].as_str(), event["job_id"].as_str()),
+        (Some("job.completed"), Some(job.id.to_string().as_str()))
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = raw
+            .json("GET", &format!("/v1/webhooks/{hook}/deliveries"), API, "")
+            .await;
+        if log.body["deliveries"][0]["status"] == "delivered" {
+            assert_eq!(log.body["deliveries"].as_array().map(Vec::len), Some(1));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not recorded as delivered: {:?}",
+            log.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.kill().await.expect("kill");
+}
