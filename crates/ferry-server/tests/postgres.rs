@@ -469,3 +469,83 @@ async fn a_late_commit_never_opens_a_gap_in_the_event_record() {
     };
     assert_eq!(after, ["late.commit", "late.later"], "both, A first");
 }
+
+/// Two instances on one database both run cron passes as fast as they can (as if each
+/// believed it led, the worst a leadership handover can do) while a worker completes the
+/// jobs at once: every tick of a once-a-second schedule enqueues exactly one job.
+#[tokio::test]
+async fn a_schedule_on_two_instances_fires_once_per_tick() {
+    use ferry_server::services::{CronService, Service};
+    let a = pg_server(None).await;
+    let url = a.database_url.clone().expect("postgres");
+    let b = pg_server(Some(&url)).await;
+    let mut registry = Registry::new();
+    registry
+        .register("tick.job", CountRuns::default())
+        .expect("register");
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(
+        Worker::new(b.worker.clone(), registry, WorkerConfig::default()).run(stop.clone()),
+    );
+    a.api
+        .create_schedule(&ferry_core::schedule::ScheduleSpec {
+            name: "every-second".into(),
+            cron: "* * * * * *".into(),
+            timezone: "UTC".into(),
+            job: job("tick.job", json!({})),
+            catch_up: true,
+        })
+        .await
+        .expect("schedule");
+    let passes: Vec<_> = [a.queue.clone(), b.queue.clone()]
+        .into_iter()
+        .map(|queue| {
+            tokio::spawn(async move {
+                let cron = CronService::new(queue);
+                let until = tokio::time::Instant::now() + Duration::from_millis(3_500);
+                while tokio::time::Instant::now() < until {
+                    cron.run_once().await.expect("cron pass");
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+        })
+        .collect();
+    for p in passes {
+        p.await.expect("passes");
+    }
+    let mut db = PgConnection::connect(&url).await.expect("connect");
+    sqlx::query("UPDATE ferry.schedules SET paused = true")
+        .execute(&mut db)
+        .await
+        .expect("pause");
+    let per_tick: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT dedupe_key, count(*) FROM ferry.jobs WHERE kind = 'tick.job' \
+         GROUP BY dedupe_key ORDER BY dedupe_key",
+    )
+    .fetch_all(&mut db)
+    .await
+    .expect("jobs per tick");
+    assert!(per_tick.len() >= 3, "ticks: {per_tick:?}");
+    assert!(
+        per_tick.iter().all(|(_, n)| *n == 1),
+        "a tick enqueued twice: {per_tick:?}"
+    );
+    // No tick was skipped: they are whole seconds, one after another.
+    let ticks: Vec<i64> = per_tick
+        .iter()
+        .filter_map(|(key, _)| key.rsplit(':').next()?.parse().ok())
+        .collect();
+    assert!(
+        ticks.windows(2).all(|w| w[1] - w[0] == 1_000),
+        "ticks: {ticks:?}"
+    );
+    let completed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ferry.jobs WHERE kind = 'tick.job' AND status = 'completed'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .expect("completed");
+    assert!(completed >= 2, "the worker finished ticks while passes ran");
+    stop.cancel();
+    worker.await.expect("worker").expect("worker stops");
+}
