@@ -35,6 +35,9 @@ pub struct ServerConfig {
     /// On a shared database (PostgreSQL), how often an idle long-poll re-checks even
     /// without a wake-up (default 2 s).
     pub shared_poll_interval: Duration,
+    /// How often an idle event stream looks for new events without a wake-up (default
+    /// 1 s). Writes through any instance wake streams at once; this catches the rest.
+    pub event_poll_interval: Duration,
     /// Seals saved browser sessions. Default: a random key for this process only; `ferry
     /// serve` keeps one in the data dir (`session.key`) or takes `FERRY_SESSION_KEY`.
     /// Every instance of one database must share it.
@@ -59,6 +62,7 @@ impl ServerConfig {
             max_sync_wait: Duration::from_secs(60),
             services: ServiceConfig::default(),
             shared_poll_interval: Duration::from_secs(2),
+            event_poll_interval: Duration::from_secs(1),
             session_key: SessionKey::generate(),
             artifacts: None,
             max_artifact_bytes: 25 * 1024 * 1024,

@@ -94,8 +94,15 @@ pub fn start(options: StartOptions) -> std::io::Result<RunningServer> {
         services::spawn_all(&queue, &mut tasks, &shutdown);
     }
     // Wake-ups from other instances and from apps' own transactions (PostgreSQL).
-    let (store, wake, stop) = (queue.store().clone(), queue.work_signal(), shutdown.clone());
-    tasks.spawn(async move { store.forward_work_signals(wake, stop).await });
+    let (store, wake, events, stop) = (
+        queue.store().clone(),
+        queue.work_signal(),
+        queue.events_sender(),
+        shutdown.clone(),
+    );
+    tasks.spawn(async move { store.forward_signals(wake, events, stop).await });
+    let (announcer, stop) = (queue.clone(), shutdown.clone());
+    tasks.spawn(async move { announcer.announce_events(stop).await });
     tracing::info!(%addr, backend = queue.store().backend_name(), "ferry server listening");
     Ok(RunningServer {
         addr,

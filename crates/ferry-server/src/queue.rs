@@ -18,7 +18,7 @@ use ferry_store::{
     StoreResult, Transition,
 };
 use serde_json::Value;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::ServerConfig;
@@ -32,6 +32,11 @@ pub struct Queue {
     /// Woken whenever claimable (or soon-claimable) work may have appeared, here or (on
     /// PostgreSQL) on another instance.
     work_available: Arc<Notify>,
+    /// Bumped whenever new events may be in the record (a write here, or news from another
+    /// instance); event streams wait on it.
+    events_bell: Arc<watch::Sender<u64>>,
+    /// Holds a permit while other instances have not yet been told of a write here.
+    events_unsent: Arc<Notify>,
     /// Whether this instance runs the maintenance services (see `services::Leader`).
     leader: std::sync::atomic::AtomicBool,
     /// Ids of jobs that just reached a final state.
@@ -52,6 +57,8 @@ impl Queue {
             clock,
             config,
             work_available: Arc::new(Notify::new()),
+            events_bell: Arc::new(watch::channel(0).0),
+            events_unsent: Arc::new(Notify::new()),
             leader: std::sync::atomic::AtomicBool::new(false),
             finished,
             shutdown,
@@ -69,6 +76,40 @@ impl Queue {
     /// The wake-up long-polls wait on (fed by other instances on PostgreSQL).
     pub fn work_signal(&self) -> Arc<Notify> {
         self.work_available.clone()
+    }
+
+    /// New events may have been written through this instance: wake its event streams,
+    /// and (on PostgreSQL) tell the others.
+    pub fn ring_events(&self) {
+        self.events_bell.send_modify(|n| *n = n.wrapping_add(1));
+        self.events_unsent.notify_one();
+    }
+
+    /// What event streams wait on.
+    pub fn events_bell(&self) -> watch::Receiver<u64> {
+        self.events_bell.subscribe()
+    }
+
+    /// Sends this instance's writes to the other instances' event streams, one NOTIFY at a
+    /// time however many writes happened meanwhile, until `stop` (PostgreSQL; a no-op on
+    /// SQLite, where there are no others).
+    pub async fn announce_events(&self, stop: CancellationToken) {
+        if !self.store.is_shared() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                _ = self.events_unsent.notified() => {}
+                _ = stop.cancelled() => return,
+            }
+            if let Err(e) = self.store.notify_events().await {
+                tracing::debug!(error = %e, "could not tell other instances of new events");
+            }
+        }
+    }
+
+    pub(crate) fn events_sender(&self) -> Arc<watch::Sender<u64>> {
+        self.events_bell.clone()
     }
 
     pub fn is_leader(&self) -> bool {

@@ -1402,59 +1402,6 @@ async fn artifacts_are_uploaded_under_the_lease_and_served() {
     assert_eq!(api_code(err), ErrorCode::ArtifactsDisabled);
 }
 
-/// Reads Server-Sent Events from a raw connection until `n` events came (or 10 s).
-async fn read_sse(
-    base: &str,
-    path: &str,
-    last_event_id: Option<i64>,
-    n: usize,
-) -> Vec<(i64, String, serde_json::Value)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let host = base.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
-    let mut head = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {API_TOKEN}\r\nAccept: text/event-stream\r\n"
-    );
-    if let Some(id) = last_event_id {
-        head.push_str(&format!("Last-Event-ID: {id}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.expect("write");
-    let mut text = String::new();
-    let mut events = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut buf = [0u8; 8192];
-    while events.len() < n {
-        let read = tokio::time::timeout_at(deadline, stream.read(&mut buf))
-            .await
-            .expect("events in time")
-            .expect("read");
-        assert!(read > 0, "the stream ended early: {text}");
-        text.push_str(&String::from_utf8_lossy(&buf[..read]));
-        events = text
-            .split("\n\n")
-            .filter_map(|block| {
-                let field = |name: &str| {
-                    block
-                        .lines()
-                        .find_map(|l| l.strip_prefix(name))
-                        .map(|v| v.trim().to_owned())
-                };
-                let id = field("id:")?.parse().ok()?;
-                let data = serde_json::from_str(&field("data:")?).ok()?;
-                Some((id, field("event:")?, data))
-            })
-            .collect();
-    }
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    assert!(
-        text.to_lowercase()
-            .contains("content-type: text/event-stream")
-    );
-    events.truncate(n);
-    events
-}
-
 /// A live stream resumed with `Last-Event-ID` has no gap and no duplicate; filters apply;
 /// a bad filter is a 422.
 #[tokio::test]
@@ -1467,7 +1414,7 @@ async fn event_streams_resume_without_gap_or_duplicate() {
             .await
             .expect("submit");
     }
-    let first = read_sse(&server.url, "/v1/events", None, 3).await;
+    let first = ferry_testkit::sse::read(&server.url, "/v1/events", None, 3).await;
     assert!(first.iter().all(|(_, t, _)| t == "job.created"));
     let last_seen = first[2].0;
 
@@ -1494,7 +1441,7 @@ async fn event_streams_resume_without_gap_or_duplicate() {
     // Everything the record holds, read as pages.
     let all = server.events_when(|e| e.len() >= 7).await;
     assert_eq!(all.len(), 7, "{all:?}");
-    let resumed = read_sse(&server.url, "/v1/events", Some(last_seen), 4).await;
+    let resumed = ferry_testkit::sse::read(&server.url, "/v1/events", Some(last_seen), 4).await;
     let mut ids: Vec<i64> = first.iter().chain(&resumed).map(|e| e.0).collect();
     let streamed = ids.clone();
     ids.sort();
@@ -1512,7 +1459,7 @@ async fn event_streams_resume_without_gap_or_duplicate() {
     assert_eq!(resumed[3].2["job_id"], json!(claimed[0].id));
 
     // One job's stream, and a type filter.
-    let one = read_sse(
+    let one = ferry_testkit::sse::read(
         &server.url,
         &format!("/v1/jobs/{}/events", claimed[0].id),
         None,
@@ -1521,7 +1468,7 @@ async fn event_streams_resume_without_gap_or_duplicate() {
     .await;
     let types: Vec<&str> = one.iter().map(|e| e.1.as_str()).collect();
     assert_eq!(types, ["job.created", "job.started", "job.completed"]);
-    let done = read_sse(
+    let done = ferry_testkit::sse::read(
         &server.url,
         "/v1/events?type=job.completed&kind=mail.*",
         None,

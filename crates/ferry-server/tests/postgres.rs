@@ -549,3 +549,53 @@ async fn a_schedule_on_two_instances_fires_once_per_tick() {
     stop.cancel();
     worker.await.expect("worker").expect("worker stops");
 }
+
+/// An event written through one instance reaches a live stream on another at once: the
+/// streams there never poll (once a minute), and a cancel makes no work (so no work
+/// wake-up either): only the instances' event NOTIFY can wake them.
+#[tokio::test]
+async fn an_event_written_on_one_instance_reaches_streams_on_another() {
+    let a = pg_server(None).await;
+    let url = a.database_url.clone().expect("postgres");
+    let b = TestServer::builder()
+        .backend(Backend::Postgres)
+        .configure(|c| c.event_poll_interval = Duration::from_secs(60))
+        .on_database(&url)
+        .spawn()
+        .await;
+    let first = a
+        .api
+        .submit(&job("wire.one", json!({})))
+        .await
+        .expect("submit on a");
+    let second = a
+        .api
+        .submit(&job("wire.two", json!({})))
+        .await
+        .expect("submit on a");
+    let base = b.url.clone();
+    let stream = tokio::spawn(async move {
+        ferry_testkit::sse::read(&base, "/v1/events?type=job.cancelled", None, 2).await
+    });
+    // Let the stream read the record (nothing cancelled yet) and start waiting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = tokio::time::Instant::now();
+    a.api.cancel(first.id).await.expect("cancel on a");
+    a.api.cancel(second.id).await.expect("cancel on a");
+    let events = stream.await.expect("stream task");
+    let waited = started.elapsed();
+    let seen: Vec<_> = events
+        .iter()
+        .map(|(_, kind, data)| (kind.as_str(), data["job_id"].as_str().map(str::to_owned)))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("job.cancelled", Some(first.id.to_string())),
+            ("job.cancelled", Some(second.id.to_string()))
+        ]
+    );
+    // read() gives up after 10 s; the stream's own poll is a minute away.
+    assert!(waited < Duration::from_secs(10), "took {waited:?}");
+    eprintln!("an event crossed instances in {waited:?}");
+}

@@ -112,17 +112,27 @@ impl Store {
         matches!(self, Store::Postgres(_))
     }
 
-    /// Wakes `wake` whenever another instance (or an app's own transaction) makes work
-    /// available, until `stop`. On SQLite, where this process is the only writer, it
-    /// only waits for `stop`.
-    pub async fn forward_work_signals(
+    /// Wakes `work` whenever another instance (or an app's own transaction) makes work
+    /// available, and bumps `events` whenever one writes events, until `stop`. On SQLite,
+    /// where this process is the only writer, it only waits for `stop`.
+    pub async fn forward_signals(
         &self,
-        wake: Arc<tokio::sync::Notify>,
+        work: Arc<tokio::sync::Notify>,
+        events: Arc<tokio::sync::watch::Sender<u64>>,
         stop: tokio_util::sync::CancellationToken,
     ) {
         match self {
             Store::Sqlite(_) => stop.cancelled().await,
-            Store::Postgres(s) => s.forward_work_signals(wake, stop).await,
+            Store::Postgres(s) => s.forward_signals(work, events, stop).await,
+        }
+    }
+
+    /// Tells the other instances that events were written here (PostgreSQL `NOTIFY`, in its
+    /// own transaction: writers never wait on it). A no-op on SQLite.
+    pub async fn notify_events(&self) -> StoreResult<()> {
+        match self {
+            Store::Sqlite(_) => Ok(()),
+            Store::Postgres(s) => s.notify_events().await,
         }
     }
 

@@ -69,6 +69,8 @@ const KEYED_CLAIM_BEGIN: &str =
     "BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock(112585897834755)";
 /// The channel the `jobs_notify_work` trigger notifies.
 const WORK_CHANNEL: &str = "ferry_work";
+/// The channel instances notify after writing events (see `notify_events`).
+const EVENTS_CHANNEL: &str = "ferry_events";
 
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -1874,7 +1876,21 @@ impl PostgresStore {
 
     /// Forwards `NOTIFY ferry_work` to `wake` until `stop`; after a lost connection it
     /// reconnects and wakes everyone once (a notification may have been missed).
-    pub async fn forward_work_signals(&self, wake: Arc<Notify>, stop: CancellationToken) {
+    pub async fn notify_events(&self) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(EVENTS_CHANNEL)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn forward_signals(
+        &self,
+        wake: Arc<Notify>,
+        events: Arc<tokio::sync::watch::Sender<u64>>,
+        stop: CancellationToken,
+    ) {
+        let ring = || events.send_modify(|n| *n = n.wrapping_add(1));
         loop {
             let mut listener = match PgListener::connect_with(&self.pool).await {
                 Ok(l) => l,
@@ -1886,7 +1902,7 @@ impl PostgresStore {
                     continue;
                 }
             };
-            if let Err(e) = listener.listen(WORK_CHANNEL).await {
+            if let Err(e) = listener.listen_all([WORK_CHANNEL, EVENTS_CHANNEL]).await {
                 tracing::warn!(error = %e, "LISTEN failed; retrying");
                 if sleep_or_stop(&stop, Duration::from_secs(1)).await {
                     return;
@@ -1894,15 +1910,26 @@ impl PostgresStore {
                 continue;
             }
             wake.notify_waiters();
+            ring();
             loop {
                 tokio::select! {
                     n = listener.try_recv() => match n {
-                        Ok(Some(_)) => wake.notify_waiters(),
+                        // New work is news too (an app's own `ferry.enqueue` writes
+                        // `job.created`).
+                        Ok(Some(n)) if n.channel() == EVENTS_CHANNEL => ring(),
+                        Ok(Some(_)) => {
+                            wake.notify_waiters();
+                            ring();
+                        }
                         // The connection dropped; try_recv reconnects on the next call.
-                        Ok(None) => wake.notify_waiters(),
+                        Ok(None) => {
+                            wake.notify_waiters();
+                            ring();
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, "work notifications lost; reconnecting");
                             wake.notify_waiters();
+                            ring();
                             break;
                         }
                     },

@@ -371,3 +371,61 @@ pub mod raw {
         }
     }
 }
+
+/// Server-Sent Events read off a raw connection.
+pub mod sse {
+    use crate::API_TOKEN;
+
+    /// Reads Server-Sent Events from a raw connection until `n` events came (or 10 s).
+    pub async fn read(
+        base: &str,
+        path: &str,
+        last_event_id: Option<i64>,
+        n: usize,
+    ) -> Vec<(i64, String, serde_json::Value)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+        let mut head = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {API_TOKEN}\r\nAccept: text/event-stream\r\n"
+        );
+        if let Some(id) = last_event_id {
+            head.push_str(&format!("Last-Event-ID: {id}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await.expect("write");
+        let mut text = String::new();
+        let mut events = Vec::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut buf = [0u8; 8192];
+        while events.len() < n {
+            let read = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+                .await
+                .expect("events in time")
+                .expect("read");
+            assert!(read > 0, "the stream ended early: {text}");
+            text.push_str(&String::from_utf8_lossy(&buf[..read]));
+            events = text
+                .split("\n\n")
+                .filter_map(|block| {
+                    let field = |name: &str| {
+                        block
+                            .lines()
+                            .find_map(|l| l.strip_prefix(name))
+                            .map(|v| v.trim().to_owned())
+                    };
+                    let id = field("id:")?.parse().ok()?;
+                    let data = serde_json::from_str(&field("data:")?).ok()?;
+                    Some((id, field("event:")?, data))
+                })
+                .collect();
+        }
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(
+            text.to_lowercase()
+                .contains("content-type: text/event-stream")
+        );
+        events.truncate(n);
+        events
+    }
+}

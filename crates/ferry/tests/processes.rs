@@ -461,7 +461,9 @@ async fn hanging_receiver() -> (
                 let mut buf = [0u8; 4096];
                 // Read the head, then as much body as Content-Length says.
                 let (head, body) = loop {
-                    let Ok(n) = conn.read(&mut buf).await else { return };
+                    let Ok(n) = conn.read(&mut buf).await else {
+                        return;
+                    };
                     if n == 0 {
                         return;
                     }
@@ -486,7 +488,8 @@ async fn hanging_receiver() -> (
                     .lines()
                     .find_map(|l| {
                         let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("ferry-id").then(|| v.trim().to_owned())
+                        k.eq_ignore_ascii_case("ferry-id")
+                            .then(|| v.trim().to_owned())
                     })
                     .unwrap_or_default();
                 let _ = tx.send((id, body));
@@ -563,7 +566,10 @@ async fn a_server_killed_mid_delivery_delivers_after_restart() {
         .await
         .expect("the delivery again within 20 s")
         .expect("a delivery");
-    assert_eq!(again_id, first_id, "the same Ferry-Id: receivers dedupe by it");
+    assert_eq!(
+        again_id, first_id,
+        "the same Ferry-Id: receivers dedupe by it"
+    );
     assert_eq!(again_body, first_body);
     let event: Value = serde_json::from_str(&again_body).expect("event json");
     assert_eq!(

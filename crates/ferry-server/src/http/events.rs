@@ -37,8 +37,6 @@ pub const EVENT_TYPES: &[&str] = &[
 ];
 
 const MAX_PAGE: u32 = 1_000;
-/// How often an idle stream looks for new events.
-const STREAM_POLL: Duration = Duration::from_millis(200);
 /// Events read per query while a stream catches up; what a slow client can hold in memory.
 const STREAM_PAGE: u32 = 200;
 
@@ -148,6 +146,8 @@ struct Cursor {
     filter: EventFilter,
     after: i64,
     pending: VecDeque<ferry_core::api::Event>,
+    /// Rung when events may have been written (here or on another instance).
+    bell: tokio::sync::watch::Receiver<u64>,
 }
 
 /// The stream: pages of at most `STREAM_PAGE` events, read only when the client has taken
@@ -159,7 +159,9 @@ fn live(
     after: i64,
 ) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
     let shutdown = queue.shutdown_token();
+    let poll = queue.config().event_poll_interval;
     let cursor = Cursor {
+        bell: queue.events_bell(),
         queue,
         filter,
         after,
@@ -180,6 +182,8 @@ fn live(
                 if shutdown.is_cancelled() {
                     return None;
                 }
+                // Marked seen before reading: a ring after the read wakes the wait below.
+                c.bell.borrow_and_update();
                 match c
                     .queue
                     .events(DEFAULT_TENANT, &c.filter, c.after, STREAM_PAGE)
@@ -190,8 +194,11 @@ fn live(
                         c.pending.extend(page);
                     }
                     Ok(_) => {
+                        // Woken by a write anywhere; the timer catches what no ring
+                        // announced (an event that was not yet visible when rung).
                         tokio::select! {
-                            _ = tokio::time::sleep(STREAM_POLL) => {}
+                            _ = c.bell.changed() => {}
+                            _ = tokio::time::sleep(poll) => {}
                             _ = shutdown.cancelled() => return None,
                         }
                     }

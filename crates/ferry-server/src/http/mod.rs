@@ -73,8 +73,30 @@ pub fn app(queue: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            queue.clone(),
+            ring_after_writes,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(queue)
+}
+
+/// A request that changed something (committed before it is answered) may have written
+/// events: wake the event streams here and on the other instances.
+async fn ring_after_writes(
+    axum::extract::State(queue): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let writes = !matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let response = next.run(request).await;
+    if writes && response.status().is_success() {
+        queue.ring_events();
+    }
+    response
 }
 
 /// A job id from the path; a malformed one is a `400`, not a `404`.

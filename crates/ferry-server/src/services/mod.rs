@@ -90,7 +90,10 @@ pub trait Service: Send + Sync + 'static {
                 }
                 match self.run_once().await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(service = self.name(), changed = n, "maintenance pass"),
+                    Ok(n) => {
+                        tracing::info!(service = self.name(), changed = n, "maintenance pass");
+                        self.queue().ring_events();
+                    }
                     Err(e) => {
                         tracing::warn!(service = self.name(), error = %e, "maintenance pass failed")
                     }
