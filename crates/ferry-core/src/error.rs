@@ -110,4 +110,6 @@ pub mod job_codes {
     pub const HTTP_STATUS: &str = "HTTP_STATUS";
     /// A network error talking to an upstream.
     pub const NETWORK_ERROR: &str = "NETWORK_ERROR";
+    /// The server refused items the attempt reported (e.g. without its dataset's key).
+    pub const ITEMS_REFUSED: &str = "ITEMS_REFUSED";
 }

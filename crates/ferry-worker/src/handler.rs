@@ -77,6 +77,9 @@ pub enum StopReason {
     Deadline,
     /// The server gave the job to someone else; nothing will be reported.
     LeaseLost,
+    /// The server refused items the handler reported (say, without the key its dataset
+    /// needs): completing would lose them, so the attempt fails.
+    ItemsRefused,
 }
 
 impl StopReason {
@@ -95,6 +98,10 @@ impl StopReason {
             StopReason::LeaseLost => {
                 HandlerError::retryable(job_codes::LEASE_EXPIRED, "the lease was lost")
             }
+            StopReason::ItemsRefused => HandlerError::fatal(
+                job_codes::ITEMS_REFUSED,
+                "the server refused reported items",
+            ),
         }
     }
 }
@@ -104,6 +111,8 @@ impl StopReason {
 pub(crate) struct Stop {
     token: CancellationToken,
     reason: Arc<Mutex<Option<StopReason>>>,
+    /// What the server said when it refused items (`ItemsRefused`).
+    refusal: Arc<Mutex<Option<String>>>,
 }
 
 impl Stop {
@@ -118,6 +127,28 @@ impl Stop {
 
     pub(crate) fn reason(&self) -> Option<StopReason> {
         *self.reason.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stops the attempt because the server refused its items, keeping why.
+    pub(crate) fn refuse(&self, message: String) {
+        *self.refusal.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+        self.stop(StopReason::ItemsRefused);
+    }
+
+    /// The error the stop stands for, if the attempt was stopped.
+    pub(crate) fn error(&self) -> Option<HandlerError> {
+        let reason = self.reason()?;
+        let refusal = self
+            .refusal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        Some(match (reason, refusal) {
+            (StopReason::ItemsRefused, Some(message)) => {
+                HandlerError::fatal(job_codes::ITEMS_REFUSED, message)
+            }
+            (reason, _) => reason.error(),
+        })
     }
 
     pub(crate) fn token(&self) -> &CancellationToken {
@@ -308,6 +339,13 @@ impl Reporter {
                     tracing::warn!(job_id = %self.id, error = %e, "progress report failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 2;
+                }
+                Err(e) if n > 0 => {
+                    // Completing without these items would tell the server (and a dataset)
+                    // that they do not exist: fail the attempt instead.
+                    tracing::error!(job_id = %self.id, error = %e, "reported items refused");
+                    stop.refuse(format!("the server refused {n} reported items: {e}"));
+                    return;
                 }
                 Err(e) => {
                     tracing::error!(job_id = %self.id, error = %e, "progress report refused");

@@ -87,9 +87,13 @@ pub(crate) async fn run_job(
         return;
     }
     let outcome: Result<Value, HandlerError> = match finished {
+        // Items were refused: a result without them would be a lie, however it ended.
+        Some(Ok(Ok(_))) if reason == Some(StopReason::ItemsRefused) => Err(stop
+            .error()
+            .unwrap_or_else(|| StopReason::ItemsRefused.error())),
         Some(Ok(Ok(value))) => Ok(value),
         // A handler that fails after being told to stop failed because of the stop.
-        Some(Ok(Err(e))) => Err(reason.map_or(e, StopReason::error)),
+        Some(Ok(Err(e))) => Err(stop.error().unwrap_or(e)),
         Some(Err(panic)) => {
             let what = panic
                 .downcast_ref::<&str>()
@@ -101,7 +105,7 @@ pub(crate) async fn run_job(
                 format!("the handler panicked: {what}"),
             ))
         }
-        None => Err(reason.unwrap_or(StopReason::Shutdown).error()),
+        None => Err(stop.error().unwrap_or_else(|| StopReason::Shutdown.error())),
     };
     match outcome {
         Ok(result) => completer.complete(id, lease, result),

@@ -484,3 +484,40 @@ async fn a_generate_then_publish_chain_runs_end_to_end() {
     );
     worker.shutdown().await.expect("clean stop");
 }
+
+/// A job with `output` feeds its dataset through the runtime; items the server refuses
+/// (no key field) fail the attempt instead of completing without them.
+#[tokio::test]
+async fn items_go_to_a_dataset_and_refused_items_fail_the_attempt() {
+    let server = TestServer::builder().with_services().spawn().await;
+    let mut registry = Registry::new();
+    registry.register("scrape.pages", Pages).expect("register");
+    let worker = start_worker(&server.url, registry, |_| {});
+    let into = |key: &str| SubmitJob {
+        output: Some(ferry_core::dataset::Output {
+            dataset: "pages".into(),
+            key: key.into(),
+            mode: ferry_core::dataset::OutputMode::Snapshot,
+        }),
+        ..job("scrape.pages", json!({"pages": 3}))
+    };
+    let good = submit(&server, into("page")).await;
+    let done = server.wait_final(good.id, LONG).await;
+    assert_eq!(done.status, JobState::Completed, "{done:?}");
+    let dataset = server.api.dataset("pages").await.expect("dataset");
+    assert_eq!(dataset.items, 3, "two rows per page, keyed by page");
+
+    let bad = submit(&server, into("id")).await;
+    let failed = server.wait_final(bad.id, LONG).await;
+    assert_eq!(failed.status, JobState::Failed, "{failed:?}");
+    let error = failed.error.expect("error");
+    assert_eq!(
+        (error.code.as_str(), error.retryable),
+        ("ITEMS_REFUSED", false)
+    );
+    assert!(error.message.contains("items[0]"), "{}", error.message);
+    // The dataset is as the good run left it: nothing marked gone.
+    let dataset = server.api.dataset("pages").await.expect("dataset");
+    assert_eq!((dataset.items, dataset.gone), (3, 0));
+    worker.shutdown().await.expect("clean stop");
+}
