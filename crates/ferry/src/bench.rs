@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    cli::{BenchArgs, BenchBrowserArgs, BenchCommand, BenchQueueArgs},
+    cli::{BenchArgs, BenchBrowserArgs, BenchCommand, BenchDatasetArgs, BenchQueueArgs},
     worker::EmbeddedWorker,
 };
 
@@ -23,44 +23,189 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     match args.command {
         BenchCommand::Queue(args) => queue(args).await,
         BenchCommand::Browser(args) => browser(args).await,
+        BenchCommand::Dataset(args) => dataset(args).await,
     }
 }
 
-async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
-    if args.jobs == 0 || args.workers == 0 || !(1..=1000).contains(&args.batch) {
-        bail!("need --jobs >= 1, --workers >= 1 and --batch between 1 and 1000");
+/// One sync job writing `rows` to the dataset `bench` (rows `from..from + rows`, the text
+/// of row `i` marked `edit` when `i % 10 == 0` and `edited`): claim, report the rows 1,000
+/// at a time, complete. Answers (seconds reporting, seconds completing).
+async fn sync_rows(b: &BenchServer, from: usize, rows: usize, edited: bool) -> Result<(f64, f64)> {
+    use ferry_core::api::{ClaimRequest, ProgressRequest};
+    let worker = Client::new(&b.base, b.worker_token.clone())?;
+    let job = b
+        .api
+        .submit(&SubmitJob {
+            output: Some(ferry_core::dataset::Output {
+                dataset: "bench".into(),
+                key: "id".into(),
+                mode: ferry_core::dataset::OutputMode::Snapshot,
+            }),
+            ..SubmitJob::new("bench.sync", json!({}))
+        })
+        .await?;
+    let claimed = worker
+        .claim(&ClaimRequest {
+            worker_id: "bench".into(),
+            kinds: vec!["bench.sync".into()],
+            max_jobs: Some(1),
+            wait_ms: Some(5_000),
+            lease_ms: Some(600_000),
+        })
+        .await?
+        .jobs;
+    let Some(c) = claimed.into_iter().find(|c| c.id == job.id) else {
+        bail!("the sync job was not claimed");
+    };
+    let text = "a review of some length, with a comma and \"quotes\" ".repeat(8);
+    let started = Instant::now();
+    for start in (from..from + rows).step_by(1000) {
+        let end = (start + 1000).min(from + rows);
+        let items = (start..end)
+            .map(|i| {
+                let edit = if edited && i % 10 == 0 { "edited " } else { "" };
+                json!({"id": format!("r{i:08}"), "stars": i % 5, "author": format!("user {}", i % 977),
+                       "text": format!("{edit}{text}")})
+            })
+            .collect();
+        worker
+            .progress(
+                c.id,
+                &ProgressRequest {
+                    lease: c.lease.clone(),
+                    items_offset: Some((start - from) as u64),
+                    items: Some(items),
+                    ..Default::default()
+                },
+            )
+            .await?;
     }
+    let reported = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    worker.complete(c.id, &c.lease, json!({})).await?;
+    Ok((reported, started.elapsed().as_secs_f64()))
+}
+
+/// Writes nowhere, counting bytes.
+struct Counter(u64);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn dataset(args: BenchDatasetArgs) -> Result<ExitCode> {
+    if args.rows < 1000 {
+        bail!("need --rows >= 1000");
+    }
+    let b = bench_server(args.database_url.as_deref()).await?;
+    let backend = b.store.backend_name();
+    // 1. A first run: every row new.
+    let (report_s, first_s) = sync_rows(&b, 0, args.rows, false).await?;
+    // 2. An overlapping run: 5% of rows gone, 5% new, 10% of the rest edited.
+    let shift = args.rows / 20;
+    let (_, second_s) = sync_rows(&b, shift, args.rows, true).await?;
+    let info = b.api.dataset("bench").await?;
+    let run = info.last_run.clone().context("no run recorded")?;
+    // 3. Exports, streamed to a counter.
+    let mut exports = serde_json::Map::new();
+    for format in [
+        ferry_core::dataset::ExportFormat::Csv,
+        ferry_core::dataset::ExportFormat::Jsonl,
+    ] {
+        let mut out = Counter(0);
+        let started = Instant::now();
+        b.api.export_dataset("bench", format, &mut out).await?;
+        let secs = started.elapsed().as_secs_f64();
+        exports.insert(
+            format.as_str().to_owned(),
+            json!({"mib": (out.0 as f64 / 1048576.0).round(), "rows_per_s": (info.items as f64 / secs).round(),
+                   "mib_per_s": ((out.0 as f64 / 1048576.0) / secs * 10.0).round() / 10.0}),
+        );
+    }
+    b.server.shutdown().await;
+    let line = json!({
+        "bench": "dataset",
+        "backend": backend,
+        "rows": args.rows,
+        "report_rows_per_s": (args.rows as f64 / report_s).round(),
+        "apply_new_rows_per_s": (args.rows as f64 / first_s).round(),
+        "apply_overlapping_rows_per_s": (args.rows as f64 / second_s).round(),
+        "overlapping_run": {"new": run.new, "changed": run.changed, "unchanged": run.unchanged, "gone": run.gone},
+        "export": exports,
+    });
+    println!("{line}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A server for a benchmark: on `database_url`, or SQLite in a temporary directory.
+struct BenchServer {
+    server: ferry_server::RunningServer,
+    store: Store,
+    base: String,
+    api: Client,
+    worker_token: Secret,
+    _dir: tempfile::TempDir,
+}
+
+async fn bench_server(database_url: Option<&str>) -> Result<BenchServer> {
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let url: DatabaseUrl = match &args.database_url {
+    let url: DatabaseUrl = match database_url {
         Some(url) => url.parse().map_err(|e: String| anyhow::anyhow!(e))?,
         None => DatabaseUrl::Sqlite(dir.path().join("bench.db")),
     };
     let store = Store::open(&url, Durability::Normal)
         .await
         .context("cannot open the database")?;
-    let backend = store.backend_name();
     let (api_token, worker_token) = (Secret::new(random_token()), Secret::new(random_token()));
     let mut config = ServerConfig::new(api_token.clone(), worker_token.clone());
     config.max_batch_jobs = 1000;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let stop = CancellationToken::new();
     let server = ferry_server::start(StartOptions {
         listener,
         store: store.clone(),
         clock: Arc::new(SystemClock),
         config,
         services: true,
-        shutdown: stop.clone(),
+        shutdown: CancellationToken::new(),
     })?;
+    let base = format!("http://{}", server.addr);
+    let api = Client::new(&base, api_token)?;
+    Ok(BenchServer {
+        server,
+        store,
+        base,
+        api,
+        worker_token,
+        _dir: dir,
+    })
+}
+
+async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
+    if args.jobs == 0 || args.workers == 0 || !(1..=1000).contains(&args.batch) {
+        bail!("need --jobs >= 1, --workers >= 1 and --batch between 1 and 1000");
+    }
+    let BenchServer {
+        server,
+        store,
+        base,
+        api,
+        worker_token,
+        _dir,
+    } = bench_server(args.database_url.as_deref()).await?;
+    let backend = store.backend_name();
     if args.history > 0 {
         let at = chrono::Utc::now() - chrono::Duration::hours(1);
         store
             .job_insert_history(DEFAULT_TENANT, "ferry.noop", args.history, at)
             .await?;
     }
-    let base = format!("http://{}", server.addr);
-    let api = Client::new(&base, api_token)?;
-
     // 1. Enqueue: batches of `batch` jobs, one request at a time.
     let started = Instant::now();
     let mut left = args.jobs;

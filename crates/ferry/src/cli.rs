@@ -337,6 +337,18 @@ pub enum BenchCommand {
     Queue(BenchQueueArgs),
     /// Browser recipes in a real Chromium: pages per second and Chromium's memory.
     Browser(BenchBrowserArgs),
+    /// Datasets: rows reported, applied (new, then an overlapping run) and exported per second.
+    Dataset(BenchDatasetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchDatasetArgs {
+    /// Rows per run.
+    #[arg(long, default_value_t = 100_000)]
+    pub rows: usize,
+    /// Database URL [default: SQLite in a temporary directory].
+    #[arg(long, env = "FERRY_BENCH_DATABASE_URL")]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
