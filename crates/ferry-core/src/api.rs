@@ -312,6 +312,10 @@ pub struct BatchOptions {
     /// Applies to every item: items share the key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<crate::flow::RateLimit>,
+    /// Every item's job writes its items to this dataset. Each item holds only part of
+    /// the dataset, so the mode must be `merge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<crate::dataset::Output>,
 }
 
 /// `POST /v1/batches`: one job of `kind` per item; each item is that job's payload.
@@ -343,7 +347,7 @@ impl CreateBatch {
             then: None,
             concurrency: o.concurrency.clone(),
             rate_limit: o.rate_limit.clone(),
-            output: None,
+            output: o.output.clone(),
         }
     }
 }

@@ -521,3 +521,77 @@ async fn items_go_to_a_dataset_and_refused_items_fail_the_attempt() {
     assert_eq!((dataset.items, dataset.gone), (3, 0));
     worker.shutdown().await.expect("clean stop");
 }
+
+struct Rank;
+
+#[async_trait::async_trait]
+impl Handler for Rank {
+    async fn run(&self, ctx: JobContext) -> Result<Value, HandlerError> {
+        let kw = ctx.payload["kw"].as_str().unwrap_or_default().to_owned();
+        ctx.push_items(vec![json!({"kw": kw, "results": kw.len() * 10})])
+            .await;
+        Ok(json!({"kw": kw}))
+    }
+}
+
+/// A batch whose items each write their row to one dataset (`merge`): the dataset ends with
+/// a row per item and the batch is announced finished once. A snapshot batch is refused.
+#[tokio::test]
+async fn a_batch_merges_its_items_rows_into_one_dataset() {
+    let server = TestServer::builder().with_services().spawn().await;
+    let mut registry = Registry::new();
+    registry.register("kw.rank", Rank).expect("register");
+    let worker = start_worker(&server.url, registry, |c| c.concurrency = 4);
+    let batch = |mode| ferry_core::api::CreateBatch {
+        kind: "kw.rank".into(),
+        items: (0..12).map(|i| json!({"kw": format!("kw-{i}")})).collect(),
+        options: ferry_core::api::BatchOptions {
+            output: Some(ferry_core::dataset::Output {
+                dataset: "rankings".into(),
+                key: "kw".into(),
+                mode,
+            }),
+            ..Default::default()
+        },
+    };
+    let refused = server
+        .api
+        .create_batch(&batch(ferry_core::dataset::OutputMode::Snapshot))
+        .await
+        .expect_err("a snapshot batch");
+    match refused {
+        ferry_client::ClientError::Api { status, fields, .. } => {
+            assert_eq!(status, 422);
+            assert_eq!(fields[0].field, "options.output.mode");
+        }
+        other => panic!("expected a 422, got {other}"),
+    }
+    let created = server
+        .api
+        .create_batch(&batch(ferry_core::dataset::OutputMode::Merge))
+        .await
+        .expect("create");
+    let events = server
+        .events_when(|events| events.iter().any(|e| e.event_type == "batch.finished"))
+        .await;
+    let finished: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type == "batch.finished")
+        .collect();
+    assert_eq!(finished.len(), 1);
+    assert_eq!(
+        finished[0].data.as_ref().map(|d| d["batch_id"].clone()),
+        Some(json!(created.batch_id.to_string()))
+    );
+    let dataset = server.api.dataset("rankings").await.expect("dataset");
+    assert_eq!((dataset.items, dataset.gone), (12, 0));
+    let runs = server
+        .api
+        .dataset_runs("rankings")
+        .await
+        .expect("runs")
+        .runs;
+    assert_eq!(runs.len(), 12, "one run per item job");
+    assert!(runs.iter().all(|r| (r.new, r.gone) == (1, 0)));
+    worker.shutdown().await.expect("clean stop");
+}

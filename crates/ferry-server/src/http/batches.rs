@@ -34,6 +34,17 @@ async fn create(
     if req.items.is_empty() || req.items.len() > max {
         return Err(ApiError::field("items", format!("give 1-{max} items")));
     }
+    if req
+        .options
+        .output
+        .as_ref()
+        .is_some_and(|o| o.mode != ferry_core::dataset::OutputMode::Merge)
+    {
+        return Err(ApiError::field(
+            "options.output.mode",
+            "each item writes part of the dataset: use \"merge\" (a snapshot would mark the other items' rows gone)",
+        ));
+    }
     let specs = (0..req.items.len()).map(|i| req.item_spec(i)).collect();
     // Items share kind and options (a problem with those is named once); an item's own
     // problems (a recipe's) are named by its index.
