@@ -4,7 +4,7 @@
 
 use ferry_core::{
     ErrorCode, JobId,
-    api::{ClaimRequest, ProgressRequest, SubmitJob},
+    api::{ClaimRequest, ClaimedJob, ProgressRequest, SubmitJob},
     dataset::{DatasetChange, ExportFormat, Output, OutputMode},
 };
 use ferry_testkit::{API_TOKEN, TestServer, WORKER_TOKEN};
@@ -21,10 +21,10 @@ fn sync_job(mode: OutputMode) -> SubmitJob {
     }
 }
 
-/// Submits a sync job, claims it, reports `items` as partial results and completes it.
-async fn run_sync(server: &TestServer, mode: OutputMode, items: Vec<Value>) -> JobId {
+/// Submits a sync job and claims it.
+async fn start_sync(server: &TestServer, mode: OutputMode) -> ClaimedJob {
     let job = server.api.submit(&sync_job(mode)).await.expect("submit");
-    let claimed = server
+    let c = server
         .worker
         .claim(&ClaimRequest {
             worker_id: "w".into(),
@@ -35,9 +35,15 @@ async fn run_sync(server: &TestServer, mode: OutputMode, items: Vec<Value>) -> J
         })
         .await
         .expect("claim")
-        .jobs;
-    let c = &claimed[0];
+        .jobs
+        .remove(0);
     assert_eq!(c.id, job.id);
+    c
+}
+
+/// Runs a sync job: claimed, `items` reported as partial results, completed.
+async fn run_sync(server: &TestServer, mode: OutputMode, items: Vec<Value>) -> JobId {
+    let c = &start_sync(server, mode).await;
     server
         .worker
         .progress(
@@ -58,7 +64,7 @@ async fn run_sync(server: &TestServer, mode: OutputMode, items: Vec<Value>) -> J
         .complete(c.id, &c.lease, json!({"ok": true}))
         .await
         .expect("complete");
-    job.id
+    c.id
 }
 
 async fn export(server: &TestServer, format: ExportFormat) -> String {
@@ -257,24 +263,7 @@ async fn bad_dataset_input_gets_a_4xx_naming_the_field() {
     assert_eq!(unknown_mode.status, 400, "{:?}", unknown_mode.body);
 
     // An item without the key is refused when reported, naming the item.
-    let job = server
-        .api
-        .submit(&sync_job(OutputMode::Snapshot))
-        .await
-        .expect("submit");
-    let c = server
-        .worker
-        .claim(&ClaimRequest {
-            worker_id: "w".into(),
-            kinds: vec!["reviews.sync".into()],
-            max_jobs: Some(1),
-            wait_ms: Some(0),
-            lease_ms: None,
-        })
-        .await
-        .expect("claim")
-        .jobs
-        .remove(0);
+    let c = start_sync(&server, OutputMode::Snapshot).await;
     let report = format!(
         r#"{{"lease": "{}", "items": [{{"id": "r1"}}, {{"author": "no id"}}]}}"#,
         c.lease
@@ -282,7 +271,7 @@ async fn bad_dataset_input_gets_a_4xx_naming_the_field() {
     let refused = raw
         .json(
             "POST",
-            &format!("/v1/worker/jobs/{}/progress", job.id),
+            &format!("/v1/worker/jobs/{}/progress", c.id),
             WORKER_TOKEN,
             &report,
         )

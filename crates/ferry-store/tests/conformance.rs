@@ -1609,6 +1609,32 @@ backends!(
     concurrent_finishes_announce_a_batch_once,
 );
 
+/// A batch of `n` jobs of `kind`; answers its id and its items' ids.
+async fn insert_batch(store: &Store, kind: &str, n: u32) -> (JobId, Vec<JobId>) {
+    let batch = JobId::new();
+    let items: Vec<NewJob> = (0..n)
+        .map(|i| {
+            let mut j = job(kind, |_| {});
+            j.batch = Some((batch, i));
+            j
+        })
+        .collect();
+    store
+        .batch_insert(
+            &ferry_store::NewBatch {
+                id: batch,
+                tenant_id: T.to_owned(),
+                kind: kind.to_owned(),
+                labels: Default::default(),
+            },
+            &items,
+            t0(),
+        )
+        .await
+        .expect("batch");
+    (batch, items.iter().map(|j| j.id).collect())
+}
+
 async fn progress_and_batches_are_recorded_as_events(store: Store) {
     let id = insert(&store, vec![job("a", |_| {})]).await[0];
     let c = claim(&store, &["a"], 1, t0()).await.remove(0);
@@ -1649,28 +1675,7 @@ async fn progress_and_batches_are_recorded_as_events(store: Store) {
     assert_eq!((events[0].job_id, events[0].attempt), (Some(id), Some(1)));
 
     // A batch: created, then finished once its last item finishes, after that item's event.
-    let batch = JobId::new();
-    let items: Vec<NewJob> = (0..3)
-        .map(|i| {
-            let mut j = job("b", |_| {});
-            j.batch = Some((batch, i));
-            j
-        })
-        .collect();
-    let item_ids: Vec<JobId> = items.iter().map(|j| j.id).collect();
-    store
-        .batch_insert(
-            &ferry_store::NewBatch {
-                id: batch,
-                tenant_id: T.to_owned(),
-                kind: "b".to_owned(),
-                labels: Default::default(),
-            },
-            &items,
-            t0(),
-        )
-        .await
-        .expect("batch");
+    let (batch, item_ids) = insert_batch(&store, "b", 3).await;
     let claimed = claim(&store, &["b"], 3, t0()).await;
     let lease = |id: JobId| {
         claimed
@@ -1732,27 +1737,7 @@ async fn progress_and_batches_are_recorded_as_events(store: Store) {
 /// Items of one batch finished by many concurrent completions: the batch is announced
 /// finished exactly once.
 async fn concurrent_finishes_announce_a_batch_once(store: Store) {
-    let batch = JobId::new();
-    let items: Vec<NewJob> = (0..40)
-        .map(|i| {
-            let mut j = job("c", |_| {});
-            j.batch = Some((batch, i));
-            j
-        })
-        .collect();
-    store
-        .batch_insert(
-            &ferry_store::NewBatch {
-                id: batch,
-                tenant_id: T.to_owned(),
-                kind: "c".to_owned(),
-                labels: Default::default(),
-            },
-            &items,
-            t0(),
-        )
-        .await
-        .expect("batch");
+    insert_batch(&store, "c", 40).await;
     let claimed = claim(&store, &["c"], 40, t0()).await;
     assert_eq!(claimed.len(), 40);
     let tasks: Vec<_> = claimed

@@ -2,7 +2,7 @@
 //! by `ferry dataset export` while the server's memory is watched. The export streams, so
 //! the server's heap grows by about a page of rows, not by the size of the file.
 
-use std::{path::Path, process::Stdio, time::Duration};
+use std::time::Duration;
 
 use ferry_client::Client;
 use ferry_core::{
@@ -11,58 +11,14 @@ use ferry_core::{
     dataset::{Output, OutputMode},
 };
 use serde_json::json;
-use tokio::process::{Child, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ferry");
-const API: &str = "dataset-api-token";
-const WORKER: &str = "dataset-worker-token";
+mod common;
+
+use common::{API, WORKER, ferry, free_port, start_server};
+
 const ROWS: usize = 100_000;
 /// Rows per progress report (the most one report may carry).
 const PER_REPORT: usize = 1_000;
-
-fn ferry(args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).kill_on_drop(true).stdin(Stdio::null());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("FERRY_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("FERRY_LOG", "warn")
-        .env("FERRY_API_TOKEN", API)
-        .env("FERRY_WORKER_TOKEN", WORKER);
-    cmd
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-async fn start_server(dir: &Path, port: u16) -> Child {
-    let listen = format!("127.0.0.1:{port}");
-    let child = ferry(&[
-        "serve",
-        "--listen",
-        &listen,
-        "--data-dir",
-        dir.to_str().expect("utf-8 path"),
-    ])
-    .spawn()
-    .expect("spawn ferry serve");
-    let client =
-        Client::new(&format!("http://127.0.0.1:{port}"), Secret::new(API)).expect("client");
-    for _ in 0..200 {
-        if client.health().await.is_ok() {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("ferry serve did not come up on port {port}");
-}
 
 /// The process's anonymous resident memory (its heap, not the database file it maps).
 fn rss_anon_kib(pid: u32) -> u64 {
@@ -135,11 +91,11 @@ async fn a_csv_export_of_100k_rows_streams_in_bounded_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let mut server = start_server(dir.path(), port).await;
+    let mut server = start_server(dir.path(), port, &[]).await;
     feed(&url).await;
     // A fresh process, so the heap the feeding grew is not there to be reused.
     server.kill().await.expect("kill");
-    let mut server = start_server(dir.path(), port).await;
+    let mut server = start_server(dir.path(), port, &[]).await;
     let pid = server.id().expect("pid");
     let before = rss_anon_kib(pid);
     assert!(before > 0, "cannot read /proc/{pid}/status");
@@ -166,6 +122,7 @@ async fn a_csv_export_of_100k_rows_streams_in_bounded_memory() {
         "--server",
         &url,
     ])
+    .env("FERRY_API_TOKEN", API)
     .output()
     .await
     .expect("run ferry dataset export");

@@ -2,70 +2,18 @@
 //! and of a worker mid-run lose nothing, generated tokens work, SIGTERM drains, and
 //! bad input on the command line ends with one useful line and a non-zero exit.
 
-use std::{path::Path, process::Stdio, time::Duration};
+use std::{process::Stdio, time::Duration};
 
 use ferry_client::Client;
 use ferry_core::{JobState, Secret, api::SubmitJob};
 use ferry_testkit::{TestServer, WORKER_TOKEN, handlers::CountRuns};
 use ferry_worker::{Registry, Worker, WorkerConfig, builtin};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ferry");
-const API: &str = "proc-api-token";
-const WORKER: &str = "proc-worker-token";
+mod common;
 
-fn ferry(args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).kill_on_drop(true).stdin(Stdio::null());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("FERRY_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("FERRY_LOG", "warn");
-    cmd
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-async fn start_server(dir: &Path, port: u16, extra: &[&str]) -> Child {
-    let listen = format!("127.0.0.1:{port}");
-    let mut args = vec![
-        "serve",
-        "--listen",
-        &listen,
-        "--data-dir",
-        dir.to_str().expect("utf-8 path"),
-    ];
-    args.extend_from_slice(extra);
-    let child = ferry(&args)
-        .env("FERRY_API_TOKEN", API)
-        .env("FERRY_WORKER_TOKEN", WORKER)
-        .spawn()
-        .expect("spawn ferry serve");
-    wait_healthy(port).await;
-    child
-}
-
-async fn wait_healthy(port: u16) {
-    let client =
-        Client::new(&format!("http://127.0.0.1:{port}"), Secret::new(API)).expect("client");
-    for _ in 0..200 {
-        if client.health().await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("ferry serve did not come up on port {port}");
-}
+use common::{API, WORKER, ferry, free_port, start_server};
 
 async fn count_final(api: &Client, ids: &[ferry_core::JobId]) -> usize {
     let mut n = 0;
