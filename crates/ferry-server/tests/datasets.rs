@@ -262,6 +262,19 @@ async fn bad_dataset_input_gets_a_4xx_naming_the_field() {
         .await;
     assert_eq!(unknown_mode.status, 400, "{:?}", unknown_mode.body);
 
+    // A dataset keeps its key: a job keying it by another field is refused at submit.
+    run_sync(&server, OutputMode::Snapshot, vec![json!({"id": "r1"})]).await;
+    let rekey = raw
+        .json(
+            "POST",
+            "/v1/jobs",
+            API_TOKEN,
+            r#"{"kind": "a", "output": {"dataset": "reviews:shop-1", "key": "review_id"}}"#,
+        )
+        .await;
+    assert_eq!((rekey.status, rekey.code()), (422, "VALIDATION_FAILED"));
+    assert_eq!(rekey.body["error"]["fields"][0]["field"], "output.key");
+
     // An item without the key is refused when reported, naming the item.
     let c = start_sync(&server, OutputMode::Snapshot).await;
     let report = format!(

@@ -75,6 +75,16 @@ async fn create(
                 .collect(),
         )
     })?;
+    super::datasets::check_keys(
+        queue.store(),
+        req.options
+            .output
+            .as_ref()
+            .map(|o| ("options.output.key".to_owned(), o))
+            .into_iter()
+            .collect(),
+    )
+    .await?;
     let labels = req.options.labels.clone().unwrap_or_default();
     let created = queue
         .create_batch(DEFAULT_TENANT, &req.kind, labels, jobs)

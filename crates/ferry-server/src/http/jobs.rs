@@ -97,6 +97,11 @@ async fn submit(
     let jobs = queue
         .validate(vec![spec], false)
         .map_err(ApiError::validation)?;
+    let outputs = jobs
+        .iter()
+        .filter_map(|j| j.output.as_ref().map(|o| ("output.key".to_owned(), o)))
+        .collect();
+    super::datasets::check_keys(queue.store(), outputs).await?;
     let inserted = queue.submit(&jobs).await?.remove(0);
     // A dedupe key held by an unfinished job: that job answers, with 200 (nothing created).
     if !inserted.created {
@@ -126,6 +131,16 @@ async fn submit_batch(
     let jobs = queue
         .validate(batch.jobs, true)
         .map_err(ApiError::validation)?;
+    let outputs = jobs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, j)| {
+            j.output
+                .as_ref()
+                .map(|o| (format!("jobs[{i}].output.key"), o))
+        })
+        .collect();
+    super::datasets::check_keys(queue.store(), outputs).await?;
     let inserted = queue.submit(&jobs).await?;
     let created = inserted.iter().map(|i| i.created).collect();
     let jobs = inserted.into_iter().map(|i| i.job).collect();
