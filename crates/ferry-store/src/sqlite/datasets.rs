@@ -257,9 +257,9 @@ impl SqliteStore {
     ) -> StoreResult<Vec<DatasetItem>> {
         let rows = sqlx::query(
             "SELECT i.seq, i.key, i.data, i.first_seen_at, i.changed_at, i.gone_at \
-             FROM ferry_dataset_items i JOIN ferry_datasets d ON d.id = i.dataset_id \
-             WHERE d.tenant_id = ? AND d.name = ? AND i.seq > ? AND (? OR i.gone_at IS NULL) \
-             ORDER BY i.seq LIMIT ?",
+             FROM ferry_dataset_items i \
+             WHERE i.dataset_id = (SELECT id FROM ferry_datasets WHERE tenant_id = ? AND name = ?) \
+             AND i.seq > ? AND (? OR i.gone_at IS NULL) ORDER BY i.seq LIMIT ?",
         )
         .bind(tenant_id)
         .bind(name)
