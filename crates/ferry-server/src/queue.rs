@@ -23,6 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ServerConfig;
 
+/// The least time between two announcements of new events to other instances.
+const ANNOUNCE_SPACING: Duration = Duration::from_millis(10);
+
 /// Shared by every handler and service of one server.
 #[derive(Debug)]
 pub struct Queue {
@@ -90,9 +93,10 @@ impl Queue {
         self.events_bell.subscribe()
     }
 
-    /// Sends this instance's writes to the other instances' event streams, one NOTIFY at a
-    /// time however many writes happened meanwhile, until `stop` (PostgreSQL; a no-op on
-    /// SQLite, where there are no others).
+    /// Sends this instance's writes to the other instances' event streams, until `stop`
+    /// (PostgreSQL; a no-op on SQLite, where there are no others): one NOTIFY for however
+    /// many writes happened meanwhile, at most one per `ANNOUNCE_SPACING`, so a busy
+    /// instance costs the database a hundred tiny transactions a second at most.
     pub async fn announce_events(&self, stop: CancellationToken) {
         if !self.store.is_shared() {
             return;
@@ -104,6 +108,10 @@ impl Queue {
             }
             if let Err(e) = self.store.notify_events().await {
                 tracing::debug!(error = %e, "could not tell other instances of new events");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(ANNOUNCE_SPACING) => {}
+                _ = stop.cancelled() => return,
             }
         }
     }

@@ -82,16 +82,19 @@ pub fn app(queue: AppState) -> Router {
 }
 
 /// A request that changed something (committed before it is answered) may have written
-/// events: wake the event streams here and on the other instances.
+/// events: wake the event streams here and on the other instances. Heartbeats and session
+/// loads, the frequent writes that record no event, do not.
 async fn ring_after_writes(
     axum::extract::State(queue): axum::extract::State<AppState>,
     request: axum::extract::Request,
     next: middleware::Next,
 ) -> axum::response::Response {
+    let path = request.uri().path();
     let writes = !matches!(
         *request.method(),
         axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
-    );
+    ) && !path.ends_with("/heartbeat")
+        && !path.ends_with("/session/load");
     let response = next.run(request).await;
     if writes && response.status().is_success() {
         queue.ring_events();
