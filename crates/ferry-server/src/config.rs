@@ -10,7 +10,7 @@ use ferry_core::{
 
 use object_store::ObjectStore;
 
-use crate::{sealing::SessionKey, services::ServiceConfig};
+use crate::{sealing::SealingKey, services::ServiceConfig};
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -38,10 +38,11 @@ pub struct ServerConfig {
     /// How often an idle event stream looks for new events without a wake-up (default
     /// 1 s). Writes through any instance wake streams at once; this catches the rest.
     pub event_poll_interval: Duration,
-    /// Seals saved browser sessions. Default: a random key for this process only; `ferry
-    /// serve` keeps one in the data dir (`session.key`) or takes `FERRY_SESSION_KEY`.
-    /// Every instance of one database must share it.
-    pub session_key: SessionKey,
+    /// Seals what the server keeps secret at rest: saved browser sessions and webhook
+    /// secrets. Default: a random key for this process only; `ferry serve` keeps one in the
+    /// data dir (`session.key`) or takes `FERRY_SESSION_KEY` (names kept from when it sealed
+    /// sessions only). Every instance of one database must share it.
+    pub sealing_key: SealingKey,
     /// Where job artifacts (screenshots, HTML, network logs) are kept; `ferry serve` uses
     /// `<data-dir>/artifacts`. `None` refuses uploads (`ARTIFACTS_DISABLED`).
     pub artifacts: Option<Arc<dyn ObjectStore>>,
@@ -63,7 +64,7 @@ impl ServerConfig {
             services: ServiceConfig::default(),
             shared_poll_interval: Duration::from_secs(2),
             event_poll_interval: Duration::from_secs(1),
-            session_key: SessionKey::generate(),
+            sealing_key: SealingKey::generate(),
             artifacts: None,
             max_artifact_bytes: 25 * 1024 * 1024,
         }

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::ServerConfig;
 pub use queue::Queue;
-pub use sealing::SessionKey;
+pub use sealing::SealingKey;
 
 /// An artifact store in a local directory (created if missing): what `ferry serve` uses,
 /// under its data dir. (Any `object_store` backend, S3 say, fits `ServerConfig::artifacts`.)

@@ -14,11 +14,11 @@ pub const KEY_LEN: usize = 32;
 
 /// The server's session key.
 #[derive(Clone)]
-pub struct SessionKey([u8; KEY_LEN]);
+pub struct SealingKey([u8; KEY_LEN]);
 
-impl std::fmt::Debug for SessionKey {
+impl std::fmt::Debug for SealingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SessionKey(…)")
+        f.write_str("SealingKey(…)")
     }
 }
 
@@ -30,7 +30,7 @@ pub enum SealError {
     Open,
 }
 
-impl SessionKey {
+impl SealingKey {
     /// A fresh random key.
     pub fn generate() -> Self {
         let mut key = [0u8; KEY_LEN];
@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn sealed_sessions_open_only_with_their_key_and_name() {
-        let key = SessionKey::generate();
+        let key = SealingKey::generate();
         let sealed = key.seal("t/shop-1", b"{\"cookies\":[]}");
         assert!(!sealed.windows(7).any(|w| w == b"cookies"));
         assert_eq!(
@@ -112,9 +112,9 @@ mod tests {
             b"{\"cookies\":[]}"
         );
         assert!(key.open("t/shop-2", &sealed).is_err());
-        assert!(SessionKey::generate().open("t/shop-1", &sealed).is_err());
-        let again = SessionKey::from_hex(&key.to_hex()).expect("hex");
+        assert!(SealingKey::generate().open("t/shop-1", &sealed).is_err());
+        let again = SealingKey::from_hex(&key.to_hex()).expect("hex");
         assert!(again.open("t/shop-1", &sealed).is_ok());
-        assert!(SessionKey::from_hex("abcd").is_err());
+        assert!(SealingKey::from_hex("abcd").is_err());
     }
 }

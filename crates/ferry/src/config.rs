@@ -192,10 +192,10 @@ pub fn serve_settings(
         &data_dir,
         SESSION_KEY_FILE,
     )? {
-        Some(hex) => ferry_server::SessionKey::from_hex(hex.expose())
+        Some(hex) => ferry_server::SealingKey::from_hex(hex.expose())
             .context("FERRY_SESSION_KEY / session_key / session.key")?,
         None => {
-            let key = ferry_server::SessionKey::generate();
+            let key = ferry_server::SealingKey::generate();
             let path = data_dir.join(SESSION_KEY_FILE);
             write_secret_file(&path, &key.to_hex())?;
             generated.push((SESSION_KEY_FILE, path));
@@ -207,7 +207,7 @@ pub fn serve_settings(
         .or_else(|| file.artifact_dir.clone())
         .unwrap_or_else(|| data_dir.join("artifacts"));
     let mut server = ServerConfig::new(api_token, worker_token);
-    server.session_key = session_key;
+    server.sealing_key = session_key;
     server.artifacts = Some(
         ferry_server::local_artifacts(&artifact_dir)
             .with_context(|| format!("cannot use artifact dir {}", artifact_dir.display()))?,

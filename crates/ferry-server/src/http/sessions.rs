@@ -93,7 +93,7 @@ async fn load(
         Some(sealed) => {
             let plain = queue
                 .config()
-                .session_key
+                .sealing_key
                 .open(&context(&job.tenant_id, &name), &sealed)
                 .map_err(|e| {
                     tracing::error!(session = %name, error = %e, "a saved session does not open");
@@ -140,7 +140,7 @@ async fn save(
     }
     let sealed = queue
         .config()
-        .session_key
+        .sealing_key
         .seal(&context(&job.tenant_id, &req.name), &plain);
     queue
         .store()

@@ -104,7 +104,7 @@ async fn create(
         id,
         tenant_id: DEFAULT_TENANT.to_owned(),
         url: spec.url.trim().to_owned(),
-        sealed_secret: queue.config().session_key.seal(
+        sealed_secret: queue.config().sealing_key.seal(
             &webhooks_secret_context(DEFAULT_TENANT, id),
             spec.secret.as_bytes(),
         ),

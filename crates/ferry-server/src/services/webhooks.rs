@@ -122,7 +122,7 @@ impl WebhookSender {
         let answer = match store.event_get(d.event_id).await? {
             // The event was pruned before it could be delivered.
             None => Err((None, "the event is no longer in the record".to_owned())),
-            Some(event) => match self.queue.config().session_key.open(
+            Some(event) => match self.queue.config().sealing_key.open(
                 &secret_context(&d.tenant_id, d.webhook_id),
                 &d.sealed_secret,
             ) {
