@@ -493,21 +493,22 @@ async fn items_go_to_a_dataset_and_refused_items_fail_the_attempt() {
     let mut registry = Registry::new();
     registry.register("scrape.pages", Pages).expect("register");
     let worker = start_worker(&server.url, registry, |_| {});
-    let into = |key: &str| SubmitJob {
+    let into = |dataset: &str, key: &str| SubmitJob {
         output: Some(ferry_core::dataset::Output {
-            dataset: "pages".into(),
+            dataset: dataset.into(),
             key: key.into(),
             mode: ferry_core::dataset::OutputMode::Snapshot,
         }),
         ..job("scrape.pages", json!({"pages": 3}))
     };
-    let good = submit(&server, into("page")).await;
+    let good = submit(&server, into("pages", "page")).await;
     let done = server.wait_final(good.id, LONG).await;
     assert_eq!(done.status, JobState::Completed, "{done:?}");
     let dataset = server.api.dataset("pages").await.expect("dataset");
     assert_eq!(dataset.items, 3, "two rows per page, keyed by page");
 
-    let bad = submit(&server, into("id")).await;
+    // Rows without the key the job names: refused when reported, so the attempt fails.
+    let bad = submit(&server, into("pages-by-id", "id")).await;
     let failed = server.wait_final(bad.id, LONG).await;
     assert_eq!(failed.status, JobState::Failed, "{failed:?}");
     let error = failed.error.expect("error");
@@ -516,9 +517,13 @@ async fn items_go_to_a_dataset_and_refused_items_fail_the_attempt() {
         ("ITEMS_REFUSED", false)
     );
     assert!(error.message.contains("items[0]"), "{}", error.message);
-    // The dataset is as the good run left it: nothing marked gone.
-    let dataset = server.api.dataset("pages").await.expect("dataset");
-    assert_eq!((dataset.items, dataset.gone), (3, 0));
+    // No run was applied: the job never completed.
+    let missing = server
+        .api
+        .dataset("pages-by-id")
+        .await
+        .expect_err("no dataset");
+    assert_eq!(missing.code(), Some(ferry_core::ErrorCode::NotFound));
     worker.shutdown().await.expect("clean stop");
 }
 
