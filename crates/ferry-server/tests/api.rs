@@ -1660,18 +1660,22 @@ async fn webhooks_deliver_signed_events_with_retries() {
             "only mail.* and only completions"
         );
     }
-    let log = until("delivered", async || {
-        let log = raw
-            .json(
-                "GET",
-                &format!("/v1/webhooks/{hook_id}/deliveries"),
-                API_TOKEN,
-                "",
-            )
-            .await;
-        (log.body["deliveries"][0]["status"] == "delivered").then_some(log.body)
-    })
-    .await;
+    // A webhook's delivery log once its newest delivery has `status`.
+    let log_when = |id: String, status: &'static str| {
+        let raw = raw.clone();
+        until(status, async move || {
+            let log = raw
+                .json(
+                    "GET",
+                    &format!("/v1/webhooks/{id}/deliveries"),
+                    API_TOKEN,
+                    "",
+                )
+                .await;
+            (log.body["deliveries"][0]["status"] == status).then_some(log.body)
+        })
+    };
+    let log = log_when(hook_id.clone(), "delivered").await;
     assert_eq!(log["deliveries"].as_array().map(Vec::len), Some(1));
     assert_eq!(log["deliveries"][0]["attempts"], 3);
     assert_eq!(log["deliveries"][0]["last_status"], 204);
@@ -1688,35 +1692,13 @@ async fn webhooks_deliver_signed_events_with_retries() {
         .await;
     let down_id = down.body["id"].as_str().expect("id").to_owned();
     run("mail.send").await;
-    let dead = until("dead", async || {
-        let log = raw
-            .json(
-                "GET",
-                &format!("/v1/webhooks/{down_id}/deliveries"),
-                API_TOKEN,
-                "",
-            )
-            .await;
-        (log.body["deliveries"][0]["status"] == "dead").then_some(log.body)
-    })
-    .await;
+    let dead = log_when(down_id.clone(), "dead").await;
     let delivery = dead["deliveries"][0]["id"].as_str().expect("id").to_owned();
     assert!(dead["deliveries"][0]["attempts"].as_u64() >= Some(2));
     hook.down.store(false, std::sync::atomic::Ordering::SeqCst);
     let replay = format!("/v1/webhooks/{down_id}/deliveries/{delivery}/replay");
     assert_eq!(raw.json("POST", &replay, API_TOKEN, "").await.status, 202);
-    until("replayed", async || {
-        let log = raw
-            .json(
-                "GET",
-                &format!("/v1/webhooks/{down_id}/deliveries"),
-                API_TOKEN,
-                "",
-            )
-            .await;
-        (log.body["deliveries"][0]["status"] == "delivered").then_some(())
-    })
-    .await;
+    log_when(down_id.clone(), "delivered").await;
     assert_eq!(raw.json("POST", &replay, API_TOKEN, "").await.status, 409);
 
     let listed = raw.json("GET", "/v1/webhooks", API_TOKEN, "").await;
