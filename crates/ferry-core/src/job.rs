@@ -67,7 +67,8 @@ pub struct Job {
     pub cancel_requested: bool,
     pub progress: Option<Progress>,
     pub result: Option<Value>,
-    /// The last attempt's error; kept when a later retry is scheduled.
+    /// The last failed attempt's error while the job is not completed (kept when a retry is
+    /// scheduled); `None` once it completes. Every attempt's error stays in the event record.
     pub error: Option<JobError>,
     pub dedupe_key: Option<String>,
     /// The job whose completion enqueued this one (`then`).

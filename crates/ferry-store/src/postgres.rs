@@ -1275,8 +1275,9 @@ impl PostgresStore {
         let chained = entries
             .iter()
             .any(|e| e.lease.starts_with(shared::CHAINED_LEASE));
+        // The error of an earlier attempt stays in the event record, not on a completed job.
         const UPDATE: &str = "UPDATE ferry.jobs j SET status = 'completed', result = v.result, \
-             finished_at = $4, updated_at = $4, lease_expires_at = NULL \
+             error = NULL, finished_at = $4, updated_at = $4, lease_expires_at = NULL \
              FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) AS v(id, lease, result) \
              WHERE j.id = v.id AND j.lease_token = v.lease AND j.status = 'running'";
         if chained {

@@ -1776,7 +1776,8 @@ impl SqliteStore {
 /// `UPDATE … FROM (VALUES …)` completing `entries` (at most 5,000: 3 parameters each).
 fn complete_update(entries: &[CompleteParams<'_>], now: DateTime<Utc>) -> QueryBuilder<Sqlite> {
     let mut q = QueryBuilder::<Sqlite>::new(
-        "UPDATE ferry_jobs SET status = 'completed', result = v.column3, finished_at = ",
+        // The error of an earlier attempt stays in the event record, not on a completed job.
+        "UPDATE ferry_jobs SET status = 'completed', result = v.column3, error = NULL, finished_at = ",
     );
     q.push_bind(ms(now))
         .push(", updated_at = ")

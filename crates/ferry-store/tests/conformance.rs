@@ -411,6 +411,59 @@ async fn failures_retry_with_backoff_then_die(store: Store) {
     assert!(dead.finished_at.is_some());
 }
 
+/// A job that completes after a failed attempt shows no error; the attempt's error stays
+/// in its history (the `job.retrying` event). Both completion paths: plain and chained.
+async fn completion_clears_the_error_of_earlier_attempts(store: Store) {
+    let plain = insert(&store, vec![job("a", |_| {})]).await[0];
+    let chained = insert(
+        &store,
+        vec![job("a", |s| {
+            s.then = Some(vec![
+                serde_json::from_value(json!({"kind": "b"})).expect("spec"),
+            ]);
+        })],
+    )
+    .await[0];
+    for c in claim(&store, &["a"], 2, t0()).await {
+        fail(&store, c.id, &c.lease, true, t0())
+            .await
+            .expect("fail");
+    }
+    for id in [plain, chained] {
+        let failed = store.job_get(T, id).await.expect("get");
+        assert_eq!(failed.error.map(|e| e.code), Some("BOOM".to_owned()));
+    }
+    for c in claim(&store, &["a"], 2, t0() + ms(2_000)).await {
+        complete(
+            &store,
+            c.id,
+            &c.lease,
+            &json!({"ok": true}),
+            t0() + ms(2_000),
+        )
+        .await
+        .expect("complete");
+    }
+    for id in [plain, chained] {
+        let done = store.job_get(T, id).await.expect("get");
+        assert_eq!(done.status, JobState::Completed);
+        assert_eq!(done.error, None, "a completed job shows no error");
+        let filter = ferry_store::EventFilter {
+            job: Some(id),
+            ..Default::default()
+        };
+        let events = settled_events(&store, &filter, 5).await;
+        let retrying = events
+            .iter()
+            .find(|e| e.event_type == "job.retrying")
+            .expect("the failed attempt is in the history");
+        assert_eq!(
+            retrying.data.as_ref().and_then(|d| d["code"].as_str()),
+            Some("BOOM")
+        );
+    }
+}
+
 async fn non_retryable_errors_fail_at_once(store: Store) {
     let id = insert(&store, vec![job("a", |s| s.max_attempts = Some(5))]).await[0];
     let c = claim(&store, &["a"], 1, t0()).await.remove(0);
@@ -1581,6 +1634,7 @@ backends!(
     complete_applies_once_and_is_fenced,
     batch_complete_answers_each_entry,
     failures_retry_with_backoff_then_die,
+    completion_clears_the_error_of_earlier_attempts,
     non_retryable_errors_fail_at_once,
     retry_after_overrides_backoff,
     expired_leases_are_rescued,
