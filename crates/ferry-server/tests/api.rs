@@ -1879,3 +1879,132 @@ async fn schedules_enqueue_one_job_per_tick() {
         .expect("list");
     assert_eq!(daily.jobs.len(), 1);
 }
+
+/// U+0000 cannot be stored by PostgreSQL (and SQLite's JSON would keep a string the other
+/// backend refuses), so every string the API takes is checked at the edge: a body, a path or
+/// a query with U+0000 is a `422` naming the field, on both backends, and nothing is stored.
+#[tokio::test]
+async fn nul_characters_are_refused_at_the_edge_naming_the_field() {
+    let server = TestServer::spawn().await;
+    let raw = server.raw();
+    let client_cases = [
+        (
+            "/v1/jobs",
+            r#"{"kind": "nul.a", "payload": {"t": "x\u0000y"}}"#,
+            "payload.t",
+        ),
+        (
+            "/v1/jobs",
+            r#"{"kind": "nul.a", "labels": {"k": "v\u0000"}}"#,
+            "labels.k",
+        ),
+        (
+            "/v1/jobs",
+            r#"{"kind": "nul.a", "dedupe_key": "\u0000"}"#,
+            "dedupe_key",
+        ),
+        (
+            "/v1/jobs/batch",
+            r#"{"jobs": [{"kind": "nul.a"}, {"kind": "nul.a", "payload": {"s": ["ok", "a\u0000"]}}]}"#,
+            "jobs[1].payload.s[1]",
+        ),
+        (
+            "/v1/batches",
+            r#"{"kind": "nul.a", "items": [{"kw": "shoes"}, {"kw": "\u0000"}]}"#,
+            "items[1].kw",
+        ),
+        (
+            "/v1/schedules",
+            r#"{"name": "nul", "cron": "* * * * *", "job": {"kind": "nul.a", "payload": {"x": "\u0000"}}}"#,
+            "job.payload.x",
+        ),
+        (
+            "/v1/webhooks",
+            r#"{"url": "http://127.0.0.1:9/\u0000", "events": ["job.failed"], "secret": "0123456789abcdef"}"#,
+            "url",
+        ),
+        (
+            "/v1/jobs",
+            r#"{"kind": "nul.a", "output": {"dataset": "d\u0000", "key": "id"}}"#,
+            "output.dataset",
+        ),
+    ];
+    for (path, body, field) in client_cases {
+        let answer = raw.json("POST", path, API_TOKEN, body).await;
+        assert_eq!(answer.status, 422, "{path} {body}: {:?}", answer.body);
+        assert_eq!(answer.code(), "VALIDATION_FAILED", "{body}");
+        assert_eq!(answer.body["error"]["fields"][0]["field"], field, "{body}");
+    }
+    for (path, field) in [
+        ("/v1/jobs?label=k:%00", "label"),
+        ("/v1/datasets/a%00b", "path"),
+        ("/v1/schedules/a%00b", "path"),
+    ] {
+        let answer = raw.json("GET", path, API_TOKEN, "").await;
+        assert_eq!(answer.status, 422, "{path}: {:?}", answer.body);
+        assert_eq!(answer.body["error"]["fields"][0]["field"], field, "{path}");
+    }
+    let page = server.api.list(&ListQuery::default()).await.expect("list");
+    assert!(page.jobs.is_empty(), "nothing was stored: {:?}", page.jobs);
+
+    // The worker's reports: refused the same way, and the job can still be completed.
+    let job = server
+        .api
+        .submit(&job("nul.w", json!({})))
+        .await
+        .expect("submit");
+    let claimed = server
+        .worker
+        .claim(&claim_req(&["nul.w"], 1, 0))
+        .await
+        .expect("claim")
+        .jobs
+        .remove(0);
+    let (id, lease) = (job.id, claimed.lease.clone());
+    let worker_cases = [
+        (
+            format!("/v1/worker/jobs/{id}/progress"),
+            json!({"lease": lease, "message": "a\u{0}"}),
+            "message",
+        ),
+        (
+            format!("/v1/worker/jobs/{id}/progress"),
+            json!({"lease": lease, "items": [{"t": "ok"}, {"t": "\u{0}"}]}),
+            "items[1].t",
+        ),
+        (
+            format!("/v1/worker/jobs/{id}/complete"),
+            json!({"lease": lease, "result": {"body": "a\u{0}b"}}),
+            "result.body",
+        ),
+        (
+            "/v1/worker/complete".to_owned(),
+            json!({"jobs": [{"id": id, "lease": lease, "result": {"body": "\u{0}"}}]}),
+            "jobs[0].result.body",
+        ),
+        (
+            format!("/v1/worker/jobs/{id}/fail"),
+            json!({"lease": lease, "error": {"code": "E", "message": "a\u{0}", "retryable": true}}),
+            "error.message",
+        ),
+    ];
+    for (path, body, field) in worker_cases {
+        let answer = raw
+            .json("POST", &path, WORKER_TOKEN, &body.to_string())
+            .await;
+        assert_eq!(answer.status, 422, "{path} {body}: {:?}", answer.body);
+        assert_eq!(answer.code(), "VALIDATION_FAILED", "{body}");
+        assert_eq!(answer.body["error"]["fields"][0]["field"], field, "{body}");
+    }
+    assert_eq!(
+        server.api.job(id).await.expect("get").status,
+        JobState::Running
+    );
+    let done = server
+        .worker
+        .complete(id, &lease, json!({"body": "fine"}))
+        .await
+        .expect("complete");
+    assert_eq!(done.status, JobState::Completed);
+    assert_eq!(done.result, Some(json!({"body": "fine"})));
+}

@@ -2,6 +2,7 @@
 //! `{"error": {"code", "message", "fields"?}}`. 5xx details are logged, never sent.
 
 use axum::{
+    body::{Body, Bytes},
     extract::{FromRequest, Request, rejection::JsonRejection},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
@@ -12,6 +13,7 @@ use ferry_core::{
 };
 use ferry_store::StoreError;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -132,7 +134,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// `axum::Json`, but a body that does not parse is answered with an [`ApiError`].
+/// `axum::Json`, but a body that does not parse is answered with an [`ApiError`], and so is
+/// one with U+0000 in any string (see [`nul_fields`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -140,11 +143,90 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let (parts, body) = req.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|e| json_rejection(e.into()))?;
+        let again = Request::from_parts(parts, Body::from(bytes.clone()));
+        let value = match axum::Json::<T>::from_request(again, state).await {
+            Ok(axum::Json(value)) => value,
+            Err(rejection) => return Err(json_rejection(rejection)),
+        };
+        // JSON carries U+0000 only as the escape `\u0000`, so a body without one needs no walk.
+        if bytes.windows(6).any(|w| w == br"\u0000") {
+            let fields = serde_json::from_slice::<Value>(&bytes)
+                .map(|v| nul_fields(&v))
+                .unwrap_or_default();
+            if !fields.is_empty() {
+                return Err(ApiError::validation(fields));
+            }
+        }
+        Ok(Json(value))
+    }
+}
+
+/// Where `value` holds U+0000, named by JSON path (`jobs[1].payload.text`; a key holding it
+/// names its object), at most 20. PostgreSQL cannot store U+0000 in text or `jsonb`, so Ferry
+/// takes no string with it on either backend: the one rule for every JSON body, client's and
+/// worker's alike (the URL's counterpart is [`nul_in_uri`]).
+pub fn nul_fields(value: &Value) -> Vec<FieldError> {
+    fn walk(value: &Value, path: &mut String, out: &mut Vec<FieldError>) {
+        if out.len() >= 20 {
+            return;
+        }
+        match value {
+            Value::String(s) if s.contains('\0') => out.push(FieldError::new(
+                path.as_str(),
+                "contains U+0000 (NUL), which Ferry does not store",
+            )),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    walk(item, path, out);
+                    path.truncate(len);
+                }
+            }
+            Value::Object(map) => {
+                for (key, item) in map {
+                    if key.contains('\0') && out.len() < 20 {
+                        out.push(FieldError::new(
+                            path.as_str(),
+                            "a key contains U+0000 (NUL), which Ferry does not store",
+                        ));
+                        continue;
+                    }
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(key);
+                    walk(item, path, out);
+                    path.truncate(len);
+                }
+            }
+            _ => {}
         }
     }
+    let mut out = Vec::new();
+    walk(value, &mut String::new(), &mut out);
+    out
+}
+
+/// The field of a URL with U+0000 (`%00`): the query parameter that holds it, or `path`.
+pub fn nul_in_uri(uri: &axum::http::Uri) -> Option<FieldError> {
+    const WHY: &str = "contains U+0000 (%00), which Ferry does not store";
+    if uri.path().contains("%00") {
+        return Some(FieldError::new("path", WHY));
+    }
+    let query = uri.query()?;
+    query
+        .split('&')
+        .find(|pair| pair.contains("%00"))
+        .map(|pair| {
+            let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+            FieldError::new(if name.contains("%00") { "query" } else { name }, WHY)
+        })
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {

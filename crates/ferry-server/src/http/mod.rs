@@ -23,6 +23,7 @@ use axum::{
     extract::{DefaultBodyLimit, FromRequestParts},
     http::{StatusCode, request::Parts},
     middleware,
+    response::IntoResponse,
 };
 use ferry_core::{ErrorCode, JobId};
 use tower_http::trace::TraceLayer;
@@ -73,6 +74,7 @@ pub fn app(queue: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(middleware::from_fn(refuse_nul_in_uri))
         .layer(middleware::from_fn_with_state(
             queue.clone(),
             ring_after_writes,
@@ -100,6 +102,18 @@ async fn ring_after_writes(
         queue.ring_events();
     }
     response
+}
+
+/// A path or query with U+0000 (`%00`) is refused before any route sees it, as
+/// [`Json`] refuses it in a body: PostgreSQL cannot store or compare such text.
+async fn refuse_nul_in_uri(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    match error::nul_in_uri(request.uri()) {
+        Some(field) => ApiError::validation(vec![field]).into_response(),
+        None => next.run(request).await,
+    }
 }
 
 /// A job id from the path; a malformed one is a `400`, not a `404`.
