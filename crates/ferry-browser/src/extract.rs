@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ferry_core::recipe::{Field, Read};
+use ferry_core::recipe::{Field, Number, NumberType, Read};
 use serde_json::{Map, Value};
 
 use crate::BrowserError;
@@ -83,7 +83,7 @@ pub fn clean_rows(
                 value = Some(re.replace_all(v, with.as_str()).into_owned());
             }
             let value = match value {
-                Some(v) if field.number => number(&v),
+                Some(v) if !field.number.is_off() => number(&v, field.number),
                 Some(v) => match &field.date {
                     Some(format) => date(&v, format),
                     None => Value::String(v),
@@ -115,19 +115,28 @@ fn date(text: &str, format: &str) -> Value {
     })
 }
 
-/// `1,250.50 KRW` → 1250.5; text without a number → null.
-fn number(text: &str) -> Value {
+/// `1,250.50 KRW` → 1250.5, `₩5,000` → 5000 (an integer: a whole number stays whole
+/// unless the field asks for a float); text without a number → null.
+fn number(text: &str, kind: Number) -> Value {
     let digits: String = text
         .chars()
         .skip_while(|c| !(c.is_ascii_digit() || *c == '-'))
         .take_while(|c| c.is_ascii_digit() || matches!(c, ',' | '.' | '-'))
         .filter(|c| *c != ',')
         .collect();
-    digits
-        .parse::<f64>()
-        .ok()
-        .and_then(serde_json::Number::from_f64)
-        .map_or(Value::Null, Value::Number)
+    let Ok(float) = digits.parse::<f64>() else {
+        return Value::Null;
+    };
+    let whole = float.fract() == 0.0 && float.abs() < 9.0e15;
+    let integer = || Value::Number((float as i64).into());
+    let float = || serde_json::Number::from_f64(float).map_or(Value::Null, Value::Number);
+    match kind {
+        Number::As(NumberType::Float) => float(),
+        Number::As(NumberType::Integer) if whole => integer(),
+        Number::As(NumberType::Integer) => Value::Null,
+        Number::Auto(_) if whole => integer(),
+        Number::Auto(_) => float(),
+    }
 }
 
 #[cfg(test)]
@@ -149,20 +158,29 @@ mod tests {
                 "stars".to_owned(),
                 field(|f| {
                     f.regex = Some(r"(\d+) stars".into());
-                    f.number = true;
+                    f.number = Number::Auto(true);
                 }),
             ),
-            ("price".to_owned(), field(|f| f.number = true)),
+            ("price".to_owned(), field(|f| f.number = Number::Auto(true))),
+            (
+                "won".to_owned(),
+                field(|f| f.number = Number::As(NumberType::Integer)),
+            ),
+            (
+                "ratio".to_owned(),
+                field(|f| f.number = Number::As(NumberType::Float)),
+            ),
         ]
         .into();
-        let raw = json!([{"title": "  Great \n ferry ", "stars": "5 stars", "price": "1,250.50 KRW"},
-                         {"title": "x", "stars": "none", "price": null}]);
+        let raw = json!([{"title": "  Great \n ferry ", "stars": "5 stars", "price": "1,250.50 KRW",
+                          "won": "\u{20a9}5,000", "ratio": "3"},
+                         {"title": "x", "stars": "none", "price": "5,000", "won": "2.5", "ratio": "x"}]);
         let rows = clean_rows(0, raw, &fields).expect("rows");
         assert_eq!(
             rows,
             [
-                json!({"title": "Great ferry", "stars": 5.0, "price": 1250.5}),
-                json!({"title": "x", "stars": null, "price": null})
+                json!({"title": "Great ferry", "stars": 5, "price": 1250.5, "won": 5000, "ratio": 3.0}),
+                json!({"title": "x", "stars": null, "price": 5000, "won": null, "ratio": null})
             ]
         );
     }

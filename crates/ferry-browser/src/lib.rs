@@ -9,6 +9,7 @@
 mod extract;
 mod network;
 mod session;
+mod settle;
 
 use std::{
     collections::HashMap,
@@ -39,6 +40,9 @@ pub const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
 /// The longest any single CDP call may take.
 const CDP_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(100);
+/// How long a failed run may spend capturing its screenshot and HTML (documented in
+/// `docs/recipes.md`): an attempt ends within its timeout plus this.
+pub const FAILURE_CAPTURE_BUDGET: Duration = Duration::from_secs(2);
 
 /// What went wrong running a recipe. `code()` is the job error code a user sees.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +92,12 @@ pub enum BrowserError {
         message: String,
         retryable: bool,
     },
+    #[error("step {step} (goto): {url} did not load within {timeout_ms} ms")]
+    NavigationTimeout {
+        step: usize,
+        url: String,
+        timeout_ms: u64,
+    },
     #[error("step {step} (goto): could not load {url}: {message}")]
     Navigation {
         step: usize,
@@ -99,6 +109,15 @@ pub enum BrowserError {
         step: usize,
         row: usize,
         field: String,
+    },
+    #[error(
+        "step {step} (extract): `{list}` matched {found} rows, fewer than the {min_rows} expected (set min_rows: 0 if the page may be empty)"
+    )]
+    ExtractEmpty {
+        step: usize,
+        list: String,
+        found: usize,
+        min_rows: u32,
     },
     #[error("step {step} ({action}): the browser did not answer within {}s", CDP_TIMEOUT.as_secs())]
     Timeout { step: usize, action: &'static str },
@@ -117,7 +136,9 @@ impl BrowserError {
             BrowserError::BadTemplate { .. } => "INVALID_RECIPE",
             BrowserError::Host { code, .. } => code,
             BrowserError::Navigation { .. } => "NAVIGATION_ERROR",
+            BrowserError::NavigationTimeout { .. } => "NAVIGATION_TIMEOUT",
             BrowserError::ExtractMissing { .. } => "EXTRACT_MISSING",
+            BrowserError::ExtractEmpty { .. } => "EXTRACT_EMPTY",
             BrowserError::Timeout { .. } => "TIMEOUT",
         }
     }
@@ -129,13 +150,15 @@ impl BrowserError {
             BrowserError::Crashed(_)
             | BrowserError::Launch { .. }
             | BrowserError::Timeout { .. }
-            | BrowserError::Navigation { .. } => true,
+            | BrowserError::Navigation { .. }
+            | BrowserError::NavigationTimeout { .. } => true,
             BrowserError::Host { retryable, .. } => *retryable,
             BrowserError::SelectorTimeout { .. }
             | BrowserError::NoSuchOption { .. }
             | BrowserError::NoSuchTab { .. }
             | BrowserError::BadTemplate { .. }
-            | BrowserError::ExtractMissing { .. } => false,
+            | BrowserError::ExtractMissing { .. }
+            | BrowserError::ExtractEmpty { .. } => false,
         }
     }
 
@@ -210,7 +233,11 @@ impl Chromium {
             .user_data_dir(profile.path())
             .new_headless_mode()
             .launch_timeout(Duration::from_secs(20))
-            .request_timeout(CDP_TIMEOUT)
+            // Our own timeouts bound every call (`bounded`, `goto`'s navigation timeout);
+            // the driver's may not cut a long navigation short.
+            .request_timeout(Duration::from_millis(
+                ferry_core::recipe::MAX_STEP_TIMEOUT_MS + 30_000,
+            ))
             .arg("disable-gpu")
             .arg("disable-dev-shm-usage")
             .arg("no-first-run");
@@ -585,6 +612,7 @@ impl Run<'_> {
         let timeout_ms = recipe.step_timeout_ms();
         let mut rows = 0usize;
         let mut pages_seen = 0u32;
+        let mut rows_per_page: Vec<usize> = Vec::new();
         let mut saved = Vec::new();
         let mut screenshots = Vec::new();
         for (i, step) in recipe.steps.iter().enumerate() {
@@ -597,8 +625,13 @@ impl Run<'_> {
                 }
                 Step::Click { selector } => {
                     wait_visible(&page, i, action, selector, timeout_ms).await?;
+                    let mark = settle::arm(&page, i, action).await?;
                     let element = bounded(i, action, page.find_element(selector.as_str())).await?;
                     bounded(i, action, element.click()).await?;
+                    // A click on a link or a submit button loads a new document: later
+                    // steps act on that one, once it has loaded.
+                    let limit = recipe.navigation_timeout_ms();
+                    settle::after_click(&page, i, action, &mark, None, limit).await?;
                 }
                 Step::Fill { selector, value } => {
                     let value = self.render(i, action, value)?;
@@ -670,26 +703,62 @@ impl Run<'_> {
                     eval(&page, i, action, &js).await?;
                 }
                 Step::Extract(what) => {
-                    rows += extract_page(&page, i, what, &mut *self.host).await?
+                    let want = what.min_rows();
+                    settle::list(&page, i, &what.list, want, timeout_ms).await?;
+                    rows += extract_page(&page, i, what, want, &mut *self.host).await?;
                 }
                 Step::Paginate {
                     next,
                     max_pages,
                     extract: what,
                 } => {
-                    let mut pages = 0;
+                    let mut per_page = Vec::new();
                     loop {
-                        pages += 1;
-                        rows += extract_page(&page, i, what, &mut *self.host).await?;
-                        if pages >= *max_pages || !next_enabled(&page, i, next).await? {
+                        // The list has settled before `next` is looked at, so a page whose
+                        // link arrives last is not taken for the last page.
+                        let want = what.min_rows();
+                        let mut list =
+                            settle::list(&page, i, &what.list, want.min(1), timeout_ms).await?;
+                        let last = per_page.len() + 1 >= *max_pages as usize
+                            || !next_enabled(&page, i, next).await?;
+                        // Every page but the last has at least `min_rows`.
+                        let at_least = if last { want.min(1) } else { want };
+                        if list.count < u64::from(at_least) {
+                            list = settle::list(&page, i, &what.list, at_least, timeout_ms).await?;
+                        }
+                        let n = extract_page(&page, i, what, at_least, &mut *self.host).await?;
+                        per_page.push(n);
+                        rows += n;
+                        if last {
                             break;
                         }
-                        let before = signature(&page, &what.list).await;
+                        let mark = settle::arm(&page, i, action).await?;
                         let element = bounded(i, action, page.find_element(next.as_str())).await?;
                         bounded(i, action, element.click()).await?;
-                        wait_changed(&page, i, next, &what.list, before, timeout_ms).await?;
+                        let limit = recipe.navigation_timeout_ms().max(timeout_ms);
+                        let changed = settle::after_click(
+                            &page,
+                            i,
+                            action,
+                            &mark,
+                            Some((&what.list, &list.sig)),
+                            limit,
+                        )
+                        .await?;
+                        if !changed {
+                            return Err(BrowserError::SelectorTimeout {
+                                step: i,
+                                action,
+                                selector: format!(
+                                    "{} (after clicking {next}, the list did not change)",
+                                    what.list
+                                ),
+                                timeout_ms: limit,
+                            });
+                        }
                     }
-                    pages_seen += pages;
+                    pages_seen += per_page.len() as u32;
+                    rows_per_page.extend(per_page);
                 }
                 Step::InfiniteScroll {
                     list,
@@ -747,6 +816,7 @@ impl Run<'_> {
         let mut summary = json!({"rows": rows, "steps": recipe.steps.len()});
         if pages_seen > 0 {
             summary["pages"] = json!(pages_seen);
+            summary["rows_per_page"] = json!(rows_per_page);
         }
         if !saved.is_empty() {
             summary["sessions_saved"] = json!(saved);
@@ -766,7 +836,21 @@ impl Run<'_> {
             message,
         };
         match tokio::time::timeout(Duration::from_millis(limit_ms), self.page.goto(url)).await {
-            Err(_) => return Err(navigation(format!("no answer within {limit_ms} ms"))),
+            Err(_) => {
+                // Stop the hung load so the failure capture reads the page as it is.
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(500),
+                    self.page.execute(
+                        chromiumoxide::cdp::browser_protocol::page::StopLoadingParams::default(),
+                    ),
+                )
+                .await;
+                return Err(BrowserError::NavigationTimeout {
+                    step: i,
+                    url: url.to_owned(),
+                    timeout_ms: limit_ms,
+                });
+            }
             Ok(Err(e)) => return Err(navigation(e.to_string())),
             Ok(Ok(_)) => {}
         }
@@ -901,11 +985,13 @@ impl Run<'_> {
     }
 
     /// What a failed run leaves for a person to look at: a screenshot, the page's HTML and
-    /// its network log. Best effort, each bounded: the page may be what failed.
+    /// its network log. Best effort, all within [`FAILURE_CAPTURE_BUDGET`]: the page may
+    /// be what failed, and an attempt must end soon after its timeout.
     async fn failure_artifacts(&mut self) {
-        let limit = Duration::from_secs(5);
+        let until = tokio::time::Instant::now() + FAILURE_CAPTURE_BUDGET;
+        let left = || until.saturating_duration_since(tokio::time::Instant::now());
         if let Ok(Ok(png)) = tokio::time::timeout(
-            limit,
+            left(),
             self.page.screenshot(
                 ScreenshotParams::builder()
                     .format(CaptureScreenshotFormat::Png)
@@ -916,12 +1002,20 @@ impl Run<'_> {
         {
             self.host.artifact("failure.png", "image/png", png).await;
         }
-        if let Ok(Ok(html)) = tokio::time::timeout(limit, self.page.content()).await {
+        // `content()` waits for a loading document; the DOM as it is now is what helps.
+        if let Ok(Ok(html)) = tokio::time::timeout(
+            left(),
+            self.page
+                .evaluate("document.documentElement ? document.documentElement.outerHTML : ''"),
+        )
+        .await
+            && let Some(html) = html.value().and_then(Value::as_str)
+        {
             self.host
                 .artifact(
                     "failure.html",
                     "text/html; charset=utf-8",
-                    html.into_bytes(),
+                    html.as_bytes().to_vec(),
                 )
                 .await;
         }
@@ -965,11 +1059,13 @@ async fn wait_ready(page: &Page, step: usize) {
     }
 }
 
-/// Extracts one page's rows and hands them to `host`; answers how many.
+/// Extracts one page's rows (the caller has let it settle) and hands them to `host`;
+/// answers how many. Fewer than `at_least` fail the step (`EXTRACT_EMPTY`).
 async fn extract_page(
     page: &Page,
     step: usize,
     what: &ferry_core::recipe::Extract,
+    at_least: u32,
     sink: &mut dyn Host,
 ) -> Result<usize, BrowserError> {
     let raw = eval(
@@ -981,6 +1077,14 @@ async fn extract_page(
     .await?;
     let found = clean_rows(step, raw, &what.fields)?;
     let n = found.len();
+    if (n as u64) < u64::from(at_least) {
+        return Err(BrowserError::ExtractEmpty {
+            step,
+            list: what.list.clone(),
+            found: n,
+            min_rows: at_least,
+        });
+    }
     if n > 0 {
         sink.rows(found).await;
     }
@@ -997,48 +1101,6 @@ async fn next_enabled(page: &Page, step: usize, next: &str) -> Result<bool, Brow
         js_str(next)
     );
     Ok(eval(page, step, "paginate", &js).await? == Value::Bool(true))
-}
-
-/// What the page's list looks like now (its URL and rows' text), to see a page change.
-async fn signature(page: &Page, list: &str) -> Option<Value> {
-    let js = format!(
-        "location.href + '\\u0001' + Array.from(document.querySelectorAll({})).map(e => e.textContent).join('\\u0001')",
-        js_str(list)
-    );
-    let result = tokio::time::timeout(CDP_TIMEOUT, page.evaluate(js))
-        .await
-        .ok()?
-        .ok()?;
-    result.value().cloned()
-}
-
-/// Waits until the list differs from `before` (a navigation or a script re-render).
-async fn wait_changed(
-    page: &Page,
-    step: usize,
-    next: &str,
-    list: &str,
-    before: Option<Value>,
-    timeout_ms: u64,
-) -> Result<(), BrowserError> {
-    let until = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
-    loop {
-        tokio::time::sleep(POLL).await;
-        // Errors while the next page loads are expected: look again.
-        if let Some(now) = signature(page, list).await
-            && Some(&now) != before.as_ref()
-        {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() >= until {
-            return Err(BrowserError::SelectorTimeout {
-                step,
-                action: "paginate",
-                selector: format!("{list} (after clicking {next}, the list did not change)"),
-                timeout_ms,
-            });
-        }
-    }
 }
 
 /// When a worker replaces its Chromium with a fresh one (long-lived browsers grow).

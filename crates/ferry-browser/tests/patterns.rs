@@ -306,11 +306,11 @@ async fn a_saved_login_is_reused_by_a_fresh_context() {
     assert_eq!(with_session.rows[0], json!({"shop": "Harbor Cafe"}));
     assert_eq!(
         with_session.rows[1],
-        json!({"id": "rv-1", "author": "mina", "stars": 5.0, "date": "2026-11-01"})
+        json!({"id": "rv-1", "author": "mina", "stars": 5, "date": "2026-11-01"})
     );
     assert_eq!(
         with_session.rows[7],
-        json!({"id": "rv-7", "author": "tom", "stars": 1.0, "date": "2026-11-15"})
+        json!({"id": "rv-7", "author": "tom", "stars": 1, "date": "2026-11-15"})
     );
 
     // Without the session the site sends the browser to its login page.

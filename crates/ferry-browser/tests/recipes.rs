@@ -49,9 +49,9 @@ async fn steps_extract_exact_rows() {
     assert_eq!(
         rows,
         [
-            json!({"id": "r1", "title": "Great ferry", "stars": 5.0, "link": "/r/1", "price": 1250.5}),
-            json!({"id": "r2", "title": "Late again", "stars": 2.0, "link": "/r/2", "price": 980.0}),
-            json!({"id": "r3", "title": "Fine", "stars": 4.0, "link": "/r/3", "price": null}),
+            json!({"id": "r1", "title": "Great ferry", "stars": 5, "link": "/r/1", "price": 1250.5}),
+            json!({"id": "r2", "title": "Late again", "stars": 2, "link": "/r/2", "price": 980}),
+            json!({"id": "r3", "title": "Fine", "stars": 4, "link": "/r/3", "price": null}),
         ]
     );
     assert_eq!(summary, json!({"rows": 3, "steps": 2}));
@@ -223,14 +223,71 @@ async fn errors_say_what_failed() {
     .expect_err("r3 has no price");
     assert_eq!(err.code(), "EXTRACT_MISSING");
 
-    // A page that never answers fails its step after the step timeout.
+    // A page that never answers fails with its own code, within its navigation timeout
+    // plus the bounded failure capture (it used to take three times the timeout).
+    let started = std::time::Instant::now();
     let err = run(
         &browser,
-        json!({"navigation_timeout_ms": 1_500, "steps": [{"goto": {"url": site.url("/hang")}}]}),
+        json!({"navigation_timeout_ms": 3_000, "steps": [{"goto": {"url": site.url("/site/hang")}}]}),
     )
     .await
     .expect_err("hangs");
-    assert_eq!((err.code(), err.retryable()), ("NAVIGATION_ERROR", true));
+    let took = started.elapsed();
+    assert_eq!((err.code(), err.retryable()), ("NAVIGATION_TIMEOUT", true));
+    assert!(
+        took < Duration::from_millis(3_000)
+            + ferry_browser::FAILURE_CAPTURE_BUDGET
+            + Duration::from_millis(1_500),
+        "took {took:?}"
+    );
+
+    // An extraction that matches nothing fails the job instead of completing it empty.
+    let err = run(
+        &browser,
+        json!({"step_timeout_ms": 500, "steps": [
+            {"goto": {"url": site.url("/site/reviews")}},
+            {"extract": {"list": "li.gone", "fields": {"t": {}}}}
+        ]}),
+    )
+    .await
+    .expect_err("nothing matched");
+    assert_eq!((err.code(), err.retryable()), ("EXTRACT_EMPTY", false));
+    // Unless the recipe says the page may be empty...
+    let (summary, rows) = run(
+        &browser,
+        json!({"step_timeout_ms": 500, "steps": [
+            {"goto": {"url": site.url("/site/reviews")}},
+            {"extract": {"list": "li.gone", "min_rows": 0, "fields": {"t": {}}}}
+        ]}),
+    )
+    .await
+    .expect("an empty page is allowed");
+    assert_eq!((summary["rows"].clone(), rows.len()), (json!(0), 0));
+    // ... and a page with fewer rows than the recipe expects fails too.
+    let err = run(
+        &browser,
+        json!({"step_timeout_ms": 500, "steps": [
+            {"goto": {"url": site.url("/site/reviews")}},
+            {"extract": {"list": "li.review", "min_rows": 4, "fields": {"t": {}}}}
+        ]}),
+    )
+    .await
+    .expect_err("three of four");
+    assert_eq!(err.code(), "EXTRACT_EMPTY");
+    assert!(err.to_string().contains("matched 3 rows"), "{err}");
+    // The documented reviews recipe, signed out (the site shows its login page): the
+    // job fails; it does not complete with no rows (which would empty a dataset).
+    let err = run(
+        &browser,
+        json!({"step_timeout_ms": 1_000, "steps": [
+            {"goto": {"url": site.url("/site/account/reviews")}},
+            {"paginate": {"next": "#next", "extract": {"list": "li.review", "fields": {
+                "id": {"attr": "data-id"}}}}}
+        ]}),
+    )
+    .await
+    .expect_err("signed out");
+    assert_eq!(err.code(), "EXTRACT_EMPTY", "{err}");
 
     // A run dropped mid-step (a job's deadline) still disposes its context. (2.5 s: well
     // into the 10 s wait_for even on a loaded machine.)
@@ -527,7 +584,7 @@ async fn login_then_collect_through_the_server() {
     assert_eq!(done.status, JobState::Completed, "{done:?}");
     assert_eq!(
         done.result,
-        Some(json!({"rows": 7, "steps": 2, "pages": 3}))
+        Some(json!({"rows": 7, "steps": 2, "pages": 3, "rows_per_page": [3, 3, 1]}))
     );
     let items = server.api.items(collect.id, 0, 100).await.expect("items");
     let ids: Vec<_> = items.items.iter().map(|i| i.data["id"].clone()).collect();

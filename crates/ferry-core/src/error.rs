@@ -33,6 +33,9 @@ pub enum ErrorCode {
     ArtifactsDisabled,
     /// The job's recipe does not name this session, so its worker may not read or write it.
     SessionNotNamed,
+    /// The database cannot write (disk full, read-only or an I/O error); nothing was
+    /// applied. Retry later.
+    StorageUnavailable,
 }
 
 impl ErrorCode {
@@ -52,6 +55,7 @@ impl ErrorCode {
             ErrorCode::InvalidRecipe => "INVALID_RECIPE",
             ErrorCode::ArtifactsDisabled => "ARTIFACTS_DISABLED",
             ErrorCode::SessionNotNamed => "SESSION_NOT_NAMED",
+            ErrorCode::StorageUnavailable => "STORAGE_UNAVAILABLE",
         }
     }
 }
@@ -112,4 +116,7 @@ pub mod job_codes {
     pub const NETWORK_ERROR: &str = "NETWORK_ERROR";
     /// The server refused items the attempt reported (e.g. without its dataset's key).
     pub const ITEMS_REFUSED: &str = "ITEMS_REFUSED";
+    /// Reported items could not reach the server (it stayed unreachable or kept answering
+    /// errors): the attempt fails, retryably, instead of completing without them.
+    pub const ITEMS_UNDELIVERED: &str = "ITEMS_UNDELIVERED";
 }

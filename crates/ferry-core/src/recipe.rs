@@ -184,7 +184,22 @@ pub enum Step {
 pub struct Extract {
     pub list: String,
     pub fields: BTreeMap<String, Field>,
+    /// The fewest rows a page must yield (default 1): an extraction that matches fewer
+    /// fails the job with `EXTRACT_EMPTY` (a signed-out page, a changed layout), so it
+    /// never completes — or empties a dataset — with rows missing. The last page of a
+    /// `paginate` may have fewer, but not none. `0` allows an empty page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_rows: Option<u32>,
 }
+
+impl Extract {
+    pub fn min_rows(&self) -> u32 {
+        self.min_rows.unwrap_or(1)
+    }
+}
+
+/// The largest `min_rows`.
+pub const MAX_MIN_ROWS: u32 = 100_000;
 
 pub const MAX_PAGES: u32 = 1_000;
 pub const MAX_SCROLLS: u32 = 10_000;
@@ -253,9 +268,10 @@ pub struct Field {
     /// Replace every match of the regex `[0]` with `[1]` (`$1` refers to a group).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replace: Option<(String, String)>,
-    /// Parse as a number (`1,234.5` → 1234.5).
-    #[serde(default)]
-    pub number: bool,
+    /// Parse as a number: `true` gives a whole number as an integer (`₩5,000` → 5000) and
+    /// any other as a float (`1,234.5` → 1234.5); `"integer"` or `"float"` say which.
+    #[serde(default, skip_serializing_if = "Number::is_off")]
+    pub number: Number,
     /// Parse as a date in this `strftime` format (`%Y.%m.%d`) and give it as ISO 8601
     /// (`2026-11-22`, or `2026-11-22T09:30:00` when the format has a time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -268,6 +284,37 @@ pub struct Field {
 
 fn yes() -> bool {
     true
+}
+
+/// How a field parses as a number: `true`/`false`, or `"integer"`/`"float"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum Number {
+    /// `true`: whole numbers as integers, others as floats; `false`: not a number.
+    Auto(bool),
+    As(NumberType),
+}
+
+/// An explicit number type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NumberType {
+    /// A whole number (text with a fractional part gives `null`).
+    Integer,
+    /// Always a float (`5` → `5.0`).
+    Float,
+}
+
+impl Default for Number {
+    fn default() -> Self {
+        Number::Auto(false)
+    }
+}
+
+impl Number {
+    pub fn is_off(&self) -> bool {
+        *self == Number::Auto(false)
+    }
 }
 
 fn selector_ok(s: &str) -> bool {
@@ -540,6 +587,12 @@ fn check_templates(
 }
 
 fn check_extract(extract: &Extract, path: &str, errors: &mut Vec<FieldError>) {
+    if extract.min_rows.is_some_and(|n| n > MAX_MIN_ROWS) {
+        errors.push(FieldError::new(
+            format!("{path}.min_rows"),
+            format!("from 0 to {MAX_MIN_ROWS}"),
+        ));
+    }
     if !selector_ok(&extract.list) {
         errors.push(FieldError::new(
             format!("{path}.list"),
@@ -576,7 +629,7 @@ fn check_extract(extract: &Extract, path: &str, errors: &mut Vec<FieldError>) {
                 format!("not a valid regex: {e}"),
             ));
         }
-        if field.number && field.date.is_some() {
+        if !field.number.is_off() && field.date.is_some() {
             errors.push(FieldError::new(
                 format!("{at}.date"),
                 "a field is a number or a date, not both",

@@ -99,6 +99,7 @@ fn router() -> Router {
         .route("/site/limited/{key}", get(site_limited))
         .route("/site/hang", get(site_hang))
         .route("/site/error", get(site_error))
+        .route("/site/catalog", get(site_catalog))
         .with_state(Arc::new(Counters::default()))
 }
 
@@ -477,4 +478,64 @@ async fn site_error() -> impl IntoResponse {
         StatusCode::INTERNAL_SERVER_ERROR,
         page("Error", "<p>Something broke</p>"),
     )
+}
+
+/// Rows per catalog page.
+pub const CATALOG_ROWS: usize = 40;
+
+/// A catalog page (`?page=N&pages=M`, 1-based): [`CATALOG_ROWS`] items, each with an id
+/// `pN-i`, a name and a price in won, and a `Next` link to page N+1 unless N is the last.
+/// Like many real servers it flushes its HTML in parts as it renders (`flush_ms` between
+/// parts, default 25): a browser shows a half-parsed list in the meantime.
+async fn site_catalog(Query(q): Query<HashMap<String, String>>) -> axum::response::Response {
+    let number = |key: &str, default: u64| {
+        q.get(key)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(default)
+    };
+    let at = number("page", 1).max(1);
+    let pages = number("pages", 1).max(1);
+    let flush = Duration::from_millis(number("flush_ms", 25).min(2_000));
+    let mut parts = vec![format!(
+        "<!doctype html><html><head><meta charset=utf-8><title>Catalog {at}</title></head>\
+         <body><h1>Page {at} of {pages}</h1><ul id=\"list\">"
+    )];
+    for chunk in (0..CATALOG_ROWS).collect::<Vec<_>>().chunks(10) {
+        let mut part = String::new();
+        for i in chunk {
+            let price = 1_000 * (at as usize) + 100 * i;
+            part.push_str(&format!(
+                "<li class=\"item\" data-id=\"p{at}-{i}\"><span class=\"name\">Item {at}-{i}</span> \
+                 <span class=\"price\">\u{20a9}{},{:03}</span></li>",
+                price / 1000,
+                price % 1000
+            ));
+        }
+        parts.push(part);
+    }
+    let next = if at < pages {
+        format!(
+            "<a id=\"next\" href=\"/site/catalog?page={}&pages={pages}&flush_ms={}\">Next</a>",
+            at + 1,
+            flush.as_millis()
+        )
+    } else {
+        String::new()
+    };
+    parts.push(format!("</ul>{next}</body></html>"));
+    let stream = futures_util::stream::unfold(
+        (parts.into_iter(), true),
+        move |(mut rest, first)| async move {
+            let part = rest.next()?;
+            if !first {
+                tokio::time::sleep(flush).await;
+            }
+            Some((Ok::<_, std::convert::Infallible>(part), (rest, false)))
+        },
+    );
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
 }

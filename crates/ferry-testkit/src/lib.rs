@@ -2,6 +2,7 @@
 //! against a fresh database ([`TestServer`]), serve a local site for handlers to call
 //! ([`fixture`]), and build job specs with sensible defaults ([`job`]).
 
+pub mod faults;
 pub mod fixture;
 pub mod flow;
 pub mod handlers;

@@ -80,6 +80,9 @@ pub enum StopReason {
     /// The server refused items the handler reported (say, without the key its dataset
     /// needs): completing would lose them, so the attempt fails.
     ItemsRefused,
+    /// Reported items could not be delivered within the report's budget: completing
+    /// would lose them, so the attempt fails (retryable).
+    ItemsUndelivered,
 }
 
 impl StopReason {
@@ -101,6 +104,10 @@ impl StopReason {
             StopReason::ItemsRefused => HandlerError::fatal(
                 job_codes::ITEMS_REFUSED,
                 "the server refused reported items",
+            ),
+            StopReason::ItemsUndelivered => HandlerError::retryable(
+                job_codes::ITEMS_UNDELIVERED,
+                "reported items could not be delivered to the server",
             ),
         }
     }
@@ -135,6 +142,21 @@ impl Stop {
         self.stop(StopReason::ItemsRefused);
     }
 
+    /// Stops the attempt because its items could not be delivered, keeping why.
+    pub(crate) fn undelivered(&self, message: String) {
+        *self.refusal.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+        self.stop(StopReason::ItemsUndelivered);
+    }
+
+    /// Whether the attempt's items are incomplete on the server (refused or undelivered),
+    /// so it must not complete.
+    pub(crate) fn items_lost(&self) -> bool {
+        matches!(
+            self.reason(),
+            Some(StopReason::ItemsRefused | StopReason::ItemsUndelivered)
+        )
+    }
+
     /// The error the stop stands for, if the attempt was stopped.
     pub(crate) fn error(&self) -> Option<HandlerError> {
         let reason = self.reason()?;
@@ -146,6 +168,9 @@ impl Stop {
         Some(match (reason, refusal) {
             (StopReason::ItemsRefused, Some(message)) => {
                 HandlerError::fatal(job_codes::ITEMS_REFUSED, message)
+            }
+            (StopReason::ItemsUndelivered, Some(message)) => {
+                HandlerError::retryable(job_codes::ITEMS_UNDELIVERED, message)
             }
             (reason, _) => reason.error(),
         })
@@ -298,7 +323,10 @@ fn call_failed(what: &str, e: &ClientError) -> HandlerError {
 }
 
 /// Sends progress reports for one attempt, numbering items so a resent report
-/// stores each item once.
+/// stores each item once. A report is sent until the server acknowledges it: transient
+/// trouble (the server unreachable, a `5xx`, an answer lost on the way back) is retried
+/// with backoff for up to `give_up_after`; items that still could not be delivered, or
+/// that the server refused, stop the attempt so it fails instead of completing short.
 #[derive(Debug, Clone)]
 pub(crate) struct Reporter {
     pub(crate) client: Client,
@@ -306,20 +334,28 @@ pub(crate) struct Reporter {
     pub(crate) lease: String,
     pub(crate) next_item: Arc<AtomicU64>,
     pub(crate) send_lock: Arc<tokio::sync::Mutex<()>>,
+    /// How long one report keeps being retried (about a lease: past it, the server has
+    /// given the job to someone else anyway).
+    pub(crate) give_up_after: Duration,
 }
 
 impl Reporter {
     async fn send(&self, mut req: ProgressRequest, items: Vec<Value>, stop: &Stop) {
         // One report at a time keeps item offsets in order.
         let _guard = self.send_lock.lock().await;
+        if stop.items_lost() {
+            // An earlier report was lost: later items cannot complete the attempt either.
+            return;
+        }
         let n = items.len() as u64;
         if n > 0 {
             req.items_offset = Some(self.next_item.load(Ordering::SeqCst));
             req.items = Some(items);
         }
         req.lease = self.lease.clone();
-        let mut delay = Duration::from_millis(200);
-        for _ in 0..6 {
+        let give_up = tokio::time::Instant::now() + self.give_up_after;
+        let mut delay = Duration::from_millis(100);
+        loop {
             match self.client.progress(self.id, &req).await {
                 Ok(status) => {
                     self.next_item.fetch_add(n, Ordering::SeqCst);
@@ -328,17 +364,22 @@ impl Reporter {
                     }
                     return;
                 }
-                Err(e)
-                    if e.code() == Some(ErrorCode::LeaseLost)
-                        || e.code() == Some(ErrorCode::NotFound) =>
-                {
+                Err(e) if is_lease_lost(&e) => {
                     stop.stop(StopReason::LeaseLost);
                     return;
                 }
-                Err(e) if e.is_transient() => {
+                Err(e) if e.is_transient() && tokio::time::Instant::now() < give_up => {
                     tracing::warn!(job_id = %self.id, error = %e, "progress report failed; retrying");
                     tokio::time::sleep(delay).await;
-                    delay *= 2;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+                Err(e) if e.is_transient() && n > 0 => {
+                    tracing::error!(job_id = %self.id, error = %e, "reported items not delivered");
+                    stop.undelivered(format!(
+                        "{n} reported items could not be delivered within {} s: {e}",
+                        self.give_up_after.as_secs()
+                    ));
+                    return;
                 }
                 Err(e) if n > 0 => {
                     // Completing without these items would tell the server (and a dataset)
@@ -348,7 +389,7 @@ impl Reporter {
                     return;
                 }
                 Err(e) => {
-                    tracing::error!(job_id = %self.id, error = %e, "progress report refused");
+                    tracing::warn!(job_id = %self.id, error = %e, "progress report not delivered");
                     return;
                 }
             }

@@ -56,6 +56,7 @@ pub(crate) async fn run_job(
             lease: lease.clone(),
             next_item: Arc::new(AtomicU64::new(0)),
             send_lock: Arc::default(),
+            give_up_after: Duration::from_millis(job.lease_ms.max(5_000)),
         }),
         stop: stop.clone(),
     };
@@ -87,10 +88,11 @@ pub(crate) async fn run_job(
         return;
     }
     let outcome: Result<Value, HandlerError> = match finished {
-        // Items were refused: a result without them would be a lie, however it ended.
-        Some(Ok(Ok(_))) if reason == Some(StopReason::ItemsRefused) => Err(stop
+        // Items were refused or lost: a result without them would be a lie, however it
+        // ended.
+        Some(Ok(Ok(_))) if stop.items_lost() => Err(stop
             .error()
-            .unwrap_or_else(|| StopReason::ItemsRefused.error())),
+            .unwrap_or_else(|| StopReason::ItemsUndelivered.error())),
         Some(Ok(Ok(value))) => Ok(value),
         // A handler that fails after being told to stop failed because of the stop.
         Some(Ok(Err(e))) => Err(stop.error().unwrap_or(e)),
