@@ -14,7 +14,7 @@ use ferry_core::{
     ErrorCode, FieldError, Job, JobId, Secret,
     api::{
         ApiErrorBody, BatchCompleteEntry, BatchCompleteRequest, BatchCompleteResponse,
-        ClaimRequest, ClaimResponse, CompleteRequest, FailError, FailRequest, Health,
+        ClaimRequest, ClaimResponse, ClaimedJob, CompleteRequest, FailError, FailRequest, Health,
         HeartbeatRequest, ItemPage, JobPage, JobsCreated, LeaseStatus, PausedKinds,
         ProgressRequest, SubmitBatch, SubmitJob,
     },
@@ -473,13 +473,57 @@ impl Client {
     // ---- worker API ----
 
     /// `POST /v1/worker/claim`; long-polls up to `wait_ms` on the server.
+    ///
+    /// Each claimed job is decoded on its own: one this client cannot decode (a payload
+    /// nested deeper than JSON decoding allows, stored before the server refused such
+    /// bodies or by `ferry.enqueue`) is failed on the server at once (`INVALID_PAYLOAD`,
+    /// not retried) and left out of the answer, so one bad job never stops a worker.
     pub async fn claim(&self, req: &ClaimRequest) -> ClientResult<ClaimResponse> {
+        /// The answer with each job still as text.
+        #[derive(serde::Deserialize)]
+        struct RawClaim {
+            jobs: Vec<Box<serde_json::value::RawValue>>,
+        }
+        /// What is needed to fail a job that does not decode (the rest is skipped
+        /// without recursion).
+        #[derive(serde::Deserialize)]
+        struct JobRef {
+            id: JobId,
+            lease: String,
+        }
         let wait = Duration::from_millis(req.wait_ms.unwrap_or(0));
         let request = self
             .request(Method::POST, "/v1/worker/claim")
             .timeout(wait + self.timeout)
             .json(req);
-        Ok(self.send(request).await?.1)
+        let (status, bytes) = self.send_raw(request).await?;
+        let undecodable = |e: serde_json::Error| ClientError::Protocol {
+            status: status.as_u16(),
+            message: format!("cannot decode the answer: {e}"),
+        };
+        let raw: RawClaim = serde_json::from_slice(&bytes).map_err(undecodable)?;
+        let mut jobs = Vec::with_capacity(raw.jobs.len());
+        for one in raw.jobs {
+            match serde_json::from_str::<ClaimedJob>(one.get()) {
+                Ok(job) => jobs.push(job),
+                Err(e) => {
+                    let job: JobRef = serde_json::from_str(one.get()).map_err(undecodable)?;
+                    tracing::error!(job_id = %job.id, error = %e, "a claimed job does not decode; failing it");
+                    let error = FailError {
+                        code: ferry_core::error::job_codes::INVALID_PAYLOAD.to_owned(),
+                        message: format!("the worker cannot decode this job: {e}"),
+                        retryable: false,
+                        retry_after_ms: None,
+                    };
+                    if let Err(e) = self.fail(job.id, &job.lease, error).await {
+                        // Its lease runs out and the server retries it (and fails it
+                        // again here) until its attempts are spent.
+                        tracing::warn!(job_id = %job.id, error = %e, "cannot fail the undecodable job");
+                    }
+                }
+            }
+        }
+        Ok(ClaimResponse { jobs })
     }
 
     pub async fn heartbeat(&self, id: JobId, lease: &str) -> ClientResult<LeaseStatus> {

@@ -11,6 +11,7 @@ pub mod error;
 pub mod flow;
 pub mod id;
 pub mod job;
+pub mod json;
 pub mod kind;
 pub mod recipe;
 pub mod retry;

@@ -147,6 +147,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
             .await
             .map_err(|e| json_rejection(e.into()))?;
+        // Deeper than a worker could decode inside a claim's answer: refused here, for
+        // every body, so a poison job never gets in.
+        if let Some(key) = ferry_core::json::too_deep(&bytes, ferry_core::json::MAX_DEPTH) {
+            return Err(ApiError::field(
+                if key.is_empty() { "body" } else { key.as_str() },
+                format!(
+                    "nested deeper than {} levels of objects and arrays",
+                    ferry_core::json::MAX_DEPTH
+                ),
+            ));
+        }
         let again = Request::from_parts(parts, Body::from(bytes.clone()));
         let value = match axum::Json::<T>::from_request(again, state).await {
             Ok(axum::Json(value)) => value,
