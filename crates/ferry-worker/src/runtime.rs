@@ -10,6 +10,7 @@ use ferry_client::{Client, ClientError};
 use ferry_core::{
     JobId,
     api::{ClaimRequest, ClaimedJob},
+    kind::KindPattern,
 };
 use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
@@ -31,7 +32,8 @@ pub struct WorkerConfig {
     pub worker_id: String,
     /// Jobs run at once (default 4).
     pub concurrency: usize,
-    /// Kind patterns to claim; default: every pattern the registry serves.
+    /// Kind patterns to claim; default: every pattern the registry serves. Narrowed to the
+    /// registry's patterns, so a worker never claims a kind it has no handler for.
     pub kinds: Option<Vec<String>>,
     /// Lease asked for; default: the server's.
     pub lease_ms: Option<u64>,
@@ -78,6 +80,49 @@ pub enum WorkerError {
     Refused(#[source] ClientError),
     #[error("the worker has no handlers to run")]
     NoHandlers,
+    #[error(
+        "this worker has no handler for the kinds it was asked to claim ({asked}); it handles {served}"
+    )]
+    NoHandlerForKinds { asked: String, served: String },
+}
+
+/// The patterns a worker claims: each of `asked` narrowed to the patterns of `served` (its
+/// registry's), so a job of a kind without a handler is left for a worker that has one.
+/// `post.*` with handlers for `post.generate` and `http.request` claims `post.generate`.
+/// A pattern that does not parse is kept for the server to refuse by name.
+pub fn claim_patterns(asked: &[String], served: &[String]) -> Vec<String> {
+    let served: Vec<KindPattern> = served.iter().filter_map(|p| p.parse().ok()).collect();
+    let mut claim: Vec<String> = Vec::new();
+    for text in asked {
+        let narrowed: Vec<String> = match text.parse::<KindPattern>() {
+            Ok(asked) => served
+                .iter()
+                .filter_map(|s| intersect(&asked, s))
+                .map(|p| p.to_string())
+                .collect(),
+            Err(_) => vec![text.clone()],
+        };
+        for pattern in narrowed {
+            if !claim.contains(&pattern) {
+                claim.push(pattern);
+            }
+        }
+    }
+    claim
+}
+
+/// The kinds both patterns match, as one pattern (none when they share no kind).
+fn intersect(a: &KindPattern, b: &KindPattern) -> Option<KindPattern> {
+    use KindPattern::{Any, Exact, Prefix};
+    match (a, b) {
+        (Any, other) | (other, Any) => Some(other.clone()),
+        (Exact(kind), other) | (other, Exact(kind)) => {
+            other.matches(kind.as_str()).then(|| Exact(kind.clone()))
+        }
+        (Prefix(p), Prefix(q)) if p.starts_with(q.as_str()) => Some(Prefix(p.clone())),
+        (Prefix(p), Prefix(q)) if q.starts_with(p.as_str()) => Some(Prefix(q.clone())),
+        (Prefix(_), Prefix(_)) => None,
+    }
 }
 
 /// What the main loop reacts to.
@@ -107,14 +152,23 @@ impl Worker {
 
     /// Runs until `shutdown` is cancelled and running jobs are drained.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), WorkerError> {
-        let kinds = self
-            .config
-            .kinds
-            .clone()
-            .unwrap_or_else(|| self.registry.patterns());
-        if kinds.is_empty() {
+        let served = self.registry.patterns();
+        if served.is_empty() {
             return Err(WorkerError::NoHandlers);
         }
+        let kinds = match &self.config.kinds {
+            Some(asked) => {
+                let kinds = claim_patterns(asked, &served);
+                if kinds.is_empty() {
+                    return Err(WorkerError::NoHandlerForKinds {
+                        asked: asked.join(", "),
+                        served: served.join(", "),
+                    });
+                }
+                kinds
+            }
+            None => served,
+        };
         let concurrency = self.config.concurrency.max(1);
         let (events, mut inbox) = mpsc::unbounded_channel::<Event>();
         let completer = Completer::spawn(self.client.clone(), self.config.complete_batch);
@@ -252,5 +306,40 @@ async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::claim_patterns;
+
+    fn check(asked: &[&str], served: &[&str], expected: &[&str]) {
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            claim_patterns(&strings(asked), &strings(served)),
+            strings(expected),
+            "{asked:?} with handlers for {served:?}"
+        );
+    }
+
+    #[test]
+    fn a_worker_claims_only_kinds_it_has_handlers_for() {
+        let builtin = ["http.request", "ferry.noop", "browser.run"];
+        check(&["*"], &builtin, &builtin);
+        check(&["post.*"], &builtin, &[]);
+        check(&["post.*", "ferry.noop"], &builtin, &["ferry.noop"]);
+        check(&["ferry.*"], &builtin, &["ferry.noop"]);
+        check(&["post.generate"], &["post.*"], &["post.generate"]);
+        check(&["post.*"], &["post.*", "*"], &["post.*"]);
+        check(&["post.draft.*"], &["post.*"], &["post.draft.*"]);
+        check(
+            &["post.*"],
+            &["post.draft.*", "http.request"],
+            &["post.draft.*"],
+        );
+        check(&["postal.*"], &["post.*"], &[]);
+        check(&["ferry.noop", "ferry.*"], &builtin, &["ferry.noop"]);
+        // Left for the server to refuse by name.
+        check(&["bad pattern"], &builtin, &["bad pattern"]);
     }
 }
