@@ -74,6 +74,14 @@ impl ClientError {
 
 pub type ClientResult<T> = Result<T, ClientError>;
 
+/// What [`Client::submit_detailed`] answers.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub job: Job,
+    /// `false` when a dedupe key matched: `job` is the existing one, nothing was created.
+    pub created: bool,
+}
+
 /// Filters of `GET /v1/jobs`.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -343,6 +351,18 @@ impl Client {
     /// `POST /v1/jobs`: answers at once with the accepted job.
     pub async fn submit(&self, spec: &SubmitJob) -> ClientResult<Job> {
         self.post("/v1/jobs", spec).await
+    }
+
+    /// `POST /v1/jobs`, saying whether it created a job (`202`) or a dedupe key matched a
+    /// job that answers in its place (`200`).
+    pub async fn submit_detailed(&self, spec: &SubmitJob) -> ClientResult<Submitted> {
+        let (status, job) = self
+            .send(self.request(Method::POST, "/v1/jobs").json(spec))
+            .await?;
+        Ok(Submitted {
+            job,
+            created: status != StatusCode::OK,
+        })
     }
 
     /// `POST /v1/jobs?wait=`: the job, finished if it finished within `wait`.

@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::{
     cli::{BatchArgs, BatchCommand},
     config::{FileConfig, client_settings},
+    exit::{self, StillWaiting},
 };
 
 pub async fn run(args: BatchArgs, config: Option<&Path>) -> Result<ExitCode> {
@@ -54,8 +55,12 @@ pub async fn run(args: BatchArgs, config: Option<&Path>) -> Result<ExitCode> {
         }
         BatchCommand::Wait { id, timeout } => {
             let id = parse_id(&id)?;
-            let until =
-                timeout.map(|t| tokio::time::Instant::now() + Duration::from_secs_f64(t.max(0.0)));
+            let until = match timeout {
+                Some(secs) => {
+                    Some(tokio::time::Instant::now() + crate::job::seconds(secs, "--timeout")?)
+                }
+                None => None,
+            };
             let mut last = String::new();
             let batch = loop {
                 let batch = client.batch(id).await?;
@@ -68,16 +73,16 @@ pub async fn run(args: BatchArgs, config: Option<&Path>) -> Result<ExitCode> {
                     break batch;
                 }
                 if until.is_some_and(|u| tokio::time::Instant::now() >= u) {
-                    bail!("{id} is still running after the timeout");
+                    return Err(StillWaiting(format!(
+                        "{id} is still running after the timeout (exit code {})",
+                        exit::TIMED_OUT
+                    ))
+                    .into());
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             };
             print_batch(&batch, json)?;
-            Ok(if batch.status == BatchState::Completed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(exit::for_outcome(batch.status == BatchState::Completed))
         }
         BatchCommand::Cancel { id } => {
             let batch = client.cancel_batch(parse_id(&id)?).await?;

@@ -69,7 +69,8 @@ pub struct WorkerArgs {
     /// deployment as a comma-separated list, tried in turn when one is unreachable.
     #[arg(long, env = "FERRY_SERVER_URL")]
     pub server: Option<String>,
-    /// Kind patterns to claim, comma separated (default: every built-in kind).
+    /// Kind patterns to claim, comma separated (default: every kind this worker has a
+    /// handler for). Only the kinds it has handlers for are claimed.
     #[arg(long, value_delimiter = ',')]
     pub kinds: Option<Vec<String>>,
     /// Jobs run at once [default: 4].
@@ -123,8 +124,14 @@ pub enum ScheduleCommand {
         cron: String,
         kind: String,
         /// The job's payload as JSON.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "payload_file")]
         payload: Option<String>,
+        /// Read the payload from a JSON file, or YAML if it ends in .yaml/.yml (- for standard input).
+        #[arg(long)]
+        payload_file: Option<PathBuf>,
+        /// Set the recipe input NAME (`{{input.NAME}}`) in the payload's `inputs` (repeatable).
+        #[arg(long = "input", value_name = "NAME=VALUE")]
+        inputs: Vec<String>,
         /// IANA time zone [default: UTC].
         #[arg(long, default_value = "UTC")]
         timezone: String,
@@ -182,12 +189,24 @@ pub enum JobCommand {
     Get { id: String },
     /// List jobs, newest first.
     List(ListArgs),
-    /// Wait until a job finishes, showing its progress; exits non-zero unless it completed.
+    /// Wait until a job finishes, showing its progress; exits 0 if it completed, 3 if it
+    /// failed or was cancelled, 4 if it is still unfinished after --timeout.
     Wait {
         id: String,
         /// Give up after this many seconds [default: wait forever].
         #[arg(long)]
         timeout: Option<f64>,
+    },
+    /// Print a job's items (its partial results), oldest first, one JSON value a line;
+    /// with --json each line is the whole item (seq, attempt, data, created_at).
+    Items {
+        id: String,
+        /// Start after this item seq (the last one printed by an earlier call).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// Print at most this many items [default: all].
+        #[arg(long)]
+        limit: Option<u64>,
     },
     /// Cancel a job (a running one is asked to stop).
     Cancel { id: String },
@@ -216,10 +235,15 @@ pub struct SubmitArgs {
     pub max_attempts: Option<u32>,
     #[arg(long)]
     pub timeout_ms: Option<u64>,
-    /// Wait up to this many seconds for the job to finish.
+    /// Set the recipe input NAME (`{{input.NAME}}`) in the payload's `inputs` (repeatable).
+    #[arg(long = "input", value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+    /// Wait up to this many seconds for the job to finish (any length: past the server's
+    /// 60 s the CLI keeps waiting); exits 3 if it failed, 4 if it is still unfinished.
     #[arg(long)]
     pub wait: Option<f64>,
-    /// At most one unfinished job with this key: a duplicate answers the existing job.
+    /// At most one unfinished job with this key: a duplicate answers the existing job
+    /// (and says so).
     #[arg(long)]
     pub dedupe_key: Option<String>,
     /// With --dedupe-key: a job with the key that finished less than this many ms ago
@@ -297,7 +321,8 @@ pub enum BatchCommand {
     },
     /// Show a batch's status and progress.
     Get { id: String },
-    /// Wait until a batch finishes, with a progress bar; exits non-zero unless every item completed.
+    /// Wait until a batch finishes, with a progress bar; exits 0 if every item completed,
+    /// 3 if one did not, 4 if the batch is still unfinished after --timeout.
     Wait {
         id: String,
         #[arg(long)]
@@ -401,4 +426,177 @@ pub struct DemoArgs {
     /// Address to listen on [default: a free port on 127.0.0.1].
     #[arg(long)]
     pub listen: Option<String>,
+}
+
+/// Every `ferry …` command the docs show parses with these definitions, so a renamed flag
+/// cannot leave the docs behind: commands in code blocks completely; commands quoted in
+/// the text may leave out required arguments (`ferry schedule add`) but name no flag or
+/// subcommand that does not exist.
+#[cfg(test)]
+mod docs_tests {
+    use clap::{Parser, error::ErrorKind};
+
+    use super::Cli;
+
+    /// Shell words of a command line: quotes, backslashes, `<placeholder>`s as one word,
+    /// and nothing after a comment, `&`, `|`, `;` or `>`.
+    fn words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut in_word = false;
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' => {
+                    in_word = true;
+                    word.extend(chars.by_ref().take_while(|&c| c != '\''));
+                }
+                '"' => {
+                    in_word = true;
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '"' => break,
+                            '\\' => word.extend(chars.next()),
+                            c => word.push(c),
+                        }
+                    }
+                }
+                '\\' => {
+                    in_word = true;
+                    word.extend(chars.next());
+                }
+                '<' if !in_word => {
+                    in_word = true;
+                    chars.by_ref().take_while(|&c| c != '>').for_each(drop);
+                    word.push_str("PLACEHOLDER");
+                }
+                '#' if !in_word => break,
+                '&' | '|' | ';' | '>' => break,
+                c if c.is_whitespace() => {
+                    if in_word {
+                        words.push(std::mem::take(&mut word));
+                        in_word = false;
+                    }
+                }
+                c => {
+                    in_word = true;
+                    word.push(c);
+                }
+            }
+        }
+        if in_word {
+            words.push(word);
+        }
+        words
+    }
+
+    /// The words from `ferry` on, when the line runs ferry (after `VAR=value`s).
+    fn ferry_command(line: &str) -> Option<Vec<String>> {
+        let words = words(line);
+        let at = words.iter().position(|w| w == "ferry")?;
+        words[..at]
+            .iter()
+            .all(|w| w.contains('='))
+            .then(|| words[at..].to_vec())
+            // A synopsis (`[--payload JSON]`) is not a command.
+            .filter(|command| !command.iter().any(|w| w.starts_with("[-")))
+    }
+
+    /// (command line, from a code block) of every `ferry` command in `markdown`.
+    fn commands(markdown: &str) -> Vec<(String, bool)> {
+        let mut found = Vec::new();
+        let mut in_block = false;
+        let mut pending = String::new();
+        // Text between code blocks, where an inline command may span a line break.
+        let mut text = String::new();
+        let inline = |text: &mut String, found: &mut Vec<(String, bool)>| {
+            for (i, span) in text.split('`').enumerate() {
+                if i % 2 == 1 && span.starts_with("ferry ") {
+                    found.push((span.to_owned(), false));
+                }
+            }
+            text.clear();
+        };
+        for line in markdown.lines() {
+            if line.trim_start().starts_with("```") {
+                in_block = !in_block;
+                inline(&mut text, &mut found);
+                continue;
+            }
+            if in_block {
+                if let Some(start) = line.strip_suffix('\\') {
+                    pending.push_str(start);
+                    continue;
+                }
+                let full = std::mem::take(&mut pending) + line;
+                if !full.trim_start().starts_with('#') && full.contains("ferry ") {
+                    found.push((full, true));
+                }
+            } else {
+                text.push_str(line);
+                text.push(' ');
+            }
+        }
+        inline(&mut text, &mut found);
+        found
+    }
+
+    #[test]
+    fn every_command_in_the_docs_parses() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = vec![root.join("README.md"), root.join("examples/README.md")];
+        for entry in std::fs::read_dir(root.join("docs")).expect("docs/") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "md") {
+                files.push(path);
+            }
+        }
+        let mut checked = 0;
+        for file in &files {
+            let text = std::fs::read_to_string(file).expect("read a doc");
+            for (line, in_block) in commands(&text) {
+                let Some(command) = ferry_command(&line) else {
+                    continue;
+                };
+                checked += 1;
+                if let Err(e) = Cli::try_parse_from(&command) {
+                    let incomplete = matches!(
+                        e.kind(),
+                        ErrorKind::MissingRequiredArgument
+                            | ErrorKind::MissingSubcommand
+                            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                    );
+                    assert!(
+                        incomplete && !in_block,
+                        "{}: `{line}` does not parse: {e}",
+                        file.display()
+                    );
+                }
+            }
+        }
+        assert!(checked > 20, "found only {checked} commands");
+    }
+
+    #[test]
+    fn words_are_split_as_a_shell_would() {
+        assert_eq!(
+            words(r#"ferry job submit a --payload '{"x": 1}' --label "k=v w" <job id> # note"#),
+            [
+                "ferry",
+                "job",
+                "submit",
+                "a",
+                "--payload",
+                r#"{"x": 1}"#,
+                "--label",
+                "k=v w",
+                "PLACEHOLDER"
+            ]
+        );
+        assert_eq!(
+            ferry_command("FERRY_SERVER_URL=http://s:1 ferry worker &"),
+            Some(vec!["ferry".to_owned(), "worker".to_owned()])
+        );
+        assert_eq!(ferry_command("cargo build -p ferry"), None);
+    }
 }

@@ -1,19 +1,28 @@
-//! `ferry job submit|get|list|wait|cancel|retry`: human output by default, `--json`
-//! for scripts. `wait` shows progress and exits non-zero unless the job completed.
+//! `ferry job submit|get|list|wait|items|cancel|retry`: human output by default, `--json`
+//! for scripts. `wait` shows progress; exit codes say how a job ended (`exit.rs`).
 
 use std::{io::Read, path::Path, process::ExitCode, time::Duration};
 
 use anyhow::{Context, Result, bail};
-use ferry_client::{Client, ListQuery};
-use ferry_core::{Job, JobId, JobState, api::SubmitJob};
+use ferry_client::{Client, ClientError, ListQuery};
+use ferry_core::{ErrorCode, Job, JobId, JobState, api::SubmitJob};
 use serde_json::Value;
+use tokio::time::Instant;
 
 use crate::{
     cli::{
         JobArgs, JobCommand, KindsArgs, KindsCommand, ScheduleArgs, ScheduleCommand, SubmitArgs,
     },
     config::{FileConfig, client_settings},
+    exit::{self, StillWaiting},
 };
+
+/// The longest `POST /v1/jobs?wait=` a server takes by default; a longer `--wait` goes on
+/// by polling the job.
+const SERVER_MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// Items asked for per request (the server's largest page).
+const ITEMS_PAGE: u32 = 1_000;
 
 /// `ferry schedule add|list|rm`.
 pub async fn schedule(args: ScheduleArgs, config: Option<&Path>) -> Result<ExitCode> {
@@ -27,15 +36,13 @@ pub async fn schedule(args: ScheduleArgs, config: Option<&Path>) -> Result<ExitC
             cron,
             kind,
             payload,
+            payload_file,
+            inputs,
             timezone,
             no_catch_up,
         } => {
-            let payload = match payload {
-                Some(text) => {
-                    serde_json::from_str(&text).context("the payload is not valid JSON")?
-                }
-                None => Value::Object(Default::default()),
-            };
+            let mut payload = read_payload(payload.as_deref(), payload_file.as_deref())?;
+            set_inputs(&mut payload, &inputs)?;
             let job = SubmitJob::new(&kind, payload);
             let created = client
                 .create_schedule(&ferry_core::schedule::ScheduleSpec {
@@ -130,10 +137,17 @@ pub async fn run(args: JobArgs, config: Option<&Path>) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         JobCommand::Wait { id, timeout } => {
-            let timeout = timeout.map(Duration::from_secs_f64);
-            let job = wait(&client, parse_id(&id)?, timeout, !json).await?;
+            let deadline = match timeout {
+                Some(secs) => Some(Instant::now() + seconds(secs, "--timeout")?),
+                None => None,
+            };
+            let job = wait(&client, parse_id(&id)?, deadline, !json).await?;
             print_job(&job, json);
             Ok(exit_for(&job))
+        }
+        JobCommand::Items { id, after, limit } => {
+            print_items(&client, parse_id(&id)?, after, limit, json).await?;
+            Ok(ExitCode::SUCCESS)
         }
         JobCommand::Cancel { id } => {
             let job = client.cancel(parse_id(&id)?).await?;
@@ -186,9 +200,73 @@ fn parse_id(id: &str) -> Result<JobId> {
         .with_context(|| format!("{id:?} is not a job id"))
 }
 
-fn read_payload(args: &SubmitArgs) -> Result<Value> {
-    let text = match (&args.payload, &args.payload_file) {
-        (Some(text), _) => text.clone(),
+/// A number of seconds from the command line: finite and not negative.
+pub fn seconds(secs: f64, flag: &str) -> Result<Duration> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| d.as_secs() < 100 * 365 * 24 * 3600)
+        .with_context(|| format!("{flag} {secs}: expected a number of seconds, 0 or more"))
+}
+
+/// Prints the job's items after `after`, page by page, at most `limit`.
+async fn print_items(
+    client: &Client,
+    id: JobId,
+    mut after: i64,
+    limit: Option<u64>,
+    json: bool,
+) -> Result<()> {
+    use std::io::Write;
+    let mut left = limit.unwrap_or(u64::MAX);
+    let mut out = std::io::stdout().lock();
+    while left > 0 {
+        let page_size = u32::try_from(left.min(u64::from(ITEMS_PAGE))).unwrap_or(ITEMS_PAGE);
+        let page = client.items(id, after, page_size).await?;
+        for item in &page.items {
+            let line = if json {
+                serde_json::to_string(item)?
+            } else {
+                serde_json::to_string(&item.data)?
+            };
+            writeln!(out, "{line}").context("cannot write to standard output")?;
+        }
+        left = left.saturating_sub(page.items.len() as u64);
+        if page.items.len() < page_size as usize || page.next_after <= after {
+            break;
+        }
+        after = page.next_after;
+    }
+    out.flush().context("cannot write to standard output")?;
+    Ok(())
+}
+
+/// Sets each `NAME=VALUE` of `--input` in the recipe's `inputs`.
+fn set_inputs(payload: &mut Value, inputs: &[String]) -> Result<()> {
+    if inputs.is_empty() {
+        return Ok(());
+    }
+    let Some(object) = payload.as_object_mut() else {
+        bail!("--input needs a payload that is an object (a recipe)")
+    };
+    let entry = object
+        .entry("inputs")
+        .or_insert_with(|| Value::Object(Default::default()));
+    let Some(map) = entry.as_object_mut() else {
+        bail!("--input: the payload's `inputs` is not an object")
+    };
+    for input in inputs {
+        let Some((name, value)) = input.split_once('=') else {
+            bail!("--input {input:?}: expected NAME=VALUE")
+        };
+        map.insert(name.to_owned(), Value::String(value.to_owned()));
+    }
+    Ok(())
+}
+
+/// The payload of `--payload TEXT` or `--payload-file FILE`; `{}` without either.
+fn read_payload(payload: Option<&str>, payload_file: Option<&Path>) -> Result<Value> {
+    let text = match (payload, payload_file) {
+        (Some(text), _) => text.to_owned(),
         (None, Some(path)) if path.as_os_str() == "-" => {
             let mut text = String::new();
             std::io::stdin()
@@ -200,7 +278,7 @@ fn read_payload(args: &SubmitArgs) -> Result<Value> {
             .with_context(|| format!("cannot read {}", path.display()))?,
         (None, None) => return Ok(Value::Object(Default::default())),
     };
-    parse_payload(&text, args.payload_file.as_deref())
+    parse_payload(&text, payload_file)
 }
 
 /// JSON, or YAML when the file is `.yaml`/`.yml` (recipes are often written by hand).
@@ -218,7 +296,12 @@ fn parse_payload(text: &str, path: Option<&std::path::Path>) -> Result<Value> {
 }
 
 async fn submit_job(client: &Client, args: SubmitArgs, json: bool) -> Result<ExitCode> {
-    let payload = read_payload(&args)?;
+    let mut payload = read_payload(args.payload.as_deref(), args.payload_file.as_deref())?;
+    set_inputs(&mut payload, &args.inputs)?;
+    let deadline = match args.wait {
+        Some(secs) => Some(Instant::now() + seconds(secs, "--wait")?),
+        None => None,
+    };
     let mut labels = std::collections::BTreeMap::new();
     for label in &args.labels {
         let Some((k, v)) = label.split_once('=') else {
@@ -265,36 +348,107 @@ async fn submit_job(client: &Client, args: SubmitArgs, json: bool) -> Result<Exi
             _ => None,
         },
     };
-    let job = match args.wait {
-        Some(secs) => {
-            client
-                .submit_and_wait(&spec, Duration::from_secs_f64(secs.max(0.0)))
-                .await?
-        }
-        None => client.submit(&spec).await?,
-    };
+    let (job, created) = submit_and_wait(client, &spec, deadline).await?;
+    let dedupe_note = (!created).then(|| {
+        format!(
+            "deduplicated: dedupe key {:?} matched {} ({}), which answers in place of a new job",
+            spec.dedupe_key.as_deref().unwrap_or(""),
+            job.id,
+            job.status
+        )
+    });
     if json {
-        print_job(&job, true);
-    } else if args.wait.is_some() {
+        let mut value = serde_json::to_value(&job)?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("deduplicated".to_owned(), Value::Bool(!created));
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else if deadline.is_some() {
+        if let Some(note) = &dedupe_note {
+            println!("{note}");
+        }
         print_job(&job, false);
+    } else if let Some(note) = &dedupe_note {
+        println!("{note}");
     } else {
         println!("{} submitted ({}, {})", job.id, job.kind, job.status);
     }
-    Ok(if args.wait.is_some() {
-        exit_for(&job)
-    } else {
-        ExitCode::SUCCESS
-    })
+    if deadline.is_none() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !job.status.is_final() {
+        return Err(still_waiting(&job).into());
+    }
+    Ok(exit_for(&job))
 }
 
-/// Polls until the job is final, printing progress changes to stderr.
+/// Submits `spec`; with a deadline, waits for the job to finish until then: first in the
+/// submit itself (the server waits up to 60 s), then by polling the job. Also says whether
+/// a job was created or a dedupe key matched an existing one.
+async fn submit_and_wait(
+    client: &Client,
+    spec: &SubmitJob,
+    deadline: Option<Instant>,
+) -> Result<(Job, bool)> {
+    let Some(deadline) = deadline else {
+        let submitted = client.submit_detailed(spec).await?;
+        return Ok((submitted.job, submitted.created));
+    };
+    // With a server-side wait a `200` also means "finished", so a submit that may be
+    // deduplicated is sent without one: then `200` means the key matched.
+    let first = if spec.dedupe_key.is_some() {
+        let submitted = client.submit_detailed(spec).await?;
+        (submitted.job, submitted.created)
+    } else {
+        let server_wait = deadline.saturating_duration_since(Instant::now());
+        match client
+            .submit_and_wait(spec, server_wait.min(SERVER_MAX_WAIT))
+            .await
+        {
+            Ok(job) => (job, true),
+            // A server configured with a shorter longest wait refuses `wait` (and creates
+            // nothing): submit without it and poll.
+            Err(ClientError::Api {
+                code: ErrorCode::ValidationFailed,
+                fields,
+                ..
+            }) if fields.iter().any(|f| f.field == "wait") => {
+                let submitted = client.submit_detailed(spec).await?;
+                (submitted.job, submitted.created)
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let (job, created) = first;
+    if job.status.is_final() || Instant::now() >= deadline {
+        return Ok((job, created));
+    }
+    match wait(client, job.id, Some(deadline), false).await {
+        Ok(job) => Ok((job, created)),
+        // The deadline passed: answer the job as it is; the caller reports the timeout.
+        Err(e) if e.is::<StillWaiting>() => Ok((client.job(job.id).await?, created)),
+        Err(e) => Err(e),
+    }
+}
+
+fn still_waiting(job: &Job) -> StillWaiting {
+    StillWaiting(format!(
+        "{} is still {} after the wait (exit code {})",
+        job.id,
+        job.status,
+        exit::TIMED_OUT
+    ))
+}
+
+/// Polls until the job is final, printing progress changes to stderr; after `deadline`,
+/// fails with [`StillWaiting`].
 pub async fn wait(
     client: &Client,
     id: JobId,
-    timeout: Option<Duration>,
+    deadline: Option<Instant>,
     show: bool,
 ) -> Result<Job> {
-    let until = timeout.map(|t| tokio::time::Instant::now() + t);
+    let started = Instant::now();
     let mut last = String::new();
     loop {
         let job = client.job(id).await?;
@@ -308,10 +462,18 @@ pub async fn wait(
         if job.status.is_final() {
             return Ok(job);
         }
-        if until.is_some_and(|u| tokio::time::Instant::now() >= u) {
-            bail!("{id} is still {} after the timeout", job.status);
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return Err(still_waiting(&job).into());
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Quick at first, then once a second for long waits.
+        let pause = if now - started < Duration::from_secs(60) {
+            Duration::from_millis(300)
+        } else {
+            Duration::from_secs(1)
+        };
+        let wake = deadline.map_or(now + pause, |d| d.min(now + pause));
+        tokio::time::sleep_until(wake).await;
     }
 }
 
@@ -333,12 +495,9 @@ pub fn progress_line(job: &Job) -> String {
     line
 }
 
+/// 0 for a completed job, [`exit::JOB_FAILED`] for one that failed or was cancelled.
 fn exit_for(job: &Job) -> ExitCode {
-    if job.status == JobState::Completed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    exit::for_outcome(job.status == JobState::Completed)
 }
 
 fn print_job(job: &Job, json: bool) {

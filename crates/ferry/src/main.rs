@@ -1,5 +1,6 @@
 //! `ferry`: the server, the worker, the job CLI, the demo and the benchmarks in one
-//! binary. This file only parses the command line and reports errors as one line.
+//! binary. This file only parses the command line and reports errors as one line, with
+//! an exit code that says what kind of error it was (`exit.rs`).
 
 mod batch;
 mod bench;
@@ -7,6 +8,7 @@ mod cli;
 mod config;
 mod dataset;
 mod demo;
+mod exit;
 mod job;
 mod serve;
 mod worker;
@@ -48,7 +50,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // One useful line: the error and its causes.
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit::code_for(&e))
         }
     }
 }

@@ -1,0 +1,150 @@
+//! What the repository promises beside the code, checked so the docs cannot drift: the
+//! example recipes README.md and docs/ use exist in `examples/` and are valid recipes, a YAML
+//! example says what its JSON twin says, the release build is stripped, and the license is
+//! the one Cargo.toml names.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// `examples/*.json`, `*.yaml` and `*.yml`, sorted.
+fn example_recipes() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
+        .expect("an examples/ directory")
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "json" || e == "yaml" || e == "yml")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// As the CLI reads `--payload-file`: YAML for `.yaml`/`.yml`, JSON otherwise.
+fn parse(path: &Path) -> Value {
+    let text = read(path);
+    let yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+    if yaml {
+        serde_saphyr::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()))
+    } else {
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()))
+    }
+}
+
+#[test]
+fn every_example_is_a_valid_recipe() {
+    let files = example_recipes();
+    assert!(files.len() >= 2, "examples: {files:?}");
+    for path in &files {
+        let recipe = parse(path);
+        if let Err(errors) = ferry_core::recipe::validate(&recipe, "payload") {
+            panic!("{} is not a valid recipe: {errors:?}", path.display());
+        }
+    }
+}
+
+#[test]
+fn yaml_examples_say_what_their_json_twins_say() {
+    let mut twins = 0;
+    for path in example_recipes() {
+        let json = path.with_extension("json");
+        if path.extension().is_some_and(|e| e != "json") && json.exists() {
+            assert_eq!(parse(&path), parse(&json), "{}", path.display());
+            twins += 1;
+        }
+    }
+    assert!(twins > 0, "reviews.yaml and reviews.json at least");
+}
+
+/// Every `examples/NAME` the docs mention, e.g. `examples/reviews.yaml` (not a crate's
+/// `crates/ferry-worker/examples/…`).
+fn examples_named_in(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for (at, _) in text.match_indices("examples/") {
+        let before = text[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-')) {
+            continue;
+        }
+        let name: String = text[at + "examples/".len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            .collect();
+        let name = name.trim_end_matches('.').to_owned();
+        if name.contains('.') {
+            names.push(name);
+        }
+    }
+    names
+}
+
+#[test]
+fn every_example_the_docs_name_exists() {
+    let root = root();
+    let mut docs = vec![root.join("README.md"), root.join("examples/README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).expect("docs/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "md") {
+            docs.push(path);
+        }
+    }
+    let mut named = Vec::new();
+    for doc in &docs {
+        for name in examples_named_in(&read(doc)) {
+            assert!(
+                root.join("examples").join(&name).exists(),
+                "{} names examples/{name}, which does not exist",
+                doc.display()
+            );
+            named.push(name);
+        }
+    }
+    // The README's tour uses these; the recipes page names every one.
+    for name in ["reviews.yaml", "reviews.json"] {
+        assert!(named.iter().any(|n| n == name), "no doc names {name}");
+    }
+    for path in example_recipes() {
+        let name = path.file_name().and_then(|n| n.to_str()).expect("name");
+        assert!(
+            named.iter().any(|n| n == name),
+            "examples/{name} is named by no document"
+        );
+    }
+}
+
+#[test]
+fn the_release_build_is_stripped_and_the_license_is_apache_2() {
+    let manifest: toml::Table = toml::from_str(&read(&root().join("Cargo.toml"))).expect("toml");
+    let release = &manifest["profile"]["release"];
+    assert_eq!(release.get("strip"), Some(&toml::Value::Boolean(true)));
+    assert!(
+        matches!(
+            release.get("debug"),
+            None | Some(toml::Value::Boolean(false))
+        ),
+        "no debug info in release builds: {release:?}"
+    );
+    assert_eq!(
+        manifest["workspace"]["package"]["license"].as_str(),
+        Some("Apache-2.0")
+    );
+    let license = read(&root().join("LICENSE"));
+    for expected in [
+        "Apache License",
+        "Version 2.0, January 2004",
+        "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION",
+        "END OF TERMS AND CONDITIONS",
+    ] {
+        assert!(license.contains(expected), "LICENSE lacks {expected:?}");
+    }
+}
