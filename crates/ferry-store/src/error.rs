@@ -20,6 +20,11 @@ pub enum StoreError {
     /// The database cannot be reached or is overloaded; worth retrying.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// The database cannot write: its disk is full, it or its directory is read-only, or
+    /// the file system failed (SQLite `FULL`, `READONLY`, `IOERR`, `CANTOPEN`; PostgreSQL
+    /// `53100`, `58030`). Nothing was applied; worth retrying once space is back.
+    #[error("database cannot write: {0}")]
+    Storage(#[source] sqlx::Error),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     /// A stored value did not decode (e.g. bad JSON in a column).
@@ -46,6 +51,7 @@ impl From<sqlx::Error> for StoreError {
             // accepting connections (57P…), too many connections (53300), and any FATAL
             // error (the session could not be had, e.g. the database refuses connections).
             sqlx::Error::Database(db) if pg_unavailable(db.as_ref()) => StoreError::Unavailable(e),
+            sqlx::Error::Database(db) if cannot_write(db.as_ref()) => StoreError::Storage(e),
             _ => StoreError::Database(e),
         }
     }
@@ -62,4 +68,23 @@ fn pg_unavailable(db: &dyn sqlx::error::DatabaseError) -> bool {
         .try_downcast_ref::<PgDatabaseError>()
         .is_some_and(|pg| matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic));
     by_code || fatal
+}
+
+/// Whether `db` says the database cannot write (see [`StoreError::Storage`]).
+fn cannot_write(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = db.code() else {
+        return false;
+    };
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // SQLite answers extended codes; the primary one is the low byte.
+        const READONLY: i64 = 8;
+        const IOERR: i64 = 10;
+        const FULL: i64 = 13;
+        const CANTOPEN: i64 = 14;
+        return code
+            .parse::<i64>()
+            .is_ok_and(|c| matches!(c & 0xff, READONLY | IOERR | FULL | CANTOPEN));
+    }
+    // PostgreSQL: disk_full, io_error.
+    matches!(code.as_ref(), "53100" | "58030")
 }

@@ -68,6 +68,8 @@ pub enum Durability {
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// The database file (health probes write a small file beside it).
+    path: std::path::PathBuf,
     write: SqlitePool,
     read: SqlitePool,
     /// Stops the checkpointer (see `open`) when the last clone of the store goes.
@@ -339,6 +341,41 @@ async fn checkpoint_periodically(pool: SqlitePool, stop: tokio_util::sync::Cance
     pool.close().await;
 }
 
+/// Whether the writer connection may go back to the pool. A statement or commit that fails
+/// inside a transaction (`SQLITE_FULL`, `SQLITE_IOERR`) may make SQLite roll the transaction
+/// back by itself; the driver's `ROLLBACK` then fails and it still counts one transaction
+/// open, so every later `BEGIN` would become a savepoint of a transaction that never
+/// commits (accepted writes lost at restart). Such a connection is closed and the pool opens
+/// a fresh one.
+async fn writer_is_clean(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+    if !sqlx::Connection::is_in_transaction(conn) {
+        return Ok(true);
+    }
+    // The rollback of a dropped transaction is queued on the connection; a ping is answered
+    // after it, so the depth read next is the one it left.
+    sqlx::Connection::ping(conn).await?;
+    let clean = !sqlx::Connection::is_in_transaction(conn);
+    if !clean {
+        tracing::warn!("the writer connection is left inside a failed transaction; reopening it");
+    }
+    Ok(clean)
+}
+
+/// A small real write (the header's `user_version`, rewritten as it is): fails with
+/// [`StoreError::Storage`] when the database cannot write.
+async fn write_probe(write: &SqlitePool) -> StoreResult<()> {
+    let mut conn = write.acquire().await?;
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *conn)
+        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "PRAGMA user_version = {version}"
+    )))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file and runs pending migrations.
     pub async fn open(path: &Path, durability: Durability) -> StoreResult<Self> {
@@ -364,9 +401,12 @@ impl SqliteStore {
             .min_connections(1)
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
+            .after_release(|conn, _| Box::pin(writer_is_clean(conn)))
             .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
         migrate_sqlite(&write).await?;
+        // A read-only file or directory shows at start, not at the first submit.
+        write_probe(&write).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
@@ -379,6 +419,7 @@ impl SqliteStore {
         let stop = tokio_util::sync::CancellationToken::new();
         tokio::spawn(checkpoint_periodically(checkpoints, stop.clone()));
         Ok(Self {
+            path: path.to_owned(),
             write,
             read,
             _checkpointer: std::sync::Arc::new(stop.drop_guard()),
@@ -391,9 +432,21 @@ impl SqliteStore {
         self.write.close().await;
     }
 
+    /// The database answers reads and takes a write.
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
-        Ok(())
+        // SQLite may still take a small write into WAL space it already has while the
+        // disk is full; a new block next to the database may not be had.
+        let probe = self.path.with_extension("db-probe");
+        tokio::task::spawn_blocking(move || {
+            std::fs::write(&probe, [0u8; 4096])
+                .and_then(|()| std::fs::File::open(&probe)?.sync_all())
+                .and_then(|()| std::fs::remove_file(&probe))
+        })
+        .await
+        .map_err(|e| StoreError::Storage(sqlx::Error::Io(std::io::Error::other(e))))?
+        .map_err(|e| StoreError::Storage(sqlx::Error::Io(e)))?;
+        write_probe(&self.write).await
     }
 
     pub async fn job_insert(

@@ -103,6 +103,14 @@ impl From<StoreError> for ApiError {
                     "the database is unavailable; retry shortly",
                 )
             }
+            StoreError::Storage(source) => {
+                tracing::error!(error = %source, "database cannot write");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::StorageUnavailable,
+                    "the database cannot write (disk full, read-only or failing); nothing was applied; retry later",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "internal error");
                 ApiError::new(
@@ -126,9 +134,14 @@ impl IntoResponse for ApiError {
         )
             .into_response();
         if retry {
+            // Space does not come back within a second; a database connection may.
+            let after = match self.code {
+                ErrorCode::StorageUnavailable => "5",
+                _ => "1",
+            };
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(after));
         }
         response
     }
