@@ -119,4 +119,7 @@ pub mod job_codes {
     /// Reported items could not reach the server (it stayed unreachable or kept answering
     /// errors): the attempt fails, retryably, instead of completing without them.
     pub const ITEMS_UNDELIVERED: &str = "ITEMS_UNDELIVERED";
+    /// The server refused the attempt's result (it cannot store it: too large, U+0000):
+    /// the job fails instead of running again and again.
+    pub const RESULT_REFUSED: &str = "RESULT_REFUSED";
 }

@@ -31,9 +31,32 @@ pub enum Fault {
     LoseAnswer(u16),
 }
 
-/// Decides per request: `(method, path, n)` where `n` counts requests to that method and
-/// path so far (1 for the first).
-pub type Rule = dyn Fn(&Method, &str, u32) -> Fault + Send + Sync;
+/// One request, as a [`Rule`] sees it.
+#[derive(Debug)]
+pub struct Seen<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub body: &'a [u8],
+    /// How many requests to this method and path came so far (1 for the first).
+    pub n: u32,
+}
+
+impl Seen<'_> {
+    /// A `POST` to a path ending in `suffix`.
+    pub fn is_post_to(&self, suffix: &str) -> bool {
+        *self.method == Method::POST && self.path.ends_with(suffix)
+    }
+
+    /// Whether the body holds `needle`.
+    pub fn body_has(&self, needle: &str) -> bool {
+        self.body
+            .windows(needle.len().max(1))
+            .any(|w| w == needle.as_bytes())
+    }
+}
+
+/// Decides what happens to each request.
+pub type Rule = dyn Fn(&Seen<'_>) -> Fault + Send + Sync;
 
 struct Inner {
     upstream: String,
@@ -63,7 +86,7 @@ impl FaultyProxy {
     /// Starts a proxy on 127.0.0.1 in front of `upstream` (`http://127.0.0.1:port`).
     pub async fn spawn(
         upstream: &str,
-        rule: impl Fn(&Method, &str, u32) -> Fault + Send + Sync + 'static,
+        rule: impl Fn(&Seen<'_>) -> Fault + Send + Sync + 'static,
     ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -121,7 +144,12 @@ async fn forward(
         *n += 1;
         *n
     };
-    let fault = (inner.rule)(&method, &path, n);
+    let fault = (inner.rule)(&Seen {
+        method: &method,
+        path: &path,
+        body: &body,
+        n,
+    });
     if fault != Fault::Pass {
         inner
             .faults

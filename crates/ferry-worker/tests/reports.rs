@@ -8,7 +8,7 @@ use ferry_client::Client;
 use ferry_core::{JobState, Secret, error::job_codes};
 use ferry_testkit::{
     TestServer, WORKER_TOKEN,
-    faults::{Fault, FaultyProxy, Method},
+    faults::{Fault, FaultyProxy},
     job,
 };
 use ferry_worker::{Handler, HandlerError, JobContext, Registry, Worker, WorkerConfig};
@@ -32,10 +32,6 @@ impl Handler for Pages {
         }
         Ok(json!({"rows": reports * 5}))
     }
-}
-
-fn is_progress(method: &Method, path: &str) -> bool {
-    method == Method::POST && path.ends_with("/progress")
 }
 
 async fn run_worker(url: &str) -> (CancellationToken, tokio::task::JoinHandle<()>) {
@@ -65,13 +61,13 @@ async fn refused_and_lost_reports_are_retried_and_every_item_arrives_once() {
     // The first report is refused eight times in a row (more than the worker used to
     // retry before it dropped a report); after that, each report is refused once and
     // then stored with its answer lost, so the worker resends what the server has.
-    let proxy = FaultyProxy::spawn(&server.url, |method, path, n| {
-        if !is_progress(method, path) {
+    let proxy = FaultyProxy::spawn(&server.url, |seen| {
+        if !seen.is_post_to("/progress") {
             Fault::Pass
-        } else if n <= 8 {
+        } else if seen.n <= 8 {
             Fault::Refuse(503)
         } else {
-            match n % 3 {
+            match seen.n % 3 {
                 0 => Fault::Refuse(503),
                 1 => Fault::LoseAnswer(502),
                 _ => Fault::Pass,
@@ -121,8 +117,8 @@ async fn refused_and_lost_reports_are_retried_and_every_item_arrives_once() {
 async fn items_that_cannot_be_delivered_fail_the_attempt_retryably() {
     let server = TestServer::builder().with_services().spawn().await;
     // Reports never get through; everything else does.
-    let proxy = FaultyProxy::spawn(&server.url, |method, path, _| {
-        if is_progress(method, path) {
+    let proxy = FaultyProxy::spawn(&server.url, |seen| {
+        if seen.is_post_to("/progress") {
             Fault::Refuse(503)
         } else {
             Fault::Pass
