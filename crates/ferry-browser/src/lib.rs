@@ -232,7 +232,8 @@ impl Chromium {
             .chrome_executable(&config.executable)
             .user_data_dir(profile.path())
             .new_headless_mode()
-            .launch_timeout(Duration::from_secs(20))
+            // A busy machine (a CI run, many jobs) can take well over 20 s to start it.
+            .launch_timeout(Duration::from_secs(60))
             // Our own timeouts bound every call (`bounded`, `goto`'s navigation timeout);
             // the driver's may not cut a long navigation short.
             .request_timeout(Duration::from_millis(
