@@ -228,7 +228,12 @@ async fn print_items(
             } else {
                 serde_json::to_string(&item.data)?
             };
-            writeln!(out, "{line}").context("cannot write to standard output")?;
+            match writeln!(out, "{line}") {
+                Ok(()) => {}
+                // `ferry job items … | head`: the reader has what it wanted.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                Err(e) => return Err(e).context("cannot write to standard output"),
+            }
         }
         left = left.saturating_sub(page.items.len() as u64);
         if page.items.len() < page_size as usize || page.next_after <= after {
@@ -236,8 +241,12 @@ async fn print_items(
         }
         after = page.next_after;
     }
-    out.flush().context("cannot write to standard output")?;
-    Ok(())
+    match out.flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to standard output")
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Sets each `NAME=VALUE` of `--input` in the recipe's `inputs`.

@@ -1,11 +1,13 @@
 //! What the repository promises beside the code, checked so the docs cannot drift: the
-//! example recipes README.md and docs/ use exist in `examples/` and are valid recipes, a YAML
-//! example says what its JSON twin says, the release build is stripped, and the license is
-//! the one Cargo.toml names.
+//! example recipes README.md and docs/ use exist in `examples/`, are valid recipes and run
+//! against the demo site as the docs say, a YAML example says what its JSON twin says, the
+//! release build is stripped, and the license is the one Cargo.toml names.
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use serde_json::{Value, json};
+
+mod common;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -146,5 +148,83 @@ fn the_release_build_is_stripped_and_the_license_is_apache_2() {
         "END OF TERMS AND CONDITIONS",
     ] {
         assert!(license.contains(expected), "LICENSE lacks {expected:?}");
+    }
+}
+
+/// The tour's commands with the real binary: `examples/reviews.yaml` with `--input site=…`
+/// against the demo site, run by a worker with Chromium, then its rows with `job items`.
+#[tokio::test]
+async fn the_reviews_example_runs_against_the_demo_site() {
+    use std::sync::Arc;
+
+    use ferry_testkit::{API_TOKEN, TestServer, WORKER_TOKEN};
+    let server = TestServer::builder().with_services().spawn().await;
+    let site = ferry_testkit::fixture::spawn().await.expect("demo site");
+    let chromium = Arc::new(
+        ferry_browser::Chromium::launch(&ferry_browser::ChromiumConfig::default())
+            .await
+            .expect("Chromium starts (scripts/chromium.sh installs it)"),
+    );
+    let mut registry = ferry_worker::Registry::new();
+    ferry_browser::register(
+        &mut registry,
+        ferry_browser::BrowserRun::new(chromium.clone()),
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let client = ferry_client::Client::new(&server.url, ferry_core::Secret::new(WORKER_TOKEN))
+        .expect("client");
+    let worker = tokio::spawn(
+        ferry_worker::Worker::new(client, registry, ferry_worker::WorkerConfig::default())
+            .run(stop.clone()),
+    );
+
+    let recipe = root().join("examples/reviews.yaml");
+    let input = format!("site={}", site.url.trim_start_matches("http://"));
+    let ferry = |args: &[&str]| {
+        let mut cmd = common::ferry(args);
+        cmd.env("FERRY_API_TOKEN", API_TOKEN)
+            .env("FERRY_SERVER_URL", &server.url);
+        cmd
+    };
+    let submitted = ferry(&[
+        "job",
+        "submit",
+        "browser.run",
+        "--payload-file",
+        recipe.to_str().expect("utf-8 path"),
+        "--input",
+        &input,
+        "--dataset",
+        "reviews:shop-1",
+        "--dataset-key",
+        "id",
+        "--wait",
+        "60",
+        "--json",
+    ])
+    .output()
+    .await
+    .expect("run ferry job submit");
+    let stderr = String::from_utf8_lossy(&submitted.stderr);
+    assert!(submitted.status.success(), "{stderr}");
+    let job: Value = serde_json::from_slice(&submitted.stdout).expect("json");
+    assert_eq!(job["status"], "completed", "{job}");
+    let id = job["id"].as_str().expect("id");
+    let items = ferry(&["job", "items", id])
+        .output()
+        .await
+        .expect("run ferry job items");
+    let rows: Vec<Value> = String::from_utf8_lossy(&items.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON value a line"))
+        .collect();
+    let ids: Vec<&Value> = rows.iter().map(|r| &r["id"]).collect();
+    assert_eq!(ids, [&json!("r1"), &json!("r2"), &json!("r3")], "{rows:?}");
+    assert_eq!(rows[0]["title"], "Great ferry");
+
+    stop.cancel();
+    worker.await.expect("worker task").expect("clean stop");
+    if let Ok(chromium) = Arc::try_unwrap(chromium) {
+        chromium.close().await;
     }
 }
