@@ -539,3 +539,34 @@ async fn site_catalog(Query(q): Query<HashMap<String, String>>) -> axum::respons
     )
         .into_response()
 }
+
+/// `n` bytes of `a`, streamed in 64 KiB chunks (an answer larger than anyone should keep).
+async fn bytes(Path(n): Path<u64>) -> axum::response::Response {
+    const CHUNK: u64 = 64 * 1024;
+    let stream = futures_util::stream::unfold(0u64, move |sent| async move {
+        if sent >= n {
+            return None;
+        }
+        let len = CHUNK.min(n - sent);
+        let chunk = Bytes::from(vec![b'a'; len as usize]);
+        Some((Ok::<_, std::convert::Infallible>(chunk), sent + len))
+    });
+    (
+        [(header::CONTENT_TYPE, "text/plain")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// A text answer and a JSON answer with U+0000 in them (`?json=1`).
+async fn nul(Query(q): Query<HashMap<String, String>>) -> axum::response::Response {
+    if q.contains_key("json") {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"name": "a\u0000b", "ok": true}"#,
+        )
+            .into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "text/plain")], "before\0after").into_response()
+    }
+}

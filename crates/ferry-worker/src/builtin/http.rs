@@ -29,14 +29,20 @@ pub struct HttpRequest {
     /// Per-request timeout (default 30 s).
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// The most of the answer's body kept (default and at most [`MAX_BODY`]); the rest is
+    /// not read and the result says `"truncated": true`.
+    #[serde(default)]
+    pub max_body_bytes: Option<usize>,
 }
 
 fn default_method() -> String {
     "GET".to_owned()
 }
 
-/// Largest response body kept in the result.
-const MAX_BODY: usize = 10 * 1024 * 1024;
+/// The most of an answer's body kept in the result (4 MiB): read as it streams in and
+/// cut there, so a huge answer neither fills the worker's memory nor makes a result the
+/// server cannot take (its request limit is 8 MiB by default).
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct HttpRequestHandler {
@@ -113,12 +119,13 @@ impl Handler for HttpRequestHandler {
         let status = response.status();
         let headers = response.headers().clone();
         let after = retry_after(&headers);
-        let bytes = tokio::select! {
-            b = response.bytes() => b.map_err(network_error)?,
+        let cap = req.max_body_bytes.unwrap_or(MAX_BODY).min(MAX_BODY);
+        let (bytes, truncated) = tokio::select! {
+            b = read_capped(response, cap) => b.map_err(network_error)?,
             _ = ctx.cancelled() => return Err(HandlerError::retryable("STOPPED", "stopped while reading the answer")),
         };
-        let text: String =
-            String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_BODY)]).into_owned();
+        // U+0000 cannot be stored (PostgreSQL refuses it): it becomes U+FFFD.
+        let text: String = String::from_utf8_lossy(&bytes).replace('\0', "\u{FFFD}");
         if !status.is_success() && !status.is_redirection() {
             let snippet: String = text.chars().take(300).collect();
             let message = format!("{} answered {status}: {snippet}", req.url);
@@ -143,10 +150,51 @@ impl Handler for HttpRequestHandler {
             .is_some_and(|ct| ct.contains("json"));
         let mut result = json!({"status": status.as_u16(), "headers": header_map});
         match serde_json::from_slice::<Value>(&bytes) {
-            Ok(value) if is_json => result["json"] = value,
+            Ok(value) if is_json && !truncated => result["json"] = without_nul(value),
             _ => result["body"] = Value::String(text),
         }
+        if truncated {
+            result["truncated"] = json!(true);
+        }
         Ok(result)
+    }
+}
+
+/// The body, up to `cap` bytes (`true`: there was more, left unread).
+async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = cap - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
+}
+
+/// `value` with U+0000 in strings and keys replaced by U+FFFD (it cannot be stored).
+fn without_nul(value: Value) -> Value {
+    let clean = |s: String| {
+        if s.contains('\0') {
+            s.replace('\0', "\u{FFFD}")
+        } else {
+            s
+        }
+    };
+    match value {
+        Value::String(s) => Value::String(clean(s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nul).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (clean(k), without_nul(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 

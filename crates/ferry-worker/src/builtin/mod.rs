@@ -4,7 +4,7 @@
 mod http;
 mod noop;
 
-pub use http::{HttpRequest, HttpRequestHandler};
+pub use http::{HttpRequest, HttpRequestHandler, MAX_BODY as HTTP_MAX_BODY};
 pub use noop::Noop;
 
 use crate::Registry;
