@@ -100,6 +100,8 @@ fn router() -> Router {
         .route("/site/hang", get(site_hang))
         .route("/site/error", get(site_error))
         .route("/site/catalog", get(site_catalog))
+        .route("/bytes/{n}", get(bytes))
+        .route("/nul", get(nul))
         .with_state(Arc::new(Counters::default()))
 }
 
