@@ -81,6 +81,11 @@ pub const SQLITE: &[Migration] = &[
         name: "batch_events",
         sql: include_str!("../migrations/sqlite/0014_batch_events.sql"),
     },
+    Migration {
+        version: 15,
+        name: "chain_input",
+        sql: include_str!("../migrations/sqlite/0015_chain_input.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -154,5 +159,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 14,
         name: "batch_events",
         sql: include_str!("../migrations/postgres/0014_batch_events.sql"),
+    },
+    Migration {
+        version: 15,
+        name: "chain_input",
+        sql: include_str!("../migrations/postgres/0015_chain_input.sql"),
     },
 ];
