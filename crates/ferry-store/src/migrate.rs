@@ -86,6 +86,11 @@ pub const SQLITE: &[Migration] = &[
         name: "chain_input",
         sql: include_str!("../migrations/sqlite/0015_chain_input.sql"),
     },
+    Migration {
+        version: 16,
+        name: "event_type_index",
+        sql: include_str!("../migrations/sqlite/0016_event_type_index.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -164,5 +169,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 15,
         name: "chain_input",
         sql: include_str!("../migrations/postgres/0015_chain_input.sql"),
+    },
+    Migration {
+        version: 16,
+        name: "event_type_index",
+        sql: include_str!("../migrations/postgres/0016_event_type_index.sql"),
     },
 ];
