@@ -445,15 +445,17 @@ impl Queue {
         in_batches(batch, || self.store.job_delete_finished(before, batch)).await
     }
 
+    /// One read of the event record (at most `ferry_store::EVENTS_SCAN` events scanned):
+    /// the matching events and where to resume, past every event scanned.
     pub async fn events(
         &self,
         tenant_id: &str,
         filter: &ferry_store::EventFilter,
         after: i64,
         limit: u32,
-    ) -> StoreResult<Vec<ferry_core::api::Event>> {
+    ) -> StoreResult<ferry_core::api::EventPage> {
         self.store
-            .events_list(tenant_id, filter, after, limit)
+            .events_read(tenant_id, filter, after, limit, ferry_store::EVENTS_SCAN)
             .await
     }
 

@@ -1485,6 +1485,162 @@ async fn event_streams_resume_without_gap_or_duplicate() {
     assert_eq!(bad.body["error"]["fields"][0]["field"], "type");
 }
 
+/// A live stream read off a raw connection, block by block: `(id, event type, data)`,
+/// where a block with only an `id:` is a position note (no event).
+struct RawStream {
+    stream: tokio::net::TcpStream,
+    text: String,
+}
+
+impl RawStream {
+    /// Opens `path` as a stream; answers once the response's headers came, so the
+    /// server has taken its starting position.
+    async fn open(base: &str, path: &str) -> RawStream {
+        use tokio::io::AsyncWriteExt;
+        let host = base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+        let head = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {API_TOKEN}\r\nAccept: text/event-stream\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.expect("write");
+        let mut s = RawStream {
+            stream,
+            text: String::new(),
+        };
+        s.read_until(|_, text| text.contains("\r\n\r\n")).await;
+        assert!(s.text.starts_with("HTTP/1.1 200"), "{}", s.text);
+        s
+    }
+
+    /// Reads until `done` holds for the blocks so far (or fails after 10 s).
+    async fn read_until(
+        &mut self,
+        done: impl Fn(&[(i64, Option<String>, Option<serde_json::Value>)], &str) -> bool,
+    ) -> Vec<(i64, Option<String>, Option<serde_json::Value>)> {
+        use tokio::io::AsyncReadExt;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 8192];
+        loop {
+            let blocks: Vec<_> = self
+                .text
+                .split("\n\n")
+                .filter_map(|block| {
+                    let field = |name: &str| {
+                        block
+                            .lines()
+                            .find_map(|l| l.strip_prefix(name))
+                            .map(|v| v.trim().to_owned())
+                    };
+                    let id = field("id:")?.parse().ok()?;
+                    let data = field("data:").and_then(|d| serde_json::from_str(&d).ok());
+                    Some((id, field("event:"), data))
+                })
+                .collect();
+            if done(&blocks, &self.text) {
+                return blocks;
+            }
+            let read = tokio::time::timeout_at(deadline, self.stream.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("not in time; read so far: {}", self.text))
+                .expect("read");
+            assert!(read > 0, "the stream ended early: {}", self.text);
+            self.text.push_str(&String::from_utf8_lossy(&buf[..read]));
+        }
+    }
+}
+
+/// A filter that matches nothing still moves the reader's position past what it read:
+/// pages answer a `next_after` at the end of what they scanned, a stream sends that
+/// position as an `id:` of its own (so a client reconnecting with `Last-Event-ID` does not
+/// read it again), and a webhook's cursor moves. `after=now` starts at the record's end.
+#[tokio::test]
+async fn filtered_readers_move_past_events_they_do_not_match() {
+    let server = TestServer::builder().spawn().await;
+    let raw = server.raw();
+    let hook = raw
+        .json(
+            "POST",
+            "/v1/webhooks",
+            API_TOKEN,
+            r#"{"url": "http://127.0.0.1:9/hook", "events": ["job.failed"], "secret": "0123456789abcdef"}"#,
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{:?}", hook.body);
+    let stream_from_start = RawStream::open(&server.url, "/v1/events?type=job.failed").await;
+    for i in 0..30 {
+        server
+            .api
+            .submit(&job("mail.send", json!({"n": i})))
+            .await
+            .expect("submit");
+    }
+    let all = server.events_when(|e| e.len() >= 30).await;
+    let last = all.last().expect("events").id;
+
+    let page = raw
+        .json("GET", "/v1/events?type=job.failed&limit=10", API_TOKEN, "")
+        .await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.body["events"], json!([]));
+    assert_eq!(page.body["next_after"], json!(last), "past what it scanned");
+    let at_end = raw
+        .json("GET", &format!("/v1/events?after={last}"), API_TOKEN, "")
+        .await;
+    assert_eq!(at_end.body["next_after"], json!(last), "nothing to scan");
+    let now = raw.json("GET", "/v1/events?after=now", API_TOKEN, "").await;
+    assert_eq!(now.status, 200, "{:?}", now.body);
+    assert_eq!(
+        (now.body["events"].clone(), now.body["next_after"].clone()),
+        (json!([]), json!(last))
+    );
+
+    // The stream notes its position without sending an event.
+    let mut stream_from_start = stream_from_start;
+    let notes = stream_from_start
+        .read_until(|blocks, _| blocks.iter().any(|b| b.0 == last))
+        .await;
+    assert!(
+        notes.iter().all(|b| b.1.is_none() && b.2.is_none()),
+        "{notes:?}"
+    );
+
+    // The webhook's cursor moves past the events it does not want.
+    ferry_server::services::Service::run_once(&ferry_server::services::WebhookSender::new(
+        server.queue.clone(),
+    ))
+    .await
+    .expect("webhooks");
+    let hooks = server
+        .queue
+        .store()
+        .webhook_list(None)
+        .await
+        .expect("hooks");
+    assert_eq!(hooks[0].cursor, last);
+
+    // From now: only what is written after the stream opened.
+    let mut from_now = RawStream::open(&server.url, "/v1/events?after=now").await;
+    let new = server
+        .api
+        .submit(&job("mail.send", json!({"n": "new"})))
+        .await
+        .expect("submit");
+    let seen = from_now
+        .read_until(|blocks, _| blocks.iter().any(|b| b.2.is_some()))
+        .await;
+    let first = seen.iter().find(|b| b.2.is_some()).expect("an event");
+    assert!(first.0 > last);
+    assert_eq!(
+        first.2.as_ref().map(|d| d["job_id"].clone()),
+        Some(json!(new.id))
+    );
+    let bad = raw
+        .json("GET", "/v1/events?after=later", API_TOKEN, "")
+        .await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(bad.body["error"]["fields"][0]["field"], "after");
+}
+
 fn object_store_path(job: ferry_core::JobId, name: &str) -> object_store::path::Path {
     object_store::path::Path::from(format!("jobs/{job}/{name}"))
 }

@@ -30,6 +30,10 @@ pub use postgres::PostgresStore;
 pub use shared::Overdue;
 pub use sqlite::{Durability, SqliteStore};
 
+/// How many events one read of the record scans at most, matching or not: what one pass
+/// of a stream or webhook costs, however rarely its filter matches.
+pub const EVENTS_SCAN: u32 = 10_000;
+
 /// The job store, over one of the supported databases.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -215,10 +219,10 @@ impl Store {
         dispatch!(self, s => s.job_list(params).await)
     }
 
-    /// Events with `id > after`, in order; only `job`'s when given.
     /// Events after the one with id `after`, in the order they became visible: no event
     /// that commits later ever sorts before one already returned (so a reader that resumes
-    /// from the last id it saw misses nothing and sees nothing twice).
+    /// from the last id it saw misses nothing and sees nothing twice). The events of one
+    /// [`Store::events_read`]; readers that resume use that.
     pub async fn events_list(
         &self,
         tenant_id: &str,
@@ -226,14 +230,35 @@ impl Store {
         after: i64,
         limit: u32,
     ) -> StoreResult<Vec<ferry_core::api::Event>> {
-        dispatch!(self, s => s.events_list(tenant_id, filter, after, limit).await)
+        Ok(self
+            .events_read(tenant_id, filter, after, limit, EVENTS_SCAN)
+            .await?
+            .events)
+    }
+
+    /// One read of the event record after the one with id `after`: it scans the next
+    /// `scan` visible events at most (at least `limit`), in the order they became visible,
+    /// and answers those of `tenant_id` matching `filter`, up to `limit`. `next_after` is
+    /// where to resume: the last event answered when the page is full, else the last event
+    /// scanned, matching or not (never past what is visible, so resuming there is exact);
+    /// `after` itself only when there was nothing to scan. Filters on type use an index.
+    pub async fn events_read(
+        &self,
+        tenant_id: &str,
+        filter: &EventFilter,
+        after: i64,
+        limit: u32,
+        scan: u32,
+    ) -> StoreResult<ferry_core::api::EventPage> {
+        dispatch!(self, s => s.events_read(tenant_id, filter, after, limit, scan).await)
     }
 
     pub async fn event_get(&self, id: i64) -> StoreResult<Option<ferry_core::api::Event>> {
         dispatch!(self, s => s.event_get(id).await)
     }
 
-    /// The newest event id.
+    /// The id of the last event readers can see: where "from now" starts (`after=now`,
+    /// a new webhook's cursor).
     pub async fn events_head(&self) -> StoreResult<i64> {
         dispatch!(self, s => s.events_head().await)
     }

@@ -203,6 +203,23 @@ fn push_kind_filter(q: &mut QueryBuilder<Postgres>, kinds: &[KindPattern]) {
         .push("::text[]) AS pre(prefix) WHERE starts_with(kind, pre.prefix)))");
 }
 
+/// Events after the one with id `after`, in (tx, id) order (`after_tx` its transaction;
+/// `None` when it was pruned or is 0: by id alone).
+fn push_after(q: &mut QueryBuilder<Postgres>, after_tx: Option<i64>, after: i64) {
+    match after_tx {
+        Some(tx) => {
+            q.push(" AND (tx, id) > (")
+                .push_bind(tx)
+                .push(", ")
+                .push_bind(after)
+                .push(")");
+        }
+        None => {
+            q.push(" AND id > ").push_bind(after);
+        }
+    }
+}
+
 async fn lease_row(conn: &mut PgConnection, id: JobId) -> StoreResult<LeaseRow> {
     let row = sqlx::query("SELECT status, lease_token FROM ferry.jobs WHERE id = $1")
         .bind(id.as_uuid())
@@ -705,13 +722,14 @@ impl PostgresStore {
             .collect()
     }
 
-    pub async fn events_list(
+    pub async fn events_read(
         &self,
         tenant_id: &str,
         filter: &EventFilter,
         after: i64,
         limit: u32,
-    ) -> StoreResult<Vec<ferry_core::api::Event>> {
+        scan: u32,
+    ) -> StoreResult<ferry_core::api::EventPage> {
         // Where `after` sits in (tx, id) order; an event pruned since: by id alone.
         let after_tx: Option<i64> = if after > 0 {
             sqlx::query_scalar("SELECT tx FROM ferry.events WHERE id = $1")
@@ -721,23 +739,36 @@ impl PostgresStore {
         } else {
             None
         };
+        // The last of the next `scan` visible events (index `events_tx`), matching or not.
+        // Every transaction below the snapshot's xmin has ended, so no event can enter
+        // the range up to it later: moving there is exact.
+        let mut window = QueryBuilder::<Postgres>::new(
+            "SELECT tx, id FROM (SELECT tx, id FROM ferry.events \
+             WHERE tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+        );
+        push_after(&mut window, after_tx, after);
+        window
+            .push(" ORDER BY tx, id LIMIT ")
+            .push_bind(i64::from(scan.max(limit)))
+            .push(") w ORDER BY tx DESC, id DESC LIMIT 1");
+        let Some((upper_tx, upper)): Option<(i64, i64)> =
+            window.build_query_as().fetch_optional(&self.pool).await?
+        else {
+            return Ok(ferry_core::api::EventPage {
+                events: Vec::new(),
+                next_after: after,
+            });
+        };
         let mut q = QueryBuilder::<Postgres>::new(
             "SELECT id, type, job_id, kind, attempt, data, at FROM ferry.events WHERE tenant_id = ",
         );
-        q.push_bind(tenant_id.to_owned())
-            .push(" AND tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint");
-        match after_tx {
-            Some(tx) => {
-                q.push(" AND (tx, id) > (")
-                    .push_bind(tx)
-                    .push(", ")
-                    .push_bind(after)
-                    .push(")");
-            }
-            None => {
-                q.push(" AND id > ").push_bind(after);
-            }
-        }
+        q.push_bind(tenant_id.to_owned());
+        push_after(&mut q, after_tx, after);
+        q.push(" AND (tx, id) <= (")
+            .push_bind(upper_tx)
+            .push(", ")
+            .push_bind(upper)
+            .push(")");
         if let Some(job) = filter.job {
             q.push(" AND job_id = ").push_bind(job.as_uuid());
         }
@@ -750,7 +781,11 @@ impl PostgresStore {
         q.push(" ORDER BY tx, id LIMIT ")
             .push_bind(i64::from(limit));
         let rows = q.build().fetch_all(&self.pool).await?;
-        rows.iter().map(event_row).collect()
+        let events = rows
+            .iter()
+            .map(event_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(shared::event_page(events, limit, upper))
     }
 
     pub async fn event_get(&self, id: i64) -> StoreResult<Option<ferry_core::api::Event>> {
@@ -763,14 +798,17 @@ impl PostgresStore {
         row.as_ref().map(event_row).transpose()
     }
 
-    /// The newest event id (a new webhook delivers what comes after it).
+    /// The id of the last event readers can see, in (tx, id) order: an event of a
+    /// transaction still running is not there yet, and one below it may still commit.
     pub async fn events_head(&self) -> StoreResult<i64> {
-        Ok(
-            sqlx::query_scalar::<_, Option<i64>>("SELECT max(id) FROM ferry.events")
-                .fetch_one(&self.pool)
-                .await?
-                .unwrap_or(0),
+        Ok(sqlx::query_scalar::<_, i64>(
+            "SELECT id FROM ferry.events \
+             WHERE tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+             ORDER BY tx DESC, id DESC LIMIT 1",
         )
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or(0))
     }
 
     pub async fn webhook_insert(&self, w: &WebhookRow) -> StoreResult<()> {

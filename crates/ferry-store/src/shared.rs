@@ -387,3 +387,19 @@ impl KeyedHint {
         );
     }
 }
+
+/// One read of the event record: the events that matched, up to `limit`, among those it
+/// scanned, `scanned_to` being the last of these. A full page continues after its last
+/// event (more may match before `scanned_to`); otherwise the reader moves past everything
+/// it scanned, so a filter that rarely matches never makes it read the same events twice.
+pub(crate) fn event_page(
+    events: Vec<ferry_core::api::Event>,
+    limit: u32,
+    scanned_to: i64,
+) -> ferry_core::api::EventPage {
+    let next_after = match events.last() {
+        Some(last) if events.len() >= limit as usize => last.id,
+        _ => scanned_to,
+    };
+    ferry_core::api::EventPage { events, next_after }
+}

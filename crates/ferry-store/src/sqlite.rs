@@ -675,20 +675,37 @@ impl SqliteStore {
             .collect()
     }
 
-    pub async fn events_list(
+    pub async fn events_read(
         &self,
         tenant_id: &str,
         filter: &EventFilter,
         after: i64,
         limit: u32,
-    ) -> StoreResult<Vec<ferry_core::api::Event>> {
-        // One writer commits at a time, so ids are in commit order.
+        scan: u32,
+    ) -> StoreResult<ferry_core::api::EventPage> {
+        // One writer commits at a time, so ids are in commit order. The read covers the
+        // next `scan` events at most (the primary key's range), matching or not.
+        let upper: Option<i64> = sqlx::query_scalar(
+            "SELECT max(id) FROM (SELECT id FROM ferry_events WHERE id > ? ORDER BY id LIMIT ?)",
+        )
+        .bind(after)
+        .bind(i64::from(scan.max(limit)))
+        .fetch_one(&self.read)
+        .await?;
+        let Some(upper) = upper else {
+            return Ok(ferry_core::api::EventPage {
+                events: Vec::new(),
+                next_after: after,
+            });
+        };
         let mut q = QueryBuilder::<Sqlite>::new(
             "SELECT id, type, job_id, kind, attempt, data, at FROM ferry_events WHERE tenant_id = ",
         );
         q.push_bind(tenant_id.to_owned())
             .push(" AND id > ")
-            .push_bind(after);
+            .push_bind(after)
+            .push(" AND id <= ")
+            .push_bind(upper);
         if let Some(job) = filter.job {
             q.push(" AND job_id = ").push_bind(job.to_string());
         }
@@ -703,7 +720,11 @@ impl SqliteStore {
         }
         q.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
         let rows = q.build().fetch_all(&self.read).await?;
-        rows.iter().map(event_row).collect()
+        let events = rows
+            .iter()
+            .map(event_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(shared::event_page(events, limit, upper))
     }
 
     pub async fn event_get(&self, id: i64) -> StoreResult<Option<ferry_core::api::Event>> {

@@ -1661,7 +1661,95 @@ backends!(
     dataset_items_must_carry_their_key,
     progress_and_batches_are_recorded_as_events,
     concurrent_finishes_announce_a_batch_once,
+    filtered_reads_advance_past_what_they_scanned,
 );
+
+/// A filtered read moves its position past every event it scanned, matching or not, and
+/// scans at most `scan` events: a reader whose filter rarely matches never reads the same
+/// events twice.
+async fn filtered_reads_advance_past_what_they_scanned(store: Store) {
+    let jobs: Vec<_> = (0..1_000).map(|_| job("a", |_| {})).collect();
+    let ids = insert(&store, jobs).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let all = loop {
+        let all = store
+            .events_list(T, &Default::default(), 0, 1_000)
+            .await
+            .expect("events");
+        if all.len() >= 1_000 || std::time::Instant::now() > deadline {
+            break all;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(all.len(), 1_000);
+    let last = all[999].id;
+    assert_eq!(store.events_head().await.expect("head"), last);
+    let failed = ferry_store::EventFilter {
+        types: vec!["job.failed".into()],
+        ..Default::default()
+    };
+    // One read that scans the whole record: nothing matches, the position is its end.
+    let page = store
+        .events_read(T, &failed, 0, 100, 10_000)
+        .await
+        .expect("read");
+    assert!(page.events.is_empty());
+    assert_eq!(page.next_after, last, "the position stays where it was");
+    // Bounded: 300 events per read, each read starting where the last one stopped.
+    let mut after = 0;
+    let mut reads = Vec::new();
+    loop {
+        let page = store
+            .events_read(T, &failed, after, 100, 300)
+            .await
+            .expect("read");
+        assert!(page.events.is_empty());
+        if page.next_after == after {
+            break;
+        }
+        reads.push(page.next_after);
+        after = page.next_after;
+    }
+    assert_eq!(reads, [all[299].id, all[599].id, all[899].id, last]);
+    // Another tenant's read moves past this tenant's events too, and sees none of them.
+    let other = store
+        .events_read("other", &Default::default(), 0, 100, 10_000)
+        .await
+        .expect("other");
+    assert_eq!((other.events.len(), other.next_after), (0, last));
+    // What matches after the position is found; a full page stops at its last event.
+    let first = claim(&store, &["a"], 2, t0()).await;
+    for c in &first {
+        fail(&store, c.id, &c.lease, false, t0() + ms(1))
+            .await
+            .expect("fail");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let page = loop {
+        let page = store
+            .events_read(T, &failed, last, 100, 10_000)
+            .await
+            .expect("read");
+        if page.events.len() >= 2 || std::time::Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let failed_jobs: HashSet<_> = page.events.iter().filter_map(|e| e.job_id).collect();
+    assert_eq!(failed_jobs, first.iter().map(|c| c.id).collect());
+    assert!(ids.contains(&first[0].id));
+    let head = store.events_head().await.expect("head");
+    assert_eq!(
+        page.next_after, head,
+        "the two started events are scanned too"
+    );
+    let one = store
+        .events_read(T, &failed, last, 1, 10_000)
+        .await
+        .expect("read");
+    assert_eq!(one.events, page.events[..1]);
+    assert_eq!(one.next_after, page.events[0].id);
+}
 
 /// A batch of `n` jobs of `kind`; answers its id and its items' ids.
 async fn insert_batch(store: &Store, kind: &str, n: u32) -> (JobId, Vec<JobId>) {

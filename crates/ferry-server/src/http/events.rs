@@ -2,7 +2,12 @@
 //! `Accept: text/event-stream` either is a live stream (SSE): every event as it becomes
 //! visible, `id:` being the event id, so a client that reconnects with `Last-Event-ID`
 //! misses nothing and sees nothing twice; a comment every 15 s keeps proxies from closing
-//! it. Without, a JSON page (`after`, `limit`).
+//! it. Without, a JSON page (`after`, `limit`). `after=now` starts at the record's end.
+//!
+//! Each read scans a bounded stretch of the record and moves the reader's position past
+//! all of it, matching or not, so a filter that rarely matches costs what is new, never
+//! the whole record since its last match. A stream tells the client such a position with
+//! an `id:` and no data (no event is dispatched; a reconnect resumes from there).
 
 use std::{collections::VecDeque, convert::Infallible, time::Duration};
 
@@ -47,25 +52,41 @@ pub fn router() -> Router<AppState> {
 }
 
 struct Params {
-    after: i64,
+    after: After,
     limit: u32,
     filter: EventFilter,
 }
 
+/// Where a read starts.
+#[derive(Clone, Copy)]
+enum After {
+    /// After the event with this id (0: from the start).
+    Id(i64),
+    /// At the end of the record as it is when the request comes.
+    Now,
+}
+
+fn parse_after(field: &str, value: &str) -> Result<After, ApiError> {
+    if value == "now" {
+        return Ok(After::Now);
+    }
+    parse_num(field, value, "an event id or \"now\"").map(After::Id)
+}
+
 fn params(raw: Option<String>, headers: &HeaderMap) -> Result<Params, ApiError> {
     let mut p = Params {
-        after: 0,
+        after: After::Id(0),
         limit: 100,
         filter: EventFilter::default(),
     };
     // A reconnecting EventSource sends where it stopped.
     if let Some(last) = headers.get("last-event-id") {
         let last = last.to_str().unwrap_or_default();
-        p.after = parse_num("Last-Event-ID", last, "an event id")?;
+        p.after = After::Id(parse_num("Last-Event-ID", last, "an event id")?);
     }
     for (key, value) in query_pairs(raw, &["after", "limit", "kind", "type"])? {
         match key.as_str() {
-            "after" => p.after = parse_num(&key, &value, "an event id")?,
+            "after" => p.after = parse_after(&key, &value)?,
             "limit" => {
                 p.limit = parse_num(&key, &value, "a whole number")?;
                 if !(1..=MAX_PAGE).contains(&p.limit) {
@@ -131,21 +152,38 @@ async fn job_events(
 }
 
 async fn answer(queue: AppState, p: Params, stream: bool) -> Result<Response, ApiError> {
+    let after = match p.after {
+        After::Id(id) => id,
+        After::Now => queue.store().events_head().await?,
+    };
     if stream {
-        return Ok(live(queue, p.filter, p.after).into_response());
+        return Ok(live(queue, p.filter, after).into_response());
     }
-    let events = queue
-        .events(DEFAULT_TENANT, &p.filter, p.after, p.limit)
+    if matches!(p.after, After::Now) {
+        return Ok(Json(EventPage {
+            events: Vec::new(),
+            next_after: after,
+        })
+        .into_response());
+    }
+    let page: EventPage = queue
+        .events(DEFAULT_TENANT, &p.filter, after, p.limit)
         .await?;
-    let next_after = events.last().map_or(p.after, |e| e.id);
-    Ok(Json(EventPage { events, next_after }).into_response())
+    Ok(Json(page).into_response())
+}
+
+/// What a stream sends next.
+enum Pending {
+    Event(ferry_core::api::Event),
+    /// The position moved past events that did not match: an `id:` without data.
+    Position(i64),
 }
 
 struct Cursor {
     queue: AppState,
     filter: EventFilter,
     after: i64,
-    pending: VecDeque<ferry_core::api::Event>,
+    pending: VecDeque<Pending>,
     /// Rung when events may have been written (here or on another instance).
     bell: tokio::sync::watch::Receiver<u64>,
 }
@@ -171,13 +209,21 @@ fn live(
         let shutdown = shutdown.clone();
         async move {
             loop {
-                if let Some(event) = c.pending.pop_front() {
-                    let sse = SseEvent::default()
-                        .id(event.id.to_string())
-                        .event(event.event_type.clone())
-                        .json_data(&event)
-                        .unwrap_or_else(|_| SseEvent::default().comment("unserializable event"));
-                    return Some((Ok(sse), c));
+                match c.pending.pop_front() {
+                    Some(Pending::Event(event)) => {
+                        let sse = SseEvent::default()
+                            .id(event.id.to_string())
+                            .event(event.event_type.clone())
+                            .json_data(&event)
+                            .unwrap_or_else(|_| {
+                                SseEvent::default().comment("unserializable event")
+                            });
+                        return Some((Ok(sse), c));
+                    }
+                    Some(Pending::Position(id)) => {
+                        return Some((Ok(SseEvent::default().id(id.to_string())), c));
+                    }
+                    None => {}
                 }
                 if shutdown.is_cancelled() {
                     return None;
@@ -189,9 +235,16 @@ fn live(
                     .events(DEFAULT_TENANT, &c.filter, c.after, STREAM_PAGE)
                     .await
                 {
-                    Ok(page) if !page.is_empty() => {
-                        c.after = page.last().map_or(c.after, |e| e.id);
-                        c.pending.extend(page);
+                    Ok(page) if page.next_after != c.after => {
+                        // Past what was scanned; the client hears of it after the events
+                        // when it lies beyond the last one.
+                        let last_event = page.events.last().map(|e| e.id);
+                        c.after = page.next_after;
+                        c.pending
+                            .extend(page.events.into_iter().map(Pending::Event));
+                        if last_event != Some(c.after) {
+                            c.pending.push_back(Pending::Position(c.after));
+                        }
                     }
                     Ok(_) => {
                         // Woken by a write anywhere; the timer catches what no ring

@@ -1,8 +1,8 @@
 //! Webhook deliveries, driven by the event record. Each pass (on the leader):
 //!
 //! 1. **Dispatch**: for every webhook, the events after its cursor that it subscribes to
-//!    become deliveries, and the cursor moves, in one transaction (one delivery per webhook
-//!    and event, ever).
+//!    become deliveries, and the cursor moves past every event read (wanted or not), in one
+//!    transaction (one delivery per webhook and event, ever).
 //! 2. **Send**: due deliveries are POSTed (each the first pending one of its job, so a job's
 //!    events arrive in order), signed, with a timeout; a `2xx` marks one delivered, anything
 //!    else schedules a retry with exponential backoff until `retry_for` has passed since it
@@ -97,15 +97,29 @@ impl WebhookSender {
                     .collect(),
                 types: hook.events.clone(),
             };
-            let events = store
-                .events_list(&hook.tenant_id, &filter, hook.cursor, 500)
+            // The cursor moves past every event read, wanted or not, so a webhook that
+            // rarely matches reads only what is new on each pass.
+            let page = store
+                .events_read(
+                    &hook.tenant_id,
+                    &filter,
+                    hook.cursor,
+                    500,
+                    ferry_store::EVENTS_SCAN,
+                )
                 .await?;
-            let Some(last) = events.last().map(|e| e.id) else {
+            if page.next_after == hook.cursor {
                 continue;
-            };
-            let pairs: Vec<_> = events.iter().map(|e| (e.id, e.job_id)).collect();
+            }
+            let pairs: Vec<_> = page.events.iter().map(|e| (e.id, e.job_id)).collect();
             if store
-                .webhook_dispatch(hook.id, hook.cursor, last, &pairs, self.queue.now())
+                .webhook_dispatch(
+                    hook.id,
+                    hook.cursor,
+                    page.next_after,
+                    &pairs,
+                    self.queue.now(),
+                )
                 .await?
             {
                 made += pairs.len() as u64;
