@@ -47,7 +47,7 @@ pub fn clean_rows(
         Value::Array(rows) => rows,
         _ => Vec::new(),
     };
-    let compile = |p: Option<&str>| p.and_then(|p| regex::Regex::new(p).ok());
+    let compile = |p: Option<&str>| p.and_then(|p| ferry_core::recipe::compile_regex(p).ok());
     let patterns: BTreeMap<&String, (Option<regex::Regex>, Option<regex::Regex>)> = fields
         .iter()
         .map(|(name, f)| {

@@ -200,6 +200,20 @@ impl Extract {
 
 /// The largest `min_rows`.
 pub const MAX_MIN_ROWS: u32 = 100_000;
+/// The most fields one extraction reads.
+pub const MAX_FIELDS: usize = 100;
+/// The most a field's regex may grow to once compiled (256 KiB): an innocent-looking
+/// pattern with nested repetition can take seconds of CPU and megabytes to compile, at
+/// submit on the server and again on every page on the worker.
+pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+
+/// Compiles a recipe's regex within [`REGEX_SIZE_LIMIT`].
+pub fn compile_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+}
 
 pub const MAX_PAGES: u32 = 1_000;
 pub const MAX_SCROLLS: u32 = 10_000;
@@ -599,11 +613,12 @@ fn check_extract(extract: &Extract, path: &str, errors: &mut Vec<FieldError>) {
             "a CSS selector of 1 to 1024 bytes",
         ));
     }
-    if extract.fields.is_empty() {
+    if extract.fields.is_empty() || extract.fields.len() > MAX_FIELDS {
         errors.push(FieldError::new(
             format!("{path}.fields"),
-            "at least one field",
+            format!("from 1 to {MAX_FIELDS} fields"),
         ));
+        return;
     }
     for (key, field) in &extract.fields {
         let at = format!("{path}.fields.{key}");
@@ -614,7 +629,7 @@ fn check_extract(extract: &Extract, path: &str, errors: &mut Vec<FieldError>) {
             ));
         }
         if let Some(pattern) = &field.regex
-            && let Err(e) = regex::Regex::new(pattern)
+            && let Err(e) = compile_regex(pattern)
         {
             errors.push(FieldError::new(
                 format!("{at}.regex"),
@@ -622,7 +637,7 @@ fn check_extract(extract: &Extract, path: &str, errors: &mut Vec<FieldError>) {
             ));
         }
         if let Some((pattern, _)) = &field.replace
-            && let Err(e) = regex::Regex::new(pattern)
+            && let Err(e) = compile_regex(pattern)
         {
             errors.push(FieldError::new(
                 format!("{at}.replace"),
@@ -651,6 +666,16 @@ fn check_extract(extract: &Extract, path: &str, errors: &mut Vec<FieldError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_regex_that_compiles_to_megabytes_is_refused() {
+        let pattern = "(?:\\w+\\s*){100}";
+        // Accepted by the regex crate's own (10 MB) limit, after a long compile...
+        assert!(regex::Regex::new(pattern).is_ok());
+        // ... but not within a recipe's.
+        assert!(compile_regex(pattern).is_err());
+        assert!(compile_regex("(\\d+) stars").is_ok());
+    }
     use serde_json::json;
 
     fn fields(payload: Value) -> Vec<String> {

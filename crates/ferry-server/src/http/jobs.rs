@@ -30,6 +30,11 @@ pub fn router() -> Router<AppState> {
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
+/// A page of jobs stops growing past this many bytes of JSON (always at least one job),
+/// so a list of jobs with large payloads or results cannot answer hundreds of MiB.
+pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// The most `label` filters one list takes.
+pub const MAX_LABEL_FILTERS: usize = 20;
 const MAX_ITEMS_PAGE: u32 = 1_000;
 
 /// The query string as `(key, value)` pairs, refusing keys the route does not know
@@ -194,15 +199,53 @@ async fn list(
             },
         }
     }
+    if params.labels.len() > MAX_LABEL_FILTERS {
+        errors.push(FieldError::new(
+            "label",
+            format!("at most {MAX_LABEL_FILTERS} label filters"),
+        ));
+    }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let limit = params.limit;
-    // One more than asked tells whether another page exists.
-    params.limit = limit + 1;
-    let mut jobs = queue.list(&params).await?;
-    let next_cursor = if jobs.len() > limit as usize {
-        jobs.truncate(limit as usize);
+    let limit = params.limit as usize;
+    // Read in chunks that grow while jobs are small, and stop at `limit` jobs or
+    // MAX_PAGE_BYTES of JSON, whichever comes first: memory is bounded by a page, not by
+    // `limit` times the largest job.
+    let mut jobs = Vec::new();
+    let mut bytes = 0usize;
+    let mut chunk = 10usize;
+    let mut more = false;
+    'pages: loop {
+        params.limit = (chunk.min(limit - jobs.len()) + 1) as u32;
+        let mut rows = queue.list(&params).await?;
+        let exhausted = rows.len() < params.limit as usize;
+        rows.truncate(params.limit as usize - 1);
+        let mut chunk_bytes = 0usize;
+        let n_rows = rows.len();
+        for (i, job) in rows.into_iter().enumerate() {
+            let size = serde_json::to_vec(&job).map_or(0, |v| v.len());
+            if !jobs.is_empty() && bytes + size > MAX_PAGE_BYTES {
+                more = true;
+                break 'pages;
+            }
+            bytes += size;
+            chunk_bytes += size;
+            params.before = Some(job.id);
+            jobs.push(job);
+            if jobs.len() == limit {
+                more = i + 1 < n_rows || !exhausted;
+                break 'pages;
+            }
+        }
+        if exhausted {
+            break;
+        }
+        if chunk_bytes / n_rows.max(1) < 64 * 1024 {
+            chunk = (chunk * 2).min(MAX_PAGE as usize);
+        }
+    }
+    let next_cursor = if more {
         jobs.last().map(|j| j.id.to_string())
     } else {
         None

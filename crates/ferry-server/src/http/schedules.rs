@@ -23,6 +23,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/schedules/{name}/resume", post(resume))
 }
 
+/// The most schedules a tenant keeps (the scheduler reads them all on every pass).
+pub const MAX_SCHEDULES: usize = 1_000;
+
 async fn create(
     State(queue): State<AppState>,
     Json(spec): Json<ScheduleSpec>,
@@ -65,6 +68,13 @@ async fn create(
         last_at: None,
         created_at: now,
     };
+    if all(&queue).await?.len() >= MAX_SCHEDULES {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::InvalidState,
+            format!("at most {MAX_SCHEDULES} schedules; delete one first"),
+        ));
+    }
     if !queue
         .store()
         .schedule_insert(DEFAULT_TENANT, &schedule)

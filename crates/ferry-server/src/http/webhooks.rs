@@ -22,6 +22,9 @@ use super::{
 use crate::services::webhooks_secret_context;
 
 const MAX_WEBHOOKS: usize = 100;
+/// The most kind patterns one webhook filters on (each is a condition when its events
+/// are read; thousands made the query too deep to run).
+pub const MAX_WEBHOOK_KINDS: usize = 100;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -72,7 +75,13 @@ fn check(spec: &WebhookSpec) -> Vec<FieldError> {
             ));
         }
     }
-    for (i, k) in spec.kinds.iter().enumerate() {
+    if spec.kinds.len() > MAX_WEBHOOK_KINDS {
+        errors.push(FieldError::new(
+            "kinds",
+            format!("at most {MAX_WEBHOOK_KINDS} kind patterns"),
+        ));
+    }
+    for (i, k) in spec.kinds.iter().enumerate().take(MAX_WEBHOOK_KINDS) {
         if let Err(e) = k.parse::<KindPattern>() {
             errors.push(FieldError::new(format!("kinds[{i}]"), e.to_string()));
         }

@@ -1,0 +1,129 @@
+//! Limits that keep one client from degrading everyone: a list page is bounded in bytes,
+//! and lists inside a request (label filters, webhook kind patterns, schedules, regexes
+//! in a recipe) are bounded with a `4xx` instead of a `500` or a stalled server.
+//! `FERRY_TEST_BACKEND=postgres` runs them on PostgreSQL.
+
+use std::collections::BTreeSet;
+
+use ferry_client::ListQuery;
+use ferry_core::ErrorCode;
+use ferry_testkit::{TestServer, job};
+use serde_json::json;
+
+/// The largest page of jobs, in bytes of JSON (ferry-server's `MAX_PAGE_BYTES`).
+const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+#[tokio::test]
+async fn a_list_page_is_bounded_in_bytes_and_pages_cover_every_job_once() {
+    let server = TestServer::spawn().await;
+    let blob = "x".repeat(300 * 1024);
+    let mut ids = BTreeSet::new();
+    for i in 0..30 {
+        let submitted = server
+            .api
+            .submit(&job("test.blob", json!({"i": i, "blob": blob})))
+            .await
+            .expect("submit");
+        ids.insert(submitted.id);
+    }
+    let mut seen = BTreeSet::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let page = server
+            .api
+            .list(&ListQuery {
+                limit: Some(500),
+                cursor: cursor.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("a page");
+        pages += 1;
+        let bytes = serde_json::to_vec(&page.jobs).expect("json").len();
+        assert!(
+            bytes <= MAX_PAGE_BYTES + 400 * 1024,
+            "page {pages} is {bytes} bytes"
+        );
+        for j in &page.jobs {
+            assert!(seen.insert(j.id), "job {} on two pages", j.id);
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+        assert!(pages < 20, "too many pages");
+    }
+    assert_eq!(seen, ids, "every job once");
+    assert!(pages >= 3, "9 MiB of jobs took {pages} pages");
+}
+
+#[tokio::test]
+async fn lists_inside_a_request_are_bounded_with_a_4xx() {
+    let server = TestServer::spawn().await;
+    let http = reqwest_client();
+
+    // 1,100 label filters: a 422, not a 500.
+    let labels: Vec<String> = (0..1_100).map(|i| format!("label=k{i}:v")).collect();
+    let answer = http
+        .get(format!("{}/v1/jobs?{}", server.url, labels.join("&")))
+        .bearer_auth(ferry_testkit::API_TOKEN)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answer.status().as_u16(), 422, "{:?}", answer.text().await);
+
+    // A webhook with 1,100 kind patterns.
+    let kinds: Vec<String> = (0..1_100).map(|i| format!("kind{i}.*")).collect();
+    let answer = http
+        .post(format!("{}/v1/webhooks", server.url))
+        .bearer_auth(ferry_testkit::API_TOKEN)
+        .json(
+            &json!({"url": "http://127.0.0.1:9/hook", "secret": "0123456789abcdef",
+                      "events": ["job.failed"], "kinds": kinds}),
+        )
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answer.status().as_u16(), 422, "{:?}", answer.text().await);
+
+    // A recipe regex that would compile to megabytes.
+    let err = server
+        .api
+        .submit(&job(
+            "browser.run",
+            json!({"steps": [
+                {"goto": {"url": "http://127.0.0.1:9/"}},
+                {"extract": {"list": "li", "fields": {"t": {"regex": "(?:\\w+\\s*){100}"}}}}
+            ]}),
+        ))
+        .await
+        .expect_err("too large a regex");
+    assert_eq!(err.code(), Some(ErrorCode::InvalidRecipe), "{err}");
+    assert!(err.to_string().contains("regex"), "{err}");
+
+    // Schedules: 1,000 at most.
+    for i in 0..1_000 {
+        let answer = http
+            .post(format!("{}/v1/schedules", server.url))
+            .bearer_auth(ferry_testkit::API_TOKEN)
+            .json(&json!({"name": format!("s{i}"), "cron": "0 * * * *", "job": {"kind": "ferry.noop"}}))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(answer.status().as_u16(), 201, "schedule {i}");
+    }
+    let answer = http
+        .post(format!("{}/v1/schedules", server.url))
+        .bearer_auth(ferry_testkit::API_TOKEN)
+        .json(&json!({"name": "one-too-many", "cron": "0 * * * *", "job": {"kind": "ferry.noop"}}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answer.status().as_u16(), 409, "{:?}", answer.text().await);
+}
+
+fn reqwest_client() -> reqwest::Client {
+    ferry_client::install_crypto_provider();
+    reqwest::Client::new()
+}
