@@ -3,7 +3,7 @@
 //! ([`fixture`]), and build job specs with sensible defaults ([`job`]).
 
 pub mod faults;
-pub mod fixture;
+pub use ferry_demo_site as fixture;
 pub mod flow;
 pub mod handlers;
 pub mod pg;

@@ -347,7 +347,7 @@ const REUSED_PAGES: usize = 20;
 /// `ferry bench browser`: one Chromium, a fresh context per recipe (as the worker runs
 /// them), the demo site's review page loaded and extracted, at each concurrency level.
 async fn browser(args: BenchBrowserArgs) -> Result<ExitCode> {
-    let site = ferry_testkit::fixture::spawn().await?;
+    let site = ferry_demo_site::spawn().await?;
     let chromium =
         Arc::new(ferry_browser::Chromium::launch(&ferry_browser::ChromiumConfig::default()).await?);
     let profile = chromium.profile_dir().display().to_string();

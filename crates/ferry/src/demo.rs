@@ -37,7 +37,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| "127.0.0.1:0".to_owned());
     let settings = serve_settings(Some(listen), Some(data_dir), None, &FileConfig::default())?;
-    let site = ferry_testkit::fixture::spawn()
+    let site = ferry_demo_site::spawn()
         .await
         .context("cannot start the demo site")?;
     let store = Store::open(&settings.database, settings.durability)
@@ -73,7 +73,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     // and the value never passes through the server (a real worker reads FERRY_SECRET_*).
     let secrets = [(
         "DEMO_PASSWORD".to_owned(),
-        ferry_testkit::fixture::DEMO_PASSWORD.to_owned(),
+        ferry_demo_site::DEMO_PASSWORD.to_owned(),
     )]
     .into();
     let worker = EmbeddedWorker::start(
@@ -93,7 +93,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     let browser = |label: &str, recipe| labelled(ferry_core::recipe::BROWSER_RUN, label, recipe);
     let mut specs = vec![browser(
         "login",
-        json!({"inputs": {"user": ferry_testkit::fixture::DEMO_USER}, "steps": [
+        json!({"inputs": {"user": ferry_demo_site::DEMO_USER}, "steps": [
             {"goto": {"url": site.url("/site/login")}},
             {"fill": {"selector": "#user", "value": "{{input.user}}"}},
             {"fill": {"selector": "#password", "value": "{{secret.DEMO_PASSWORD}}"}},

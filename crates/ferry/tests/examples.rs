@@ -151,6 +151,26 @@ fn the_release_build_is_stripped_and_the_license_is_apache_2() {
     }
 }
 
+/// The binary's own dependencies (not its tests') never reach the test kit: the demo site
+/// it serves is a crate of its own.
+#[test]
+fn the_binary_does_not_carry_the_test_kit() {
+    let mut todo = vec!["ferry".to_owned()];
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let path = root().join("crates").join(&name).join("Cargo.toml");
+        let manifest: toml::Table = toml::from_str(&read(&path)).expect("toml");
+        if let Some(deps) = manifest.get("dependencies").and_then(toml::Value::as_table) {
+            todo.extend(deps.keys().filter(|d| d.starts_with("ferry")).cloned());
+        }
+    }
+    assert!(seen.contains("ferry-demo-site"), "{seen:?}");
+    assert!(!seen.contains("ferry-testkit"), "the binary depends on: {seen:?}");
+}
+
 /// The tour's commands with the real binary: `examples/reviews.yaml` with `--input site=…`
 /// against the demo site, run by a worker with Chromium, then its rows with `job items`.
 #[tokio::test]

@@ -1,7 +1,9 @@
-//! A small local site for handlers to call in tests and in `ferry demo`: an echo, any
-//! status, a flaky endpoint answering `429` with `Retry-After` before it succeeds, a
-//! slow one and one that never answers. Served on 127.0.0.1 only; tests never reach
-//! the internet.
+//! The demo site: a small local site that `ferry demo` and the tests run browser and HTTP
+//! jobs against — an echo, any status, a flaky endpoint answering `429` with
+//! `Retry-After` before it succeeds, a slow one and one that never answers, and pages the
+//! way partner sites serve them (reviews, a login, script-paged lists, a feed, a
+//! catalog). Served on 127.0.0.1 only; nothing here reaches the internet. It is its own
+//! crate so the `ferry` binary carries the site without the test kit.
 
 use std::{
     collections::HashMap,
