@@ -48,6 +48,9 @@ pub struct ServerConfig {
     pub artifacts: Option<Arc<dyn ObjectStore>>,
     /// Largest artifact a worker may upload (default 25 MiB).
     pub max_artifact_bytes: usize,
+    /// How long a client may take to send a request's headers (default 10 s); the
+    /// connection is closed after that.
+    pub header_read_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -67,6 +70,7 @@ impl ServerConfig {
             sealing_key: SealingKey::generate(),
             artifacts: None,
             max_artifact_bytes: 25 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }

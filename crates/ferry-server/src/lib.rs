@@ -7,6 +7,7 @@ mod config;
 pub mod http;
 mod queue;
 pub mod sealing;
+mod serve;
 pub mod services;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -78,17 +79,13 @@ pub fn start(options: StartOptions) -> std::io::Result<RunningServer> {
         shutdown,
     } = options;
     let addr = listener.local_addr()?;
+    let header_read_timeout = config.header_read_timeout;
     let queue = Arc::new(Queue::new(store, clock, config, shutdown.clone()));
     let mut tasks = JoinSet::new();
     let app = http::app(queue.clone());
     let stop = shutdown.clone();
     tasks.spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "http server stopped");
-        }
+        serve::run(listener, app, stop, header_read_timeout).await;
     });
     if services {
         services::spawn_all(&queue, &mut tasks, &shutdown);

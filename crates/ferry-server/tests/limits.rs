@@ -127,3 +127,29 @@ fn reqwest_client() -> reqwest::Client {
     ferry_client::install_crypto_provider();
     reqwest::Client::new()
 }
+
+/// A client that opens a connection and trickles its headers is cut off after the header
+/// read timeout, and the server goes on answering others.
+#[tokio::test]
+async fn a_client_that_trickles_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::builder()
+        .configure(|c| c.header_read_timeout = std::time::Duration::from_secs(1))
+        .spawn()
+        .await;
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("a first header");
+    // Never finishes its headers: the server closes the connection (an EOF, or a 408
+    // and then EOF) well before this bound.
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        slow.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(closed.is_ok(), "the connection was still open after 15 s");
+    server.api.health().await.expect("others are still served");
+}
