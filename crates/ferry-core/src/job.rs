@@ -73,6 +73,10 @@ pub struct Job {
     pub dedupe_key: Option<String>,
     /// The job whose completion enqueued this one (`then`).
     pub parent_id: Option<JobId>,
+    /// The result of `parent_id`, given to this job beside its payload (the payload stays as
+    /// submitted); absent for a job that no chain enqueued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<crate::flow::Concurrency>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,34 +118,45 @@ pub struct NewJob {
     /// Jobs to enqueue when this one completes: validated specs with defaults filled in.
     pub then: Vec<crate::api::SubmitJob>,
     pub parent_id: Option<JobId>,
+    /// The parent's result, for a job a chain enqueued.
+    pub input: Option<Value>,
     pub concurrency: Option<crate::flow::Concurrency>,
     pub rate_limit: Option<crate::flow::RateLimit>,
     pub output: Option<crate::dataset::Output>,
 }
 
 impl NewJob {
-    /// The children of a completed job: its `then` specs, each with the parent's result as
-    /// `payload.input`. Specs were validated when the parent was submitted.
+    /// The children of a completed job: its `then` specs, each with the parent's result (if
+    /// not `null`) as its `input`, beside the payload, which stays as submitted, and the
+    /// parent as `parent_id`. Every spec was validated at the parent's submit with these
+    /// same checks, so this cannot fail on what was stored then; should it (a stored spec
+    /// that a newer server refuses), the fields are named `then[i].…` and no child is
+    /// dropped: the caller refuses the completion.
     pub fn children(
         parent_id: JobId,
         then: Vec<crate::api::SubmitJob>,
-        result: &serde_json::Value,
+        result: &Value,
         defaults: &crate::validate::JobDefaults,
         now: DateTime<Utc>,
-    ) -> Vec<NewJob> {
-        then.into_iter()
-            .filter_map(|mut spec| {
-                let mut payload = match std::mem::take(&mut spec.payload) {
-                    serde_json::Value::Object(map) => map,
-                    _ => serde_json::Map::new(),
-                };
-                payload.insert("input".to_owned(), result.clone());
-                spec.payload = serde_json::Value::Object(payload);
-                let mut job = crate::validate::new_job(spec, defaults, now, "").ok()?;
-                job.parent_id = Some(parent_id);
-                Some(job)
-            })
-            .collect()
+    ) -> Result<Vec<NewJob>, Vec<crate::FieldError>> {
+        let mut children = Vec::with_capacity(then.len());
+        let mut errors = Vec::new();
+        for (i, spec) in then.into_iter().enumerate() {
+            match crate::validate::new_job(spec, defaults, now, &format!("then[{i}]")) {
+                Ok(mut job) => {
+                    job.parent_id = Some(parent_id);
+                    // A result of `null` is no input, as on the wire.
+                    job.input = (!result.is_null()).then(|| result.clone());
+                    children.push(job);
+                }
+                Err(e) => errors.extend(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(children)
+        } else {
+            Err(errors)
+        }
     }
 }
 

@@ -181,13 +181,6 @@ pub fn new_job(
             ));
             break;
         }
-        if !(child.payload.is_object() || child.payload.is_null()) {
-            errors.push(FieldError::new(
-                format!("{child_path}.payload"),
-                "a chained job's payload must be an object (the parent's result is added as `input`)",
-            ));
-            continue;
-        }
         let nested = JobDefaults {
             max_chain_depth: defaults.max_chain_depth - 1,
             ..defaults.clone()
@@ -258,6 +251,7 @@ pub fn new_job(
             batch: None,
             then,
             parent_id: None,
+            input: None,
             concurrency,
             rate_limit: spec.rate_limit,
             output: spec.output,
@@ -452,8 +446,8 @@ mod tests {
             &["jobs[1].then[1].kind"],
         );
         check(
-            json!({"kind": "a", "then": [{"kind": "b", "payload": [1]}]}),
-            &["jobs[1].then[0].payload"],
+            json!({"kind": "a", "then": [{"kind": "b", "priority": 5000}]}),
+            &["jobs[1].then[0].priority"],
         );
         check(
             json!({"kind": "a", "dedupe_key": "x".repeat(257)}),
@@ -478,7 +472,7 @@ mod tests {
             ["then[0].then[0].then"]
         );
         let ok = new_job(
-            spec(json!({"kind": "a", "then": [{"kind": "b"}]})),
+            spec(json!({"kind": "a", "then": [{"kind": "b"}, {"kind": "c", "payload": [1]}]})),
             &shallow,
             now,
             "",
@@ -489,9 +483,21 @@ mod tests {
             Some(3),
             "defaults filled in at submit"
         );
-        let children = NewJob::children(ok.id, ok.then, &json!({"post": 1}), &shallow, now);
-        assert_eq!(children[0].payload, json!({"input": {"post": 1}}));
-        assert_eq!(children[0].parent_id, Some(ok.id));
+        let children = NewJob::children(ok.id, ok.then, &json!({"post": 1}), &shallow, now)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        // The result goes beside each payload, which stays as submitted (of any shape).
+        let given: Vec<_> = children
+            .iter()
+            .map(|c| (&c.payload, c.input.as_ref(), c.parent_id))
+            .collect();
+        let input = json!({"post": 1});
+        assert_eq!(
+            given,
+            [
+                (&json!({}), Some(&input), Some(ok.id)),
+                (&json!([1]), Some(&input), Some(ok.id)),
+            ]
+        );
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub(crate) fn new_job_row(job: &NewJob, now: DateTime<Utc>) -> StoreResult<Job> 
         error: None,
         dedupe_key: job.dedupe_key.clone(),
         parent_id: job.parent_id,
+        input: job.input.clone(),
         concurrency: job.concurrency.clone(),
         rate_limit: job.rate_limit.clone(),
         output: job.output.clone(),
@@ -130,6 +131,29 @@ pub(crate) fn spawn_defaults() -> ferry_core::validate::JobDefaults {
         max_chain_depth: u32::MAX,
         ..Default::default()
     }
+}
+
+/// The jobs the completion of `parent` enqueues: its `then` specs, each with `result` as
+/// its `input`. They were checked when the parent was submitted, so this cannot fail on
+/// what was stored then; if it does (a stored spec that a newer version refuses), the
+/// completion is refused (and logged) rather than applied without the children.
+pub(crate) fn children(
+    parent: ferry_core::JobId,
+    then: Vec<ferry_core::api::SubmitJob>,
+    result: &Value,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<NewJob>> {
+    NewJob::children(parent, then, result, &spawn_defaults(), now).map_err(|errors| {
+        let fields = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        tracing::error!(job_id = %parent, %fields, "a chained job cannot be created; the completion is refused");
+        StoreError::Corrupt(format!(
+            "job {parent}: a chained job cannot be created ({fields})"
+        ))
+    })
 }
 
 /// A job's flow-control columns, read back into its `concurrency` and `rate_limit`.

@@ -84,7 +84,7 @@ macro_rules! job_columns {
          backoff_base_ms, backoff_max_ms, run_at, created_at, updated_at, started_at, finished_at, \
          worker_id, lease_expires_at, deadline_at, cancel_requested, progress, result, error, \
          dedupe_key, parent_id, concurrency_key, concurrency_limit, rate_key, rate_interval_ms, \
-         rate_max, rate_per_ms, output"
+         rate_max, rate_per_ms, output, input"
     };
 }
 
@@ -171,6 +171,7 @@ fn job_from_row(row: &SqliteRow) -> StoreResult<Job> {
             .as_deref()
             .map(parse_id)
             .transpose()?,
+        input: opt_json(row.try_get("input")?)?,
         concurrency,
         rate_limit,
         output: opt_json(row.try_get("output")?)?,
@@ -1066,7 +1067,7 @@ impl SqliteStore {
         }
         q.push(
             ") RETURNING id, kind, payload, labels, attempt, max_attempts, lease_token, \
-                 lease_expires_at, deadline_at, priority, run_at",
+                 lease_expires_at, deadline_at, priority, run_at, input",
         );
         let rows = q.build().fetch_all(&self.write).await?;
         let mut jobs = Vec::with_capacity(rows.len());
@@ -1090,6 +1091,7 @@ impl SqliteStore {
                     lease_ms: p.lease_ms,
                     lease_expires_at: from_ms(row.try_get("lease_expires_at")?)?,
                     deadline: from_ms(row.try_get("deadline_at")?)?,
+                    input: opt_json(row.try_get("input")?)?,
                 },
             ));
         }
@@ -1279,13 +1281,7 @@ impl SqliteStore {
                         opt_json::<Vec<ferry_core::api::SubmitJob>>(row.try_get("then_specs")?)?
                     {
                         let result = opt_json::<Value>(row.try_get("result")?)?.unwrap_or_default();
-                        children.extend(NewJob::children(
-                            id,
-                            then,
-                            &result,
-                            &shared::spawn_defaults(),
-                            now,
-                        ));
+                        children.extend(shared::children(id, then, &result, now)?);
                     }
                 }
             }
@@ -1902,14 +1898,14 @@ async fn insert_jobs(
     }
     let to_insert: Vec<&NewJob> = jobs.iter().filter(|j| !held.contains_key(&j.id)).collect();
     // Multi-row statements: one round trip to SQLite per chunk, not per job
-    // (25 parameters a row, well under SQLite's 32766).
+    // (26 parameters a row, well under SQLite's 32766).
     for chunk in to_insert.chunks(500) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO ferry_jobs (id, tenant_id, kind, status, payload, labels, priority, \
              run_at, max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, created_at, \
              updated_at, dedupe_key, batch_id, batch_index, then_specs, parent_id, \
              concurrency_key, concurrency_limit, rate_key, rate_interval_ms, rate_max, rate_per_ms, \
-             output) ",
+             output, input) ",
         );
         q.push_values(chunk, |mut b, job| {
             b.push_bind(job.id.to_string())
@@ -1938,7 +1934,8 @@ async fn insert_jobs(
                 .push_bind(flow.rate_interval_ms)
                 .push_bind(flow.rate_max)
                 .push_bind(flow.rate_per_ms)
-                .push_bind(job.output.as_ref().map(to_text));
+                .push_bind(job.output.as_ref().map(to_text))
+                .push_bind(job.input.as_ref().map(to_text));
         });
         if deduping {
             q.push(" ON CONFLICT DO NOTHING RETURNING id");

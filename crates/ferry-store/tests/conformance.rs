@@ -1172,15 +1172,21 @@ async fn chains_enqueue_children_when_the_parent_completes(store: Store) {
     let mut kids = children(store.clone()).await;
     kids.sort_by_key(|j| j.payload.get("channel").is_none());
     assert_eq!(kids.len(), 2, "enqueued once");
-    assert_eq!(
-        kids[0].payload,
-        json!({"channel": "blog", "input": {"text": "hello"}})
-    );
-    assert_eq!(kids[1].payload, json!({"input": {"text": "hello"}}));
+    // The result goes beside each payload, which stays as submitted.
+    assert_eq!(kids[0].payload, json!({"channel": "blog"}));
+    assert_eq!(kids[1].payload, json!({}));
+    assert!(kids.iter().all(|k| k.parent_id == Some(parent_id)
+        && k.status == JobState::Pending
+        && k.input == Some(json!({"text": "hello"}))));
+    let handed = claim(&store, &["post.publish"], 2, t0() + ms(2_002)).await;
+    assert_eq!(handed.len(), 2);
     assert!(
-        kids.iter()
-            .all(|k| k.parent_id == Some(parent_id) && k.status == JobState::Pending)
+        handed
+            .iter()
+            .all(|c| c.input == Some(json!({"text": "hello"}))),
+        "a worker gets the input with the job: {handed:?}"
     );
+
     assert_eq!(
         kids[0].max_attempts, 3,
         "defaults filled in when the parent was submitted"
@@ -1196,6 +1202,7 @@ async fn chains_enqueue_children_when_the_parent_completes(store: Store) {
     let c = claim(&store, &["post.generate"], 1, t0() + ms(3_000))
         .await
         .remove(0);
+    assert_eq!(c.input, None, "a job no chain enqueued has no input");
     fail(&store, doomed_id, &c.lease, false, t0() + ms(3_000))
         .await
         .expect("fail");

@@ -192,6 +192,9 @@ pub struct JobContext {
     pub attempt: u32,
     pub max_attempts: u32,
     pub deadline: DateTime<Utc>,
+    /// The result of the job whose completion enqueued this one (`then`), given beside the
+    /// payload; `None` for a job that no chain enqueued.
+    pub input: Option<Value>,
     pub(crate) reporter: Option<Reporter>,
     pub(crate) stop: Stop,
 }
@@ -207,6 +210,7 @@ impl JobContext {
             attempt: 1,
             max_attempts: 1,
             deadline: Utc::now() + chrono::Duration::hours(1),
+            input: None,
             reporter: None,
             stop: Stop::default(),
         }

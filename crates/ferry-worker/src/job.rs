@@ -50,6 +50,7 @@ pub(crate) async fn run_job(
         attempt: job.attempt,
         max_attempts: job.max_attempts,
         deadline,
+        input: job.input.clone(),
         reporter: Some(Reporter {
             client: client.clone(),
             id,

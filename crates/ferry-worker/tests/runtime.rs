@@ -452,7 +452,8 @@ struct Publish;
 #[async_trait::async_trait]
 impl Handler for Publish {
     async fn run(&self, ctx: JobContext) -> Result<Value, HandlerError> {
-        let title = ctx.payload["input"]["title"].as_str().unwrap_or_default();
+        let input = ctx.input.unwrap_or_default();
+        let title = input["title"].as_str().unwrap_or_default();
         let account = ctx.payload["account"].as_str().unwrap_or_default();
         Ok(json!({"published": title, "account": account}))
     }

@@ -251,7 +251,7 @@ pub struct SubmitArgs {
     #[arg(long)]
     pub dedupe_ttl_ms: Option<u64>,
     /// Jobs to enqueue when this one completes, as a JSON array of job specs
-    /// (`[{"kind": "post.publish", "payload": {...}}]`); each gets the result as `payload.input`.
+    /// (`[{"kind": "post.publish", "payload": {...}}]`); each gets the result as its `input`.
     #[arg(long)]
     pub then: Option<String>,
     /// Concurrency key: at most --concurrency-limit jobs with it run at once.

@@ -10,8 +10,9 @@ use axum::{
     routing::{get, post},
 };
 use ferry_core::{
-    DEFAULT_TENANT, FieldError, Job, JobState, KindPattern,
+    DEFAULT_TENANT, FieldError, Job, JobState, KindPattern, NewJob,
     api::{ItemPage, JobPage, JobsCreated, SubmitBatch, SubmitJob},
+    dataset::Output,
     validate::label_key_ok,
 };
 use ferry_store::ListParams;
@@ -102,10 +103,7 @@ async fn submit(
     let jobs = queue
         .validate(vec![spec], false)
         .map_err(ApiError::validation)?;
-    let outputs = jobs
-        .iter()
-        .filter_map(|j| j.output.as_ref().map(|o| ("output.key".to_owned(), o)))
-        .collect();
+    let outputs = jobs.iter().flat_map(|j| outputs_of(j, "")).collect();
     super::datasets::check_keys(queue.store(), outputs).await?;
     let inserted = queue.submit(&jobs).await?.remove(0);
     // A dedupe key held by an unfinished job: that job answers, with 200 (nothing created).
@@ -125,6 +123,41 @@ async fn submit(
     Ok(created(job, status))
 }
 
+/// The outputs of `job` and of every job its chain (`then`) will enqueue, each with the
+/// path of its `output.key` under `prefix`: a chained job is checked now, like its parent,
+/// since it is enqueued without further checks.
+fn outputs_of<'a>(job: &'a NewJob, prefix: &str) -> Vec<(String, &'a Output)> {
+    fn walk<'a>(
+        output: Option<&'a Output>,
+        then: &'a [SubmitJob],
+        prefix: &str,
+        into: &mut Vec<(String, &'a Output)>,
+    ) {
+        let at = |name: &str| {
+            if prefix.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{prefix}.{name}")
+            }
+        };
+        if let Some(output) = output {
+            into.push((at("output.key"), output));
+        }
+        for (i, child) in then.iter().enumerate() {
+            let then = child.then.as_deref().unwrap_or_default();
+            walk(
+                child.output.as_ref(),
+                then,
+                &at(&format!("then[{i}]")),
+                into,
+            );
+        }
+    }
+    let mut outputs = Vec::new();
+    walk(job.output.as_ref(), &job.then, prefix, &mut outputs);
+    outputs
+}
+
 async fn submit_batch(
     State(queue): State<AppState>,
     Json(batch): Json<SubmitBatch>,
@@ -139,11 +172,7 @@ async fn submit_batch(
     let outputs = jobs
         .iter()
         .enumerate()
-        .filter_map(|(i, j)| {
-            j.output
-                .as_ref()
-                .map(|o| (format!("jobs[{i}].output.key"), o))
-        })
+        .flat_map(|(i, j)| outputs_of(j, &format!("jobs[{i}]")))
         .collect();
     super::datasets::check_keys(queue.store(), outputs).await?;
     let inserted = queue.submit(&jobs).await?;
