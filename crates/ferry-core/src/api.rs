@@ -39,7 +39,8 @@ pub struct SubmitJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedupe_ttl_ms: Option<u64>,
     /// Jobs to enqueue when this one completes, in the same transaction that records its
-    /// result; each gets the result as `payload.input` and this job as `parent_id`.
+    /// result; each gets the result as its `input` (beside its payload, which stays as
+    /// given) and this job as `parent_id`. A spec that could not be enqueued is refused here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub then: Option<Vec<SubmitJob>>,
     /// At most `limit` jobs with this key run at once (one login per account).
@@ -159,6 +160,10 @@ pub struct ClaimedJob {
     pub lease_expires_at: DateTime<Utc>,
     /// The attempt fails with `TIMEOUT` after this instant.
     pub deadline: DateTime<Utc>,
+    /// The result of the job whose completion enqueued this one (`then`), given beside the
+    /// payload; absent for a job that no chain enqueued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
 }
 
 /// Answer of `POST /v1/worker/claim`.

@@ -85,7 +85,7 @@ macro_rules! job_columns {
          backoff_base_ms, backoff_max_ms, run_at, created_at, updated_at, started_at, finished_at, \
          worker_id, lease_expires_at, deadline_at, cancel_requested, progress, result, error, \
          dedupe_key, parent_id, concurrency_key, concurrency_limit, rate_key, rate_interval_ms, \
-         rate_max, rate_per_ms, output"
+         rate_max, rate_per_ms, output, input"
     };
 }
 
@@ -161,6 +161,7 @@ fn job_from_row(row: &PgRow) -> StoreResult<Job> {
         parent_id: row
             .try_get::<Option<Uuid>, _>("parent_id")?
             .map(JobId::from_uuid),
+        input: row.try_get("input")?,
         concurrency,
         rate_limit,
         output: from_json(row.try_get("output")?)?,
@@ -314,11 +315,12 @@ async fn insert_jobs(
         "INSERT INTO ferry.jobs (id, tenant_id, kind, status, payload, labels, priority, run_at, \
          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, dedupe_key, batch_id, \
          batch_index, then_specs, parent_id, concurrency_key, concurrency_limit, rate_key, \
-         rate_interval_ms, rate_max, rate_per_ms, output, created_at, updated_at) \
+         rate_interval_ms, rate_max, rate_per_ms, output, input, created_at, updated_at) \
          SELECT *, $18, $18 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], \
          $5::jsonb[], $6::jsonb[], $7::int[], $8::bigint[], $9::int[], $10::bigint[], \
          $11::bigint[], $12::bigint[], $13::text[], $14::uuid[], $15::int[], $16::jsonb[], $17::uuid[], \
-         $19::text[], $20::int[], $21::text[], $22::bigint[], $23::int[], $24::bigint[], $25::jsonb[]) \
+         $19::text[], $20::int[], $21::text[], $22::bigint[], $23::int[], $24::bigint[], $25::jsonb[], \
+         $26::jsonb[]) \
          ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(ids)
@@ -354,6 +356,7 @@ async fn insert_jobs(
     .bind(flow.iter().map(|f| f.rate_max.map(|v| v as i32)).collect::<Vec<_>>())
     .bind(flow.iter().map(|f| f.rate_per_ms).collect::<Vec<_>>())
     .bind(jobs.iter().map(|j| j.output.as_ref().map(to_json)).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|j| j.input.clone()).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
     let created: std::collections::HashSet<Uuid> = rows
@@ -1123,7 +1126,7 @@ impl PostgresStore {
             ") c WHERE j.id = c.id AND j.status IN ('pending', 'scheduled') \
              RETURNING j.id, j.kind, j.payload, \
              j.labels, j.attempt, j.max_attempts, j.lease_token, j.lease_expires_at, \
-             j.deadline_at, j.priority, j.run_at",
+             j.deadline_at, j.priority, j.run_at, j.input",
         );
         let rows = if keyed {
             // The statement's snapshot is taken after the lock is granted, so it sees every
@@ -1154,6 +1157,7 @@ impl PostgresStore {
                     lease_ms: p.lease_ms,
                     lease_expires_at: from_ms(row.try_get("lease_expires_at")?)?,
                     deadline: from_ms(row.try_get("deadline_at")?)?,
+                    input: row.try_get("input")?,
                 },
             ));
         }
@@ -1350,13 +1354,12 @@ impl PostgresStore {
                     from_json::<Vec<ferry_core::api::SubmitJob>>(row.try_get("then_specs")?)?
                 {
                     let result: Option<Value> = row.try_get("result")?;
-                    children.extend(NewJob::children(
+                    children.extend(shared::children(
                         id,
                         then,
                         &result.unwrap_or_default(),
-                        &shared::spawn_defaults(),
                         now,
-                    ));
+                    )?);
                 }
             }
             insert_jobs(&mut tx, &children, now).await?;
