@@ -4,6 +4,7 @@
 //! It never launches a browser and never runs a job itself; workers do, over HTTP.
 
 mod config;
+mod event_tail;
 pub mod http;
 mod queue;
 pub mod sealing;

@@ -40,6 +40,8 @@ pub struct Queue {
     events_bell: Arc<watch::Sender<u64>>,
     /// Holds a permit while other instances have not yet been told of a write here.
     events_unsent: Arc<Notify>,
+    /// The record's newest stretch, shared by live streams (started by the first).
+    event_tail: tokio::sync::OnceCell<Arc<crate::event_tail::EventTail>>,
     /// Whether this instance runs the maintenance services (see `services::Leader`).
     leader: std::sync::atomic::AtomicBool,
     /// Ids of jobs that just reached a final state.
@@ -62,6 +64,7 @@ impl Queue {
             work_available: Arc::new(Notify::new()),
             events_bell: Arc::new(watch::channel(0).0),
             events_unsent: Arc::new(Notify::new()),
+            event_tail: tokio::sync::OnceCell::new(),
             leader: std::sync::atomic::AtomicBool::new(false),
             finished,
             shutdown,
@@ -114,6 +117,21 @@ impl Queue {
                 _ = stop.cancelled() => return,
             }
         }
+    }
+
+    /// The record's newest stretch, read once for every live stream of this instance.
+    pub(crate) async fn event_tail(&self) -> StoreResult<Arc<crate::event_tail::EventTail>> {
+        self.event_tail
+            .get_or_try_init(|| {
+                crate::event_tail::EventTail::start(
+                    self.store.clone(),
+                    self.events_bell(),
+                    self.config.event_poll_interval,
+                    self.shutdown.clone(),
+                )
+            })
+            .await
+            .cloned()
     }
 
     pub(crate) fn events_sender(&self) -> Arc<watch::Sender<u64>> {

@@ -7,9 +7,11 @@
 //! Each read scans a bounded stretch of the record and moves the reader's position past
 //! all of it, matching or not, so a filter that rarely matches costs what is new, never
 //! the whole record since its last match. A stream tells the client such a position with
-//! an `id:` and no data (no event is dispatched; a reconnect resumes from there).
+//! an `id:` and no data (no event is dispatched; a reconnect resumes from there). Streams
+//! at the record's end share one read of it (`EventTail`), so idle streams cost filtering
+//! in memory, not a query each per write.
 
-use std::{collections::VecDeque, convert::Infallible, time::Duration};
+use std::{collections::VecDeque, convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -26,6 +28,7 @@ use ferry_store::EventFilter;
 use futures_util::stream;
 
 use super::{ApiError, AppState, Json, PathId, jobs::parse_num, jobs::query_pairs};
+use crate::event_tail::EventTail;
 
 /// The event types the record holds.
 pub const EVENT_TYPES: &[&str] = &[
@@ -44,6 +47,12 @@ pub const EVENT_TYPES: &[&str] = &[
 const MAX_PAGE: u32 = 1_000;
 /// Events read per query while a stream catches up; what a slow client can hold in memory.
 const STREAM_PAGE: u32 = 200;
+/// How often a caught-up stream reads at most, however often writes ring: under a steady
+/// stream of writes each open stream costs ten reads a second, not one per write. The
+/// first write after a quiet spell is read at once.
+const STREAM_READ_GAP: Duration = Duration::from_millis(100);
+/// How often a stream tells its client a position at most (an `id:` without data).
+const NOTE_GAP: Duration = Duration::from_secs(1);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -157,7 +166,9 @@ async fn answer(queue: AppState, p: Params, stream: bool) -> Result<Response, Ap
         After::Now => queue.store().events_head().await?,
     };
     if stream {
-        return Ok(live(queue, p.filter, after).into_response());
+        // Without the shared tail (the database is away) the stream reads on its own.
+        let tail = queue.event_tail().await.ok();
+        return Ok(live(queue, tail, p.filter, after).into_response());
     }
     if matches!(p.after, After::Now) {
         return Ok(Json(EventPage {
@@ -186,6 +197,14 @@ struct Cursor {
     pending: VecDeque<Pending>,
     /// Rung when events may have been written (here or on another instance).
     bell: tokio::sync::watch::Receiver<u64>,
+    /// When the stream last read while caught up.
+    last_idle_read: tokio::time::Instant,
+    /// The position the client last heard of (an event's id or a note) and when a note
+    /// was last sent.
+    told: i64,
+    last_note: tokio::time::Instant,
+    /// The record's newest stretch, shared with the other streams, and its end.
+    tail: Option<(Arc<EventTail>, tokio::sync::watch::Receiver<i64>)>,
 }
 
 /// The stream: pages of at most `STREAM_PAGE` events, read only when the client has taken
@@ -193,6 +212,7 @@ struct Cursor {
 /// server shuts down.
 fn live(
     queue: AppState,
+    tail: Option<Arc<EventTail>>,
     filter: EventFilter,
     after: i64,
 ) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
@@ -204,6 +224,13 @@ fn live(
         filter,
         after,
         pending: VecDeque::new(),
+        last_idle_read: tokio::time::Instant::now() - STREAM_READ_GAP,
+        told: after,
+        last_note: tokio::time::Instant::now() - NOTE_GAP,
+        tail: tail.map(|t| {
+            let end = t.subscribe();
+            (t, end)
+        }),
     };
     let events = stream::unfold(cursor, move |mut c| {
         let shutdown = shutdown.clone();
@@ -211,6 +238,7 @@ fn live(
             loop {
                 match c.pending.pop_front() {
                     Some(Pending::Event(event)) => {
+                        c.told = event.id;
                         let sse = SseEvent::default()
                             .id(event.id.to_string())
                             .event(event.event_type.clone())
@@ -221,6 +249,8 @@ fn live(
                         return Some((Ok(sse), c));
                     }
                     Some(Pending::Position(id)) => {
+                        c.told = id;
+                        c.last_note = tokio::time::Instant::now();
                         return Some((Ok(SseEvent::default().id(id.to_string())), c));
                     }
                     None => {}
@@ -230,20 +260,62 @@ fn live(
                 }
                 // Marked seen before reading: a ring after the read wakes the wait below.
                 c.bell.borrow_and_update();
-                match c
-                    .queue
-                    .events(DEFAULT_TENANT, &c.filter, c.after, STREAM_PAGE)
-                    .await
-                {
+                // From the shared tail when it holds the position, else from the store.
+                let shared = c.tail.as_mut().and_then(|(tail, end)| {
+                    end.borrow_and_update();
+                    tail.read(c.after, &c.filter, STREAM_PAGE)
+                });
+                let from_tail = shared.is_some();
+                let read = match shared {
+                    Some(page) => Ok(page),
+                    None => {
+                        c.queue
+                            .events(DEFAULT_TENANT, &c.filter, c.after, STREAM_PAGE)
+                            .await
+                    }
+                };
+                match read {
                     Ok(page) if page.next_after != c.after => {
-                        // Past what was scanned; the client hears of it after the events
-                        // when it lies beyond the last one.
-                        let last_event = page.events.last().map(|e| e.id);
+                        // Past what was scanned; the client hears of it (after the
+                        // events, at most once per NOTE_GAP) when it lies beyond them.
                         c.after = page.next_after;
                         c.pending
                             .extend(page.events.into_iter().map(Pending::Event));
-                        if last_event != Some(c.after) {
+                        if c.pending.is_empty() && c.last_note.elapsed() >= NOTE_GAP {
                             c.pending.push_back(Pending::Position(c.after));
+                        }
+                        continue;
+                    }
+                    Ok(_) if c.told != c.after && c.pending.is_empty() => {
+                        // Caught up with a position the client has not heard of: note it
+                        // when NOTE_GAP has passed, unless there is more to read first.
+                        let note_at = c.last_note + NOTE_GAP;
+                        let Some((_, end)) = c.tail.as_mut() else {
+                            tokio::select! {
+                                _ = tokio::time::sleep_until(note_at) => {
+                                    c.pending.push_back(Pending::Position(c.after));
+                                }
+                                _ = c.bell.changed() => {}
+                                _ = shutdown.cancelled() => return None,
+                            }
+                            continue;
+                        };
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(note_at) => {
+                                c.pending.push_back(Pending::Position(c.after));
+                            }
+                            _ = end.changed() => {}
+                            _ = shutdown.cancelled() => return None,
+                        }
+                    }
+                    Ok(_) if from_tail => {
+                        // Caught up with the tail: wait for it to read on.
+                        let Some((_, end)) = c.tail.as_mut() else {
+                            continue;
+                        };
+                        tokio::select! {
+                            _ = end.changed() => {}
+                            _ = shutdown.cancelled() => return None,
                         }
                     }
                     Ok(_) => {
@@ -254,6 +326,12 @@ fn live(
                             _ = tokio::time::sleep(poll) => {}
                             _ = shutdown.cancelled() => return None,
                         }
+                        let next_read = c.last_idle_read + STREAM_READ_GAP;
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(next_read) => {}
+                            _ = shutdown.cancelled() => return None,
+                        }
+                        c.last_idle_read = tokio::time::Instant::now();
                     }
                     Err(e) => {
                         // The database is away: try again shortly, the client stays.
