@@ -152,7 +152,7 @@ fn send_part(
                 {
                     let mut first = part;
                     let second = first.split_off(first.len() / 2);
-                    futures_util::join!(
+                    tokio::join!(
                         send_part(client, first, give_up),
                         send_part(client, second, give_up)
                     );
