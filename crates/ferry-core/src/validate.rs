@@ -46,6 +46,8 @@ pub const MAX_ERROR_CODE_LEN: usize = 64;
 pub const MAX_ERROR_MESSAGE_LEN: usize = 8 * 1024;
 pub const MAX_PROGRESS_MESSAGE_LEN: usize = 2 * 1024;
 pub const MAX_DEDUPE_KEY_LEN: usize = 256;
+/// The most jobs one job's `then` enqueues (each child's own `then` counts on its own).
+pub const MAX_THEN: usize = 100;
 
 /// Field path helper: `prefix.name` or `name`.
 fn path(prefix: &str, name: &str) -> String {
@@ -172,7 +174,14 @@ pub fn new_job(
         ));
     }
     let mut then = Vec::new();
-    for (i, child) in spec.then.unwrap_or_default().into_iter().enumerate() {
+    let children = spec.then.unwrap_or_default();
+    if children.len() > MAX_THEN {
+        errors.push(FieldError::new(
+            path(prefix, "then"),
+            format!("at most {MAX_THEN} jobs"),
+        ));
+    }
+    for (i, child) in children.into_iter().take(MAX_THEN).enumerate() {
         let child_path = path(prefix, &format!("then[{i}]"));
         if defaults.max_chain_depth == 0 {
             errors.push(FieldError::new(
@@ -471,6 +480,9 @@ mod tests {
             fields(new_job(spec(deep), &shallow, now, "")),
             ["then[0].then[0].then"]
         );
+        // Wide as well as deep: one job enqueues at most MAX_THEN.
+        let wide = json!({"kind": "a", "then": vec![json!({"kind": "b"}); MAX_THEN + 1]});
+        assert_eq!(fields(new_job(spec(wide), &shallow, now, "")), ["then"]);
         let ok = new_job(
             spec(json!({"kind": "a", "then": [{"kind": "b"}, {"kind": "c", "payload": [1]}]})),
             &shallow,
