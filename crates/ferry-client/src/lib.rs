@@ -5,7 +5,7 @@
 use std::{
     sync::{
         Arc, Once,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU32, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -60,6 +60,14 @@ impl ClientError {
         }
     }
 
+    /// The HTTP status the server answered, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } | ClientError::Protocol { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
     /// Worth trying again later: the server or the network is having a moment.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -100,13 +108,20 @@ pub struct Client {
     http: reqwest::Client,
     /// One or more instances of the same Ferry deployment.
     bases: Arc<Vec<String>>,
-    /// Which of `bases` requests go to; moves on when one cannot be reached.
+    /// Which of `bases` requests go to; moves on when one cannot be reached or keeps
+    /// answering `503`.
     current: Arc<AtomicUsize>,
+    /// `503` answers in a row from the current instance.
+    unavailable: Arc<AtomicU32>,
     token: Secret,
     timeout: Duration,
 }
 
 static CRYPTO: Once = Once::new();
+
+/// How many `503` answers in a row from one instance make a client with several instances
+/// move to the next one.
+pub const UNAVAILABLE_IN_A_ROW: u32 = 3;
 
 /// The error a non-2xx answer stands for.
 fn error_answer(status: StatusCode, bytes: &[u8]) -> ClientError {
@@ -136,7 +151,8 @@ pub fn install_crypto_provider() {
 impl Client {
     /// A client for the server at `base_url`, or for several instances of one deployment
     /// given as a comma-separated list (`http://a:7878,http://b:7878`): requests go to one
-    /// of them and move to the next when it cannot be reached.
+    /// of them and move to the next when it cannot be reached, or after it answered
+    /// [`UNAVAILABLE_IN_A_ROW`] `503`s in a row (an instance cut off from its database).
     pub fn new(base_url: &str, token: Secret) -> ClientResult<Self> {
         let mut bases = Vec::new();
         for url in base_url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
@@ -162,6 +178,7 @@ impl Client {
             http,
             bases: Arc::new(bases),
             current: Arc::default(),
+            unavailable: Arc::default(),
             token,
             timeout: Duration::from_secs(30),
         })
@@ -172,13 +189,32 @@ impl Client {
         &self.bases[self.current.load(Ordering::Relaxed) % self.bases.len()]
     }
 
-    /// After a transport error, the next request goes to the next instance.
-    fn fail_over(&self) {
-        if self.bases.len() > 1 {
-            let was = self.current.fetch_add(1, Ordering::Relaxed);
-            let next = &self.bases[(was + 1) % self.bases.len()];
+    /// The next request goes to the instance after `was` (the one a failed request went
+    /// to); requests that failed together on one instance move on once.
+    fn fail_over(&self, was: usize, why: &'static str) {
+        if self.bases.len() < 2 {
+            return;
+        }
+        let next = was.wrapping_add(1);
+        if self
+            .current
+            .compare_exchange(was, next, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.unavailable.store(0, Ordering::Relaxed);
             let from = &self.bases[was % self.bases.len()];
-            tracing::warn!(%from, to = %next, "server unreachable; failing over");
+            let to = &self.bases[next % self.bases.len()];
+            tracing::warn!(%from, %to, why, "failing over to the next server");
+        }
+    }
+
+    /// Counts a `503` from instance `was`; fails over after enough in a row.
+    fn unavailable_answer(&self, was: usize) {
+        if self.current.load(Ordering::Relaxed) != was {
+            return;
+        }
+        if self.unavailable.fetch_add(1, Ordering::Relaxed) + 1 >= UNAVAILABLE_IN_A_ROW {
+            self.fail_over(was, "server answers 503");
         }
     }
 
@@ -203,15 +239,21 @@ impl Client {
 
     /// Sends and reads the whole answer; a non-2xx answer is an error.
     async fn send_raw(&self, req: RequestBuilder) -> ClientResult<(StatusCode, bytes::Bytes)> {
+        let was = self.current.load(Ordering::Relaxed);
         let response = req.send().await.map_err(|e| {
-            self.fail_over();
+            self.fail_over(was, "server unreachable");
             ClientError::Transport(e)
         })?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| {
-            self.fail_over();
+            self.fail_over(was, "server unreachable");
             ClientError::Transport(e)
         })?;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            self.unavailable_answer(was);
+        } else if self.current.load(Ordering::Relaxed) == was {
+            self.unavailable.store(0, Ordering::Relaxed);
+        }
         if status.is_success() {
             return Ok((status, bytes));
         }
@@ -650,9 +692,12 @@ mod tests {
     fn server_lists() {
         let c = Client::new("http://a:1/, http://b:2", Secret::new("t")).expect("valid");
         assert_eq!(c.base_url(), "http://a:1");
-        c.fail_over();
+        c.fail_over(0, "test");
         assert_eq!(c.base_url(), "http://b:2");
-        c.fail_over();
+        // A second failure seen on the instance already left does not move on again.
+        c.fail_over(0, "test");
+        assert_eq!(c.base_url(), "http://b:2");
+        c.fail_over(1, "test");
         assert_eq!(c.base_url(), "http://a:1");
         for bad in ["", "ftp://x", "http://a:1,nope", ","] {
             assert!(Client::new(bad, Secret::new("t")).is_err(), "{bad:?}");

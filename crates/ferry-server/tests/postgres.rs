@@ -599,3 +599,75 @@ async fn an_event_written_on_one_instance_reaches_streams_on_another() {
     assert!(waited < Duration::from_secs(10), "took {waited:?}");
     eprintln!("an event crossed instances in {waited:?}");
 }
+
+/// A leader cut off from the database (its connections go silent, nothing closes them)
+/// steps down, and another instance ends its silent session, takes the lock and runs
+/// maintenance: here, it rescues a job whose lease expired after the cut.
+#[tokio::test]
+async fn a_leader_cut_off_from_the_database_hands_over_maintenance() {
+    use ferry_testkit::tcp_proxy::{TcpProxy, url_addr};
+    let db = ferry_testkit::pg::TestDatabase::create().await;
+    let proxy = TcpProxy::spawn(url_addr(&db.url)).await.expect("proxy");
+    let server = |url: String| async move {
+        TestServer::builder()
+            .backend(Backend::Postgres)
+            .with_services()
+            .configure(|c| {
+                c.services.leader_interval = Duration::from_millis(200);
+                c.services.leader_timeout = Duration::from_secs(2);
+            })
+            .on_database(&url)
+            .spawn()
+            .await
+    };
+    let a = server(proxy.url_for(&db.url)).await;
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !a.queue.is_leader() {
+        assert!(tokio::time::Instant::now() < until, "A never led");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let b = server(db.url.clone()).await;
+
+    // A job claimed through B whose worker then vanishes: its lease expires in 1 s.
+    let submitted = b
+        .api
+        .submit(&job("cut.off", json!({})))
+        .await
+        .expect("submit");
+    let mut request = claim(&["cut.*"], 0);
+    request.lease_ms = Some(1_000);
+    let claimed = b.worker.claim(&request).await.expect("claim").jobs;
+    assert_eq!(claimed.len(), 1);
+
+    proxy.freeze();
+    let cut = tokio::time::Instant::now();
+    let bound = Duration::from_secs(30);
+    loop {
+        let job = b.api.job(submitted.id).await.expect("job");
+        if job.status != JobState::Running && b.queue.is_leader() {
+            assert_eq!(
+                job.error.as_ref().map(|e| e.code.as_str()),
+                Some("LEASE_EXPIRED"),
+                "{job:?}"
+            );
+            break;
+        }
+        assert!(
+            cut.elapsed() < bound,
+            "no rescue within {bound:?} of the leader's cut (B leads: {}, A leads: {})",
+            b.queue.is_leader(),
+            a.queue.is_leader()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A stepped down on its own: it could not confirm its session.
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while a.queue.is_leader() {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "A still believes it leads"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(proxy);
+}

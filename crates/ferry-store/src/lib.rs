@@ -51,9 +51,10 @@ macro_rules! dispatch {
     };
 }
 
-/// The session that holds the leader lock, if this process leads (PostgreSQL).
+/// This process's leader election session (PostgreSQL): it holds the leader lock while
+/// this process leads.
 #[derive(Debug, Default)]
-pub struct LeaderState(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>);
+pub struct LeaderState(postgres::LeaderSession);
 
 /// Where the data lives, parsed from a database URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,11 +143,13 @@ impl Store {
 
     /// Takes or keeps the leadership of maintenance; answers whether this process leads.
     /// On SQLite this process is the only one and always leads; on PostgreSQL one
-    /// instance holds an advisory lock on a session that `state` keeps open.
-    pub async fn lead(&self, state: &mut LeaderState) -> bool {
+    /// instance holds an advisory lock on a session that `state` keeps open. A leader that
+    /// cannot confirm its session for `timeout` steps down; a session holding the lock that
+    /// has been silent for twice that is ended by the next instance that tries to lead.
+    pub async fn lead(&self, state: &mut LeaderState, timeout: std::time::Duration) -> bool {
         match self {
             Store::Sqlite(_) => true,
-            Store::Postgres(s) => s.lead(&mut state.0).await,
+            Store::Postgres(s) => s.lead(&mut state.0, timeout).await,
         }
     }
 

@@ -17,7 +17,6 @@ use ferry_core::{
 use serde_json::Value;
 use sqlx::{
     PgConnection, Postgres, QueryBuilder, Row,
-    pool::PoolConnection,
     postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow},
 };
 use tokio::sync::Notify;
@@ -28,6 +27,9 @@ use ferry_core::api::{ArtifactInfo, DeliveryInfo, SessionInfo};
 use ferry_core::schedule::Schedule;
 
 mod datasets;
+mod leader;
+
+pub use leader::LeaderSession;
 
 use crate::{
     ClaimParams, CompleteParams, Completed, DeliveryOutcome, DueDelivery, EventFilter, FailParams,
@@ -1981,30 +1983,6 @@ impl PostgresStore {
         }
     }
 
-    /// Takes or keeps the leader lock; answers whether this instance leads.
-    pub async fn lead(&self, held: &mut Option<PoolConnection<Postgres>>) -> bool {
-        if let Some(conn) = held.as_mut() {
-            if sqlx::query("SELECT 1").execute(&mut **conn).await.is_ok() {
-                return true;
-            }
-            // The session (and with it the lock) is gone.
-            *held = None;
-        }
-        let Ok(mut conn) = self.pool.acquire().await else {
-            return false;
-        };
-        match sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
-            .bind(LEADER_LOCK)
-            .fetch_one(&mut *conn)
-            .await
-        {
-            Ok(true) => {
-                *held = Some(conn);
-                true
-            }
-            _ => false,
-        }
-    }
 }
 
 /// Sleeps; answers `true` when told to stop first.

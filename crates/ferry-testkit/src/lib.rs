@@ -7,6 +7,7 @@ pub use ferry_demo_site as fixture;
 pub mod flow;
 pub mod handlers;
 pub mod pg;
+pub mod tcp_proxy;
 
 use std::{sync::Arc, time::Duration};
 

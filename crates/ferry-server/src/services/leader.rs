@@ -1,7 +1,10 @@
 //! Leader election: with several instances on one PostgreSQL database, the maintenance
 //! services run on exactly one of them, the one holding an advisory lock. When it dies its
 //! session ends, the lock is released, and another instance takes over within
-//! `leader_interval`. On SQLite the single instance always leads.
+//! `leader_interval`. When it is cut off from the database (or frozen) instead, it steps
+//! down after `leader_timeout` without confirming its session, and another instance ends
+//! that session once it has been silent for twice as long, then takes over. On SQLite the
+//! single instance always leads.
 
 use std::sync::Arc;
 
@@ -26,7 +29,10 @@ impl Leader {
 
     /// Takes or checks leadership once; answers whether this instance leads.
     pub async fn run_once(&mut self) -> bool {
-        let leads = self.queue.store().lead(&mut self.state).await;
+        let services = &self.queue.config().services;
+        // A healthy leader confirms its session every tick, well within the timeout.
+        let timeout = services.leader_timeout.max(services.leader_interval * 3);
+        let leads = self.queue.store().lead(&mut self.state, timeout).await;
         let led = self.queue.set_leader(leads);
         if leads != led {
             tracing::info!(leads, "maintenance leadership changed");

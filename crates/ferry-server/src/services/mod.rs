@@ -40,6 +40,11 @@ pub struct ServiceConfig {
     /// How often an instance tries to become (or checks it still is) the one that runs
     /// maintenance (default 1 s). On SQLite the only instance always leads.
     pub leader_interval: Duration,
+    /// How long a leader may go without confirming its database session (default 10 s).
+    /// A leader that cannot confirm it for this long steps down and drops the session;
+    /// another instance ends a leader session that has been silent for twice this long
+    /// (a leader cut off from the database, or frozen), which frees the lock for it.
+    pub leader_timeout: Duration,
     pub webhooks: WebhookConfig,
     /// How often cron schedules are looked at (default 1 s).
     pub cron_interval: Duration,
@@ -54,6 +59,7 @@ impl Default for ServiceConfig {
             cleaner: CleanerConfig::default(),
             batch: 1_000,
             leader_interval: Duration::from_secs(1),
+            leader_timeout: Duration::from_secs(10),
             webhooks: WebhookConfig::default(),
             cron_interval: Duration::from_secs(1),
         }
