@@ -26,6 +26,8 @@ pub struct LeaderSession {
     leads: bool,
     /// When the lock was last confirmed on `conn`.
     confirmed: Option<Instant>,
+    /// The server refused the session settings: connect without them.
+    plain: bool,
 }
 
 impl PostgresStore {
@@ -36,9 +38,25 @@ impl PostgresStore {
         let query_timeout = (timeout / 3).max(Duration::from_millis(100));
         if s.conn.is_none() {
             s.leads = false;
-            let options = self.session_options(timeout);
+            let options = if s.plain {
+                self.pool.connect_options().as_ref().clone()
+            } else {
+                self.session_options(timeout)
+            };
             match tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await {
                 Ok(Ok(conn)) => s.conn = Some(conn),
+                Ok(Err(sqlx::Error::Database(e)))
+                    if !s.plain && matches!(e.code().as_deref(), Some("42704" | "08P01")) =>
+                {
+                    // An older server, or a pooler that passes no startup options: the
+                    // session goes without them (the timeouts above still bound it).
+                    tracing::warn!(
+                        error = %e,
+                        "the database refused the leader session's settings; going without"
+                    );
+                    s.plain = true;
+                    return false;
+                }
                 Ok(Err(e)) => {
                     tracing::debug!(error = %e, "cannot open the leader election session");
                     return false;
