@@ -126,7 +126,8 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventPage {
     pub events: Vec<Event>,
-    /// Pass as `after` to continue; the last event's `id` (or the `after` given).
+    /// Pass as `after` to continue: the last event's `id` when the page is full, else the
+    /// last event the read scanned, matching or not; the `after` given at the end.
     pub next_after: i64,
 }
 

@@ -19,11 +19,14 @@ use crate::{
     worker::EmbeddedWorker,
 };
 
+mod events;
+
 pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     match args.command {
         BenchCommand::Queue(args) => queue(args).await,
         BenchCommand::Browser(args) => browser(args).await,
         BenchCommand::Dataset(args) => dataset(args).await,
+        BenchCommand::Events(args) => events::run(args).await,
     }
 }
 
@@ -150,6 +153,7 @@ struct BenchServer {
     store: Store,
     base: String,
     api: Client,
+    api_token: Secret,
     worker_token: Secret,
     _dir: tempfile::TempDir,
 }
@@ -176,12 +180,13 @@ async fn bench_server(database_url: Option<&str>) -> Result<BenchServer> {
         shutdown: CancellationToken::new(),
     })?;
     let base = format!("http://{}", server.addr);
-    let api = Client::new(&base, api_token)?;
+    let api = Client::new(&base, api_token.clone())?;
     Ok(BenchServer {
         server,
         store,
         base,
         api,
+        api_token,
         worker_token,
         _dir: dir,
     })
@@ -198,6 +203,7 @@ async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
         api,
         worker_token,
         _dir,
+        ..
     } = bench_server(args.database_url.as_deref()).await?;
     let backend = store.backend_name();
     if args.history > 0 {

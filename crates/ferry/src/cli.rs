@@ -364,6 +364,30 @@ pub enum BenchCommand {
     Browser(BenchBrowserArgs),
     /// Datasets: rows reported, applied (new, then an overlapping run) and exported per second.
     Dataset(BenchDatasetArgs),
+    /// Events written per second (and jobs drained) with N idle, filtered SSE streams open.
+    Events(BenchEventsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchEventsArgs {
+    /// Numbers of open streams to measure, comma separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [0usize, 100, 500])]
+    pub streams: Vec<usize>,
+    /// The streams' filter, as `GET /v1/events` takes it (the jobs never match it).
+    #[arg(long, default_value = "type=job.failed")]
+    pub filter: String,
+    /// Jobs to enqueue and drain at each level.
+    #[arg(long, default_value_t = 20_000)]
+    pub jobs: usize,
+    /// Worker runtimes.
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+    /// Jobs per claim (each worker's concurrency) and per enqueue request.
+    #[arg(long, default_value_t = 50)]
+    pub batch: usize,
+    /// Database URL [default: SQLite in a temporary directory, a fresh one per level].
+    #[arg(long, env = "FERRY_BENCH_DATABASE_URL")]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
