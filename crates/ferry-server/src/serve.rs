@@ -63,7 +63,10 @@ pub(crate) async fn run(
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("open connections did not finish within {DRAIN:?}; closing them");
     }
 }

@@ -1982,7 +1982,6 @@ impl PostgresStore {
             }
         }
     }
-
 }
 
 /// Sleeps; answers `true` when told to stop first.

@@ -168,7 +168,10 @@ fn the_binary_does_not_carry_the_test_kit() {
         }
     }
     assert!(seen.contains("ferry-demo-site"), "{seen:?}");
-    assert!(!seen.contains("ferry-testkit"), "the binary depends on: {seen:?}");
+    assert!(
+        !seen.contains("ferry-testkit"),
+        "the binary depends on: {seen:?}"
+    );
 }
 
 /// The tour's commands with the real binary: `examples/reviews.yaml` with `--input site=…`
