@@ -138,7 +138,9 @@ async fn a_client_that_trickles_its_headers_is_cut_off() {
         .spawn()
         .await;
     let addr = server.url.trim_start_matches("http://").to_owned();
-    let mut slow = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         .await
         .expect("a first header");
@@ -152,4 +154,64 @@ async fn a_client_that_trickles_its_headers_is_cut_off() {
     .await;
     assert!(closed.is_ok(), "the connection was still open after 15 s");
     server.api.health().await.expect("others are still served");
+}
+
+/// A webhook the database cannot serve (one stored with thousands of kind patterns before
+/// they were limited: its filter is too deep for SQLite to run) never stops the others'
+/// deliveries.
+#[tokio::test]
+async fn one_bad_webhook_never_stops_the_others_deliveries() {
+    use ferry_server::services::{Service, WebhookSender};
+    let server = TestServer::spawn().await;
+    let store = server.queue.store();
+    let head = store.events_head().await.expect("head");
+    store
+        .webhook_insert(&ferry_store::WebhookRow {
+            id: ferry_core::JobId::new(),
+            tenant_id: ferry_core::DEFAULT_TENANT.to_owned(),
+            url: "http://127.0.0.1:9/bad".to_owned(),
+            sealed_secret: vec![0; 32],
+            events: vec!["job.created".to_owned()],
+            kinds: (0..5_000).map(|i| format!("kind{i}.*")).collect(),
+            cursor: head,
+            created_at: chrono::Utc::now(),
+        })
+        .await
+        .expect("stored");
+    let http = reqwest_client();
+    let good: serde_json::Value = http
+        .post(format!("{}/v1/webhooks", server.url))
+        .bearer_auth(ferry_testkit::API_TOKEN)
+        .json(
+            &json!({"url": "http://127.0.0.1:9/good", "secret": "0123456789abcdef",
+                      "events": ["job.created"]}),
+        )
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    let good_id = good["id"].as_str().expect("an id").to_owned();
+    server
+        .api
+        .submit(&job("ferry.noop", json!({})))
+        .await
+        .expect("submit");
+    // One pass of the sender (it may fail to send; the delivery exists either way).
+    let _ = WebhookSender::new(server.queue.clone()).run_once().await;
+    let deliveries: serde_json::Value = http
+        .get(format!("{}/v1/webhooks/{good_id}/deliveries", server.url))
+        .bearer_auth(ferry_testkit::API_TOKEN)
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        deliveries["deliveries"].as_array().map(Vec::len),
+        Some(1),
+        "{deliveries}"
+    );
 }

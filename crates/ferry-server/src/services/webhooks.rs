@@ -85,47 +85,59 @@ impl WebhookSender {
     }
 
     async fn dispatch(&self) -> Result<u64, StoreError> {
-        let store = self.queue.store();
         let mut made = 0;
-        for hook in store.webhook_list(None).await? {
-            let filter = EventFilter {
-                job: None,
-                kinds: hook
-                    .kinds
-                    .iter()
-                    .filter_map(|k| k.parse::<KindPattern>().ok())
-                    .collect(),
-                types: hook.events.clone(),
-            };
-            // The cursor moves past every event read, wanted or not, so a webhook that
-            // rarely matches reads only what is new on each pass.
-            let page = store
-                .events_read(
-                    &hook.tenant_id,
-                    &filter,
-                    hook.cursor,
-                    500,
-                    ferry_store::EVENTS_SCAN,
-                )
-                .await?;
-            if page.next_after == hook.cursor {
-                continue;
-            }
-            let pairs: Vec<_> = page.events.iter().map(|e| (e.id, e.job_id)).collect();
-            if store
-                .webhook_dispatch(
-                    hook.id,
-                    hook.cursor,
-                    page.next_after,
-                    &pairs,
-                    self.queue.now(),
-                )
-                .await?
-            {
-                made += pairs.len() as u64;
+        for hook in self.queue.store().webhook_list(None).await? {
+            match self.dispatch_one(&hook).await {
+                Ok(n) => made += n,
+                // The database is away: the next pass tries every webhook again.
+                Err(e @ (StoreError::Unavailable(_) | StoreError::Storage(_))) => return Err(e),
+                // One webhook the database cannot serve (a filter too large to run, say)
+                // never stops the others' deliveries.
+                Err(e) => {
+                    tracing::error!(webhook_id = %hook.id, error = %e, "cannot dispatch this webhook's events; skipping it");
+                }
             }
         }
         Ok(made)
+    }
+
+    /// Turns one webhook's new events into deliveries; answers how many.
+    async fn dispatch_one(&self, hook: &ferry_store::WebhookRow) -> Result<u64, StoreError> {
+        let store = self.queue.store();
+        let filter = EventFilter {
+            job: None,
+            kinds: hook
+                .kinds
+                .iter()
+                .filter_map(|k| k.parse::<KindPattern>().ok())
+                .collect(),
+            types: hook.events.clone(),
+        };
+        // The cursor moves past every event read, wanted or not, so a webhook that
+        // rarely matches reads only what is new on each pass.
+        let page = store
+            .events_read(
+                &hook.tenant_id,
+                &filter,
+                hook.cursor,
+                500,
+                ferry_store::EVENTS_SCAN,
+            )
+            .await?;
+        if page.next_after == hook.cursor {
+            return Ok(0);
+        }
+        let pairs: Vec<_> = page.events.iter().map(|e| (e.id, e.job_id)).collect();
+        let made = store
+            .webhook_dispatch(
+                hook.id,
+                hook.cursor,
+                page.next_after,
+                &pairs,
+                self.queue.now(),
+            )
+            .await?;
+        Ok(if made { pairs.len() as u64 } else { 0 })
     }
 
     async fn send(&self, d: DueDelivery) -> Result<(), StoreError> {
