@@ -25,6 +25,12 @@ const READ_PAGE: u32 = 1_000;
 /// How often the reader reads at most while it keeps up (the first write after a quiet
 /// spell is read at once).
 const READ_GAP: Duration = Duration::from_millis(100);
+/// After a wake-up that found nothing new, how long the tail keeps looking (every
+/// `RECHECK_EVERY`): on PostgreSQL an event is readable only once every older transaction
+/// in the cluster has ended (exact resumption), so the write that rang the bell may show a
+/// moment later, when no further ring will come.
+const RECHECK_FOR: Duration = Duration::from_secs(5);
+const RECHECK_EVERY: Duration = Duration::from_millis(50);
 
 #[derive(Debug)]
 pub struct EventTail {
@@ -152,6 +158,7 @@ impl EventTail {
         stop: CancellationToken,
     ) {
         let mut last_idle_read = tokio::time::Instant::now();
+        let mut recheck_until: Option<tokio::time::Instant> = None;
         loop {
             bell.borrow_and_update();
             let after = *self.end.borrow();
@@ -174,9 +181,13 @@ impl EventTail {
             }
             // Caught up (or the database is away): wait for a write, or look again; under
             // a steady stream of writes, read (and wake the streams) every READ_GAP.
+            let recheck = recheck_until.filter(|t| tokio::time::Instant::now() < *t);
             tokio::select! {
-                _ = bell.changed() => {}
+                _ = bell.changed() => {
+                    recheck_until = Some(tokio::time::Instant::now() + RECHECK_FOR);
+                }
                 _ = tokio::time::sleep(poll) => {}
+                _ = tokio::time::sleep(RECHECK_EVERY), if recheck.is_some() => {}
                 _ = stop.cancelled() => return,
             }
             tokio::select! {
