@@ -381,11 +381,14 @@ async fn insert_jobs(
             });
             continue;
         }
+        // The job that held the key: unfinished, or (another instance's job that finished
+        // between our conflict and this read) the newest with the key, which answers as it
+        // would have a moment earlier.
         let row = sqlx::query(concat!(
             "SELECT ",
             job_columns!(),
             " FROM ferry.jobs WHERE tenant_id = $1 AND dedupe_key = $2 \
-             AND status IN ('scheduled', 'pending', 'running')"
+             ORDER BY (status IN ('scheduled', 'pending', 'running')) DESC, id DESC LIMIT 1"
         ))
         .bind(&job.tenant_id)
         .bind(&job.dedupe_key)
