@@ -17,9 +17,12 @@ pub const MAX_KEY_LEN: usize = 512;
 /// At most this many keys of each sort (new, changed, gone) are named in a
 /// `dataset.changed` event; the counts are always whole.
 pub const MAX_EVENT_KEYS: usize = 1_000;
+/// A snapshot run that would mark more than this share of the dataset's rows gone is
+/// refused unless its `output.max_gone` allows more (see [`Output::max_gone`]).
+pub const DEFAULT_MAX_GONE: f64 = 0.5;
 
 /// `output` of a job: where its items go.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Output {
     /// The dataset's name: 1-128 of letters, digits, `_ - . :` (`reviews:shop-1`).
@@ -28,6 +31,24 @@ pub struct Output {
     pub key: String,
     #[serde(default)]
     pub mode: OutputMode,
+    /// A snapshot run that would mark more than this share (0 to 1) of the rows that were
+    /// there before it gone is refused: the job fails with `DATASET_GONE_LIMIT`, its items
+    /// stay on the job and the dataset is left as it was. Default
+    /// [`DEFAULT_MAX_GONE`]; `1` lets any run through (to force one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_gone: Option<f64>,
+}
+
+impl Output {
+    /// The share of rows a snapshot run may mark gone.
+    pub fn max_gone(&self) -> f64 {
+        self.max_gone.unwrap_or(DEFAULT_MAX_GONE)
+    }
+
+    /// Whether a snapshot run that would mark `gone` of `live` rows gone must be refused.
+    pub fn refuses_gone(&self, gone: u64, live: u64) -> bool {
+        self.mode == OutputMode::Snapshot && gone > 0 && gone as f64 > self.max_gone() * live as f64
+    }
 }
 
 /// How a run relates to the rows already in its dataset.
@@ -86,6 +107,14 @@ pub fn validate_output(output: &Output, at: &str) -> Vec<FieldError> {
         errors.push(FieldError::new(
             format!("{at}.key"),
             format!("the name of an item field: 1-{MAX_KEY_FIELD_LEN} bytes"),
+        ));
+    }
+    if let Some(share) = output.max_gone
+        && !(0.0..=1.0).contains(&share)
+    {
+        errors.push(FieldError::new(
+            format!("{at}.max_gone"),
+            "a share from 0 to 1 of the dataset's rows a snapshot run may mark gone",
         ));
     }
     errors
@@ -325,12 +354,36 @@ mod tests {
             dataset: "no spaces".into(),
             key: String::new(),
             mode: OutputMode::Snapshot,
+            max_gone: Some(1.5),
         };
         let fields: Vec<_> = validate_output(&bad, "output")
             .into_iter()
             .map(|e| e.field)
             .collect();
-        assert_eq!(fields, ["output.dataset", "output.key"]);
+        assert_eq!(fields, ["output.dataset", "output.key", "output.max_gone"]);
+    }
+
+    #[test]
+    fn the_gone_share_is_bounded() {
+        let mut output = Output {
+            dataset: "reviews".into(),
+            key: "id".into(),
+            mode: OutputMode::Snapshot,
+            max_gone: None,
+        };
+        assert!(!output.refuses_gone(5, 10), "half may go by default");
+        assert!(output.refuses_gone(6, 10));
+        assert!(
+            output.refuses_gone(1, 1),
+            "a run that keeps nothing of one row"
+        );
+        assert!(!output.refuses_gone(0, 0));
+        output.max_gone = Some(1.0);
+        assert!(!output.refuses_gone(10, 10), "1 forces the run through");
+        output.max_gone = Some(0.0);
+        assert!(output.refuses_gone(1, 1000), "0: no row may go");
+        output.mode = OutputMode::Merge;
+        assert!(!output.refuses_gone(1, 1), "merge runs mark nothing gone");
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub enum ErrorCode {
     /// The database cannot write (disk full, read-only or an I/O error); nothing was
     /// applied. Retry later.
     StorageUnavailable,
+    /// The client (or the server) holds as many event streams open as it may; close one,
+    /// or retry after `Retry-After`.
+    TooManyStreams,
 }
 
 impl ErrorCode {
@@ -56,6 +59,7 @@ impl ErrorCode {
             ErrorCode::ArtifactsDisabled => "ARTIFACTS_DISABLED",
             ErrorCode::SessionNotNamed => "SESSION_NOT_NAMED",
             ErrorCode::StorageUnavailable => "STORAGE_UNAVAILABLE",
+            ErrorCode::TooManyStreams => "TOO_MANY_STREAMS",
         }
     }
 }
@@ -122,4 +126,7 @@ pub mod job_codes {
     /// The server refused the attempt's result (it cannot store it: too large, U+0000):
     /// the job fails instead of running again and again.
     pub const RESULT_REFUSED: &str = "RESULT_REFUSED";
+    /// A snapshot run would have marked more of its dataset's rows gone than
+    /// `output.max_gone` allows: the dataset is unchanged, the items stay on the job.
+    pub const DATASET_GONE_LIMIT: &str = "DATASET_GONE_LIMIT";
 }

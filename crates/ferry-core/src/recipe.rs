@@ -207,6 +207,10 @@ pub const MAX_FIELDS: usize = 100;
 /// submit on the server and again on every page on the worker.
 pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 
+/// The most regexes (`regex` and `replace` of every field of every step) one recipe has:
+/// each compiles at submit and on the worker.
+pub const MAX_REGEXES: usize = 100;
+
 /// Compiles a recipe's regex within [`REGEX_SIZE_LIMIT`].
 pub fn compile_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
     regex::RegexBuilder::new(pattern)
@@ -406,11 +410,12 @@ pub fn validate(payload: &Value, prefix: &str) -> Result<Recipe, Vec<FieldError>
         }
     };
     let mut steps = Vec::with_capacity(raw_steps.len());
+    let mut regexes = 0;
     for (i, raw) in raw_steps.iter().enumerate() {
         let path = format!("{prefix}.steps[{i}]");
         match serde_json::from_value::<Step>(raw.clone()) {
             Ok(step) => {
-                check_step(&step, &path, &mut errors);
+                check_step(&step, &path, &mut regexes, &mut errors);
                 check_templates(&step, &path, &inputs, &mut errors);
                 steps.push(step);
             }
@@ -440,7 +445,7 @@ fn step_error(raw: &Value, message: &str) -> String {
     }
 }
 
-fn check_step(step: &Step, path: &str, errors: &mut Vec<FieldError>) {
+fn check_step(step: &Step, path: &str, regexes: &mut usize, errors: &mut Vec<FieldError>) {
     let name = step.name();
     let mut selector = |field: &str, s: &str| {
         if !selector_ok(s) {
@@ -483,7 +488,12 @@ fn check_step(step: &Step, path: &str, errors: &mut Vec<FieldError>) {
                     format!("from 1 to {MAX_PAGES}"),
                 ));
             }
-            check_extract(extract, &format!("{path}.paginate.extract"), errors);
+            check_extract(
+                extract,
+                &format!("{path}.paginate.extract"),
+                regexes,
+                errors,
+            );
         }
         Step::InfiniteScroll {
             list,
@@ -569,7 +579,9 @@ fn check_step(step: &Step, path: &str, errors: &mut Vec<FieldError>) {
                 ));
             }
         }
-        Step::Extract(extract) => check_extract(extract, &format!("{path}.extract"), errors),
+        Step::Extract(extract) => {
+            check_extract(extract, &format!("{path}.extract"), regexes, errors)
+        }
     }
 }
 
@@ -600,7 +612,8 @@ fn check_templates(
     }
 }
 
-fn check_extract(extract: &Extract, path: &str, errors: &mut Vec<FieldError>) {
+/// `regexes` counts the regexes the recipe compiled so far (at most [`MAX_REGEXES`]).
+fn check_extract(extract: &Extract, path: &str, regexes: &mut usize, errors: &mut Vec<FieldError>) {
     if extract.min_rows.is_some_and(|n| n > MAX_MIN_ROWS) {
         errors.push(FieldError::new(
             format!("{path}.min_rows"),
@@ -628,21 +641,21 @@ fn check_extract(extract: &Extract, path: &str, errors: &mut Vec<FieldError>) {
                 "a CSS selector of 1 to 1024 bytes",
             ));
         }
-        if let Some(pattern) = &field.regex
-            && let Err(e) = compile_regex(pattern)
-        {
-            errors.push(FieldError::new(
-                format!("{at}.regex"),
-                format!("not a valid regex: {e}"),
-            ));
-        }
-        if let Some((pattern, _)) = &field.replace
-            && let Err(e) = compile_regex(pattern)
-        {
-            errors.push(FieldError::new(
-                format!("{at}.replace"),
-                format!("not a valid regex: {e}"),
-            ));
+        let patterns = [
+            ("regex", field.regex.as_deref()),
+            ("replace", field.replace.as_ref().map(|(p, _)| p.as_str())),
+        ];
+        for (name, pattern) in patterns {
+            let Some(pattern) = pattern else { continue };
+            *regexes += 1;
+            let problem = if *regexes > MAX_REGEXES {
+                format!("a recipe has at most {MAX_REGEXES} regexes")
+            } else if let Err(e) = compile_regex(pattern) {
+                format!("not a valid regex: {e}")
+            } else {
+                continue;
+            };
+            errors.push(FieldError::new(format!("{at}.{name}"), problem));
         }
         if !field.number.is_off() && field.date.is_some() {
             errors.push(FieldError::new(
@@ -675,6 +688,20 @@ mod tests {
         // ... but not within a recipe's.
         assert!(compile_regex(pattern).is_err());
         assert!(compile_regex("(\\d+) stars").is_ok());
+    }
+
+    #[test]
+    fn a_recipe_has_a_bounded_number_of_regexes() {
+        let step = |n: usize| {
+            let fields: serde_json::Map<String, Value> = (0..n)
+                .map(|i| (format!("f{i}"), json!({"regex": "(\\d+)"})))
+                .collect();
+            json!({"extract": {"list": ".r", "fields": fields}})
+        };
+        let at_limit = json!({"steps": [step(MAX_REGEXES / 2), step(MAX_REGEXES / 2)]});
+        assert!(validate(&at_limit, "payload").is_ok());
+        let over = json!({"steps": [step(MAX_REGEXES / 2), step(MAX_REGEXES / 2), step(1)]});
+        assert_eq!(fields(over), ["payload.steps[2].extract.fields.f0.regex"]);
     }
     use serde_json::json;
 

@@ -51,6 +51,11 @@ pub struct ServerConfig {
     /// How long a client may take to send a request's headers (default 10 s); the
     /// connection is closed after that.
     pub header_read_timeout: Duration,
+    /// Most event streams (`GET /v1/events` as `text/event-stream`) one client (its
+    /// address) may hold open (default 100); one more is answered `429 TOO_MANY_STREAMS`.
+    pub max_streams_per_client: usize,
+    /// Most event streams open on this server in all (default 10,000).
+    pub max_streams: usize,
 }
 
 impl ServerConfig {
@@ -71,6 +76,8 @@ impl ServerConfig {
             artifacts: None,
             max_artifact_bytes: 25 * 1024 * 1024,
             header_read_timeout: Duration::from_secs(10),
+            max_streams_per_client: 100,
+            max_streams: 10_000,
         }
     }
 }

@@ -10,6 +10,7 @@ mod queue;
 pub mod sealing;
 mod serve;
 pub mod services;
+mod stream_slots;
 
 use std::{net::SocketAddr, sync::Arc};
 

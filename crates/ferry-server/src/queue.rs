@@ -46,6 +46,8 @@ pub struct Queue {
     leader: std::sync::atomic::AtomicBool,
     /// Ids of jobs that just reached a final state.
     finished: broadcast::Sender<JobId>,
+    /// Places for open event streams.
+    stream_slots: Arc<crate::stream_slots::StreamSlots>,
     shutdown: CancellationToken,
 }
 
@@ -57,6 +59,10 @@ impl Queue {
         shutdown: CancellationToken,
     ) -> Self {
         let (finished, _) = broadcast::channel(4096);
+        let stream_slots = crate::stream_slots::StreamSlots::new(
+            config.max_streams_per_client,
+            config.max_streams,
+        );
         Self {
             store,
             clock,
@@ -67,8 +73,14 @@ impl Queue {
             event_tail: tokio::sync::OnceCell::new(),
             leader: std::sync::atomic::AtomicBool::new(false),
             finished,
+            stream_slots,
             shutdown,
         }
+    }
+
+    /// Places for open event streams, bounded per client and in all.
+    pub(crate) fn stream_slots(&self) -> &Arc<crate::stream_slots::StreamSlots> {
+        &self.stream_slots
     }
 
     pub fn store(&self) -> &Store {
@@ -151,30 +163,28 @@ impl Queue {
         self.clock.now()
     }
 
-    /// Validates specs (naming each bad field by its path under `prefix`).
-    pub fn validate(
+    /// Validates specs (naming each bad field of a batch by its path under `jobs[i]`).
+    /// Recipes compile their regexes, which can take a while: specs with one are checked
+    /// on a blocking thread, so a heavy submit never stalls the runtime (health checks,
+    /// leases, streams).
+    pub async fn validate(
         &self,
         specs: Vec<SubmitJob>,
         batch: bool,
     ) -> Result<Vec<NewJob>, Vec<FieldError>> {
         let now = self.now();
-        let mut jobs = Vec::with_capacity(specs.len());
-        let mut errors = Vec::new();
-        for (i, spec) in specs.into_iter().enumerate() {
-            let prefix = if batch {
-                format!("jobs[{i}]")
-            } else {
-                String::new()
-            };
-            match validate::new_job(spec, &self.config.job_defaults, now, &prefix) {
-                Ok(job) => jobs.push(job),
-                Err(e) => errors.extend(e),
-            }
+        let defaults = self.config.job_defaults.clone();
+        let compiles = specs.iter().any(runs_recipe);
+        let check = move || validate_all(specs, &defaults, now, batch);
+        if !compiles {
+            return check();
         }
-        if errors.is_empty() {
-            Ok(jobs)
-        } else {
-            Err(errors)
+        match tokio::task::spawn_blocking(check).await {
+            Ok(checked) => checked,
+            Err(e) => Err(vec![FieldError::new(
+                "",
+                format!("the job spec could not be checked: {e}"),
+            )]),
         }
     }
 
@@ -520,6 +530,37 @@ impl Queue {
         // A retry was scheduled (long-polls recompute how long to sleep), or a
         // concurrency slot was freed.
         self.work_available.notify_waiters();
+    }
+}
+
+/// Whether `spec` or a job it chains to is a browser recipe.
+fn runs_recipe(spec: &SubmitJob) -> bool {
+    spec.kind == ferry_core::recipe::BROWSER_RUN || spec.then.iter().flatten().any(runs_recipe)
+}
+
+fn validate_all(
+    specs: Vec<SubmitJob>,
+    defaults: &validate::JobDefaults,
+    now: DateTime<Utc>,
+    batch: bool,
+) -> Result<Vec<NewJob>, Vec<FieldError>> {
+    let mut jobs = Vec::with_capacity(specs.len());
+    let mut errors = Vec::new();
+    for (i, spec) in specs.into_iter().enumerate() {
+        let prefix = if batch {
+            format!("jobs[{i}]")
+        } else {
+            String::new()
+        };
+        match validate::new_job(spec, defaults, now, &prefix) {
+            Ok(job) => jobs.push(job),
+            Err(e) => errors.extend(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(jobs)
+    } else {
+        Err(errors)
     }
 }
 

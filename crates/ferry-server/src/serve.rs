@@ -6,7 +6,11 @@
 
 use std::time::Duration;
 
-use axum::{Router, body::Body, extract::Request};
+use axum::{
+    Router,
+    body::Body,
+    extract::{ConnectInfo, Request},
+};
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
@@ -36,9 +40,9 @@ pub(crate) async fn run(
         .header_read_timeout(header_read_timeout);
     builder.http2().timer(TokioTimer::new());
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, say: wait a moment rather than spin.
                     tracing::warn!(error = %e, "accepting a connection failed");
@@ -48,10 +52,13 @@ pub(crate) async fn run(
             },
             _ = stop.cancelled() => break,
         };
-        let service = TowerToHyperService::new(
-            app.clone()
-                .map_request(|req: Request<Incoming>| req.map(Body::new)),
-        );
+        // Handlers learn who is asking (`ConnectInfo`), e.g. to bound streams per client.
+        let service =
+            TowerToHyperService::new(app.clone().map_request(move |req: Request<Incoming>| {
+                let mut req = req.map(Body::new);
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            }));
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();

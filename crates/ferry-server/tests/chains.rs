@@ -192,6 +192,7 @@ async fn a_child_output_keyed_against_its_dataset_is_refused_at_submit() {
         dataset: "reviews".into(),
         key: key.into(),
         mode: OutputMode::Merge,
+        max_gone: None,
     };
     let first = server
         .api

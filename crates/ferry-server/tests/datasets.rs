@@ -16,6 +16,7 @@ fn sync_job(mode: OutputMode) -> SubmitJob {
             dataset: "reviews:shop-1".into(),
             key: "id".into(),
             mode,
+            max_gone: None,
         }),
         ..SubmitJob::new("reviews.sync", json!({"shop": 1}))
     }

@@ -215,3 +215,129 @@ async fn one_bad_webhook_never_stops_the_others_deliveries() {
         "{deliveries}"
     );
 }
+
+/// Opens an event stream; answers the response (its body is the stream).
+async fn open_stream(http: &reqwest::Client, server: &TestServer) -> reqwest::Response {
+    http.get(format!("{}/v1/events?after=now", server.url))
+        .bearer_auth(ferry_testkit::API_TOKEN)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("an answer")
+}
+
+/// One client holds at most `max_streams_per_client` event streams; one more is a `429
+/// TOO_MANY_STREAMS` with `Retry-After`, and a stream the client closes gives its place back.
+#[tokio::test]
+async fn event_streams_per_client_are_bounded() {
+    let server = TestServer::builder()
+        .configure(|c| c.max_streams_per_client = 3)
+        .spawn()
+        .await;
+    let http = reqwest_client();
+    let mut open = Vec::new();
+    for i in 0..3 {
+        let stream = open_stream(&http, &server).await;
+        assert_eq!(stream.status().as_u16(), 200, "stream {i}");
+        open.push(stream);
+    }
+    let refused = open_stream(&http, &server).await;
+    assert_eq!(refused.status().as_u16(), 429);
+    assert_eq!(
+        refused
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
+    let body: serde_json::Value = refused.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "TOO_MANY_STREAMS", "{body}");
+    // Pages of the record are not streams: still answered.
+    let page = http
+        .get(format!("{}/v1/events", server.url))
+        .bearer_auth(ferry_testkit::API_TOKEN)
+        .send()
+        .await
+        .expect("a page");
+    assert_eq!(page.status().as_u16(), 200);
+
+    // Closing one gives its place back (once the server notices the connection is gone).
+    drop(open.pop());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let stream = open_stream(&http, &server).await;
+        if stream.status().as_u16() == 200 {
+            break;
+        }
+        assert_eq!(stream.status().as_u16(), 429);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the closed stream's place never came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Recipes compile their regexes at submit. A batch whose recipes take long to check is
+/// checked off the async runtime: while it is checked, the server goes on answering
+/// (`/healthz` here). The test server runs on this test's one-thread runtime, so before,
+/// the check held that thread and every `/healthz` waited for the batch.
+#[tokio::test]
+async fn heavy_recipes_are_checked_without_stalling_the_server() {
+    let server = TestServer::spawn().await;
+    let http = reqwest_client();
+    // Each pattern compiles within the size limit but not in no time.
+    let fields: serde_json::Map<String, serde_json::Value> = (0..100)
+        .map(|i| {
+            (
+                format!("f{i}"),
+                json!({"regex": format!("(?:\\w+\\s*){{3}}(x{i})")}),
+            )
+        })
+        .collect();
+    let recipe = json!({"steps": [
+        {"goto": {"url": "http://127.0.0.1:9/"}},
+        {"extract": {"list": "li", "fields": fields}}
+    ]});
+    let jobs: Vec<_> = (0..10)
+        .map(|_| job("browser.run", recipe.clone()))
+        .collect();
+    let batch = {
+        let http = http.clone();
+        let url = format!("{}/v1/jobs/batch", server.url);
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let answer = http
+                .post(url)
+                .bearer_auth(ferry_testkit::API_TOKEN)
+                .json(&json!({ "jobs": jobs }))
+                .send()
+                .await
+                .expect("an answer");
+            let status = answer.status().as_u16();
+            let body = answer.text().await.unwrap_or_default();
+            (status, started.elapsed(), body)
+        })
+    };
+    // Health checks while the batch is checked: each is answered while it is in flight.
+    let mut answered = 0;
+    while !batch.is_finished() {
+        let health = http
+            .get(format!("{}/healthz", server.url))
+            .send()
+            .await
+            .expect("health");
+        assert_eq!(health.status().as_u16(), 200);
+        if !batch.is_finished() {
+            answered += 1;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (status, took, body) = batch.await.expect("batch task");
+    assert_eq!(status, 202, "the batch is valid: {body}");
+    eprintln!("the batch took {took:?}; {answered} health checks answered meanwhile");
+    assert!(
+        answered >= 3,
+        "only {answered} health checks were answered during the {took:?} the batch took"
+    );
+}

@@ -1,15 +1,22 @@
 //! What both backends share of writing a job's items to its dataset: keys, content
 //! hashes, and the sorting of each item into new / changed / unchanged.
 //!
-//! A completion with `output` runs, in its own transaction: upsert the dataset row (on
-//! PostgreSQL this locks it, so two runs on one dataset apply one after the other), add
-//! a run row, read the attempt's items in pages and upsert each page by key, mark the
-//! rows a snapshot run did not see as gone, then record the counts (and `dataset.changed`
-//! when anything changed).
+//! A completion with `output` runs, in its own transaction, before the job's own update:
+//! upsert the dataset row (on PostgreSQL this locks it, so two runs on one dataset apply
+//! one after the other), add a run row, read the attempt's items in pages and upsert each
+//! page by key, mark the rows a snapshot run did not see as gone, then record the counts.
+//! All of it inside a savepoint: a snapshot run that would mark more than
+//! `output.max_gone` of the rows gone is rolled back and its job fails
+//! (`DATASET_GONE_LIMIT`) instead of completing. `dataset.changed` is recorded after the
+//! job's completion, so the record tells the completion first.
 
 use std::collections::HashMap;
 
-use ferry_core::dataset::{self, DatasetChange, Output};
+use ferry_core::{
+    JobError,
+    dataset::{self, DatasetChange, Output},
+    error::job_codes,
+};
 use serde_json::Value;
 
 use crate::{StoreError, StoreResult};
@@ -125,6 +132,31 @@ pub(crate) fn check_items(output: Option<&Output>, items: &[Value]) -> StoreResu
     Ok(())
 }
 
+/// What applying one run came to.
+#[derive(Debug)]
+pub(crate) enum Applied {
+    /// Written; carries the change to record as `dataset.changed`, if anything changed.
+    Done(Option<DatasetChange>),
+    /// Nothing written: the job fails with this error instead of completing.
+    Refused(JobError),
+}
+
+/// The error of a snapshot run that would have marked `gone` of `live` rows gone.
+pub(crate) fn gone_limit(output: &Output, gone: u64, live: u64) -> JobError {
+    JobError::new(
+        job_codes::DATASET_GONE_LIMIT,
+        format!(
+            "this snapshot run would mark {gone} of the {live} rows of dataset {:?} gone, more \
+             than output.max_gone ({}) allows: the dataset is unchanged and the items stay on \
+             the job; check that the page was the one expected (signed in, not blocked), or \
+             submit again with max_gone 1 to apply such a run",
+            output.dataset,
+            output.max_gone()
+        ),
+        false,
+    )
+}
+
 /// What a completion needs to apply a job's run.
 #[derive(Debug, Clone)]
 pub(crate) struct RunSource {
@@ -158,6 +190,7 @@ mod tests {
             dataset: "d".into(),
             key: "id".into(),
             mode: OutputMode::Snapshot,
+            max_gone: None,
         }
     }
 

@@ -403,6 +403,63 @@ async fn insert_jobs(
     Ok(out)
 }
 
+/// Applies the dataset runs of the jobs among `ids` that have `output` (still running under
+/// the entry's lease, locked until commit), in `RunSource::order`: one dataset at a time, in
+/// name order, so two completions lock datasets in the same order and never deadlock. A
+/// refused run fails its job. Answers the changes to record once the jobs are completed, and
+/// the jobs that failed.
+async fn apply_runs(
+    tx: &mut PgConnection,
+    ids: &[Uuid],
+    leases: &[String],
+    now: DateTime<Utc>,
+) -> StoreResult<(
+    Vec<(
+        crate::datasets::RunSource,
+        ferry_core::dataset::DatasetChange,
+    )>,
+    std::collections::HashSet<JobId>,
+)> {
+    let rows = sqlx::query(
+        "SELECT j.id, j.output, j.tenant_id, j.kind, j.attempt, j.lease_token \
+         FROM ferry.jobs j JOIN unnest($1::uuid[], $2::text[]) AS v(id, lease) \
+           ON j.id = v.id AND j.lease_token = v.lease \
+         WHERE j.status = 'running' AND j.output IS NOT NULL ORDER BY j.id FOR UPDATE OF j",
+    )
+    .bind(ids)
+    .bind(leases)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut runs = Vec::new();
+    for row in &rows {
+        let Some(output) = from_json(row.try_get("output")?)? else {
+            continue;
+        };
+        runs.push(crate::datasets::RunSource {
+            tenant_id: row.try_get("tenant_id")?,
+            job_id: JobId::from_uuid(row.try_get("id")?),
+            kind: row.try_get("kind")?,
+            attempt: i64::from(row.try_get::<i32, _>("attempt")?),
+            lease: row.try_get("lease_token")?,
+            output,
+        });
+    }
+    runs.sort_by(crate::datasets::RunSource::order);
+    let mut changes = Vec::new();
+    let mut refused = std::collections::HashSet::new();
+    for run in runs {
+        match datasets::apply_run(tx, &run, now).await? {
+            crate::datasets::Applied::Done(Some(change)) => changes.push((run, change)),
+            crate::datasets::Applied::Done(None) => {}
+            crate::datasets::Applied::Refused(error) => {
+                fail_running(tx, run.job_id, &run.lease, &error, None, now).await?;
+                refused.insert(run.job_id);
+            }
+        }
+    }
+    Ok((changes, refused))
+}
+
 /// Ends the running attempt `(id, lease)` with `error`; `None` when it no longer matched.
 async fn fail_running(
     conn: &mut PgConnection,
@@ -1329,9 +1386,10 @@ impl PostgresStore {
              WHERE j.id = v.id AND j.lease_token = v.lease AND j.status = 'running'";
         if chained {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            // Datasets first: a run the dataset refuses fails its job instead.
+            let (changes, refused) = apply_runs(&mut tx, &ids, &leases, now).await?;
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{UPDATE} RETURNING j.id, j.then_specs, j.result, j.output, j.tenant_id, j.kind, \
-                 j.attempt, j.lease_token"
+                "{UPDATE} RETURNING j.id, j.then_specs, j.result"
             )))
             .bind(&ids)
             .bind(&leases)
@@ -1341,20 +1399,9 @@ impl PostgresStore {
             .await?;
             let mut applied = std::collections::HashSet::new();
             let mut children = Vec::new();
-            let mut runs = Vec::new();
             for row in &rows {
                 let id = JobId::from_uuid(row.try_get("id")?);
                 applied.insert(id);
-                if let Some(output) = from_json(row.try_get("output")?)? {
-                    runs.push(crate::datasets::RunSource {
-                        tenant_id: row.try_get("tenant_id")?,
-                        job_id: id,
-                        kind: row.try_get("kind")?,
-                        attempt: i64::from(row.try_get::<i32, _>("attempt")?),
-                        lease: row.try_get("lease_token")?,
-                        output,
-                    });
-                }
                 if let Some(then) =
                     from_json::<Vec<ferry_core::api::SubmitJob>>(row.try_get("then_specs")?)?
                 {
@@ -1368,15 +1415,13 @@ impl PostgresStore {
                 }
             }
             insert_jobs(&mut tx, &children, now).await?;
-            // One dataset at a time, in name order: two completions lock datasets in the
-            // same order, so they never deadlock.
-            runs.sort_by(crate::datasets::RunSource::order);
-            for run in &runs {
-                datasets::apply_run(&mut tx, run, now).await?;
+            for (run, change) in &changes {
+                datasets::record_change(&mut tx, run, change, now).await?;
             }
             let mut answers = Vec::with_capacity(entries.len());
             for e in entries {
-                answers.push(if applied.contains(&e.id) {
+                // A refused run's report was taken: its job failed instead of completing.
+                answers.push(if applied.contains(&e.id) || refused.contains(&e.id) {
                     Ok(())
                 } else {
                     lease_row(&mut tx, e.id)

@@ -1254,29 +1254,16 @@ impl SqliteStore {
             .any(|e| e.lease.starts_with(shared::CHAINED_LEASE));
         if chained || entries.len() > 5_000 {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            // Datasets first: a run the dataset refuses fails its job instead.
+            let (changes, refused) = apply_runs(&mut tx, entries, now).await?;
             let mut applied = std::collections::HashSet::new();
             let mut children = Vec::new();
-            let mut runs = Vec::new();
             for chunk in entries.chunks(5_000) {
                 let mut q = complete_update(chunk, now);
-                q.push(
-                    " RETURNING ferry_jobs.id, ferry_jobs.then_specs, ferry_jobs.result, \
-                     ferry_jobs.output, ferry_jobs.tenant_id, ferry_jobs.kind, ferry_jobs.attempt, \
-                     ferry_jobs.lease_token",
-                );
+                q.push(" RETURNING ferry_jobs.id, ferry_jobs.then_specs, ferry_jobs.result");
                 for row in q.build().fetch_all(&mut *tx).await? {
                     let id = parse_id(row.try_get("id")?)?;
                     applied.insert(id);
-                    if let Some(output) = opt_json(row.try_get("output")?)? {
-                        runs.push(crate::datasets::RunSource {
-                            tenant_id: row.try_get("tenant_id")?,
-                            job_id: id,
-                            kind: row.try_get("kind")?,
-                            attempt: row.try_get("attempt")?,
-                            lease: row.try_get("lease_token")?,
-                            output,
-                        });
-                    }
                     if let Some(then) =
                         opt_json::<Vec<ferry_core::api::SubmitJob>>(row.try_get("then_specs")?)?
                     {
@@ -1286,13 +1273,13 @@ impl SqliteStore {
                 }
             }
             insert_jobs(&mut tx, &children, now).await?;
-            runs.sort_by(crate::datasets::RunSource::order);
-            for run in &runs {
-                datasets::apply_run(&mut tx, run, now).await?;
+            for (run, change) in &changes {
+                datasets::record_change(&mut tx, run, change, now).await?;
             }
             let mut answers = Vec::with_capacity(entries.len());
             for e in entries {
-                answers.push(if applied.contains(&e.id) {
+                // A refused run's report was taken: its job failed instead of completing.
+                answers.push(if applied.contains(&e.id) || refused.contains(&e.id) {
                     Ok(())
                 } else {
                     lease_row(&mut tx, e.id)
@@ -1841,6 +1828,69 @@ impl SqliteStore {
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Applies the dataset runs of the jobs among `entries` that have `output` (still running
+/// under the entry's lease), in `RunSource::order`; a refused run fails its job. Answers the
+/// changes to record once the jobs are completed, and the jobs that failed.
+async fn apply_runs(
+    tx: &mut SqliteConnection,
+    entries: &[CompleteParams<'_>],
+    now: DateTime<Utc>,
+) -> StoreResult<(
+    Vec<(
+        crate::datasets::RunSource,
+        ferry_core::dataset::DatasetChange,
+    )>,
+    std::collections::HashSet<JobId>,
+)> {
+    let leases: std::collections::HashMap<String, &str> = entries
+        .iter()
+        .map(|e| (e.id.to_string(), e.lease))
+        .collect();
+    let ids: Vec<&String> = leases.keys().collect();
+    let rows = sqlx::query(
+        "SELECT id, output, tenant_id, kind, attempt, lease_token FROM ferry_jobs \
+         WHERE id IN (SELECT value FROM json_each(?)) AND status = 'running' \
+         AND output IS NOT NULL",
+    )
+    .bind(to_text(&ids))
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut runs = Vec::new();
+    for row in rows {
+        let id: String = row.try_get("id")?;
+        let lease: String = row.try_get("lease_token")?;
+        let (Some(&expected), Some(output)) = (leases.get(&id), opt_json(row.try_get("output")?)?)
+        else {
+            continue;
+        };
+        if lease != expected {
+            continue;
+        }
+        runs.push(crate::datasets::RunSource {
+            tenant_id: row.try_get("tenant_id")?,
+            job_id: parse_id(&id)?,
+            kind: row.try_get("kind")?,
+            attempt: row.try_get("attempt")?,
+            lease,
+            output,
+        });
+    }
+    runs.sort_by(crate::datasets::RunSource::order);
+    let mut changes = Vec::new();
+    let mut refused = std::collections::HashSet::new();
+    for run in runs {
+        match datasets::apply_run(tx, &run, now).await? {
+            crate::datasets::Applied::Done(Some(change)) => changes.push((run, change)),
+            crate::datasets::Applied::Done(None) => {}
+            crate::datasets::Applied::Refused(error) => {
+                fail_running(tx, run.job_id, &run.lease, &error, None, now).await?;
+                refused.insert(run.job_id);
+            }
+        }
+    }
+    Ok((changes, refused))
 }
 
 /// `UPDATE … FROM (VALUES …)` completing `entries` (at most 5,000: 3 parameters each).

@@ -1665,6 +1665,7 @@ backends!(
     rate_starts_are_pruned_after_a_day,
     state_changes_are_recorded_as_events,
     datasets_record_new_changed_and_gone,
+    snapshot_runs_that_would_empty_a_dataset_are_refused,
     dataset_items_must_carry_their_key,
     progress_and_batches_are_recorded_as_events,
     concurrent_finishes_announce_a_batch_once,
@@ -1936,6 +1937,7 @@ async fn feed(
                 dataset: "reviews".into(),
                 key: "id".into(),
                 mode,
+                max_gone: None,
             });
         })],
     )
@@ -2140,6 +2142,172 @@ async fn datasets_record_new_changed_and_gone(store: Store) {
     assert!(keys(&store, true).await.is_empty());
 }
 
+/// Claims a `sync` job writing a snapshot of `reviews` (with `max_gone`) and a plain job,
+/// reports `items` on the first and completes both in one batch. Answers the sync job.
+async fn snapshot_beside_another(
+    store: &Store,
+    max_gone: Option<f64>,
+    items: Vec<Value>,
+    now: DateTime<Utc>,
+) -> JobId {
+    let ids = insert(
+        store,
+        vec![
+            job("sync", |s| {
+                s.output = Some(ferry_core::dataset::Output {
+                    dataset: "reviews".into(),
+                    key: "id".into(),
+                    mode: ferry_core::dataset::OutputMode::Snapshot,
+                    max_gone,
+                });
+            }),
+            job("plain", |_| {}),
+        ],
+    )
+    .await;
+    let claimed = claim(store, &["sync", "plain"], 2, now).await;
+    let lease = |id: JobId| {
+        claimed
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| c.lease.clone())
+            .expect("both claimed")
+    };
+    let (sync, plain) = (lease(ids[0]), lease(ids[1]));
+    store
+        .job_progress(&ProgressParams {
+            id: ids[0],
+            lease: &sync,
+            progress: None,
+            items: &items,
+            items_offset: None,
+            now,
+        })
+        .await
+        .expect("report items");
+    let result = json!({"rows": items.len()});
+    let answers = store
+        .job_complete(
+            &[
+                CompleteParams {
+                    id: ids[0],
+                    lease: &sync,
+                    result: &result,
+                },
+                CompleteParams {
+                    id: ids[1],
+                    lease: &plain,
+                    result: &result,
+                },
+            ],
+            now,
+        )
+        .await
+        .expect("complete transaction")
+        .answers;
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    assert_eq!(
+        status(store, ids[1]).await,
+        JobState::Completed,
+        "the other job of the batch completes whatever its neighbour's dataset says"
+    );
+    ids[0]
+}
+
+/// A snapshot run that would mark more than `max_gone` of the rows gone (a signed-out page
+/// that shows 2 rows of 10) fails its job and leaves the dataset as it was; its items stay
+/// on the job. `max_gone: 1` forces such a run through.
+async fn snapshot_runs_that_would_empty_a_dataset_are_refused(store: Store) {
+    let rows = |ids: std::ops::Range<i64>| -> Vec<Value> {
+        ids.map(|i| json!({"id": i, "stars": 5})).collect()
+    };
+    feed(
+        &store,
+        ferry_core::dataset::OutputMode::Snapshot,
+        rows(0..10),
+        t0(),
+    )
+    .await;
+    let all: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+
+    let refused = snapshot_beside_another(&store, None, rows(0..2), t0() + ms(1_000)).await;
+    let job = store.job_get(T, refused).await.expect("get");
+    assert_eq!(job.status, JobState::Failed, "refused at once: {job:?}");
+    let error = job.error.expect("an error");
+    assert_eq!(error.code, "DATASET_GONE_LIMIT");
+    assert!(!error.retryable);
+    assert!(
+        error.message.contains("8 of the 10 rows"),
+        "{}",
+        error.message
+    );
+    assert_eq!(job.result, None);
+    let info = store
+        .dataset_get(T, "reviews")
+        .await
+        .expect("get")
+        .expect("dataset");
+    assert_eq!((info.items, info.gone), (10, 0), "the dataset is unchanged");
+    assert_eq!(
+        store
+            .dataset_runs(T, "reviews", 10)
+            .await
+            .expect("runs")
+            .len(),
+        1
+    );
+    assert_eq!(keys(&store, false).await, all);
+    assert_eq!(
+        store
+            .job_items(T, refused, -1, 10)
+            .await
+            .expect("items")
+            .len(),
+        2,
+        "the refused run's items stay on the job"
+    );
+    let changed = ferry_store::EventFilter {
+        types: vec!["dataset.changed".into()],
+        ..Default::default()
+    };
+    let failed = ferry_store::EventFilter {
+        types: vec!["job.failed".into()],
+        ..Default::default()
+    };
+    assert_eq!(settled_events(&store, &failed, 1).await.len(), 1);
+    assert_eq!(
+        store
+            .events_list(T, &changed, 0, 100)
+            .await
+            .expect("events")
+            .len(),
+        1,
+        "only the first run changed anything"
+    );
+
+    // Half of the rows may go by default.
+    snapshot_beside_another(&store, None, rows(5..10), t0() + ms(2_000)).await;
+    let info = store
+        .dataset_get(T, "reviews")
+        .await
+        .expect("get")
+        .expect("dataset");
+    assert_eq!((info.items, info.gone), (5, 5));
+
+    // Forced: every row may go.
+    let forced = snapshot_beside_another(&store, Some(1.0), rows(20..21), t0() + ms(3_000)).await;
+    assert_eq!(status(&store, forced).await, JobState::Completed);
+    let info = store
+        .dataset_get(T, "reviews")
+        .await
+        .expect("get")
+        .expect("dataset");
+    assert_eq!((info.items, info.gone), (1, 10));
+    let events = settled_events(&store, &changed, 3).await;
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[2].job_id, Some(forced));
+}
+
 async fn dataset_items_must_carry_their_key(store: Store) {
     let id = insert(
         &store,
@@ -2148,6 +2316,7 @@ async fn dataset_items_must_carry_their_key(store: Store) {
                 dataset: "reviews".into(),
                 key: "id".into(),
                 mode: ferry_core::dataset::OutputMode::Snapshot,
+                max_gone: None,
             });
             s.max_attempts = Some(2);
         })],

@@ -502,6 +502,7 @@ async fn items_go_to_a_dataset_and_refused_items_fail_the_attempt() {
             dataset: dataset.into(),
             key: key.into(),
             mode: ferry_core::dataset::OutputMode::Snapshot,
+            max_gone: None,
         }),
         ..job("scrape.pages", json!({"pages": 3}))
     };
@@ -559,6 +560,7 @@ async fn a_batch_merges_its_items_rows_into_one_dataset() {
                 dataset: "rankings".into(),
                 key: "kw".into(),
                 mode,
+                max_gone: None,
             }),
             ..Default::default()
         },

@@ -43,6 +43,7 @@ async fn sync_rows(b: &BenchServer, from: usize, rows: usize, edited: bool) -> R
                 dataset: "bench".into(),
                 key: "id".into(),
                 mode: ferry_core::dataset::OutputMode::Snapshot,
+                max_gone: None,
             }),
             ..SubmitJob::new("bench.sync", json!({}))
         })

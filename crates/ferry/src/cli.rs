@@ -279,6 +279,11 @@ pub struct SubmitArgs {
     /// `snapshot` (the default: items the run did not report are marked gone) or `merge`.
     #[arg(long, requires = "dataset")]
     pub dataset_mode: Option<ferry_core::dataset::OutputMode>,
+    /// The share (0 to 1) of the dataset's rows a snapshot run may mark gone; a run that
+    /// would mark more fails with DATASET_GONE_LIMIT and changes nothing (default 0.5; 1
+    /// forces the run through).
+    #[arg(long, requires = "dataset")]
+    pub max_gone: Option<f64>,
 }
 
 #[derive(Debug, Args)]

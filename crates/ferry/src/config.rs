@@ -44,6 +44,10 @@ pub struct FileConfig {
     /// Most items in one `POST /v1/batches`.
     pub max_batch_items: Option<usize>,
     pub max_body_bytes: Option<usize>,
+    /// Most event streams one client (address) may hold open.
+    pub max_streams_per_client: Option<usize>,
+    /// Most event streams open on one server.
+    pub max_streams: Option<usize>,
     /// Concurrency limits by key pattern: `[concurrency_limits]` `"account:*" = 1`.
     pub concurrency_limits: Option<std::collections::BTreeMap<String, u32>>,
     /// Seals saved browser sessions: 64 hex digits (default: `session.key` in the data dir,
@@ -251,6 +255,14 @@ pub fn serve_settings(
     }
     if let Some(n) = env_parse::<usize>("FERRY_MAX_BODY_BYTES")?.or(file.max_body_bytes) {
         server.max_body_bytes = n;
+    }
+    if let Some(n) =
+        env_parse::<usize>("FERRY_MAX_STREAMS_PER_CLIENT")?.or(file.max_streams_per_client)
+    {
+        server.max_streams_per_client = n.max(1);
+    }
+    if let Some(n) = env_parse::<usize>("FERRY_MAX_STREAMS")?.or(file.max_streams) {
+        server.max_streams = n.max(1);
     }
     server.job_defaults.concurrency_rules = concurrency_rules(file)?;
     Ok(ServeSettings {

@@ -130,6 +130,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
             dataset: REVIEWS_DATASET.to_owned(),
             key: "id".to_owned(),
             mode: ferry_core::dataset::OutputMode::Snapshot,
+            max_gone: None,
         }),
         ..browser(
             "reviews",

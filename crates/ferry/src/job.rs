@@ -353,6 +353,7 @@ async fn submit_job(client: &Client, args: SubmitArgs, json: bool) -> Result<Exi
                 dataset,
                 key,
                 mode: args.dataset_mode.unwrap_or_default(),
+                max_gone: args.max_gone,
             }),
             _ => None,
         },

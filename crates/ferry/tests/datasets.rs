@@ -40,6 +40,7 @@ async fn feed(url: &str) {
                 dataset: "big".into(),
                 key: "id".into(),
                 mode: OutputMode::Snapshot,
+                max_gone: None,
             }),
             ..SubmitJob::new("bulk.collect", json!({}))
         })

@@ -48,7 +48,7 @@ async fn create(
     let specs = (0..req.items.len()).map(|i| req.item_spec(i)).collect();
     // Items share kind and options (a problem with those is named once); an item's own
     // problems (a recipe's) are named by its index.
-    let jobs = queue.validate(specs, true).map_err(|errors| {
+    let jobs = queue.validate(specs, true).await.map_err(|errors| {
         let fields = errors
             .into_iter()
             .map(|e| {

@@ -123,9 +123,22 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::stream_slots::StreamsFull> for ApiError {
+    fn from(e: crate::stream_slots::StreamsFull) -> Self {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TooManyStreams,
+            format!("{e}; close a stream first (one stream with a filter can follow many jobs)"),
+        )
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let retry = self.status == StatusCode::SERVICE_UNAVAILABLE;
+        let retry = matches!(
+            self.status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+        );
         let mut response = (
             self.status,
             axum::Json(ApiErrorBody {
@@ -136,7 +149,7 @@ impl IntoResponse for ApiError {
         if retry {
             // Space does not come back within a second; a database connection may.
             let after = match self.code {
-                ErrorCode::StorageUnavailable => "5",
+                ErrorCode::StorageUnavailable | ErrorCode::TooManyStreams => "5",
                 _ => "1",
             };
             response

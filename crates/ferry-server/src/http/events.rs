@@ -27,8 +27,8 @@ use ferry_core::{DEFAULT_TENANT, KindPattern, api::EventPage};
 use ferry_store::EventFilter;
 use futures_util::stream;
 
-use super::{ApiError, AppState, Json, PathId, jobs::parse_num, jobs::query_pairs};
-use crate::event_tail::EventTail;
+use super::{ApiError, AppState, ClientAddr, Json, PathId, jobs::parse_num, jobs::query_pairs};
+use crate::{event_tail::EventTail, stream_slots::StreamSlot};
 
 /// The event types the record holds.
 pub const EVENT_TYPES: &[&str] = &[
@@ -141,15 +141,18 @@ fn wants_stream(headers: &HeaderMap) -> bool {
 
 async fn all_events(
     State(queue): State<AppState>,
+    client: ClientAddr,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    answer(queue, params(raw, &headers)?, wants_stream(&headers)).await
+    let stream = wants_stream(&headers).then_some(client);
+    answer(queue, params(raw, &headers)?, stream).await
 }
 
 async fn job_events(
     State(queue): State<AppState>,
     PathId(id): PathId,
+    client: ClientAddr,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -157,18 +160,29 @@ async fn job_events(
     queue.store().job_get(DEFAULT_TENANT, id).await?;
     let mut p = params(raw, &headers)?;
     p.filter.job = Some(id);
-    answer(queue, p, wants_stream(&headers)).await
+    let stream = wants_stream(&headers).then_some(client);
+    answer(queue, p, stream).await
 }
 
-async fn answer(queue: AppState, p: Params, stream: bool) -> Result<Response, ApiError> {
+/// Answers a page, or (for `stream: Some(client)`) a live stream holding one of the
+/// client's stream places.
+async fn answer(
+    queue: AppState,
+    p: Params,
+    stream: Option<ClientAddr>,
+) -> Result<Response, ApiError> {
+    let slot = match stream {
+        Some(ClientAddr(client)) => Some(queue.stream_slots().take(client)?),
+        None => None,
+    };
     let after = match p.after {
         After::Id(id) => id,
         After::Now => queue.store().events_head().await?,
     };
-    if stream {
+    if let Some(slot) = slot {
         // Without the shared tail (the database is away) the stream reads on its own.
         let tail = queue.event_tail().await.ok();
-        return Ok(live(queue, tail, p.filter, after).into_response());
+        return Ok(live(queue, slot, tail, p.filter, after).into_response());
     }
     if matches!(p.after, After::Now) {
         return Ok(Json(EventPage {
@@ -205,6 +219,8 @@ struct Cursor {
     last_note: tokio::time::Instant,
     /// The record's newest stretch, shared with the other streams, and its end.
     tail: Option<(Arc<EventTail>, tokio::sync::watch::Receiver<i64>)>,
+    /// This stream's place, given back when the stream ends.
+    _slot: StreamSlot,
 }
 
 /// The stream: pages of at most `STREAM_PAGE` events, read only when the client has taken
@@ -212,6 +228,7 @@ struct Cursor {
 /// server shuts down.
 fn live(
     queue: AppState,
+    slot: StreamSlot,
     tail: Option<Arc<EventTail>>,
     filter: EventFilter,
     after: i64,
@@ -231,6 +248,7 @@ fn live(
             let end = t.subscribe();
             (t, end)
         }),
+        _slot: slot,
     };
     let events = stream::unfold(cursor, move |mut c| {
         let shutdown = shutdown.clone();

@@ -102,6 +102,7 @@ async fn submit(
     }
     let jobs = queue
         .validate(vec![spec], false)
+        .await
         .map_err(ApiError::validation)?;
     let outputs = jobs.iter().flat_map(|j| outputs_of(j, "")).collect();
     super::datasets::check_keys(queue.store(), outputs).await?;
@@ -168,6 +169,7 @@ async fn submit_batch(
     }
     let jobs = queue
         .validate(batch.jobs, true)
+        .await
         .map_err(ApiError::validation)?;
     let outputs = jobs
         .iter()

@@ -116,6 +116,24 @@ async fn refuse_nul_in_uri(
     }
 }
 
+/// The address a request came from (`None` when the router is served without one, e.g.
+/// in-process tests).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
 /// A job id from the path; a malformed one is a `400`, not a `404`.
 #[derive(Debug, Clone, Copy)]
 pub struct PathId(pub JobId);

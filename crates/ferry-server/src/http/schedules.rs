@@ -33,7 +33,7 @@ async fn create(
     let mut errors = Vec::new();
     let cron = schedule::validate(&spec).map_err(|e| errors.extend(e)).ok();
     // The job is checked as a submitted one would be, its problems under `job.`.
-    if let Err(job_errors) = queue.validate(vec![spec.job.clone()], false) {
+    if let Err(job_errors) = queue.validate(vec![spec.job.clone()], false).await {
         errors.extend(job_errors.into_iter().map(|e| FieldError {
             field: format!("job.{}", e.field),
             ..e

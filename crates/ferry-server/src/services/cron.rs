@@ -66,7 +66,7 @@ impl Service for CronService {
                 spec.labels
                     .get_or_insert_with(Default::default)
                     .insert("schedule".to_owned(), s.name.clone());
-                match self.queue.validate(vec![spec], false) {
+                match self.queue.validate(vec![spec], false).await {
                     Ok(jobs) => {
                         self.queue.submit(&jobs).await?;
                         fired += 1;

@@ -10,20 +10,37 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
 use super::{SqliteStore, from_ms, json, ms, opt_from_ms, parse_id, to_text};
 use crate::{
     StoreError, StoreResult,
-    datasets::{APPLY_PAGE, Existing, RunSource, classify, learn_fields, prepare},
+    datasets::{
+        APPLY_PAGE, Applied, Existing, RunSource, classify, gone_limit, learn_fields, prepare,
+    },
 };
 
-/// Writes the items of `run`'s attempt to its dataset, inside the completion's transaction.
+/// Writes the items of `run`'s attempt to its dataset, inside the completion's transaction
+/// and a savepoint of its own: a refused run leaves nothing behind.
 pub(super) async fn apply_run(
     tx: &mut SqliteConnection,
     run: &RunSource,
     now: DateTime<Utc>,
-) -> StoreResult<()> {
-    let (dataset_id, fields): (i64, FieldsColumn) = sqlx::query_as(
+) -> StoreResult<Applied> {
+    let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+    let applied = write_run(&mut savepoint, run, now).await?;
+    match applied {
+        Applied::Done(_) => savepoint.commit().await?,
+        Applied::Refused(_) => savepoint.rollback().await?,
+    }
+    Ok(applied)
+}
+
+async fn write_run(
+    tx: &mut SqliteConnection,
+    run: &RunSource,
+    now: DateTime<Utc>,
+) -> StoreResult<Applied> {
+    let (dataset_id, fields, live): (i64, FieldsColumn, i64) = sqlx::query_as(
         "INSERT INTO ferry_datasets (tenant_id, name, key_field, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (tenant_id, name) \
          DO UPDATE SET key_field = excluded.key_field, updated_at = excluded.updated_at \
-         RETURNING id, fields",
+         RETURNING id, fields, live",
     )
     .bind(&run.tenant_id)
     .bind(&run.output.dataset)
@@ -119,6 +136,20 @@ pub(super) async fn apply_run(
         q.build().execute(&mut *tx).await?;
     }
     if run.output.mode == OutputMode::Snapshot {
+        if run.output.max_gone() < 1.0 {
+            let going: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM ferry_dataset_items \
+                 WHERE dataset_id = ? AND gone_at IS NULL AND run_id <> ?",
+            )
+            .bind(dataset_id)
+            .bind(run_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let (going, live) = (going.max(0) as u64, live.max(0) as u64);
+            if run.output.refuses_gone(going, live) {
+                return Ok(Applied::Refused(gone_limit(&run.output, going, live)));
+            }
+        }
         let mut gone = sqlx::query_scalar::<_, String>(
             "UPDATE ferry_dataset_items SET gone_at = ? \
              WHERE dataset_id = ? AND gone_at IS NULL AND run_id <> ? RETURNING key",
@@ -158,20 +189,28 @@ pub(super) async fn apply_run(
             .execute(&mut *tx)
             .await?;
     }
-    if change.is_change() {
-        sqlx::query(
-            "INSERT INTO ferry_events (tenant_id, type, job_id, kind, attempt, data, at) \
-             VALUES (?, 'dataset.changed', ?, ?, ?, ?, ?)",
-        )
-        .bind(&run.tenant_id)
-        .bind(run.job_id.to_string())
-        .bind(&run.kind)
-        .bind(run.attempt)
-        .bind(to_text(&change))
-        .bind(ms(now))
-        .execute(&mut *tx)
-        .await?;
-    }
+    Ok(Applied::Done(change.is_change().then_some(change)))
+}
+
+/// Records `change` (of `run`) as `dataset.changed`, after the job's completion.
+pub(super) async fn record_change(
+    tx: &mut SqliteConnection,
+    run: &RunSource,
+    change: &DatasetChange,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO ferry_events (tenant_id, type, job_id, kind, attempt, data, at) \
+         VALUES (?, 'dataset.changed', ?, ?, ?, ?, ?)",
+    )
+    .bind(&run.tenant_id)
+    .bind(run.job_id.to_string())
+    .bind(&run.kind)
+    .bind(run.attempt)
+    .bind(to_text(change))
+    .bind(ms(now))
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
