@@ -134,6 +134,7 @@ impl NewJob {
     /// dropped: the caller refuses the completion.
     pub fn children(
         parent_id: JobId,
+        tenant: &crate::TenantId,
         then: Vec<crate::api::SubmitJob>,
         result: &Value,
         defaults: &crate::validate::JobDefaults,
@@ -142,7 +143,7 @@ impl NewJob {
         let mut children = Vec::with_capacity(then.len());
         let mut errors = Vec::new();
         for (i, spec) in then.into_iter().enumerate() {
-            match crate::validate::new_job(spec, defaults, now, &format!("then[{i}]")) {
+            match crate::validate::new_job(tenant, spec, defaults, now, &format!("then[{i}]")) {
                 Ok(mut job) => {
                     job.parent_id = Some(parent_id);
                     // A result of `null` is no input, as on the wire.

@@ -18,6 +18,7 @@ pub mod retry;
 pub mod schedule;
 pub mod secret;
 pub mod state;
+pub mod tenant;
 pub mod validate;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -28,6 +29,4 @@ pub use kind::{Kind, KindPattern};
 pub use retry::{Backoff, FailureOutcome};
 pub use secret::Secret;
 pub use state::JobState;
-
-/// The tenant every record belongs to until multi-tenancy arrives.
-pub const DEFAULT_TENANT: &str = "default";
+pub use tenant::{DEFAULT_TENANT, TenantId};

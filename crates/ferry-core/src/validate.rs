@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::{
-    Backoff, DEFAULT_TENANT, FieldError, JobId, KindPattern, NewJob,
+    Backoff, FieldError, JobId, KindPattern, NewJob, TenantId,
     api::{ClaimRequest, FailError, SubmitJob},
 };
 
@@ -67,9 +67,10 @@ pub fn label_key_ok(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'))
 }
 
-/// Validates `spec` into a job to insert. `prefix` is the JSON path of the spec
-/// within the request (`""` or `jobs[3]`).
+/// Validates `spec` into a job of `tenant` to insert. `prefix` is the JSON path of the
+/// spec within the request (`""` or `jobs[3]`).
 pub fn new_job(
+    tenant: &TenantId,
     spec: SubmitJob,
     defaults: &JobDefaults,
     now: DateTime<Utc>,
@@ -196,7 +197,7 @@ pub fn new_job(
         };
         // Validated now (so a bad chain is refused at submit), enqueued at completion: keep
         // the spec with the defaults filled in.
-        match new_job(child.clone(), &nested, now, &child_path) {
+        match new_job(tenant, child.clone(), &nested, now, &child_path) {
             Ok(valid) => then.push(SubmitJob {
                 max_attempts: Some(valid.max_attempts),
                 timeout_ms: Some(valid.timeout_ms),
@@ -242,7 +243,7 @@ pub fn new_job(
     match kind {
         Some(kind) if errors.is_empty() => Ok(NewJob {
             id: JobId::new(),
-            tenant_id: DEFAULT_TENANT.to_owned(),
+            tenant_id: tenant.as_str().to_owned(),
             kind,
             payload: if spec.payload.is_null() {
                 serde_json::json!({})
@@ -407,6 +408,7 @@ mod tests {
     fn defaults_fill_in() {
         let now = Utc::now();
         let job = new_job(
+            &TenantId::default(),
             spec(json!({"kind": "http.request"})),
             &JobDefaults::default(),
             now,
@@ -423,7 +425,10 @@ mod tests {
         let now = Utc::now();
         let d = JobDefaults::default();
         let check = |v, expected: &[&str]| {
-            assert_eq!(fields(new_job(spec(v), &d, now, "jobs[1]")), expected)
+            assert_eq!(
+                fields(new_job(&TenantId::default(), spec(v), &d, now, "jobs[1]")),
+                expected
+            )
         };
         check(json!({"kind": "bad kind"}), &["jobs[1].kind"]);
         check(
@@ -477,13 +482,17 @@ mod tests {
         };
         let deep = json!({"kind": "a", "then": [{"kind": "b", "then": [{"kind": "c", "then": [{"kind": "d"}]}]}]});
         assert_eq!(
-            fields(new_job(spec(deep), &shallow, now, "")),
+            fields(new_job(&TenantId::default(), spec(deep), &shallow, now, "")),
             ["then[0].then[0].then"]
         );
         // Wide as well as deep: one job enqueues at most MAX_THEN.
         let wide = json!({"kind": "a", "then": vec![json!({"kind": "b"}); MAX_THEN + 1]});
-        assert_eq!(fields(new_job(spec(wide), &shallow, now, "")), ["then"]);
+        assert_eq!(
+            fields(new_job(&TenantId::default(), spec(wide), &shallow, now, "")),
+            ["then"]
+        );
         let ok = new_job(
+            &TenantId::default(),
             spec(json!({"kind": "a", "then": [{"kind": "b"}, {"kind": "c", "payload": [1]}]})),
             &shallow,
             now,
@@ -495,8 +504,15 @@ mod tests {
             Some(3),
             "defaults filled in at submit"
         );
-        let children = NewJob::children(ok.id, ok.then, &json!({"post": 1}), &shallow, now)
-            .unwrap_or_else(|e| panic!("{e:?}"));
+        let children = NewJob::children(
+            ok.id,
+            &TenantId::default(),
+            ok.then,
+            &json!({"post": 1}),
+            &shallow,
+            now,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
         // The result goes beside each payload, which stays as submitted (of any shape).
         let given: Vec<_> = children
             .iter()

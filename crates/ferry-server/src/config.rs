@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use ferry_core::{
-    Secret,
+    Secret, TenantId,
     validate::{JobDefaults, LeaseBounds},
 };
 
@@ -14,6 +14,8 @@ use crate::{sealing::SealingKey, services::ServiceConfig};
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// The tenant the API and worker tokens act in (default `default`).
+    pub tenant: TenantId,
     /// Bearer token of the client API (`/v1/jobs…`).
     pub api_token: Secret,
     /// Bearer token of the worker API (`/v1/worker/…`).
@@ -61,6 +63,7 @@ pub struct ServerConfig {
 impl ServerConfig {
     pub fn new(api_token: Secret, worker_token: Secret) -> Self {
         Self {
+            tenant: TenantId::default(),
             api_token,
             worker_token,
             job_defaults: JobDefaults::default(),

@@ -2,7 +2,7 @@
 //! live stream: one reader follows the record's end (woken by the event bell, like a
 //! stream) and keeps its recent pages in memory; a stream whose position lies in them
 //! filters them there instead of querying the store, so N open streams cost one read per
-//! wake-up, not N. It holds the default tenant's events only, exactly as
+//! wake-up, not N. It holds one tenant's events only (the server's), exactly as
 //! `Store::events_read` answered them, so what a stream takes from it is what its own
 //! read would have answered. A position it does not hold (older than what it keeps, or
 //! another tenant's event) is answered `None`: the stream reads the store.
@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use ferry_core::{DEFAULT_TENANT, api::Event, api::EventPage};
+use ferry_core::{TenantId, api::Event, api::EventPage};
 use ferry_store::{EventFilter, Store};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +34,8 @@ const RECHECK_EVERY: Duration = Duration::from_millis(50);
 
 #[derive(Debug)]
 pub struct EventTail {
+    /// Whose events it holds.
+    tenant: TenantId,
     pages: Mutex<VecDeque<Page>>,
     /// The position the tail has read up to; streams wait on it.
     end: watch::Sender<i64>,
@@ -85,17 +87,23 @@ impl EventTail {
     /// A tail from the record's current end, and its reader, which runs until `stop`.
     pub async fn start(
         store: Store,
+        tenant: TenantId,
         bell: watch::Receiver<u64>,
         poll: Duration,
         stop: CancellationToken,
     ) -> ferry_store::StoreResult<Arc<EventTail>> {
         let end = store.events_head().await?;
         let tail = Arc::new(EventTail {
+            tenant,
             pages: Mutex::new(VecDeque::new()),
             end: watch::channel(end).0,
         });
         tokio::spawn(tail.clone().follow(store, bell, poll, stop));
         Ok(tail)
+    }
+
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
     }
 
     /// What the tail has read up to changes: wait on this.
@@ -164,7 +172,7 @@ impl EventTail {
             let after = *self.end.borrow();
             match store
                 .events_read(
-                    DEFAULT_TENANT,
+                    &self.tenant,
                     &EventFilter::default(),
                     after,
                     READ_PAGE,

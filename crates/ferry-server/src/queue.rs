@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use ferry_core::{
-    Clock, FieldError, Job, JobError, JobId, JobItem, JobState, KindPattern, NewJob,
+    Clock, FieldError, Job, JobError, JobId, JobItem, JobState, KindPattern, NewJob, TenantId,
     api::{ClaimedJob, LeaseStatus, SubmitJob},
     validate::{self, Claim},
 };
@@ -137,6 +137,7 @@ impl Queue {
             .get_or_try_init(|| {
                 crate::event_tail::EventTail::start(
                     self.store.clone(),
+                    self.config.tenant.clone(),
                     self.events_bell(),
                     self.config.event_poll_interval,
                     self.shutdown.clone(),
@@ -169,13 +170,15 @@ impl Queue {
     /// leases, streams).
     pub async fn validate(
         &self,
+        tenant: &TenantId,
         specs: Vec<SubmitJob>,
         batch: bool,
     ) -> Result<Vec<NewJob>, Vec<FieldError>> {
         let now = self.now();
         let defaults = self.config.job_defaults.clone();
         let compiles = specs.iter().any(runs_recipe);
-        let check = move || validate_all(specs, &defaults, now, batch);
+        let tenant = tenant.clone();
+        let check = move || validate_all(&tenant, specs, &defaults, now, batch);
         if !compiles {
             return check();
         }
@@ -539,6 +542,7 @@ fn runs_recipe(spec: &SubmitJob) -> bool {
 }
 
 fn validate_all(
+    tenant: &TenantId,
     specs: Vec<SubmitJob>,
     defaults: &validate::JobDefaults,
     now: DateTime<Utc>,
@@ -552,7 +556,7 @@ fn validate_all(
         } else {
             String::new()
         };
-        match validate::new_job(spec, defaults, now, &prefix) {
+        match validate::new_job(tenant, spec, defaults, now, &prefix) {
             Ok(job) => jobs.push(job),
             Err(e) => errors.extend(e),
         }

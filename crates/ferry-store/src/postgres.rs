@@ -1389,7 +1389,7 @@ impl PostgresStore {
             // Datasets first: a run the dataset refuses fails its job instead.
             let (changes, refused) = apply_runs(&mut tx, &ids, &leases, now).await?;
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{UPDATE} RETURNING j.id, j.then_specs, j.result"
+                "{UPDATE} RETURNING j.id, j.tenant_id, j.then_specs, j.result"
             )))
             .bind(&ids)
             .bind(&leases)
@@ -1406,8 +1406,10 @@ impl PostgresStore {
                     from_json::<Vec<ferry_core::api::SubmitJob>>(row.try_get("then_specs")?)?
                 {
                     let result: Option<Value> = row.try_get("result")?;
+                    let tenant: String = row.try_get("tenant_id")?;
                     children.extend(shared::children(
                         id,
+                        &tenant,
                         then,
                         &result.unwrap_or_default(),
                         now,

@@ -139,11 +139,14 @@ pub(crate) fn spawn_defaults() -> ferry_core::validate::JobDefaults {
 /// completion is refused (and logged) rather than applied without the children.
 pub(crate) fn children(
     parent: ferry_core::JobId,
+    tenant: &str,
     then: Vec<ferry_core::api::SubmitJob>,
     result: &Value,
     now: DateTime<Utc>,
 ) -> StoreResult<Vec<NewJob>> {
-    NewJob::children(parent, then, result, &spawn_defaults(), now).map_err(|errors| {
+    let tenant = ferry_core::TenantId::new(tenant)
+        .map_err(|e| StoreError::Corrupt(format!("job {parent}: {e}")))?;
+    NewJob::children(parent, &tenant, then, result, &spawn_defaults(), now).map_err(|errors| {
         let fields = errors
             .iter()
             .map(|e| format!("{}: {}", e.field, e.message))

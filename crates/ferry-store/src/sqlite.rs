@@ -1260,7 +1260,10 @@ impl SqliteStore {
             let mut children = Vec::new();
             for chunk in entries.chunks(5_000) {
                 let mut q = complete_update(chunk, now);
-                q.push(" RETURNING ferry_jobs.id, ferry_jobs.then_specs, ferry_jobs.result");
+                q.push(
+                    " RETURNING ferry_jobs.id, ferry_jobs.tenant_id, ferry_jobs.then_specs, \
+                     ferry_jobs.result",
+                );
                 for row in q.build().fetch_all(&mut *tx).await? {
                     let id = parse_id(row.try_get("id")?)?;
                     applied.insert(id);
@@ -1268,7 +1271,8 @@ impl SqliteStore {
                         opt_json::<Vec<ferry_core::api::SubmitJob>>(row.try_get("then_specs")?)?
                     {
                         let result = opt_json::<Value>(row.try_get("result")?)?.unwrap_or_default();
-                        children.extend(shared::children(id, then, &result, now)?);
+                        let tenant: String = row.try_get("tenant_id")?;
+                        children.extend(shared::children(id, &tenant, then, &result, now)?);
                     }
                 }
             }

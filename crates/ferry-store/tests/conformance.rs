@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use ferry_core::{
-    DEFAULT_TENANT, JobError, JobId, JobState, KindPattern, NewJob, Progress,
+    DEFAULT_TENANT, JobError, JobId, JobState, KindPattern, NewJob, Progress, TenantId,
     api::SubmitJob,
     validate::{JobDefaults, new_job},
 };
@@ -35,7 +35,14 @@ fn job(kind: &str, f: impl FnOnce(&mut SubmitJob)) -> NewJob {
         max_ms: 1000,
     });
     f(&mut spec);
-    new_job(spec, &JobDefaults::default(), t0(), "").expect("valid job spec")
+    new_job(
+        &TenantId::default(),
+        spec,
+        &JobDefaults::default(),
+        t0(),
+        "",
+    )
+    .expect("valid job spec")
 }
 
 fn pat(s: &str) -> KindPattern {

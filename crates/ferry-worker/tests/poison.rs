@@ -42,6 +42,7 @@ async fn a_deep_payload_is_refused_and_a_poison_job_fails_alone() {
     let store = server.queue.store();
     let now = chrono::Utc::now();
     let mut poison = ferry_core::validate::new_job(
+        &ferry_core::TenantId::default(),
         job("ferry.noop", json!({})),
         &ferry_core::validate::JobDefaults::default(),
         now,

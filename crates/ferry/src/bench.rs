@@ -7,7 +7,7 @@ use std::{process::ExitCode, sync::Arc, time::Instant};
 
 use anyhow::{Context, Result, bail};
 use ferry_client::Client;
-use ferry_core::{DEFAULT_TENANT, JobState, Secret, SystemClock, api::SubmitJob, id::random_token};
+use ferry_core::{JobState, Secret, SystemClock, TenantId, api::SubmitJob, id::random_token};
 use ferry_server::{ServerConfig, StartOptions};
 use ferry_store::{DatabaseUrl, Durability, Store};
 use serde_json::json;
@@ -210,7 +210,7 @@ async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
     if args.history > 0 {
         let at = chrono::Utc::now() - chrono::Duration::hours(1);
         store
-            .job_insert_history(DEFAULT_TENANT, "ferry.noop", args.history, at)
+            .job_insert_history(&TenantId::default(), "ferry.noop", args.history, at)
             .await?;
     }
     // 1. Enqueue: batches of `batch` jobs, one request at a time.
@@ -290,7 +290,7 @@ async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
                 .push((start - job.created_at).num_microseconds().unwrap_or(0) as f64 / 1000.0);
         }
     }
-    let left = store.job_counts(DEFAULT_TENANT).await?;
+    let left = store.job_counts(&TenantId::default()).await?;
     if left.iter().any(|(s, n)| !s.is_final() && *n > 0) {
         bail!("jobs left unfinished: {left:?}");
     }

@@ -11,15 +11,14 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, put},
 };
-use chrono::Utc;
 use ferry_core::{
-    DEFAULT_TENANT, ErrorCode, JobId,
+    ErrorCode, JobId,
     api::{ArtifactInfo, ArtifactList},
     recipe::artifact_name_ok,
 };
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
-use super::{ApiError, AppState, Json, PathId, sessions::leased};
+use super::{ApiError, AppState, Json, PathId, Principal, sessions::leased};
 
 /// The header carrying the worker's lease on an upload (the body is the file).
 pub const LEASE_HEADER: &str = "ferry-lease";
@@ -99,7 +98,7 @@ async fn upload(
         content_type,
         size_bytes,
         attempt: job.attempt,
-        created_at: Utc::now(),
+        created_at: queue.now(),
     };
     queue
         .store()
@@ -110,17 +109,19 @@ async fn upload(
 
 async fn list(
     State(queue): State<AppState>,
+    principal: Principal,
     PathId(id): PathId,
 ) -> Result<Json<ArtifactList>, ApiError> {
     // A job that does not exist is a 404, one without artifacts an empty list.
-    queue.store().job_get(DEFAULT_TENANT, id).await?;
+    queue.store().job_get(&principal.tenant, id).await?;
     Ok(Json(ArtifactList {
-        artifacts: queue.store().artifact_list(DEFAULT_TENANT, id).await?,
+        artifacts: queue.store().artifact_list(&principal.tenant, id).await?,
     }))
 }
 
 async fn download(
     State(queue): State<AppState>,
+    principal: Principal,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let id: JobId = id.parse().map_err(|e: ferry_core::id::ParseJobIdError| {
@@ -129,7 +130,7 @@ async fn download(
     check_name(&name)?;
     let Some(info) = queue
         .store()
-        .artifact_list(DEFAULT_TENANT, id)
+        .artifact_list(&principal.tenant, id)
         .await?
         .into_iter()
         .find(|a| a.name == name)

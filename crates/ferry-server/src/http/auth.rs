@@ -1,5 +1,5 @@
 //! Bearer-token checks: the client API and the worker API each have their own token,
-//! compared in constant time.
+//! compared in constant time. A request that passes carries its [`Principal`] on.
 
 use axum::{
     extract::{Request, State},
@@ -10,7 +10,14 @@ use axum::{
 use ferry_core::{ErrorCode, Secret};
 use subtle::ConstantTimeEq;
 
-use super::ApiError;
+use super::{ApiError, Principal};
+
+/// A token and whom it stands for.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub secret: Secret,
+    pub principal: Principal,
+}
 
 fn bearer(req: &Request) -> Option<&str> {
     req.headers()
@@ -21,14 +28,15 @@ fn bearer(req: &Request) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Middleware: lets the request through only with `Authorization: Bearer <token>`.
+/// Middleware: lets the request through only with `Authorization: Bearer <token>`, as the
+/// token's principal.
 pub async fn require(
-    State(token): State<Secret>,
-    req: Request,
+    State(token): State<Token>,
+    mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let ok = bearer(&req)
-        .is_some_and(|given| bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())));
+        .is_some_and(|given| bool::from(given.as_bytes().ct_eq(token.secret.expose().as_bytes())));
     if !ok {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -36,5 +44,6 @@ pub async fn require(
             "missing or wrong token: send Authorization: Bearer <token>",
         ));
     }
+    req.extensions_mut().insert(token.principal);
     Ok(next.run(req).await)
 }

@@ -10,11 +10,11 @@ use axum::{
     routing::{get, post},
 };
 use ferry_core::{
-    DEFAULT_TENANT, JobId,
+    JobId,
     api::{Batch, BatchResultPage, CreateBatch},
 };
 
-use super::{ApiError, AppState, Json, PathId, jobs::query_pairs};
+use super::{ApiError, AppState, Json, PathId, Principal, jobs::query_pairs};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -28,6 +28,7 @@ const MAX_RESULTS_PAGE: u32 = 1_000;
 
 async fn create(
     State(queue): State<AppState>,
+    principal: Principal,
     Json(req): Json<CreateBatch>,
 ) -> Result<Response, ApiError> {
     let max = queue.config().max_batch_items;
@@ -48,35 +49,39 @@ async fn create(
     let specs = (0..req.items.len()).map(|i| req.item_spec(i)).collect();
     // Items share kind and options (a problem with those is named once); an item's own
     // problems (a recipe's) are named by its index.
-    let jobs = queue.validate(specs, true).await.map_err(|errors| {
-        let fields = errors
-            .into_iter()
-            .map(|e| {
-                let (item, rest) = e
-                    .field
-                    .strip_prefix("jobs[")
-                    .and_then(|r| r.split_once("]."))
-                    .map_or(("", e.field.as_str()), |(i, rest)| (i, rest));
-                let field = if rest == "kind" {
-                    rest.to_owned()
-                } else if let Some(path) = rest.strip_prefix("payload") {
-                    format!("items[{item}]{path}")
-                } else {
-                    format!("options.{rest}")
-                };
-                ferry_core::FieldError { field, ..e }
-            })
-            .collect::<Vec<_>>();
-        let mut seen = std::collections::HashSet::new();
-        ApiError::validation(
-            fields
+    let jobs = queue
+        .validate(&principal.tenant, specs, true)
+        .await
+        .map_err(|errors| {
+            let fields = errors
                 .into_iter()
-                .filter(|f| seen.insert(f.field.clone()))
-                .collect(),
-        )
-    })?;
+                .map(|e| {
+                    let (item, rest) = e
+                        .field
+                        .strip_prefix("jobs[")
+                        .and_then(|r| r.split_once("]."))
+                        .map_or(("", e.field.as_str()), |(i, rest)| (i, rest));
+                    let field = if rest == "kind" {
+                        rest.to_owned()
+                    } else if let Some(path) = rest.strip_prefix("payload") {
+                        format!("items[{item}]{path}")
+                    } else {
+                        format!("options.{rest}")
+                    };
+                    ferry_core::FieldError { field, ..e }
+                })
+                .collect::<Vec<_>>();
+            let mut seen = std::collections::HashSet::new();
+            ApiError::validation(
+                fields
+                    .into_iter()
+                    .filter(|f| seen.insert(f.field.clone()))
+                    .collect(),
+            )
+        })?;
     super::datasets::check_keys(
         queue.store(),
+        &principal.tenant,
         req.options
             .output
             .as_ref()
@@ -87,17 +92,21 @@ async fn create(
     .await?;
     let labels = req.options.labels.clone().unwrap_or_default();
     let created = queue
-        .create_batch(DEFAULT_TENANT, &req.kind, labels, jobs)
+        .create_batch(&principal.tenant, &req.kind, labels, jobs)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(created)).into_response())
 }
 
 async fn get_batch(
     State(queue): State<AppState>,
+    principal: Principal,
     PathId(id): PathId,
 ) -> Result<Json<Batch>, ApiError> {
     Ok(Json(
-        queue.batch(DEFAULT_TENANT, id).await.map_err(not_found)?,
+        queue
+            .batch(&principal.tenant, id)
+            .await
+            .map_err(not_found)?,
     ))
 }
 
@@ -115,6 +124,7 @@ fn parse_cursor(raw: &str) -> Option<(i64, JobId)> {
 
 async fn results(
     State(queue): State<AppState>,
+    principal: Principal,
     PathId(id): PathId,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<BatchResultPage>, ApiError> {
@@ -140,7 +150,7 @@ async fn results(
         }
     }
     let results = queue
-        .batch_results(DEFAULT_TENANT, id, after, limit)
+        .batch_results(&principal.tenant, id, after, limit)
         .await
         .map_err(not_found)?;
     let next_after = match results.last() {
@@ -155,11 +165,12 @@ async fn results(
 
 async fn cancel(
     State(queue): State<AppState>,
+    principal: Principal,
     PathId(id): PathId,
 ) -> Result<Json<Batch>, ApiError> {
     Ok(Json(
         queue
-            .cancel_batch(DEFAULT_TENANT, id)
+            .cancel_batch(&principal.tenant, id)
             .await
             .map_err(not_found)?,
     ))

@@ -14,14 +14,14 @@ use axum::{
 };
 use bytes::Bytes;
 use ferry_core::{
-    DEFAULT_TENANT,
+    TenantId,
     dataset::{
         self, DatasetInfo, DatasetItem, DatasetItemPage, DatasetList, DatasetRunList, ExportFormat,
     },
 };
 use ferry_store::{Store, StoreError};
 
-use super::{ApiError, AppState, Json, jobs::parse_num, jobs::query_pairs};
+use super::{ApiError, AppState, Json, Principal, jobs::parse_num, jobs::query_pairs};
 
 const MAX_PAGE: u32 = 1_000;
 /// Rows read per query while exporting: what one export holds in memory at a time.
@@ -36,31 +36,40 @@ pub fn router() -> Router<AppState> {
         .route("/v1/datasets/{name}/export", get(export))
 }
 
-async fn list(State(queue): State<AppState>) -> Result<Json<DatasetList>, ApiError> {
+async fn list(
+    State(queue): State<AppState>,
+    principal: Principal,
+) -> Result<Json<DatasetList>, ApiError> {
     Ok(Json(DatasetList {
-        datasets: queue.store().dataset_list(DEFAULT_TENANT).await?,
+        datasets: queue.store().dataset_list(&principal.tenant).await?,
     }))
 }
 
-async fn found(store: &Store, name: &str) -> Result<DatasetInfo, ApiError> {
+async fn found(store: &Store, tenant: &TenantId, name: &str) -> Result<DatasetInfo, ApiError> {
     store
-        .dataset_get(DEFAULT_TENANT, name)
+        .dataset_get(tenant, name)
         .await?
         .ok_or_else(|| ApiError::not_found("dataset"))
 }
 
 async fn one(
     State(queue): State<AppState>,
+    principal: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<DatasetInfo>, ApiError> {
-    Ok(Json(found(queue.store(), &name).await?))
+    Ok(Json(found(queue.store(), &principal.tenant, &name).await?))
 }
 
 async fn remove(
     State(queue): State<AppState>,
+    principal: Principal,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if queue.store().dataset_delete(DEFAULT_TENANT, &name).await? {
+    if queue
+        .store()
+        .dataset_delete(&principal.tenant, &name)
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("dataset"))
@@ -72,6 +81,7 @@ async fn remove(
 /// dataset it names.
 pub(super) async fn check_keys(
     store: &Store,
+    tenant: &TenantId,
     outputs: Vec<(String, &dataset::Output)>,
 ) -> Result<(), ApiError> {
     let mut keyed_by = std::collections::HashMap::new();
@@ -79,7 +89,7 @@ pub(super) async fn check_keys(
     for (field, output) in outputs {
         if !keyed_by.contains_key(&output.dataset) {
             let key = store
-                .dataset_get(DEFAULT_TENANT, &output.dataset)
+                .dataset_get(tenant, &output.dataset)
                 .await?
                 .map(|d| d.key);
             keyed_by.insert(output.dataset.clone(), key);
@@ -126,6 +136,7 @@ fn limit(value: &str) -> Result<u32, ApiError> {
 
 async fn items(
     State(queue): State<AppState>,
+    principal: Principal,
     Path(name): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<DatasetItemPage>, ApiError> {
@@ -137,10 +148,10 @@ async fn items(
             _ => gone = include_gone(&value)?,
         }
     }
-    found(queue.store(), &name).await?;
+    found(queue.store(), &principal.tenant, &name).await?;
     let items = queue
         .store()
-        .dataset_items(DEFAULT_TENANT, &name, after, page, gone)
+        .dataset_items(&principal.tenant, &name, after, page, gone)
         .await?;
     let next_after = items.last().map_or(after, |i| i.seq);
     Ok(Json(DatasetItemPage { items, next_after }))
@@ -148,6 +159,7 @@ async fn items(
 
 async fn runs(
     State(queue): State<AppState>,
+    principal: Principal,
     Path(name): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<DatasetRunList>, ApiError> {
@@ -155,11 +167,11 @@ async fn runs(
     for (_, value) in query_pairs(raw, &["limit"])? {
         page = limit(&value)?;
     }
-    found(queue.store(), &name).await?;
+    found(queue.store(), &principal.tenant, &name).await?;
     Ok(Json(DatasetRunList {
         runs: queue
             .store()
-            .dataset_runs(DEFAULT_TENANT, &name, page)
+            .dataset_runs(&principal.tenant, &name, page)
             .await?,
     }))
 }
@@ -184,6 +196,7 @@ enum Phase {
 /// An export in progress: where it is and what it writes.
 struct Export {
     store: Store,
+    tenant: TenantId,
     name: String,
     format: ExportFormat,
     columns: Arc<Vec<String>>,
@@ -266,13 +279,7 @@ impl Export {
                 Phase::Rows => {
                     let items = self
                         .store
-                        .dataset_items(
-                            DEFAULT_TENANT,
-                            &self.name,
-                            self.after,
-                            EXPORT_PAGE,
-                            self.gone,
-                        )
+                        .dataset_items(&self.tenant, &self.name, self.after, EXPORT_PAGE, self.gone)
                         .await?;
                     let Some(last) = items.last() else {
                         self.phase = Phase::End;
@@ -297,6 +304,7 @@ impl Export {
 
 async fn export(
     State(queue): State<AppState>,
+    principal: Principal,
     Path(name): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -327,7 +335,7 @@ async fn export(
         }
     }
     let store = queue.store().clone();
-    let info = found(&store, &name).await?;
+    let info = found(&store, &principal.tenant, &name).await?;
     // CSV columns: those asked for, or every top-level field (the key first).
     let columns = match fields {
         Some(fields) => fields,
@@ -344,6 +352,7 @@ async fn export(
     let file = format!("{}.{}", name.replace(':', "_"), format.as_str());
     let export = Export {
         store,
+        tenant: principal.tenant,
         name,
         format,
         columns: Arc::new(columns),

@@ -23,11 +23,13 @@ use axum::{
     },
     routing::get,
 };
-use ferry_core::{DEFAULT_TENANT, KindPattern, api::EventPage};
+use ferry_core::{KindPattern, TenantId, api::EventPage};
 use ferry_store::EventFilter;
 use futures_util::stream;
 
-use super::{ApiError, AppState, ClientAddr, Json, PathId, jobs::parse_num, jobs::query_pairs};
+use super::{
+    ApiError, AppState, ClientAddr, Json, PathId, Principal, jobs::parse_num, jobs::query_pairs,
+};
 use crate::{event_tail::EventTail, stream_slots::StreamSlot};
 
 /// The event types the record holds.
@@ -141,33 +143,36 @@ fn wants_stream(headers: &HeaderMap) -> bool {
 
 async fn all_events(
     State(queue): State<AppState>,
+    principal: Principal,
     client: ClientAddr,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let stream = wants_stream(&headers).then_some(client);
-    answer(queue, params(raw, &headers)?, stream).await
+    answer(queue, principal, params(raw, &headers)?, stream).await
 }
 
 async fn job_events(
     State(queue): State<AppState>,
+    principal: Principal,
     PathId(id): PathId,
     client: ClientAddr,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     // A job that does not exist is a 404, not an empty record.
-    queue.store().job_get(DEFAULT_TENANT, id).await?;
+    queue.store().job_get(&principal.tenant, id).await?;
     let mut p = params(raw, &headers)?;
     p.filter.job = Some(id);
     let stream = wants_stream(&headers).then_some(client);
-    answer(queue, p, stream).await
+    answer(queue, principal, p, stream).await
 }
 
 /// Answers a page, or (for `stream: Some(client)`) a live stream holding one of the
 /// client's stream places.
 async fn answer(
     queue: AppState,
+    principal: Principal,
     p: Params,
     stream: Option<ClientAddr>,
 ) -> Result<Response, ApiError> {
@@ -180,9 +185,11 @@ async fn answer(
         After::Now => queue.store().events_head().await?,
     };
     if let Some(slot) = slot {
-        // Without the shared tail (the database is away) the stream reads on its own.
-        let tail = queue.event_tail().await.ok();
-        return Ok(live(queue, slot, tail, p.filter, after).into_response());
+        // Without the shared tail (the database is away, or it holds another tenant's
+        // events) the stream reads on its own.
+        let tail =
+            (queue.event_tail().await.ok()).filter(|tail| *tail.tenant() == principal.tenant);
+        return Ok(live(queue, principal.tenant, slot, tail, p.filter, after).into_response());
     }
     if matches!(p.after, After::Now) {
         return Ok(Json(EventPage {
@@ -192,7 +199,7 @@ async fn answer(
         .into_response());
     }
     let page: EventPage = queue
-        .events(DEFAULT_TENANT, &p.filter, after, p.limit)
+        .events(&principal.tenant, &p.filter, after, p.limit)
         .await?;
     Ok(Json(page).into_response())
 }
@@ -206,6 +213,7 @@ enum Pending {
 
 struct Cursor {
     queue: AppState,
+    tenant: TenantId,
     filter: EventFilter,
     after: i64,
     pending: VecDeque<Pending>,
@@ -228,6 +236,7 @@ struct Cursor {
 /// server shuts down.
 fn live(
     queue: AppState,
+    tenant: TenantId,
     slot: StreamSlot,
     tail: Option<Arc<EventTail>>,
     filter: EventFilter,
@@ -238,6 +247,7 @@ fn live(
     let cursor = Cursor {
         bell: queue.events_bell(),
         queue,
+        tenant,
         filter,
         after,
         pending: VecDeque::new(),
@@ -288,7 +298,7 @@ fn live(
                     Some(page) => Ok(page),
                     None => {
                         c.queue
-                            .events(DEFAULT_TENANT, &c.filter, c.after, STREAM_PAGE)
+                            .events(&c.tenant, &c.filter, c.after, STREAM_PAGE)
                             .await
                     }
                 };

@@ -10,14 +10,14 @@ use axum::{
     routing::{get, post},
 };
 use ferry_core::{
-    DEFAULT_TENANT, FieldError, Job, JobState, KindPattern, NewJob,
+    FieldError, Job, JobState, KindPattern, NewJob,
     api::{ItemPage, JobPage, JobsCreated, SubmitBatch, SubmitJob},
     dataset::Output,
     validate::label_key_ok,
 };
 use ferry_store::ListParams;
 
-use super::{ApiError, AppState, Json, PathId};
+use super::{ApiError, AppState, Json, PathId, Principal};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -85,6 +85,7 @@ fn created(job: Job, status: StatusCode) -> Response {
 
 async fn submit(
     State(queue): State<AppState>,
+    principal: Principal,
     RawQuery(raw): RawQuery,
     Json(spec): Json<SubmitJob>,
 ) -> Result<Response, ApiError> {
@@ -101,11 +102,11 @@ async fn submit(
         wait = Some(Duration::from_secs_f64(secs));
     }
     let jobs = queue
-        .validate(vec![spec], false)
+        .validate(&principal.tenant, vec![spec], false)
         .await
         .map_err(ApiError::validation)?;
     let outputs = jobs.iter().flat_map(|j| outputs_of(j, "")).collect();
-    super::datasets::check_keys(queue.store(), outputs).await?;
+    super::datasets::check_keys(queue.store(), &principal.tenant, outputs).await?;
     let inserted = queue.submit(&jobs).await?.remove(0);
     // A dedupe key held by an unfinished job: that job answers, with 200 (nothing created).
     if !inserted.created {
@@ -115,7 +116,7 @@ async fn submit(
     let Some(wait) = wait else {
         return Ok(created(job, StatusCode::ACCEPTED));
     };
-    let job = queue.wait_final(DEFAULT_TENANT, job.id, wait).await?;
+    let job = queue.wait_final(&principal.tenant, job.id, wait).await?;
     let status = if job.status.is_final() {
         StatusCode::OK
     } else {
@@ -161,6 +162,7 @@ fn outputs_of<'a>(job: &'a NewJob, prefix: &str) -> Vec<(String, &'a Output)> {
 
 async fn submit_batch(
     State(queue): State<AppState>,
+    principal: Principal,
     Json(batch): Json<SubmitBatch>,
 ) -> Result<Response, ApiError> {
     let max = queue.config().max_batch_jobs;
@@ -168,7 +170,7 @@ async fn submit_batch(
         return Err(ApiError::field("jobs", format!("give 1-{max} jobs")));
     }
     let jobs = queue
-        .validate(batch.jobs, true)
+        .validate(&principal.tenant, batch.jobs, true)
         .await
         .map_err(ApiError::validation)?;
     let outputs = jobs
@@ -176,23 +178,28 @@ async fn submit_batch(
         .enumerate()
         .flat_map(|(i, j)| outputs_of(j, &format!("jobs[{i}]")))
         .collect();
-    super::datasets::check_keys(queue.store(), outputs).await?;
+    super::datasets::check_keys(queue.store(), &principal.tenant, outputs).await?;
     let inserted = queue.submit(&jobs).await?;
     let created = inserted.iter().map(|i| i.created).collect();
     let jobs = inserted.into_iter().map(|i| i.job).collect();
     Ok((StatusCode::ACCEPTED, Json(JobsCreated { jobs, created })).into_response())
 }
 
-async fn get_job(State(queue): State<AppState>, PathId(id): PathId) -> Result<Json<Job>, ApiError> {
-    Ok(Json(queue.get(DEFAULT_TENANT, id).await?))
+async fn get_job(
+    State(queue): State<AppState>,
+    principal: Principal,
+    PathId(id): PathId,
+) -> Result<Json<Job>, ApiError> {
+    Ok(Json(queue.get(&principal.tenant, id).await?))
 }
 
 async fn list(
     State(queue): State<AppState>,
+    principal: Principal,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<JobPage>, ApiError> {
     let mut params = ListParams {
-        tenant_id: DEFAULT_TENANT.to_owned(),
+        tenant_id: principal.tenant.to_string(),
         limit: DEFAULT_PAGE,
         ..Default::default()
     };
@@ -286,6 +293,7 @@ async fn list(
 
 async fn items(
     State(queue): State<AppState>,
+    principal: Principal,
     PathId(id): PathId,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ItemPage>, ApiError> {
@@ -304,15 +312,23 @@ async fn items(
             }
         }
     }
-    let items = queue.items(DEFAULT_TENANT, id, after, limit).await?;
+    let items = queue.items(&principal.tenant, id, after, limit).await?;
     let next_after = items.last().map_or(after, |i| i.seq);
     Ok(Json(ItemPage { items, next_after }))
 }
 
-async fn cancel(State(queue): State<AppState>, PathId(id): PathId) -> Result<Json<Job>, ApiError> {
-    Ok(Json(queue.cancel(DEFAULT_TENANT, id).await?))
+async fn cancel(
+    State(queue): State<AppState>,
+    principal: Principal,
+    PathId(id): PathId,
+) -> Result<Json<Job>, ApiError> {
+    Ok(Json(queue.cancel(&principal.tenant, id).await?))
 }
 
-async fn retry(State(queue): State<AppState>, PathId(id): PathId) -> Result<Json<Job>, ApiError> {
-    Ok(Json(queue.retry(DEFAULT_TENANT, id).await?))
+async fn retry(
+    State(queue): State<AppState>,
+    principal: Principal,
+    PathId(id): PathId,
+) -> Result<Json<Job>, ApiError> {
+    Ok(Json(queue.retry(&principal.tenant, id).await?))
 }

@@ -6,9 +6,9 @@ use axum::{
     extract::{Path, State},
     routing::{get, post},
 };
-use ferry_core::{DEFAULT_TENANT, KindPattern, api::PausedKinds};
+use ferry_core::{KindPattern, api::PausedKinds};
 
-use super::{ApiError, AppState, Json};
+use super::{ApiError, AppState, Json, Principal};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -22,24 +22,29 @@ fn pattern(raw: &str) -> Result<KindPattern, ApiError> {
         .map_err(|e: ferry_core::kind::KindError| ApiError::field("pattern", e.to_string()))
 }
 
-async fn paused(State(queue): State<AppState>) -> Result<Json<PausedKinds>, ApiError> {
+async fn paused(
+    State(queue): State<AppState>,
+    principal: Principal,
+) -> Result<Json<PausedKinds>, ApiError> {
     Ok(Json(PausedKinds {
-        paused: queue.paused(DEFAULT_TENANT).await?,
+        paused: queue.paused(&principal.tenant).await?,
     }))
 }
 
 async fn pause(
     State(queue): State<AppState>,
+    principal: Principal,
     Path(raw): Path<String>,
 ) -> Result<Json<PausedKinds>, ApiError> {
-    let paused = queue.pause(DEFAULT_TENANT, &pattern(&raw)?).await?;
+    let paused = queue.pause(&principal.tenant, &pattern(&raw)?).await?;
     Ok(Json(PausedKinds { paused }))
 }
 
 async fn resume(
     State(queue): State<AppState>,
+    principal: Principal,
     Path(raw): Path<String>,
 ) -> Result<Json<PausedKinds>, ApiError> {
-    let paused = queue.resume(DEFAULT_TENANT, &pattern(&raw)?).await?;
+    let paused = queue.resume(&principal.tenant, &pattern(&raw)?).await?;
     Ok(Json(PausedKinds { paused }))
 }

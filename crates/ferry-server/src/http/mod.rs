@@ -4,6 +4,7 @@
 mod artifacts;
 mod auth;
 mod batches;
+mod context;
 mod datasets;
 mod error;
 mod events;
@@ -29,6 +30,7 @@ use ferry_core::{ErrorCode, JobId};
 use tower_http::trace::TraceLayer;
 
 pub use artifacts::LEASE_HEADER;
+pub use context::{Principal, Role};
 pub use error::{ApiError, Json};
 
 use crate::Queue;
@@ -49,14 +51,26 @@ pub fn app(queue: AppState) -> Router {
         .merge(schedules::router())
         .merge(datasets::router())
         .route_layer(middleware::from_fn_with_state(
-            config.api_token.clone(),
+            auth::Token {
+                secret: config.api_token.clone(),
+                principal: Principal {
+                    tenant: config.tenant.clone(),
+                    role: Role::Admin,
+                },
+            },
             auth::require,
         ));
     let worker = worker::router()
         .merge(sessions::worker_router())
         .merge(artifacts::worker_router(config.max_artifact_bytes))
         .route_layer(middleware::from_fn_with_state(
-            config.worker_token.clone(),
+            auth::Token {
+                secret: config.worker_token.clone(),
+                principal: Principal {
+                    tenant: config.tenant.clone(),
+                    role: Role::Worker,
+                },
+            },
             auth::require,
         ));
     Router::new()

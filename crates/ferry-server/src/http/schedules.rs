@@ -7,13 +7,12 @@ use axum::{
     http::StatusCode,
     routing::{get, post},
 };
-use chrono::Utc;
 use ferry_core::{
-    DEFAULT_TENANT, ErrorCode, FieldError, JobId,
+    ErrorCode, FieldError, JobId, TenantId,
     schedule::{self, CronTz, Schedule, ScheduleList, ScheduleSpec},
 };
 
-use super::{ApiError, AppState, Json};
+use super::{ApiError, AppState, Json, Principal};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -28,12 +27,16 @@ pub const MAX_SCHEDULES: usize = 1_000;
 
 async fn create(
     State(queue): State<AppState>,
+    principal: Principal,
     Json(spec): Json<ScheduleSpec>,
 ) -> Result<(StatusCode, Json<Schedule>), ApiError> {
     let mut errors = Vec::new();
     let cron = schedule::validate(&spec).map_err(|e| errors.extend(e)).ok();
     // The job is checked as a submitted one would be, its problems under `job.`.
-    if let Err(job_errors) = queue.validate(vec![spec.job.clone()], false).await {
+    if let Err(job_errors) = queue
+        .validate(&principal.tenant, vec![spec.job.clone()], false)
+        .await
+    {
         errors.extend(job_errors.into_iter().map(|e| FieldError {
             field: format!("job.{}", e.field),
             ..e
@@ -44,6 +47,7 @@ async fn create(
     };
     super::datasets::check_keys(
         queue.store(),
+        &principal.tenant,
         spec.job
             .output
             .as_ref()
@@ -52,7 +56,7 @@ async fn create(
             .collect(),
     )
     .await?;
-    let now = Utc::now();
+    let now = queue.now();
     let next_at = cron
         .next_after(now)
         .ok_or_else(|| ApiError::field("cron", "never fires"))?;
@@ -68,7 +72,7 @@ async fn create(
         last_at: None,
         created_at: now,
     };
-    if all(&queue).await?.len() >= MAX_SCHEDULES {
+    if all(&queue, &principal.tenant).await?.len() >= MAX_SCHEDULES {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             ErrorCode::InvalidState,
@@ -77,7 +81,7 @@ async fn create(
     }
     if !queue
         .store()
-        .schedule_insert(DEFAULT_TENANT, &schedule)
+        .schedule_insert(&principal.tenant, &schedule)
         .await?
     {
         return Err(ApiError::new(
@@ -89,72 +93,92 @@ async fn create(
     Ok((StatusCode::CREATED, Json(schedule)))
 }
 
-async fn all(queue: &AppState) -> Result<Vec<Schedule>, ApiError> {
+async fn all(queue: &AppState, tenant: &TenantId) -> Result<Vec<Schedule>, ApiError> {
     Ok(queue
         .store()
-        .schedule_list(Some(DEFAULT_TENANT))
+        .schedule_list(Some(tenant))
         .await?
         .into_iter()
         .map(|(_, s)| s)
         .collect())
 }
 
-async fn find(queue: &AppState, name: &str) -> Result<Schedule, ApiError> {
-    all(queue)
+async fn find(queue: &AppState, tenant: &TenantId, name: &str) -> Result<Schedule, ApiError> {
+    all(queue, tenant)
         .await?
         .into_iter()
         .find(|s| s.name == name)
         .ok_or_else(|| ApiError::not_found("schedule"))
 }
 
-async fn list(State(queue): State<AppState>) -> Result<Json<ScheduleList>, ApiError> {
+async fn list(
+    State(queue): State<AppState>,
+    principal: Principal,
+) -> Result<Json<ScheduleList>, ApiError> {
     Ok(Json(ScheduleList {
-        schedules: all(&queue).await?,
+        schedules: all(&queue, &principal.tenant).await?,
     }))
 }
 
 async fn one(
     State(queue): State<AppState>,
+    principal: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<Schedule>, ApiError> {
-    Ok(Json(find(&queue, &name).await?))
+    Ok(Json(find(&queue, &principal.tenant, &name).await?))
 }
 
 async fn remove(
     State(queue): State<AppState>,
+    principal: Principal,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if queue.store().schedule_delete(DEFAULT_TENANT, &name).await? {
+    if queue
+        .store()
+        .schedule_delete(&principal.tenant, &name)
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("schedule"))
     }
 }
 
-async fn set_paused(queue: &AppState, name: &str, paused: bool) -> Result<Schedule, ApiError> {
-    let current = find(queue, name).await?;
+async fn set_paused(
+    queue: &AppState,
+    tenant: &TenantId,
+    name: &str,
+    paused: bool,
+) -> Result<Schedule, ApiError> {
+    let current = find(queue, tenant, name).await?;
     // Resuming starts from the next tick after now: no burst of what was paused.
     let next_at = CronTz::parse(&current.cron, &current.timezone)
         .ok()
-        .and_then(|c| c.next_after(Utc::now()))
+        .and_then(|c| c.next_after(queue.now()))
         .unwrap_or(current.next_at);
     queue
         .store()
-        .schedule_pause(DEFAULT_TENANT, name, paused, next_at)
+        .schedule_pause(tenant, name, paused, next_at)
         .await?;
-    find(queue, name).await
+    find(queue, tenant, name).await
 }
 
 async fn pause(
     State(queue): State<AppState>,
+    principal: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<Schedule>, ApiError> {
-    Ok(Json(set_paused(&queue, &name, true).await?))
+    Ok(Json(
+        set_paused(&queue, &principal.tenant, &name, true).await?,
+    ))
 }
 
 async fn resume(
     State(queue): State<AppState>,
+    principal: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<Schedule>, ApiError> {
-    Ok(Json(set_paused(&queue, &name, false).await?))
+    Ok(Json(
+        set_paused(&queue, &principal.tenant, &name, false).await?,
+    ))
 }

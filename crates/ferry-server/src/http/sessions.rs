@@ -8,15 +8,14 @@ use axum::{
     http::StatusCode,
     routing::{delete, get, post},
 };
-use chrono::Utc;
 use ferry_core::{
-    DEFAULT_TENANT, ErrorCode,
+    ErrorCode,
     api::{SessionList, SessionLoadRequest, SessionLoadResponse, SessionSaveRequest},
     recipe::{self, Step},
 };
 use ferry_store::LeasedJob;
 
-use super::{ApiError, AppState, Json, PathId};
+use super::{ApiError, AppState, Json, PathId, Principal};
 
 /// Largest session a worker may save (cookies and storage of one site are far smaller).
 const MAX_SESSION_BYTES: usize = 2 * 1024 * 1024;
@@ -33,17 +32,25 @@ pub fn worker_router() -> Router<AppState> {
         .route("/v1/worker/jobs/{id}/session/save", post(save))
 }
 
-async fn list(State(queue): State<AppState>) -> Result<Json<SessionList>, ApiError> {
+async fn list(
+    State(queue): State<AppState>,
+    principal: Principal,
+) -> Result<Json<SessionList>, ApiError> {
     Ok(Json(SessionList {
-        sessions: queue.store().session_list(DEFAULT_TENANT).await?,
+        sessions: queue.store().session_list(&principal.tenant).await?,
     }))
 }
 
 async fn remove(
     State(queue): State<AppState>,
+    principal: Principal,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if queue.store().session_delete(DEFAULT_TENANT, &name).await? {
+    if queue
+        .store()
+        .session_delete(&principal.tenant, &name)
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("session"))
@@ -144,7 +151,7 @@ async fn save(
         .seal(&context(&job.tenant_id, &req.name), &plain);
     queue
         .store()
-        .session_put(&job.tenant_id, &req.name, &sealed, Some(id), Utc::now())
+        .session_put(&job.tenant_id, &req.name, &sealed, Some(id), queue.now())
         .await?;
     tracing::info!(job_id = %id, session = %req.name, "session saved");
     Ok(StatusCode::NO_CONTENT)

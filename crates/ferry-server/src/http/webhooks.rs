@@ -9,15 +9,15 @@ use axum::{
     http::StatusCode,
     routing::{delete, get, post},
 };
-use chrono::Utc;
 use ferry_core::{
-    DEFAULT_TENANT, ErrorCode, FieldError, JobId, KindPattern,
+    ErrorCode, FieldError, JobId, KindPattern,
     api::{DeliveryList, WebhookInfo, WebhookList, WebhookSpec},
 };
 use ferry_store::WebhookRow;
 
 use super::{
-    ApiError, AppState, Json, PathId, events::EVENT_TYPES, jobs::parse_num, jobs::query_pairs,
+    ApiError, AppState, Json, PathId, Principal, events::EVENT_TYPES, jobs::parse_num,
+    jobs::query_pairs,
 };
 use crate::services::webhooks_secret_context;
 
@@ -94,6 +94,7 @@ fn check(spec: &WebhookSpec) -> Vec<FieldError> {
 
 async fn create(
     State(queue): State<AppState>,
+    principal: Principal,
     Json(spec): Json<WebhookSpec>,
 ) -> Result<(StatusCode, Json<WebhookInfo>), ApiError> {
     let errors = check(&spec);
@@ -101,7 +102,12 @@ async fn create(
         return Err(ApiError::validation(errors));
     }
     let store = queue.store();
-    if store.webhook_list(Some(DEFAULT_TENANT)).await?.len() >= MAX_WEBHOOKS {
+    if store
+        .webhook_list(Some(principal.tenant.as_str()))
+        .await?
+        .len()
+        >= MAX_WEBHOOKS
+    {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             ErrorCode::InvalidState,
@@ -111,31 +117,41 @@ async fn create(
     let id = JobId::new();
     let row = WebhookRow {
         id,
-        tenant_id: DEFAULT_TENANT.to_owned(),
+        tenant_id: principal.tenant.to_string(),
         url: spec.url.trim().to_owned(),
         sealed_secret: queue.config().sealing_key.seal(
-            &webhooks_secret_context(DEFAULT_TENANT, id),
+            &webhooks_secret_context(&principal.tenant, id),
             spec.secret.as_bytes(),
         ),
         events: spec.events,
         kinds: spec.kinds,
         // Events from now on.
         cursor: store.events_head().await?,
-        created_at: Utc::now(),
+        created_at: queue.now(),
     };
     store.webhook_insert(&row).await?;
     Ok((StatusCode::CREATED, Json(info(&row))))
 }
 
-async fn list(State(queue): State<AppState>) -> Result<Json<WebhookList>, ApiError> {
-    let rows = queue.store().webhook_list(Some(DEFAULT_TENANT)).await?;
+async fn list(
+    State(queue): State<AppState>,
+    principal: Principal,
+) -> Result<Json<WebhookList>, ApiError> {
+    let rows = queue
+        .store()
+        .webhook_list(Some(principal.tenant.as_str()))
+        .await?;
     Ok(Json(WebhookList {
         webhooks: rows.iter().map(info).collect(),
     }))
 }
 
-async fn remove(State(queue): State<AppState>, PathId(id): PathId) -> Result<StatusCode, ApiError> {
-    if queue.store().webhook_delete(DEFAULT_TENANT, id).await? {
+async fn remove(
+    State(queue): State<AppState>,
+    principal: Principal,
+    PathId(id): PathId,
+) -> Result<StatusCode, ApiError> {
+    if queue.store().webhook_delete(&principal.tenant, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("webhook"))
@@ -144,6 +160,7 @@ async fn remove(State(queue): State<AppState>, PathId(id): PathId) -> Result<Sta
 
 async fn deliveries(
     State(queue): State<AppState>,
+    principal: Principal,
     PathId(id): PathId,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<DeliveryList>, ApiError> {
@@ -156,7 +173,7 @@ async fn deliveries(
     }
     let deliveries = queue
         .store()
-        .delivery_list(DEFAULT_TENANT, id, limit)
+        .delivery_list(&principal.tenant, id, limit)
         .await?
         .ok_or_else(|| ApiError::not_found("webhook"))?;
     Ok(Json(DeliveryList { deliveries }))
@@ -164,6 +181,7 @@ async fn deliveries(
 
 async fn replay(
     State(queue): State<AppState>,
+    principal: Principal,
     Path((id, delivery)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let parse = |raw: &str| {
@@ -173,13 +191,13 @@ async fn replay(
     let (id, delivery) = (parse(&id)?, parse(&delivery)?);
     let store = queue.store();
     if store
-        .delivery_replay(DEFAULT_TENANT, id, delivery, Utc::now())
+        .delivery_replay(&principal.tenant, id, delivery, queue.now())
         .await?
     {
         return Ok(StatusCode::ACCEPTED);
     }
     let known = store
-        .delivery_list(DEFAULT_TENANT, id, 1000)
+        .delivery_list(&principal.tenant, id, 1000)
         .await?
         .is_some_and(|all| all.iter().any(|d| d.id == delivery));
     if known {

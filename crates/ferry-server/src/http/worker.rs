@@ -3,7 +3,7 @@
 
 use axum::{Router, extract::State, routing::post};
 use ferry_core::{
-    DEFAULT_TENANT, FieldError, Job, JobError, Progress,
+    FieldError, Job, JobError, Progress,
     api::{
         BatchCompleteRequest, BatchCompleteResponse, BatchCompleteResult, ClaimRequest,
         ClaimResponse, CompleteRequest, FailRequest, HeartbeatRequest, LeaseStatus,
@@ -13,7 +13,7 @@ use ferry_core::{
 };
 use ferry_store::{CompleteParams, ProgressParams};
 
-use super::{ApiError, AppState, Json, PathId};
+use super::{ApiError, AppState, Json, PathId, Principal};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -30,10 +30,11 @@ const MAX_BATCH_COMPLETE: usize = 1_000;
 
 async fn claim(
     State(queue): State<AppState>,
+    principal: Principal,
     Json(req): Json<ClaimRequest>,
 ) -> Result<Json<ClaimResponse>, ApiError> {
     let claim = validate::claim(req, &queue.config().lease).map_err(ApiError::validation)?;
-    let jobs = queue.claim(DEFAULT_TENANT, &claim).await?;
+    let jobs = queue.claim(&principal.tenant, &claim).await?;
     Ok(Json(ClaimResponse { jobs }))
 }
 
@@ -95,11 +96,12 @@ async fn progress(
 
 async fn complete(
     State(queue): State<AppState>,
+    principal: Principal,
     PathId(id): PathId,
     Json(req): Json<CompleteRequest>,
 ) -> Result<Json<Job>, ApiError> {
     queue.complete_one(id, &req.lease, &req.result).await?;
-    Ok(Json(queue.get(DEFAULT_TENANT, id).await?))
+    Ok(Json(queue.get(&principal.tenant, id).await?))
 }
 
 async fn complete_batch(

@@ -46,7 +46,7 @@ impl Service for CronService {
         let store = self.queue.store();
         let now = self.queue.now();
         let mut fired = 0;
-        for (_tenant, s) in store.schedule_list(None).await? {
+        for (tenant, s) in store.schedule_list(None).await? {
             if s.paused || s.next_at > now {
                 continue;
             }
@@ -66,7 +66,12 @@ impl Service for CronService {
                 spec.labels
                     .get_or_insert_with(Default::default)
                     .insert("schedule".to_owned(), s.name.clone());
-                match self.queue.validate(vec![spec], false).await {
+                // The schedule's own tenant; a stored id that no longer parses is corrupt.
+                let Ok(tenant) = ferry_core::TenantId::new(tenant) else {
+                    tracing::warn!(schedule = %s.name, "a stored schedule's tenant is not valid");
+                    continue;
+                };
+                match self.queue.validate(&tenant, vec![spec], false).await {
                     Ok(jobs) => {
                         self.queue.submit(&jobs).await?;
                         fired += 1;
