@@ -11,6 +11,7 @@ pub mod sealing;
 mod serve;
 pub mod services;
 mod stream_slots;
+pub mod submit;
 
 use std::{net::SocketAddr, sync::Arc};
 

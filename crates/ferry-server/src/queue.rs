@@ -46,6 +46,8 @@ pub struct Queue {
     leader: std::sync::atomic::AtomicBool,
     /// Ids of jobs that just reached a final state.
     finished: broadcast::Sender<JobId>,
+    /// Claims sleeping until work arrives (see [`Queue::waiting_claims`]).
+    waiting_claims: std::sync::atomic::AtomicUsize,
     /// Places for open event streams.
     stream_slots: Arc<crate::stream_slots::StreamSlots>,
     shutdown: CancellationToken,
@@ -73,6 +75,7 @@ impl Queue {
             event_tail: tokio::sync::OnceCell::new(),
             leader: std::sync::atomic::AtomicBool::new(false),
             finished,
+            waiting_claims: std::sync::atomic::AtomicUsize::new(0),
             stream_slots,
             shutdown,
         }
@@ -376,12 +379,19 @@ impl Queue {
                 let in_ms = (next - now).num_milliseconds().max(0) as u64;
                 wake = wake.min(tokio::time::Instant::now() + Duration::from_millis(in_ms));
             }
+            let _waiting = Waiting::new(&self.waiting_claims);
             tokio::select! {
                 _ = &mut notified => {}
                 _ = tokio::time::sleep_until(wake) => {}
                 _ = self.shutdown.cancelled() => return Ok(Vec::new()),
             }
         }
+    }
+
+    /// Claims waiting for work now (long-polls that found nothing and sleep).
+    pub fn waiting_claims(&self) -> usize {
+        self.waiting_claims
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub async fn heartbeat(&self, id: JobId, lease: &str) -> StoreResult<LeaseStatus> {
@@ -533,6 +543,22 @@ impl Queue {
         // A retry was scheduled (long-polls recompute how long to sleep), or a
         // concurrency slot was freed.
         self.work_available.notify_waiters();
+    }
+}
+
+/// Counts one sleeping claim for as long as it lives.
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

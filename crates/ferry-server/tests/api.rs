@@ -514,7 +514,7 @@ async fn claims_long_poll_until_work_arrives() {
     let server = TestServer::spawn().await;
     let worker = server.worker.clone();
     let waiting = tokio::spawn(async move { worker.claim(&claim_req(&["a"], 1, 20_000)).await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.claims_waiting(1).await;
     let submitted = server
         .api
         .submit(&job("a", json!({})))
@@ -879,7 +879,7 @@ async fn paused_kinds_wait_until_resumed() {
     let worker = server.worker.clone();
     let waiting =
         tokio::spawn(async move { worker.claim(&claim_req(&["report.*"], 10, 20_000)).await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.claims_waiting(1).await;
     assert!(!waiting.is_finished(), "still paused");
     assert!(
         server
@@ -1061,7 +1061,7 @@ async fn configured_key_limits_apply_and_freed_slots_wake_claims() {
     let worker = server.worker.clone();
     let waiting =
         tokio::spawn(async move { worker.claim(&claim_req(&["login"], 10, 20_000)).await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.claims_waiting(1).await;
     let started = std::time::Instant::now();
     server
         .worker

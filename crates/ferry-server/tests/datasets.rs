@@ -318,3 +318,74 @@ async fn bad_dataset_input_gets_a_4xx_naming_the_field() {
         assert_eq!((answer.status, answer.code()), (status, code), "{path}");
     }
 }
+
+/// A schedule's tick follows the rules of a client's submit: once its dataset is keyed by
+/// another field than its job's `output.key`, a tick enqueues nothing (a submit would be a
+/// `422`), instead of a job whose run would re-key the dataset and mark every row gone.
+#[tokio::test]
+async fn a_schedule_tick_is_checked_like_a_submit() {
+    use ferry_server::services::{CronService, Service};
+    let server = TestServer::spawn().await;
+    let body = json!({"name": "nightly", "cron": "0 3 * * *", "catch_up": true,
+                      "job": {"kind": "reviews.nightly",
+                              "output": {"dataset": "reviews:shop-1", "key": "sku"}}});
+    let created = server
+        .raw()
+        .json("POST", "/v1/schedules", API_TOKEN, &body.to_string())
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    // The dataset is made, keyed by `id`, after the schedule.
+    run_sync(&server, OutputMode::Merge, vec![json!({"id": "a"})]).await;
+    let refused = server
+        .api
+        .submit(&SubmitJob {
+            output: Some(Output {
+                dataset: "reviews:shop-1".into(),
+                key: "sku".into(),
+                mode: OutputMode::Merge,
+                max_gone: None,
+            }),
+            ..SubmitJob::new("reviews.nightly", json!({}))
+        })
+        .await
+        .expect_err("keyed by another field");
+    assert_eq!(
+        refused.code(),
+        Some(ErrorCode::ValidationFailed),
+        "{refused}"
+    );
+
+    // The tick is due (as if it were 03:00): nothing is enqueued.
+    let id: JobId = serde_json::from_value(created.body["id"].clone()).expect("id");
+    let next: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(created.body["next_at"].clone()).expect("next_at");
+    let an_hour_ago = server.queue.now() - chrono::Duration::hours(1);
+    assert!(
+        server
+            .queue
+            .store()
+            .schedule_advance(id, next, an_hour_ago, None)
+            .await
+            .expect("advance")
+    );
+    let fired = CronService::new(server.queue.clone())
+        .run_once()
+        .await
+        .expect("a cron pass");
+    assert_eq!(fired, 0, "the tick's job was refused");
+    let jobs = server
+        .api
+        .list(&ferry_client::ListQuery {
+            kind: Some("reviews.nightly".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert!(jobs.jobs.is_empty(), "{:?}", jobs.jobs);
+    let info = server
+        .api
+        .dataset("reviews:shop-1")
+        .await
+        .expect("the dataset");
+    assert_eq!(info.key, "id", "still keyed as it was");
+}

@@ -183,7 +183,7 @@ async fn two_instances_share_work_and_elect_one_leader() {
     // A long-poll on B wakes for a job submitted through A.
     let worker_b = b.worker.clone();
     let waiting = tokio::spawn(async move { worker_b.claim(&claim(&["wake.*"], 20_000)).await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    b.claims_waiting(1).await;
     let submitted = a
         .api
         .submit(&job("wake.up", json!({})))

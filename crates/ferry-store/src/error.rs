@@ -2,12 +2,35 @@
 
 use ferry_core::JobState;
 
+/// What kind of record a [`StoreError::NotFound`] was about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    Job,
+    Batch,
+}
+
+impl Entity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::Job => "job",
+            Entity::Batch => "batch",
+        }
+    }
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A store failure. The first variants are answers about the data (the HTTP layer
 /// maps them to 4xx); `Unavailable` and `Database` are about the database itself.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("job not found")]
-    NotFound,
+    /// No such record (in the caller's tenant).
+    #[error("{0} not found")]
+    NotFound(Entity),
     /// The lease token does not belong to the job's running attempt.
     #[error("the lease is no longer valid (job status: {status})")]
     LeaseLost { status: JobState },

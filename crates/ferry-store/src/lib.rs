@@ -21,7 +21,7 @@ use ferry_core::{
     api::{ClaimedJob, LeaseStatus},
 };
 
-pub use error::{StoreError, StoreResult};
+pub use error::{Entity, StoreError, StoreResult};
 pub use params::{
     ClaimParams, CompleteParams, Completed, DeliveryOutcome, DueDelivery, EventFilter, FailParams,
     Inserted, LeasedJob, ListParams, NewBatch, ProgressParams, Transition, WebhookRow,

@@ -32,9 +32,9 @@ mod leader;
 pub use leader::LeaderSession;
 
 use crate::{
-    ClaimParams, CompleteParams, Completed, DeliveryOutcome, DueDelivery, EventFilter, FailParams,
-    Inserted, LeasedJob, ListParams, NewBatch, Overdue, ProgressParams, StoreError, StoreResult,
-    Transition, WebhookRow, migrate,
+    ClaimParams, CompleteParams, Completed, DeliveryOutcome, DueDelivery, Entity, EventFilter,
+    FailParams, Inserted, LeasedJob, ListParams, NewBatch, Overdue, ProgressParams, StoreError,
+    StoreResult, Transition, WebhookRow, migrate,
     shared::{self, LeaseRow},
 };
 
@@ -228,7 +228,7 @@ async fn lease_row(conn: &mut PgConnection, id: JobId) -> StoreResult<LeaseRow> 
         .bind(id.as_uuid())
         .fetch_optional(&mut *conn)
         .await?
-        .ok_or(StoreError::NotFound)?;
+        .ok_or(StoreError::NotFound(Entity::Job))?;
     Ok(LeaseRow {
         status: parse_state(row.try_get("status")?)?,
         lease_token: row.try_get("lease_token")?,
@@ -251,7 +251,7 @@ async fn job_by_id(conn: &mut PgConnection, id: JobId) -> StoreResult<Job> {
     .bind(id.as_uuid())
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or(StoreError::NotFound)?;
+    .ok_or(StoreError::NotFound(Entity::Job))?;
     job_from_row(&row)
 }
 
@@ -607,7 +607,7 @@ impl PostgresStore {
         .bind(tenant_id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or(StoreError::NotFound)?;
+        .ok_or(StoreError::NotFound(Entity::Batch))?;
         let mut progress = BatchProgress {
             total: row.try_get::<i32, _>("total")? as u64,
             ..Default::default()
@@ -696,7 +696,7 @@ impl PostgresStore {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+            return Err(StoreError::NotFound(Entity::Batch));
         }
         sqlx::query(
             "UPDATE ferry.jobs SET status = 'cancelled', finished_at = $1, updated_at = $1 \
@@ -727,7 +727,7 @@ impl PostgresStore {
         .bind(tenant_id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or(StoreError::NotFound)?;
+        .ok_or(StoreError::NotFound(Entity::Job))?;
         job_from_row(&row)
     }
 
@@ -1489,7 +1489,7 @@ impl PostgresStore {
         .bind(tenant_id)
         .fetch_optional(&mut *tx)
         .await?;
-        let status = parse_state(&status.ok_or(StoreError::NotFound)?)?;
+        let status = parse_state(&status.ok_or(StoreError::NotFound(Entity::Job))?)?;
         match status {
             JobState::Scheduled | JobState::Pending => {
                 sqlx::query("UPDATE ferry.jobs SET status = 'cancelled', finished_at = $1, updated_at = $1 WHERE id = $2")

@@ -29,9 +29,9 @@ use ferry_core::schedule::Schedule;
 mod datasets;
 
 use crate::{
-    ClaimParams, CompleteParams, Completed, DeliveryOutcome, DueDelivery, EventFilter, FailParams,
-    Inserted, LeasedJob, ListParams, NewBatch, Overdue, ProgressParams, StoreError, StoreResult,
-    Transition, WebhookRow, migrate,
+    ClaimParams, CompleteParams, Completed, DeliveryOutcome, DueDelivery, Entity, EventFilter,
+    FailParams, Inserted, LeasedJob, ListParams, NewBatch, Overdue, ProgressParams, StoreError,
+    StoreResult, Transition, WebhookRow, migrate,
     shared::{self, LeaseRow},
 };
 
@@ -219,7 +219,7 @@ async fn lease_row(conn: &mut SqliteConnection, id: JobId) -> StoreResult<LeaseR
         .bind(id.to_string())
         .fetch_optional(&mut *conn)
         .await?
-        .ok_or(StoreError::NotFound)?;
+        .ok_or(StoreError::NotFound(Entity::Job))?;
     Ok(LeaseRow {
         status: parse_state(row.try_get("status")?)?,
         lease_token: row.try_get("lease_token")?,
@@ -235,7 +235,7 @@ async fn job_by_id(conn: &mut SqliteConnection, id: JobId) -> StoreResult<Job> {
     .bind(id.to_string())
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or(StoreError::NotFound)?;
+    .ok_or(StoreError::NotFound(Entity::Job))?;
     job_from_row(&row)
 }
 
@@ -493,7 +493,7 @@ impl SqliteStore {
         .bind(tenant_id)
         .fetch_optional(&self.read)
         .await?
-        .ok_or(StoreError::NotFound)?;
+        .ok_or(StoreError::NotFound(Entity::Batch))?;
         let mut progress = BatchProgress {
             total: row.try_get::<i64, _>("total")? as u64,
             ..Default::default()
@@ -582,7 +582,7 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+            return Err(StoreError::NotFound(Entity::Batch));
         }
         sqlx::query(
             "UPDATE ferry_jobs SET status = 'cancelled', finished_at = ?1, updated_at = ?1 \
@@ -613,7 +613,7 @@ impl SqliteStore {
         .bind(tenant_id)
         .fetch_optional(&self.read)
         .await?
-        .ok_or(StoreError::NotFound)?;
+        .ok_or(StoreError::NotFound(Entity::Job))?;
         job_from_row(&row)
     }
 
@@ -1350,7 +1350,7 @@ impl SqliteStore {
         .bind(tenant_id)
         .fetch_optional(&mut *tx)
         .await?
-        .ok_or(StoreError::NotFound)?;
+        .ok_or(StoreError::NotFound(Entity::Job))?;
         let job = job_from_row(&row)?;
         match job.status {
             JobState::Scheduled | JobState::Pending => {

@@ -209,7 +209,20 @@ impl TestServer {
         Self::builder().spawn().await
     }
 
-    /// Waits (up to `timeout`) until the job is final; answers it as it is then.
+    /// Waits (up to 10 s) until `n` claims long-poll on this server, asleep until work
+    /// arrives: what a test does next then wakes them.
+    pub async fn claims_waiting(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.queue.waiting_claims() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} claims wait, not {n}",
+                self.queue.waiting_claims()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// The whole event record once `ready` holds for it (or after 10 s: then as it is). On
     /// PostgreSQL an event shows once every older transaction has ended, and other tests on
     /// the same server may hold one for a moment.
@@ -243,6 +256,7 @@ impl TestServer {
         .await
     }
 
+    /// Waits (up to `timeout`) until the job is final; answers it as it is then.
     pub async fn wait_final(&self, id: ferry_core::JobId, timeout: Duration) -> ferry_core::Job {
         self.queue
             .wait_final(ferry_core::DEFAULT_TENANT, id, timeout)

@@ -79,17 +79,17 @@ async fn create(
                     .collect(),
             )
         })?;
-    super::datasets::check_keys(
-        queue.store(),
-        &principal.tenant,
-        req.options
-            .output
-            .as_ref()
-            .map(|o| ("options.output.key".to_owned(), o))
-            .into_iter()
-            .collect(),
-    )
-    .await?;
+    queue
+        .check_output_keys(
+            &principal.tenant,
+            req.options
+                .output
+                .as_ref()
+                .map(|o| ("options.output.key".to_owned(), o))
+                .into_iter()
+                .collect(),
+        )
+        .await?;
     let labels = req.options.labels.clone().unwrap_or_default();
     let created = queue
         .create_batch(&principal.tenant, &req.kind, labels, jobs)
@@ -112,7 +112,7 @@ async fn get_batch(
 
 fn not_found(e: ferry_store::StoreError) -> ApiError {
     match e {
-        ferry_store::StoreError::NotFound => ApiError::not_found("batch"),
+        ferry_store::StoreError::NotFound(_) => ApiError::not_found("batch"),
         other => other.into(),
     }
 }

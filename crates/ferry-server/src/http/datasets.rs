@@ -76,43 +76,6 @@ async fn remove(
     }
 }
 
-/// Refuses outputs that would key an existing dataset by another field (every row would
-/// come out new and the old ones gone): each `(field path, output)` is checked against the
-/// dataset it names.
-pub(super) async fn check_keys(
-    store: &Store,
-    tenant: &TenantId,
-    outputs: Vec<(String, &dataset::Output)>,
-) -> Result<(), ApiError> {
-    let mut keyed_by = std::collections::HashMap::new();
-    let mut errors = Vec::new();
-    for (field, output) in outputs {
-        if !keyed_by.contains_key(&output.dataset) {
-            let key = store
-                .dataset_get(tenant, &output.dataset)
-                .await?
-                .map(|d| d.key);
-            keyed_by.insert(output.dataset.clone(), key);
-        }
-        if let Some(Some(key)) = keyed_by.get(&output.dataset)
-            && *key != output.key
-        {
-            errors.push(ferry_core::FieldError::new(
-                field,
-                format!(
-                    "dataset {:?} is keyed by {key:?}; delete it first to key it by {:?}",
-                    output.dataset, output.key
-                ),
-            ));
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(errors))
-    }
-}
-
 /// `gone=include` lists rows a snapshot run marked gone too.
 fn include_gone(value: &str) -> Result<bool, ApiError> {
     match value {

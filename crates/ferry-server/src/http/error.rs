@@ -79,7 +79,7 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound => ApiError::not_found("job"),
+            StoreError::NotFound(entity) => ApiError::not_found(entity.as_str()),
             StoreError::LeaseLost { status } => ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::LeaseLost,
@@ -119,6 +119,15 @@ impl From<StoreError> for ApiError {
                     "internal error; see the server log",
                 )
             }
+        }
+    }
+}
+
+impl From<crate::submit::SubmitError> for ApiError {
+    fn from(e: crate::submit::SubmitError) -> Self {
+        match e {
+            crate::submit::SubmitError::Invalid(fields) => ApiError::validation(fields),
+            crate::submit::SubmitError::Store(e) => e.into(),
         }
     }
 }

@@ -10,9 +10,8 @@ use axum::{
     routing::{get, post},
 };
 use ferry_core::{
-    FieldError, Job, JobState, KindPattern, NewJob,
+    FieldError, Job, JobState, KindPattern,
     api::{ItemPage, JobPage, JobsCreated, SubmitBatch, SubmitJob},
-    dataset::Output,
     validate::label_key_ok,
 };
 use ferry_store::ListParams;
@@ -101,13 +100,17 @@ async fn submit(
         }
         wait = Some(Duration::from_secs_f64(secs));
     }
-    let jobs = queue
-        .validate(&principal.tenant, vec![spec], false)
-        .await
-        .map_err(ApiError::validation)?;
-    let outputs = jobs.iter().flat_map(|j| outputs_of(j, "")).collect();
-    super::datasets::check_keys(queue.store(), &principal.tenant, outputs).await?;
-    let inserted = queue.submit(&jobs).await?.remove(0);
+    let Some(inserted) = queue
+        .submit_specs(&principal.tenant, vec![spec], false)
+        .await?
+        .pop()
+    else {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ferry_core::ErrorCode::Internal,
+            "a submit of one job stored none",
+        ));
+    };
     // A dedupe key held by an unfinished job: that job answers, with 200 (nothing created).
     if !inserted.created {
         return Ok(created(inserted.job, StatusCode::OK));
@@ -125,41 +128,6 @@ async fn submit(
     Ok(created(job, status))
 }
 
-/// The outputs of `job` and of every job its chain (`then`) will enqueue, each with the
-/// path of its `output.key` under `prefix`: a chained job is checked now, like its parent,
-/// since it is enqueued without further checks.
-fn outputs_of<'a>(job: &'a NewJob, prefix: &str) -> Vec<(String, &'a Output)> {
-    fn walk<'a>(
-        output: Option<&'a Output>,
-        then: &'a [SubmitJob],
-        prefix: &str,
-        into: &mut Vec<(String, &'a Output)>,
-    ) {
-        let at = |name: &str| {
-            if prefix.is_empty() {
-                name.to_owned()
-            } else {
-                format!("{prefix}.{name}")
-            }
-        };
-        if let Some(output) = output {
-            into.push((at("output.key"), output));
-        }
-        for (i, child) in then.iter().enumerate() {
-            let then = child.then.as_deref().unwrap_or_default();
-            walk(
-                child.output.as_ref(),
-                then,
-                &at(&format!("then[{i}]")),
-                into,
-            );
-        }
-    }
-    let mut outputs = Vec::new();
-    walk(job.output.as_ref(), &job.then, prefix, &mut outputs);
-    outputs
-}
-
 async fn submit_batch(
     State(queue): State<AppState>,
     principal: Principal,
@@ -169,17 +137,9 @@ async fn submit_batch(
     if batch.jobs.is_empty() || batch.jobs.len() > max {
         return Err(ApiError::field("jobs", format!("give 1-{max} jobs")));
     }
-    let jobs = queue
-        .validate(&principal.tenant, batch.jobs, true)
-        .await
-        .map_err(ApiError::validation)?;
-    let outputs = jobs
-        .iter()
-        .enumerate()
-        .flat_map(|(i, j)| outputs_of(j, &format!("jobs[{i}]")))
-        .collect();
-    super::datasets::check_keys(queue.store(), &principal.tenant, outputs).await?;
-    let inserted = queue.submit(&jobs).await?;
+    let inserted = queue
+        .submit_specs(&principal.tenant, batch.jobs, true)
+        .await?;
     let created = inserted.iter().map(|i| i.created).collect();
     let jobs = inserted.into_iter().map(|i| i.job).collect();
     Ok((StatusCode::ACCEPTED, Json(JobsCreated { jobs, created })).into_response())

@@ -45,17 +45,17 @@ async fn create(
     let Some(cron) = cron.filter(|_| errors.is_empty()) else {
         return Err(ApiError::validation(errors));
     };
-    super::datasets::check_keys(
-        queue.store(),
-        &principal.tenant,
-        spec.job
-            .output
-            .as_ref()
-            .map(|o| ("job.output.key".to_owned(), o))
-            .into_iter()
-            .collect(),
-    )
-    .await?;
+    queue
+        .check_output_keys(
+            &principal.tenant,
+            spec.job
+                .output
+                .as_ref()
+                .map(|o| ("job.output.key".to_owned(), o))
+                .into_iter()
+                .collect(),
+        )
+        .await?;
     let now = queue.now();
     let next_at = cron
         .next_after(now)

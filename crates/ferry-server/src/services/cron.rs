@@ -11,7 +11,7 @@ use ferry_core::schedule::CronTz;
 use ferry_store::StoreError;
 
 use super::Service;
-use crate::Queue;
+use crate::{Queue, submit::SubmitError};
 
 /// How late a tick may fire before it counts as missed.
 const MISSED_AFTER: chrono::Duration = chrono::Duration::minutes(1);
@@ -71,14 +71,13 @@ impl Service for CronService {
                     tracing::warn!(schedule = %s.name, "a stored schedule's tenant is not valid");
                     continue;
                 };
-                match self.queue.validate(&tenant, vec![spec], false).await {
-                    Ok(jobs) => {
-                        self.queue.submit(&jobs).await?;
-                        fired += 1;
+                // The same rules as a client's submit (`Queue::submit_specs`).
+                match self.queue.submit_specs(&tenant, vec![spec], false).await {
+                    Ok(_) => fired += 1,
+                    Err(SubmitError::Invalid(errors)) => {
+                        tracing::warn!(schedule = %s.name, ?errors, "a schedule's job is no longer valid; the tick enqueued nothing")
                     }
-                    Err(errors) => {
-                        tracing::warn!(schedule = %s.name, ?errors, "a schedule's job is no longer valid")
-                    }
+                    Err(SubmitError::Store(e)) => return Err(e),
                 }
             } else {
                 tracing::info!(schedule = %s.name, tick = %tick, "skipped a missed tick (catch_up: false)");

@@ -1,0 +1,124 @@
+//! Submitting jobs: the rules every submit follows, whoever asks (a client's `POST
+//! /v1/jobs`, a batch, a schedule's tick). A spec is validated as a job of the asking
+//! tenant, and every dataset it (or a job its chain will enqueue) writes to must be keyed
+//! by the field it names; only then is anything stored.
+
+use std::collections::HashMap;
+
+use ferry_core::{FieldError, NewJob, TenantId, api::SubmitJob, dataset::Output};
+use ferry_store::{Inserted, StoreError};
+
+use crate::Queue;
+
+/// Why a submit stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// Named fields are not acceptable (`jobs[i].…` in a batch).
+    #[error("{} invalid fields", .0.len())]
+    Invalid(Vec<FieldError>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Queue {
+    /// Validates `specs` as jobs of `tenant` (fields named under `jobs[i]` when `batch`),
+    /// checks the datasets they write to, and stores them.
+    pub async fn submit_specs(
+        &self,
+        tenant: &TenantId,
+        specs: Vec<SubmitJob>,
+        batch: bool,
+    ) -> Result<Vec<Inserted>, SubmitError> {
+        let jobs = self
+            .validate(tenant, specs, batch)
+            .await
+            .map_err(SubmitError::Invalid)?;
+        let outputs = jobs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, job)| {
+                let prefix = if batch {
+                    format!("jobs[{i}]")
+                } else {
+                    String::new()
+                };
+                outputs_of(job, &prefix)
+            })
+            .collect();
+        self.check_output_keys(tenant, outputs).await?;
+        Ok(self.submit(&jobs).await?)
+    }
+
+    /// Refuses outputs that would key an existing dataset by another field (every row
+    /// would come out new and the old ones gone): each `(field path, output)` is checked
+    /// against the dataset it names.
+    pub async fn check_output_keys(
+        &self,
+        tenant: &TenantId,
+        outputs: Vec<(String, &Output)>,
+    ) -> Result<(), SubmitError> {
+        let mut keyed_by = HashMap::new();
+        let mut errors = Vec::new();
+        for (field, output) in outputs {
+            if !keyed_by.contains_key(&output.dataset) {
+                let key = self
+                    .store()
+                    .dataset_get(tenant, &output.dataset)
+                    .await?
+                    .map(|d| d.key);
+                keyed_by.insert(output.dataset.clone(), key);
+            }
+            if let Some(Some(key)) = keyed_by.get(&output.dataset)
+                && *key != output.key
+            {
+                errors.push(FieldError::new(
+                    field,
+                    format!(
+                        "dataset {:?} is keyed by {key:?}; delete it first to key it by {:?}",
+                        output.dataset, output.key
+                    ),
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(SubmitError::Invalid(errors))
+        }
+    }
+}
+
+/// The outputs of `job` and of every job its chain (`then`) will enqueue, each with the
+/// path of its `output.key` under `prefix`: a chained job is checked now, like its parent,
+/// since it is enqueued without further checks.
+fn outputs_of<'a>(job: &'a NewJob, prefix: &str) -> Vec<(String, &'a Output)> {
+    fn walk<'a>(
+        output: Option<&'a Output>,
+        then: &'a [SubmitJob],
+        prefix: &str,
+        into: &mut Vec<(String, &'a Output)>,
+    ) {
+        let at = |name: &str| {
+            if prefix.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{prefix}.{name}")
+            }
+        };
+        if let Some(output) = output {
+            into.push((at("output.key"), output));
+        }
+        for (i, child) in then.iter().enumerate() {
+            let then = child.then.as_deref().unwrap_or_default();
+            walk(
+                child.output.as_ref(),
+                then,
+                &at(&format!("then[{i}]")),
+                into,
+            );
+        }
+    }
+    let mut outputs = Vec::new();
+    walk(job.output.as_ref(), &job.then, prefix, &mut outputs);
+    outputs
+}
