@@ -13,7 +13,7 @@ use chromiumoxide::{
 };
 use serde_json::{Value, json};
 
-use crate::{BrowserError, bounded, eval};
+use crate::{BrowserError, run::bounded, run::eval};
 
 /// Set in a tab's sessionStorage once its storage was restored (and never saved).
 const RESTORED_FLAG: &str = "__ferry_restored";

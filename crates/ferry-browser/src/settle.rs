@@ -16,7 +16,7 @@ use std::{
 use chromiumoxide::Page;
 use serde::Deserialize;
 
-use crate::{BrowserError, CDP_TIMEOUT, eval, js_str};
+use crate::{BrowserError, CDP_TIMEOUT, run::eval, run::js_str};
 
 /// How often a settling page is looked at.
 const POLL: Duration = Duration::from_millis(25);

@@ -1,0 +1,622 @@
+//! Running a recipe's steps on a page: every CDP call bounded, each step's waits, the
+//! extraction and the failure capture.
+
+use super::*;
+
+/// Awaits a CDP call with the timeout; maps its error to a crash.
+pub(crate) async fn bounded<T, E: std::fmt::Display>(
+    step: usize,
+    action: &'static str,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, BrowserError> {
+    match tokio::time::timeout(CDP_TIMEOUT, call).await {
+        Ok(result) => result.map_err(crashed),
+        Err(_) => Err(BrowserError::Timeout { step, action }),
+    }
+}
+
+/// Evaluates `js` in the page and reads its value. A navigation can replace the page's
+/// context under an evaluation ("Cannot find context with specified id"): retried once.
+pub(crate) async fn eval(
+    page: &Page,
+    step: usize,
+    action: &'static str,
+    js: &str,
+) -> Result<Value, BrowserError> {
+    let mut tried = false;
+    loop {
+        match tokio::time::timeout(CDP_TIMEOUT, page.evaluate(js.to_owned())).await {
+            Err(_) => return Err(BrowserError::Timeout { step, action }),
+            Ok(Ok(result)) => return Ok(result.value().cloned().unwrap_or(Value::Null)),
+            Ok(Err(e)) if !tried => {
+                tracing::debug!(error = %e, "evaluate failed; retrying once");
+                tried = true;
+                tokio::time::sleep(POLL).await;
+            }
+            Ok(Err(e)) => return Err(crashed(e)),
+        }
+    }
+}
+
+/// A JS string literal.
+pub(crate) fn js_str(s: &str) -> String {
+    Value::String(s.to_owned()).to_string()
+}
+
+/// Polls until `selector` matches a visible element.
+pub(crate) async fn wait_visible(
+    page: &Page,
+    step: usize,
+    action: &'static str,
+    selector: &str,
+    timeout_ms: u64,
+) -> Result<(), BrowserError> {
+    let js = format!(
+        "(() => {{ const el = document.querySelector({}); if (!el) return false; \
+         const r = el.getBoundingClientRect(); const s = getComputedStyle(el); \
+         return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; }})()",
+        js_str(selector)
+    );
+    let until = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+    loop {
+        if eval(page, step, action, &js).await? == Value::Bool(true) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= until {
+            return Err(BrowserError::SelectorTimeout {
+                step,
+                action,
+                selector: selector.to_owned(),
+                timeout_ms,
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// One recipe run: the job's context, its tabs and the one steps act on.
+pub(crate) struct Run<'a> {
+    pub(crate) chromium: &'a Chromium,
+    pub(crate) context: BrowserContextId,
+    pub(crate) recipe: &'a Recipe,
+    pub(crate) host: &'a mut dyn Host,
+    /// The context's tabs in the order they were first seen.
+    pub(crate) tabs: Vec<TargetId>,
+    pub(crate) pages: HashMap<TargetId, Page>,
+    /// The tab steps act on.
+    pub(crate) page: Page,
+    /// The current tab's requests.
+    pub(crate) network: NetworkLog,
+    /// Logs of tabs switched away from (kept recording).
+    pub(crate) networks: Vec<NetworkLog>,
+}
+
+impl Run<'_> {
+    /// `{{input.NAME}}` and `{{secret.NAME}}` (from this worker's `FERRY_SECRET_NAME`).
+    pub(crate) fn render(
+        &self,
+        step: usize,
+        action: &'static str,
+        text: &str,
+    ) -> Result<String, BrowserError> {
+        ferry_core::recipe::render(text, &self.recipe.inputs, &|name| self.host.secret(name))
+            .map_err(|message| BrowserError::BadTemplate {
+                step,
+                action,
+                message,
+            })
+    }
+
+    pub(crate) async fn steps(&mut self) -> Result<Value, BrowserError> {
+        let recipe = self.recipe;
+        let timeout_ms = recipe.step_timeout_ms();
+        let mut rows = 0usize;
+        let mut pages_seen = 0u32;
+        let mut rows_per_page: Vec<usize> = Vec::new();
+        let mut saved = Vec::new();
+        let mut screenshots = Vec::new();
+        for (i, step) in recipe.steps.iter().enumerate() {
+            let action = step.name();
+            let page = self.page.clone();
+            match step {
+                Step::Goto { url } => {
+                    let url = self.render(i, action, url)?;
+                    self.goto(i, &url).await?;
+                }
+                Step::Click { selector } => {
+                    wait_visible(&page, i, action, selector, timeout_ms).await?;
+                    let mark = settle::arm(&page, i, action).await?;
+                    let element = bounded(i, action, page.find_element(selector.as_str())).await?;
+                    bounded(i, action, element.click()).await?;
+                    // A click on a link or a submit button loads a new document: later
+                    // steps act on that one, once it has loaded.
+                    let limit = recipe.navigation_timeout_ms();
+                    settle::after_click(&page, i, action, &mark, None, limit).await?;
+                }
+                Step::Fill { selector, value } => {
+                    let value = self.render(i, action, value)?;
+                    wait_visible(&page, i, action, selector, timeout_ms).await?;
+                    // As a user's typing ends: the value set, `input` and `change` fired.
+                    let js = format!(
+                        "(() => {{ const el = document.querySelector({}); el.focus(); el.value = {}; \
+                         el.dispatchEvent(new Event('input', {{bubbles: true}})); \
+                         el.dispatchEvent(new Event('change', {{bubbles: true}})); return true; }})()",
+                        js_str(selector),
+                        js_str(&value)
+                    );
+                    eval(&page, i, action, &js).await?;
+                }
+                Step::WaitFor {
+                    selector,
+                    url_contains,
+                    network_idle_ms,
+                    delay_ms,
+                    timeout_ms: own,
+                } => {
+                    let limit = own.unwrap_or(timeout_ms);
+                    if let Some(selector) = selector {
+                        wait_visible(&page, i, action, selector, limit).await?;
+                    } else if let Some(part) = url_contains {
+                        self.wait_url(i, part, limit).await?;
+                    } else if let Some(idle) = network_idle_ms {
+                        self.wait_idle(i, *idle, limit).await?;
+                    } else if let Some(ms) = delay_ms {
+                        tokio::time::sleep(Duration::from_millis(*ms)).await;
+                    }
+                }
+                Step::Select { selector, value } => {
+                    let value = self.render(i, action, value)?;
+                    wait_visible(&page, i, action, selector, timeout_ms).await?;
+                    let js = format!(
+                        "(() => {{ const el = document.querySelector({}); el.value = {}; \
+                         el.dispatchEvent(new Event('input', {{bubbles: true}})); \
+                         el.dispatchEvent(new Event('change', {{bubbles: true}})); return el.value; }})()",
+                        js_str(selector),
+                        js_str(&value)
+                    );
+                    if eval(&page, i, action, &js).await? != Value::String(value.clone()) {
+                        return Err(BrowserError::NoSuchOption {
+                            step: i,
+                            selector: selector.clone(),
+                            value,
+                        });
+                    }
+                }
+                Step::Press { selector, key } => {
+                    wait_visible(&page, i, action, selector, timeout_ms).await?;
+                    let element = bounded(i, action, page.find_element(selector.as_str())).await?;
+                    bounded(i, action, element.focus()).await?;
+                    bounded(i, action, element.press_key(key)).await?;
+                }
+                Step::Scroll { selector } => {
+                    let js = match selector {
+                        Some(selector) => {
+                            wait_visible(&page, i, action, selector, timeout_ms).await?;
+                            format!(
+                                "(() => {{ document.querySelector({}).scrollIntoView({{block: 'center'}}); return true; }})()",
+                                js_str(selector)
+                            )
+                        }
+                        None => "window.scrollTo(0, document.documentElement.scrollHeight); true"
+                            .to_owned(),
+                    };
+                    eval(&page, i, action, &js).await?;
+                }
+                Step::Extract(what) => {
+                    let want = what.min_rows();
+                    settle::list(&page, i, &what.list, want, timeout_ms).await?;
+                    rows += extract_page(&page, i, what, want, &mut *self.host).await?;
+                }
+                Step::Paginate {
+                    next,
+                    max_pages,
+                    extract: what,
+                } => {
+                    let mut per_page = Vec::new();
+                    loop {
+                        // The list has settled before `next` is looked at, so a page whose
+                        // link arrives last is not taken for the last page.
+                        let want = what.min_rows();
+                        let mut list =
+                            settle::list(&page, i, &what.list, want.min(1), timeout_ms).await?;
+                        let last = per_page.len() + 1 >= *max_pages as usize
+                            || !next_enabled(&page, i, next).await?;
+                        // Every page but the last has at least `min_rows`.
+                        let at_least = if last { want.min(1) } else { want };
+                        if list.count < u64::from(at_least) {
+                            list = settle::list(&page, i, &what.list, at_least, timeout_ms).await?;
+                        }
+                        let n = extract_page(&page, i, what, at_least, &mut *self.host).await?;
+                        per_page.push(n);
+                        rows += n;
+                        if last {
+                            break;
+                        }
+                        let mark = settle::arm(&page, i, action).await?;
+                        let element = bounded(i, action, page.find_element(next.as_str())).await?;
+                        bounded(i, action, element.click()).await?;
+                        let limit = recipe.navigation_timeout_ms().max(timeout_ms);
+                        let changed = settle::after_click(
+                            &page,
+                            i,
+                            action,
+                            &mark,
+                            Some((&what.list, &list.sig)),
+                            limit,
+                        )
+                        .await?;
+                        if !changed {
+                            return Err(BrowserError::SelectorTimeout {
+                                step: i,
+                                action,
+                                selector: format!(
+                                    "{} (after clicking {next}, the list did not change)",
+                                    what.list
+                                ),
+                                timeout_ms: limit,
+                            });
+                        }
+                    }
+                    pages_seen += per_page.len() as u32;
+                    rows_per_page.extend(per_page);
+                }
+                Step::InfiniteScroll {
+                    list,
+                    until_items,
+                    idle_ms,
+                    max_scrolls,
+                } => {
+                    let count_js = format!("document.querySelectorAll({}).length", js_str(list));
+                    let count = |v: Value| v.as_u64().unwrap_or(0);
+                    let mut seen = count(eval(&page, i, action, &count_js).await?);
+                    let mut changed = tokio::time::Instant::now();
+                    let idle = Duration::from_millis(*idle_ms);
+                    for _ in 0..*max_scrolls {
+                        if until_items.is_some_and(|n| seen >= u64::from(n)) {
+                            break;
+                        }
+                        eval(
+                            &page,
+                            i,
+                            action,
+                            "window.scrollTo(0, document.documentElement.scrollHeight); true",
+                        )
+                        .await?;
+                        tokio::time::sleep(POLL).await;
+                        let now = count(eval(&page, i, action, &count_js).await?);
+                        if now > seen {
+                            seen = now;
+                            changed = tokio::time::Instant::now();
+                        } else if changed.elapsed() >= idle {
+                            break;
+                        }
+                    }
+                }
+                Step::SwitchTab { index } => self.switch_tab(i, *index, timeout_ms).await?,
+                Step::Screenshot { name, full_page } => {
+                    let name = name.clone().unwrap_or_else(|| format!("step-{i}.png"));
+                    let png = screenshot(&page, i, *full_page).await?;
+                    self.host.artifact(&name, "image/png", png).await;
+                    screenshots.push(name);
+                }
+                Step::SaveSession(name) => {
+                    let pages: Vec<Page> = self
+                        .tabs
+                        .iter()
+                        .filter_map(|t| self.pages.get(t).cloned())
+                        .collect();
+                    let browser = self.chromium.browser.read().await;
+                    let state = session::capture(&browser, &self.context, &pages, i).await?;
+                    drop(browser);
+                    self.host.save_session(name, state).await?;
+                    saved.push(name.clone());
+                }
+            }
+        }
+        let mut summary = json!({"rows": rows, "steps": recipe.steps.len()});
+        if pages_seen > 0 {
+            summary["pages"] = json!(pages_seen);
+            summary["rows_per_page"] = json!(rows_per_page);
+        }
+        if !saved.is_empty() {
+            summary["sessions_saved"] = json!(saved);
+        }
+        if !screenshots.is_empty() {
+            summary["screenshots"] = json!(screenshots);
+        }
+        Ok(summary)
+    }
+
+    pub(crate) async fn goto(&mut self, i: usize, url: &str) -> Result<(), BrowserError> {
+        // A page that never answers fails the step after the navigation timeout.
+        let limit_ms = self.recipe.navigation_timeout_ms();
+        let navigation = |message: String| BrowserError::Navigation {
+            step: i,
+            url: url.to_owned(),
+            message,
+        };
+        match tokio::time::timeout(Duration::from_millis(limit_ms), self.page.goto(url)).await {
+            Err(_) => {
+                // Stop the hung load so the failure capture reads the page as it is.
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(500),
+                    self.page.execute(
+                        chromiumoxide::cdp::browser_protocol::page::StopLoadingParams::default(),
+                    ),
+                )
+                .await;
+                return Err(BrowserError::NavigationTimeout {
+                    step: i,
+                    url: url.to_owned(),
+                    timeout_ms: limit_ms,
+                });
+            }
+            Ok(Err(e)) => return Err(navigation(e.to_string())),
+            Ok(Ok(_)) => {}
+        }
+        // The main document's status, as the page saw it.
+        let status = eval(
+            &self.page,
+            i,
+            "goto",
+            "(() => { const n = performance.getEntriesByType('navigation')[0]; \
+             return n ? n.responseStatus : 0; })()",
+        )
+        .await?;
+        let status = status.as_u64().unwrap_or(0) as u16;
+        if status >= 400 {
+            return Err(BrowserError::HttpStatus {
+                step: i,
+                url: url.to_owned(),
+                status,
+                retry_after: self.network.retry_after(status),
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn wait_url(
+        &self,
+        i: usize,
+        part: &str,
+        timeout_ms: u64,
+    ) -> Result<(), BrowserError> {
+        let until = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+        loop {
+            let url = eval(&self.page, i, "wait_for", "location.href").await?;
+            if url.as_str().is_some_and(|u| u.contains(part)) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= until {
+                return Err(BrowserError::SelectorTimeout {
+                    step: i,
+                    action: "wait_for",
+                    selector: format!("a URL containing {part:?} (at {url})"),
+                    timeout_ms,
+                });
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits until no request of the current tab was in flight for `idle_ms`.
+    pub(crate) async fn wait_idle(
+        &self,
+        i: usize,
+        idle_ms: u64,
+        timeout_ms: u64,
+    ) -> Result<(), BrowserError> {
+        let until = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+        let mut quiet_since = tokio::time::Instant::now();
+        let mut seen = self.network.seen();
+        loop {
+            let now_seen = self.network.seen();
+            if self.network.in_flight() > 0 || now_seen != seen {
+                quiet_since = tokio::time::Instant::now();
+                seen = now_seen;
+            } else if quiet_since.elapsed() >= Duration::from_millis(idle_ms) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= until {
+                return Err(BrowserError::SelectorTimeout {
+                    step: i,
+                    action: "wait_for",
+                    selector: format!("the network to stay idle for {idle_ms} ms"),
+                    timeout_ms,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Makes the `index`-th tab of this job's context current, waiting for one a click
+    /// opened to appear.
+    pub(crate) async fn switch_tab(
+        &mut self,
+        i: usize,
+        index: i32,
+        timeout_ms: u64,
+    ) -> Result<(), BrowserError> {
+        let until = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+        loop {
+            let browser = self.chromium.browser.read().await;
+            let targets = bounded(
+                i,
+                "switch_tab",
+                browser.execute(GetTargetsParams::default()),
+            )
+            .await?
+            .result
+            .target_infos;
+            for t in targets {
+                if t.r#type == "page"
+                    && t.browser_context_id.as_ref() == Some(&self.context)
+                    && !self.tabs.contains(&t.target_id)
+                {
+                    self.tabs.push(t.target_id);
+                }
+            }
+            let at = if index < 0 {
+                self.tabs.len().checked_sub(index.unsigned_abs() as usize)
+            } else {
+                Some(index as usize).filter(|n| *n < self.tabs.len())
+            };
+            if let Some(target) = at.map(|n| self.tabs[n].clone()) {
+                let page = match self.pages.get(&target) {
+                    Some(page) => Some(page.clone()),
+                    None => tokio::time::timeout(CDP_TIMEOUT, browser.get_page(target.clone()))
+                        .await
+                        .ok()
+                        .and_then(Result::ok),
+                };
+                if let Some(page) = page {
+                    drop(browser);
+                    self.pages.insert(target, page.clone());
+                    let network = NetworkLog::start(&page).await;
+                    self.networks
+                        .push(std::mem::replace(&mut self.network, network));
+                    self.page = page;
+                    // A tab opened by a click may still be loading.
+                    wait_ready(&self.page, i).await;
+                    return Ok(());
+                }
+            }
+            if tokio::time::Instant::now() >= until {
+                return Err(BrowserError::NoSuchTab {
+                    step: i,
+                    index,
+                    open: self.tabs.len(),
+                    timeout_ms,
+                });
+            }
+            drop(browser);
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// What a failed run leaves for a person to look at: a screenshot, the page's HTML and
+    /// its network log. Best effort, all within [`FAILURE_CAPTURE_BUDGET`]: the page may
+    /// be what failed, and an attempt must end soon after its timeout.
+    pub(crate) async fn failure_artifacts(&mut self) {
+        let until = tokio::time::Instant::now() + FAILURE_CAPTURE_BUDGET;
+        let left = || until.saturating_duration_since(tokio::time::Instant::now());
+        if let Ok(Ok(png)) = tokio::time::timeout(
+            left(),
+            self.page.screenshot(
+                ScreenshotParams::builder()
+                    .format(CaptureScreenshotFormat::Png)
+                    .build(),
+            ),
+        )
+        .await
+        {
+            self.host.artifact("failure.png", "image/png", png).await;
+        }
+        // `content()` waits for a loading document; the DOM as it is now is what helps.
+        if let Ok(Ok(html)) = tokio::time::timeout(
+            left(),
+            self.page
+                .evaluate("document.documentElement ? document.documentElement.outerHTML : ''"),
+        )
+        .await
+            && let Some(html) = html.value().and_then(Value::as_str)
+        {
+            self.host
+                .artifact(
+                    "failure.html",
+                    "text/html; charset=utf-8",
+                    html.as_bytes().to_vec(),
+                )
+                .await;
+        }
+        let log = self.network.to_json();
+        if let Ok(bytes) = serde_json::to_vec_pretty(&log) {
+            self.host
+                .artifact("failure-network.json", "application/json", bytes)
+                .await;
+        }
+    }
+}
+
+/// A PNG of the page (the whole page when `full_page`).
+pub(crate) async fn screenshot(
+    page: &Page,
+    step: usize,
+    full_page: bool,
+) -> Result<Vec<u8>, BrowserError> {
+    bounded(
+        step,
+        "screenshot",
+        page.screenshot(
+            ScreenshotParams::builder()
+                .format(CaptureScreenshotFormat::Png)
+                .full_page(full_page)
+                .build(),
+        ),
+    )
+    .await
+}
+
+/// Waits (briefly, best effort) until the page's document has loaded.
+pub(crate) async fn wait_ready(page: &Page, step: usize) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < until {
+        if let Ok(Value::String(state)) =
+            eval(page, step, "switch_tab", "document.readyState").await
+            && state == "complete"
+            && let Ok(Value::String(url)) = eval(page, step, "switch_tab", "location.href").await
+            && url != "about:blank"
+        {
+            return;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Extracts one page's rows (the caller has let it settle) and hands them to `host`;
+/// answers how many. Fewer than `at_least` fail the step (`EXTRACT_EMPTY`).
+pub(crate) async fn extract_page(
+    page: &Page,
+    step: usize,
+    what: &ferry_core::recipe::Extract,
+    at_least: u32,
+    sink: &mut dyn Host,
+) -> Result<usize, BrowserError> {
+    let raw = eval(
+        page,
+        step,
+        "extract",
+        &extract::script(&what.list, &what.fields),
+    )
+    .await?;
+    let found = clean_rows(step, raw, &what.fields)?;
+    let n = found.len();
+    if (n as u64) < u64::from(at_least) {
+        return Err(BrowserError::ExtractEmpty {
+            step,
+            list: what.list.clone(),
+            found: n,
+            min_rows: at_least,
+        });
+    }
+    if n > 0 {
+        sink.rows(found).await;
+    }
+    Ok(n)
+}
+
+/// Whether `next` is there and not disabled (`disabled`, `aria-disabled`, a `disabled`
+/// class).
+pub(crate) async fn next_enabled(
+    page: &Page,
+    step: usize,
+    next: &str,
+) -> Result<bool, BrowserError> {
+    let js = format!(
+        "(() => {{ const el = document.querySelector({}); if (!el) return false; \
+         return !(el.disabled || el.getAttribute('aria-disabled') === 'true' \
+         || el.classList.contains('disabled')); }})()",
+        js_str(next)
+    );
+    Ok(eval(page, step, "paginate", &js).await? == Value::Bool(true))
+}
