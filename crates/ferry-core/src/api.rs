@@ -104,6 +104,20 @@ pub struct ItemPage {
     pub next_after: i64,
 }
 
+/// The event types the record holds.
+pub const EVENT_TYPES: &[&str] = &[
+    "job.created",
+    "job.started",
+    "job.completed",
+    "job.failed",
+    "job.retrying",
+    "job.cancelled",
+    "job.progress",
+    "batch.created",
+    "batch.finished",
+    "dataset.changed",
+];
+
 /// One entry of the event record: a job's state change, written in the same transaction
 /// as the change. `type` is `job.created`, `job.started`, `job.completed`, `job.failed`,
 /// `job.cancelled` or `job.retrying` (back to waiting after a failed attempt or a retry).

@@ -3,6 +3,7 @@
 //!
 //! It never launches a browser and never runs a job itself; workers do, over HTTP.
 
+pub mod app;
 mod config;
 mod event_tail;
 pub mod http;
@@ -11,7 +12,6 @@ pub mod sealing;
 mod serve;
 pub mod services;
 mod stream_slots;
-pub mod submit;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -20,6 +20,7 @@ use ferry_store::Store;
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
+pub use app::{Principal, Role};
 pub use config::ServerConfig;
 pub use queue::Queue;
 pub use sealing::SealingKey;

@@ -90,6 +90,16 @@ impl Queue {
         &self.store
     }
 
+    /// Whether the database answers (`GET /healthz`).
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.store.ping().await
+    }
+
+    /// The newest event's id: where a reader that wants only what comes next starts.
+    pub async fn events_head(&self) -> StoreResult<i64> {
+        self.store.events_head().await
+    }
+
     pub fn config(&self) -> &ServerConfig {
         &self.config
     }

@@ -7,6 +7,8 @@
 //!   `ferry-server` (monotonic `Instant`s for timers are fine).
 //! - SQL lives in `ferry-store`; the worker, the client and the browser do not depend on
 //!   sqlx.
+//! - Handlers reach the store only through the application services: nothing in
+//!   `ferry-server/src/http/` calls `.store()` (the services in `app/` and `Queue` do).
 //! - Every source file starts with `//!` saying what it is for.
 //! - No source file grows past 800 lines; the few that are longer today may only shrink
 //!   (and leave the list once they are short enough).
@@ -125,6 +127,24 @@ fn no_handler_picks_a_tenant() {
     }
     fail_on(
         "the tenant comes from the request's Principal (or the config), never a constant",
+        found,
+    );
+}
+
+#[test]
+fn handlers_reach_the_store_through_services() {
+    let mut found = Vec::new();
+    for (path, text) in sources() {
+        if path.starts_with("crates/ferry-server/src/http/") {
+            found.extend(find(
+                &path,
+                without_tests(&text),
+                &[".store()", "&Store", ": Store,", ": Store)", "ferry_store::Store;", "ferry_store::{Store"],
+            ));
+        }
+    }
+    fail_on(
+        "handlers extract and serialise; the store is reached through an app service",
         found,
     );
 }

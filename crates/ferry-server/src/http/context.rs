@@ -1,31 +1,22 @@
-//! The request context: who is asking, and in which tenant. The auth middleware builds a
-//! [`Principal`] from the request's credentials (today the two tokens, later API keys and
-//! users) and handlers take it as an extractor; nothing below the handlers chooses a
-//! tenant.
+//! The request context: who is asking ([`Principal`], set by the auth middleware from the
+//! request's credentials) and, on worker routes, which lease they act under ([`Leased`]).
+//! Handlers take both as extractors; nothing below the handlers chooses a tenant.
 
 use axum::{
-    extract::FromRequestParts,
+    extract::{FromRequest, FromRequestParts, RawPathParams, Request},
     http::{StatusCode, request::Parts},
 };
-use ferry_core::{ErrorCode, TenantId};
+use ferry_core::{
+    ErrorCode, JobId,
+    api::{
+        CompleteRequest, FailRequest, HeartbeatRequest, ProgressRequest, SessionLoadRequest,
+        SessionSaveRequest,
+    },
+};
+use serde::de::DeserializeOwned;
 
-use super::ApiError;
-
-/// What a principal may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// The client API: everything in its tenant (the API token).
-    Admin,
-    /// The worker protocol: claim, report and finish jobs (the worker token).
-    Worker,
-}
-
-/// Who is asking, in which tenant.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub tenant: TenantId,
-    pub role: Role,
-}
+use super::{ApiError, Json};
+pub use crate::app::{Lease, Principal, Role};
 
 impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = ApiError;
@@ -39,6 +30,72 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
                 ErrorCode::Unauthorized,
                 "this route needs credentials",
             )
+        })
+    }
+}
+
+/// The `{id}` of the route's path as a job id; a malformed one is a `400`, not a `404`.
+pub(super) async fn path_job_id<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+) -> Result<JobId, ApiError> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let raw = params
+        .iter()
+        .find_map(|(key, value)| (key == "id").then_some(value))
+        .ok_or_else(|| ApiError::bad_request("this route has no job id"))?;
+    raw.parse().map_err(|e: ferry_core::id::ParseJobIdError| {
+        ApiError::bad_request(format!("{raw:?}: {e}"))
+    })
+}
+
+/// A worker request body that carries the lease of the job it is about.
+pub trait LeaseBody {
+    fn lease(&self) -> &str;
+}
+
+macro_rules! lease_body {
+    ($($t:ty),*) => {$(
+        impl LeaseBody for $t {
+            fn lease(&self) -> &str {
+                &self.lease
+            }
+        }
+    )*};
+}
+lease_body!(
+    HeartbeatRequest,
+    ProgressRequest,
+    CompleteRequest,
+    FailRequest,
+    SessionLoadRequest,
+    SessionSaveRequest
+);
+
+/// A worker call about one job, under the lease the body names: the job from the path
+/// (`{id}`), the lease and the rest of the body. The lease is checked where it is used
+/// (in the same statement as the write it fences, or by `Queue::leased`).
+#[derive(Debug)]
+pub struct Leased<T> {
+    pub lease: Lease,
+    pub body: T,
+}
+
+impl<T: DeserializeOwned + LeaseBody, S: Send + Sync> FromRequest<S> for Leased<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let job = path_job_id(&mut parts, state).await?;
+        let Json(body) = Json::<T>::from_request(Request::from_parts(parts, body), state).await?;
+        Ok(Leased {
+            lease: Lease {
+                job,
+                token: body.lease().to_owned(),
+            },
+            body,
         })
     }
 }

@@ -13,15 +13,13 @@ use axum::{
     routing::get,
 };
 use bytes::Bytes;
-use ferry_core::{
-    TenantId,
-    dataset::{
-        self, DatasetInfo, DatasetItem, DatasetItemPage, DatasetList, DatasetRunList, ExportFormat,
-    },
+use ferry_core::dataset::{
+    self, DatasetInfo, DatasetItem, DatasetItemPage, DatasetList, DatasetRunList, ExportFormat,
 };
-use ferry_store::{Store, StoreError};
+use ferry_store::StoreError;
 
 use super::{ApiError, AppState, Json, Principal, jobs::parse_num, jobs::query_pairs};
+use crate::app::DatasetReader;
 
 const MAX_PAGE: u32 = 1_000;
 /// Rows read per query while exporting: what one export holds in memory at a time.
@@ -41,15 +39,8 @@ async fn list(
     principal: Principal,
 ) -> Result<Json<DatasetList>, ApiError> {
     Ok(Json(DatasetList {
-        datasets: queue.store().dataset_list(&principal.tenant).await?,
+        datasets: queue.datasets().list(&principal).await?,
     }))
-}
-
-async fn found(store: &Store, tenant: &TenantId, name: &str) -> Result<DatasetInfo, ApiError> {
-    store
-        .dataset_get(tenant, name)
-        .await?
-        .ok_or_else(|| ApiError::not_found("dataset"))
 }
 
 async fn one(
@@ -57,7 +48,7 @@ async fn one(
     principal: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<DatasetInfo>, ApiError> {
-    Ok(Json(found(queue.store(), &principal.tenant, &name).await?))
+    Ok(Json(queue.datasets().get(&principal, &name).await?))
 }
 
 async fn remove(
@@ -65,15 +56,8 @@ async fn remove(
     principal: Principal,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if queue
-        .store()
-        .dataset_delete(&principal.tenant, &name)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("dataset"))
-    }
+    queue.datasets().delete(&principal, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `gone=include` lists rows a snapshot run marked gone too.
@@ -111,10 +95,9 @@ async fn items(
             _ => gone = include_gone(&value)?,
         }
     }
-    found(queue.store(), &principal.tenant, &name).await?;
     let items = queue
-        .store()
-        .dataset_items(&principal.tenant, &name, after, page, gone)
+        .datasets()
+        .items(&principal, &name, after, page, gone)
         .await?;
     let next_after = items.last().map_or(after, |i| i.seq);
     Ok(Json(DatasetItemPage { items, next_after }))
@@ -130,12 +113,8 @@ async fn runs(
     for (_, value) in query_pairs(raw, &["limit"])? {
         page = limit(&value)?;
     }
-    found(queue.store(), &principal.tenant, &name).await?;
     Ok(Json(DatasetRunList {
-        runs: queue
-            .store()
-            .dataset_runs(&principal.tenant, &name, page)
-            .await?,
+        runs: queue.datasets().runs(&principal, &name, page).await?,
     }))
 }
 
@@ -158,13 +137,9 @@ enum Phase {
 
 /// An export in progress: where it is and what it writes.
 struct Export {
-    store: Store,
-    tenant: TenantId,
-    name: String,
+    rows: DatasetReader,
     format: ExportFormat,
     columns: Arc<Vec<String>>,
-    gone: bool,
-    after: i64,
     wrote_row: bool,
     phase: Phase,
 }
@@ -240,15 +215,11 @@ impl Export {
                     }
                 }
                 Phase::Rows => {
-                    let items = self
-                        .store
-                        .dataset_items(&self.tenant, &self.name, self.after, EXPORT_PAGE, self.gone)
-                        .await?;
-                    let Some(last) = items.last() else {
+                    let items = self.rows.next_page().await?;
+                    if items.is_empty() {
                         self.phase = Phase::End;
                         continue;
-                    };
-                    self.after = last.seq;
+                    }
                     let bytes = self.rows(&items)?;
                     return Ok(Some((bytes.into(), self)));
                 }
@@ -297,8 +268,10 @@ async fn export(
             _ => gone = include_gone(&value)?,
         }
     }
-    let store = queue.store().clone();
-    let info = found(&store, &principal.tenant, &name).await?;
+    let (info, rows) = queue
+        .datasets()
+        .reader(&principal, &name, gone, EXPORT_PAGE)
+        .await?;
     // CSV columns: those asked for, or every top-level field (the key first).
     let columns = match fields {
         Some(fields) => fields,
@@ -314,13 +287,9 @@ async fn export(
     };
     let file = format!("{}.{}", name.replace(':', "_"), format.as_str());
     let export = Export {
-        store,
-        tenant: principal.tenant,
-        name,
+        rows,
         format,
         columns: Arc::new(columns),
-        gone,
-        after: 0,
         wrote_row: false,
         phase: Phase::Start,
     };

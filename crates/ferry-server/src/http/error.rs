@@ -12,6 +12,8 @@ use ferry_core::{
     api::{ApiErrorBody, ApiErrorDetail},
 };
 use ferry_store::StoreError;
+
+use crate::app::AppError;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -123,11 +125,41 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<crate::submit::SubmitError> for ApiError {
-    fn from(e: crate::submit::SubmitError) -> Self {
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
         match e {
-            crate::submit::SubmitError::Invalid(fields) => ApiError::validation(fields),
-            crate::submit::SubmitError::Store(e) => e.into(),
+            AppError::NotFound(what) => ApiError::not_found(what),
+            AppError::Conflict(message) => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidState, message)
+            }
+            AppError::Invalid(fields) => ApiError::validation(fields),
+            AppError::LeaseLost => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::LeaseLost,
+                "this lease no longer holds the job; stop working on it",
+            ),
+            AppError::SessionNotNamed(message) => {
+                ApiError::new(StatusCode::FORBIDDEN, ErrorCode::SessionNotNamed, message)
+            }
+            AppError::ArtifactsDisabled => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::ArtifactsDisabled,
+                "this server keeps no artifacts (start it with a data dir)",
+            ),
+            AppError::ArtifactStore(e) => {
+                tracing::error!(error = %e, "artifact store failed");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    "the artifact store is unavailable; retry shortly",
+                )
+            }
+            AppError::Internal(message) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                message,
+            ),
+            AppError::Store(e) => e.into(),
         }
     }
 }

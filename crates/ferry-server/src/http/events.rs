@@ -23,7 +23,10 @@ use axum::{
     },
     routing::get,
 };
-use ferry_core::{KindPattern, TenantId, api::EventPage};
+use ferry_core::{
+    KindPattern, TenantId,
+    api::{EVENT_TYPES, EventPage},
+};
 use ferry_store::EventFilter;
 use futures_util::stream;
 
@@ -31,20 +34,6 @@ use super::{
     ApiError, AppState, ClientAddr, Json, PathId, Principal, jobs::parse_num, jobs::query_pairs,
 };
 use crate::{event_tail::EventTail, stream_slots::StreamSlot};
-
-/// The event types the record holds.
-pub const EVENT_TYPES: &[&str] = &[
-    "job.created",
-    "job.started",
-    "job.completed",
-    "job.failed",
-    "job.retrying",
-    "job.cancelled",
-    "job.progress",
-    "batch.created",
-    "batch.finished",
-    "dataset.changed",
-];
 
 const MAX_PAGE: u32 = 1_000;
 /// Events read per query while a stream catches up; what a slow client can hold in memory.
@@ -161,7 +150,7 @@ async fn job_events(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     // A job that does not exist is a 404, not an empty record.
-    queue.store().job_get(&principal.tenant, id).await?;
+    queue.get(&principal.tenant, id).await?;
     let mut p = params(raw, &headers)?;
     p.filter.job = Some(id);
     let stream = wants_stream(&headers).then_some(client);
@@ -182,7 +171,7 @@ async fn answer(
     };
     let after = match p.after {
         After::Id(id) => id,
-        After::Now => queue.store().events_head().await?,
+        After::Now => queue.events_head().await?,
     };
     if let Some(slot) = slot {
         // Without the shared tail (the database is away, or it holds another tenant's

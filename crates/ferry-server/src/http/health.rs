@@ -10,7 +10,7 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn health(State(queue): State<AppState>) -> Result<Json<Health>, ApiError> {
-    queue.store().ping().await?;
+    queue.ping().await?;
     Ok(Json(Health {
         status: "ok".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),

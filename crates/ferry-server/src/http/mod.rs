@@ -30,7 +30,7 @@ use ferry_core::{ErrorCode, JobId};
 use tower_http::trace::TraceLayer;
 
 pub use artifacts::LEASE_HEADER;
-pub use context::{Principal, Role};
+pub use context::{Leased, Principal, Role};
 pub use error::{ApiError, Json};
 
 use crate::Queue;
@@ -148,7 +148,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// A job id from the path; a malformed one is a `400`, not a `404`.
+/// The job id (`{id}`) from the path; a malformed one is a `400`, not a `404`.
 #[derive(Debug, Clone, Copy)]
 pub struct PathId(pub JobId);
 
@@ -156,14 +156,6 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) =
-            axum::extract::Path::<String>::from_request_parts(parts, state)
-                .await
-                .map_err(|e| ApiError::bad_request(e.body_text()))?;
-        raw.parse()
-            .map(PathId)
-            .map_err(|e: ferry_core::id::ParseJobIdError| {
-                ApiError::bad_request(format!("{raw:?}: {e}"))
-            })
+        context::path_job_id(parts, state).await.map(PathId)
     }
 }

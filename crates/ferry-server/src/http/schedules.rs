@@ -7,10 +7,7 @@ use axum::{
     http::StatusCode,
     routing::{get, post},
 };
-use ferry_core::{
-    ErrorCode, FieldError, JobId, TenantId,
-    schedule::{self, CronTz, Schedule, ScheduleList, ScheduleSpec},
-};
+use ferry_core::schedule::{Schedule, ScheduleList, ScheduleSpec};
 
 use super::{ApiError, AppState, Json, Principal};
 
@@ -22,93 +19,13 @@ pub fn router() -> Router<AppState> {
         .route("/v1/schedules/{name}/resume", post(resume))
 }
 
-/// The most schedules a tenant keeps (the scheduler reads them all on every pass).
-pub const MAX_SCHEDULES: usize = 1_000;
-
 async fn create(
     State(queue): State<AppState>,
     principal: Principal,
     Json(spec): Json<ScheduleSpec>,
 ) -> Result<(StatusCode, Json<Schedule>), ApiError> {
-    let mut errors = Vec::new();
-    let cron = schedule::validate(&spec).map_err(|e| errors.extend(e)).ok();
-    // The job is checked as a submitted one would be, its problems under `job.`.
-    if let Err(job_errors) = queue
-        .validate(&principal.tenant, vec![spec.job.clone()], false)
-        .await
-    {
-        errors.extend(job_errors.into_iter().map(|e| FieldError {
-            field: format!("job.{}", e.field),
-            ..e
-        }));
-    }
-    let Some(cron) = cron.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::validation(errors));
-    };
-    queue
-        .check_output_keys(
-            &principal.tenant,
-            spec.job
-                .output
-                .as_ref()
-                .map(|o| ("job.output.key".to_owned(), o))
-                .into_iter()
-                .collect(),
-        )
-        .await?;
-    let now = queue.now();
-    let next_at = cron
-        .next_after(now)
-        .ok_or_else(|| ApiError::field("cron", "never fires"))?;
-    let schedule = Schedule {
-        id: JobId::new(),
-        name: spec.name,
-        cron: spec.cron.trim().to_owned(),
-        timezone: spec.timezone,
-        job: spec.job,
-        catch_up: spec.catch_up,
-        paused: false,
-        next_at,
-        last_at: None,
-        created_at: now,
-    };
-    if all(&queue, &principal.tenant).await?.len() >= MAX_SCHEDULES {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            ErrorCode::InvalidState,
-            format!("at most {MAX_SCHEDULES} schedules; delete one first"),
-        ));
-    }
-    if !queue
-        .store()
-        .schedule_insert(&principal.tenant, &schedule)
-        .await?
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            ErrorCode::InvalidState,
-            format!("a schedule named {:?} exists", schedule.name),
-        ));
-    }
+    let schedule = queue.schedules().create(&principal, spec).await?;
     Ok((StatusCode::CREATED, Json(schedule)))
-}
-
-async fn all(queue: &AppState, tenant: &TenantId) -> Result<Vec<Schedule>, ApiError> {
-    Ok(queue
-        .store()
-        .schedule_list(Some(tenant))
-        .await?
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect())
-}
-
-async fn find(queue: &AppState, tenant: &TenantId, name: &str) -> Result<Schedule, ApiError> {
-    all(queue, tenant)
-        .await?
-        .into_iter()
-        .find(|s| s.name == name)
-        .ok_or_else(|| ApiError::not_found("schedule"))
 }
 
 async fn list(
@@ -116,7 +33,7 @@ async fn list(
     principal: Principal,
 ) -> Result<Json<ScheduleList>, ApiError> {
     Ok(Json(ScheduleList {
-        schedules: all(&queue, &principal.tenant).await?,
+        schedules: queue.schedules().list(&principal).await?,
     }))
 }
 
@@ -125,7 +42,7 @@ async fn one(
     principal: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<Schedule>, ApiError> {
-    Ok(Json(find(&queue, &principal.tenant, &name).await?))
+    Ok(Json(queue.schedules().get(&principal, &name).await?))
 }
 
 async fn remove(
@@ -133,34 +50,8 @@ async fn remove(
     principal: Principal,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if queue
-        .store()
-        .schedule_delete(&principal.tenant, &name)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("schedule"))
-    }
-}
-
-async fn set_paused(
-    queue: &AppState,
-    tenant: &TenantId,
-    name: &str,
-    paused: bool,
-) -> Result<Schedule, ApiError> {
-    let current = find(queue, tenant, name).await?;
-    // Resuming starts from the next tick after now: no burst of what was paused.
-    let next_at = CronTz::parse(&current.cron, &current.timezone)
-        .ok()
-        .and_then(|c| c.next_after(queue.now()))
-        .unwrap_or(current.next_at);
-    queue
-        .store()
-        .schedule_pause(tenant, name, paused, next_at)
-        .await?;
-    find(queue, tenant, name).await
+    queue.schedules().delete(&principal, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn pause(
@@ -169,7 +60,10 @@ async fn pause(
     Path(name): Path<String>,
 ) -> Result<Json<Schedule>, ApiError> {
     Ok(Json(
-        set_paused(&queue, &principal.tenant, &name, true).await?,
+        queue
+            .schedules()
+            .set_paused(&principal, &name, true)
+            .await?,
     ))
 }
 
@@ -179,6 +73,9 @@ async fn resume(
     Path(name): Path<String>,
 ) -> Result<Json<Schedule>, ApiError> {
     Ok(Json(
-        set_paused(&queue, &principal.tenant, &name, false).await?,
+        queue
+            .schedules()
+            .set_paused(&principal, &name, false)
+            .await?,
     ))
 }

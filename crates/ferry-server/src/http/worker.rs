@@ -3,17 +3,17 @@
 
 use axum::{Router, extract::State, routing::post};
 use ferry_core::{
-    FieldError, Job, JobError, Progress,
+    Job,
     api::{
         BatchCompleteRequest, BatchCompleteResponse, BatchCompleteResult, ClaimRequest,
         ClaimResponse, CompleteRequest, FailRequest, HeartbeatRequest, LeaseStatus,
         ProgressRequest,
     },
-    validate::{self, MAX_PROGRESS_MESSAGE_LEN},
+    validate,
 };
-use ferry_store::{CompleteParams, ProgressParams};
+use ferry_store::CompleteParams;
 
-use super::{ApiError, AppState, Json, PathId, Principal};
+use super::{ApiError, AppState, Json, Leased, Principal};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,7 +25,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/worker/jobs/{id}/fail", post(fail))
 }
 
-const MAX_ITEMS_PER_REPORT: usize = 1_000;
 const MAX_BATCH_COMPLETE: usize = 1_000;
 
 async fn claim(
@@ -40,68 +39,27 @@ async fn claim(
 
 async fn heartbeat(
     State(queue): State<AppState>,
-    PathId(id): PathId,
-    Json(req): Json<HeartbeatRequest>,
+    Leased { lease, .. }: Leased<HeartbeatRequest>,
 ) -> Result<Json<LeaseStatus>, ApiError> {
-    Ok(Json(queue.heartbeat(id, &req.lease).await?))
+    Ok(Json(queue.heartbeat(lease.job, &lease.token).await?))
 }
 
 async fn progress(
     State(queue): State<AppState>,
-    PathId(id): PathId,
-    Json(req): Json<ProgressRequest>,
+    Leased { lease, body }: Leased<ProgressRequest>,
 ) -> Result<Json<LeaseStatus>, ApiError> {
-    let mut errors = Vec::new();
-    if req
-        .message
-        .as_ref()
-        .is_some_and(|m| m.len() > MAX_PROGRESS_MESSAGE_LEN)
-    {
-        errors.push(FieldError::new(
-            "message",
-            format!("at most {MAX_PROGRESS_MESSAGE_LEN} bytes"),
-        ));
-    }
-    let items = req.items.unwrap_or_default();
-    if items.len() > MAX_ITEMS_PER_REPORT {
-        errors.push(FieldError::new(
-            "items",
-            format!("at most {MAX_ITEMS_PER_REPORT} items per report"),
-        ));
-    }
-    if req.current.zip(req.total).is_some_and(|(c, t)| c > t) {
-        errors.push(FieldError::new("current", "must not exceed total"));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let progress = (req.current.is_some() || req.total.is_some() || req.message.is_some())
-        .then_some(Progress {
-            current: req.current,
-            total: req.total,
-            message: req.message,
-        });
-    let status = queue
-        .progress(ProgressParams {
-            id,
-            lease: &req.lease,
-            progress,
-            items: &items,
-            items_offset: req.items_offset,
-            now: queue.now(),
-        })
-        .await?;
-    Ok(Json(status))
+    Ok(Json(queue.report_progress(&lease, body).await?))
 }
 
 async fn complete(
     State(queue): State<AppState>,
     principal: Principal,
-    PathId(id): PathId,
-    Json(req): Json<CompleteRequest>,
+    Leased { lease, body }: Leased<CompleteRequest>,
 ) -> Result<Json<Job>, ApiError> {
-    queue.complete_one(id, &req.lease, &req.result).await?;
-    Ok(Json(queue.get(&principal.tenant, id).await?))
+    queue
+        .complete_one(lease.job, &lease.token, &body.result)
+        .await?;
+    Ok(Json(queue.get(&principal.tenant, lease.job).await?))
 }
 
 async fn complete_batch(
@@ -139,18 +97,7 @@ async fn complete_batch(
 
 async fn fail(
     State(queue): State<AppState>,
-    PathId(id): PathId,
-    Json(req): Json<FailRequest>,
+    Leased { lease, body }: Leased<FailRequest>,
 ) -> Result<Json<Job>, ApiError> {
-    validate::fail_error(&req.error).map_err(ApiError::validation)?;
-    let error = JobError {
-        code: req.error.code,
-        message: req.error.message,
-        retryable: req.error.retryable,
-    };
-    Ok(Json(
-        queue
-            .fail(id, &req.lease, error, req.error.retry_after_ms)
-            .await?,
-    ))
+    Ok(Json(queue.report_failure(&lease, body).await?))
 }

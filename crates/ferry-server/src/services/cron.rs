@@ -11,7 +11,7 @@ use ferry_core::schedule::CronTz;
 use ferry_store::StoreError;
 
 use super::Service;
-use crate::{Queue, submit::SubmitError};
+use crate::{Queue, app::AppError};
 
 /// How late a tick may fire before it counts as missed.
 const MISSED_AFTER: chrono::Duration = chrono::Duration::minutes(1);
@@ -74,10 +74,13 @@ impl Service for CronService {
                 // The same rules as a client's submit (`Queue::submit_specs`).
                 match self.queue.submit_specs(&tenant, vec![spec], false).await {
                     Ok(_) => fired += 1,
-                    Err(SubmitError::Invalid(errors)) => {
+                    Err(AppError::Invalid(errors)) => {
                         tracing::warn!(schedule = %s.name, ?errors, "a schedule's job is no longer valid; the tick enqueued nothing")
                     }
-                    Err(SubmitError::Store(e)) => return Err(e),
+                    Err(AppError::Store(e)) => return Err(e),
+                    Err(other) => {
+                        tracing::warn!(schedule = %s.name, error = %other, "a schedule's tick enqueued nothing")
+                    }
                 }
             } else {
                 tracing::info!(schedule = %s.name, tick = %tick, "skipped a missed tick (catch_up: false)");

@@ -6,19 +6,10 @@
 use std::collections::HashMap;
 
 use ferry_core::{FieldError, NewJob, TenantId, api::SubmitJob, dataset::Output};
-use ferry_store::{Inserted, StoreError};
+use ferry_store::Inserted;
 
+use super::{AppError, AppResult};
 use crate::Queue;
-
-/// Why a submit stored nothing.
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    /// Named fields are not acceptable (`jobs[i].…` in a batch).
-    #[error("{} invalid fields", .0.len())]
-    Invalid(Vec<FieldError>),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 impl Queue {
     /// Validates `specs` as jobs of `tenant` (fields named under `jobs[i]` when `batch`),
@@ -28,11 +19,11 @@ impl Queue {
         tenant: &TenantId,
         specs: Vec<SubmitJob>,
         batch: bool,
-    ) -> Result<Vec<Inserted>, SubmitError> {
+    ) -> AppResult<Vec<Inserted>> {
         let jobs = self
             .validate(tenant, specs, batch)
             .await
-            .map_err(SubmitError::Invalid)?;
+            .map_err(AppError::Invalid)?;
         let outputs = jobs
             .iter()
             .enumerate()
@@ -56,7 +47,7 @@ impl Queue {
         &self,
         tenant: &TenantId,
         outputs: Vec<(String, &Output)>,
-    ) -> Result<(), SubmitError> {
+    ) -> AppResult<()> {
         let mut keyed_by = HashMap::new();
         let mut errors = Vec::new();
         for (field, output) in outputs {
@@ -83,7 +74,7 @@ impl Queue {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(SubmitError::Invalid(errors))
+            Err(AppError::Invalid(errors))
         }
     }
 }

@@ -1,0 +1,44 @@
+//! What an application service answers when it cannot do what was asked. Each variant is
+//! one outcome a client can act on; the HTTP layer maps it to a status and a stable code.
+
+use ferry_core::FieldError;
+use ferry_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The named resource does not exist in the principal's tenant.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with the resource's state or a limit (a name taken, too many).
+    #[error("{0}")]
+    Conflict(String),
+    /// Named fields are not acceptable (`jobs[i].…` in a batch).
+    #[error("{} invalid fields", .0.len())]
+    Invalid(Vec<FieldError>),
+    /// The lease a worker gave no longer holds the job.
+    #[error("this lease no longer holds the job; stop working on it")]
+    LeaseLost,
+    /// A worker asked for a session its job's recipe does not name.
+    #[error("{0}")]
+    SessionNotNamed(String),
+    /// The server was started without an artifact store.
+    #[error("this server keeps no artifacts (start it with a data dir)")]
+    ArtifactsDisabled,
+    /// The artifact store failed (logged; the client is told to retry).
+    #[error("the artifact store is unavailable: {0}")]
+    ArtifactStore(#[source] object_store::Error),
+    /// Stored data that cannot be read back (logged with its detail; a 500).
+    #[error("{0}")]
+    Internal(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl AppError {
+    /// One invalid field.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![FieldError::new(field, message)])
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

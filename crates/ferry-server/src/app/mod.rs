@@ -1,0 +1,51 @@
+//! Application services, one per resource: they take the [`Principal`], own the clock and
+//! the domain rules, and are the only way the HTTP layer reaches the store. Handlers
+//! extract and serialise; a rule written here holds for every caller (a client's request,
+//! a schedule's tick, the dashboard later).
+//!
+//! Jobs and batches are served by [`crate::Queue`] itself (it also wakes claims and
+//! waiters); the rest borrow it: `queue.datasets()`, `queue.schedules()`, ….
+
+mod artifacts;
+mod datasets;
+mod error;
+mod leases;
+mod principal;
+mod reports;
+mod schedules;
+mod sessions;
+pub mod submit;
+mod webhooks;
+
+pub use artifacts::{Artifacts, Download};
+pub use datasets::{DatasetReader, Datasets};
+pub use error::{AppError, AppResult};
+pub use leases::Lease;
+pub use principal::{Principal, Role};
+pub use schedules::{MAX_SCHEDULES, Schedules};
+pub use sessions::Sessions;
+pub use webhooks::{MAX_WEBHOOK_KINDS, Webhooks};
+
+use crate::Queue;
+
+impl Queue {
+    pub fn datasets(&self) -> Datasets<'_> {
+        Datasets(self)
+    }
+
+    pub fn schedules(&self) -> Schedules<'_> {
+        Schedules(self)
+    }
+
+    pub fn webhooks(&self) -> Webhooks<'_> {
+        Webhooks(self)
+    }
+
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions(self)
+    }
+
+    pub fn artifacts(&self) -> Artifacts<'_> {
+        Artifacts(self)
+    }
+}

@@ -1,0 +1,78 @@
+//! A worker's reports about a job it holds: progress (with items) and failure, checked
+//! here (sizes, bounds, the error's shape) before the store applies them under the lease.
+
+use ferry_core::{
+    FieldError, Job, JobError, Progress,
+    api::{FailRequest, LeaseStatus, ProgressRequest},
+    validate::{self, MAX_PROGRESS_MESSAGE_LEN},
+};
+use ferry_store::ProgressParams;
+
+use super::{AppError, AppResult, Lease};
+use crate::Queue;
+
+/// The most items one progress report carries.
+const MAX_ITEMS_PER_REPORT: usize = 1_000;
+
+impl Queue {
+    /// Records progress and items under `lease`; answers whether the lease still holds.
+    pub async fn report_progress(
+        &self,
+        lease: &Lease,
+        req: ProgressRequest,
+    ) -> AppResult<LeaseStatus> {
+        let mut errors = Vec::new();
+        if req
+            .message
+            .as_ref()
+            .is_some_and(|m| m.len() > MAX_PROGRESS_MESSAGE_LEN)
+        {
+            errors.push(FieldError::new(
+                "message",
+                format!("at most {MAX_PROGRESS_MESSAGE_LEN} bytes"),
+            ));
+        }
+        let items = req.items.unwrap_or_default();
+        if items.len() > MAX_ITEMS_PER_REPORT {
+            errors.push(FieldError::new(
+                "items",
+                format!("at most {MAX_ITEMS_PER_REPORT} items per report"),
+            ));
+        }
+        if req.current.zip(req.total).is_some_and(|(c, t)| c > t) {
+            errors.push(FieldError::new("current", "must not exceed total"));
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
+        let progress = (req.current.is_some() || req.total.is_some() || req.message.is_some())
+            .then_some(Progress {
+                current: req.current,
+                total: req.total,
+                message: req.message,
+            });
+        Ok(self
+            .progress(ProgressParams {
+                id: lease.job,
+                lease: &lease.token,
+                progress,
+                items: &items,
+                items_offset: req.items_offset,
+                now: self.now(),
+            })
+            .await?)
+    }
+
+    /// Fails the attempt `lease` holds (retried or dead as the job's policy says).
+    pub async fn report_failure(&self, lease: &Lease, req: FailRequest) -> AppResult<Job> {
+        validate::fail_error(&req.error).map_err(AppError::Invalid)?;
+        let error = JobError {
+            code: req.error.code,
+            message: req.error.message,
+            retryable: req.error.retryable,
+        };
+        Ok(self
+            .fail(lease.job, &lease.token, error, req.error.retry_after_ms)
+            .await?)
+    }
+}

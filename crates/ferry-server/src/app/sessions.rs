@@ -1,0 +1,112 @@
+//! Saved browser sessions. Clients list and delete them but never see their contents; a
+//! worker loads or saves one only for a job it holds the lease of, and only a session that
+//! job's recipe names (`use_session` to load, a `save_session` step to save). Sessions are
+//! sealed at rest under their tenant and name.
+
+use ferry_core::{
+    api::SessionInfo,
+    recipe::{self, Step},
+};
+use serde_json::Value;
+
+use super::{AppError, AppResult, Lease, Principal};
+use crate::Queue;
+
+/// Largest session a worker may save (cookies and storage of one site are far smaller).
+const MAX_SESSION_BYTES: usize = 2 * 1024 * 1024;
+
+/// The sessions of the principal's tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct Sessions<'q>(pub(super) &'q Queue);
+
+fn not_named(name: &str, how: &str) -> AppError {
+    AppError::SessionNotNamed(format!(
+        "the job's recipe does not name session {name:?} in {how}"
+    ))
+}
+
+/// What seals a session: its tenant and name, so a blob moved under another name fails.
+fn context(tenant: &str, name: &str) -> String {
+    format!("{tenant}/{name}")
+}
+
+impl Sessions<'_> {
+    pub async fn list(&self, who: &Principal) -> AppResult<Vec<SessionInfo>> {
+        Ok(self.0.store().session_list(&who.tenant).await?)
+    }
+
+    pub async fn delete(&self, who: &Principal, name: &str) -> AppResult<()> {
+        if self.0.store().session_delete(&who.tenant, name).await? {
+            Ok(())
+        } else {
+            Err(AppError::NotFound("session"))
+        }
+    }
+
+    /// The session the leased job's recipe uses (`use_session`): its name and, once
+    /// saved, its state.
+    pub async fn load(&self, who: &Principal, lease: &Lease) -> AppResult<(String, Option<Value>)> {
+        let job = self.0.leased(who, lease).await?;
+        let name = recipe::validate(&job.payload, "payload")
+            .ok()
+            .and_then(|r| r.use_session)
+            .ok_or_else(|| not_named("(none)", "use_session"))?;
+        let Some(sealed) = self.0.store().session_get(&job.tenant_id, &name).await? else {
+            return Ok((name, None));
+        };
+        let plain = self
+            .0
+            .config()
+            .sealing_key
+            .open(&context(&job.tenant_id, &name), &sealed)
+            .map_err(|e| {
+                tracing::error!(session = %name, error = %e, "a saved session does not open");
+                AppError::Internal(format!(
+                    "session {name:?} does not open with this server's key (was session.key changed?)"
+                ))
+            })?;
+        let state = serde_json::from_slice(&plain)
+            .map_err(|_| AppError::Internal(format!("session {name:?} is not JSON")))?;
+        Ok((name, Some(state)))
+    }
+
+    /// Saves `state` as session `name`, which the leased job's recipe must save.
+    pub async fn save(
+        &self,
+        who: &Principal,
+        lease: &Lease,
+        name: &str,
+        state: &Value,
+    ) -> AppResult<()> {
+        let job = self.0.leased(who, lease).await?;
+        let named = recipe::validate(&job.payload, "payload")
+            .ok()
+            .is_some_and(|r| {
+                r.steps
+                    .iter()
+                    .any(|s| matches!(s, Step::SaveSession(n) if n == name))
+            });
+        if !named {
+            return Err(not_named(name, "a save_session step"));
+        }
+        let plain =
+            serde_json::to_vec(state).map_err(|e| AppError::field("state", e.to_string()))?;
+        if plain.len() > MAX_SESSION_BYTES {
+            return Err(AppError::field(
+                "state",
+                format!("at most {MAX_SESSION_BYTES} bytes"),
+            ));
+        }
+        let sealed = self
+            .0
+            .config()
+            .sealing_key
+            .seal(&context(&job.tenant_id, name), &plain);
+        self.0
+            .store()
+            .session_put(&job.tenant_id, name, &sealed, Some(lease.job), self.0.now())
+            .await?;
+        tracing::info!(job_id = %lease.job, session = %name, "session saved");
+        Ok(())
+    }
+}
