@@ -508,14 +508,14 @@ impl Client {
         self.post("/v1/batches", batch).await
     }
 
-    pub async fn batch(&self, id: JobId) -> ClientResult<ferry_core::api::Batch> {
+    pub async fn batch(&self, id: ferry_core::BatchId) -> ClientResult<ferry_core::api::Batch> {
         self.get(&format!("/v1/batches/{id}")).await
     }
 
     /// Finished items after the cursor `after` (`None`: from the start).
     pub async fn batch_results(
         &self,
-        id: JobId,
+        id: ferry_core::BatchId,
         after: Option<&str>,
         limit: u32,
     ) -> ClientResult<ferry_core::api::BatchResultPage> {
@@ -527,7 +527,10 @@ impl Client {
         Ok(self.send(req).await?.1)
     }
 
-    pub async fn cancel_batch(&self, id: JobId) -> ClientResult<ferry_core::api::Batch> {
+    pub async fn cancel_batch(
+        &self,
+        id: ferry_core::BatchId,
+    ) -> ClientResult<ferry_core::api::Batch> {
         self.post(&format!("/v1/batches/{id}/cancel"), &serde_json::json!({}))
             .await
     }

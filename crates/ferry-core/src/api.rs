@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Backoff, ErrorCode, FieldError, Job, JobError, JobId, JobItem, JobState};
+use crate::{
+    Backoff, BatchId, DeliveryId, ErrorCode, FieldError, Job, JobError, JobId, JobItem, JobState,
+    WebhookId,
+};
 
 /// `POST /v1/jobs` and each entry of `POST /v1/jobs/batch`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -375,7 +378,7 @@ impl CreateBatch {
 /// Answer of `POST /v1/batches`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchCreated {
-    pub batch_id: JobId,
+    pub batch_id: BatchId,
     pub total: u64,
 }
 
@@ -421,7 +424,7 @@ impl BatchProgress {
 /// `GET /v1/batches/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
-    pub id: JobId,
+    pub id: BatchId,
     pub kind: String,
     pub status: BatchState,
     pub progress: BatchProgress,
@@ -542,7 +545,7 @@ pub struct WebhookSpec {
 /// A webhook as the API shows it (without its secret).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookInfo {
-    pub id: JobId,
+    pub id: WebhookId,
     pub url: String,
     pub events: Vec<String>,
     pub kinds: Vec<String>,
@@ -558,7 +561,7 @@ pub struct WebhookList {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryInfo {
     /// Sent as `Ferry-Id` with every attempt (the receiver's idempotency key).
-    pub id: JobId,
+    pub id: DeliveryId,
     pub event_id: i64,
     /// `pending` (will be tried at `next_at`), `delivered` or `dead`.
     pub status: String,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Backoff, JobId, JobState, Kind};
+use crate::{Backoff, BatchId, JobId, JobState, Kind};
 
 /// Labels: small string pairs an app filters by (`store_id: 42`).
 pub type Labels = BTreeMap<String, String>;
@@ -114,7 +114,7 @@ pub struct NewJob {
     /// How long after it finished a job still holds its dedupe key.
     pub dedupe_ttl_ms: Option<u64>,
     /// The batch this job is item `.1` of.
-    pub batch: Option<(JobId, u32)>,
+    pub batch: Option<(BatchId, u32)>,
     /// Jobs to enqueue when this one completes: validated specs with defaults filled in.
     pub then: Vec<crate::api::SubmitJob>,
     pub parent_id: Option<JobId>,

@@ -23,7 +23,7 @@ pub mod validate;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ErrorCode, FieldError};
-pub use id::JobId;
+pub use id::{BatchId, DeliveryId, JobId, ScheduleId, WebhookId};
 pub use job::{Job, JobError, JobItem, NewJob, Progress};
 pub use kind::{Kind, KindPattern};
 pub use retry::{Backoff, FailureOutcome};

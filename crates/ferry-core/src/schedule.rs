@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{FieldError, JobId, api::SubmitJob};
+use crate::{FieldError, ScheduleId, api::SubmitJob};
 
 /// `POST /v1/schedules`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,7 +36,7 @@ fn yes() -> bool {
 /// A schedule as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {
-    pub id: JobId,
+    pub id: ScheduleId,
     pub name: String,
     pub cron: String,
     pub timezone: String,

@@ -244,7 +244,7 @@ impl Queue {
         labels: std::collections::BTreeMap<String, String>,
         mut jobs: Vec<NewJob>,
     ) -> StoreResult<ferry_core::api::BatchCreated> {
-        let batch_id = JobId::new();
+        let batch_id = ferry_core::BatchId::new();
         for (i, job) in jobs.iter_mut().enumerate() {
             job.batch = Some((batch_id, i as u32));
         }
@@ -262,14 +262,18 @@ impl Queue {
         })
     }
 
-    pub async fn batch(&self, tenant_id: &str, id: JobId) -> StoreResult<ferry_core::api::Batch> {
+    pub async fn batch(
+        &self,
+        tenant_id: &str,
+        id: ferry_core::BatchId,
+    ) -> StoreResult<ferry_core::api::Batch> {
         self.store.batch_get(tenant_id, id).await
     }
 
     pub async fn batch_results(
         &self,
         tenant_id: &str,
-        id: JobId,
+        id: ferry_core::BatchId,
         after: Option<(i64, JobId)>,
         limit: u32,
     ) -> StoreResult<Vec<(i64, ferry_core::api::BatchResult)>> {
@@ -279,7 +283,7 @@ impl Queue {
     pub async fn cancel_batch(
         &self,
         tenant_id: &str,
-        id: JobId,
+        id: ferry_core::BatchId,
     ) -> StoreResult<ferry_core::api::Batch> {
         self.store.batch_cancel(tenant_id, id, self.now()).await
     }

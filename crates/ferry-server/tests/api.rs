@@ -1994,7 +1994,8 @@ async fn schedules_enqueue_one_job_per_tick() {
         assert_eq!(answer.status, 201);
         let next: chrono::DateTime<Utc> =
             serde_json::from_value(answer.body["next_at"].clone()).expect("next_at");
-        let id: ferry_core::JobId = serde_json::from_value(answer.body["id"].clone()).expect("id");
+        let id: ferry_core::ScheduleId =
+            serde_json::from_value(answer.body["id"].clone()).expect("id");
         let an_hour_ago = Utc::now() - chrono::Duration::hours(1);
         assert!(
             quiet

@@ -356,7 +356,8 @@ async fn a_schedule_tick_is_checked_like_a_submit() {
     );
 
     // The tick is due (as if it were 03:00): nothing is enqueued.
-    let id: JobId = serde_json::from_value(created.body["id"].clone()).expect("id");
+    let id: ferry_core::ScheduleId =
+        serde_json::from_value(created.body["id"].clone()).expect("id");
     let next: chrono::DateTime<chrono::Utc> =
         serde_json::from_value(created.body["next_at"].clone()).expect("next_at");
     let an_hour_ago = server.queue.now() - chrono::Duration::hours(1);

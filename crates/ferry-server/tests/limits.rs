@@ -167,7 +167,7 @@ async fn one_bad_webhook_never_stops_the_others_deliveries() {
     let head = store.events_head().await.expect("head");
     store
         .webhook_insert(&ferry_store::WebhookRow {
-            id: ferry_core::JobId::new(),
+            id: ferry_core::WebhookId::new(),
             tenant_id: ferry_core::DEFAULT_TENANT.to_owned(),
             url: "http://127.0.0.1:9/bad".to_owned(),
             sealed_secret: vec![0; 32],

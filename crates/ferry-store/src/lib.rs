@@ -17,7 +17,7 @@ use std::{path::Path, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use ferry_core::{
-    Job, JobId, JobItem, KindPattern, NewJob,
+    BatchId, DeliveryId, Job, JobId, JobItem, KindPattern, NewJob, ScheduleId, WebhookId,
     api::{ClaimedJob, LeaseStatus},
 };
 
@@ -185,7 +185,7 @@ impl Store {
     pub async fn batch_get(
         &self,
         tenant_id: &str,
-        id: JobId,
+        id: BatchId,
     ) -> StoreResult<ferry_core::api::Batch> {
         dispatch!(self, s => s.batch_get(tenant_id, id).await)
     }
@@ -196,7 +196,7 @@ impl Store {
     pub async fn batch_results(
         &self,
         tenant_id: &str,
-        id: JobId,
+        id: BatchId,
         after: Option<(i64, JobId)>,
         limit: u32,
     ) -> StoreResult<Vec<(i64, ferry_core::api::BatchResult)>> {
@@ -207,7 +207,7 @@ impl Store {
     pub async fn batch_cancel(
         &self,
         tenant_id: &str,
-        id: JobId,
+        id: BatchId,
         now: DateTime<Utc>,
     ) -> StoreResult<ferry_core::api::Batch> {
         dispatch!(self, s => s.batch_cancel(tenant_id, id, now).await)
@@ -276,7 +276,7 @@ impl Store {
     }
 
     /// Deletes a webhook and its deliveries; answers whether there was one.
-    pub async fn webhook_delete(&self, tenant_id: &str, id: JobId) -> StoreResult<bool> {
+    pub async fn webhook_delete(&self, tenant_id: &str, id: WebhookId) -> StoreResult<bool> {
         dispatch!(self, s => s.webhook_delete(tenant_id, id).await)
     }
 
@@ -284,7 +284,7 @@ impl Store {
     /// transaction (at most one delivery per webhook and event); false if the cursor moved.
     pub async fn webhook_dispatch(
         &self,
-        webhook: JobId,
+        webhook: WebhookId,
         from: i64,
         to: i64,
         events: &[(i64, Option<JobId>)],
@@ -303,7 +303,11 @@ impl Store {
     }
 
     /// Records an attempt of a pending delivery.
-    pub async fn delivery_record(&self, id: JobId, outcome: &DeliveryOutcome) -> StoreResult<()> {
+    pub async fn delivery_record(
+        &self,
+        id: DeliveryId,
+        outcome: &DeliveryOutcome,
+    ) -> StoreResult<()> {
         dispatch!(self, s => s.delivery_record(id, outcome).await)
     }
 
@@ -311,7 +315,7 @@ impl Store {
     pub async fn delivery_list(
         &self,
         tenant_id: &str,
-        webhook: JobId,
+        webhook: WebhookId,
         limit: u32,
     ) -> StoreResult<Option<Vec<ferry_core::api::DeliveryInfo>>> {
         dispatch!(self, s => s.delivery_list(tenant_id, webhook, limit).await)
@@ -321,8 +325,8 @@ impl Store {
     pub async fn delivery_replay(
         &self,
         tenant_id: &str,
-        webhook: JobId,
-        delivery: JobId,
+        webhook: WebhookId,
+        delivery: DeliveryId,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         dispatch!(self, s => s.delivery_replay(tenant_id, webhook, delivery, now).await)
@@ -561,7 +565,7 @@ impl Store {
     /// Moves a schedule's next tick from `expected` to `next` (compare-and-set).
     pub async fn schedule_advance(
         &self,
-        id: JobId,
+        id: ScheduleId,
         expected: DateTime<Utc>,
         next: DateTime<Utc>,
         fired: Option<DateTime<Utc>>,

@@ -1,7 +1,9 @@
 //! Parameter structs of the store methods (one per method that takes more than an id).
 
 use chrono::{DateTime, Utc};
-use ferry_core::{Job, JobError, JobId, JobState, KindPattern, Progress};
+use ferry_core::{
+    BatchId, DeliveryId, Job, JobError, JobId, JobState, KindPattern, Progress, WebhookId,
+};
 use serde_json::Value;
 
 /// `job_claim`
@@ -68,7 +70,7 @@ pub struct Transition {
 /// A webhook as the store keeps it (the secret sealed by the server).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookRow {
-    pub id: JobId,
+    pub id: WebhookId,
     pub tenant_id: String,
     pub url: String,
     pub sealed_secret: Vec<u8>,
@@ -82,8 +84,8 @@ pub struct WebhookRow {
 /// A delivery due to be sent, with what sending needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DueDelivery {
-    pub id: JobId,
-    pub webhook_id: JobId,
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
     pub tenant_id: String,
     pub url: String,
     pub sealed_secret: Vec<u8>,
@@ -133,7 +135,7 @@ pub struct Inserted {
 /// A batch to create with its item jobs.
 #[derive(Debug, Clone)]
 pub struct NewBatch {
-    pub id: JobId,
+    pub id: BatchId,
     pub tenant_id: String,
     pub kind: String,
     pub labels: std::collections::BTreeMap<String, String>,

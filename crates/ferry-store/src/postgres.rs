@@ -10,7 +10,8 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use ferry_core::{
-    Backoff, FailureOutcome, Job, JobError, JobId, JobItem, JobState, KindPattern, NewJob,
+    Backoff, BatchId, DeliveryId, FailureOutcome, Job, JobError, JobId, JobItem, JobState,
+    KindPattern, NewJob, ScheduleId, WebhookId,
     api::{Batch, BatchProgress, BatchResult, ClaimedJob, LeaseStatus},
     retry::{FailedAttempt, jitter_unit},
 };
@@ -134,7 +135,7 @@ fn job_from_row(row: &PgRow) -> StoreResult<Job> {
     }
     .split();
     Ok(Job {
-        id: JobId::from_uuid(row.try_get("id")?),
+        id: row.try_get::<Uuid, _>("id")?.into(),
         kind: row.try_get("kind")?,
         status: parse_state(&status)?,
         payload: row.try_get("payload")?,
@@ -437,7 +438,7 @@ async fn apply_runs(
         };
         runs.push(crate::datasets::RunSource {
             tenant_id: row.try_get("tenant_id")?,
-            job_id: JobId::from_uuid(row.try_get("id")?),
+            job_id: row.try_get::<Uuid, _>("id")?.into(),
             kind: row.try_get("kind")?,
             attempt: i64::from(row.try_get::<i32, _>("attempt")?),
             lease: row.try_get("lease_token")?,
@@ -599,7 +600,7 @@ impl PostgresStore {
         Ok(())
     }
 
-    pub async fn batch_get(&self, tenant_id: &str, id: JobId) -> StoreResult<Batch> {
+    pub async fn batch_get(&self, tenant_id: &str, id: BatchId) -> StoreResult<Batch> {
         let row = sqlx::query(
             "SELECT kind, labels, created_at, cancelled_at, total FROM ferry.batches WHERE id = $1 AND tenant_id = $2",
         )
@@ -642,7 +643,7 @@ impl PostgresStore {
     pub async fn batch_results(
         &self,
         tenant_id: &str,
-        id: JobId,
+        id: BatchId,
         after: Option<(i64, JobId)>,
         limit: u32,
     ) -> StoreResult<Vec<(i64, BatchResult)>> {
@@ -668,7 +669,7 @@ impl PostgresStore {
                     row.try_get("finish_tx")?,
                     BatchResult {
                         index: row.try_get::<i32, _>("batch_index")? as u32,
-                        job_id: JobId::from_uuid(row.try_get("id")?),
+                        job_id: row.try_get::<Uuid, _>("id")?.into(),
                         status: parse_state(row.try_get("status")?)?,
                         result: row.try_get("result")?,
                         error: from_json(row.try_get("error")?)?,
@@ -683,7 +684,7 @@ impl PostgresStore {
     pub async fn batch_cancel(
         &self,
         tenant_id: &str,
-        id: JobId,
+        id: BatchId,
         now: DateTime<Utc>,
     ) -> StoreResult<Batch> {
         let mut tx = self.pool.begin().await?;
@@ -906,7 +907,7 @@ impl PostgresStore {
         rows.iter()
             .map(|row| {
                 Ok(WebhookRow {
-                    id: JobId::from_uuid(row.try_get("id")?),
+                    id: row.try_get::<Uuid, _>("id")?.into(),
                     tenant_id: row.try_get("tenant_id")?,
                     url: row.try_get("url")?,
                     sealed_secret: row.try_get("sealed_secret")?,
@@ -919,7 +920,7 @@ impl PostgresStore {
             .collect()
     }
 
-    pub async fn webhook_delete(&self, tenant_id: &str, id: JobId) -> StoreResult<bool> {
+    pub async fn webhook_delete(&self, tenant_id: &str, id: WebhookId) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM ferry.webhooks WHERE id = $1 AND tenant_id = $2")
             .bind(id.as_uuid())
             .bind(tenant_id)
@@ -932,7 +933,7 @@ impl PostgresStore {
     /// transaction; answers false (and does nothing) if the cursor was moved meanwhile.
     pub async fn webhook_dispatch(
         &self,
-        webhook: JobId,
+        webhook: WebhookId,
         from: i64,
         to: i64,
         events: &[(i64, Option<JobId>)],
@@ -999,8 +1000,8 @@ impl PostgresStore {
         rows.iter()
             .map(|row| {
                 Ok(DueDelivery {
-                    id: JobId::from_uuid(row.try_get("id")?),
-                    webhook_id: JobId::from_uuid(row.try_get("webhook_id")?),
+                    id: row.try_get::<Uuid, _>("id")?.into(),
+                    webhook_id: row.try_get::<Uuid, _>("webhook_id")?.into(),
                     tenant_id: row.try_get("tenant_id")?,
                     url: row.try_get("url")?,
                     sealed_secret: row.try_get("sealed_secret")?,
@@ -1012,7 +1013,7 @@ impl PostgresStore {
             .collect()
     }
 
-    pub async fn delivery_record(&self, id: JobId, o: &DeliveryOutcome) -> StoreResult<()> {
+    pub async fn delivery_record(&self, id: DeliveryId, o: &DeliveryOutcome) -> StoreResult<()> {
         sqlx::query(
             "UPDATE ferry.webhook_deliveries SET status = $1, attempts = $2, next_at = $3, last_status = $4, \
              last_error = $5, delivered_at = $6 WHERE id = $7 AND status = 'pending'",
@@ -1033,7 +1034,7 @@ impl PostgresStore {
     pub async fn delivery_list(
         &self,
         tenant_id: &str,
-        webhook: JobId,
+        webhook: WebhookId,
         limit: u32,
     ) -> StoreResult<Option<Vec<DeliveryInfo>>> {
         let exists: Option<i32> =
@@ -1056,7 +1057,7 @@ impl PostgresStore {
         rows.iter()
             .map(|row| {
                 Ok(DeliveryInfo {
-                    id: JobId::from_uuid(row.try_get("id")?),
+                    id: row.try_get::<Uuid, _>("id")?.into(),
                     event_id: row.try_get("event_id")?,
                     status: row.try_get("status")?,
                     attempts: row.try_get::<i32, _>("attempts")? as u32,
@@ -1077,8 +1078,8 @@ impl PostgresStore {
     pub async fn delivery_replay(
         &self,
         tenant_id: &str,
-        webhook: JobId,
-        delivery: JobId,
+        webhook: WebhookId,
+        delivery: DeliveryId,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let done = sqlx::query(
@@ -1209,7 +1210,7 @@ impl PostgresStore {
             jobs.push((
                 order,
                 ClaimedJob {
-                    id: JobId::from_uuid(row.try_get("id")?),
+                    id: row.try_get::<Uuid, _>("id")?.into(),
                     kind: row.try_get("kind")?,
                     payload: row.try_get("payload")?,
                     labels: from_json(Some(row.try_get("labels")?))?.unwrap_or_default(),
@@ -1400,7 +1401,7 @@ impl PostgresStore {
             let mut applied = std::collections::HashSet::new();
             let mut children = Vec::new();
             for row in &rows {
-                let id = JobId::from_uuid(row.try_get("id")?);
+                let id = row.try_get::<Uuid, _>("id")?.into();
                 applied.insert(id);
                 if let Some(then) =
                     from_json::<Vec<ferry_core::api::SubmitJob>>(row.try_get("then_specs")?)?
@@ -1574,7 +1575,7 @@ impl PostgresStore {
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let id = JobId::from_uuid(row.try_get("id")?);
+            let id = row.try_get::<Uuid, _>("id")?.into();
             let lease: String = row.try_get("lease_token")?;
             if let Some(to) = fail_running(&mut tx, id, &lease, &error, None, now).await? {
                 out.push(Transition {
@@ -1849,7 +1850,7 @@ impl PostgresStore {
                 Ok((
                     row.try_get("tenant_id")?,
                     Schedule {
-                        id: JobId::from_uuid(row.try_get("id")?),
+                        id: row.try_get::<Uuid, _>("id")?.into(),
                         name: row.try_get("name")?,
                         cron: row.try_get("cron")?,
                         timezone: row.try_get("timezone")?,
@@ -1899,7 +1900,7 @@ impl PostgresStore {
     /// records the tick that enqueued a job.
     pub async fn schedule_advance(
         &self,
-        id: JobId,
+        id: ScheduleId,
         expected: DateTime<Utc>,
         next: DateTime<Utc>,
         fired: Option<DateTime<Utc>>,

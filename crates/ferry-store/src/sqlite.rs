@@ -10,7 +10,8 @@ use std::{path::Path, str::FromStr, time::Duration};
 
 use chrono::{DateTime, Utc};
 use ferry_core::{
-    Backoff, FailureOutcome, Job, JobError, JobId, JobItem, JobState, KindPattern, NewJob,
+    Backoff, BatchId, DeliveryId, FailureOutcome, Job, JobError, JobId, JobItem, JobState,
+    KindPattern, NewJob, ScheduleId, WebhookId,
     api::{Batch, BatchProgress, BatchResult, ClaimedJob, LeaseStatus},
     retry::{FailedAttempt, jitter_unit},
 };
@@ -116,9 +117,9 @@ fn to_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 
-fn parse_id(text: &str) -> StoreResult<JobId> {
+fn parse_id<T: FromStr<Err = ferry_core::id::ParseIdError>>(text: &str) -> StoreResult<T> {
     text.parse()
-        .map_err(|_| StoreError::Corrupt(format!("bad job id {text:?}")))
+        .map_err(|e: ferry_core::id::ParseIdError| StoreError::Corrupt(format!("{text:?}: {e}")))
 }
 
 fn parse_state(text: &str) -> StoreResult<JobState> {
@@ -485,7 +486,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn batch_get(&self, tenant_id: &str, id: JobId) -> StoreResult<Batch> {
+    pub async fn batch_get(&self, tenant_id: &str, id: BatchId) -> StoreResult<Batch> {
         let row = sqlx::query(
             "SELECT kind, labels, created_at, cancelled_at, total FROM ferry_batches WHERE id = ? AND tenant_id = ?",
         )
@@ -529,7 +530,7 @@ impl SqliteStore {
     pub async fn batch_results(
         &self,
         tenant_id: &str,
-        id: JobId,
+        id: BatchId,
         after: Option<(i64, JobId)>,
         limit: u32,
     ) -> StoreResult<Vec<(i64, BatchResult)>> {
@@ -569,7 +570,7 @@ impl SqliteStore {
     pub async fn batch_cancel(
         &self,
         tenant_id: &str,
-        id: JobId,
+        id: BatchId,
         now: DateTime<Utc>,
     ) -> StoreResult<Batch> {
         let mut tx = self.write.begin().await?;
@@ -791,7 +792,7 @@ impl SqliteStore {
             .collect()
     }
 
-    pub async fn webhook_delete(&self, tenant_id: &str, id: JobId) -> StoreResult<bool> {
+    pub async fn webhook_delete(&self, tenant_id: &str, id: WebhookId) -> StoreResult<bool> {
         let mut tx = self.write.begin().await?;
         sqlx::query(
             "DELETE FROM ferry_webhook_deliveries WHERE webhook_id = ? AND EXISTS \
@@ -815,7 +816,7 @@ impl SqliteStore {
     /// transaction; answers false (and does nothing) if the cursor was moved meanwhile.
     pub async fn webhook_dispatch(
         &self,
-        webhook: JobId,
+        webhook: WebhookId,
         from: i64,
         to: i64,
         events: &[(i64, Option<JobId>)],
@@ -891,7 +892,7 @@ impl SqliteStore {
             .collect()
     }
 
-    pub async fn delivery_record(&self, id: JobId, o: &DeliveryOutcome) -> StoreResult<()> {
+    pub async fn delivery_record(&self, id: DeliveryId, o: &DeliveryOutcome) -> StoreResult<()> {
         sqlx::query(
             "UPDATE ferry_webhook_deliveries SET status = ?, attempts = ?, next_at = ?, last_status = ?, \
              last_error = ?, delivered_at = ? WHERE id = ? AND status = 'pending'",
@@ -912,7 +913,7 @@ impl SqliteStore {
     pub async fn delivery_list(
         &self,
         tenant_id: &str,
-        webhook: JobId,
+        webhook: WebhookId,
         limit: u32,
     ) -> StoreResult<Option<Vec<DeliveryInfo>>> {
         let exists: Option<i64> =
@@ -956,8 +957,8 @@ impl SqliteStore {
     pub async fn delivery_replay(
         &self,
         tenant_id: &str,
-        webhook: JobId,
-        delivery: JobId,
+        webhook: WebhookId,
+        delivery: DeliveryId,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let done = sqlx::query(
@@ -1763,7 +1764,7 @@ impl SqliteStore {
     /// records the tick that enqueued a job.
     pub async fn schedule_advance(
         &self,
-        id: JobId,
+        id: ScheduleId,
         expected: DateTime<Utc>,
         next: DateTime<Utc>,
         fired: Option<DateTime<Utc>>,

@@ -991,7 +991,7 @@ async fn settled_events(
 /// same server may hold one for a moment.
 async fn settled_results(
     store: &Store,
-    batch_id: JobId,
+    batch_id: ferry_core::BatchId,
     after: Option<(i64, JobId)>,
     limit: u32,
     want: usize,
@@ -1010,7 +1010,7 @@ async fn settled_results(
 }
 
 async fn batches_track_progress_and_results(store: Store) {
-    let batch_id = JobId::new();
+    let batch_id = ferry_core::BatchId::new();
     let jobs: Vec<NewJob> = (0..4u32)
         .map(|i| {
             let mut j = job("kw.lookup", |s| s.payload = json!({"kw": i}));
@@ -1133,7 +1133,9 @@ async fn batches_track_progress_and_results(store: Store) {
         Err(StoreError::NotFound(ferry_store::Entity::Batch))
     ));
     assert!(matches!(
-        store.batch_cancel(T, JobId::new(), t0()).await,
+        store
+            .batch_cancel(T, ferry_core::BatchId::new(), t0())
+            .await,
         Err(StoreError::NotFound(ferry_store::Entity::Batch))
     ));
 }
@@ -1777,8 +1779,8 @@ async fn filtered_reads_advance_past_what_they_scanned(store: Store) {
 }
 
 /// A batch of `n` jobs of `kind`; answers its id and its items' ids.
-async fn insert_batch(store: &Store, kind: &str, n: u32) -> (JobId, Vec<JobId>) {
-    let batch = JobId::new();
+async fn insert_batch(store: &Store, kind: &str, n: u32) -> (ferry_core::BatchId, Vec<JobId>) {
+    let batch = ferry_core::BatchId::new();
     let items: Vec<NewJob> = (0..n)
         .map(|i| {
             let mut j = job(kind, |_| {});

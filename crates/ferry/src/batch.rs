@@ -5,7 +5,7 @@ use std::{io::Read, path::Path, process::ExitCode, time::Duration};
 use anyhow::{Context, Result, bail};
 use ferry_client::Client;
 use ferry_core::{
-    JobId,
+    BatchId,
     api::{Batch, BatchOptions, BatchState, CreateBatch},
 };
 use serde_json::Value;
@@ -92,7 +92,7 @@ pub async fn run(args: BatchArgs, config: Option<&Path>) -> Result<ExitCode> {
     }
 }
 
-fn parse_id(id: &str) -> Result<JobId> {
+fn parse_id(id: &str) -> Result<BatchId> {
     id.parse()
         .with_context(|| format!("{id:?} is not a batch id"))
 }

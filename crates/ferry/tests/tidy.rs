@@ -139,7 +139,14 @@ fn handlers_reach_the_store_through_services() {
             found.extend(find(
                 &path,
                 without_tests(&text),
-                &[".store()", "&Store", ": Store,", ": Store)", "ferry_store::Store;", "ferry_store::{Store"],
+                &[
+                    ".store()",
+                    "&Store",
+                    ": Store,",
+                    ": Store)",
+                    "ferry_store::Store;",
+                    "ferry_store::{Store",
+                ],
             ));
         }
     }

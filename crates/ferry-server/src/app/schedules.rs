@@ -4,7 +4,7 @@
 //! fires them.
 
 use ferry_core::{
-    FieldError, JobId,
+    FieldError, ScheduleId,
     schedule::{self, CronTz, Schedule, ScheduleSpec},
 };
 
@@ -51,7 +51,7 @@ impl Schedules<'_> {
             .next_after(now)
             .ok_or_else(|| AppError::field("cron", "never fires"))?;
         let schedule = Schedule {
-            id: JobId::new(),
+            id: ScheduleId::new(),
             name: spec.name,
             cron: spec.cron.trim().to_owned(),
             timezone: spec.timezone,

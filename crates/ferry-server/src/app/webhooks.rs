@@ -3,7 +3,7 @@
 //! replay of a dead delivery. `services::WebhookSender` makes the deliveries.
 
 use ferry_core::{
-    FieldError, JobId, KindPattern,
+    DeliveryId, FieldError, KindPattern, WebhookId,
     api::{DeliveryInfo, EVENT_TYPES, WebhookInfo, WebhookSpec},
 };
 use ferry_store::WebhookRow;
@@ -89,7 +89,7 @@ impl Webhooks<'_> {
                 "at most {MAX_WEBHOOKS} webhooks"
             )));
         }
-        let id = JobId::new();
+        let id = WebhookId::new();
         let row = WebhookRow {
             id,
             tenant_id: who.tenant.to_string(),
@@ -112,7 +112,7 @@ impl Webhooks<'_> {
         Ok(rows.iter().map(info).collect())
     }
 
-    pub async fn delete(&self, who: &Principal, id: JobId) -> AppResult<()> {
+    pub async fn delete(&self, who: &Principal, id: WebhookId) -> AppResult<()> {
         if self.0.store().webhook_delete(&who.tenant, id).await? {
             Ok(())
         } else {
@@ -124,7 +124,7 @@ impl Webhooks<'_> {
     pub async fn deliveries(
         &self,
         who: &Principal,
-        id: JobId,
+        id: WebhookId,
         limit: u32,
     ) -> AppResult<Vec<DeliveryInfo>> {
         self.0
@@ -135,7 +135,12 @@ impl Webhooks<'_> {
     }
 
     /// Sends a dead delivery again (a live one is still being tried: a conflict).
-    pub async fn replay(&self, who: &Principal, id: JobId, delivery: JobId) -> AppResult<()> {
+    pub async fn replay(
+        &self,
+        who: &Principal,
+        id: WebhookId,
+        delivery: DeliveryId,
+    ) -> AppResult<()> {
         let store = self.0.store();
         if store
             .delivery_replay(&who.tenant, id, delivery, self.0.now())

@@ -10,7 +10,7 @@ use axum::{
     routing::{get, post},
 };
 use ferry_core::{
-    JobId,
+    BatchId, JobId,
     api::{Batch, BatchResultPage, CreateBatch},
 };
 
@@ -100,7 +100,7 @@ async fn create(
 async fn get_batch(
     State(queue): State<AppState>,
     principal: Principal,
-    PathId(id): PathId,
+    PathId(id): PathId<BatchId>,
 ) -> Result<Json<Batch>, ApiError> {
     Ok(Json(
         queue
@@ -125,7 +125,7 @@ fn parse_cursor(raw: &str) -> Option<(i64, JobId)> {
 async fn results(
     State(queue): State<AppState>,
     principal: Principal,
-    PathId(id): PathId,
+    PathId(id): PathId<BatchId>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<BatchResultPage>, ApiError> {
     let mut after = None;
@@ -166,7 +166,7 @@ async fn results(
 async fn cancel(
     State(queue): State<AppState>,
     principal: Principal,
-    PathId(id): PathId,
+    PathId(id): PathId<BatchId>,
 ) -> Result<Json<Batch>, ApiError> {
     Ok(Json(
         queue

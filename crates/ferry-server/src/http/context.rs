@@ -7,7 +7,7 @@ use axum::{
     http::{StatusCode, request::Parts},
 };
 use ferry_core::{
-    ErrorCode, JobId,
+    ErrorCode,
     api::{
         CompleteRequest, FailRequest, HeartbeatRequest, ProgressRequest, SessionLoadRequest,
         SessionSaveRequest,
@@ -34,11 +34,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     }
 }
 
-/// The `{id}` of the route's path as a job id; a malformed one is a `400`, not a `404`.
-pub(super) async fn path_job_id<S: Send + Sync>(
-    parts: &mut Parts,
-    state: &S,
-) -> Result<JobId, ApiError> {
+/// The `{id}` of the route's path as an id of type `T`; a malformed one is a `400`, not a
+/// `404`.
+pub(super) async fn path_id<T, S>(parts: &mut Parts, state: &S) -> Result<T, ApiError>
+where
+    T: std::str::FromStr<Err = ferry_core::id::ParseIdError>,
+    S: Send + Sync,
+{
     let params = RawPathParams::from_request_parts(parts, state)
         .await
         .map_err(|e| ApiError::bad_request(e.body_text()))?;
@@ -46,9 +48,8 @@ pub(super) async fn path_job_id<S: Send + Sync>(
         .iter()
         .find_map(|(key, value)| (key == "id").then_some(value))
         .ok_or_else(|| ApiError::bad_request("this route has no job id"))?;
-    raw.parse().map_err(|e: ferry_core::id::ParseJobIdError| {
-        ApiError::bad_request(format!("{raw:?}: {e}"))
-    })
+    raw.parse()
+        .map_err(|e: ferry_core::id::ParseIdError| ApiError::bad_request(format!("{raw:?}: {e}")))
 }
 
 /// A worker request body that carries the lease of the job it is about.
@@ -88,7 +89,7 @@ impl<T: DeserializeOwned + LeaseBody, S: Send + Sync> FromRequest<S> for Leased<
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = req.into_parts();
-        let job = path_job_id(&mut parts, state).await?;
+        let job = path_id(&mut parts, state).await?;
         let Json(body) = Json::<T>::from_request(Request::from_parts(parts, body), state).await?;
         Ok(Leased {
             lease: Lease {

@@ -148,14 +148,19 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// The job id (`{id}`) from the path; a malformed one is a `400`, not a `404`.
+/// The id (`{id}`) from the path, a job's unless said otherwise; a malformed one is a
+/// `400`, not a `404`.
 #[derive(Debug, Clone, Copy)]
-pub struct PathId(pub JobId);
+pub struct PathId<T = JobId>(pub T);
 
-impl<S: Send + Sync> FromRequestParts<S> for PathId {
+impl<T, S> FromRequestParts<S> for PathId<T>
+where
+    T: std::str::FromStr<Err = ferry_core::id::ParseIdError> + Send,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        context::path_job_id(parts, state).await.map(PathId)
+        context::path_id(parts, state).await.map(PathId)
     }
 }

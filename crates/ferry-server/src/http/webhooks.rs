@@ -9,7 +9,7 @@ use axum::{
     routing::{delete, get, post},
 };
 use ferry_core::{
-    JobId,
+    DeliveryId, WebhookId,
     api::{DeliveryList, WebhookInfo, WebhookList, WebhookSpec},
 };
 
@@ -47,7 +47,7 @@ async fn list(
 async fn remove(
     State(queue): State<AppState>,
     principal: Principal,
-    PathId(id): PathId,
+    PathId(id): PathId<WebhookId>,
 ) -> Result<StatusCode, ApiError> {
     queue.webhooks().delete(&principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -56,7 +56,7 @@ async fn remove(
 async fn deliveries(
     State(queue): State<AppState>,
     principal: Principal,
-    PathId(id): PathId,
+    PathId(id): PathId<WebhookId>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<DeliveryList>, ApiError> {
     let mut limit = 100u32;
@@ -74,10 +74,10 @@ async fn deliveries(
 async fn replay(
     State(queue): State<AppState>,
     principal: Principal,
-    PathId(id): PathId,
+    PathId(id): PathId<WebhookId>,
     Path((_, delivery)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let delivery: JobId = delivery
+    let delivery: DeliveryId = delivery
         .parse()
         .map_err(|e| ApiError::bad_request(format!("{delivery:?}: {e}")))?;
     queue.webhooks().replay(&principal, id, delivery).await?;

@@ -58,7 +58,7 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 }
 
 /// What seals a webhook's secret.
-pub fn secret_context(tenant: &str, webhook: ferry_core::JobId) -> String {
+pub fn secret_context(tenant: &str, webhook: ferry_core::WebhookId) -> String {
     format!("{tenant}/webhook/{webhook}")
 }
 
