@@ -1,7 +1,33 @@
 //! Starting and recycling Chromium (Debian's, with a fresh profile) and the browser
 //! context each run gets, closed when the run ends.
 
-use super::*;
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
+
+use chromiumoxide::{
+    Browser, BrowserConfig,
+    cdp::browser_protocol::target::CreateTargetParams,
+    cdp::browser_protocol::{browser::BrowserContextId, target::CreateBrowserContextParams},
+};
+use ferry_core::recipe::Recipe;
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::{
+    CDP_TIMEOUT, DEFAULT_CHROMIUM,
+    error::{BrowserError, crashed},
+    host::Host,
+    network::NetworkLog,
+    run::{Run, bounded},
+    session,
+};
 
 /// How to start Chromium.
 #[derive(Debug, Clone)]

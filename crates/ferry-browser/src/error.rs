@@ -1,6 +1,8 @@
 //! What can go wrong running a recipe, and the job error code each is.
 
-use super::*;
+use std::time::Duration;
+
+use crate::CDP_TIMEOUT;
 
 /// What went wrong running a recipe. `code()` is the job error code a user sees.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,15 @@
 //! [`BrowserRun`], the `browser.run` handler of the worker runtime: one Chromium per
 //! worker, recycled after so many jobs or so much memory.
 
-use super::*;
+use std::{collections::HashMap, sync::Arc};
+
+use serde_json::Value;
+
+use crate::{
+    chromium::{Chromium, ChromiumConfig},
+    error::BrowserError,
+    host::{Host, env_secret},
+};
 
 /// When a worker replaces its Chromium with a fresh one (long-lived browsers grow).
 #[derive(Debug, Clone, Copy)]

@@ -1,7 +1,12 @@
 //! What a run reports to and asks of whoever runs it ([`Host`]), and [`Collect`], a
 //! host that keeps everything in memory.
 
-use super::*;
+use std::collections::HashMap;
+
+use ferry_core::recipe::SECRET_ENV_PREFIX;
+use serde_json::Value;
+
+use crate::error::BrowserError;
 
 /// What a run reports to and asks of whoever runs it: the worker streams rows as partial
 /// results, keeps sessions and artifacts on the server.

@@ -1,5 +1,6 @@
 //! The only crate that speaks the DevTools protocol. [`Chromium`] launches Debian's
-//! Chromium (never a downloaded one) with a fresh profile, and runs [`Recipe`]s, each in
+//! Chromium (never a downloaded one) with a fresh profile, and runs
+//! [`Recipe`](ferry_core::recipe::Recipe)s, each in
 //! its own browser context so cookies and storage never leak between jobs.
 //! [`BrowserRun`] is the `browser.run` handler for the worker runtime.
 //!
@@ -8,8 +9,8 @@
 //!
 //! Modules: `error` (what can go wrong, as job error codes), `chromium` (the process, its
 //! contexts, recycling), `host` (what a run reports to), `run` (the steps), `settle` (when a
-//! page is ready to read), `extract`, `network`, `session`, `handler` (`browser.run`). The
-//! imports below are shared by them (`use super::*`).
+//! page is ready to read), `waits` (the one polling loop), `extract`, `network`,
+//! `session`, `handler` (`browser.run`).
 
 mod chromium;
 mod error;
@@ -20,36 +21,15 @@ mod network;
 mod run;
 mod session;
 mod settle;
+mod waits;
 
-use std::{
-    collections::HashMap,
-    path::PathBuf,
-    sync::{
-        Arc,
-        atomic::{AtomicU32, Ordering},
-    },
-    time::Duration,
-};
-
-use chromiumoxide::{
-    Browser, BrowserConfig, Page,
-    cdp::browser_protocol::page::CaptureScreenshotFormat,
-    cdp::browser_protocol::target::{CreateTargetParams, GetTargetsParams, TargetId},
-    cdp::browser_protocol::{browser::BrowserContextId, target::CreateBrowserContextParams},
-    page::ScreenshotParams,
-};
-use ferry_core::recipe::{Recipe, SECRET_ENV_PREFIX, Step};
-use futures_util::StreamExt;
-use network::NetworkLog;
-use serde_json::{Value, json};
+use std::time::Duration;
 
 pub use chromium::{Chromium, ChromiumConfig};
 pub use error::BrowserError;
-use error::*;
 pub use extract::clean_rows;
 pub use handler::{BrowserRun, Recycle, register};
 pub use host::{Collect, Host, env_secret};
-use run::*;
 
 /// Where Debian installs Chromium.
 pub const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";

@@ -1,7 +1,28 @@
 //! Running a recipe's steps on a page: every CDP call bounded, each step's waits, the
 //! extraction and the failure capture.
 
-use super::*;
+use std::{collections::HashMap, time::Duration};
+
+use chromiumoxide::{
+    Page,
+    cdp::browser_protocol::browser::BrowserContextId,
+    cdp::browser_protocol::page::CaptureScreenshotFormat,
+    cdp::browser_protocol::target::{GetTargetsParams, TargetId},
+    page::ScreenshotParams,
+};
+use ferry_core::recipe::{Recipe, Step};
+use serde_json::{Value, json};
+
+use crate::{
+    CDP_TIMEOUT, FAILURE_CAPTURE_BUDGET, POLL,
+    chromium::Chromium,
+    error::{BrowserError, crashed},
+    extract::{self, clean_rows},
+    host::Host,
+    network::NetworkLog,
+    session, settle,
+    waits::Ticks,
+};
 
 /// Awaits a CDP call with the timeout; maps its error to a crash.
 pub(crate) async fn bounded<T, E: std::fmt::Display>(
@@ -57,21 +78,18 @@ pub(crate) async fn wait_visible(
          return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; }})()",
         js_str(selector)
     );
-    let until = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
-    loop {
+    let mut ticks = Ticks::new(Duration::from_millis(timeout_ms), POLL);
+    while ticks.next().await {
         if eval(page, step, action, &js).await? == Value::Bool(true) {
             return Ok(());
         }
-        if tokio::time::Instant::now() >= until {
-            return Err(BrowserError::SelectorTimeout {
-                step,
-                action,
-                selector: selector.to_owned(),
-                timeout_ms,
-            });
-        }
-        tokio::time::sleep(POLL).await;
     }
+    Err(BrowserError::SelectorTimeout {
+        step,
+        action,
+        selector: selector.to_owned(),
+        timeout_ms,
+    })
 }
 
 /// One recipe run: the job's context, its tabs and the one steps act on.
@@ -381,22 +399,20 @@ impl Run<'_> {
         part: &str,
         timeout_ms: u64,
     ) -> Result<(), BrowserError> {
-        let until = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
-        loop {
-            let url = eval(&self.page, i, "wait_for", "location.href").await?;
+        let mut url = Value::Null;
+        let mut ticks = Ticks::new(Duration::from_millis(timeout_ms), POLL);
+        while ticks.next().await {
+            url = eval(&self.page, i, "wait_for", "location.href").await?;
             if url.as_str().is_some_and(|u| u.contains(part)) {
                 return Ok(());
             }
-            if tokio::time::Instant::now() >= until {
-                return Err(BrowserError::SelectorTimeout {
-                    step: i,
-                    action: "wait_for",
-                    selector: format!("a URL containing {part:?} (at {url})"),
-                    timeout_ms,
-                });
-            }
-            tokio::time::sleep(POLL).await;
         }
+        Err(BrowserError::SelectorTimeout {
+            step: i,
+            action: "wait_for",
+            selector: format!("a URL containing {part:?} (at {url})"),
+            timeout_ms,
+        })
     }
 
     /// Waits until no request of the current tab was in flight for `idle_ms`.
@@ -406,10 +422,10 @@ impl Run<'_> {
         idle_ms: u64,
         timeout_ms: u64,
     ) -> Result<(), BrowserError> {
-        let until = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
         let mut quiet_since = tokio::time::Instant::now();
         let mut seen = self.network.seen();
-        loop {
+        let mut ticks = Ticks::new(Duration::from_millis(timeout_ms), Duration::from_millis(50));
+        while ticks.next().await {
             let now_seen = self.network.seen();
             if self.network.in_flight() > 0 || now_seen != seen {
                 quiet_since = tokio::time::Instant::now();
@@ -417,16 +433,13 @@ impl Run<'_> {
             } else if quiet_since.elapsed() >= Duration::from_millis(idle_ms) {
                 return Ok(());
             }
-            if tokio::time::Instant::now() >= until {
-                return Err(BrowserError::SelectorTimeout {
-                    step: i,
-                    action: "wait_for",
-                    selector: format!("the network to stay idle for {idle_ms} ms"),
-                    timeout_ms,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        Err(BrowserError::SelectorTimeout {
+            step: i,
+            action: "wait_for",
+            selector: format!("the network to stay idle for {idle_ms} ms"),
+            timeout_ms,
+        })
     }
 
     /// Makes the `index`-th tab of this job's context current, waiting for one a click
@@ -437,8 +450,9 @@ impl Run<'_> {
         index: i32,
         timeout_ms: u64,
     ) -> Result<(), BrowserError> {
-        let until = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
-        loop {
+        let mut ticks = Ticks::new(Duration::from_millis(timeout_ms), POLL);
+        let mut switched = None;
+        while switched.is_none() && ticks.next().await {
             let browser = self.chromium.browser.read().await;
             let targets = bounded(
                 i,
@@ -461,37 +475,34 @@ impl Run<'_> {
             } else {
                 Some(index as usize).filter(|n| *n < self.tabs.len())
             };
-            if let Some(target) = at.map(|n| self.tabs[n].clone()) {
-                let page = match self.pages.get(&target) {
-                    Some(page) => Some(page.clone()),
-                    None => tokio::time::timeout(CDP_TIMEOUT, browser.get_page(target.clone()))
-                        .await
-                        .ok()
-                        .and_then(Result::ok),
-                };
-                if let Some(page) = page {
-                    drop(browser);
-                    self.pages.insert(target, page.clone());
-                    let network = NetworkLog::start(&page).await;
-                    self.networks
-                        .push(std::mem::replace(&mut self.network, network));
-                    self.page = page;
-                    // A tab opened by a click may still be loading.
-                    wait_ready(&self.page, i).await;
-                    return Ok(());
-                }
-            }
-            if tokio::time::Instant::now() >= until {
-                return Err(BrowserError::NoSuchTab {
-                    step: i,
-                    index,
-                    open: self.tabs.len(),
-                    timeout_ms,
-                });
-            }
-            drop(browser);
-            tokio::time::sleep(POLL).await;
+            let Some(target) = at.map(|n| self.tabs[n].clone()) else {
+                continue;
+            };
+            let page = match self.pages.get(&target) {
+                Some(page) => Some(page.clone()),
+                None => tokio::time::timeout(CDP_TIMEOUT, browser.get_page(target.clone()))
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+            };
+            switched = page.map(|page| (target, page));
         }
+        let Some((target, page)) = switched else {
+            return Err(BrowserError::NoSuchTab {
+                step: i,
+                index,
+                open: self.tabs.len(),
+                timeout_ms,
+            });
+        };
+        self.pages.insert(target, page.clone());
+        let network = NetworkLog::start(&page).await;
+        self.networks
+            .push(std::mem::replace(&mut self.network, network));
+        self.page = page;
+        // A tab opened by a click may still be loading.
+        wait_ready(&self.page, i).await;
+        Ok(())
     }
 
     /// What a failed run leaves for a person to look at: a screenshot, the page's HTML and
@@ -559,8 +570,8 @@ pub(crate) async fn screenshot(
 
 /// Waits (briefly, best effort) until the page's document has loaded.
 pub(crate) async fn wait_ready(page: &Page, step: usize) {
-    let until = tokio::time::Instant::now() + Duration::from_secs(10);
-    while tokio::time::Instant::now() < until {
+    let mut ticks = Ticks::new(Duration::from_secs(10), POLL);
+    while ticks.next().await {
         if let Ok(Value::String(state)) =
             eval(page, step, "switch_tab", "document.readyState").await
             && state == "complete"
@@ -569,8 +580,8 @@ pub(crate) async fn wait_ready(page: &Page, step: usize) {
         {
             return;
         }
-        tokio::time::sleep(POLL).await;
     }
+    tracing::debug!(step, "the tab had not loaded after 10 s; going on");
 }
 
 /// Extracts one page's rows (the caller has let it settle) and hands them to `host`;

@@ -16,7 +16,7 @@ use std::{
 use chromiumoxide::Page;
 use serde::Deserialize;
 
-use crate::{BrowserError, CDP_TIMEOUT, run::eval, run::js_str};
+use crate::{BrowserError, CDP_TIMEOUT, run::eval, run::js_str, waits::Ticks};
 
 /// How often a settling page is looked at.
 const POLL: Duration = Duration::from_millis(25);
@@ -95,39 +95,35 @@ pub(crate) async fn after_click(
     list: Option<(&str, &str)>,
     timeout_ms: u64,
 ) -> Result<bool, BrowserError> {
-    let until = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
     let mut navigating = false;
-    loop {
-        if let Some(look) = look(page, Some(mark), list.map(|(selector, _)| selector)).await {
-            if !look.same {
-                navigating = true;
-                if look.ready == "complete" {
-                    return Ok(true);
-                }
-            } else if look.leaving {
-                navigating = true;
-            } else {
-                match list {
-                    None => return Ok(true),
-                    Some((_, before)) if look.sig != before => return Ok(true),
-                    Some(_) => {}
-                }
+    let mut ticks = Ticks::new(Duration::from_millis(timeout_ms), POLL);
+    while ticks.next().await {
+        let Some(look) = look(page, Some(mark), list.map(|(selector, _)| selector)).await else {
+            continue;
+        };
+        if !look.same {
+            navigating = true;
+            if look.ready == "complete" {
+                return Ok(true);
+            }
+        } else if look.leaving {
+            navigating = true;
+        } else {
+            match list {
+                None => return Ok(true),
+                Some((_, before)) if look.sig != before => return Ok(true),
+                Some(_) => {}
             }
         }
-        if tokio::time::Instant::now() >= until {
-            if navigating {
-                return Err(BrowserError::Navigation {
-                    step,
-                    url: current_url(page).await,
-                    message: format!(
-                        "{action}: the page it opened did not load within {timeout_ms} ms"
-                    ),
-                });
-            }
-            return Ok(false);
-        }
-        tokio::time::sleep(POLL).await;
     }
+    if navigating {
+        return Err(BrowserError::Navigation {
+            step,
+            url: current_url(page).await,
+            message: format!("{action}: the page it opened did not load within {timeout_ms} ms"),
+        });
+    }
+    Ok(false)
 }
 
 async fn current_url(page: &Page) -> String {
@@ -156,35 +152,36 @@ pub(crate) async fn list(
     at_least: u32,
     timeout_ms: u64,
 ) -> Result<Settled, BrowserError> {
-    let until = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+    let timeout = Duration::from_millis(timeout_ms);
+    let started = tokio::time::Instant::now();
     let mut previous: Option<(String, u64)> = None;
-    loop {
-        let look = look(page, None, Some(list)).await;
-        if let Some(look) = look {
-            let stable = previous
-                .as_ref()
-                .is_some_and(|(sig, count)| *sig == look.sig && *count == look.count);
-            let parsed = look.ready != "loading";
-            let timed_out = tokio::time::Instant::now() >= until;
-            if stable
-                && ((look.ready == "complete" && look.count >= u64::from(at_least))
-                    || (timed_out && parsed))
-            {
-                return Ok(Settled {
-                    sig: look.sig,
-                    count: look.count,
-                });
-            }
-            previous = Some((look.sig, look.count));
-        }
-        if tokio::time::Instant::now() >= until + Duration::from_millis(timeout_ms.min(2_000)) {
-            return Err(BrowserError::SelectorTimeout {
-                step,
-                action: "extract",
-                selector: format!("{list} (the page did not finish loading)"),
-                timeout_ms,
+    // Past the timeout, a little grace for a parsed document's list to hold still.
+    let grace = Duration::from_millis(timeout_ms.min(2_000));
+    let mut ticks = Ticks::new(timeout + grace, POLL);
+    while ticks.next().await {
+        let Some(look) = look(page, None, Some(list)).await else {
+            continue;
+        };
+        let stable = previous
+            .as_ref()
+            .is_some_and(|(sig, count)| *sig == look.sig && *count == look.count);
+        let parsed = look.ready != "loading";
+        let timed_out = started.elapsed() >= timeout;
+        if stable
+            && ((look.ready == "complete" && look.count >= u64::from(at_least))
+                || (timed_out && parsed))
+        {
+            return Ok(Settled {
+                sig: look.sig,
+                count: look.count,
             });
         }
-        tokio::time::sleep(POLL).await;
+        previous = Some((look.sig, look.count));
     }
+    Err(BrowserError::SelectorTimeout {
+        step,
+        action: "extract",
+        selector: format!("{list} (the page did not finish loading)"),
+        timeout_ms,
+    })
 }

@@ -262,10 +262,11 @@ impl DatasetChange {
 }
 
 /// Export formats of `GET /v1/datasets/{name}/export`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     /// One JSON array.
+    #[default]
     Json,
     /// One JSON object per line.
     Jsonl,

@@ -4,17 +4,20 @@
 
 use axum::{
     Router,
-    extract::{RawQuery, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use ferry_core::{
-    BatchId, JobId,
+    BatchId, FieldError, JobId,
     api::{Batch, BatchResultPage, CreateBatch},
 };
 
-use super::{ApiError, AppState, Json, PathId, Principal, jobs::query_pairs};
+use super::{
+    ApiError, AppState, Json, PathId, Principal,
+    query::{FromQuery, Query, page_size},
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -122,33 +125,45 @@ fn parse_cursor(raw: &str) -> Option<(i64, JobId)> {
     Some((pos.parse().ok()?, id.parse().ok()?))
 }
 
+/// `GET /v1/batches/{id}/results`: the cursor of the page before, and the page size.
+#[derive(Debug)]
+struct ResultsQuery {
+    after: Option<(i64, JobId)>,
+    limit: u32,
+}
+
+impl Default for ResultsQuery {
+    fn default() -> Self {
+        Self {
+            after: None,
+            limit: 100,
+        }
+    }
+}
+
+impl FromQuery for ResultsQuery {
+    const PARAMS: &'static [&'static str] = &["after", "limit"];
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
+        match key {
+            "after" => {
+                self.after = Some(
+                    parse_cursor(value)
+                        .ok_or_else(|| FieldError::new(key, "not a cursor from a previous page"))?,
+                )
+            }
+            _ => self.limit = page_size(key, value, MAX_RESULTS_PAGE)?,
+        }
+        Ok(())
+    }
+}
+
 async fn results(
     State(queue): State<AppState>,
     principal: Principal,
     PathId(id): PathId<BatchId>,
-    RawQuery(raw): RawQuery,
+    Query(ResultsQuery { after, limit }): Query<ResultsQuery>,
 ) -> Result<Json<BatchResultPage>, ApiError> {
-    let mut after = None;
-    let mut limit = 100;
-    for (key, value) in query_pairs(raw, &["after", "limit"])? {
-        if key == "after" {
-            after =
-                Some(parse_cursor(&value).ok_or_else(|| {
-                    ApiError::field("after", "not a cursor from a previous page")
-                })?);
-        } else {
-            limit = value
-                .parse()
-                .ok()
-                .filter(|n| (1..=MAX_RESULTS_PAGE).contains(n))
-                .ok_or_else(|| {
-                    ApiError::field(
-                        "limit",
-                        format!("a whole number from 1 to {MAX_RESULTS_PAGE}"),
-                    )
-                })?;
-        }
-    }
     let results = queue
         .batch_results(&principal.tenant, id, after, limit)
         .await

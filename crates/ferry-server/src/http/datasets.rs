@@ -7,18 +7,22 @@ use std::sync::Arc;
 use axum::{
     Router,
     body::Body,
-    extract::{Path, RawQuery, State},
+    extract::{Path, State},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
 use bytes::Bytes;
+use ferry_core::FieldError;
 use ferry_core::dataset::{
     self, DatasetInfo, DatasetItem, DatasetItemPage, DatasetList, DatasetRunList, ExportFormat,
 };
 use ferry_store::StoreError;
 
-use super::{ApiError, AppState, Json, Principal, jobs::parse_num, jobs::query_pairs};
+use super::{
+    ApiError, AppState, Json, Principal,
+    query::{FromQuery, Limit, Query, number, page_size},
+};
 use crate::app::DatasetReader;
 
 const MAX_PAGE: u32 = 1_000;
@@ -61,23 +65,42 @@ async fn remove(
 }
 
 /// `gone=include` lists rows a snapshot run marked gone too.
-fn include_gone(value: &str) -> Result<bool, ApiError> {
+fn include_gone(value: &str) -> Result<bool, FieldError> {
     match value {
         "include" => Ok(true),
         "exclude" => Ok(false),
-        _ => Err(ApiError::field("gone", "include or exclude")),
+        _ => Err(FieldError::new("gone", "include or exclude")),
     }
 }
 
-fn limit(value: &str) -> Result<u32, ApiError> {
-    let limit: u32 = parse_num("limit", value, "a whole number")?;
-    if (1..=MAX_PAGE).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(ApiError::field(
-            "limit",
-            format!("a whole number from 1 to {MAX_PAGE}"),
-        ))
+/// `GET /v1/datasets/{name}/items`: a page of rows, gone ones too on request.
+#[derive(Debug)]
+struct ItemsQuery {
+    after: i64,
+    limit: u32,
+    gone: bool,
+}
+
+impl Default for ItemsQuery {
+    fn default() -> Self {
+        Self {
+            after: 0,
+            limit: 100,
+            gone: false,
+        }
+    }
+}
+
+impl FromQuery for ItemsQuery {
+    const PARAMS: &'static [&'static str] = &["after", "limit", "gone"];
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
+        match key {
+            "after" => self.after = number(key, value, "an item seq")?,
+            "limit" => self.limit = page_size(key, value, MAX_PAGE)?,
+            _ => self.gone = include_gone(value)?,
+        }
+        Ok(())
     }
 }
 
@@ -85,19 +108,11 @@ async fn items(
     State(queue): State<AppState>,
     principal: Principal,
     Path(name): Path<String>,
-    RawQuery(raw): RawQuery,
+    Query(ItemsQuery { after, limit, gone }): Query<ItemsQuery>,
 ) -> Result<Json<DatasetItemPage>, ApiError> {
-    let (mut after, mut page, mut gone) = (0, 100, false);
-    for (key, value) in query_pairs(raw, &["after", "limit", "gone"])? {
-        match key.as_str() {
-            "after" => after = parse_num(&key, &value, "an item seq")?,
-            "limit" => page = limit(&value)?,
-            _ => gone = include_gone(&value)?,
-        }
-    }
     let items = queue
         .datasets()
-        .items(&principal, &name, after, page, gone)
+        .items(&principal, &name, after, limit, gone)
         .await?;
     let next_after = items.last().map_or(after, |i| i.seq);
     Ok(Json(DatasetItemPage { items, next_after }))
@@ -107,12 +122,8 @@ async fn runs(
     State(queue): State<AppState>,
     principal: Principal,
     Path(name): Path<String>,
-    RawQuery(raw): RawQuery,
+    Query(Limit(page)): Query<Limit<100, MAX_PAGE>>,
 ) -> Result<Json<DatasetRunList>, ApiError> {
-    let mut page = 100;
-    for (_, value) in query_pairs(raw, &["limit"])? {
-        page = limit(&value)?;
-    }
     Ok(Json(DatasetRunList {
         runs: queue.datasets().runs(&principal, &name, page).await?,
     }))
@@ -236,20 +247,20 @@ impl Export {
     }
 }
 
-async fn export(
-    State(queue): State<AppState>,
-    principal: Principal,
-    Path(name): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let (mut format, mut fields, mut gone) = (ExportFormat::Json, None, false);
-    for (key, value) in query_pairs(raw, &["format", "fields", "gone"])? {
-        match key.as_str() {
-            "format" => {
-                format = value
-                    .parse()
-                    .map_err(|e: String| ApiError::field("format", e))?
-            }
+/// `GET /v1/datasets/{name}/export`: the format, the columns, gone rows or not.
+#[derive(Debug, Default)]
+struct ExportQuery {
+    format: ExportFormat,
+    fields: Option<Vec<String>>,
+    gone: bool,
+}
+
+impl FromQuery for ExportQuery {
+    const PARAMS: &'static [&'static str] = &["format", "fields", "gone"];
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
+        match key {
+            "format" => self.format = value.parse().map_err(|e: String| FieldError::new(key, e))?,
             "fields" => {
                 let list: Vec<String> = value
                     .split(',')
@@ -258,16 +269,26 @@ async fn export(
                     .map(str::to_owned)
                     .collect();
                 if list.is_empty() {
-                    return Err(ApiError::field(
-                        "fields",
-                        "a comma-separated list of fields",
-                    ));
+                    return Err(FieldError::new(key, "a comma-separated list of fields"));
                 }
-                fields = Some(list);
+                self.fields = Some(list);
             }
-            _ => gone = include_gone(&value)?,
+            _ => self.gone = include_gone(value)?,
         }
+        Ok(())
     }
+}
+
+async fn export(
+    State(queue): State<AppState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    Query(ExportQuery {
+        format,
+        fields,
+        gone,
+    }): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
     let (info, rows) = queue
         .datasets()
         .reader(&principal, &name, gone, EXPORT_PAGE)

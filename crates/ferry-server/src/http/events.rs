@@ -15,7 +15,7 @@ use std::{collections::VecDeque, convert::Infallible, sync::Arc, time::Duration}
 
 use axum::{
     Router,
-    extract::{RawQuery, State},
+    extract::State,
     http::{HeaderMap, header},
     response::{
         IntoResponse, Response,
@@ -24,14 +24,15 @@ use axum::{
     routing::get,
 };
 use ferry_core::{
-    KindPattern, TenantId,
+    FieldError, KindPattern, TenantId,
     api::{EVENT_TYPES, EventPage},
 };
 use ferry_store::EventFilter;
 use futures_util::stream;
 
 use super::{
-    ApiError, AppState, ClientAddr, Json, PathId, Principal, jobs::parse_num, jobs::query_pairs,
+    ApiError, AppState, ClientAddr, Json, PathId, Principal,
+    query::{FromQuery, Query, number, page_size},
 };
 use crate::{event_tail::EventTail, stream_slots::StreamSlot};
 
@@ -66,61 +67,65 @@ enum After {
     Now,
 }
 
-fn parse_after(field: &str, value: &str) -> Result<After, ApiError> {
-    if value == "now" {
-        return Ok(After::Now);
-    }
-    parse_num(field, value, "an event id or \"now\"").map(After::Id)
+/// The query of both event routes: where to start, how many, which kinds and types.
+#[derive(Default)]
+struct EventsQuery {
+    after: Option<After>,
+    limit: Option<u32>,
+    filter: EventFilter,
 }
 
-fn params(raw: Option<String>, headers: &HeaderMap) -> Result<Params, ApiError> {
-    let mut p = Params {
-        after: After::Id(0),
-        limit: 100,
-        filter: EventFilter::default(),
-    };
-    // A reconnecting EventSource sends where it stopped.
-    if let Some(last) = headers.get("last-event-id") {
-        let last = last.to_str().unwrap_or_default();
-        p.after = After::Id(parse_num("Last-Event-ID", last, "an event id")?);
-    }
-    for (key, value) in query_pairs(raw, &["after", "limit", "kind", "type"])? {
-        match key.as_str() {
-            "after" => p.after = parse_after(&key, &value)?,
-            "limit" => {
-                p.limit = parse_num(&key, &value, "a whole number")?;
-                if !(1..=MAX_PAGE).contains(&p.limit) {
-                    return Err(ApiError::field(
-                        "limit",
-                        format!("a whole number from 1 to {MAX_PAGE}"),
-                    ));
-                }
-            }
+impl FromQuery for EventsQuery {
+    const PARAMS: &'static [&'static str] = &["after", "limit", "kind", "type"];
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
+        match key {
+            "after" if value == "now" => self.after = Some(After::Now),
+            "after" => self.after = Some(After::Id(number(key, value, "an event id or \"now\"")?)),
+            "limit" => self.limit = Some(page_size(key, value, MAX_PAGE)?),
             "kind" => {
                 for k in value.split(',') {
-                    p.filter.kinds.push(
+                    self.filter.kinds.push(
                         k.parse::<KindPattern>()
-                            .map_err(|e| ApiError::field("kind", e.to_string()))?,
+                            .map_err(|e| FieldError::new(key, e.to_string()))?,
                     );
                 }
             }
             _ => {
                 for t in value.split(',') {
                     if !EVENT_TYPES.contains(&t) {
-                        return Err(ApiError::field(
-                            "type",
+                        return Err(FieldError::new(
+                            key,
                             format!(
                                 "{t:?} is not an event type; known: {}",
                                 EVENT_TYPES.join(", ")
                             ),
                         ));
                     }
-                    p.filter.types.push(t.to_owned());
+                    self.filter.types.push(t.to_owned());
                 }
             }
         }
+        Ok(())
     }
-    Ok(p)
+}
+
+/// The query, and where a reconnecting EventSource says it stopped (`Last-Event-ID`,
+/// which an `after` in the query overrides).
+fn params(query: EventsQuery, headers: &HeaderMap) -> Result<Params, ApiError> {
+    let mut after = After::Id(0);
+    if let Some(last) = headers.get("last-event-id") {
+        let last = last.to_str().unwrap_or_default();
+        after = After::Id(
+            number("Last-Event-ID", last, "an event id")
+                .map_err(|e| ApiError::validation(vec![e]))?,
+        );
+    }
+    Ok(Params {
+        after: query.after.unwrap_or(after),
+        limit: query.limit.unwrap_or(100),
+        filter: query.filter,
+    })
 }
 
 fn wants_stream(headers: &HeaderMap) -> bool {
@@ -135,10 +140,10 @@ async fn all_events(
     principal: Principal,
     client: ClientAddr,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    Query(query): Query<EventsQuery>,
 ) -> Result<Response, ApiError> {
     let stream = wants_stream(&headers).then_some(client);
-    answer(queue, principal, params(raw, &headers)?, stream).await
+    answer(queue, principal, params(query, &headers)?, stream).await
 }
 
 async fn job_events(
@@ -147,11 +152,11 @@ async fn job_events(
     PathId(id): PathId,
     client: ClientAddr,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    Query(query): Query<EventsQuery>,
 ) -> Result<Response, ApiError> {
     // A job that does not exist is a 404, not an empty record.
     queue.get(&principal.tenant, id).await?;
-    let mut p = params(raw, &headers)?;
+    let mut p = params(query, &headers)?;
     p.filter.job = Some(id);
     let stream = wants_stream(&headers).then_some(client);
     answer(queue, principal, p, stream).await

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::{
     Router,
-    extract::{RawQuery, State},
+    extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -16,7 +16,10 @@ use ferry_core::{
 };
 use ferry_store::ListParams;
 
-use super::{ApiError, AppState, Json, PathId, Principal};
+use super::{
+    ApiError, AppState, Json, PathId, Principal,
+    query::{FromQuery, Page, Query, number, page_size},
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -37,42 +40,6 @@ pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_LABEL_FILTERS: usize = 20;
 const MAX_ITEMS_PAGE: u32 = 1_000;
 
-/// The query string as `(key, value)` pairs, refusing keys the route does not know
-/// (a typo such as `?stauts=` must not silently list everything).
-pub(super) fn query_pairs(
-    raw: Option<String>,
-    known: &[&str],
-) -> Result<Vec<(String, String)>, ApiError> {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let unknown: Vec<FieldError> = pairs
-        .iter()
-        .filter(|(k, _)| !known.contains(&k.as_str()))
-        .map(|(k, _)| {
-            FieldError::new(
-                k.clone(),
-                format!("unknown query parameter; known: {}", known.join(", ")),
-            )
-        })
-        .collect();
-    if unknown.is_empty() {
-        Ok(pairs)
-    } else {
-        Err(ApiError::validation(unknown))
-    }
-}
-
-pub(super) fn parse_num<T: std::str::FromStr>(
-    field: &str,
-    value: &str,
-    what: &str,
-) -> Result<T, ApiError> {
-    value
-        .parse()
-        .map_err(|_| ApiError::field(field, format!("{value:?} is not {what}")))
-}
-
 fn created(job: Job, status: StatusCode) -> Response {
     let location = HeaderValue::from_str(&format!("/v1/jobs/{}", job.id)).ok();
     let mut headers = HeaderMap::new();
@@ -82,24 +49,40 @@ fn created(job: Job, status: StatusCode) -> Response {
     (status, headers, Json(job)).into_response()
 }
 
+/// `POST /v1/jobs?wait=SECONDS`: answer once the job is final, or after that long.
+#[derive(Debug, Default)]
+struct SubmitQuery {
+    wait: Option<f64>,
+}
+
+impl FromQuery for SubmitQuery {
+    const PARAMS: &'static [&'static str] = &["wait"];
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
+        self.wait = Some(number(key, value, "a number of seconds")?);
+        Ok(())
+    }
+}
+
 async fn submit(
     State(queue): State<AppState>,
     principal: Principal,
-    RawQuery(raw): RawQuery,
+    Query(query): Query<SubmitQuery>,
     Json(spec): Json<SubmitJob>,
 ) -> Result<Response, ApiError> {
-    let mut wait = None;
-    for (key, value) in query_pairs(raw, &["wait"])? {
-        let secs: f64 = parse_num(&key, &value, "a number of seconds")?;
-        let max = queue.config().max_sync_wait.as_secs_f64();
-        if !(0.0..=max).contains(&secs) {
-            return Err(ApiError::field(
-                "wait",
-                format!("must be between 0 and {max} seconds"),
-            ));
+    let wait = match query.wait {
+        None => None,
+        Some(secs) => {
+            let max = queue.config().max_sync_wait.as_secs_f64();
+            if !(0.0..=max).contains(&secs) {
+                return Err(ApiError::field(
+                    "wait",
+                    format!("must be between 0 and {max} seconds"),
+                ));
+            }
+            Some(Duration::from_secs_f64(secs))
         }
-        wait = Some(Duration::from_secs_f64(secs));
-    }
+    };
     let Some(inserted) = queue
         .submit_specs(&principal.tenant, vec![spec], false)
         .await?
@@ -153,59 +136,89 @@ async fn get_job(
     Ok(Json(queue.get(&principal.tenant, id).await?))
 }
 
+/// `GET /v1/jobs`: filters, page size and the cursor of the page before.
+#[derive(Debug)]
+struct ListQuery {
+    status: Option<JobState>,
+    kind: Option<KindPattern>,
+    labels: Vec<(String, String)>,
+    limit: u32,
+    cursor: Option<ferry_core::JobId>,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self {
+            status: None,
+            kind: None,
+            labels: Vec::new(),
+            limit: DEFAULT_PAGE,
+            cursor: None,
+        }
+    }
+}
+
+impl FromQuery for ListQuery {
+    const PARAMS: &'static [&'static str] = &["status", "kind", "label", "limit", "cursor"];
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
+        match key {
+            "status" => {
+                self.status = Some(value.parse().map_err(
+                    |e: ferry_core::state::ParseJobStateError| FieldError::new(key, e.to_string()),
+                )?)
+            }
+            "kind" => {
+                self.kind = Some(value.parse().map_err(|e: ferry_core::kind::KindError| {
+                    FieldError::new(key, e.to_string())
+                })?)
+            }
+            "label" => match value.split_once(':') {
+                Some((k, v)) if label_key_ok(k) => self.labels.push((k.to_owned(), v.to_owned())),
+                _ => {
+                    return Err(FieldError::new(
+                        key,
+                        format!("{value:?}: expected key:value, e.g. label=store_id:42"),
+                    ));
+                }
+            },
+            "limit" => self.limit = page_size(key, value, MAX_PAGE)?,
+            _ => {
+                self.cursor = Some(
+                    value
+                        .parse()
+                        .map_err(|_| FieldError::new(key, "not a cursor from a previous page"))?,
+                )
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Vec<FieldError> {
+        if self.labels.len() > MAX_LABEL_FILTERS {
+            vec![FieldError::new(
+                "label",
+                format!("at most {MAX_LABEL_FILTERS} label filters"),
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
 async fn list(
     State(queue): State<AppState>,
     principal: Principal,
-    RawQuery(raw): RawQuery,
+    Query(query): Query<ListQuery>,
 ) -> Result<Json<JobPage>, ApiError> {
     let mut params = ListParams {
         tenant_id: principal.tenant.to_string(),
-        limit: DEFAULT_PAGE,
-        ..Default::default()
+        status: query.status,
+        kind: query.kind,
+        labels: query.labels,
+        limit: query.limit,
+        before: query.cursor,
     };
-    let mut errors = Vec::new();
-    for (key, value) in query_pairs(raw, &["status", "kind", "label", "limit", "cursor"])? {
-        match key.as_str() {
-            "status" => match value.parse::<JobState>() {
-                Ok(s) => params.status = Some(s),
-                Err(e) => errors.push(FieldError::new("status", e.to_string())),
-            },
-            "kind" => match value.parse::<KindPattern>() {
-                Ok(k) => params.kind = Some(k),
-                Err(e) => errors.push(FieldError::new("kind", e.to_string())),
-            },
-            "label" => match value.split_once(':') {
-                Some((k, v)) if label_key_ok(k) => params.labels.push((k.to_owned(), v.to_owned())),
-                _ => errors.push(FieldError::new(
-                    "label",
-                    format!("{value:?}: expected key:value, e.g. label=store_id:42"),
-                )),
-            },
-            "limit" => match value.parse::<u32>() {
-                Ok(n) if (1..=MAX_PAGE).contains(&n) => params.limit = n,
-                _ => errors.push(FieldError::new(
-                    "limit",
-                    format!("a whole number from 1 to {MAX_PAGE}"),
-                )),
-            },
-            _ => match value.parse() {
-                Ok(id) => params.before = Some(id),
-                Err(_) => errors.push(FieldError::new(
-                    "cursor",
-                    "not a cursor from a previous page",
-                )),
-            },
-        }
-    }
-    if params.labels.len() > MAX_LABEL_FILTERS {
-        errors.push(FieldError::new(
-            "label",
-            format!("at most {MAX_LABEL_FILTERS} label filters"),
-        ));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
     let limit = params.limit as usize;
     // Read in chunks that grow while jobs are small, and stop at `limit` jobs or
     // MAX_PAGE_BYTES of JSON, whichever comes first: memory is bounded by a page, not by
@@ -255,23 +268,8 @@ async fn items(
     State(queue): State<AppState>,
     principal: Principal,
     PathId(id): PathId,
-    RawQuery(raw): RawQuery,
+    Query(Page { after, limit }): Query<Page<100, MAX_ITEMS_PAGE>>,
 ) -> Result<Json<ItemPage>, ApiError> {
-    let mut after = 0i64;
-    let mut limit = 100u32;
-    for (key, value) in query_pairs(raw, &["after", "limit"])? {
-        if key == "after" {
-            after = parse_num(&key, &value, "an item seq")?;
-        } else {
-            limit = parse_num(&key, &value, "a whole number")?;
-            if !(1..=MAX_ITEMS_PAGE).contains(&limit) {
-                return Err(ApiError::field(
-                    "limit",
-                    format!("a whole number from 1 to {MAX_ITEMS_PAGE}"),
-                ));
-            }
-        }
-    }
     let items = queue.items(&principal.tenant, id, after, limit).await?;
     let next_after = items.last().map_or(after, |i| i.seq);
     Ok(Json(ItemPage { items, next_after }))

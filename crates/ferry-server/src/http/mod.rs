@@ -11,6 +11,7 @@ mod events;
 mod health;
 mod jobs;
 mod kinds;
+mod query;
 mod recipes;
 mod schedules;
 mod sessions;

@@ -4,7 +4,7 @@
 
 use axum::{
     Router,
-    extract::{Path, RawQuery, State},
+    extract::{Path, State},
     http::StatusCode,
     routing::{delete, get, post},
 };
@@ -13,7 +13,10 @@ use ferry_core::{
     api::{DeliveryList, WebhookInfo, WebhookList, WebhookSpec},
 };
 
-use super::{ApiError, AppState, Json, PathId, Principal, jobs::parse_num, jobs::query_pairs};
+use super::{
+    ApiError, AppState, Json, PathId, Principal,
+    query::{Limit, Query},
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -57,15 +60,8 @@ async fn deliveries(
     State(queue): State<AppState>,
     principal: Principal,
     PathId(id): PathId<WebhookId>,
-    RawQuery(raw): RawQuery,
+    Query(Limit(limit)): Query<Limit<100, 1000>>,
 ) -> Result<Json<DeliveryList>, ApiError> {
-    let mut limit = 100u32;
-    for (key, value) in query_pairs(raw, &["limit"])? {
-        limit = parse_num(&key, &value, "a whole number")?;
-        if !(1..=1000).contains(&limit) {
-            return Err(ApiError::field("limit", "a whole number from 1 to 1000"));
-        }
-    }
     Ok(Json(DeliveryList {
         deliveries: queue.webhooks().deliveries(&principal, id, limit).await?,
     }))
