@@ -25,8 +25,6 @@ const MAX_LINES: usize = 800;
 /// the file is short enough.
 const LONG_FILES: &[(&str, usize)] = &[
     ("crates/ferry-core/src/recipe.rs", 830),
-    ("crates/ferry-store/src/postgres.rs", 2110),
-    ("crates/ferry-store/src/sqlite.rs", 2180),
     ("crates/ferry-server/tests/api.rs", 1778),
     ("crates/ferry-store/tests/conformance.rs", 1658),
 ];
