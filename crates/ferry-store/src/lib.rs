@@ -10,6 +10,7 @@ mod error;
 mod migrate;
 mod params;
 pub mod postgres;
+mod rows;
 mod shared;
 pub mod sqlite;
 

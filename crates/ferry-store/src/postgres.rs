@@ -16,7 +16,7 @@ use ferry_core::{
 use serde_json::Value;
 use sqlx::{
     PgConnection, Postgres, QueryBuilder, Row,
-    postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow},
+    postgres::{PgConnectOptions, PgPool, PgPoolOptions},
 };
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -30,20 +30,6 @@ use crate::{
     Entity, Inserted, StoreError, StoreResult, migrate,
     shared::{self, LeaseRow},
 };
-
-fn event_row(row: &PgRow) -> StoreResult<ferry_core::api::Event> {
-    Ok(ferry_core::api::Event {
-        id: row.try_get("id")?,
-        event_type: row.try_get("type")?,
-        job_id: row
-            .try_get::<Option<Uuid>, _>("job_id")?
-            .map(JobId::from_uuid),
-        kind: row.try_get("kind")?,
-        attempt: row.try_get::<Option<i32>, _>("attempt")?.map(|a| a as u32),
-        data: row.try_get("data")?,
-        at: from_ms(row.try_get("at")?)?,
-    })
-}
 
 /// Advisory lock keys (arbitrary constants, "ferry" in ASCII plus a purpose).
 const MIGRATION_LOCK: i64 = 0x6665_7272_7901;
@@ -73,7 +59,7 @@ pub struct PostgresStore {
     keyed_hint: shared::KeyedHint,
 }
 
-/// The columns [`job_from_row`] reads.
+/// The columns [`crate::rows::job`] reads.
 macro_rules! job_columns {
     () => {
         "id, kind, status, payload, labels, priority, attempt, max_attempts, timeout_ms, \
@@ -121,56 +107,6 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
 fn parse_state(text: &str) -> StoreResult<JobState> {
     text.parse()
         .map_err(|e: ferry_core::state::ParseJobStateError| StoreError::Corrupt(e.to_string()))
-}
-
-fn job_from_row(row: &PgRow) -> StoreResult<Job> {
-    let status: String = row.try_get("status")?;
-    let (concurrency, rate_limit) = shared::FlowColumns {
-        concurrency_key: row.try_get("concurrency_key")?,
-        concurrency_limit: row
-            .try_get::<Option<i32>, _>("concurrency_limit")?
-            .map(i64::from),
-        rate_key: row.try_get("rate_key")?,
-        rate_interval_ms: row.try_get("rate_interval_ms")?,
-        rate_max: row.try_get::<Option<i32>, _>("rate_max")?.map(i64::from),
-        rate_per_ms: row.try_get("rate_per_ms")?,
-    }
-    .split();
-    Ok(Job {
-        id: row.try_get::<Uuid, _>("id")?.into(),
-        kind: row.try_get("kind")?,
-        status: parse_state(&status)?,
-        payload: row.try_get("payload")?,
-        labels: from_json(Some(row.try_get("labels")?))?.unwrap_or_default(),
-        priority: row.try_get("priority")?,
-        attempt: row.try_get::<i32, _>("attempt")? as u32,
-        max_attempts: row.try_get::<i32, _>("max_attempts")? as u32,
-        timeout_ms: row.try_get::<i64, _>("timeout_ms")? as u64,
-        backoff: Backoff {
-            base_ms: row.try_get::<i64, _>("backoff_base_ms")? as u64,
-            max_ms: row.try_get::<i64, _>("backoff_max_ms")? as u64,
-        },
-        run_at: from_ms(row.try_get("run_at")?)?,
-        created_at: from_ms(row.try_get("created_at")?)?,
-        updated_at: from_ms(row.try_get("updated_at")?)?,
-        started_at: opt_from_ms(row.try_get("started_at")?)?,
-        finished_at: opt_from_ms(row.try_get("finished_at")?)?,
-        worker_id: row.try_get("worker_id")?,
-        lease_expires_at: opt_from_ms(row.try_get("lease_expires_at")?)?,
-        deadline_at: opt_from_ms(row.try_get("deadline_at")?)?,
-        cancel_requested: row.try_get("cancel_requested")?,
-        progress: from_json(row.try_get("progress")?)?,
-        result: row.try_get("result")?,
-        error: from_json(row.try_get("error")?)?,
-        dedupe_key: row.try_get("dedupe_key")?,
-        parent_id: row
-            .try_get::<Option<Uuid>, _>("parent_id")?
-            .map(JobId::from_uuid),
-        input: row.try_get("input")?,
-        concurrency,
-        rate_limit,
-        output: from_json(row.try_get("output")?)?,
-    })
 }
 
 /// Appends `AND <kind is not paused>`.
@@ -255,7 +191,7 @@ async fn job_by_id(conn: &mut PgConnection, id: JobId) -> StoreResult<Job> {
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(StoreError::NotFound(Entity::Job))?;
-    job_from_row(&row)
+    crate::rows::job(&row)
 }
 
 /// Inserts jobs inside the caller's transaction; see `Store::job_insert`.
@@ -282,7 +218,7 @@ async fn insert_jobs(
         .fetch_optional(&mut *conn)
         .await?;
         if let Some(row) = row {
-            held.insert(job.id, job_from_row(&row)?);
+            held.insert(job.id, crate::rows::job(&row)?);
         }
     }
     let jobs: Vec<&NewJob> = all.iter().filter(|j| !held.contains_key(&j.id)).collect();
@@ -399,7 +335,7 @@ async fn insert_jobs(
         .await?
         .ok_or_else(|| StoreError::Corrupt("a dedupe conflict without its job".to_owned()))?;
         out.push(Inserted {
-            job: job_from_row(&row)?,
+            job: crate::rows::job(&row)?,
             created: false,
         });
     }

@@ -17,8 +17,7 @@ use serde_json::Value;
 use sqlx::{
     QueryBuilder, Row, Sqlite, SqliteConnection,
     sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-        SqliteSynchronous,
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
     },
 };
 
@@ -28,26 +27,6 @@ use crate::{
     Entity, Inserted, StoreError, StoreResult, migrate,
     shared::{self, LeaseRow},
 };
-
-fn event_row(row: &SqliteRow) -> StoreResult<ferry_core::api::Event> {
-    Ok(ferry_core::api::Event {
-        id: row.try_get("id")?,
-        event_type: row.try_get("type")?,
-        job_id: row
-            .try_get::<Option<String>, _>("job_id")?
-            .as_deref()
-            .map(parse_id)
-            .transpose()?,
-        kind: row.try_get("kind")?,
-        attempt: row.try_get::<Option<i64>, _>("attempt")?.map(|a| a as u32),
-        data: row
-            .try_get::<Option<String>, _>("data")?
-            .as_deref()
-            .map(json)
-            .transpose()?,
-        at: from_ms(row.try_get("at")?)?,
-    })
-}
 
 /// How hard SQLite works to make a commit durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,7 +50,7 @@ pub struct SqliteStore {
     keyed_hint: shared::KeyedHint,
 }
 
-/// The columns [`job_from_row`] reads, as a literal so queries stay `&'static str`.
+/// The columns [`crate::rows::job`] reads, as a literal so queries stay `&'static str`.
 macro_rules! job_columns {
     () => {
         "id, kind, status, payload, labels, priority, attempt, max_attempts, timeout_ms, \
@@ -127,59 +106,6 @@ fn parse_id<T: FromStr<Err = ferry_core::id::ParseIdError>>(text: &str) -> Store
 
 fn parse_state(text: &str) -> StoreResult<JobState> {
     JobState::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn job_from_row(row: &SqliteRow) -> StoreResult<Job> {
-    let (concurrency, rate_limit) = shared::FlowColumns {
-        concurrency_key: row.try_get("concurrency_key")?,
-        concurrency_limit: row.try_get("concurrency_limit")?,
-        rate_key: row.try_get("rate_key")?,
-        rate_interval_ms: row.try_get("rate_interval_ms")?,
-        rate_max: row.try_get("rate_max")?,
-        rate_per_ms: row.try_get("rate_per_ms")?,
-    }
-    .split();
-    let id: String = row.try_get("id")?;
-    let status: String = row.try_get("status")?;
-    let payload: String = row.try_get("payload")?;
-    let labels: String = row.try_get("labels")?;
-    Ok(Job {
-        id: parse_id(&id)?,
-        kind: row.try_get("kind")?,
-        status: parse_state(&status)?,
-        payload: json(&payload)?,
-        labels: serde_json::from_str(&labels).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        priority: row.try_get("priority")?,
-        attempt: row.try_get::<i64, _>("attempt")? as u32,
-        max_attempts: row.try_get::<i64, _>("max_attempts")? as u32,
-        timeout_ms: row.try_get::<i64, _>("timeout_ms")? as u64,
-        backoff: Backoff {
-            base_ms: row.try_get::<i64, _>("backoff_base_ms")? as u64,
-            max_ms: row.try_get::<i64, _>("backoff_max_ms")? as u64,
-        },
-        run_at: from_ms(row.try_get("run_at")?)?,
-        created_at: from_ms(row.try_get("created_at")?)?,
-        updated_at: from_ms(row.try_get("updated_at")?)?,
-        started_at: opt_from_ms(row.try_get("started_at")?)?,
-        finished_at: opt_from_ms(row.try_get("finished_at")?)?,
-        worker_id: row.try_get("worker_id")?,
-        lease_expires_at: opt_from_ms(row.try_get("lease_expires_at")?)?,
-        deadline_at: opt_from_ms(row.try_get("deadline_at")?)?,
-        cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
-        progress: opt_json(row.try_get("progress")?)?,
-        result: opt_json(row.try_get("result")?)?,
-        error: opt_json(row.try_get("error")?)?,
-        dedupe_key: row.try_get("dedupe_key")?,
-        parent_id: row
-            .try_get::<Option<String>, _>("parent_id")?
-            .as_deref()
-            .map(parse_id)
-            .transpose()?,
-        input: opt_json(row.try_get("input")?)?,
-        concurrency,
-        rate_limit,
-        output: opt_json(row.try_get("output")?)?,
-    })
 }
 
 /// Appends `AND <kind is not paused>`.
@@ -240,7 +166,7 @@ async fn job_by_id(conn: &mut SqliteConnection, id: JobId) -> StoreResult<Job> {
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(StoreError::NotFound(Entity::Job))?;
-    job_from_row(&row)
+    crate::rows::job(&row)
 }
 
 /// Ends the running attempt `(id, lease)` with `error`: retry, dead or cancelled.
@@ -483,7 +409,7 @@ async fn insert_jobs(
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = row {
-            held.insert(job.id, job_from_row(&row)?);
+            held.insert(job.id, crate::rows::job(&row)?);
         }
     }
     let to_insert: Vec<&NewJob> = jobs.iter().filter(|j| !held.contains_key(&j.id)).collect();
@@ -587,7 +513,7 @@ async fn insert_jobs(
         .await?
         .ok_or_else(|| StoreError::Corrupt("a dedupe conflict without its job".to_owned()))?;
         out.push(Inserted {
-            job: job_from_row(&row)?,
+            job: crate::rows::job(&row)?,
             created: false,
         });
     }

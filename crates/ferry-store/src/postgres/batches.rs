@@ -104,19 +104,7 @@ impl PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("finish_tx")?,
-                    BatchResult {
-                        index: row.try_get::<i32, _>("batch_index")? as u32,
-                        job_id: row.try_get::<Uuid, _>("id")?.into(),
-                        status: parse_state(row.try_get("status")?)?,
-                        result: row.try_get("result")?,
-                        error: from_json(row.try_get("error")?)?,
-                        finished_at: from_ms(row.try_get("finished_at")?)?,
-                    },
-                ))
-            })
+            .map(|row| crate::rows::batch_result(row, "finish_tx"))
             .collect()
     }
 

@@ -3,13 +3,12 @@
 use chrono::{DateTime, Utc};
 use ferry_core::JobId;
 use sqlx::Row;
-use uuid::Uuid;
 
 use ferry_core::api::{ArtifactInfo, SessionInfo};
 
 use crate::StoreResult;
 
-use super::{PostgresStore, from_ms, ms};
+use super::{PostgresStore, ms};
 
 impl PostgresStore {
     pub async fn session_put(
@@ -53,18 +52,7 @@ impl PostgresStore {
         .bind(tenant_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(SessionInfo {
-                    name: row.try_get("name")?,
-                    size_bytes: row.try_get::<i64, _>("size")? as u64,
-                    updated_at: from_ms(row.try_get("updated_at")?)?,
-                    saved_by_job: row
-                        .try_get::<Option<Uuid>, _>("saved_by_job")?
-                        .map(JobId::from_uuid),
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::session).collect()
     }
 
     pub async fn session_delete(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
@@ -113,17 +101,7 @@ impl PostgresStore {
         .bind(tenant_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ArtifactInfo {
-                    name: row.try_get("name")?,
-                    content_type: row.try_get("content_type")?,
-                    size_bytes: row.try_get::<i64, _>("size_bytes")? as u64,
-                    attempt: row.try_get::<i32, _>("attempt")? as u32,
-                    created_at: from_ms(row.try_get("created_at")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::artifact).collect()
     }
 
     /// Artifacts whose job was deleted (by retention), to remove.

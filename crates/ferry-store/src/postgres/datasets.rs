@@ -5,10 +5,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use ferry_core::dataset::{DatasetChange, DatasetInfo, DatasetItem, DatasetRun, OutputMode};
 use futures_util::TryStreamExt;
-use sqlx::{PgConnection, Row, postgres::PgRow};
-use uuid::Uuid;
+use sqlx::{PgConnection, Row};
 
-use super::{PostgresStore, from_ms, ms, opt_from_ms};
+use super::{PostgresStore, ms};
 use crate::{
     StoreError, StoreResult,
     datasets::{
@@ -222,36 +221,6 @@ const INFO_SELECT: &str = "SELECT d.name, d.key_field, d.live, d.gone, d.fields,
        ON r.id = (SELECT max(id) FROM ferry.dataset_runs WHERE dataset_id = d.id) \
      WHERE d.tenant_id = $1 AND ($2::text IS NULL OR d.name = $2) ORDER BY d.name";
 
-fn run_from_row(row: &PgRow, id_column: &str, gone_column: &str) -> StoreResult<DatasetRun> {
-    let mode: String = row.try_get("mode")?;
-    Ok(DatasetRun {
-        id: row.try_get(id_column)?,
-        job_id: ferry_core::JobId::from_uuid(row.try_get::<Uuid, _>("job_id")?),
-        mode: mode.parse().map_err(StoreError::Corrupt)?,
-        new: row.try_get::<i64, _>("new")? as u64,
-        changed: row.try_get::<i64, _>("changed")? as u64,
-        unchanged: row.try_get::<i64, _>("unchanged")? as u64,
-        gone: row.try_get::<i64, _>(gone_column)? as u64,
-        at: from_ms(row.try_get("at")?)?,
-    })
-}
-
-fn info_from_row(row: &PgRow) -> StoreResult<DatasetInfo> {
-    let has_run = row.try_get::<Option<i64>, _>("run_id")?.is_some();
-    Ok(DatasetInfo {
-        name: row.try_get("name")?,
-        key: row.try_get("key_field")?,
-        items: row.try_get::<i64, _>("live")? as u64,
-        gone: row.try_get::<i64, _>("gone")? as u64,
-        fields: fields_of(row.try_get("fields")?)?,
-        created_at: from_ms(row.try_get("created_at")?)?,
-        updated_at: from_ms(row.try_get("updated_at")?)?,
-        last_run: has_run
-            .then(|| run_from_row(row, "run_id", "run_gone"))
-            .transpose()?,
-    })
-}
-
 impl PostgresStore {
     pub async fn dataset_list(&self, tenant_id: &str) -> StoreResult<Vec<DatasetInfo>> {
         sqlx::query(INFO_SELECT)
@@ -260,7 +229,7 @@ impl PostgresStore {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(info_from_row)
+            .map(crate::rows::dataset_info)
             .collect()
     }
 
@@ -275,7 +244,7 @@ impl PostgresStore {
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(info_from_row)
+            .map(crate::rows::dataset_info)
             .transpose()
     }
 
@@ -320,18 +289,7 @@ impl PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        rows.iter()
-            .map(|row| {
-                Ok(DatasetItem {
-                    seq: row.try_get("seq")?,
-                    key: row.try_get("key")?,
-                    data: row.try_get("data")?,
-                    first_seen_at: from_ms(row.try_get("first_seen_at")?)?,
-                    changed_at: from_ms(row.try_get("changed_at")?)?,
-                    gone_at: opt_from_ms(row.try_get("gone_at")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::dataset_item).collect()
     }
 
     pub async fn dataset_runs(
@@ -351,7 +309,7 @@ impl PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| run_from_row(row, "id", "gone"))
+            .map(|row| crate::rows::dataset_run(row, "id", "gone"))
             .collect()
     }
 }

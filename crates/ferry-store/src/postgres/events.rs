@@ -11,8 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{EventFilter, StoreResult, shared};
 
 use super::{
-    EVENTS_CHANNEL, PostgresStore, WORK_CHANNEL, event_row, ms, push_after, push_kind_filter,
-    sleep_or_stop,
+    EVENTS_CHANNEL, PostgresStore, WORK_CHANNEL, ms, push_after, push_kind_filter, sleep_or_stop,
 };
 
 impl PostgresStore {
@@ -77,7 +76,7 @@ impl PostgresStore {
         let rows = q.build().fetch_all(&self.pool).await?;
         let events = rows
             .iter()
-            .map(event_row)
+            .map(crate::rows::event)
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(shared::event_page(events, limit, upper))
     }
@@ -89,7 +88,7 @@ impl PostgresStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(event_row).transpose()
+        row.as_ref().map(crate::rows::event).transpose()
     }
 
     /// The id of the last event readers can see, in (tx, id) order: an event of a

@@ -8,8 +8,8 @@ use sqlx::{Postgres, QueryBuilder, Row};
 use crate::{Entity, Inserted, ListParams, StoreError, StoreResult, shared};
 
 use super::{
-    PostgresStore, WORK_CHANNEL, from_ms, insert_jobs, job_by_id, job_from_row, ms, opt_from_ms,
-    parse_state, push_kind_filter, push_not_paused,
+    PostgresStore, WORK_CHANNEL, insert_jobs, job_by_id, ms, opt_from_ms, parse_state,
+    push_kind_filter, push_not_paused,
 };
 
 impl PostgresStore {
@@ -35,7 +35,7 @@ impl PostgresStore {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound(Entity::Job))?;
-        job_from_row(&row)
+        crate::rows::job(&row)
     }
 
     pub async fn job_list(&self, params: &ListParams) -> StoreResult<Vec<Job>> {
@@ -62,7 +62,7 @@ impl PostgresStore {
         q.push(" ORDER BY id DESC LIMIT ")
             .push_bind(params.limit as i64);
         let rows = q.build().fetch_all(&self.pool).await?;
-        rows.iter().map(job_from_row).collect()
+        rows.iter().map(crate::rows::job).collect()
     }
 
     pub async fn job_items(
@@ -82,16 +82,7 @@ impl PostgresStore {
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(JobItem {
-                    seq: row.try_get("seq")?,
-                    attempt: row.try_get::<i32, _>("attempt")? as u32,
-                    data: row.try_get("data")?,
-                    created_at: from_ms(row.try_get("created_at")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::job_item).collect()
     }
 
     pub async fn job_counts(&self, tenant_id: &str) -> StoreResult<Vec<(JobState, u64)>> {

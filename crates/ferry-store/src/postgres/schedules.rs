@@ -2,14 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use ferry_core::ScheduleId;
-use sqlx::Row;
-use uuid::Uuid;
 
 use ferry_core::schedule::Schedule;
 
 use crate::{StoreError, StoreResult};
 
-use super::{PostgresStore, from_json, from_ms, ms, opt_from_ms};
+use super::{PostgresStore, ms};
 
 impl PostgresStore {
     /// Adds a schedule; false when the tenant has one of that name.
@@ -45,25 +43,7 @@ impl PostgresStore {
         .bind(tenant_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("tenant_id")?,
-                    Schedule {
-                        id: row.try_get::<Uuid, _>("id")?.into(),
-                        name: row.try_get("name")?,
-                        cron: row.try_get("cron")?,
-                        timezone: row.try_get("timezone")?,
-                        job: from_json(Some(row.try_get("job")?))?.unwrap_or_default(),
-                        catch_up: row.try_get("catch_up")?,
-                        paused: row.try_get("paused")?,
-                        next_at: from_ms(row.try_get("next_at")?)?,
-                        last_at: opt_from_ms(row.try_get("last_at")?)?,
-                        created_at: from_ms(row.try_get("created_at")?)?,
-                    },
-                ))
-            })
-            .collect()
+        rows.iter().map(crate::rows::schedule).collect()
     }
 
     pub async fn schedule_delete(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {

@@ -3,14 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use ferry_core::{DeliveryId, JobId, WebhookId};
-use sqlx::Row;
 use uuid::Uuid;
 
 use ferry_core::api::DeliveryInfo;
 
 use crate::{DeliveryOutcome, DueDelivery, StoreResult, WebhookRow};
 
-use super::{PostgresStore, from_json, from_ms, ms, opt_from_ms};
+use super::{PostgresStore, ms};
 
 impl PostgresStore {
     pub async fn webhook_insert(&self, w: &WebhookRow) -> StoreResult<()> {
@@ -40,20 +39,7 @@ impl PostgresStore {
         .bind(tenant_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(WebhookRow {
-                    id: row.try_get::<Uuid, _>("id")?.into(),
-                    tenant_id: row.try_get("tenant_id")?,
-                    url: row.try_get("url")?,
-                    sealed_secret: row.try_get("sealed_secret")?,
-                    events: from_json(Some(row.try_get("events")?))?.unwrap_or_default(),
-                    kinds: from_json(Some(row.try_get("kinds")?))?.unwrap_or_default(),
-                    cursor: row.try_get("cursor")?,
-                    created_at: from_ms(row.try_get("created_at")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::webhook).collect()
     }
 
     pub async fn webhook_delete(&self, tenant_id: &str, id: WebhookId) -> StoreResult<bool> {
@@ -133,20 +119,7 @@ impl PostgresStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(DueDelivery {
-                    id: row.try_get::<Uuid, _>("id")?.into(),
-                    webhook_id: row.try_get::<Uuid, _>("webhook_id")?.into(),
-                    tenant_id: row.try_get("tenant_id")?,
-                    url: row.try_get("url")?,
-                    sealed_secret: row.try_get("sealed_secret")?,
-                    event_id: row.try_get("event_id")?,
-                    attempts: row.try_get::<i32, _>("attempts")? as u32,
-                    created_at: from_ms(row.try_get("created_at")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::due_delivery).collect()
     }
 
     pub async fn delivery_record(&self, id: DeliveryId, o: &DeliveryOutcome) -> StoreResult<()> {
@@ -191,21 +164,7 @@ impl PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                Ok(DeliveryInfo {
-                    id: row.try_get::<Uuid, _>("id")?.into(),
-                    event_id: row.try_get("event_id")?,
-                    status: row.try_get("status")?,
-                    attempts: row.try_get::<i32, _>("attempts")? as u32,
-                    next_at: from_ms(row.try_get("next_at")?)?,
-                    last_status: row
-                        .try_get::<Option<i32>, _>("last_status")?
-                        .map(|s| s as u16),
-                    last_error: row.try_get("last_error")?,
-                    created_at: from_ms(row.try_get("created_at")?)?,
-                    delivered_at: opt_from_ms(row.try_get("delivered_at")?)?,
-                })
-            })
+            .map(crate::rows::delivery)
             .collect::<StoreResult<Vec<_>>>()
             .map(Some)
     }

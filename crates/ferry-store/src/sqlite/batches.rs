@@ -10,9 +10,7 @@ use sqlx::Row;
 
 use crate::{Entity, NewBatch, StoreError, StoreResult};
 
-use super::{
-    SqliteStore, from_ms, insert_jobs, ms, opt_from_ms, opt_json, parse_id, parse_state, to_text,
-};
+use super::{SqliteStore, from_ms, insert_jobs, ms, opt_from_ms, parse_state, to_text};
 
 impl SqliteStore {
     /// Inserts a batch and its item jobs in one transaction.
@@ -103,19 +101,7 @@ impl SqliteStore {
         .fetch_all(&self.read)
         .await?;
         rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("finish_seq")?,
-                    BatchResult {
-                        index: row.try_get::<i64, _>("batch_index")? as u32,
-                        job_id: parse_id(row.try_get("id")?)?,
-                        status: parse_state(row.try_get("status")?)?,
-                        result: opt_json(row.try_get("result")?)?,
-                        error: opt_json(row.try_get("error")?)?,
-                        finished_at: from_ms(row.try_get("finished_at")?)?,
-                    },
-                ))
-            })
+            .map(|row| crate::rows::batch_result(row, "finish_seq"))
             .collect()
     }
 

@@ -8,7 +8,7 @@ use ferry_core::api::{ArtifactInfo, SessionInfo};
 
 use crate::StoreResult;
 
-use super::{SqliteStore, from_ms, ms, parse_id};
+use super::{SqliteStore, ms, parse_id};
 
 impl SqliteStore {
     pub async fn session_put(
@@ -54,20 +54,7 @@ impl SqliteStore {
         .bind(tenant_id)
         .fetch_all(&self.read)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(SessionInfo {
-                    name: row.try_get("name")?,
-                    size_bytes: row.try_get::<i64, _>("size")? as u64,
-                    updated_at: from_ms(row.try_get("updated_at")?)?,
-                    saved_by_job: row
-                        .try_get::<Option<String>, _>("saved_by_job")?
-                        .as_deref()
-                        .map(parse_id)
-                        .transpose()?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::session).collect()
     }
 
     pub async fn session_delete(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
@@ -116,17 +103,7 @@ impl SqliteStore {
         .bind(tenant_id)
         .fetch_all(&self.read)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ArtifactInfo {
-                    name: row.try_get("name")?,
-                    content_type: row.try_get("content_type")?,
-                    size_bytes: row.try_get::<i64, _>("size_bytes")? as u64,
-                    attempt: row.try_get::<i64, _>("attempt")? as u32,
-                    created_at: from_ms(row.try_get("created_at")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::artifact).collect()
     }
 
     /// Artifacts whose job was deleted (by retention), to remove.

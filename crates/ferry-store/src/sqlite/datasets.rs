@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use ferry_core::dataset::{DatasetChange, DatasetInfo, DatasetItem, DatasetRun, OutputMode};
 use futures_util::TryStreamExt;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, sqlite::SqliteRow};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::{SqliteStore, from_ms, json, ms, opt_from_ms, parse_id, to_text};
+use super::{SqliteStore, ms, to_text};
 use crate::{
     StoreError, StoreResult,
     datasets::{
@@ -220,36 +220,6 @@ const INFO_SELECT: &str = "SELECT d.name, d.key_field, d.live, d.gone, d.fields,
        ON r.id = (SELECT max(id) FROM ferry_dataset_runs WHERE dataset_id = d.id) \
      WHERE d.tenant_id = ?1 AND (?2 IS NULL OR d.name = ?2) ORDER BY d.name";
 
-fn run_from_row(row: &SqliteRow, id_column: &str, gone_column: &str) -> StoreResult<DatasetRun> {
-    let mode: String = row.try_get("mode")?;
-    Ok(DatasetRun {
-        id: row.try_get(id_column)?,
-        job_id: parse_id(&row.try_get::<String, _>("job_id")?)?,
-        mode: mode.parse().map_err(StoreError::Corrupt)?,
-        new: row.try_get::<i64, _>("new")? as u64,
-        changed: row.try_get::<i64, _>("changed")? as u64,
-        unchanged: row.try_get::<i64, _>("unchanged")? as u64,
-        gone: row.try_get::<i64, _>(gone_column)? as u64,
-        at: from_ms(row.try_get("at")?)?,
-    })
-}
-
-fn info_from_row(row: &SqliteRow) -> StoreResult<DatasetInfo> {
-    let has_run = row.try_get::<Option<i64>, _>("run_id")?.is_some();
-    Ok(DatasetInfo {
-        name: row.try_get("name")?,
-        key: row.try_get("key_field")?,
-        items: row.try_get::<i64, _>("live")? as u64,
-        gone: row.try_get::<i64, _>("gone")? as u64,
-        fields: fields_of(row.try_get("fields")?)?,
-        created_at: from_ms(row.try_get("created_at")?)?,
-        updated_at: from_ms(row.try_get("updated_at")?)?,
-        last_run: has_run
-            .then(|| run_from_row(row, "run_id", "run_gone"))
-            .transpose()?,
-    })
-}
-
 impl SqliteStore {
     pub async fn dataset_list(&self, tenant_id: &str) -> StoreResult<Vec<DatasetInfo>> {
         sqlx::query(INFO_SELECT)
@@ -258,7 +228,7 @@ impl SqliteStore {
             .fetch_all(&self.read)
             .await?
             .iter()
-            .map(info_from_row)
+            .map(crate::rows::dataset_info)
             .collect()
     }
 
@@ -273,7 +243,7 @@ impl SqliteStore {
             .fetch_optional(&self.read)
             .await?
             .as_ref()
-            .map(info_from_row)
+            .map(crate::rows::dataset_info)
             .transpose()
     }
 
@@ -307,18 +277,7 @@ impl SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.read)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(DatasetItem {
-                    seq: row.try_get("seq")?,
-                    key: row.try_get("key")?,
-                    data: json(&row.try_get::<String, _>("data")?)?,
-                    first_seen_at: from_ms(row.try_get("first_seen_at")?)?,
-                    changed_at: from_ms(row.try_get("changed_at")?)?,
-                    gone_at: opt_from_ms(row.try_get("gone_at")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::dataset_item).collect()
     }
 
     pub async fn dataset_runs(
@@ -338,7 +297,7 @@ impl SqliteStore {
         .fetch_all(&self.read)
         .await?;
         rows.iter()
-            .map(|row| run_from_row(row, "id", "gone"))
+            .map(|row| crate::rows::dataset_run(row, "id", "gone"))
             .collect()
     }
 }

@@ -5,7 +5,7 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use crate::{EventFilter, StoreResult, shared};
 
-use super::{SqliteStore, event_row, ms, push_kind_filter};
+use super::{SqliteStore, ms, push_kind_filter};
 
 impl SqliteStore {
     pub async fn events_read(
@@ -55,7 +55,7 @@ impl SqliteStore {
         let rows = q.build().fetch_all(&self.read).await?;
         let events = rows
             .iter()
-            .map(event_row)
+            .map(crate::rows::event)
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(shared::event_page(events, limit, upper))
     }
@@ -67,7 +67,7 @@ impl SqliteStore {
         .bind(id)
         .fetch_optional(&self.read)
         .await?;
-        row.as_ref().map(event_row).transpose()
+        row.as_ref().map(crate::rows::event).transpose()
     }
 
     /// The newest event id (a new webhook delivers what comes after it).

@@ -8,8 +8,8 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use crate::{Entity, Inserted, ListParams, StoreError, StoreResult, shared};
 
 use super::{
-    SqliteStore, from_ms, insert_jobs, job_by_id, job_from_row, json, ms, opt_from_ms, parse_state,
-    push_kind_filter, push_not_paused,
+    SqliteStore, insert_jobs, job_by_id, ms, opt_from_ms, parse_state, push_kind_filter,
+    push_not_paused,
 };
 
 impl SqliteStore {
@@ -35,7 +35,7 @@ impl SqliteStore {
         .fetch_optional(&self.read)
         .await?
         .ok_or(StoreError::NotFound(Entity::Job))?;
-        job_from_row(&row)
+        crate::rows::job(&row)
     }
 
     pub async fn job_list(&self, params: &ListParams) -> StoreResult<Vec<Job>> {
@@ -64,7 +64,7 @@ impl SqliteStore {
         q.push(" ORDER BY id DESC LIMIT ")
             .push_bind(params.limit as i64);
         let rows = q.build().fetch_all(&self.read).await?;
-        rows.iter().map(job_from_row).collect()
+        rows.iter().map(crate::rows::job).collect()
     }
 
     pub async fn job_items(
@@ -85,16 +85,7 @@ impl SqliteStore {
         .bind(limit as i64)
         .fetch_all(&self.read)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(JobItem {
-                    seq: row.try_get("seq")?,
-                    attempt: row.try_get::<i64, _>("attempt")? as u32,
-                    data: json(row.try_get("data")?)?,
-                    created_at: from_ms(row.try_get("created_at")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::job_item).collect()
     }
 
     pub async fn job_counts(&self, tenant_id: &str) -> StoreResult<Vec<(JobState, u64)>> {
@@ -218,7 +209,7 @@ impl SqliteStore {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound(Entity::Job))?;
-        let job = job_from_row(&row)?;
+        let job = crate::rows::job(&row)?;
         match job.status {
             JobState::Scheduled | JobState::Pending => {
                 sqlx::query(

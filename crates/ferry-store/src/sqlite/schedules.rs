@@ -2,13 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use ferry_core::ScheduleId;
-use sqlx::Row;
 
 use ferry_core::schedule::Schedule;
 
 use crate::{StoreError, StoreResult};
 
-use super::{SqliteStore, from_ms, ms, opt_from_ms, opt_json, parse_id};
+use super::{SqliteStore, ms};
 
 impl SqliteStore {
     /// Adds a schedule; false when the tenant has one of that name.
@@ -44,25 +43,7 @@ impl SqliteStore {
         .bind(tenant_id)
         .fetch_all(&self.read)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("tenant_id")?,
-                    Schedule {
-                        id: parse_id(&row.try_get::<String, _>("id")?)?,
-                        name: row.try_get("name")?,
-                        cron: row.try_get("cron")?,
-                        timezone: row.try_get("timezone")?,
-                        job: opt_json(row.try_get("job")?)?.unwrap_or_default(),
-                        catch_up: row.try_get("catch_up")?,
-                        paused: row.try_get("paused")?,
-                        next_at: from_ms(row.try_get("next_at")?)?,
-                        last_at: opt_from_ms(row.try_get("last_at")?)?,
-                        created_at: from_ms(row.try_get("created_at")?)?,
-                    },
-                ))
-            })
-            .collect()
+        rows.iter().map(crate::rows::schedule).collect()
     }
 
     pub async fn schedule_delete(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {

@@ -3,13 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use ferry_core::{DeliveryId, JobId, WebhookId};
-use sqlx::Row;
 
 use ferry_core::api::DeliveryInfo;
 
 use crate::{DeliveryOutcome, DueDelivery, StoreError, StoreResult, WebhookRow};
 
-use super::{SqliteStore, from_ms, ms, opt_from_ms, opt_json, parse_id};
+use super::{SqliteStore, ms};
 
 impl SqliteStore {
     pub async fn webhook_insert(&self, w: &WebhookRow) -> StoreResult<()> {
@@ -39,20 +38,7 @@ impl SqliteStore {
         .bind(tenant_id)
         .fetch_all(&self.read)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(WebhookRow {
-                    id: parse_id(&row.try_get::<String, _>("id")?)?,
-                    tenant_id: row.try_get("tenant_id")?,
-                    url: row.try_get("url")?,
-                    sealed_secret: row.try_get("sealed_secret")?,
-                    events: opt_json(row.try_get("events")?)?.unwrap_or_default(),
-                    kinds: opt_json(row.try_get("kinds")?)?.unwrap_or_default(),
-                    cursor: row.try_get("cursor")?,
-                    created_at: from_ms(row.try_get("created_at")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::webhook).collect()
     }
 
     pub async fn webhook_delete(&self, tenant_id: &str, id: WebhookId) -> StoreResult<bool> {
@@ -139,20 +125,7 @@ impl SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.read)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(DueDelivery {
-                    id: parse_id(&row.try_get::<String, _>("id")?)?,
-                    webhook_id: parse_id(&row.try_get::<String, _>("webhook_id")?)?,
-                    tenant_id: row.try_get("tenant_id")?,
-                    url: row.try_get("url")?,
-                    sealed_secret: row.try_get("sealed_secret")?,
-                    event_id: row.try_get("event_id")?,
-                    attempts: row.try_get::<i64, _>("attempts")? as u32,
-                    created_at: from_ms(row.try_get("created_at")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::due_delivery).collect()
     }
 
     pub async fn delivery_record(&self, id: DeliveryId, o: &DeliveryOutcome) -> StoreResult<()> {
@@ -197,21 +170,7 @@ impl SqliteStore {
         .fetch_all(&self.read)
         .await?;
         rows.iter()
-            .map(|row| {
-                Ok(DeliveryInfo {
-                    id: parse_id(&row.try_get::<String, _>("id")?)?,
-                    event_id: row.try_get("event_id")?,
-                    status: row.try_get("status")?,
-                    attempts: row.try_get::<i64, _>("attempts")? as u32,
-                    next_at: from_ms(row.try_get("next_at")?)?,
-                    last_status: row
-                        .try_get::<Option<i64>, _>("last_status")?
-                        .map(|s| s as u16),
-                    last_error: row.try_get("last_error")?,
-                    created_at: from_ms(row.try_get("created_at")?)?,
-                    delivered_at: opt_from_ms(row.try_get("delivered_at")?)?,
-                })
-            })
+            .map(crate::rows::delivery)
             .collect::<StoreResult<Vec<_>>>()
             .map(Some)
     }
