@@ -12,7 +12,6 @@ use ferry_core::{
 use ferry_testkit::{API_TOKEN, TestServer, WORKER_TOKEN, job};
 use serde_json::json;
 
-#[path = "api/hooks.rs"]
 mod hooks;
 
 fn claim_req(kinds: &[&str], max_jobs: u32, wait_ms: u64) -> ClaimRequest {

@@ -1,0 +1,11 @@
+//! ferry-server's integration tests, one binary (one link) with a module per area: the
+//! HTTP API's stories (`api`, with webhooks and schedules in `api::hooks`), chains,
+//! datasets, limits, PostgreSQL-only behaviour and a disk that fills up. Each starts the
+//! real server on a random port through `ferry_testkit::TestServer`.
+
+mod api;
+mod chains;
+mod datasets;
+mod limits;
+mod postgres;
+mod storage;
