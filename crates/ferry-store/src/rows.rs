@@ -53,13 +53,13 @@ pub(crate) trait Columns {
             .ok_or_else(|| StoreError::Corrupt(format!("{col} is NULL")))
     }
 
-    fn opt_json<T: DeserializeOwned>(&self, col: &str) -> StoreResult<Option<T>> {
-        self.opt_value(col)?
-            .map(|v| {
-                serde_json::from_value(v).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
-            })
-            .transpose()
-    }
+    /// A JSON column as `T` (each backend decodes it in one step, without an
+    /// intermediate `Value`).
+    fn opt_json<T: DeserializeOwned>(&self, col: &str) -> StoreResult<Option<T>>;
+}
+
+fn corrupt(col: &str, e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(format!("{col}: {e}"))
 }
 
 pub(crate) fn from_ms(ms: i64) -> StoreResult<DateTime<Utc>> {
@@ -100,10 +100,12 @@ impl Columns for SqliteRow {
     }
 
     fn opt_value(&self, col: &str) -> StoreResult<Option<Value>> {
-        self.try_get::<Option<String>, _>(col)?
-            .map(|text| {
-                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
-            })
+        self.opt_json(col)
+    }
+
+    fn opt_json<T: DeserializeOwned>(&self, col: &str) -> StoreResult<Option<T>> {
+        self.try_get::<Option<&str>, _>(col)?
+            .map(|text| serde_json::from_str(text).map_err(|e| corrupt(col, e)))
             .transpose()
     }
 }
@@ -143,6 +145,12 @@ impl Columns for PgRow {
 
     fn opt_value(&self, col: &str) -> StoreResult<Option<Value>> {
         Ok(self.try_get(col)?)
+    }
+
+    fn opt_json<T: DeserializeOwned>(&self, col: &str) -> StoreResult<Option<T>> {
+        self.try_get::<Option<sqlx::types::Json<T>>, _>(col)
+            .map(|v| v.map(|sqlx::types::Json(t)| t))
+            .map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
     }
 }
 

@@ -11,9 +11,7 @@ use ferry_worker::{Registry, Worker, WorkerConfig, builtin};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-mod common;
-
-use common::{API, WORKER, ferry, free_port, start_server};
+use crate::common::{API, WORKER, ferry, free_port, start_server};
 
 async fn count_final(api: &Client, ids: &[ferry_core::JobId]) -> usize {
     let mut n = 0;

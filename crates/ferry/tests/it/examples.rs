@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-mod common;
-
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -204,7 +202,7 @@ async fn the_reviews_example_runs_against_the_demo_site() {
     let recipe = root().join("examples/reviews.yaml");
     let input = format!("site={}", site.url.trim_start_matches("http://"));
     let ferry = |args: &[&str]| {
-        let mut cmd = common::ferry(args);
+        let mut cmd = crate::common::ferry(args);
         cmd.env("FERRY_API_TOKEN", API_TOKEN)
             .env("FERRY_SERVER_URL", &server.url);
         cmd

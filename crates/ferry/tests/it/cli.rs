@@ -12,9 +12,7 @@ use ferry_worker::{Worker, WorkerConfig, builtin};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-mod common;
-
-use common::ferry;
+use crate::common::ferry;
 
 /// `ferry ARGS` against `server` with the API token.
 async fn run(server: &TestServer, args: &[&str]) -> Output {

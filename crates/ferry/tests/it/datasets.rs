@@ -12,9 +12,7 @@ use ferry_core::{
 };
 use serde_json::json;
 
-mod common;
-
-use common::{API, WORKER, ferry, free_port, start_server};
+use crate::common::{API, WORKER, ferry, free_port, start_server};
 
 const ROWS: usize = 100_000;
 /// Rows per progress report (the most one report may carry).

@@ -1,8 +1,6 @@
 //! What the process tests share: running the real `ferry` binary with a clean environment,
 //! and starting `ferry serve` on a free port with known tokens.
 
-#![allow(dead_code)] // each test binary uses its own part
-
 use std::{path::Path, process::Stdio, time::Duration};
 
 use ferry_client::Client;

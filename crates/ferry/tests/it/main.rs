@@ -1,0 +1,12 @@
+//! The `ferry` binary's integration tests, one test binary with a module per area: the CLI
+//! (`cli`), processes (`processes`: serve, worker, demo, signals), a cluster of servers,
+//! datasets end to end, the examples the docs use, and the tidy rules over the whole
+//! workspace. Helpers that start the real binary live in `common`.
+
+mod cli;
+mod cluster;
+mod common;
+mod datasets;
+mod examples;
+mod processes;
+mod tidy;
