@@ -52,14 +52,15 @@ fn created(job: Job, status: StatusCode) -> Response {
 /// `POST /v1/jobs?wait=SECONDS`: answer once the job is final, or after that long.
 #[derive(Debug, Default)]
 struct SubmitQuery {
-    wait: Option<f64>,
+    /// Every `wait` given (each must be in range; the last one counts).
+    waits: Vec<f64>,
 }
 
 impl FromQuery for SubmitQuery {
     const PARAMS: &'static [&'static str] = &["wait"];
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
-        self.wait = Some(number(key, value, "a number of seconds")?);
+        self.waits.push(number(key, value, "a number of seconds")?);
         Ok(())
     }
 }
@@ -70,19 +71,17 @@ async fn submit(
     Query(query): Query<SubmitQuery>,
     Json(spec): Json<SubmitJob>,
 ) -> Result<Response, ApiError> {
-    let wait = match query.wait {
-        None => None,
-        Some(secs) => {
-            let max = queue.config().max_sync_wait.as_secs_f64();
-            if !(0.0..=max).contains(&secs) {
-                return Err(ApiError::field(
-                    "wait",
-                    format!("must be between 0 and {max} seconds"),
-                ));
-            }
-            Some(Duration::from_secs_f64(secs))
-        }
-    };
+    let max = queue.config().max_sync_wait.as_secs_f64();
+    if query.waits.iter().any(|secs| !(0.0..=max).contains(secs)) {
+        return Err(ApiError::field(
+            "wait",
+            format!("must be between 0 and {max} seconds"),
+        ));
+    }
+    let wait = query
+        .waits
+        .last()
+        .map(|secs| Duration::from_secs_f64(*secs));
     let Some(inserted) = queue
         .submit_specs(&principal.tenant, vec![spec], false)
         .await?

@@ -65,7 +65,12 @@ pub fn page_size(field: &str, value: &str, max: u32) -> Result<u32, FieldError> 
         .parse()
         .ok()
         .filter(|n| (1..=max).contains(n))
-        .ok_or_else(|| FieldError::new(field, format!("a whole number from 1 to {max}")))
+        .ok_or_else(|| {
+            FieldError::new(
+                field,
+                format!("{value:?} is not a whole number from 1 to {max}"),
+            )
+        })
 }
 
 /// `after` and `limit`: where a page starts (an item's or event's seq) and its size.

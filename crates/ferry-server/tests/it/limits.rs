@@ -130,6 +130,38 @@ fn reqwest_client() -> reqwest::Client {
 
 /// A client that opens a connection and trickles its headers is cut off after the header
 /// read timeout, and the server goes on answering others.
+/// A query parameter given twice is checked every time it is given: `?wait=` out of range
+/// is refused even when a later `wait` is in range, and a limit that is not a number says
+/// what it should be.
+#[tokio::test]
+async fn every_value_of_a_repeated_query_parameter_is_checked() {
+    let server = TestServer::spawn().await;
+    let raw = server.raw();
+    let body = json!({"kind": "q.wait", "payload": {}}).to_string();
+    let answer = raw
+        .json(
+            "POST",
+            "/v1/jobs?wait=99999&wait=1",
+            ferry_testkit::API_TOKEN,
+            &body,
+        )
+        .await;
+    assert_eq!(answer.status, 422, "{:?}", answer.body);
+    assert_eq!(answer.body["error"]["fields"][0]["field"], "wait");
+
+    let answer = raw
+        .json("GET", "/v1/events?limit=abc", ferry_testkit::API_TOKEN, "")
+        .await;
+    assert_eq!(answer.status, 422, "{:?}", answer.body);
+    let message = answer.body["error"]["fields"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("\"abc\"") && message.contains("from 1 to"),
+        "{message}"
+    );
+}
+
 #[tokio::test]
 async fn a_client_that_trickles_its_headers_is_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
