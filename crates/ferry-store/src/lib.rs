@@ -23,6 +23,7 @@ use ferry_core::{
 };
 
 pub use error::{Entity, StoreError, StoreResult};
+pub use params::{ApiKeyRow, TenantRow};
 pub use params::{
     ClaimParams, CompleteParams, Completed, DeliveryOutcome, DueDelivery, EventFilter, FailParams,
     Inserted, LeasedJob, ListParams, NewBatch, ProgressParams, Transition, WebhookRow,
@@ -546,6 +547,45 @@ impl Store {
         tenant_id: Option<&str>,
     ) -> StoreResult<Vec<(String, ferry_core::schedule::Schedule)>> {
         dispatch!(self, s => s.schedule_list(tenant_id).await)
+    }
+
+    /// Adds a tenant; false when one with that id exists.
+    pub async fn tenant_insert(&self, t: &TenantRow) -> StoreResult<bool> {
+        dispatch!(self, s => s.tenant_insert(t).await)
+    }
+
+    pub async fn tenant_list(&self) -> StoreResult<Vec<TenantRow>> {
+        dispatch!(self, s => s.tenant_list().await)
+    }
+
+    /// Stores a new API key (its prefix is unique; the secret only as the server's hash).
+    pub async fn api_key_insert(&self, k: &ApiKeyRow) -> StoreResult<()> {
+        dispatch!(self, s => s.api_key_insert(k).await)
+    }
+
+    /// The key with this prefix, revoked or expired ones included (the caller decides).
+    pub async fn api_key_get(&self, prefix: &str) -> StoreResult<Option<ApiKeyRow>> {
+        dispatch!(self, s => s.api_key_get(prefix).await)
+    }
+
+    /// The tenant's keys, oldest first.
+    pub async fn api_key_list(&self, tenant_id: &str) -> StoreResult<Vec<ApiKeyRow>> {
+        dispatch!(self, s => s.api_key_list(tenant_id).await)
+    }
+
+    /// Revokes the tenant's key; false when it has no such key or it was revoked already.
+    pub async fn api_key_revoke(
+        &self,
+        tenant_id: &str,
+        prefix: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        dispatch!(self, s => s.api_key_revoke(tenant_id, prefix, now).await)
+    }
+
+    /// Records that the key was used now.
+    pub async fn api_key_used(&self, prefix: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        dispatch!(self, s => s.api_key_used(prefix, now).await)
     }
 
     pub async fn schedule_delete(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {

@@ -91,6 +91,11 @@ pub const SQLITE: &[Migration] = &[
         name: "event_type_index",
         sql: include_str!("../migrations/sqlite/0016_event_type_index.sql"),
     },
+    Migration {
+        version: 17,
+        name: "keys",
+        sql: include_str!("../migrations/sqlite/0017_keys.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -174,5 +179,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 16,
         name: "event_type_index",
         sql: include_str!("../migrations/postgres/0016_event_type_index.sql"),
+    },
+    Migration {
+        version: 17,
+        name: "keys",
+        sql: include_str!("../migrations/postgres/0017_keys.sql"),
     },
 ];

@@ -67,6 +67,31 @@ pub struct Transition {
     pub to: JobState,
 }
 
+/// A tenant: every resource belongs to exactly one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An API key (or worker token: role `worker`) as the store keeps it: found by its visible
+/// prefix, its secret only as a keyed hash computed by the server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyRow {
+    pub prefix: String,
+    pub tenant_id: String,
+    pub role: String,
+    pub secret_hash: Vec<u8>,
+    /// Kind patterns the key is limited to (`None`: every kind).
+    pub kinds: Option<Vec<String>>,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 /// A webhook as the store keeps it (the secret sealed by the server).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookRow {

@@ -75,6 +75,7 @@ mod batches;
 mod blobs;
 mod events;
 mod jobs;
+mod keys;
 mod lease;
 mod maintenance;
 mod schedules;

@@ -385,3 +385,28 @@ pub(crate) fn dataset_item(row: &impl Columns) -> StoreResult<ferry_core::datase
         gone_at: row.opt_time("gone_at")?,
     })
 }
+
+/// A tenant.
+pub(crate) fn tenant(row: &impl Columns) -> StoreResult<crate::TenantRow> {
+    Ok(crate::TenantRow {
+        id: row.text("id")?,
+        name: row.text("name")?,
+        created_at: row.time("created_at")?,
+    })
+}
+
+/// An API key (its secret only as the hash the server computed).
+pub(crate) fn api_key(row: &impl Columns) -> StoreResult<crate::ApiKeyRow> {
+    Ok(crate::ApiKeyRow {
+        prefix: row.text("prefix")?,
+        tenant_id: row.text("tenant_id")?,
+        role: row.text("role")?,
+        secret_hash: row.bytes("secret_hash")?,
+        kinds: row.opt_json("kinds")?,
+        name: row.text("name")?,
+        created_at: row.time("created_at")?,
+        expires_at: row.opt_time("expires_at")?,
+        last_used_at: row.opt_time("last_used_at")?,
+        revoked_at: row.opt_time("revoked_at")?,
+    })
+}
