@@ -26,6 +26,7 @@ mod leader;
 
 pub use leader::LeaderSession;
 
+use crate::rows::{from_ms, opt_from_ms, state as parse_state};
 use crate::{
     Entity, Inserted, StoreError, StoreResult, migrate,
     shared::{self, LeaseRow},
@@ -85,14 +86,6 @@ fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn from_ms(ms: i64) -> StoreResult<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("bad time {ms}")))
-}
-
-fn opt_from_ms(ms: Option<i64>) -> StoreResult<Option<DateTime<Utc>>> {
-    ms.map(from_ms).transpose()
-}
-
 fn from_json<T: serde::de::DeserializeOwned>(value: Option<Value>) -> StoreResult<Option<T>> {
     value
         .map(|v| {
@@ -103,11 +96,6 @@ fn from_json<T: serde::de::DeserializeOwned>(value: Option<Value>) -> StoreResul
 
 fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
-}
-
-fn parse_state(text: &str) -> StoreResult<JobState> {
-    text.parse()
-        .map_err(|e: ferry_core::state::ParseJobStateError| StoreError::Corrupt(e.to_string()))
 }
 
 /// Appends `AND <kind is not paused>`.

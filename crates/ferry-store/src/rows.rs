@@ -45,7 +45,7 @@ pub(crate) trait Columns {
     }
 
     fn opt_time(&self, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
-        self.opt_int(col)?.map(from_ms).transpose()
+        opt_from_ms(self.opt_int(col)?)
     }
 
     fn value(&self, col: &str) -> StoreResult<Value> {
@@ -60,6 +60,16 @@ pub(crate) trait Columns {
 
 fn corrupt(col: &str, e: serde_json::Error) -> StoreError {
     StoreError::Corrupt(format!("{col}: {e}"))
+}
+
+/// An id stored as text (SQLite).
+pub(crate) fn parse_id<T: FromStr<Err = ParseIdError>>(text: &str) -> StoreResult<T> {
+    text.parse()
+        .map_err(|e: ParseIdError| StoreError::Corrupt(format!("{text:?}: {e}")))
+}
+
+pub(crate) fn opt_from_ms(ms: Option<i64>) -> StoreResult<Option<DateTime<Utc>>> {
+    ms.map(from_ms).transpose()
 }
 
 pub(crate) fn from_ms(ms: i64) -> StoreResult<DateTime<Utc>> {
@@ -91,11 +101,8 @@ impl Columns for SqliteRow {
         &self,
         col: &str,
     ) -> StoreResult<Option<T>> {
-        self.try_get::<Option<String>, _>(col)?
-            .map(|text| {
-                text.parse()
-                    .map_err(|e: ParseIdError| StoreError::Corrupt(format!("{text:?}: {e}")))
-            })
+        self.try_get::<Option<&str>, _>(col)?
+            .map(parse_id)
             .transpose()
     }
 
@@ -165,15 +172,10 @@ pub(crate) fn job(row: &impl Columns) -> StoreResult<Job> {
         rate_per_ms: row.opt_int("rate_per_ms")?,
     }
     .split();
-    let status = row.text("status")?;
     Ok(Job {
         id: row.id("id")?,
         kind: row.text("kind")?,
-        status: status
-            .parse()
-            .map_err(|e: ferry_core::state::ParseJobStateError| {
-                StoreError::Corrupt(e.to_string())
-            })?,
+        status: state(&row.text("status")?)?,
         payload: row.value("payload")?,
         labels: row.opt_json("labels")?.unwrap_or_default(),
         priority: row.int("priority")? as i32,

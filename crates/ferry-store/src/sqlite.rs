@@ -6,7 +6,7 @@
 //! does not match is diagnosed afterwards to answer `LeaseLost`, `NotFound` or the
 //! idempotent repeat of an already-applied report.
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{path::Path, time::Duration};
 
 use chrono::{DateTime, Utc};
 use ferry_core::{
@@ -23,6 +23,7 @@ use sqlx::{
 
 mod datasets;
 
+use crate::rows::{from_ms, opt_from_ms, parse_id, state as parse_state};
 use crate::{
     Entity, Inserted, StoreError, StoreResult, migrate,
     shared::{self, LeaseRow},
@@ -76,14 +77,6 @@ fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn from_ms(ms: i64) -> StoreResult<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("bad time {ms}")))
-}
-
-fn opt_from_ms(ms: Option<i64>) -> StoreResult<Option<DateTime<Utc>>> {
-    ms.map(from_ms).transpose()
-}
-
 fn json(text: &str) -> StoreResult<Value> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("bad json: {e}")))
 }
@@ -98,15 +91,6 @@ fn opt_json<T: serde::de::DeserializeOwned>(text: Option<String>) -> StoreResult
 fn to_text<T: serde::Serialize>(value: &T) -> String {
     // Serializing our own plain data types cannot fail.
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
-}
-
-fn parse_id<T: FromStr<Err = ferry_core::id::ParseIdError>>(text: &str) -> StoreResult<T> {
-    text.parse()
-        .map_err(|e: ferry_core::id::ParseIdError| StoreError::Corrupt(format!("{text:?}: {e}")))
-}
-
-fn parse_state(text: &str) -> StoreResult<JobState> {
-    JobState::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Appends `AND <kind is not paused>`.
