@@ -39,6 +39,17 @@ pub enum ErrorCode {
     /// The client (or the server) holds as many event streams open as it may; close one,
     /// or retry after `Retry-After`.
     TooManyStreams,
+    /// The credential is valid but its role may not do this (a viewer key that writes, a
+    /// worker token on the client API, an editor managing keys).
+    Forbidden,
+    /// The key or worker token is limited to kind patterns that do not include this kind.
+    KindNotAllowed,
+    /// The key or worker token has expired; make a new one.
+    KeyExpired,
+    /// The key or worker token was revoked.
+    KeyRevoked,
+    /// This client address sent too many wrong credentials; retry after `Retry-After`.
+    TooManyAuthFailures,
 }
 
 impl ErrorCode {
@@ -60,6 +71,11 @@ impl ErrorCode {
             ErrorCode::SessionNotNamed => "SESSION_NOT_NAMED",
             ErrorCode::StorageUnavailable => "STORAGE_UNAVAILABLE",
             ErrorCode::TooManyStreams => "TOO_MANY_STREAMS",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::KindNotAllowed => "KIND_NOT_ALLOWED",
+            ErrorCode::KeyExpired => "KEY_EXPIRED",
+            ErrorCode::KeyRevoked => "KEY_REVOKED",
+            ErrorCode::TooManyAuthFailures => "TOO_MANY_AUTH_FAILURES",
         }
     }
 }

@@ -94,6 +94,19 @@ impl KindPattern {
             KindPattern::Prefix(prefix) => kind.starts_with(prefix.as_str()),
         }
     }
+
+    /// Whether every kind `other` matches is matched by `self` too (`baemin.*` covers
+    /// `baemin.sync` and `baemin.reviews.*`, not `*`).
+    pub fn covers(&self, other: &KindPattern) -> bool {
+        match (self, other) {
+            (KindPattern::Any, _) => true,
+            (_, KindPattern::Any) => false,
+            (KindPattern::Exact(a), KindPattern::Exact(b)) => a == b,
+            (KindPattern::Exact(_), KindPattern::Prefix(_)) => false,
+            (KindPattern::Prefix(p), KindPattern::Exact(k)) => k.as_str().starts_with(p.as_str()),
+            (KindPattern::Prefix(p), KindPattern::Prefix(q)) => q.starts_with(p.as_str()),
+        }
+    }
 }
 
 impl fmt::Display for KindPattern {
@@ -148,6 +161,25 @@ impl<'de> Deserialize<'de> for KindPattern {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pattern_covers_what_it_matches_and_nothing_wider() {
+        let p = |s: &str| s.parse::<KindPattern>().expect("pattern");
+        for (outer, inner, covers) in [
+            ("*", "*", true),
+            ("*", "a.b", true),
+            ("baemin.*", "baemin.sync", true),
+            ("baemin.*", "baemin.reviews.*", true),
+            ("baemin.*", "baemin.*", true),
+            ("baemin.*", "baeminx.sync", false),
+            ("baemin.*", "*", false),
+            ("baemin.sync", "baemin.sync", true),
+            ("baemin.sync", "baemin.*", false),
+            ("baemin.reviews.*", "baemin.*", false),
+        ] {
+            assert_eq!(p(outer).covers(&p(inner)), covers, "{outer} covers {inner}");
+        }
+    }
 
     #[test]
     fn kinds() {

@@ -58,6 +58,9 @@ pub struct ServerConfig {
     pub max_streams_per_client: usize,
     /// Most event streams open on this server in all (default 10,000).
     pub max_streams: usize,
+    /// Most wrong credentials one client address may send per minute (default 60); more
+    /// are answered `429 TOO_MANY_AUTH_FAILURES` until the minute is over.
+    pub max_auth_failures_per_minute: u32,
 }
 
 impl ServerConfig {
@@ -81,6 +84,7 @@ impl ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             max_streams_per_client: 100,
             max_streams: 10_000,
+            max_auth_failures_per_minute: 60,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! It never launches a browser and never runs a job itself; workers do, over HTTP.
 
 pub mod app;
+mod auth_failures;
 mod config;
 mod event_tail;
 pub mod http;

@@ -50,6 +50,12 @@ pub struct Queue {
     waiting_claims: std::sync::atomic::AtomicUsize,
     /// Places for open event streams.
     stream_slots: Arc<crate::stream_slots::StreamSlots>,
+    /// Hashes API keys (derived from the sealing key).
+    key_hasher: crate::app::KeyHasher,
+    /// Keys looked up recently.
+    key_cache: crate::app::KeyCache,
+    /// Wrong credentials per client address.
+    auth_failures: crate::auth_failures::AuthFailures,
     shutdown: CancellationToken,
 }
 
@@ -65,10 +71,18 @@ impl Queue {
             config.max_streams_per_client,
             config.max_streams,
         );
+        let key_hasher = crate::app::KeyHasher::new(&config.sealing_key);
+        let auth_failures = crate::auth_failures::AuthFailures::new(
+            config.max_auth_failures_per_minute,
+            Duration::from_secs(60),
+        );
         Self {
             store,
             clock,
             config,
+            key_hasher,
+            key_cache: crate::app::KeyCache::default(),
+            auth_failures,
             work_available: Arc::new(Notify::new()),
             events_bell: Arc::new(watch::channel(0).0),
             events_unsent: Arc::new(Notify::new()),
@@ -88,6 +102,22 @@ impl Queue {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    pub(crate) fn key_hasher(&self) -> &crate::app::KeyHasher {
+        &self.key_hasher
+    }
+
+    pub(crate) fn key_cache(&self) -> &crate::app::KeyCache {
+        &self.key_cache
+    }
+
+    pub(crate) fn auth_failures(&self) -> &crate::auth_failures::AuthFailures {
+        &self.auth_failures
     }
 
     /// Whether the database answers (`GET /healthz`).

@@ -52,6 +52,16 @@ impl SealingKey {
         hex::encode(self.0)
     }
 
+    /// A key for another purpose, derived from this one (HMAC-SHA256 of `label`), so one
+    /// configured secret serves every use without the uses sharing a key.
+    pub(crate) fn derive(&self, label: &str) -> ring::hmac::Key {
+        let tag = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0),
+            label.as_bytes(),
+        );
+        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, tag.as_ref())
+    }
+
     fn key(&self) -> LessSafeKey {
         // 32 bytes is always a valid AES-256 key.
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.0).expect("a 32-byte key"))

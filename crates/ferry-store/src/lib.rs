@@ -384,6 +384,19 @@ impl Store {
         dispatch!(self, s => s.job_next_run_at(tenant_id, kinds, now).await)
     }
 
+    /// Those of `ids` that are jobs of another tenant than `tenant_id` (a worker's lease is
+    /// good only in its own tenant).
+    pub async fn job_ids_of_other_tenants(
+        &self,
+        tenant_id: &str,
+        ids: &[JobId],
+    ) -> StoreResult<Vec<JobId>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        dispatch!(self, s => s.job_ids_of_other_tenants(tenant_id, ids).await)
+    }
+
     pub async fn job_heartbeat(
         &self,
         id: JobId,

@@ -96,6 +96,11 @@ pub const SQLITE: &[Migration] = &[
         name: "keys",
         sql: include_str!("../migrations/sqlite/0017_keys.sql"),
     },
+    Migration {
+        version: 18,
+        name: "default_tenant",
+        sql: include_str!("../migrations/sqlite/0018_default_tenant.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -184,5 +189,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 17,
         name: "keys",
         sql: include_str!("../migrations/postgres/0017_keys.sql"),
+    },
+    Migration {
+        version: 18,
+        name: "default_tenant",
+        sql: include_str!("../migrations/postgres/0018_default_tenant.sql"),
     },
 ];

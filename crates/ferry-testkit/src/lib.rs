@@ -284,6 +284,13 @@ impl TestServer {
         n
     }
 
+    /// The SQLite database file, when the server runs on SQLite.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        self.database_url
+            .is_none()
+            .then(|| self._dir.path().join("ferry.db"))
+    }
+
     /// A plain HTTP client for requests the typed client would never send.
     pub fn raw(&self) -> raw::Raw {
         raw::Raw {

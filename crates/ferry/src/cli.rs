@@ -38,6 +38,12 @@ pub enum Command {
     Dataset(DatasetArgs),
     /// Pause, resume and list paused kinds (paused jobs are not claimed; running ones finish).
     Kinds(KindsArgs),
+    /// Make and list tenants (on this server's database).
+    Tenant(TenantArgs),
+    /// Make, list and revoke a tenant's API keys (on this server's database).
+    Key(KeyArgs),
+    /// Make and revoke a tenant's worker tokens, optionally limited to kinds.
+    WorkerToken(WorkerTokenArgs),
     /// Measure Ferry on this machine.
     Bench(BenchArgs),
     /// Start a server with an embedded worker and run example jobs against a local site.
@@ -105,6 +111,114 @@ pub struct Connect {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+/// The database the identity commands work on: the same settings `ferry serve` takes
+/// (its session key too, which keys are hashed under).
+#[derive(Debug, Args)]
+pub struct Database {
+    /// Where the SQLite database and the session key live [default: ./ferry-data].
+    #[arg(long, env = "FERRY_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL [default: sqlite://<data-dir>/ferry.db].
+    #[arg(long, env = "FERRY_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Print JSON (for scripts) instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TenantArgs {
+    #[command(flatten)]
+    pub db: Database,
+    #[command(subcommand)]
+    pub command: TenantCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Make a tenant: ID is 1-64 of letters, digits, `_` and `-`.
+    Create {
+        id: String,
+        /// A name for people [default: the id].
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List tenants.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    #[command(flatten)]
+    pub db: Database,
+    #[command(subcommand)]
+    pub command: KeyCommand,
+}
+
+/// What a new key or worker token is limited to.
+#[derive(Debug, Args)]
+pub struct NewKeyArgs {
+    /// The tenant the key acts in.
+    #[arg(long, default_value = ferry_core::DEFAULT_TENANT)]
+    pub tenant: String,
+    /// Kind patterns it is limited to, comma separated (`baemin.*,http.request`) [default:
+    /// every kind].
+    #[arg(long, value_delimiter = ',')]
+    pub kinds: Option<Vec<String>>,
+    /// When it stops working: a duration (`90d`, `12h`, `30m`) or an RFC 3339 time.
+    #[arg(long)]
+    pub expires: Option<String>,
+    /// A note for people (`office laptop`).
+    #[arg(long, default_value = "")]
+    pub name: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make an API key; prints only the key (with --json, an object with it).
+    Create {
+        /// viewer (reads), editor (also changes), admin (also keys), worker.
+        #[arg(long)]
+        role: ferry_core::Role,
+        #[command(flatten)]
+        new: NewKeyArgs,
+    },
+    /// List a tenant's keys and worker tokens (never their secrets).
+    List {
+        #[arg(long, default_value = ferry_core::DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// Revoke a key by its prefix (`fk_…`); refused at once, on every instance within a second.
+    Revoke {
+        prefix: String,
+        #[arg(long, default_value = ferry_core::DEFAULT_TENANT)]
+        tenant: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerTokenArgs {
+    #[command(flatten)]
+    pub db: Database,
+    #[command(subcommand)]
+    pub command: WorkerTokenCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkerTokenCommand {
+    /// Make a worker token; prints only the token (with --json, an object with it).
+    Create {
+        #[command(flatten)]
+        new: NewKeyArgs,
+    },
+    /// Revoke a worker token by its prefix (`fw_…`).
+    Revoke {
+        prefix: String,
+        #[arg(long, default_value = ferry_core::DEFAULT_TENANT)]
+        tenant: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -48,6 +48,8 @@ pub struct FileConfig {
     pub max_streams_per_client: Option<usize>,
     /// Most event streams open on one server.
     pub max_streams: Option<usize>,
+    /// Most wrong credentials one client address may send per minute.
+    pub max_auth_failures_per_minute: Option<u32>,
     /// Concurrency limits by key pattern: `[concurrency_limits]` `"account:*" = 1`.
     pub concurrency_limits: Option<std::collections::BTreeMap<String, u32>>,
     /// Seals saved browser sessions: 64 hex digits (default: `session.key` in the data dir,
@@ -263,6 +265,11 @@ pub fn serve_settings(
     }
     if let Some(n) = env_parse::<usize>("FERRY_MAX_STREAMS")?.or(file.max_streams) {
         server.max_streams = n.max(1);
+    }
+    if let Some(n) = env_parse::<u32>("FERRY_MAX_AUTH_FAILURES_PER_MINUTE")?
+        .or(file.max_auth_failures_per_minute)
+    {
+        server.max_auth_failures_per_minute = n.max(1);
     }
     server.job_defaults.concurrency_rules = concurrency_rules(file)?;
     Ok(ServeSettings {

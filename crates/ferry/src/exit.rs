@@ -37,6 +37,9 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
         if cause.is::<StillWaiting>() {
             return TIMED_OUT;
         }
+        if let Some(ferry_server::app::AppError::NotFound(_)) = cause.downcast_ref() {
+            return NOT_FOUND;
+        }
         if let Some(client) = cause.downcast_ref::<ClientError>() {
             return match client {
                 ClientError::Transport(_) => UNREACHABLE,

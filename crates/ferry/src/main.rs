@@ -9,6 +9,7 @@ mod config;
 mod dataset;
 mod demo;
 mod exit;
+mod identity;
 mod job;
 mod serve;
 mod worker;
@@ -41,6 +42,9 @@ fn main() -> ExitCode {
             Command::Dataset(args) => dataset::run(args, cli.config.as_deref()).await,
             Command::Batch(args) => batch::run(args, cli.config.as_deref()).await,
             Command::Kinds(args) => job::kinds(args, cli.config.as_deref()).await,
+            Command::Tenant(args) => identity::tenant(args, cli.config.as_deref()).await,
+            Command::Key(args) => identity::key(args, cli.config.as_deref()).await,
+            Command::WorkerToken(args) => identity::worker_token(args, cli.config.as_deref()).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Demo(args) => demo::run(args).await,
         }

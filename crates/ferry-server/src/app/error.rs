@@ -30,6 +30,21 @@ pub enum AppError {
     /// Stored data that cannot be read back (logged with its detail; a 500).
     #[error("{0}")]
     Internal(String),
+    /// No credentials, or ones that are not a key or token of this server.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The key was right but has expired.
+    #[error("this key expired; make a new one")]
+    KeyExpired,
+    /// The key was right but has been revoked.
+    #[error("this key was revoked")]
+    KeyRevoked,
+    /// The credential's role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The credential is limited to kinds that do not include this one.
+    #[error("{0}")]
+    KindNotAllowed(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -9,21 +9,25 @@
 mod artifacts;
 mod datasets;
 mod error;
+mod keys;
 mod leases;
 mod principal;
 mod reports;
 mod schedules;
 mod sessions;
 pub mod submit;
+mod tenants;
 mod webhooks;
 
 pub use artifacts::{Artifacts, Download};
 pub use datasets::{DatasetReader, Datasets};
 pub use error::{AppError, AppResult};
+pub use keys::{CACHE_TTL as KEY_CACHE_TTL, KeyCache, KeyHasher, Keys};
 pub use leases::Lease;
 pub use principal::{Principal, Role};
 pub use schedules::{MAX_SCHEDULES, Schedules};
 pub use sessions::Sessions;
+pub use tenants::Tenants;
 pub use webhooks::{MAX_WEBHOOK_KINDS, Webhooks};
 
 use crate::Queue;

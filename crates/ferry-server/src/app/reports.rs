@@ -8,7 +8,7 @@ use ferry_core::{
 };
 use ferry_store::ProgressParams;
 
-use super::{AppError, AppResult, Lease};
+use super::{AppError, AppResult, Lease, Principal};
 use crate::Queue;
 
 /// The most items one progress report carries.
@@ -18,9 +18,11 @@ impl Queue {
     /// Records progress and items under `lease`; answers whether the lease still holds.
     pub async fn report_progress(
         &self,
+        who: &Principal,
         lease: &Lease,
         req: ProgressRequest,
     ) -> AppResult<LeaseStatus> {
+        self.fence(who, lease.job).await?;
         let mut errors = Vec::new();
         if req
             .message
@@ -64,8 +66,14 @@ impl Queue {
     }
 
     /// Fails the attempt `lease` holds (retried or dead as the job's policy says).
-    pub async fn report_failure(&self, lease: &Lease, req: FailRequest) -> AppResult<Job> {
+    pub async fn report_failure(
+        &self,
+        who: &Principal,
+        lease: &Lease,
+        req: FailRequest,
+    ) -> AppResult<Job> {
         validate::fail_error(&req.error).map_err(AppError::Invalid)?;
+        self.fence(who, lease.job).await?;
         let error = JobError {
             code: req.error.code,
             message: req.error.message,

@@ -21,6 +21,7 @@ pub struct Schedules<'q>(pub(super) &'q Queue);
 impl Schedules<'_> {
     pub async fn create(&self, who: &Principal, spec: ScheduleSpec) -> AppResult<Schedule> {
         let queue = self.0;
+        who.check_job(&spec.job)?;
         let mut errors = Vec::new();
         let cron = schedule::validate(&spec).map_err(|e| errors.extend(e)).ok();
         if let Err(job_errors) = queue

@@ -8,18 +8,21 @@ use std::collections::HashMap;
 use ferry_core::{FieldError, NewJob, TenantId, api::SubmitJob, dataset::Output};
 use ferry_store::Inserted;
 
-use super::{AppError, AppResult};
+use super::{AppError, AppResult, Principal};
 use crate::Queue;
 
 impl Queue {
-    /// Validates `specs` as jobs of `tenant` (fields named under `jobs[i]` when `batch`),
-    /// checks the datasets they write to, and stores them.
+    /// Validates `specs` as jobs of the principal's tenant (fields named under `jobs[i]`
+    /// when `batch`), checks that the principal may submit their kinds and the datasets
+    /// they write to, and stores them.
     pub async fn submit_specs(
         &self,
-        tenant: &TenantId,
+        who: &Principal,
         specs: Vec<SubmitJob>,
         batch: bool,
     ) -> AppResult<Vec<Inserted>> {
+        specs.iter().try_for_each(|spec| who.check_job(spec))?;
+        let tenant = &who.tenant;
         let jobs = self
             .validate(tenant, specs, batch)
             .await

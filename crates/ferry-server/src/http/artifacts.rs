@@ -3,30 +3,29 @@
 //! `app::Artifacts` keeps the rules.
 
 use axum::{
-    Router,
     body::Bytes,
     extract::{DefaultBodyLimit, Path, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, Method, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{get, put},
+    routing::put,
 };
 use ferry_core::api::{ArtifactInfo, ArtifactList};
 
+use super::routes::{Access, Routes};
 use super::{ApiError, AppState, Json, PathId, Principal, context::Lease};
 
 /// The header carrying the worker's lease on an upload (the body is the file).
 pub const LEASE_HEADER: &str = "ferry-lease";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/jobs/{id}/artifacts", get(list))
-        .route("/v1/jobs/{id}/artifacts/{name}", get(download))
-}
-
-pub fn worker_router(max_bytes: usize) -> Router<AppState> {
-    Router::new()
-        .route("/v1/worker/jobs/{id}/artifacts/{name}", put(upload))
-        .layer(DefaultBodyLimit::max(max_bytes))
+pub fn routes(r: Routes, max_upload_bytes: usize) -> Routes {
+    r.get("/v1/jobs/{id}/artifacts", Access::Read, list)
+        .get("/v1/jobs/{id}/artifacts/{name}", Access::Read, download)
+        .add(
+            Method::PUT,
+            "/v1/worker/jobs/{id}/artifacts/{name}",
+            Access::Worker,
+            put(upload).layer(DefaultBodyLimit::max(max_upload_bytes)),
+        )
 }
 
 async fn upload(

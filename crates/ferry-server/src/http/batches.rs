@@ -3,28 +3,26 @@
 //! order they finish; `POST /v1/batches/{id}/cancel` cancels the unfinished items.
 
 use axum::{
-    Router,
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use ferry_core::{
     BatchId, FieldError, JobId,
     api::{Batch, BatchResultPage, CreateBatch},
 };
 
+use super::routes::{Access, Routes};
 use super::{
     ApiError, AppState, Json, PathId, Principal,
     query::{FromQuery, Query, page_size},
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/batches", post(create))
-        .route("/v1/batches/{id}", get(get_batch))
-        .route("/v1/batches/{id}/results", get(results))
-        .route("/v1/batches/{id}/cancel", post(cancel))
+pub fn routes(r: Routes) -> Routes {
+    r.post("/v1/batches", Access::Write, create)
+        .get("/v1/batches/{id}", Access::Read, get_batch)
+        .get("/v1/batches/{id}/results", Access::Read, results)
+        .post("/v1/batches/{id}/cancel", Access::Write, cancel)
 }
 
 const MAX_RESULTS_PAGE: u32 = 1_000;
@@ -49,6 +47,7 @@ async fn create(
             "each item writes part of the dataset: use \"merge\" (a snapshot would mark the other items' rows gone)",
         ));
     }
+    principal.check_kind(&req.kind)?;
     let specs = (0..req.items.len()).map(|i| req.item_spec(i)).collect();
     // Items share kind and options (a problem with those is named once); an item's own
     // problems (a recipe's) are named by its index.

@@ -5,12 +5,10 @@
 use std::sync::Arc;
 
 use axum::{
-    Router,
     body::Body,
     extract::{Path, State},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use bytes::Bytes;
 use ferry_core::FieldError;
@@ -19,6 +17,7 @@ use ferry_core::dataset::{
 };
 use ferry_store::StoreError;
 
+use super::routes::{Access, Routes};
 use super::{
     ApiError, AppState, Json, Principal,
     query::{FromQuery, Limit, Query, number, page_size},
@@ -29,13 +28,13 @@ const MAX_PAGE: u32 = 1_000;
 /// Rows read per query while exporting: what one export holds in memory at a time.
 const EXPORT_PAGE: u32 = 1_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/datasets", get(list))
-        .route("/v1/datasets/{name}", get(one).delete(remove))
-        .route("/v1/datasets/{name}/items", get(items))
-        .route("/v1/datasets/{name}/runs", get(runs))
-        .route("/v1/datasets/{name}/export", get(export))
+pub fn routes(r: Routes) -> Routes {
+    r.get("/v1/datasets", Access::Read, list)
+        .get("/v1/datasets/{name}", Access::Read, one)
+        .delete("/v1/datasets/{name}", Access::Write, remove)
+        .get("/v1/datasets/{name}/items", Access::Read, items)
+        .get("/v1/datasets/{name}/runs", Access::Read, runs)
+        .get("/v1/datasets/{name}/export", Access::Read, export)
 }
 
 async fn list(

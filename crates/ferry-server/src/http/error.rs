@@ -159,6 +159,25 @@ impl From<AppError> for ApiError {
                 ErrorCode::Internal,
                 message,
             ),
+            AppError::Unauthorized(message) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message)
+            }
+            AppError::KeyExpired => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::KeyExpired,
+                "this key expired; ask an admin of the tenant for a new one",
+            ),
+            AppError::KeyRevoked => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::KeyRevoked,
+                "this key was revoked; ask an admin of the tenant for a new one",
+            ),
+            AppError::Forbidden(message) => {
+                ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
+            }
+            AppError::KindNotAllowed(message) => {
+                ApiError::new(StatusCode::FORBIDDEN, ErrorCode::KindNotAllowed, message)
+            }
             AppError::Store(e) => e.into(),
         }
     }

@@ -14,14 +14,12 @@
 use std::{collections::VecDeque, convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
-    Router,
     extract::State,
     http::{HeaderMap, header},
     response::{
         IntoResponse, Response,
         sse::{Event as SseEvent, KeepAlive, Sse},
     },
-    routing::get,
 };
 use ferry_core::{
     FieldError, KindPattern, TenantId,
@@ -30,6 +28,7 @@ use ferry_core::{
 use ferry_store::EventFilter;
 use futures_util::stream;
 
+use super::routes::{Access, Routes};
 use super::{
     ApiError, AppState, ClientAddr, Json, PathId, Principal,
     query::{FromQuery, Query, number, page_size},
@@ -46,10 +45,12 @@ const STREAM_READ_GAP: Duration = Duration::from_millis(100);
 /// How often a stream tells its client a position at most (an `id:` without data).
 const NOTE_GAP: Duration = Duration::from_secs(1);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/events", get(all_events))
-        .route("/v1/jobs/{id}/events", get(job_events))
+pub fn routes(r: Routes) -> Routes {
+    r.get("/v1/events", Access::Read, all_events).get(
+        "/v1/jobs/{id}/events",
+        Access::Read,
+        job_events,
+    )
 }
 
 struct Params {

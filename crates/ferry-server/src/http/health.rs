@@ -1,12 +1,13 @@
 //! `GET /healthz`: up, and the database answers.
 
-use axum::{Router, extract::State, routing::get};
+use axum::extract::State;
 use ferry_core::api::Health;
 
+use super::routes::{Access, Routes};
 use super::{ApiError, AppState, Json};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(health))
+pub fn routes(r: Routes) -> Routes {
+    r.get("/healthz", Access::Public, health)
 }
 
 async fn health(State(queue): State<AppState>) -> Result<Json<Health>, ApiError> {

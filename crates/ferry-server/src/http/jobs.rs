@@ -3,11 +3,9 @@
 use std::time::Duration;
 
 use axum::{
-    Router,
     extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use ferry_core::{
     FieldError, Job, JobState, KindPattern,
@@ -16,19 +14,20 @@ use ferry_core::{
 };
 use ferry_store::ListParams;
 
+use super::routes::{Access, Routes};
 use super::{
     ApiError, AppState, Json, PathId, Principal,
     query::{FromQuery, Page, Query, number, page_size},
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/jobs", post(submit).get(list))
-        .route("/v1/jobs/batch", post(submit_batch))
-        .route("/v1/jobs/{id}", get(get_job))
-        .route("/v1/jobs/{id}/items", get(items))
-        .route("/v1/jobs/{id}/cancel", post(cancel))
-        .route("/v1/jobs/{id}/retry", post(retry))
+pub fn routes(r: Routes) -> Routes {
+    r.post("/v1/jobs", Access::Write, submit)
+        .get("/v1/jobs", Access::Read, list)
+        .post("/v1/jobs/batch", Access::Write, submit_batch)
+        .get("/v1/jobs/{id}", Access::Read, get_job)
+        .get("/v1/jobs/{id}/items", Access::Read, items)
+        .post("/v1/jobs/{id}/cancel", Access::Write, cancel)
+        .post("/v1/jobs/{id}/retry", Access::Write, retry)
 }
 
 const DEFAULT_PAGE: u32 = 50;
@@ -83,7 +82,7 @@ async fn submit(
         .last()
         .map(|secs| Duration::from_secs_f64(*secs));
     let Some(inserted) = queue
-        .submit_specs(&principal.tenant, vec![spec], false)
+        .submit_specs(&principal, vec![spec], false)
         .await?
         .pop()
     else {
@@ -119,9 +118,7 @@ async fn submit_batch(
     if batch.jobs.is_empty() || batch.jobs.len() > max {
         return Err(ApiError::field("jobs", format!("give 1-{max} jobs")));
     }
-    let inserted = queue
-        .submit_specs(&principal.tenant, batch.jobs, true)
-        .await?;
+    let inserted = queue.submit_specs(&principal, batch.jobs, true).await?;
     let created = inserted.iter().map(|i| i.created).collect();
     let jobs = inserted.into_iter().map(|i| i.job).collect();
     Ok((StatusCode::ACCEPTED, Json(JobsCreated { jobs, created })).into_response())

@@ -1,20 +1,16 @@
 //! Pausing and resuming kinds: `POST /v1/kinds/{pattern}/pause|resume`, and
 //! `GET /v1/kinds/paused`. A paused pattern's jobs are not claimed; running ones finish.
 
-use axum::{
-    Router,
-    extract::{Path, State},
-    routing::{get, post},
-};
+use axum::extract::{Path, State};
 use ferry_core::{KindPattern, api::PausedKinds};
 
+use super::routes::{Access, Routes};
 use super::{ApiError, AppState, Json, Principal};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/kinds/paused", get(paused))
-        .route("/v1/kinds/{pattern}/pause", post(pause))
-        .route("/v1/kinds/{pattern}/resume", post(resume))
+pub fn routes(r: Routes) -> Routes {
+    r.get("/v1/kinds/paused", Access::Read, paused)
+        .post("/v1/kinds/{pattern}/pause", Access::Write, pause)
+        .post("/v1/kinds/{pattern}/resume", Access::Write, resume)
 }
 
 fn pattern(raw: &str) -> Result<KindPattern, ApiError> {

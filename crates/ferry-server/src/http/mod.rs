@@ -1,5 +1,6 @@
-//! The HTTP API. Each resource module owns its router; [`app`] puts them together
-//! with auth, body limits and JSON errors for everything (unknown routes included).
+//! The HTTP API. Each resource module declares its routes with the access each needs
+//! ([`routes`]); [`app`] builds the router from them, every route behind the auth gate,
+//! with body limits and JSON errors for everything (unknown routes included).
 
 mod artifacts;
 mod auth;
@@ -10,9 +11,11 @@ mod error;
 mod events;
 mod health;
 mod jobs;
+mod keys;
 mod kinds;
 mod query;
 mod recipes;
+mod routes;
 mod schedules;
 mod sessions;
 mod webhooks;
@@ -33,51 +36,40 @@ use tower_http::trace::TraceLayer;
 pub use artifacts::LEASE_HEADER;
 pub use context::{Leased, Principal, Role};
 pub use error::{ApiError, Json};
+use routes::Routes;
+pub use routes::{Access, RouteSpec};
 
 use crate::Queue;
 
 pub type AppState = Arc<Queue>;
 
+/// Every route of the API with its access, in the order declared.
+fn routes(max_artifact_bytes: usize) -> Routes {
+    let r = health::routes(Routes::default());
+    let r = jobs::routes(r);
+    let r = kinds::routes(r);
+    let r = batches::routes(r);
+    let r = sessions::routes(r);
+    let r = artifacts::routes(r, max_artifact_bytes);
+    let r = recipes::routes(r);
+    let r = events::routes(r);
+    let r = webhooks::routes(r);
+    let r = schedules::routes(r);
+    let r = datasets::routes(r);
+    let r = keys::routes(r);
+    worker::routes(r)
+}
+
+/// The route table: what the router serves, with the access each route needs.
+pub fn route_table() -> Vec<RouteSpec> {
+    routes(0).specs()
+}
+
 /// The whole API as one router; the test seam.
 pub fn app(queue: AppState) -> Router {
     let config = queue.config().clone();
-    let client = jobs::router()
-        .merge(kinds::router())
-        .merge(batches::router())
-        .merge(sessions::router())
-        .merge(artifacts::router())
-        .merge(recipes::router())
-        .merge(events::router())
-        .merge(webhooks::router())
-        .merge(schedules::router())
-        .merge(datasets::router())
-        .route_layer(middleware::from_fn_with_state(
-            auth::Token {
-                secret: config.api_token.clone(),
-                principal: Principal {
-                    tenant: config.tenant.clone(),
-                    role: Role::Admin,
-                },
-            },
-            auth::require,
-        ));
-    let worker = worker::router()
-        .merge(sessions::worker_router())
-        .merge(artifacts::worker_router(config.max_artifact_bytes))
-        .route_layer(middleware::from_fn_with_state(
-            auth::Token {
-                secret: config.worker_token.clone(),
-                principal: Principal {
-                    tenant: config.tenant.clone(),
-                    role: Role::Worker,
-                },
-            },
-            auth::require,
-        ));
-    Router::new()
-        .merge(health::router())
-        .merge(client)
-        .merge(worker)
+    routes(config.max_artifact_bytes)
+        .into_router(&queue)
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route")
         })

@@ -1,13 +1,13 @@
 //! `GET /v1/recipes/schema`: the JSON Schema of a `browser.run` recipe, for editors and
 //! client-side checks. The server's own check at submit goes further (see `INVALID_RECIPE`).
 
-use axum::{Router, routing::get};
 use serde_json::Value;
 
-use super::{AppState, Json};
+use super::Json;
+use super::routes::{Access, Routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/recipes/schema", get(schema))
+pub fn routes(r: Routes) -> Routes {
+    r.get("/v1/recipes/schema", Access::Read, schema)
 }
 
 async fn schema() -> Json<Value> {

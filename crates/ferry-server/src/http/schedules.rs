@@ -2,21 +2,21 @@
 //! `POST /v1/schedules/{name}/pause|resume`. `services::CronService` fires them.
 
 use axum::{
-    Router,
     extract::{Path, State},
     http::StatusCode,
-    routing::{get, post},
 };
 use ferry_core::schedule::{Schedule, ScheduleList, ScheduleSpec};
 
+use super::routes::{Access, Routes};
 use super::{ApiError, AppState, Json, Principal};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/schedules", post(create).get(list))
-        .route("/v1/schedules/{name}", get(one).delete(remove))
-        .route("/v1/schedules/{name}/pause", post(pause))
-        .route("/v1/schedules/{name}/resume", post(resume))
+pub fn routes(r: Routes) -> Routes {
+    r.post("/v1/schedules", Access::Write, create)
+        .get("/v1/schedules", Access::Read, list)
+        .get("/v1/schedules/{name}", Access::Read, one)
+        .delete("/v1/schedules/{name}", Access::Write, remove)
+        .post("/v1/schedules/{name}/pause", Access::Write, pause)
+        .post("/v1/schedules/{name}/resume", Access::Write, resume)
 }
 
 async fn create(

@@ -3,25 +3,19 @@
 //! under the job's lease. `app::Sessions` keeps the rules.
 
 use axum::{
-    Router,
     extract::{Path, State},
     http::StatusCode,
-    routing::{delete, get, post},
 };
 use ferry_core::api::{SessionList, SessionLoadRequest, SessionLoadResponse, SessionSaveRequest};
 
+use super::routes::{Access, Routes};
 use super::{ApiError, AppState, Json, Leased, Principal};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/sessions", get(list))
-        .route("/v1/sessions/{name}", delete(remove))
-}
-
-pub fn worker_router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/worker/jobs/{id}/session/load", post(load))
-        .route("/v1/worker/jobs/{id}/session/save", post(save))
+pub fn routes(r: Routes) -> Routes {
+    r.get("/v1/sessions", Access::Read, list)
+        .delete("/v1/sessions/{name}", Access::Write, remove)
+        .post("/v1/worker/jobs/{id}/session/load", Access::Worker, load)
+        .post("/v1/worker/jobs/{id}/session/save", Access::Worker, save)
 }
 
 async fn list(

@@ -3,29 +3,29 @@
 //! `app::Webhooks` keeps the rules; `services::WebhookSender` makes the deliveries.
 
 use axum::{
-    Router,
     extract::{Path, State},
     http::StatusCode,
-    routing::{delete, get, post},
 };
 use ferry_core::{
     DeliveryId, WebhookId,
     api::{DeliveryList, WebhookInfo, WebhookList, WebhookSpec},
 };
 
+use super::routes::{Access, Routes};
 use super::{
     ApiError, AppState, Json, PathId, Principal,
     query::{Limit, Query},
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/webhooks", post(create).get(list))
-        .route("/v1/webhooks/{id}", delete(remove))
-        .route("/v1/webhooks/{id}/deliveries", get(deliveries))
-        .route(
+pub fn routes(r: Routes) -> Routes {
+    r.post("/v1/webhooks", Access::Write, create)
+        .get("/v1/webhooks", Access::Read, list)
+        .delete("/v1/webhooks/{id}", Access::Write, remove)
+        .get("/v1/webhooks/{id}/deliveries", Access::Read, deliveries)
+        .post(
             "/v1/webhooks/{id}/deliveries/{delivery}/replay",
-            post(replay),
+            Access::Write,
+            replay,
         )
 }
 

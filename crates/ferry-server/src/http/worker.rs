@@ -1,7 +1,7 @@
 //! The worker API: claim (long-poll), heartbeat, progress, complete, fail. Every call
 //! about a job is fenced by the lease token of the attempt it was claimed with.
 
-use axum::{Router, extract::State, routing::post};
+use axum::extract::State;
 use ferry_core::{
     Job,
     api::{
@@ -13,16 +13,16 @@ use ferry_core::{
 };
 use ferry_store::CompleteParams;
 
+use super::routes::{Access, Routes};
 use super::{ApiError, AppState, Json, Leased, Principal};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/worker/claim", post(claim))
-        .route("/v1/worker/complete", post(complete_batch))
-        .route("/v1/worker/jobs/{id}/heartbeat", post(heartbeat))
-        .route("/v1/worker/jobs/{id}/progress", post(progress))
-        .route("/v1/worker/jobs/{id}/complete", post(complete))
-        .route("/v1/worker/jobs/{id}/fail", post(fail))
+pub fn routes(r: Routes) -> Routes {
+    r.post("/v1/worker/claim", Access::Worker, claim)
+        .post("/v1/worker/complete", Access::Worker, complete_batch)
+        .post("/v1/worker/jobs/{id}/heartbeat", Access::Worker, heartbeat)
+        .post("/v1/worker/jobs/{id}/progress", Access::Worker, progress)
+        .post("/v1/worker/jobs/{id}/complete", Access::Worker, complete)
+        .post("/v1/worker/jobs/{id}/fail", Access::Worker, fail)
 }
 
 const MAX_BATCH_COMPLETE: usize = 1_000;
@@ -33,22 +33,24 @@ async fn claim(
     Json(req): Json<ClaimRequest>,
 ) -> Result<Json<ClaimResponse>, ApiError> {
     let claim = validate::claim(req, &queue.config().lease).map_err(ApiError::validation)?;
-    let jobs = queue.claim(&principal.tenant, &claim).await?;
+    let jobs = queue.claim_for(&principal, &claim).await?;
     Ok(Json(ClaimResponse { jobs }))
 }
 
 async fn heartbeat(
     State(queue): State<AppState>,
+    principal: Principal,
     Leased { lease, .. }: Leased<HeartbeatRequest>,
 ) -> Result<Json<LeaseStatus>, ApiError> {
-    Ok(Json(queue.heartbeat(lease.job, &lease.token).await?))
+    Ok(Json(queue.heartbeat_for(&principal, &lease).await?))
 }
 
 async fn progress(
     State(queue): State<AppState>,
+    principal: Principal,
     Leased { lease, body }: Leased<ProgressRequest>,
 ) -> Result<Json<LeaseStatus>, ApiError> {
-    Ok(Json(queue.report_progress(&lease, body).await?))
+    Ok(Json(queue.report_progress(&principal, &lease, body).await?))
 }
 
 async fn complete(
@@ -56,14 +58,19 @@ async fn complete(
     principal: Principal,
     Leased { lease, body }: Leased<CompleteRequest>,
 ) -> Result<Json<Job>, ApiError> {
-    queue
-        .complete_one(lease.job, &lease.token, &body.result)
-        .await?;
+    let entry = CompleteParams {
+        id: lease.job,
+        lease: &lease.token,
+        result: &body.result,
+    };
+    let mut answers = queue.complete_for(&principal, &[entry]).await?;
+    answers.pop().unwrap_or(Ok(()))?;
     Ok(Json(queue.get(&principal.tenant, lease.job).await?))
 }
 
 async fn complete_batch(
     State(queue): State<AppState>,
+    principal: Principal,
     Json(req): Json<BatchCompleteRequest>,
 ) -> Result<Json<BatchCompleteResponse>, ApiError> {
     if req.jobs.is_empty() || req.jobs.len() > MAX_BATCH_COMPLETE {
@@ -81,7 +88,7 @@ async fn complete_batch(
             result: &e.result,
         })
         .collect();
-    let answers = queue.complete(&entries).await?;
+    let answers = queue.complete_for(&principal, &entries).await?;
     let results = req
         .jobs
         .iter()
@@ -97,7 +104,8 @@ async fn complete_batch(
 
 async fn fail(
     State(queue): State<AppState>,
+    principal: Principal,
     Leased { lease, body }: Leased<FailRequest>,
 ) -> Result<Json<Job>, ApiError> {
-    Ok(Json(queue.report_failure(&lease, body).await?))
+    Ok(Json(queue.report_failure(&principal, &lease, body).await?))
 }

@@ -11,7 +11,10 @@ use ferry_core::schedule::CronTz;
 use ferry_store::StoreError;
 
 use super::Service;
-use crate::{Queue, app::AppError};
+use crate::{
+    Queue,
+    app::{AppError, Principal, Role},
+};
 
 /// How late a tick may fire before it counts as missed.
 const MISSED_AFTER: chrono::Duration = chrono::Duration::minutes(1);
@@ -72,7 +75,8 @@ impl Service for CronService {
                     continue;
                 };
                 // The same rules as a client's submit (`Queue::submit_specs`).
-                match self.queue.submit_specs(&tenant, vec![spec], false).await {
+                let by = Principal::new(tenant, Role::Editor, format!("schedule:{}", s.name));
+                match self.queue.submit_specs(&by, vec![spec], false).await {
                     Ok(_) => fired += 1,
                     Err(AppError::Invalid(errors)) => {
                         tracing::warn!(schedule = %s.name, ?errors, "a schedule's job is no longer valid; the tick enqueued nothing")

@@ -62,28 +62,36 @@ async fn tokens_are_required_and_not_interchangeable() {
     let server = TestServer::spawn().await;
     let raw = server.raw();
     let body = r#"{"kind": "a"}"#;
+    let claim = r#"{"worker_id": "w", "kinds": ["a"]}"#;
     let cases = [
-        raw.send(
-            "POST",
-            "/v1/jobs",
-            &[("Content-Type", "application/json")],
-            body.as_bytes(),
-        )
-        .await,
-        raw.json("POST", "/v1/jobs", "wrong", body).await,
-        raw.json("POST", "/v1/jobs", WORKER_TOKEN, body).await,
-        raw.json(
-            "POST",
-            "/v1/worker/claim",
-            API_TOKEN,
-            r#"{"worker_id": "w", "kinds": ["a"]}"#,
-        )
-        .await,
+        (
+            raw.send(
+                "POST",
+                "/v1/jobs",
+                &[("Content-Type", "application/json")],
+                body.as_bytes(),
+            )
+            .await,
+            (401, "UNAUTHORIZED"),
+        ),
+        (
+            raw.json("POST", "/v1/jobs", "wrong", body).await,
+            (401, "UNAUTHORIZED"),
+        ),
+        // A known token on the other API: who it is is known, what it asks is not allowed.
+        (
+            raw.json("POST", "/v1/jobs", WORKER_TOKEN, body).await,
+            (403, "FORBIDDEN"),
+        ),
+        (
+            raw.json("POST", "/v1/worker/claim", API_TOKEN, claim).await,
+            (403, "FORBIDDEN"),
+        ),
     ];
-    for answer in cases {
+    for (answer, expected) in cases {
         assert_eq!(
             (answer.status, answer.code()),
-            (401, "UNAUTHORIZED"),
+            expected,
             "{:?}",
             answer.body
         );
@@ -909,7 +917,7 @@ async fn paused_kinds_wait_until_resumed() {
         .raw()
         .json("GET", "/v1/kinds/paused", WORKER_TOKEN, "")
         .await;
-    assert_eq!(wrong_token.status, 401);
+    assert_eq!((wrong_token.status, wrong_token.code()), (403, "FORBIDDEN"));
 }
 
 #[tokio::test]
@@ -1126,7 +1134,7 @@ async fn sessions_are_scoped_to_the_job_and_sealed() {
         .session_save(saver.id, &lease, "shop-1", state.clone())
         .await
         .expect_err("the API token is not a worker token");
-    assert_eq!(api_code(refused), ErrorCode::Unauthorized);
+    assert_eq!(api_code(refused), ErrorCode::Forbidden);
 
     server
         .worker

@@ -6,6 +6,7 @@
 mod api;
 mod chains;
 mod datasets;
+mod identity;
 mod limits;
 mod postgres;
 mod storage;

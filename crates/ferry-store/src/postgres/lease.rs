@@ -389,6 +389,24 @@ impl PostgresStore {
         Ok(out)
     }
 
+    pub async fn job_ids_of_other_tenants(
+        &self,
+        tenant_id: &str,
+        ids: &[JobId],
+    ) -> StoreResult<Vec<JobId>> {
+        let ids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
+        Ok(sqlx::query_scalar::<_, Uuid>(
+            "SELECT id FROM ferry.jobs WHERE id = ANY($1) AND tenant_id <> $2",
+        )
+        .bind(ids)
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(JobId::from)
+        .collect())
+    }
+
     /// The running job `id` if `lease` is its current lease.
     pub async fn job_leased(&self, id: JobId, lease: &str) -> StoreResult<Option<LeasedJob>> {
         let row = sqlx::query(

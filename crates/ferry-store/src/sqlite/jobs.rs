@@ -262,13 +262,24 @@ impl SqliteStore {
         .bind(tenant_id)
         .execute(&mut *tx)
         .await?;
-        let job = job_by_id(&mut tx, id).await?;
         if done.rows_affected() == 0 {
+            // Another tenant's job is not found, whatever its state.
+            let mine: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM ferry_jobs WHERE id = ? AND tenant_id = ?")
+                    .bind(id.to_string())
+                    .bind(tenant_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if mine.is_none() {
+                return Err(StoreError::NotFound(Entity::Job));
+            }
+            let job = job_by_id(&mut tx, id).await?;
             return Err(StoreError::InvalidState {
                 op: "retry",
                 status: job.status,
             });
         }
+        let job = job_by_id(&mut tx, id).await?;
         tx.commit().await?;
         Ok(job)
     }

@@ -25,7 +25,11 @@ pub(super) async fn tenants_and_api_keys_are_kept_and_revoked(store: Store) {
         .into_iter()
         .map(|t| t.id)
         .collect();
-    assert_eq!(ids, ["acme", "beta"]);
+    assert_eq!(
+        ids,
+        ["acme", "beta", "default"],
+        "the default tenant is there from the start"
+    );
 
     let key = ApiKeyRow {
         prefix: "fk_acme0001".into(),

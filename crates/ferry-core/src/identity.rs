@@ -1,0 +1,68 @@
+//! The JSON bodies of the identity API (`/v1/keys`, `/v1/tenants`): API keys and worker
+//! tokens as an admin sees them. A key's secret appears once, in [`KeyCreated`].
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{KindPattern, Role};
+
+/// `POST /v1/keys`: a new API key (or worker token, role `worker`) of the caller's tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyCreateRequest {
+    pub role: Role,
+    /// Kind patterns the key is limited to (absent: every kind). A worker token claims only
+    /// these; an API key submits and schedules only these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<KindPattern>>,
+    /// A note for people (`office laptop`); at most 200 characters.
+    #[serde(default)]
+    pub name: String,
+    /// When the key stops working (absent: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A key as the API shows it: never its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// The key's visible start (`fk_…` for API keys, `fw_…` for worker tokens): how it is
+    /// named in lists, the audit log and `revoke`.
+    pub prefix: String,
+    pub tenant: String,
+    pub role: Role,
+    pub kinds: Option<Vec<KindPattern>>,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A key just made: the only answer that carries its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyCreated {
+    #[serde(flatten)]
+    pub key: KeyInfo,
+    /// The whole key, to send as `Authorization: Bearer <key>`. Shown once; the server
+    /// keeps only a hash of it.
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyList {
+    pub keys: Vec<KeyInfo>,
+}
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantInfo {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantList {
+    pub tenants: Vec<TenantInfo>,
+}
