@@ -160,9 +160,9 @@ pub struct KeyArgs {
 /// What a new key or worker token is limited to.
 #[derive(Debug, Args)]
 pub struct NewKeyArgs {
-    /// The tenant the key acts in.
-    #[arg(long, default_value = ferry_core::DEFAULT_TENANT)]
-    pub tenant: String,
+    /// The tenant the key acts in [default: default].
+    #[arg(long)]
+    pub tenant: Option<String>,
     /// Kind patterns it is limited to, comma separated (`baemin.*,http.request`) [default:
     /// every kind].
     #[arg(long, value_delimiter = ',')]
@@ -187,14 +187,16 @@ pub enum KeyCommand {
     },
     /// List a tenant's keys and worker tokens (never their secrets).
     List {
-        #[arg(long, default_value = ferry_core::DEFAULT_TENANT)]
-        tenant: String,
+        /// The tenant [default: default].
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// Revoke a key by its prefix (`fk_…`); refused at once, on every instance within a second.
     Revoke {
         prefix: String,
-        #[arg(long, default_value = ferry_core::DEFAULT_TENANT)]
-        tenant: String,
+        /// The tenant [default: default].
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 
@@ -216,8 +218,9 @@ pub enum WorkerTokenCommand {
     /// Revoke a worker token by its prefix (`fw_…`).
     Revoke {
         prefix: String,
-        #[arg(long, default_value = ferry_core::DEFAULT_TENANT)]
-        tenant: String,
+        /// The tenant [default: default].
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 

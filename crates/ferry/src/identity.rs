@@ -38,8 +38,12 @@ async fn open(db: &Database, config: Option<&Path>) -> Result<(Store, KeyHasher)
     Ok((store, KeyHasher::new(&settings.server.sealing_key)))
 }
 
-fn tenant_id(text: &str) -> Result<TenantId> {
-    TenantId::new(text).with_context(|| format!("bad tenant {text:?}"))
+/// The tenant named by `--tenant` (`default` without it).
+fn tenant_id(text: Option<&str>) -> Result<TenantId> {
+    match text {
+        Some(text) => TenantId::new(text).with_context(|| format!("bad tenant {text:?}")),
+        None => Ok(TenantId::default()),
+    }
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
@@ -53,7 +57,7 @@ pub async fn tenant(args: TenantArgs, config: Option<&Path>) -> Result<ExitCode>
     let result = async {
         match args.command {
             TenantCommand::Create { id, name } => {
-                let made = tenants.create(&tenant_id(&id)?, &name).await?;
+                let made = tenants.create(&tenant_id(Some(&id))?, &name).await?;
                 if args.db.json {
                     print_json(&made)?;
                 } else {
@@ -86,7 +90,7 @@ pub async fn key(args: KeyArgs, config: Option<&Path>) -> Result<ExitCode> {
         match args.command {
             KeyCommand::Create { role, new } => create(&keys, role, new, json).await,
             KeyCommand::List { tenant } => {
-                let list = keys.list(&tenant_id(&tenant)?).await?;
+                let list = keys.list(&tenant_id(tenant.as_deref())?).await?;
                 if json {
                     print_json(&KeyList { keys: list })
                 } else {
@@ -95,7 +99,7 @@ pub async fn key(args: KeyArgs, config: Option<&Path>) -> Result<ExitCode> {
                 }
             }
             KeyCommand::Revoke { prefix, tenant } => {
-                Ok(keys.revoke(&tenant_id(&tenant)?, &prefix).await?)
+                Ok(keys.revoke(&tenant_id(tenant.as_deref())?, &prefix).await?)
             }
         }
     }
@@ -113,7 +117,7 @@ pub async fn worker_token(args: WorkerTokenArgs, config: Option<&Path>) -> Resul
                 create(&keys, Role::Worker, new, args.db.json).await
             }
             WorkerTokenCommand::Revoke { prefix, tenant } => {
-                let tenant = tenant_id(&tenant)?;
+                let tenant = tenant_id(tenant.as_deref())?;
                 let is_token = keys
                     .list(&tenant)
                     .await?
@@ -149,7 +153,7 @@ async fn create(keys: &Keys<'_>, role: Role, new: NewKeyArgs, json: bool) -> Res
         .transpose()?;
     let made = keys
         .create(
-            &tenant_id(&new.tenant)?,
+            &tenant_id(new.tenant.as_deref())?,
             KeyCreateRequest {
                 role,
                 kinds,

@@ -57,48 +57,6 @@ async fn submit_answers_202_with_location_and_the_job() {
     assert_eq!(job.labels["store_id"], "42");
 }
 
-#[tokio::test]
-async fn tokens_are_required_and_not_interchangeable() {
-    let server = TestServer::spawn().await;
-    let raw = server.raw();
-    let body = r#"{"kind": "a"}"#;
-    let claim = r#"{"worker_id": "w", "kinds": ["a"]}"#;
-    let cases = [
-        (
-            raw.send(
-                "POST",
-                "/v1/jobs",
-                &[("Content-Type", "application/json")],
-                body.as_bytes(),
-            )
-            .await,
-            (401, "UNAUTHORIZED"),
-        ),
-        (
-            raw.json("POST", "/v1/jobs", "wrong", body).await,
-            (401, "UNAUTHORIZED"),
-        ),
-        // A known token on the other API: who it is is known, what it asks is not allowed.
-        (
-            raw.json("POST", "/v1/jobs", WORKER_TOKEN, body).await,
-            (403, "FORBIDDEN"),
-        ),
-        (
-            raw.json("POST", "/v1/worker/claim", API_TOKEN, claim).await,
-            (403, "FORBIDDEN"),
-        ),
-    ];
-    for (answer, expected) in cases {
-        assert_eq!(
-            (answer.status, answer.code()),
-            expected,
-            "{:?}",
-            answer.body
-        );
-    }
-    assert_eq!(raw.send("GET", "/healthz", &[], b"").await.status, 200);
-}
-
 /// method, path, token, body, expected status, code, and first field named.
 type Case<'a> = (
     &'a str,

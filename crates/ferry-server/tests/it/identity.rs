@@ -12,7 +12,7 @@ use ferry_core::{
     identity::{KeyCreateRequest, KeyCreated},
 };
 use ferry_server::app::Tenants;
-use ferry_testkit::{API_TOKEN, TestServer, job};
+use ferry_testkit::{API_TOKEN, TestServer, WORKER_TOKEN, job};
 use serde_json::json;
 
 mod matrix;
@@ -69,6 +69,48 @@ fn claim(kinds: &[&str]) -> ClaimRequest {
 fn code(e: ferry_client::ClientError) -> ErrorCode {
     e.code()
         .unwrap_or_else(|| panic!("expected an API error, got {e}"))
+}
+
+#[tokio::test]
+async fn tokens_are_required_and_not_interchangeable() {
+    let server = TestServer::spawn().await;
+    let raw = server.raw();
+    let body = r#"{"kind": "a"}"#;
+    let claim = r#"{"worker_id": "w", "kinds": ["a"]}"#;
+    let cases = [
+        (
+            raw.send(
+                "POST",
+                "/v1/jobs",
+                &[("Content-Type", "application/json")],
+                body.as_bytes(),
+            )
+            .await,
+            (401, "UNAUTHORIZED"),
+        ),
+        (
+            raw.json("POST", "/v1/jobs", "wrong", body).await,
+            (401, "UNAUTHORIZED"),
+        ),
+        // A known token on the other API: who it is is known, what it asks is not allowed.
+        (
+            raw.json("POST", "/v1/jobs", WORKER_TOKEN, body).await,
+            (403, "FORBIDDEN"),
+        ),
+        (
+            raw.json("POST", "/v1/worker/claim", API_TOKEN, claim).await,
+            (403, "FORBIDDEN"),
+        ),
+    ];
+    for (answer, expected) in cases {
+        assert_eq!(
+            (answer.status, answer.code()),
+            expected,
+            "{:?}",
+            answer.body
+        );
+    }
+    assert_eq!(raw.send("GET", "/healthz", &[], b"").await.status, 200);
 }
 
 #[tokio::test]

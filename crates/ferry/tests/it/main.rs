@@ -8,5 +8,6 @@ mod cluster;
 mod common;
 mod datasets;
 mod examples;
+mod identity;
 mod processes;
 mod tidy;
