@@ -121,32 +121,54 @@ fn generate(role: Role) -> (String, Secret) {
 #[derive(Debug, Default)]
 pub struct KeyCache(Mutex<HashMap<String, Cached>>);
 
+/// A stored key decoded once, when it is looked up: what every request with it needs.
+#[derive(Debug)]
+struct Known {
+    secret_hash: Vec<u8>,
+    tenant: TenantId,
+    info: KeyInfo,
+}
+
+impl Known {
+    fn decode(row: ApiKeyRow) -> AppResult<Self> {
+        let info = info(&row)?;
+        let tenant = TenantId::new(row.tenant_id)
+            .map_err(|_| AppError::Internal(format!("key {} has a bad tenant id", row.prefix)))?;
+        Ok(Self {
+            secret_hash: row.secret_hash,
+            tenant,
+            info,
+        })
+    }
+}
+
 #[derive(Debug)]
 struct Cached {
-    row: Arc<ApiKeyRow>,
+    key: Arc<Known>,
     fetched: Instant,
     used_written: Option<Instant>,
 }
 
 impl KeyCache {
-    fn get(&self, prefix: &str) -> Option<Arc<ApiKeyRow>> {
+    fn get(&self, prefix: &str) -> Option<Arc<Known>> {
         let entries = self.0.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .get(prefix)
             .filter(|c| c.fetched.elapsed() < CACHE_TTL)
-            .map(|c| c.row.clone())
+            .map(|c| c.key.clone())
     }
 
-    fn put(&self, row: Arc<ApiKeyRow>) {
+    fn put(&self, key: Arc<Known>) {
         let mut entries = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_CACHED {
             entries.retain(|_, c| c.fetched.elapsed() < CACHE_TTL);
         }
-        let used_written = entries.get(&row.prefix).and_then(|c| c.used_written);
+        let prefix = key.info.prefix.clone();
+        let used_written = entries.get(&prefix).and_then(|c| c.used_written);
         entries.insert(
-            row.prefix.clone(),
+            prefix,
             Cached {
-                row,
+                key,
                 fetched: Instant::now(),
                 used_written,
             },
@@ -281,29 +303,29 @@ impl<'a> Keys<'a> {
             return Ok(None);
         };
         let cached = self.cache.and_then(|c| c.get(prefix));
-        let row = match cached {
-            Some(row) => row,
+        let key = match cached {
+            Some(key) => key,
             None => {
                 let row = self
                     .store
                     .api_key_get(prefix)
                     .await?
                     .ok_or(AppError::Unauthorized(WRONG_KEY))?;
-                let row = Arc::new(row);
+                let key = Arc::new(Known::decode(row)?);
                 if let Some(cache) = self.cache {
-                    cache.put(row.clone());
+                    cache.put(key.clone());
                 }
-                row
+                key
             }
         };
-        if !self.hasher.verify(presented, &row.secret_hash) {
+        if !self.hasher.verify(presented, &key.secret_hash) {
             return Err(AppError::Unauthorized(WRONG_KEY));
         }
         let now = self.clock.now();
-        if row.revoked_at.is_some() {
+        if key.info.revoked_at.is_some() {
             return Err(AppError::KeyRevoked);
         }
-        if row.expires_at.is_some_and(|at| at <= now) {
+        if key.info.expires_at.is_some_and(|at| at <= now) {
             return Err(AppError::KeyExpired);
         }
         if self.cache.is_none_or(|c| c.use_due(prefix))
@@ -311,13 +333,10 @@ impl<'a> Keys<'a> {
         {
             tracing::warn!(error = %e, key = prefix, "could not record a key's last use");
         }
-        let info = info(&row)?;
-        let tenant = TenantId::new(row.tenant_id.clone())
-            .map_err(|_| AppError::Internal(format!("key {prefix} has a bad tenant id")))?;
         Ok(Some(Principal {
-            tenant,
-            role: info.role,
-            kinds: info.kinds.map(Into::into),
+            tenant: key.tenant.clone(),
+            role: key.info.role,
+            kinds: key.info.kinds.clone().map(Into::into),
             actor: format!("key:{prefix}"),
         }))
     }
