@@ -66,3 +66,31 @@ pub struct TenantInfo {
 pub struct TenantList {
     pub tenants: Vec<TenantInfo>,
 }
+
+/// One entry of a tenant's audit log (`GET /v1/audit`): who did what to which resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Increasing: a later change has a larger id.
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// `key:<prefix>`, `user:<name>`, `token:api` (the configured token) or `cli` (the
+    /// operator's command line). Never a secret.
+    pub actor: String,
+    /// What was done, as `<resource>.<verb>`: `key.create`, `job.cancel`, `schedule.pause` …
+    pub action: String,
+    /// Which resource, as `<resource>:<id>`: `key:fk_0a1b2c3d4e`, `job:<uuid>` …
+    pub target: String,
+    /// What else the change carried (a new key's role and kinds, a webhook's URL); never
+    /// a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
+}

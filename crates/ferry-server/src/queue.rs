@@ -21,7 +21,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::ServerConfig;
+use crate::{ServerConfig, app::Principal};
 
 /// The least time between two announcements of new events to other instances.
 const ANNOUNCE_SPACING: Duration = Duration::from_millis(10);
@@ -258,8 +258,10 @@ impl Queue {
         self.store.job_items(tenant_id, id, after, limit).await
     }
 
-    pub async fn cancel(&self, tenant_id: &str, id: JobId) -> StoreResult<Job> {
-        let job = self.store.job_cancel(tenant_id, id, self.now()).await?;
+    pub async fn cancel(&self, who: &Principal, id: JobId) -> StoreResult<Job> {
+        let now = self.now();
+        let audit = who.audit(now, "job.cancel", format!("job:{id}"));
+        let job = self.store.job_cancel(&who.tenant, id, now, &audit).await?;
         if job.status.is_final() {
             let _ = self.finished.send(id);
         }
@@ -312,31 +314,38 @@ impl Queue {
 
     pub async fn cancel_batch(
         &self,
-        tenant_id: &str,
+        who: &Principal,
         id: ferry_core::BatchId,
     ) -> StoreResult<ferry_core::api::Batch> {
-        self.store.batch_cancel(tenant_id, id, self.now()).await
+        let now = self.now();
+        let audit = who.audit(now, "batch.cancel", format!("batch:{id}"));
+        self.store.batch_cancel(&who.tenant, id, now, &audit).await
     }
 
-    pub async fn pause(&self, tenant_id: &str, pattern: &KindPattern) -> StoreResult<Vec<String>> {
+    pub async fn pause(&self, who: &Principal, pattern: &KindPattern) -> StoreResult<Vec<String>> {
+        let now = self.now();
+        let audit = who.audit(now, "kind.pause", format!("kind:{pattern}"));
         self.store
-            .kind_pause(tenant_id, pattern, self.now())
+            .kind_pause(&who.tenant, pattern, now, &audit)
             .await?;
-        self.store.kind_paused(tenant_id).await
+        self.store.kind_paused(&who.tenant).await
     }
 
-    pub async fn resume(&self, tenant_id: &str, pattern: &KindPattern) -> StoreResult<Vec<String>> {
-        self.store.kind_resume(tenant_id, pattern).await?;
+    pub async fn resume(&self, who: &Principal, pattern: &KindPattern) -> StoreResult<Vec<String>> {
+        let audit = who.audit(self.now(), "kind.resume", format!("kind:{pattern}"));
+        self.store.kind_resume(&who.tenant, pattern, &audit).await?;
         self.work_available.notify_waiters();
-        self.store.kind_paused(tenant_id).await
+        self.store.kind_paused(&who.tenant).await
     }
 
     pub async fn paused(&self, tenant_id: &str) -> StoreResult<Vec<String>> {
         self.store.kind_paused(tenant_id).await
     }
 
-    pub async fn retry(&self, tenant_id: &str, id: JobId) -> StoreResult<Job> {
-        let job = self.store.job_retry(tenant_id, id, self.now()).await?;
+    pub async fn retry(&self, who: &Principal, id: JobId) -> StoreResult<Job> {
+        let now = self.now();
+        let audit = who.audit(now, "job.retry", format!("job:{id}"));
+        let job = self.store.job_retry(&who.tenant, id, now, &audit).await?;
         self.work_available.notify_waiters();
         Ok(job)
     }

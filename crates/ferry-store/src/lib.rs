@@ -23,7 +23,7 @@ use ferry_core::{
 };
 
 pub use error::{Entity, StoreError, StoreResult};
-pub use params::{ApiKeyRow, TenantRow};
+pub use params::{ApiKeyRow, AuditRow, TenantRow};
 pub use params::{
     ClaimParams, CompleteParams, Completed, DeliveryOutcome, DueDelivery, EventFilter, FailParams,
     Inserted, LeasedJob, ListParams, NewBatch, ProgressParams, Transition, WebhookRow,
@@ -211,8 +211,9 @@ impl Store {
         tenant_id: &str,
         id: BatchId,
         now: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<ferry_core::api::Batch> {
-        dispatch!(self, s => s.batch_cancel(tenant_id, id, now).await)
+        dispatch!(self, s => s.batch_cancel(tenant_id, id, now, audit).await)
     }
 
     pub async fn job_get(&self, tenant_id: &str, id: JobId) -> StoreResult<Job> {
@@ -268,8 +269,8 @@ impl Store {
         dispatch!(self, s => s.events_head().await)
     }
 
-    pub async fn webhook_insert(&self, w: &WebhookRow) -> StoreResult<()> {
-        dispatch!(self, s => s.webhook_insert(w).await)
+    pub async fn webhook_insert(&self, w: &WebhookRow, audit: &AuditRow) -> StoreResult<()> {
+        dispatch!(self, s => s.webhook_insert(w, audit).await)
     }
 
     /// Webhooks of `tenant` (all tenants' when `None`).
@@ -278,8 +279,13 @@ impl Store {
     }
 
     /// Deletes a webhook and its deliveries; answers whether there was one.
-    pub async fn webhook_delete(&self, tenant_id: &str, id: WebhookId) -> StoreResult<bool> {
-        dispatch!(self, s => s.webhook_delete(tenant_id, id).await)
+    pub async fn webhook_delete(
+        &self,
+        tenant_id: &str,
+        id: WebhookId,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        dispatch!(self, s => s.webhook_delete(tenant_id, id, audit).await)
     }
 
     /// Turns events into deliveries and moves the webhook's cursor `from` → `to` in one
@@ -330,8 +336,9 @@ impl Store {
         webhook: WebhookId,
         delivery: DeliveryId,
         now: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<bool> {
-        dispatch!(self, s => s.delivery_replay(tenant_id, webhook, delivery, now).await)
+        dispatch!(self, s => s.delivery_replay(tenant_id, webhook, delivery, now, audit).await)
     }
 
     /// Deletes up to `limit` events recorded before `before`.
@@ -433,8 +440,9 @@ impl Store {
         tenant_id: &str,
         id: JobId,
         now: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<Job> {
-        dispatch!(self, s => s.job_cancel(tenant_id, id, now).await)
+        dispatch!(self, s => s.job_cancel(tenant_id, id, now, audit).await)
     }
 
     /// Puts a failed or cancelled job back to `pending` with fresh attempts.
@@ -443,8 +451,9 @@ impl Store {
         tenant_id: &str,
         id: JobId,
         now: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<Job> {
-        dispatch!(self, s => s.job_retry(tenant_id, id, now).await)
+        dispatch!(self, s => s.job_retry(tenant_id, id, now, audit).await)
     }
 
     /// Fails running attempts whose lease (rescuer) or deadline (timeouts) passed.
@@ -475,12 +484,18 @@ impl Store {
         tenant_id: &str,
         pattern: &KindPattern,
         now: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<()> {
-        dispatch!(self, s => s.kind_pause(tenant_id, pattern, now).await)
+        dispatch!(self, s => s.kind_pause(tenant_id, pattern, now, audit).await)
     }
 
-    pub async fn kind_resume(&self, tenant_id: &str, pattern: &KindPattern) -> StoreResult<()> {
-        dispatch!(self, s => s.kind_resume(tenant_id, pattern).await)
+    pub async fn kind_resume(
+        &self,
+        tenant_id: &str,
+        pattern: &KindPattern,
+        audit: &AuditRow,
+    ) -> StoreResult<()> {
+        dispatch!(self, s => s.kind_resume(tenant_id, pattern, audit).await)
     }
 
     /// The paused patterns, sorted.
@@ -514,8 +529,13 @@ impl Store {
     }
 
     /// Answers whether there was one.
-    pub async fn session_delete(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
-        dispatch!(self, s => s.session_delete(tenant_id, name).await)
+    pub async fn session_delete(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        dispatch!(self, s => s.session_delete(tenant_id, name, audit).await)
     }
 
     /// Records an artifact stored for a job (replacing one of the same name).
@@ -550,8 +570,9 @@ impl Store {
         &self,
         tenant_id: &str,
         s: &ferry_core::schedule::Schedule,
+        audit: &AuditRow,
     ) -> StoreResult<bool> {
-        dispatch!(self, st => st.schedule_insert(tenant_id, s).await)
+        dispatch!(self, st => st.schedule_insert(tenant_id, s, audit).await)
     }
 
     /// Schedules of `tenant` (all tenants' when `None`) with their tenant, by name.
@@ -562,9 +583,19 @@ impl Store {
         dispatch!(self, s => s.schedule_list(tenant_id).await)
     }
 
+    /// The tenant's audit log entries older than `before` (all when `None`), newest first.
+    pub async fn audit_list(
+        &self,
+        tenant_id: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<ferry_core::identity::AuditEntry>> {
+        dispatch!(self, s => s.audit_list(tenant_id, before, limit).await)
+    }
+
     /// Adds a tenant; false when one with that id exists.
-    pub async fn tenant_insert(&self, t: &TenantRow) -> StoreResult<bool> {
-        dispatch!(self, s => s.tenant_insert(t).await)
+    pub async fn tenant_insert(&self, t: &TenantRow, audit: &AuditRow) -> StoreResult<bool> {
+        dispatch!(self, s => s.tenant_insert(t, audit).await)
     }
 
     pub async fn tenant_list(&self) -> StoreResult<Vec<TenantRow>> {
@@ -572,8 +603,8 @@ impl Store {
     }
 
     /// Stores a new API key (its prefix is unique; the secret only as the server's hash).
-    pub async fn api_key_insert(&self, k: &ApiKeyRow) -> StoreResult<()> {
-        dispatch!(self, s => s.api_key_insert(k).await)
+    pub async fn api_key_insert(&self, k: &ApiKeyRow, audit: &AuditRow) -> StoreResult<()> {
+        dispatch!(self, s => s.api_key_insert(k, audit).await)
     }
 
     /// The key with this prefix, revoked or expired ones included (the caller decides).
@@ -592,8 +623,9 @@ impl Store {
         tenant_id: &str,
         prefix: &str,
         now: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<bool> {
-        dispatch!(self, s => s.api_key_revoke(tenant_id, prefix, now).await)
+        dispatch!(self, s => s.api_key_revoke(tenant_id, prefix, now, audit).await)
     }
 
     /// Records that the key was used now.
@@ -601,8 +633,13 @@ impl Store {
         dispatch!(self, s => s.api_key_used(prefix, now).await)
     }
 
-    pub async fn schedule_delete(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
-        dispatch!(self, s => s.schedule_delete(tenant_id, name).await)
+    pub async fn schedule_delete(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        dispatch!(self, s => s.schedule_delete(tenant_id, name, audit).await)
     }
 
     /// Pauses or resumes; a resumed schedule's next tick is `next_at`.
@@ -612,8 +649,9 @@ impl Store {
         name: &str,
         paused: bool,
         next_at: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<bool> {
-        dispatch!(self, s => s.schedule_pause(tenant_id, name, paused, next_at).await)
+        dispatch!(self, s => s.schedule_pause(tenant_id, name, paused, next_at, audit).await)
     }
 
     /// Moves a schedule's next tick from `expected` to `next` (compare-and-set).
@@ -644,8 +682,13 @@ impl Store {
     }
 
     /// Deletes a dataset with its items and runs; answers whether there was one.
-    pub async fn dataset_delete(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
-        dispatch!(self, s => s.dataset_delete(tenant_id, name).await)
+    pub async fn dataset_delete(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        dispatch!(self, s => s.dataset_delete(tenant_id, name, audit).await)
     }
 
     /// Items with `seq > after` in order of first appearance; gone ones only when asked.

@@ -101,6 +101,11 @@ pub const SQLITE: &[Migration] = &[
         name: "default_tenant",
         sql: include_str!("../migrations/sqlite/0018_default_tenant.sql"),
     },
+    Migration {
+        version: 19,
+        name: "audit",
+        sql: include_str!("../migrations/sqlite/0019_audit.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -194,5 +199,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 18,
         name: "default_tenant",
         sql: include_str!("../migrations/postgres/0018_default_tenant.sql"),
+    },
+    Migration {
+        version: 19,
+        name: "audit",
+        sql: include_str!("../migrations/postgres/0019_audit.sql"),
     },
 ];

@@ -92,6 +92,28 @@ pub struct ApiKeyRow {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// An audit log entry to write with the change it records (in the same transaction);
+/// the store writes it only when the change happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    pub tenant_id: String,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: &'static str,
+    pub target: String,
+    pub detail: Option<serde_json::Value>,
+}
+
+impl AuditRow {
+    /// The entry with `detail` (never a secret).
+    pub fn with_detail(self, detail: serde_json::Value) -> Self {
+        Self {
+            detail: Some(detail),
+            ..self
+        }
+    }
+}
+
 /// A webhook as the store keeps it (the secret sealed by the server).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookRow {

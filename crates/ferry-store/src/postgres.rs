@@ -72,6 +72,7 @@ macro_rules! job_columns {
 }
 
 // The store's methods, one module per resource (after `job_columns!`, which they use).
+mod audit;
 mod batches;
 mod blobs;
 mod events;

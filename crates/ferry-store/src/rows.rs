@@ -397,6 +397,18 @@ pub(crate) fn tenant(row: &impl Columns) -> StoreResult<crate::TenantRow> {
     })
 }
 
+/// An audit log entry.
+pub(crate) fn audit(row: &impl Columns) -> StoreResult<ferry_core::identity::AuditEntry> {
+    Ok(ferry_core::identity::AuditEntry {
+        id: row.int("id")?,
+        at: row.time("at")?,
+        actor: row.text("actor")?,
+        action: row.text("action")?,
+        target: row.text("target")?,
+        detail: row.opt_value("detail")?,
+    })
+}
+
 /// An API key (its secret only as the hash the server computed).
 pub(crate) fn api_key(row: &impl Columns) -> StoreResult<crate::ApiKeyRow> {
     Ok(crate::ApiKeyRow {

@@ -11,7 +11,7 @@ use ferry_core::{
     Clock, KindPattern, Role, SystemClock, TenantId,
     identity::{KeyCreateRequest, KeyInfo, KeyList, TenantList},
 };
-use ferry_server::app::{KeyHasher, Keys, Tenants};
+use ferry_server::app::{KeyHasher, Keys, Principal, Tenants};
 use ferry_store::Store;
 
 use crate::{
@@ -46,6 +46,14 @@ fn tenant_id(text: Option<&str>) -> Result<TenantId> {
     }
 }
 
+/// How the audit log names the operator at the command line.
+const CLI_ACTOR: &str = "cli";
+
+/// The operator acting as admin of the tenant named by `--tenant`.
+fn operator(tenant: Option<&str>) -> Result<Principal> {
+    Ok(Principal::new(tenant_id(tenant)?, Role::Admin, CLI_ACTOR))
+}
+
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -57,7 +65,9 @@ pub async fn tenant(args: TenantArgs, config: Option<&Path>) -> Result<ExitCode>
     let result = async {
         match args.command {
             TenantCommand::Create { id, name } => {
-                let made = tenants.create(&tenant_id(Some(&id))?, &name).await?;
+                let made = tenants
+                    .create(CLI_ACTOR, &tenant_id(Some(&id))?, &name)
+                    .await?;
                 if args.db.json {
                     print_json(&made)?;
                 } else {
@@ -99,7 +109,7 @@ pub async fn key(args: KeyArgs, config: Option<&Path>) -> Result<ExitCode> {
                 }
             }
             KeyCommand::Revoke { prefix, tenant } => {
-                Ok(keys.revoke(&tenant_id(tenant.as_deref())?, &prefix).await?)
+                Ok(keys.revoke(&operator(tenant.as_deref())?, &prefix).await?)
             }
         }
     }
@@ -117,16 +127,16 @@ pub async fn worker_token(args: WorkerTokenArgs, config: Option<&Path>) -> Resul
                 create(&keys, Role::Worker, new, args.db.json).await
             }
             WorkerTokenCommand::Revoke { prefix, tenant } => {
-                let tenant = tenant_id(tenant.as_deref())?;
+                let operator = operator(tenant.as_deref())?;
                 let is_token = keys
-                    .list(&tenant)
+                    .list(&operator.tenant)
                     .await?
                     .iter()
                     .any(|k| k.prefix == prefix && k.role == Role::Worker);
                 if !is_token {
                     bail!(ferry_server::app::AppError::NotFound("worker token"));
                 }
-                Ok(keys.revoke(&tenant, &prefix).await?)
+                Ok(keys.revoke(&operator, &prefix).await?)
             }
         }
     }
@@ -153,7 +163,7 @@ async fn create(keys: &Keys<'_>, role: Role, new: NewKeyArgs, json: bool) -> Res
         .transpose()?;
     let made = keys
         .create(
-            &tenant_id(new.tenant.as_deref())?,
+            &operator(new.tenant.as_deref())?,
             KeyCreateRequest {
                 role,
                 kinds,

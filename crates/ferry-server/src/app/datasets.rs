@@ -29,7 +29,15 @@ impl Datasets<'_> {
     }
 
     pub async fn delete(&self, who: &Principal, name: &str) -> AppResult<()> {
-        if self.store().dataset_delete(&who.tenant, name).await? {
+        if self
+            .store()
+            .dataset_delete(
+                &who.tenant,
+                name,
+                &who.audit(self.0.now(), "dataset.delete", format!("dataset:{name}")),
+            )
+            .await?
+        {
             Ok(())
         } else {
             Err(AppError::NotFound("dataset"))

@@ -232,8 +232,9 @@ impl<'a> Keys<'a> {
         }
     }
 
-    /// Makes a key of `tenant`; the answer is the only place its secret appears.
-    pub async fn create(&self, tenant: &TenantId, req: KeyCreateRequest) -> AppResult<KeyCreated> {
+    /// Makes a key of `who`'s tenant; the answer is the only place its secret appears.
+    pub async fn create(&self, who: &Principal, req: KeyCreateRequest) -> AppResult<KeyCreated> {
+        let tenant = &who.tenant;
         let now = self.clock.now();
         check_new_key(&req, now)?;
         if !self
@@ -260,7 +261,13 @@ impl<'a> Keys<'a> {
             last_used_at: None,
             revoked_at: None,
         };
-        self.store.api_key_insert(&row).await?;
+        let audit = who
+            .audit(now, "key.create", format!("key:{}", row.prefix))
+            .with_detail(serde_json::json!({
+                "role": row.role, "kinds": row.kinds, "name": row.name,
+                "expires_at": row.expires_at,
+            }));
+        self.store.api_key_insert(&row, &audit).await?;
         Ok(KeyCreated {
             key: info(&row)?,
             secret: secret.expose().to_owned(),
@@ -279,10 +286,12 @@ impl<'a> Keys<'a> {
 
     /// Revokes the tenant's key named by its prefix: refused from now on (on other
     /// instances within [`CACHE_TTL`]).
-    pub async fn revoke(&self, tenant: &TenantId, prefix: &str) -> AppResult<()> {
+    pub async fn revoke(&self, who: &Principal, prefix: &str) -> AppResult<()> {
+        let now = self.clock.now();
+        let audit = who.audit(now, "key.revoke", format!("key:{prefix}"));
         let revoked = self
             .store
-            .api_key_revoke(tenant, prefix, self.clock.now())
+            .api_key_revoke(&who.tenant, prefix, now, &audit)
             .await?;
         if let Some(cache) = self.cache {
             cache.forget(prefix);

@@ -7,6 +7,7 @@
 //! waiters); the rest borrow it: `queue.datasets()`, `queue.schedules()`, ….
 
 mod artifacts;
+mod audit;
 mod datasets;
 mod error;
 mod keys;
@@ -20,6 +21,7 @@ mod tenants;
 mod webhooks;
 
 pub use artifacts::{Artifacts, Download};
+pub use audit::Audit;
 pub use datasets::{DatasetReader, Datasets};
 pub use error::{AppError, AppResult};
 pub use keys::{CACHE_TTL as KEY_CACHE_TTL, KeyCache, KeyHasher, Keys};
@@ -51,5 +53,9 @@ impl Queue {
 
     pub fn artifacts(&self) -> Artifacts<'_> {
         Artifacts(self)
+    }
+
+    pub fn audit(&self) -> Audit<'_> {
+        Audit(self)
     }
 }

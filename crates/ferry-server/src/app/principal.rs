@@ -4,8 +4,10 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 pub use ferry_core::Role;
 use ferry_core::{KindPattern, TenantId, api::SubmitJob};
+use ferry_store::AuditRow;
 
 use super::{AppError, AppResult};
 
@@ -29,6 +31,19 @@ impl Principal {
             role,
             kinds: None,
             actor: actor.into(),
+        }
+    }
+
+    /// The audit log entry of this principal doing `action` (`<resource>.<verb>`) to
+    /// `target` (`<resource>:<id>`) at `at`, to be written with the change.
+    pub fn audit(&self, at: DateTime<Utc>, action: &'static str, target: String) -> AuditRow {
+        AuditRow {
+            tenant_id: self.tenant.to_string(),
+            at,
+            actor: self.actor.clone(),
+            action,
+            target,
+            detail: None,
         }
     }
 

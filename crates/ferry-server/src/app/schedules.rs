@@ -70,7 +70,19 @@ impl Schedules<'_> {
         }
         if !queue
             .store()
-            .schedule_insert(&who.tenant, &schedule)
+            .schedule_insert(
+                &who.tenant,
+                &schedule,
+                &who.audit(
+                    now,
+                    "schedule.create",
+                    format!("schedule:{}", schedule.name),
+                )
+                .with_detail(serde_json::json!({
+                    "cron": schedule.cron, "timezone": schedule.timezone,
+                    "kind": schedule.job.kind,
+                })),
+            )
             .await?
         {
             return Err(AppError::Conflict(format!(
@@ -101,7 +113,16 @@ impl Schedules<'_> {
     }
 
     pub async fn delete(&self, who: &Principal, name: &str) -> AppResult<()> {
-        if self.0.store().schedule_delete(&who.tenant, name).await? {
+        if self
+            .0
+            .store()
+            .schedule_delete(
+                &who.tenant,
+                name,
+                &who.audit(self.0.now(), "schedule.delete", format!("schedule:{name}")),
+            )
+            .await?
+        {
             Ok(())
         } else {
             Err(AppError::NotFound("schedule"))
@@ -122,7 +143,21 @@ impl Schedules<'_> {
             .unwrap_or(current.next_at);
         self.0
             .store()
-            .schedule_pause(&who.tenant, name, paused, next_at)
+            .schedule_pause(
+                &who.tenant,
+                name,
+                paused,
+                next_at,
+                &who.audit(
+                    self.0.now(),
+                    if paused {
+                        "schedule.pause"
+                    } else {
+                        "schedule.resume"
+                    },
+                    format!("schedule:{name}"),
+                ),
+            )
             .await?;
         self.get(who, name).await
     }

@@ -36,7 +36,16 @@ impl Sessions<'_> {
     }
 
     pub async fn delete(&self, who: &Principal, name: &str) -> AppResult<()> {
-        if self.0.store().session_delete(&who.tenant, name).await? {
+        if self
+            .0
+            .store()
+            .session_delete(
+                &who.tenant,
+                name,
+                &who.audit(self.0.now(), "session.delete", format!("session:{name}")),
+            )
+            .await?
+        {
             Ok(())
         } else {
             Err(AppError::NotFound("session"))

@@ -4,7 +4,7 @@
 use ferry_core::{Clock, TenantId, identity::TenantInfo};
 use ferry_store::{Store, TenantRow};
 
-use super::{AppError, AppResult};
+use super::{AppError, AppResult, Principal, Role};
 
 const MAX_NAME_CHARS: usize = 200;
 
@@ -19,8 +19,9 @@ impl<'a> Tenants<'a> {
         Self { store, clock }
     }
 
-    /// Makes a tenant; `Conflict` when the id is taken.
-    pub async fn create(&self, id: &TenantId, name: &str) -> AppResult<TenantInfo> {
+    /// Makes a tenant for `actor` (who the new tenant's audit log names); `Conflict` when
+    /// the id is taken.
+    pub async fn create(&self, actor: &str, id: &TenantId, name: &str) -> AppResult<TenantInfo> {
         if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
             return Err(AppError::field(
                 "name",
@@ -36,7 +37,12 @@ impl<'a> Tenants<'a> {
             },
             created_at: self.clock.now(),
         };
-        if !self.store.tenant_insert(&row).await? {
+        let audit = Principal::new(id.clone(), Role::Admin, actor).audit(
+            row.created_at,
+            "tenant.create",
+            format!("tenant:{id}"),
+        );
+        if !self.store.tenant_insert(&row, &audit).await? {
             return Err(AppError::Conflict(format!(
                 "a tenant {:?} exists already",
                 row.id

@@ -103,7 +103,12 @@ impl Webhooks<'_> {
             cursor: store.events_head().await?,
             created_at: queue.now(),
         };
-        store.webhook_insert(&row).await?;
+        let audit = who
+            .audit(row.created_at, "webhook.create", format!("webhook:{id}"))
+            .with_detail(serde_json::json!({
+                "url": row.url, "events": row.events, "kinds": row.kinds,
+            }));
+        store.webhook_insert(&row, &audit).await?;
         Ok(info(&row))
     }
 
@@ -113,7 +118,16 @@ impl Webhooks<'_> {
     }
 
     pub async fn delete(&self, who: &Principal, id: WebhookId) -> AppResult<()> {
-        if self.0.store().webhook_delete(&who.tenant, id).await? {
+        if self
+            .0
+            .store()
+            .webhook_delete(
+                &who.tenant,
+                id,
+                &who.audit(self.0.now(), "webhook.delete", format!("webhook:{id}")),
+            )
+            .await?
+        {
             Ok(())
         } else {
             Err(AppError::NotFound("webhook"))
@@ -143,7 +157,17 @@ impl Webhooks<'_> {
     ) -> AppResult<()> {
         let store = self.0.store();
         if store
-            .delivery_replay(&who.tenant, id, delivery, self.0.now())
+            .delivery_replay(
+                &who.tenant,
+                id,
+                delivery,
+                self.0.now(),
+                &who.audit(
+                    self.0.now(),
+                    "webhook.replay",
+                    format!("delivery:{delivery}"),
+                ),
+            )
             .await?
         {
             return Ok(());

@@ -184,7 +184,7 @@ async fn cancel(
 ) -> Result<Json<Batch>, ApiError> {
     Ok(Json(
         queue
-            .cancel_batch(&principal.tenant, id)
+            .cancel_batch(&principal, id)
             .await
             .map_err(not_found)?,
     ))

@@ -276,7 +276,7 @@ async fn cancel(
     principal: Principal,
     PathId(id): PathId,
 ) -> Result<Json<Job>, ApiError> {
-    Ok(Json(queue.cancel(&principal.tenant, id).await?))
+    Ok(Json(queue.cancel(&principal, id).await?))
 }
 
 async fn retry(
@@ -284,5 +284,5 @@ async fn retry(
     principal: Principal,
     PathId(id): PathId,
 ) -> Result<Json<Job>, ApiError> {
-    Ok(Json(queue.retry(&principal.tenant, id).await?))
+    Ok(Json(queue.retry(&principal, id).await?))
 }

@@ -32,7 +32,7 @@ async fn create(
     principal: Principal,
     Json(req): Json<KeyCreateRequest>,
 ) -> Result<Response, ApiError> {
-    let created = queue.keys().create(&principal.tenant, req).await?;
+    let created = queue.keys().create(&principal, req).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -41,6 +41,6 @@ async fn revoke(
     principal: Principal,
     Path(prefix): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    queue.keys().revoke(&principal.tenant, &prefix).await?;
+    queue.keys().revoke(&principal, &prefix).await?;
     Ok(StatusCode::NO_CONTENT)
 }

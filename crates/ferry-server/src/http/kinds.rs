@@ -32,7 +32,7 @@ async fn pause(
     principal: Principal,
     Path(raw): Path<String>,
 ) -> Result<Json<PausedKinds>, ApiError> {
-    let paused = queue.pause(&principal.tenant, &pattern(&raw)?).await?;
+    let paused = queue.pause(&principal, &pattern(&raw)?).await?;
     Ok(Json(PausedKinds { paused }))
 }
 
@@ -41,6 +41,6 @@ async fn resume(
     principal: Principal,
     Path(raw): Path<String>,
 ) -> Result<Json<PausedKinds>, ApiError> {
-    let paused = queue.resume(&principal.tenant, &pattern(&raw)?).await?;
+    let paused = queue.resume(&principal, &pattern(&raw)?).await?;
     Ok(Json(PausedKinds { paused }))
 }

@@ -3,6 +3,7 @@
 //! with body limits and JSON errors for everything (unknown routes included).
 
 mod artifacts;
+mod audit;
 mod auth;
 mod batches;
 mod context;
@@ -57,6 +58,7 @@ fn routes(max_artifact_bytes: usize) -> Routes {
     let r = schedules::routes(r);
     let r = datasets::routes(r);
     let r = keys::routes(r);
+    let r = audit::routes(r);
     worker::routes(r)
 }
 

@@ -11,10 +11,11 @@ use ferry_core::{
     api::ClaimRequest,
     identity::{KeyCreateRequest, KeyCreated},
 };
-use ferry_server::app::Tenants;
+use ferry_server::app::{Principal, Tenants};
 use ferry_testkit::{API_TOKEN, TestServer, WORKER_TOKEN, job};
 use serde_json::json;
 
+mod audit;
 mod matrix;
 
 /// Makes the tenant (unless it is `default`, there from the start).
@@ -22,11 +23,16 @@ pub(crate) async fn tenant(server: &TestServer, id: &str) -> TenantId {
     let id = TenantId::new(id).expect("tenant id");
     if id.as_str() != ferry_core::DEFAULT_TENANT {
         Tenants::new(server.queue.store(), server.queue.clock())
-            .create(&id, "")
+            .create("test", &id, "")
             .await
             .expect("create tenant");
     }
     id
+}
+
+/// The tenant's admin, as a test acting in-process.
+pub(crate) fn admin_of(tenant: &TenantId) -> Principal {
+    Principal::new(tenant.clone(), Role::Admin, "test")
 }
 
 /// A key of `tenant` with `role`, limited to `kinds` if given.
@@ -40,7 +46,7 @@ pub(crate) async fn key(
         .queue
         .keys()
         .create(
-            tenant,
+            &admin_of(tenant),
             KeyCreateRequest {
                 role,
                 kinds: kinds.map(|ks| ks.iter().map(|k| k.parse().expect("pattern")).collect()),
@@ -333,7 +339,7 @@ async fn an_expired_key_is_refused_with_its_own_code() {
         .queue
         .keys()
         .create(
-            &TenantId::default(),
+            &admin_of(&TenantId::default()),
             KeyCreateRequest {
                 role: Role::Viewer,
                 kinds: None,

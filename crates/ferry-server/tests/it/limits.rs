@@ -198,16 +198,20 @@ async fn one_bad_webhook_never_stops_the_others_deliveries() {
     let store = server.queue.store();
     let head = store.events_head().await.expect("head");
     store
-        .webhook_insert(&ferry_store::WebhookRow {
-            id: ferry_core::WebhookId::new(),
-            tenant_id: ferry_core::DEFAULT_TENANT.to_owned(),
-            url: "http://127.0.0.1:9/bad".to_owned(),
-            sealed_secret: vec![0; 32],
-            events: vec!["job.created".to_owned()],
-            kinds: (0..5_000).map(|i| format!("kind{i}.*")).collect(),
-            cursor: head,
-            created_at: chrono::Utc::now(),
-        })
+        .webhook_insert(
+            &ferry_store::WebhookRow {
+                id: ferry_core::WebhookId::new(),
+                tenant_id: ferry_core::DEFAULT_TENANT.to_owned(),
+                url: "http://127.0.0.1:9/bad".to_owned(),
+                sealed_secret: vec![0; 32],
+                events: vec!["job.created".to_owned()],
+                kinds: (0..5_000).map(|i| format!("kind{i}.*")).collect(),
+                cursor: head,
+                created_at: chrono::Utc::now(),
+            },
+            &ferry_server::app::Principal::new(Default::default(), ferry_core::Role::Admin, "test")
+                .audit(chrono::Utc::now(), "webhook.create", "webhook:bad".into()),
+        )
         .await
         .expect("stored");
     let http = reqwest_client();

@@ -14,6 +14,7 @@ use crate::{Entity, NewBatch, StoreError, StoreResult};
 use super::{
     PostgresStore, from_json, from_ms, insert_jobs, ms, opt_from_ms, parse_state, to_json,
 };
+use crate::AuditRow;
 
 impl PostgresStore {
     /// Inserts a batch and its item jobs in one transaction.
@@ -114,6 +115,7 @@ impl PostgresStore {
         tenant_id: &str,
         id: BatchId,
         now: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<Batch> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
@@ -142,6 +144,7 @@ impl PostgresStore {
         .bind(id.as_uuid())
         .execute(&mut *tx)
         .await?;
+        super::audit::audit_insert(&mut tx, audit).await?;
         tx.commit().await?;
         self.batch_get(tenant_id, id).await
     }

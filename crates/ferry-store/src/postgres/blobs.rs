@@ -9,6 +9,7 @@ use ferry_core::api::{ArtifactInfo, SessionInfo};
 use crate::StoreResult;
 
 use super::{PostgresStore, ms};
+use crate::AuditRow;
 
 impl PostgresStore {
     pub async fn session_put(
@@ -55,13 +56,17 @@ impl PostgresStore {
         rows.iter().map(crate::rows::session).collect()
     }
 
-    pub async fn session_delete(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM ferry.sessions WHERE tenant_id = $1 AND name = $2")
+    pub async fn session_delete(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        let change = sqlx::query("DELETE FROM ferry.sessions WHERE tenant_id = $1 AND name = $2")
             .bind(tenant_id)
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+            .bind(name);
+        let changed = self.execute_audited(change, audit).await?;
+        Ok(changed > 0)
     }
 
     pub async fn artifact_put(

@@ -8,6 +8,7 @@ use futures_util::TryStreamExt;
 use sqlx::{PgConnection, Row};
 
 use super::{PostgresStore, ms};
+use crate::AuditRow;
 use crate::{
     StoreError, StoreResult,
     datasets::{
@@ -248,13 +249,17 @@ impl PostgresStore {
             .transpose()
     }
 
-    pub async fn dataset_delete(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM ferry.datasets WHERE tenant_id = $1 AND name = $2")
+    pub async fn dataset_delete(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        let change = sqlx::query("DELETE FROM ferry.datasets WHERE tenant_id = $1 AND name = $2")
             .bind(tenant_id)
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+            .bind(name);
+        let changed = self.execute_audited(change, audit).await?;
+        Ok(changed > 0)
     }
 
     pub async fn dataset_items(

@@ -11,6 +11,7 @@ use super::{
     PostgresStore, WORK_CHANNEL, insert_jobs, job_by_id, ms, opt_from_ms, parse_state,
     push_kind_filter, push_not_paused,
 };
+use crate::AuditRow;
 
 impl PostgresStore {
     pub async fn job_insert(
@@ -155,9 +156,10 @@ impl PostgresStore {
         tenant_id: &str,
         pattern: &KindPattern,
         now: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<()> {
         let (exact, prefix) = shared::pattern_match_form(pattern);
-        sqlx::query(
+        let change = sqlx::query(
             "INSERT INTO ferry.paused_kinds (tenant_id, pattern, exact, prefix, paused_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, pattern) DO NOTHING",
         )
@@ -165,20 +167,28 @@ impl PostgresStore {
         .bind(pattern.to_string())
         .bind(exact)
         .bind(prefix)
-        .bind(ms(now))
-        .execute(&self.pool)
-        .await?;
+        .bind(ms(now));
+        self.execute_audited(change, audit).await?;
         Ok(())
     }
 
     /// Resumes a pattern and wakes long-polls on every instance.
-    pub async fn kind_resume(&self, tenant_id: &str, pattern: &KindPattern) -> StoreResult<()> {
+    pub async fn kind_resume(
+        &self,
+        tenant_id: &str,
+        pattern: &KindPattern,
+        audit: &AuditRow,
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM ferry.paused_kinds WHERE tenant_id = $1 AND pattern = $2")
-            .bind(tenant_id)
-            .bind(pattern.to_string())
-            .execute(&mut *tx)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM ferry.paused_kinds WHERE tenant_id = $1 AND pattern = $2")
+                .bind(tenant_id)
+                .bind(pattern.to_string())
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() > 0 {
+            super::audit::audit_insert(&mut tx, audit).await?;
+        }
         sqlx::query("SELECT pg_notify($1, '')")
             .bind(WORK_CHANNEL)
             .execute(&mut *tx)
@@ -201,6 +211,7 @@ impl PostgresStore {
         tenant_id: &str,
         id: JobId,
         now: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<Job> {
         let mut tx = self.pool.begin().await?;
         let status: Option<String> = sqlx::query_scalar(
@@ -237,6 +248,7 @@ impl PostgresStore {
             }
         }
         let job = job_by_id(&mut tx, id).await?;
+        super::audit::audit_insert(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(job)
     }
@@ -246,6 +258,7 @@ impl PostgresStore {
         tenant_id: &str,
         id: JobId,
         now: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<Job> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
@@ -276,6 +289,7 @@ impl PostgresStore {
             });
         }
         let job = job_by_id(&mut tx, id).await?;
+        super::audit::audit_insert(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(job)
     }

@@ -6,20 +6,20 @@ use chrono::{DateTime, Utc};
 use crate::{ApiKeyRow, StoreResult, TenantRow};
 
 use super::{PostgresStore, ms};
+use crate::AuditRow;
 
 impl PostgresStore {
     /// Adds a tenant; false when one with that id exists.
-    pub async fn tenant_insert(&self, t: &TenantRow) -> StoreResult<bool> {
-        let done = sqlx::query(
+    pub async fn tenant_insert(&self, t: &TenantRow, audit: &AuditRow) -> StoreResult<bool> {
+        let change = sqlx::query(
             "INSERT INTO ferry.tenants (id, name, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&t.id)
         .bind(&t.name)
-        .bind(ms(t.created_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .bind(ms(t.created_at));
+        let changed = self.execute_audited(change, audit).await?;
+        Ok(changed == 1)
     }
 
     pub async fn tenant_list(&self) -> StoreResult<Vec<TenantRow>> {
@@ -31,9 +31,9 @@ impl PostgresStore {
             .collect()
     }
 
-    pub async fn api_key_insert(&self, k: &ApiKeyRow) -> StoreResult<()> {
+    pub async fn api_key_insert(&self, k: &ApiKeyRow, audit: &AuditRow) -> StoreResult<()> {
         let kinds = k.kinds.as_ref().map(|k| serde_json::json!(k));
-        sqlx::query(
+        let change = sqlx::query(
             "INSERT INTO ferry.api_keys (prefix, tenant_id, role, secret_hash, kinds, name, \
              created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -44,9 +44,8 @@ impl PostgresStore {
         .bind(kinds)
         .bind(&k.name)
         .bind(ms(k.created_at))
-        .bind(k.expires_at.map(ms))
-        .execute(&self.pool)
-        .await?;
+        .bind(k.expires_at.map(ms));
+        self.execute_audited(change, audit).await?;
         Ok(())
     }
 
@@ -78,17 +77,17 @@ impl PostgresStore {
         tenant_id: &str,
         prefix: &str,
         now: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
+        let change = sqlx::query(
             "UPDATE ferry.api_keys SET revoked_at = $1 \
              WHERE tenant_id = $2 AND prefix = $3 AND revoked_at IS NULL",
         )
         .bind(ms(now))
         .bind(tenant_id)
-        .bind(prefix)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .bind(prefix);
+        let changed = self.execute_audited(change, audit).await?;
+        Ok(changed == 1)
     }
 
     /// Records that the key was used now.

@@ -8,11 +8,17 @@ use ferry_core::schedule::Schedule;
 use crate::{StoreError, StoreResult};
 
 use super::{PostgresStore, ms};
+use crate::AuditRow;
 
 impl PostgresStore {
     /// Adds a schedule; false when the tenant has one of that name.
-    pub async fn schedule_insert(&self, tenant_id: &str, s: &Schedule) -> StoreResult<bool> {
-        let done = sqlx::query(
+    pub async fn schedule_insert(
+        &self,
+        tenant_id: &str,
+        s: &Schedule,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        let change = sqlx::query(
             "INSERT INTO ferry.schedules (id, tenant_id, name, cron, timezone, job, catch_up, paused, next_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (tenant_id, name) DO NOTHING",
         )
@@ -25,10 +31,9 @@ impl PostgresStore {
         .bind(s.catch_up)
         .bind(s.paused)
         .bind(ms(s.next_at))
-        .bind(ms(s.created_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        .bind(ms(s.created_at));
+        let changed = self.execute_audited(change, audit).await?;
+        Ok(changed > 0)
     }
 
     /// Schedules of `tenant` (all tenants' when `None`), by name.
@@ -46,13 +51,17 @@ impl PostgresStore {
         rows.iter().map(crate::rows::schedule).collect()
     }
 
-    pub async fn schedule_delete(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM ferry.schedules WHERE tenant_id = $1 AND name = $2")
+    pub async fn schedule_delete(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        let change = sqlx::query("DELETE FROM ferry.schedules WHERE tenant_id = $1 AND name = $2")
             .bind(tenant_id)
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+            .bind(name);
+        let changed = self.execute_audited(change, audit).await?;
+        Ok(changed > 0)
     }
 
     /// Pauses or resumes; a resumed schedule's next tick is `next_at`.
@@ -62,18 +71,18 @@ impl PostgresStore {
         name: &str,
         paused: bool,
         next_at: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
+        let change = sqlx::query(
             "UPDATE ferry.schedules SET paused = $1, next_at = CASE WHEN $1 THEN next_at ELSE $2 END \
              WHERE tenant_id = $3 AND name = $4",
         )
         .bind(paused)
         .bind(ms(next_at))
         .bind(tenant_id)
-        .bind(name)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        .bind(name);
+        let changed = self.execute_audited(change, audit).await?;
+        Ok(changed > 0)
     }
 
     /// Moves a schedule's next tick from `expected` to `next` (compare-and-set); `fired`

@@ -10,10 +10,11 @@ use ferry_core::api::DeliveryInfo;
 use crate::{DeliveryOutcome, DueDelivery, StoreResult, WebhookRow};
 
 use super::{PostgresStore, ms};
+use crate::AuditRow;
 
 impl PostgresStore {
-    pub async fn webhook_insert(&self, w: &WebhookRow) -> StoreResult<()> {
-        sqlx::query(
+    pub async fn webhook_insert(&self, w: &WebhookRow, audit: &AuditRow) -> StoreResult<()> {
+        let change = sqlx::query(
             "INSERT INTO ferry.webhooks (id, tenant_id, url, sealed_secret, events, kinds, cursor, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -24,9 +25,8 @@ impl PostgresStore {
         .bind(serde_json::json!(w.events))
         .bind(serde_json::json!(w.kinds))
         .bind(w.cursor)
-        .bind(ms(w.created_at))
-        .execute(&self.pool)
-        .await?;
+        .bind(ms(w.created_at));
+        self.execute_audited(change, audit).await?;
         Ok(())
     }
 
@@ -42,13 +42,17 @@ impl PostgresStore {
         rows.iter().map(crate::rows::webhook).collect()
     }
 
-    pub async fn webhook_delete(&self, tenant_id: &str, id: WebhookId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM ferry.webhooks WHERE id = $1 AND tenant_id = $2")
+    pub async fn webhook_delete(
+        &self,
+        tenant_id: &str,
+        id: WebhookId,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        let change = sqlx::query("DELETE FROM ferry.webhooks WHERE id = $1 AND tenant_id = $2")
             .bind(id.as_uuid())
-            .bind(tenant_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+            .bind(tenant_id);
+        let changed = self.execute_audited(change, audit).await?;
+        Ok(changed > 0)
     }
 
     /// Turns events into deliveries and moves the cursor from `from` to `to`, in one
@@ -176,8 +180,9 @@ impl PostgresStore {
         webhook: WebhookId,
         delivery: DeliveryId,
         now: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
+        let change = sqlx::query(
             "UPDATE ferry.webhook_deliveries SET status = 'pending', attempts = 0, next_at = $1, \
              created_at = $1, last_error = NULL WHERE id = $2 AND webhook_id = $3 AND status = 'dead' \
              AND EXISTS (SELECT 1 FROM ferry.webhooks WHERE id = $3 AND tenant_id = $4)",
@@ -185,9 +190,8 @@ impl PostgresStore {
         .bind(ms(now))
         .bind(delivery.as_uuid())
         .bind(webhook.as_uuid())
-        .bind(tenant_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        .bind(tenant_id);
+        let changed = self.execute_audited(change, audit).await?;
+        Ok(changed > 0)
     }
 }

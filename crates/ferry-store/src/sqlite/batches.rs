@@ -11,6 +11,7 @@ use sqlx::Row;
 use crate::{Entity, NewBatch, StoreError, StoreResult};
 
 use super::{SqliteStore, from_ms, insert_jobs, ms, opt_from_ms, parse_state, to_text};
+use crate::AuditRow;
 
 impl SqliteStore {
     /// Inserts a batch and its item jobs in one transaction.
@@ -111,6 +112,7 @@ impl SqliteStore {
         tenant_id: &str,
         id: BatchId,
         now: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<Batch> {
         let mut tx = self.write.begin().await?;
         let done = sqlx::query(
@@ -139,6 +141,7 @@ impl SqliteStore {
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
+        super::audit::audit_insert(&mut tx, audit).await?;
         tx.commit().await?;
         self.batch_get(tenant_id, id).await
     }

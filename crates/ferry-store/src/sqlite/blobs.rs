@@ -9,6 +9,7 @@ use ferry_core::api::{ArtifactInfo, SessionInfo};
 use crate::StoreResult;
 
 use super::{SqliteStore, ms, parse_id};
+use crate::AuditRow;
 
 impl SqliteStore {
     pub async fn session_put(
@@ -57,13 +58,17 @@ impl SqliteStore {
         rows.iter().map(crate::rows::session).collect()
     }
 
-    pub async fn session_delete(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM ferry_sessions WHERE tenant_id = ? AND name = ?")
+    pub async fn session_delete(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        let change = sqlx::query("DELETE FROM ferry_sessions WHERE tenant_id = ? AND name = ?")
             .bind(tenant_id)
-            .bind(name)
-            .execute(&self.write)
-            .await?;
-        Ok(done.rows_affected() > 0)
+            .bind(name);
+        let changed = self.execute_audited(change, audit).await?;
+        Ok(changed > 0)
     }
 
     pub async fn artifact_put(

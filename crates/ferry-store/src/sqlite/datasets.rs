@@ -8,6 +8,7 @@ use futures_util::TryStreamExt;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::{SqliteStore, ms, to_text};
+use crate::AuditRow;
 use crate::{
     StoreError, StoreResult,
     datasets::{
@@ -247,13 +248,17 @@ impl SqliteStore {
             .transpose()
     }
 
-    pub async fn dataset_delete(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM ferry_datasets WHERE tenant_id = ? AND name = ?")
+    pub async fn dataset_delete(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        let change = sqlx::query("DELETE FROM ferry_datasets WHERE tenant_id = ? AND name = ?")
             .bind(tenant_id)
-            .bind(name)
-            .execute(&self.write)
-            .await?;
-        Ok(done.rows_affected() > 0)
+            .bind(name);
+        let changed = self.execute_audited(change, audit).await?;
+        Ok(changed > 0)
     }
 
     pub async fn dataset_items(

@@ -11,6 +11,7 @@ use super::{
     SqliteStore, insert_jobs, job_by_id, ms, opt_from_ms, parse_state, push_kind_filter,
     push_not_paused,
 };
+use crate::AuditRow;
 
 impl SqliteStore {
     pub async fn job_insert(
@@ -158,9 +159,10 @@ impl SqliteStore {
         tenant_id: &str,
         pattern: &KindPattern,
         now: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<()> {
         let (exact, prefix) = shared::pattern_match_form(pattern);
-        sqlx::query(
+        let change = sqlx::query(
             "INSERT INTO ferry_paused_kinds (tenant_id, pattern, exact, prefix, paused_at) \
              VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, pattern) DO NOTHING",
         )
@@ -168,18 +170,22 @@ impl SqliteStore {
         .bind(pattern.to_string())
         .bind(exact)
         .bind(prefix)
-        .bind(ms(now))
-        .execute(&self.write)
-        .await?;
+        .bind(ms(now));
+        self.execute_audited(change, audit).await?;
         Ok(())
     }
 
-    pub async fn kind_resume(&self, tenant_id: &str, pattern: &KindPattern) -> StoreResult<()> {
-        sqlx::query("DELETE FROM ferry_paused_kinds WHERE tenant_id = ? AND pattern = ?")
-            .bind(tenant_id)
-            .bind(pattern.to_string())
-            .execute(&self.write)
-            .await?;
+    pub async fn kind_resume(
+        &self,
+        tenant_id: &str,
+        pattern: &KindPattern,
+        audit: &AuditRow,
+    ) -> StoreResult<()> {
+        let change =
+            sqlx::query("DELETE FROM ferry_paused_kinds WHERE tenant_id = ? AND pattern = ?")
+                .bind(tenant_id)
+                .bind(pattern.to_string());
+        self.execute_audited(change, audit).await?;
         Ok(())
     }
 
@@ -197,6 +203,7 @@ impl SqliteStore {
         tenant_id: &str,
         id: JobId,
         now: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<Job> {
         let mut tx = self.write.begin().await?;
         let row = sqlx::query(concat!(
@@ -241,6 +248,7 @@ impl SqliteStore {
             }
         }
         let job = job_by_id(&mut tx, id).await?;
+        super::audit::audit_insert(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(job)
     }
@@ -250,6 +258,7 @@ impl SqliteStore {
         tenant_id: &str,
         id: JobId,
         now: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<Job> {
         let mut tx = self.write.begin().await?;
         let done = sqlx::query(
@@ -280,6 +289,7 @@ impl SqliteStore {
             });
         }
         let job = job_by_id(&mut tx, id).await?;
+        super::audit::audit_insert(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(job)
     }

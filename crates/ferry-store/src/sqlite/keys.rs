@@ -3,23 +3,22 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{ApiKeyRow, StoreError, StoreResult, TenantRow};
+use crate::{ApiKeyRow, AuditRow, StoreError, StoreResult, TenantRow};
 
 use super::{SqliteStore, ms};
 
 impl SqliteStore {
     /// Adds a tenant; false when one with that id exists.
-    pub async fn tenant_insert(&self, t: &TenantRow) -> StoreResult<bool> {
-        let done = sqlx::query(
+    pub async fn tenant_insert(&self, t: &TenantRow, audit: &AuditRow) -> StoreResult<bool> {
+        let change = sqlx::query(
             "INSERT INTO ferry_tenants (id, name, created_at) VALUES (?, ?, ?) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&t.id)
         .bind(&t.name)
-        .bind(ms(t.created_at))
-        .execute(&self.write)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .bind(ms(t.created_at));
+        let changed = self.execute_audited(change, audit).await?;
+        Ok(changed == 1)
     }
 
     pub async fn tenant_list(&self) -> StoreResult<Vec<TenantRow>> {
@@ -31,14 +30,14 @@ impl SqliteStore {
             .collect()
     }
 
-    pub async fn api_key_insert(&self, k: &ApiKeyRow) -> StoreResult<()> {
+    pub async fn api_key_insert(&self, k: &ApiKeyRow, audit: &AuditRow) -> StoreResult<()> {
         let kinds = k
             .kinds
             .as_ref()
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(
+        let change = sqlx::query(
             "INSERT INTO ferry_api_keys (prefix, tenant_id, role, secret_hash, kinds, name, \
              created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -49,9 +48,8 @@ impl SqliteStore {
         .bind(kinds)
         .bind(&k.name)
         .bind(ms(k.created_at))
-        .bind(k.expires_at.map(ms))
-        .execute(&self.write)
-        .await?;
+        .bind(k.expires_at.map(ms));
+        self.execute_audited(change, audit).await?;
         Ok(())
     }
 
@@ -83,17 +81,17 @@ impl SqliteStore {
         tenant_id: &str,
         prefix: &str,
         now: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
+        let change = sqlx::query(
             "UPDATE ferry_api_keys SET revoked_at = ? \
              WHERE tenant_id = ? AND prefix = ? AND revoked_at IS NULL",
         )
         .bind(ms(now))
         .bind(tenant_id)
-        .bind(prefix)
-        .execute(&self.write)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .bind(prefix);
+        let changed = self.execute_audited(change, audit).await?;
+        Ok(changed == 1)
     }
 
     /// Records that the key was used now.

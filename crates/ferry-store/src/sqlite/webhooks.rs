@@ -9,10 +9,11 @@ use ferry_core::api::DeliveryInfo;
 use crate::{DeliveryOutcome, DueDelivery, StoreError, StoreResult, WebhookRow};
 
 use super::{SqliteStore, ms};
+use crate::AuditRow;
 
 impl SqliteStore {
-    pub async fn webhook_insert(&self, w: &WebhookRow) -> StoreResult<()> {
-        sqlx::query(
+    pub async fn webhook_insert(&self, w: &WebhookRow, audit: &AuditRow) -> StoreResult<()> {
+        let change = sqlx::query(
             "INSERT INTO ferry_webhooks (id, tenant_id, url, sealed_secret, events, kinds, cursor, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -23,9 +24,8 @@ impl SqliteStore {
         .bind(serde_json::to_string(&w.events).map_err(|e| StoreError::Corrupt(e.to_string()))?)
         .bind(serde_json::to_string(&w.kinds).map_err(|e| StoreError::Corrupt(e.to_string()))?)
         .bind(w.cursor)
-        .bind(ms(w.created_at))
-        .execute(&self.write)
-        .await?;
+        .bind(ms(w.created_at));
+        self.execute_audited(change, audit).await?;
         Ok(())
     }
 
@@ -41,7 +41,12 @@ impl SqliteStore {
         rows.iter().map(crate::rows::webhook).collect()
     }
 
-    pub async fn webhook_delete(&self, tenant_id: &str, id: WebhookId) -> StoreResult<bool> {
+    pub async fn webhook_delete(
+        &self,
+        tenant_id: &str,
+        id: WebhookId,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
         let mut tx = self.write.begin().await?;
         sqlx::query(
             "DELETE FROM ferry_webhook_deliveries WHERE webhook_id = ? AND EXISTS \
@@ -57,6 +62,9 @@ impl SqliteStore {
             .bind(tenant_id)
             .execute(&mut *tx)
             .await?;
+        if done.rows_affected() > 0 {
+            super::audit::audit_insert(&mut tx, audit).await?;
+        }
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
@@ -182,8 +190,9 @@ impl SqliteStore {
         webhook: WebhookId,
         delivery: DeliveryId,
         now: DateTime<Utc>,
+        audit: &AuditRow,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
+        let change = sqlx::query(
             "UPDATE ferry_webhook_deliveries SET status = 'pending', attempts = 0, next_at = ?, \
              created_at = ?, last_error = NULL WHERE id = ? AND webhook_id = ? AND status = 'dead' \
              AND EXISTS (SELECT 1 FROM ferry_webhooks WHERE id = ? AND tenant_id = ?)",
@@ -193,9 +202,8 @@ impl SqliteStore {
         .bind(delivery.to_string())
         .bind(webhook.to_string())
         .bind(webhook.to_string())
-        .bind(tenant_id)
-        .execute(&self.write)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        .bind(tenant_id);
+        let changed = self.execute_audited(change, audit).await?;
+        Ok(changed > 0)
     }
 }

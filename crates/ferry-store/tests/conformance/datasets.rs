@@ -7,7 +7,7 @@ use ferry_core::{JobId, JobState};
 use ferry_store::{CompleteParams, ProgressParams, Store, StoreError};
 use serde_json::{Value, json};
 
-use super::{T, claim, complete, fail, insert, job, ms, settled_events, status, t0};
+use super::{T, audit, claim, complete, fail, insert, job, ms, settled_events, status, t0};
 
 /// Runs one job of kind `k` writing `items` to dataset `reviews` (`mode`): claim, report the
 /// items in two reports, complete. Answers the job's id.
@@ -218,7 +218,12 @@ pub(super) async fn datasets_record_new_changed_and_gone(store: Store) {
         .expect("dataset");
     assert_eq!(info.fields, ["id", "stars", "text"]);
     assert_eq!(store.dataset_list(T).await.expect("list").len(), 1);
-    assert!(store.dataset_delete(T, "reviews").await.expect("delete"));
+    assert!(
+        store
+            .dataset_delete(T, "reviews", &audit())
+            .await
+            .expect("delete")
+    );
     assert!(
         store
             .dataset_get(T, "reviews")

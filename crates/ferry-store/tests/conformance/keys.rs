@@ -4,7 +4,7 @@
 
 use ferry_store::{ApiKeyRow, Store, TenantRow};
 
-use super::{ms, t0};
+use super::{audit, ms, t0};
 
 fn tenant(id: &str) -> TenantRow {
     TenantRow {
@@ -15,12 +15,25 @@ fn tenant(id: &str) -> TenantRow {
 }
 
 pub(super) async fn tenants_and_api_keys_are_kept_and_revoked(store: Store) {
-    assert!(store.tenant_insert(&tenant("acme")).await.expect("insert"));
     assert!(
-        !store.tenant_insert(&tenant("acme")).await.expect("again"),
+        store
+            .tenant_insert(&tenant("acme"), &audit())
+            .await
+            .expect("insert")
+    );
+    assert!(
+        !store
+            .tenant_insert(&tenant("acme"), &audit())
+            .await
+            .expect("again"),
         "a tenant id is taken once"
     );
-    assert!(store.tenant_insert(&tenant("beta")).await.expect("insert"));
+    assert!(
+        store
+            .tenant_insert(&tenant("beta"), &audit())
+            .await
+            .expect("insert")
+    );
     let ids: Vec<String> = (store.tenant_list().await.expect("list"))
         .into_iter()
         .map(|t| t.id)
@@ -52,10 +65,13 @@ pub(super) async fn tenants_and_api_keys_are_kept_and_revoked(store: Store) {
         created_at: t0() + ms(1),
         ..key.clone()
     };
-    store.api_key_insert(&key).await.expect("key");
-    store.api_key_insert(&other).await.expect("other key");
+    store.api_key_insert(&key, &audit()).await.expect("key");
+    store
+        .api_key_insert(&other, &audit())
+        .await
+        .expect("other key");
     assert!(
-        store.api_key_insert(&key).await.is_err(),
+        store.api_key_insert(&key, &audit()).await.is_err(),
         "a prefix names one key"
     );
     let get = async |prefix: &str| store.api_key_get(prefix).await.expect("get");
@@ -79,20 +95,20 @@ pub(super) async fn tenants_and_api_keys_are_kept_and_revoked(store: Store) {
 
     assert!(
         !store
-            .api_key_revoke("beta", "fk_acme0001", t0() + ms(9))
+            .api_key_revoke("beta", "fk_acme0001", t0() + ms(9), &audit())
             .await
             .expect("revoke"),
         "another tenant cannot revoke the key"
     );
     assert!(
         store
-            .api_key_revoke("acme", "fk_acme0001", t0() + ms(10))
+            .api_key_revoke("acme", "fk_acme0001", t0() + ms(10), &audit())
             .await
             .expect("revoke")
     );
     assert!(
         !store
-            .api_key_revoke("acme", "fk_acme0001", t0() + ms(11))
+            .api_key_revoke("acme", "fk_acme0001", t0() + ms(11), &audit())
             .await
             .expect("revoke"),
         "a key is revoked once"

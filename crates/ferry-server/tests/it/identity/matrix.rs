@@ -144,6 +144,7 @@ const TABLE: &[(&str, &str, Access, u16, u16)] = &[
     ("GET", "/v1/keys", Access::Admin, 200, 200),
     ("POST", "/v1/keys", Access::Admin, 201, 201),
     ("DELETE", "/v1/keys/{prefix}", Access::Admin, 204, 404),
+    ("GET", "/v1/audit", Access::Admin, 200, 200),
     ("POST", "/v1/worker/claim", Access::Worker, 200, 200),
     // One answer per entry: `beta`'s entry is refused inside a 200 (checked below).
     ("POST", "/v1/worker/complete", Access::Worker, 200, 200),
@@ -623,4 +624,24 @@ async fn every_route_answers_every_caller_as_the_table_says_and_nothing_crosses_
         .find(|k| k["prefix"] == shared.key_prefix.as_str())
         .expect("the shared key");
     assert!(kept["revoked_at"].is_null());
+
+    // acme's audit log names only acme's own: its editor and admin keys and the test.
+    let audit = get("/v1/audit?limit=1000".into()).await;
+    let entries = audit["entries"].as_array().expect("entries");
+    assert!(
+        entries.len() > 10,
+        "the matrix's changes are audited: {audit}"
+    );
+    let own: Vec<String> = [Who::Editor, Who::Admin]
+        .iter()
+        .map(|w| format!("key:{}", &callers.secret(*w).expect("secret")[..13]))
+        .chain(["test".to_owned()])
+        .collect();
+    for e in entries {
+        let actor = e["actor"].as_str().expect("actor");
+        assert!(
+            own.iter().any(|o| o == actor),
+            "acme's log names {actor}: {e}"
+        );
+    }
 }
