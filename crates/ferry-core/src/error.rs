@@ -50,6 +50,9 @@ pub enum ErrorCode {
     KeyRevoked,
     /// This client address sent too many wrong credentials; retry after `Retry-After`.
     TooManyAuthFailures,
+    /// The tenant is at one of its quotas (submissions per second, unfinished jobs); retry
+    /// after `Retry-After`.
+    QuotaExceeded,
 }
 
 impl ErrorCode {
@@ -76,6 +79,7 @@ impl ErrorCode {
             ErrorCode::KeyExpired => "KEY_EXPIRED",
             ErrorCode::KeyRevoked => "KEY_REVOKED",
             ErrorCode::TooManyAuthFailures => "TOO_MANY_AUTH_FAILURES",
+            ErrorCode::QuotaExceeded => "QUOTA_EXCEEDED",
         }
     }
 }

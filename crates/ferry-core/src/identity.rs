@@ -60,6 +60,17 @@ pub struct TenantInfo {
     pub id: String,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    pub quotas: TenantQuotas,
+}
+
+/// What a tenant may use, set by the operator (`ferry tenant set`); `None`: no limit. A
+/// submit beyond either is answered `429 QUOTA_EXCEEDED` with `Retry-After`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantQuotas {
+    /// Jobs submitted per second (a batch counts each job), on each server instance.
+    pub max_submissions_per_second: Option<u32>,
+    /// Jobs scheduled, pending or running at once.
+    pub max_unfinished_jobs: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

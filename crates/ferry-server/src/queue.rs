@@ -54,6 +54,7 @@ pub struct Queue {
     key_hasher: crate::app::KeyHasher,
     /// Keys looked up recently.
     key_cache: crate::app::KeyCache,
+    quota_state: crate::app::QuotaState,
     /// Wrong credentials per client address.
     auth_failures: crate::auth_failures::AuthFailures,
     shutdown: CancellationToken,
@@ -82,6 +83,7 @@ impl Queue {
             config,
             key_hasher,
             key_cache: crate::app::KeyCache::default(),
+            quota_state: crate::app::QuotaState::default(),
             auth_failures,
             work_available: Arc::new(Notify::new()),
             events_bell: Arc::new(watch::channel(0).0),
@@ -114,6 +116,10 @@ impl Queue {
 
     pub(crate) fn key_cache(&self) -> &crate::app::KeyCache {
         &self.key_cache
+    }
+
+    pub(crate) fn quota_state(&self) -> &crate::app::QuotaState {
+        &self.quota_state
     }
 
     pub(crate) fn auth_failures(&self) -> &crate::auth_failures::AuthFailures {
@@ -268,21 +274,22 @@ impl Queue {
         Ok(job)
     }
 
-    /// Creates a batch: one job per item, all or none.
+    /// Creates a batch: one job per item, all or none, admitted under the tenant's quotas.
     pub async fn create_batch(
         &self,
-        tenant_id: &str,
+        who: &Principal,
         kind: &str,
         labels: std::collections::BTreeMap<String, String>,
         mut jobs: Vec<NewJob>,
-    ) -> StoreResult<ferry_core::api::BatchCreated> {
+    ) -> crate::app::AppResult<ferry_core::api::BatchCreated> {
+        self.admit(who, jobs.len()).await?;
         let batch_id = ferry_core::BatchId::new();
         for (i, job) in jobs.iter_mut().enumerate() {
             job.batch = Some((batch_id, i as u32));
         }
         let batch = ferry_store::NewBatch {
             id: batch_id,
-            tenant_id: tenant_id.to_owned(),
+            tenant_id: who.tenant.to_string(),
             kind: kind.to_owned(),
             labels,
         };

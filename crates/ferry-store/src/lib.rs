@@ -598,6 +598,20 @@ impl Store {
         dispatch!(self, s => s.tenant_insert(t, audit).await)
     }
 
+    pub async fn tenant_get(&self, id: &str) -> StoreResult<Option<TenantRow>> {
+        dispatch!(self, s => s.tenant_get(id).await)
+    }
+
+    /// Sets the tenant's quotas; false when there is no such tenant.
+    pub async fn tenant_set_quotas(
+        &self,
+        id: &str,
+        quotas: &ferry_core::identity::TenantQuotas,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        dispatch!(self, s => s.tenant_set_quotas(id, quotas, audit).await)
+    }
+
     pub async fn tenant_list(&self) -> StoreResult<Vec<TenantRow>> {
         dispatch!(self, s => s.tenant_list().await)
     }

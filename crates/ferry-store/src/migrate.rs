@@ -106,6 +106,11 @@ pub const SQLITE: &[Migration] = &[
         name: "audit",
         sql: include_str!("../migrations/sqlite/0019_audit.sql"),
     },
+    Migration {
+        version: 20,
+        name: "tenant_quotas",
+        sql: include_str!("../migrations/sqlite/0020_tenant_quotas.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -204,5 +209,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 19,
         name: "audit",
         sql: include_str!("../migrations/postgres/0019_audit.sql"),
+    },
+    Migration {
+        version: 20,
+        name: "tenant_quotas",
+        sql: include_str!("../migrations/postgres/0020_tenant_quotas.sql"),
     },
 ];

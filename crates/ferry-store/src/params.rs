@@ -73,6 +73,7 @@ pub struct TenantRow {
     pub id: String,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    pub quotas: ferry_core::identity::TenantQuotas,
 }
 
 /// An API key (or worker token: role `worker`) as the store keeps it: found by its visible

@@ -394,6 +394,14 @@ pub(crate) fn tenant(row: &impl Columns) -> StoreResult<crate::TenantRow> {
         id: row.text("id")?,
         name: row.text("name")?,
         created_at: row.time("created_at")?,
+        quotas: ferry_core::identity::TenantQuotas {
+            max_submissions_per_second: row
+                .opt_int("max_submissions_per_second")?
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            max_unfinished_jobs: row
+                .opt_int("max_unfinished_jobs")?
+                .map(|n| u64::try_from(n).unwrap_or(0)),
+        },
     })
 }
 

@@ -144,9 +144,43 @@ pub enum TenantCommand {
         /// A name for people [default: the id].
         #[arg(long, default_value = "")]
         name: String,
+        #[command(flatten)]
+        quotas: QuotaArgs,
+    },
+    /// Set a tenant's quotas (servers apply them within a second).
+    Set {
+        id: String,
+        #[command(flatten)]
+        quotas: QuotaArgs,
     },
     /// List tenants.
     List,
+}
+
+/// A tenant's quotas: a positive number, or `none` for no limit.
+#[derive(Debug, Args)]
+pub struct QuotaArgs {
+    /// Jobs the tenant may submit per second, on each server instance (a batch counts each
+    /// job) [default: none].
+    #[arg(long, value_name = "N|none", value_parser = quota::<u32>)]
+    pub max_submissions_per_second: Option<Quota<u32>>,
+    /// Jobs the tenant may hold scheduled, pending or running at once [default: none].
+    #[arg(long, value_name = "N|none", value_parser = quota::<u64>)]
+    pub max_unfinished_jobs: Option<Quota<u64>>,
+}
+
+/// A quota given on the command line: a limit, or `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota<T>(pub Option<T>);
+
+fn quota<T: std::str::FromStr + PartialOrd + Default>(text: &str) -> Result<Quota<T>, String> {
+    if text == "none" {
+        return Ok(Quota(None));
+    }
+    match text.parse::<T>() {
+        Ok(n) if n > T::default() => Ok(Quota(Some(n))),
+        _ => Err("a whole number of at least 1, or `none`".to_owned()),
+    }
 }
 
 #[derive(Debug, Args)]

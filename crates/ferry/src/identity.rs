@@ -9,15 +9,15 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, Utc};
 use ferry_core::{
     Clock, KindPattern, Role, SystemClock, TenantId,
-    identity::{KeyCreateRequest, KeyInfo, KeyList, TenantList},
+    identity::{KeyCreateRequest, KeyInfo, KeyList, TenantInfo, TenantList, TenantQuotas},
 };
 use ferry_server::app::{KeyHasher, Keys, Principal, Tenants};
 use ferry_store::Store;
 
 use crate::{
     cli::{
-        Database, KeyArgs, KeyCommand, NewKeyArgs, TenantArgs, TenantCommand, WorkerTokenArgs,
-        WorkerTokenCommand,
+        Database, KeyArgs, KeyCommand, NewKeyArgs, QuotaArgs, TenantArgs, TenantCommand,
+        WorkerTokenArgs, WorkerTokenCommand,
     },
     config::{FileConfig, serve_settings},
 };
@@ -54,6 +54,32 @@ fn operator(tenant: Option<&str>) -> Result<Principal> {
     Ok(Principal::new(tenant_id(tenant)?, Role::Admin, CLI_ACTOR))
 }
 
+/// A tenant on one line: id, name and quotas.
+fn describe_tenant(t: &TenantInfo) -> String {
+    let limit = |n: Option<u64>| n.map_or("none".to_owned(), |n| n.to_string());
+    format!(
+        "{}\t{}\tsubmissions/s: {}\tunfinished jobs: {}",
+        t.id,
+        t.name,
+        limit(t.quotas.max_submissions_per_second.map(u64::from)),
+        limit(t.quotas.max_unfinished_jobs),
+    )
+}
+
+impl QuotaArgs {
+    /// `current` with the quotas given on the command line.
+    fn over(self, current: TenantQuotas) -> TenantQuotas {
+        TenantQuotas {
+            max_submissions_per_second: self
+                .max_submissions_per_second
+                .map_or(current.max_submissions_per_second, |q| q.0),
+            max_unfinished_jobs: self
+                .max_unfinished_jobs
+                .map_or(current.max_unfinished_jobs, |q| q.0),
+        }
+    }
+}
+
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -64,9 +90,10 @@ pub async fn tenant(args: TenantArgs, config: Option<&Path>) -> Result<ExitCode>
     let tenants = Tenants::new(&store, &SystemClock);
     let result = async {
         match args.command {
-            TenantCommand::Create { id, name } => {
+            TenantCommand::Create { id, name, quotas } => {
+                let quotas = quotas.over(TenantQuotas::default());
                 let made = tenants
-                    .create(CLI_ACTOR, &tenant_id(Some(&id))?, &name)
+                    .create(CLI_ACTOR, &tenant_id(Some(&id))?, &name, quotas)
                     .await?;
                 if args.db.json {
                     print_json(&made)?;
@@ -74,14 +101,24 @@ pub async fn tenant(args: TenantArgs, config: Option<&Path>) -> Result<ExitCode>
                     println!("{}", made.id);
                 }
             }
+            TenantCommand::Set { id, quotas } => {
+                let id = tenant_id(Some(&id))?;
+                let current = tenants.get(&id).await?.quotas;
+                let set = tenants
+                    .set_quotas(CLI_ACTOR, &id, quotas.over(current))
+                    .await?;
+                if args.db.json {
+                    print_json(&set)?;
+                } else {
+                    println!("{}", describe_tenant(&set));
+                }
+            }
             TenantCommand::List => {
                 let list = tenants.list().await?;
                 if args.db.json {
                     print_json(&TenantList { tenants: list })?;
                 } else {
-                    for t in list {
-                        println!("{}\t{}", t.id, t.name);
-                    }
+                    list.iter().for_each(|t| println!("{}", describe_tenant(t)));
                 }
             }
         }

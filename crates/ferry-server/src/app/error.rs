@@ -45,6 +45,12 @@ pub enum AppError {
     /// The credential is limited to kinds that do not include this one.
     #[error("{0}")]
     KindNotAllowed(String),
+    /// The tenant is at a quota; the client may try again after `retry_after`.
+    #[error("{message}")]
+    QuotaExceeded {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

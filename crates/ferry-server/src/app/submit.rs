@@ -14,7 +14,7 @@ use crate::Queue;
 impl Queue {
     /// Validates `specs` as jobs of the principal's tenant (fields named under `jobs[i]`
     /// when `batch`), checks that the principal may submit their kinds and the datasets
-    /// they write to, and stores them.
+    /// they write to, admits them under the tenant's quotas, and stores them.
     pub async fn submit_specs(
         &self,
         who: &Principal,
@@ -40,6 +40,7 @@ impl Queue {
             })
             .collect();
         self.check_output_keys(tenant, outputs).await?;
+        self.admit(who, jobs.len()).await?;
         Ok(self.submit(&jobs).await?)
     }
 

@@ -7,7 +7,7 @@
 
 use axum::{
     extract::{Request, State},
-    http::{HeaderValue, header},
+    http::header,
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -71,16 +71,13 @@ pub async fn gate(
     };
     if let Some(wait) = queue.auth_failures().blocked(addr) {
         let secs = wait.as_secs().max(1);
-        let mut response = ApiError::new(
+        return ApiError::new(
             axum::http::StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::TooManyAuthFailures,
             format!("too many wrong credentials from this address; retry in {secs} s"),
         )
+        .retry_after(secs)
         .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        return response;
     }
     let principal = match principal(&queue, given).await {
         Ok(principal) => principal,

@@ -94,7 +94,7 @@ async fn create(
         .await?;
     let labels = req.options.labels.clone().unwrap_or_default();
     let created = queue
-        .create_batch(&principal.tenant, &req.kind, labels, jobs)
+        .create_batch(&principal, &req.kind, labels, jobs)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(created)).into_response())
 }

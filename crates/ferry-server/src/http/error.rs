@@ -23,6 +23,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub fields: Vec<FieldError>,
+    /// Seconds for `Retry-After` (a `429`/`503` without it gets the code's default).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -32,6 +34,15 @@ impl ApiError {
             code,
             message: message.into(),
             fields: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    /// The error with `Retry-After: secs` (at least 1).
+    pub fn retry_after(self, secs: u64) -> Self {
+        Self {
+            retry_after: Some(secs.max(1)),
+            ..self
         }
     }
 
@@ -50,10 +61,8 @@ impl ApiError {
             _ => ErrorCode::ValidationFailed,
         };
         Self {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code,
-            message,
             fields,
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
         }
     }
 
@@ -178,6 +187,15 @@ impl From<AppError> for ApiError {
             AppError::KindNotAllowed(message) => {
                 ApiError::new(StatusCode::FORBIDDEN, ErrorCode::KindNotAllowed, message)
             }
+            AppError::QuotaExceeded {
+                message,
+                retry_after,
+            } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::QuotaExceeded,
+                message,
+            )
+            .retry_after(retry_after.as_secs_f64().ceil() as u64),
             AppError::Store(e) => e.into(),
         }
     }
@@ -208,13 +226,13 @@ impl IntoResponse for ApiError {
             .into_response();
         if retry {
             // Space does not come back within a second; a database connection may.
-            let after = match self.code {
-                ErrorCode::StorageUnavailable | ErrorCode::TooManyStreams => "5",
-                _ => "1",
-            };
+            let after = self.retry_after.unwrap_or(match self.code {
+                ErrorCode::StorageUnavailable | ErrorCode::TooManyStreams => 5,
+                _ => 1,
+            });
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static(after));
+                .insert(header::RETRY_AFTER, HeaderValue::from(after));
         }
         response
     }

@@ -19,6 +19,7 @@ mod recipes;
 mod routes;
 mod schedules;
 mod sessions;
+mod tenant;
 mod webhooks;
 mod worker;
 
@@ -59,6 +60,7 @@ fn routes(max_artifact_bytes: usize) -> Routes {
     let r = datasets::routes(r);
     let r = keys::routes(r);
     let r = audit::routes(r);
+    let r = tenant::routes(r);
     worker::routes(r)
 }
 

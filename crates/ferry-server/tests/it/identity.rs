@@ -17,13 +17,14 @@ use serde_json::json;
 
 mod audit;
 mod matrix;
+mod quotas;
 
 /// Makes the tenant (unless it is `default`, there from the start).
 pub(crate) async fn tenant(server: &TestServer, id: &str) -> TenantId {
     let id = TenantId::new(id).expect("tenant id");
     if id.as_str() != ferry_core::DEFAULT_TENANT {
         Tenants::new(server.queue.store(), server.queue.clock())
-            .create("test", &id, "")
+            .create("test", &id, "", Default::default())
             .await
             .expect("create tenant");
     }

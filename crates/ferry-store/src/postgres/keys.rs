@@ -2,6 +2,7 @@
 //! role): stored with a keyed hash of the secret, found by their visible prefix, revoked.
 
 use chrono::{DateTime, Utc};
+use ferry_core::identity::TenantQuotas;
 
 use crate::{ApiKeyRow, StoreResult, TenantRow};
 
@@ -12,18 +13,56 @@ impl PostgresStore {
     /// Adds a tenant; false when one with that id exists.
     pub async fn tenant_insert(&self, t: &TenantRow, audit: &AuditRow) -> StoreResult<bool> {
         let change = sqlx::query(
-            "INSERT INTO ferry.tenants (id, name, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO ferry.tenants (id, name, created_at, max_submissions_per_second, \
+             max_unfinished_jobs) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&t.id)
         .bind(&t.name)
-        .bind(ms(t.created_at));
+        .bind(ms(t.created_at))
+        .bind(t.quotas.max_submissions_per_second.map(i64::from))
+        .bind(
+            t.quotas
+                .max_unfinished_jobs
+                .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+        );
         let changed = self.execute_audited(change, audit).await?;
         Ok(changed == 1)
     }
 
+    /// The tenant with this id.
+    pub async fn tenant_get(&self, id: &str) -> StoreResult<Option<TenantRow>> {
+        sqlx::query("SELECT * FROM ferry.tenants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(crate::rows::tenant)
+            .transpose()
+    }
+
+    /// Sets the tenant's quotas; false when there is no such tenant.
+    pub async fn tenant_set_quotas(
+        &self,
+        id: &str,
+        quotas: &TenantQuotas,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        let change = sqlx::query(
+            "UPDATE ferry.tenants SET max_submissions_per_second = $1, max_unfinished_jobs = $2 \
+             WHERE id = $3",
+        )
+        .bind(quotas.max_submissions_per_second.map(i64::from))
+        .bind(
+            quotas
+                .max_unfinished_jobs
+                .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+        )
+        .bind(id);
+        Ok(self.execute_audited(change, audit).await? > 0)
+    }
+
     pub async fn tenant_list(&self) -> StoreResult<Vec<TenantRow>> {
-        sqlx::query("SELECT id, name, created_at FROM ferry.tenants ORDER BY id")
+        sqlx::query("SELECT * FROM ferry.tenants ORDER BY id")
             .fetch_all(&self.pool)
             .await?
             .iter()

@@ -2,6 +2,7 @@
 //! role): stored with a keyed hash of the secret, found by their visible prefix, revoked.
 
 use chrono::{DateTime, Utc};
+use ferry_core::identity::TenantQuotas;
 
 use crate::{ApiKeyRow, AuditRow, StoreError, StoreResult, TenantRow};
 
@@ -11,18 +12,56 @@ impl SqliteStore {
     /// Adds a tenant; false when one with that id exists.
     pub async fn tenant_insert(&self, t: &TenantRow, audit: &AuditRow) -> StoreResult<bool> {
         let change = sqlx::query(
-            "INSERT INTO ferry_tenants (id, name, created_at) VALUES (?, ?, ?) \
-             ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO ferry_tenants (id, name, created_at, max_submissions_per_second, \
+             max_unfinished_jobs) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&t.id)
         .bind(&t.name)
-        .bind(ms(t.created_at));
+        .bind(ms(t.created_at))
+        .bind(t.quotas.max_submissions_per_second.map(i64::from))
+        .bind(
+            t.quotas
+                .max_unfinished_jobs
+                .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+        );
         let changed = self.execute_audited(change, audit).await?;
         Ok(changed == 1)
     }
 
+    /// The tenant with this id.
+    pub async fn tenant_get(&self, id: &str) -> StoreResult<Option<TenantRow>> {
+        sqlx::query("SELECT * FROM ferry_tenants WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .as_ref()
+            .map(crate::rows::tenant)
+            .transpose()
+    }
+
+    /// Sets the tenant's quotas; false when there is no such tenant.
+    pub async fn tenant_set_quotas(
+        &self,
+        id: &str,
+        quotas: &TenantQuotas,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        let change = sqlx::query(
+            "UPDATE ferry_tenants SET max_submissions_per_second = ?, max_unfinished_jobs = ? \
+             WHERE id = ?",
+        )
+        .bind(quotas.max_submissions_per_second.map(i64::from))
+        .bind(
+            quotas
+                .max_unfinished_jobs
+                .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+        )
+        .bind(id);
+        Ok(self.execute_audited(change, audit).await? > 0)
+    }
+
     pub async fn tenant_list(&self) -> StoreResult<Vec<TenantRow>> {
-        sqlx::query("SELECT id, name, created_at FROM ferry_tenants ORDER BY id")
+        sqlx::query("SELECT * FROM ferry_tenants ORDER BY id")
             .fetch_all(&self.read)
             .await?
             .iter()

@@ -2,6 +2,7 @@
 //! by prefix, listed per tenant, revoked once and only by their tenant, their last use
 //! recorded.
 
+use ferry_core::identity::TenantQuotas;
 use ferry_store::{ApiKeyRow, Store, TenantRow};
 
 use super::{audit, ms, t0};
@@ -11,6 +12,7 @@ fn tenant(id: &str) -> TenantRow {
         id: id.into(),
         name: id.to_uppercase(),
         created_at: t0(),
+        quotas: TenantQuotas::default(),
     }
 }
 
@@ -43,6 +45,27 @@ pub(super) async fn tenants_and_api_keys_are_kept_and_revoked(store: Store) {
         ["acme", "beta", "default"],
         "the default tenant is there from the start"
     );
+    let quotas = TenantQuotas {
+        max_submissions_per_second: Some(50),
+        max_unfinished_jobs: Some(10_000_000_000),
+    };
+    assert!(
+        store
+            .tenant_set_quotas("acme", &quotas, &audit())
+            .await
+            .expect("set")
+    );
+    assert!(
+        !store
+            .tenant_set_quotas("nobody", &quotas, &audit())
+            .await
+            .expect("set nothing")
+    );
+    let acme = store.tenant_get("acme").await.expect("get").expect("acme");
+    assert_eq!((acme.name.as_str(), acme.quotas), ("ACME", quotas));
+    let beta = store.tenant_get("beta").await.expect("get").expect("beta");
+    assert_eq!(beta.quotas, TenantQuotas::default(), "no limits unless set");
+    assert!(store.tenant_get("nobody").await.expect("get").is_none());
 
     let key = ApiKeyRow {
         prefix: "fk_acme0001".into(),

@@ -104,6 +104,22 @@ async fn an_operator_makes_a_tenant_and_keys_that_the_server_then_honours() {
     assert_eq!(claimed.jobs.len(), 1);
     assert_eq!(claimed.jobs[0].id, submitted.id);
 
+    // A quota set from the CLI while the server runs: acme holds one unfinished job, its
+    // limit now, so its next submit is refused (once the server reads the quota again).
+    let set = stdout(&run(d, &["tenant", "set", "acme", "--max-unfinished-jobs", "1"]).await);
+    assert!(set.contains("unfinished jobs: 1"), "{set}");
+    let mut quota = None;
+    for _ in 0..100 {
+        match app.submit(&job("shop.sync", json!({}))).await {
+            Err(e) => {
+                quota = e.code();
+                break;
+            }
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+    assert_eq!(quota, Some(ErrorCode::QuotaExceeded));
+
     // Revoked from the CLI while the server runs: refused within the cache's half second.
     let prefix = made["prefix"].as_str().expect("prefix").to_owned();
     assert_eq!(
@@ -168,6 +184,20 @@ async fn an_operator_makes_a_tenant_and_keys_that_the_server_then_honours() {
             1,
         ),
         (vec!["tenant", "create", "has space"], 1),
+        (
+            vec!["tenant", "set", "acme", "--max-unfinished-jobs", "0"],
+            2,
+        ),
+        (
+            vec![
+                "tenant",
+                "set",
+                "nobody",
+                "--max-submissions-per-second",
+                "3",
+            ],
+            5,
+        ),
     ] {
         let out = run(d, &args).await;
         let err = String::from_utf8_lossy(&out.stderr);

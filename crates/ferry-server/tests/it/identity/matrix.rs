@@ -145,6 +145,7 @@ const TABLE: &[(&str, &str, Access, u16, u16)] = &[
     ("POST", "/v1/keys", Access::Admin, 201, 201),
     ("DELETE", "/v1/keys/{prefix}", Access::Admin, 204, 404),
     ("GET", "/v1/audit", Access::Admin, 200, 200),
+    ("GET", "/v1/tenant", Access::Read, 200, 200),
     ("POST", "/v1/worker/claim", Access::Worker, 200, 200),
     // One answer per entry: `beta`'s entry is refused inside a 200 (checked below).
     ("POST", "/v1/worker/complete", Access::Worker, 200, 200),
