@@ -23,7 +23,7 @@ use ferry_core::{
 };
 
 pub use error::{Entity, StoreError, StoreResult};
-pub use params::{ApiKeyRow, AuditRow, TenantRow};
+pub use params::{ApiKeyRow, AuditRow, TenantRow, UserRow, UserSessionRow};
 pub use params::{
     ClaimParams, CompleteParams, Completed, DeliveryOutcome, DueDelivery, EventFilter, FailParams,
     Inserted, LeasedJob, ListParams, NewBatch, ProgressParams, Transition, WebhookRow,
@@ -591,6 +591,104 @@ impl Store {
         limit: u32,
     ) -> StoreResult<Vec<ferry_core::identity::AuditEntry>> {
         dispatch!(self, s => s.audit_list(tenant_id, before, limit).await)
+    }
+
+    /// Adds a user; false when the name is taken.
+    pub async fn user_insert(&self, u: &UserRow, audit: &AuditRow) -> StoreResult<bool> {
+        dispatch!(self, s => s.user_insert(u, audit).await)
+    }
+
+    pub async fn user_get(&self, name: &str) -> StoreResult<Option<UserRow>> {
+        dispatch!(self, s => s.user_get(name).await)
+    }
+
+    /// Replaces the user's password hash and ends their sessions; false when there is no
+    /// such user.
+    pub async fn user_set_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        dispatch!(self, s => s.user_set_password(name, password_hash, now, audit).await)
+    }
+
+    /// Removes the user, their roles and sessions, writing `audits` (one per tenant they
+    /// belonged to); false when there is no such user.
+    pub async fn user_delete(&self, name: &str, audits: &[AuditRow]) -> StoreResult<bool> {
+        dispatch!(self, s => s.user_delete(name, audits).await)
+    }
+
+    /// Gives the user `role` in the tenant (replacing the one they had); false when there
+    /// is no such user.
+    pub async fn user_role_set(
+        &self,
+        name: &str,
+        tenant_id: &str,
+        role: &str,
+        now: DateTime<Utc>,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        dispatch!(self, s => s.user_role_set(name, tenant_id, role, now, audit).await)
+    }
+
+    /// Takes the user's role in the tenant away and ends their sessions there; false when
+    /// they had none.
+    pub async fn user_role_remove(
+        &self,
+        name: &str,
+        tenant_id: &str,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        dispatch!(self, s => s.user_role_remove(name, tenant_id, audit).await)
+    }
+
+    /// The user's roles: `(tenant, role)` by tenant.
+    pub async fn user_roles(&self, name: &str) -> StoreResult<Vec<(String, String)>> {
+        dispatch!(self, s => s.user_roles(name).await)
+    }
+
+    /// The tenant's users with their role there, by name.
+    pub async fn user_list(&self, tenant_id: &str) -> StoreResult<Vec<(UserRow, String)>> {
+        dispatch!(self, s => s.user_list(tenant_id).await)
+    }
+
+    /// Starts a login session (the login recorded by `audit`).
+    pub async fn user_session_insert(
+        &self,
+        session: &UserSessionRow,
+        audit: &AuditRow,
+    ) -> StoreResult<()> {
+        dispatch!(self, s => s.user_session_insert(session, audit).await)
+    }
+
+    /// The session with this token hash and the user's role in its tenant now (`None`
+    /// when the session is unknown or the user no longer belongs to the tenant).
+    pub async fn user_session_get(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<(UserSessionRow, String)>> {
+        dispatch!(self, s => s.user_session_get(token_hash).await)
+    }
+
+    /// Ends a session; false when there was none.
+    pub async fn user_session_delete(&self, token_hash: &[u8]) -> StoreResult<bool> {
+        dispatch!(self, s => s.user_session_delete(token_hash).await)
+    }
+
+    /// Records that the session was used now.
+    pub async fn user_session_seen(
+        &self,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        dispatch!(self, s => s.user_session_seen(token_hash, now).await)
+    }
+
+    /// Deletes the sessions that expired before `now`.
+    pub async fn user_sessions_prune(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        dispatch!(self, s => s.user_sessions_prune(now).await)
     }
 
     /// Adds a tenant; false when one with that id exists.

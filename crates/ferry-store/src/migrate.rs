@@ -111,6 +111,11 @@ pub const SQLITE: &[Migration] = &[
         name: "tenant_quotas",
         sql: include_str!("../migrations/sqlite/0020_tenant_quotas.sql"),
     },
+    Migration {
+        version: 21,
+        name: "users",
+        sql: include_str!("../migrations/sqlite/0021_users.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -214,5 +219,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 20,
         name: "tenant_quotas",
         sql: include_str!("../migrations/postgres/0020_tenant_quotas.sql"),
+    },
+    Migration {
+        version: 21,
+        name: "users",
+        sql: include_str!("../migrations/postgres/0021_users.sql"),
     },
 ];

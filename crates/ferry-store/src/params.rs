@@ -93,6 +93,27 @@ pub struct ApiKeyRow {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// A user as the store keeps them: the password only as an argon2id PHC string.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRow {
+    /// The login name (lower case).
+    pub name: String,
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub password_changed_at: DateTime<Utc>,
+}
+
+/// A login session: found by a keyed hash of its token, in one tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserSessionRow {
+    pub token_hash: Vec<u8>,
+    pub user_name: String,
+    pub tenant_id: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
 /// An audit log entry to write with the change it records (in the same transaction);
 /// the store writes it only when the change happened.
 #[derive(Debug, Clone, PartialEq)]

@@ -405,6 +405,28 @@ pub(crate) fn tenant(row: &impl Columns) -> StoreResult<crate::TenantRow> {
     })
 }
 
+/// A user (the password only as its hash).
+pub(crate) fn user(row: &impl Columns) -> StoreResult<crate::UserRow> {
+    Ok(crate::UserRow {
+        name: row.text("name")?,
+        password_hash: row.text("password_hash")?,
+        created_at: row.time("created_at")?,
+        password_changed_at: row.time("password_changed_at")?,
+    })
+}
+
+/// A login session.
+pub(crate) fn user_session(row: &impl Columns) -> StoreResult<crate::UserSessionRow> {
+    Ok(crate::UserSessionRow {
+        token_hash: row.bytes("token_hash")?,
+        user_name: row.text("user_name")?,
+        tenant_id: row.text("tenant_id")?,
+        created_at: row.time("created_at")?,
+        expires_at: row.time("expires_at")?,
+        last_seen_at: row.time("last_seen_at")?,
+    })
+}
+
 /// An audit log entry.
 pub(crate) fn audit(row: &impl Columns) -> StoreResult<ferry_core::identity::AuditEntry> {
     Ok(ferry_core::identity::AuditEntry {

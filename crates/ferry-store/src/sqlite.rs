@@ -72,6 +72,7 @@ mod keys;
 mod lease;
 mod maintenance;
 mod schedules;
+mod users;
 mod webhooks;
 
 fn ms(t: DateTime<Utc>) -> i64 {

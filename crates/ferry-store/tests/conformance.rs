@@ -30,6 +30,9 @@ mod flow;
 use chains::chains_enqueue_children_when_the_parent_completes;
 #[path = "conformance/audit.rs"]
 mod audit;
+#[path = "conformance/users.rs"]
+mod users;
+use users::users_hold_roles_per_tenant_and_sessions_end_with_them;
 #[path = "conformance/events.rs"]
 mod events;
 use events::{
@@ -1246,6 +1249,7 @@ backends!(
     filtered_reads_advance_past_what_they_scanned,
     tenants_and_api_keys_are_kept_and_revoked,
     audit_entries_are_written_with_their_change_only,
+    users_hold_roles_per_tenant_and_sessions_end_with_them,
 );
 
 /// A batch of `n` jobs of `kind`; answers its id and its items' ids.
