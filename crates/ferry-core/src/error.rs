@@ -53,6 +53,8 @@ pub enum ErrorCode {
     /// The tenant is at one of its quotas (submissions per second, unfinished jobs); retry
     /// after `Retry-After`.
     QuotaExceeded,
+    /// A change asked for with a session cookie lacks the session's `X-CSRF-Token`.
+    CsrfFailed,
 }
 
 impl ErrorCode {
@@ -80,6 +82,7 @@ impl ErrorCode {
             ErrorCode::KeyRevoked => "KEY_REVOKED",
             ErrorCode::TooManyAuthFailures => "TOO_MANY_AUTH_FAILURES",
             ErrorCode::QuotaExceeded => "QUOTA_EXCEEDED",
+            ErrorCode::CsrfFailed => "CSRF_FAILED",
         }
     }
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{KindPattern, Role};
+use crate::{KindPattern, Role, Secret};
 
 /// `POST /v1/keys`: a new API key (or worker token, role `worker`) of the caller's tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,4 +104,64 @@ pub struct AuditPage {
     /// Pass as `before` for the next (older) page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_before: Option<i64>,
+}
+
+/// `POST /v1/auth/login`: a user's name and password, and the tenant to act in (needed
+/// only when the user belongs to several).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub name: String,
+    pub password: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+/// A login: who, in which tenant, with which role, until when; and the token a browser
+/// sends back as `X-CSRF-Token` on every change it asks for with the session cookie.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginInfo {
+    pub user: String,
+    pub tenant: String,
+    pub role: Role,
+    pub expires_at: DateTime<Utc>,
+    pub csrf_token: String,
+}
+
+/// `POST /v1/users`: a new user of the admin's tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserCreateRequest {
+    /// The login name (an e-mail address, say); kept in lower case.
+    pub name: String,
+    /// At least 10 characters.
+    pub password: Secret,
+    /// `viewer`, `editor` or `admin`.
+    pub role: Role,
+}
+
+/// A user as a tenant's admin sees them: never the password.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub name: String,
+    /// Their role in this tenant.
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserList {
+    pub users: Vec<UserInfo>,
+}
+
+/// `GET /v1/auth/me`: who the request's credential stands for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    /// As the audit log names it: `user:<name>`, `key:<prefix>`, `token:api`.
+    pub actor: String,
+    pub tenant: String,
+    pub role: Role,
+    /// Kind patterns the credential is limited to (absent: every kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<KindPattern>>,
 }

@@ -61,6 +61,9 @@ pub struct ServerConfig {
     /// Most wrong credentials one client address may send per minute (default 60); more
     /// are answered `429 TOO_MANY_AUTH_FAILURES` until the minute is over.
     pub max_auth_failures_per_minute: u32,
+    /// Mark the session cookie `Secure` (sent over HTTPS only): set it when users reach
+    /// the server over HTTPS (default off, so a login over plain HTTP on a LAN works).
+    pub secure_cookies: bool,
 }
 
 impl ServerConfig {
@@ -85,6 +88,7 @@ impl ServerConfig {
             max_streams_per_client: 100,
             max_streams: 10_000,
             max_auth_failures_per_minute: 60,
+            secure_cookies: false,
         }
     }
 }

@@ -609,9 +609,9 @@ impl Store {
         name: &str,
         password_hash: &str,
         now: DateTime<Utc>,
-        audit: &AuditRow,
+        audits: &[AuditRow],
     ) -> StoreResult<bool> {
-        dispatch!(self, s => s.user_set_password(name, password_hash, now, audit).await)
+        dispatch!(self, s => s.user_set_password(name, password_hash, now, audits).await)
     }
 
     /// Removes the user, their roles and sessions, writing `audits` (one per tenant they

@@ -50,6 +50,8 @@ pub struct FileConfig {
     pub max_streams: Option<usize>,
     /// Most wrong credentials one client address may send per minute.
     pub max_auth_failures_per_minute: Option<u32>,
+    /// Mark the login cookie `Secure` (users reach the server over HTTPS).
+    pub secure_cookies: Option<bool>,
     /// Concurrency limits by key pattern: `[concurrency_limits]` `"account:*" = 1`.
     pub concurrency_limits: Option<std::collections::BTreeMap<String, u32>>,
     /// Seals saved browser sessions: 64 hex digits (default: `session.key` in the data dir,
@@ -270,6 +272,9 @@ pub fn serve_settings(
         .or(file.max_auth_failures_per_minute)
     {
         server.max_auth_failures_per_minute = n.max(1);
+    }
+    if let Some(on) = env_parse::<bool>("FERRY_SECURE_COOKIES")?.or(file.secure_cookies) {
+        server.secure_cookies = on;
     }
     server.job_defaults.concurrency_rules = concurrency_rules(file)?;
     Ok(ServeSettings {

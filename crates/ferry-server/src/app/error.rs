@@ -45,6 +45,11 @@ pub enum AppError {
     /// The credential is limited to kinds that do not include this one.
     #[error("{0}")]
     KindNotAllowed(String),
+    /// A change asked for with a session cookie without the session's CSRF token.
+    #[error(
+        "a change asked for with the session cookie needs the X-CSRF-Token header the login answered"
+    )]
+    Csrf,
     /// The tenant is at a quota; the client may try again after `retry_after`.
     #[error("{message}")]
     QuotaExceeded {

@@ -62,12 +62,12 @@ impl KeyHasher {
         Self(sealing.derive("ferry api key hash v1"))
     }
 
-    fn hash(&self, key: &str) -> Vec<u8> {
+    pub(super) fn hash(&self, key: &str) -> Vec<u8> {
         hmac::sign(&self.0, key.as_bytes()).as_ref().to_vec()
     }
 
     /// Constant-time comparison of `key`'s hash with `hash`.
-    fn verify(&self, key: &str, hash: &[u8]) -> bool {
+    pub(super) fn verify(&self, key: &str, hash: &[u8]) -> bool {
         hmac::verify(&self.0, key.as_bytes(), hash).is_ok()
     }
 }
@@ -88,7 +88,7 @@ fn prefix_of(presented: &str) -> Option<&str> {
 }
 
 /// `n` characters drawn uniformly from `alphabet` (at most 256 letters).
-fn random_text(alphabet: &[u8], n: usize) -> String {
+pub(super) fn random_text(alphabet: &[u8], n: usize) -> String {
     let rng = SystemRandom::new();
     let limit = 256 - 256 % alphabet.len();
     let mut out = String::with_capacity(n);

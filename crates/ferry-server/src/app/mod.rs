@@ -19,6 +19,7 @@ mod schedules;
 mod sessions;
 pub mod submit;
 mod tenants;
+mod users;
 mod webhooks;
 
 pub use artifacts::{Artifacts, Download};
@@ -32,6 +33,7 @@ pub use quotas::{QUOTAS_TTL, QuotaState, RECOUNT};
 pub use schedules::{MAX_SCHEDULES, Schedules};
 pub use sessions::Sessions;
 pub use tenants::Tenants;
+pub use users::{SESSION_COOKIE, SESSION_TTL, Users};
 pub use webhooks::{MAX_WEBHOOK_KINDS, Webhooks};
 
 use crate::Queue;

@@ -187,6 +187,11 @@ impl From<AppError> for ApiError {
             AppError::KindNotAllowed(message) => {
                 ApiError::new(StatusCode::FORBIDDEN, ErrorCode::KindNotAllowed, message)
             }
+            AppError::Csrf => ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::CsrfFailed,
+                AppError::Csrf.to_string(),
+            ),
             AppError::QuotaExceeded {
                 message,
                 retry_after,

@@ -20,6 +20,7 @@ mod routes;
 mod schedules;
 mod sessions;
 mod tenant;
+mod users;
 mod webhooks;
 mod worker;
 
@@ -61,6 +62,7 @@ fn routes(max_artifact_bytes: usize) -> Routes {
     let r = keys::routes(r);
     let r = audit::routes(r);
     let r = tenant::routes(r);
+    let r = users::routes(r);
     worker::routes(r)
 }
 

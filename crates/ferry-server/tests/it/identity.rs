@@ -18,6 +18,7 @@ use serde_json::json;
 mod audit;
 mod matrix;
 mod quotas;
+mod users;
 
 /// Makes the tenant (unless it is `default`, there from the start).
 pub(crate) async fn tenant(server: &TestServer, id: &str) -> TenantId {
@@ -29,6 +30,34 @@ pub(crate) async fn tenant(server: &TestServer, id: &str) -> TenantId {
             .expect("create tenant");
     }
     id
+}
+
+/// What the database holds: on SQLite its files (every table), on PostgreSQL the rows of
+/// `table` (in `ferry.`) as JSON text.
+pub(crate) async fn database_bytes(server: &TestServer, table: &str) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    if let Some(url) = &server.database_url {
+        let pool = sqlx::PgPool::connect(url).await.expect("connect");
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT row_to_json(t)::text FROM ferry.{table} t"
+        )))
+        .fetch_all(&pool)
+        .await
+        .expect("read rows");
+        bytes = rows.concat().into_bytes();
+        pool.close().await;
+    }
+    if let Some(path) = server.sqlite_path() {
+        for file in ["", "-wal"] {
+            bytes.extend(std::fs::read(format!("{}{file}", path.display())).unwrap_or_default());
+        }
+    }
+    bytes
+}
+
+/// Whether `needle` is anywhere in `bytes`.
+pub(crate) fn holds(bytes: &[u8], needle: &str) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 /// The tenant's admin, as a test acting in-process.
@@ -433,32 +462,14 @@ async fn keys_never_appear_in_clear_in_the_database_events_or_answers() {
     for needle in &needles {
         assert!(!seen.contains(needle), "a secret in events or answers");
     }
-    let mut bytes = Vec::new();
-    if let Some(url) = &server.database_url {
-        let pool = sqlx::PgPool::connect(url).await.expect("connect");
-        let rows: Vec<String> =
-            sqlx::query_scalar("SELECT row_to_json(k)::text FROM ferry.api_keys k")
-                .fetch_all(&pool)
-                .await
-                .expect("read keys");
-        bytes = rows.concat().into_bytes();
-        pool.close().await;
-    }
-    if let Some(path) = server.sqlite_path() {
-        for file in ["", "-wal"] {
-            bytes.extend(std::fs::read(format!("{}{file}", path.display())).unwrap_or_default());
-        }
-    }
+    let bytes = database_bytes(&server, "api_keys").await;
     for needle in &needles {
-        assert!(
-            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
-            "a secret in the database"
-        );
+        assert!(!holds(&bytes, needle), "a secret in the database");
     }
     for s in &secrets {
         let prefix = &s[..13];
         assert!(
-            bytes.windows(prefix.len()).any(|w| w == prefix.as_bytes()),
+            holds(&bytes, prefix),
             "the visible prefix is kept (the check reads the right place)"
         );
     }

@@ -31,14 +31,14 @@ impl PostgresStore {
             .transpose()
     }
 
-    /// Replaces the user's password hash and ends their sessions; false when there is no
-    /// such user.
+    /// Replaces the user's password hash and ends their sessions, writing `audits` (one
+    /// per tenant they belong to); false when there is no such user.
     pub async fn user_set_password(
         &self,
         name: &str,
         password_hash: &str,
         now: DateTime<Utc>,
-        audit: &AuditRow,
+        audits: &[AuditRow],
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
@@ -56,7 +56,9 @@ impl PostgresStore {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        super::audit::audit_insert(&mut tx, audit).await?;
+        for audit in audits {
+            super::audit::audit_insert(&mut tx, audit).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }

@@ -110,7 +110,7 @@ pub(super) async fn users_hold_roles_per_tenant_and_sessions_end_with_them(store
     // A new password ends every session.
     assert!(
         store
-            .user_set_password(&ana.name, "$argon2id$new", t0() + ms(5), &audit())
+            .user_set_password(&ana.name, "$argon2id$new", t0() + ms(5), &[audit()])
             .await
             .expect("passwd")
     );

@@ -7,12 +7,12 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ferry_core::{JobId, Role, api::ClaimRequest};
+use ferry_core::{JobId, Role, Secret, api::ClaimRequest, identity::UserCreateRequest};
 use ferry_server::http::{Access, route_table};
 use ferry_testkit::{TestServer, job, raw::RawAnswer};
 use serde_json::json;
 
-use super::{client, key, tenant};
+use super::{admin_of, client, key, tenant};
 
 /// Who asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +146,12 @@ const TABLE: &[(&str, &str, Access, u16, u16)] = &[
     ("DELETE", "/v1/keys/{prefix}", Access::Admin, 204, 404),
     ("GET", "/v1/audit", Access::Admin, 200, 200),
     ("GET", "/v1/tenant", Access::Read, 200, 200),
+    ("POST", "/v1/auth/login", Access::Public, 200, 200),
+    ("POST", "/v1/auth/logout", Access::Public, 204, 204),
+    ("GET", "/v1/auth/me", Access::Read, 200, 200),
+    ("GET", "/v1/users", Access::Admin, 200, 200),
+    ("POST", "/v1/users", Access::Admin, 201, 201),
+    ("DELETE", "/v1/users/{name}", Access::Admin, 204, 404),
     ("POST", "/v1/worker/claim", Access::Worker, 200, 200),
     // One answer per entry: `beta`'s entry is refused inside a 200 (checked below).
     ("POST", "/v1/worker/complete", Access::Worker, 200, 200),
@@ -216,6 +222,7 @@ struct Fixture {
     lease: String,
     artifact: String,
     key_prefix: String,
+    user: String,
 }
 
 impl Fixture {
@@ -232,6 +239,7 @@ impl Fixture {
             self.running.to_string(),
             self.lease.clone(),
             self.key_prefix.clone(),
+            self.user.clone(),
         ]
     }
 }
@@ -255,6 +263,9 @@ impl Callers {
         }
     }
 }
+
+/// The password of the fixtures' users.
+const PASSWORD: &str = "matrix password 1";
 
 static SERIAL: AtomicUsize = AtomicUsize::new(0);
 
@@ -372,6 +383,20 @@ async fn fixture(server: &TestServer, callers: &Callers) -> Fixture {
         .await
         .expect("upload");
     let key_prefix = key(server, &acme, Role::Viewer, None).await.key.prefix;
+    let user = server
+        .queue
+        .users()
+        .create(
+            &admin_of(&acme),
+            UserCreateRequest {
+                name: format!("user{n}@acme.test"),
+                password: Secret::new(PASSWORD),
+                role: Role::Viewer,
+            },
+        )
+        .await
+        .expect("user")
+        .name;
     Fixture {
         job: job_id,
         cancelled,
@@ -387,6 +412,7 @@ async fn fixture(server: &TestServer, callers: &Callers) -> Fixture {
         lease: held.lease,
         artifact,
         key_prefix,
+        user,
     }
 }
 
@@ -411,6 +437,8 @@ fn request(method: &str, template: &str, f: &Fixture) -> (String, String) {
         &f.schedule
     } else if template.starts_with("/v1/datasets/") {
         &f.dataset
+    } else if template.starts_with("/v1/users/") {
+        &f.user
     } else {
         &f.artifact
     };
@@ -430,6 +458,9 @@ fn request(method: &str, template: &str, f: &Fixture) -> (String, String) {
         ("POST", "/v1/schedules") => json!({"name": format!("new-{}", serial()),
             "cron": "0 0 * * *", "job": {"kind": "m.new"}}),
         ("POST", "/v1/keys") => json!({"role": "viewer"}),
+        ("POST", "/v1/auth/login") => json!({"name": f.user, "password": PASSWORD}),
+        ("POST", "/v1/users") => json!({"name": format!("new{}@x.test", serial()),
+            "password": PASSWORD, "role": "viewer"}),
         ("POST", "/v1/worker/claim") => {
             json!({"worker_id": "w", "kinds": ["m.none"], "wait_ms": 0})
         }
@@ -640,8 +671,12 @@ async fn every_route_answers_every_caller_as_the_table_says_and_nothing_crosses_
         .collect();
     for e in entries {
         let actor = e["actor"].as_str().expect("actor");
+        let acme_user = actor
+            .strip_prefix("user:user")
+            .and_then(|rest| rest.strip_suffix("@acme.test"))
+            .is_some_and(|n| n.parse::<usize>().is_ok());
         assert!(
-            own.iter().any(|o| o == actor),
+            acme_user || own.iter().any(|o| o == actor),
             "acme's log names {actor}: {e}"
         );
     }
