@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// The server's database and key hasher, as `ferry serve` would open them.
-async fn open(db: &Database, config: Option<&Path>) -> Result<(Store, KeyHasher)> {
+pub(crate) async fn open(db: &Database, config: Option<&Path>) -> Result<(Store, KeyHasher)> {
     let file = FileConfig::load(config)?;
     let settings = serve_settings(None, db.data_dir.clone(), db.database_url.clone(), &file)?;
     for (name, path) in &settings.generated {
@@ -39,7 +39,7 @@ async fn open(db: &Database, config: Option<&Path>) -> Result<(Store, KeyHasher)
 }
 
 /// The tenant named by `--tenant` (`default` without it).
-fn tenant_id(text: Option<&str>) -> Result<TenantId> {
+pub(crate) fn tenant_id(text: Option<&str>) -> Result<TenantId> {
     match text {
         Some(text) => TenantId::new(text).with_context(|| format!("bad tenant {text:?}")),
         None => Ok(TenantId::default()),
@@ -47,10 +47,10 @@ fn tenant_id(text: Option<&str>) -> Result<TenantId> {
 }
 
 /// How the audit log names the operator at the command line.
-const CLI_ACTOR: &str = "cli";
+pub(crate) const CLI_ACTOR: &str = "cli";
 
 /// The operator acting as admin of the tenant named by `--tenant`.
-fn operator(tenant: Option<&str>) -> Result<Principal> {
+pub(crate) fn operator(tenant: Option<&str>) -> Result<Principal> {
     Ok(Principal::new(tenant_id(tenant)?, Role::Admin, CLI_ACTOR))
 }
 
@@ -80,7 +80,7 @@ impl QuotaArgs {
     }
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

@@ -12,6 +12,7 @@ mod exit;
 mod identity;
 mod job;
 mod serve;
+mod users;
 mod worker;
 
 use std::process::ExitCode;
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
             Command::Tenant(args) => identity::tenant(args, cli.config.as_deref()).await,
             Command::Key(args) => identity::key(args, cli.config.as_deref()).await,
             Command::WorkerToken(args) => identity::worker_token(args, cli.config.as_deref()).await,
+            Command::User(args) => users::user(args, cli.config.as_deref()).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Demo(args) => demo::run(args).await,
         }

@@ -13,7 +13,7 @@ pub enum AppError {
     #[error("{0}")]
     Conflict(String),
     /// Named fields are not acceptable (`jobs[i].…` in a batch).
-    #[error("{} invalid fields", .0.len())]
+    #[error("{}", fields_text(.0))]
     Invalid(Vec<FieldError>),
     /// The lease a worker gave no longer holds the job.
     #[error("this lease no longer holds the job; stop working on it")]
@@ -68,3 +68,12 @@ impl AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// Each bad field and why, in one line (`password: 10 characters at least`).
+fn fields_text(fields: &[FieldError]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("{}: {}", f.field, f.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}

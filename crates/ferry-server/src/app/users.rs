@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier, password_hash::SaltString};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use ferry_core::{
     Clock, Role, Secret, TenantId,
     identity::{LoginInfo, LoginRequest, UserCreateRequest, UserInfo},
@@ -311,11 +311,6 @@ impl<'a> Users<'a> {
     /// Whether `given` is the CSRF token of the session `token` (constant time).
     pub fn csrf_matches(&self, token: &str, given: &str) -> bool {
         hex::decode(given).is_ok_and(|raw| self.hasher.verify(&csrf_input(token), &raw))
-    }
-
-    /// Deletes expired sessions.
-    pub async fn prune(&self, now: DateTime<Utc>) -> AppResult<u64> {
-        Ok(self.store.user_sessions_prune(now).await?)
     }
 }
 

@@ -1,5 +1,5 @@
 //! Retention: deletes finished jobs (with their items and labels) older than the
-//! configured age, in bounded batches.
+//! configured age, in bounded batches; and expired login sessions.
 
 use std::{sync::Arc, time::Duration};
 
@@ -66,6 +66,8 @@ impl Service for Cleaner {
         self.queue.prune_rate_keys(config.batch).await?;
         // Artifacts go with their jobs.
         self.queue.prune_artifacts(config.batch).await?;
+        // Expired login sessions.
+        self.queue.store().user_sessions_prune(now).await?;
         Ok(deleted)
     }
 }

@@ -11,3 +11,4 @@ mod examples;
 mod identity;
 mod processes;
 mod tidy;
+mod users;
