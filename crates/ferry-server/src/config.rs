@@ -64,6 +64,9 @@ pub struct ServerConfig {
     /// Mark the session cookie `Secure` (sent over HTTPS only): set it when users reach
     /// the server over HTTPS (default off, so a login over plain HTTP on a LAN works).
     pub secure_cookies: bool,
+    /// Whether the configured API and worker tokens are honoured (default on). Switch them
+    /// off once every client and worker uses a key or worker token of its own.
+    pub configured_tokens: bool,
 }
 
 impl ServerConfig {
@@ -89,6 +92,7 @@ impl ServerConfig {
             max_streams: 10_000,
             max_auth_failures_per_minute: 60,
             secure_cookies: false,
+            configured_tokens: true,
         }
     }
 }

@@ -52,6 +52,9 @@ pub struct FileConfig {
     pub max_auth_failures_per_minute: Option<u32>,
     /// Mark the login cookie `Secure` (users reach the server over HTTPS).
     pub secure_cookies: Option<bool>,
+    /// Honour the configured API and worker tokens (default true); false once every
+    /// client and worker has a key or worker token of its own.
+    pub configured_tokens: Option<bool>,
     /// Concurrency limits by key pattern: `[concurrency_limits]` `"account:*" = 1`.
     pub concurrency_limits: Option<std::collections::BTreeMap<String, u32>>,
     /// Seals saved browser sessions: 64 hex digits (default: `session.key` in the data dir,
@@ -275,6 +278,9 @@ pub fn serve_settings(
     }
     if let Some(on) = env_parse::<bool>("FERRY_SECURE_COOKIES")?.or(file.secure_cookies) {
         server.secure_cookies = on;
+    }
+    if let Some(on) = env_parse::<bool>("FERRY_CONFIGURED_TOKENS")?.or(file.configured_tokens) {
+        server.configured_tokens = on;
     }
     server.job_defaults.concurrency_rules = concurrency_rules(file)?;
     Ok(ServeSettings {

@@ -4,7 +4,7 @@
 
 use std::{path::Path, process::ExitCode, sync::Arc};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use ferry_core::SystemClock;
 use ferry_server::StartOptions;
 use ferry_store::Store;
@@ -20,6 +20,11 @@ use crate::{
 pub async fn run(args: ServeArgs, config: Option<&Path>) -> Result<ExitCode> {
     let file = FileConfig::load(config)?;
     let settings = serve_settings(args.listen, args.data_dir, args.database_url, &file)?;
+    if args.with_worker && !settings.server.configured_tokens {
+        bail!(
+            "--with-worker claims with the configured worker token, which configured_tokens = false refuses; run `ferry worker` with a worker token of its own instead"
+        );
+    }
     let store = Store::open(&settings.database, settings.durability)
         .await
         .with_context(|| format!("cannot open the database {:?}", settings.database))?;

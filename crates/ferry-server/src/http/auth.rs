@@ -77,14 +77,14 @@ fn same(given: &str, token: &ferry_core::Secret) -> bool {
 /// The principal `given` stands for.
 async fn principal(queue: &AppState, given: &str) -> Result<Principal, AppError> {
     let config = queue.config();
-    if same(given, &config.api_token) {
+    if config.configured_tokens && same(given, &config.api_token) {
         return Ok(Principal::new(
             config.tenant.clone(),
             Role::Admin,
             "token:api",
         ));
     }
-    if same(given, &config.worker_token) {
+    if config.configured_tokens && same(given, &config.worker_token) {
         return Ok(Principal::new(
             config.tenant.clone(),
             Role::Worker,

@@ -149,6 +149,37 @@ async fn tokens_are_required_and_not_interchangeable() {
     assert_eq!(raw.send("GET", "/healthz", &[], b"").await.status, 200);
 }
 
+/// With `configured_tokens` off, the configured tokens are refused like unknown ones and
+/// keys go on working.
+#[tokio::test]
+async fn the_configured_tokens_can_be_switched_off() {
+    let server = TestServer::builder()
+        .configure(|c| c.configured_tokens = false)
+        .spawn()
+        .await;
+    let raw = server.raw();
+    for (token, path, body) in [
+        (API_TOKEN, "/v1/jobs", r#"{"kind": "a.b"}"#),
+        (
+            WORKER_TOKEN,
+            "/v1/worker/claim",
+            r#"{"worker_id": "w", "kinds": ["*"], "wait_ms": 0}"#,
+        ),
+    ] {
+        let refused = raw.json("POST", path, token, body).await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (401, "UNAUTHORIZED"),
+            "{path}"
+        );
+    }
+    let admin = key(&server, &TenantId::default(), Role::Admin, None).await;
+    let own = raw
+        .json("POST", "/v1/jobs", &admin.secret, r#"{"kind": "a.b"}"#)
+        .await;
+    assert_eq!(own.status, 202, "{own:?}");
+}
+
 #[tokio::test]
 async fn keys_act_in_their_own_tenant_with_their_role() {
     let server = TestServer::spawn().await;

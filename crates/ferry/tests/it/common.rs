@@ -34,6 +34,17 @@ pub fn free_port() -> u16 {
 
 /// `ferry serve` on SQLite in `dir`, with the `API` and `WORKER` tokens, once it answers.
 pub async fn start_server(dir: &Path, port: u16, extra: &[&str]) -> Child {
+    start_server_with(dir, port, extra, |_| {}).await
+}
+
+/// [`start_server`], with the command changed by `tweak` first (its environment, where
+/// its output goes).
+pub async fn start_server_with(
+    dir: &Path,
+    port: u16,
+    extra: &[&str],
+    tweak: impl FnOnce(&mut Command),
+) -> Child {
     let listen = format!("127.0.0.1:{port}");
     let mut args = vec![
         "serve",
@@ -43,11 +54,12 @@ pub async fn start_server(dir: &Path, port: u16, extra: &[&str]) -> Child {
         dir.to_str().expect("utf-8 path"),
     ];
     args.extend_from_slice(extra);
-    let child = ferry(&args)
+    let mut command = ferry(&args);
+    command
         .env("FERRY_API_TOKEN", API)
-        .env("FERRY_WORKER_TOKEN", WORKER)
-        .spawn()
-        .expect("spawn ferry serve");
+        .env("FERRY_WORKER_TOKEN", WORKER);
+    tweak(&mut command);
+    let child = command.spawn().expect("spawn ferry serve");
     wait_healthy(port).await;
     child
 }

@@ -8,7 +8,7 @@ use ferry_testkit::raw::{Raw, RawAnswer};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use crate::common::{ferry, free_port, start_server};
+use crate::common::{ferry, free_port, start_server_with};
 
 /// `ferry ARGS --data-dir DIR` with `stdin` written to its standard input.
 async fn run(dir: &std::path::Path, args: &[&str], stdin: &str) -> Output {
@@ -122,8 +122,21 @@ async fn an_operator_adds_a_user_who_logs_in_changes_their_password_and_is_remov
         );
     }
 
+    let key = run(d, &["key", "create", "--role", "admin"], "").await;
+    assert!(key.status.success(), "{}", said(&key));
+    let key = String::from_utf8_lossy(&key.stdout).trim().to_owned();
+
+    // The server logs everything it would (debug, request traces) into a file, which must
+    // hold no password, key, session or CSRF token.
+    let log_path = d.join("serve.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
     let port = free_port();
-    let mut server = start_server(d, port, &[]).await;
+    let mut server = start_server_with(d, port, &[], |c| {
+        c.env("FERRY_LOG", "debug,tower_http=trace")
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log);
+    })
+    .await;
     let raw = Raw {
         base: format!("http://127.0.0.1:{port}"),
     };
@@ -151,10 +164,66 @@ async fn an_operator_adds_a_user_who_logs_in_changes_their_password_and_is_remov
     assert_eq!(login(&raw, "ana@example.com", first).await.status, 401);
     assert_eq!(login(&raw, "ana@example.com", second).await.status, 200);
 
+    let by_key = raw.json("GET", "/v1/users", &key, "").await;
+    assert_eq!(by_key.status, 200, "{by_key:?}");
+    let wrong = raw
+        .json(
+            "GET",
+            "/v1/users",
+            &format!("{}x", &key[..key.len() - 1]),
+            "",
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    let csrf = session.body["csrf_token"]
+        .as_str()
+        .expect("csrf")
+        .to_owned();
+    let cookie_value = cookie.split_once('=').expect("name=value").1.to_owned();
+
     let removed = run(d, &["user", "rm", "ana@example.com"], "").await;
     assert!(removed.status.success(), "{}", said(&removed));
     assert_eq!(login(&raw, "ana@example.com", second).await.status, 401);
     let again = run(d, &["user", "rm", "ana@example.com"], "").await;
     assert_eq!(again.status.code(), Some(5), "{}", said(&again));
     server.kill().await.expect("stop server");
+    let logged = std::fs::read_to_string(&log_path).expect("the log");
+    assert!(
+        logged.contains("/v1/auth/login"),
+        "the log has the requests: {logged}"
+    );
+    for (what, secret) in [
+        ("a password", first),
+        ("a password", second),
+        ("a key", &key[14..]),
+        ("a session token", &cookie_value[3..]),
+        ("a CSRF token", &csrf),
+    ] {
+        assert!(!logged.contains(secret), "{what} in the server's log");
+    }
+}
+
+/// With the configured tokens off, `ferry serve --with-worker` (whose worker would use the
+/// configured worker token) refuses to start, in one line.
+#[tokio::test]
+async fn an_embedded_worker_needs_the_configured_tokens() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = ferry(&[
+        "serve",
+        "--with-worker",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().to_str().expect("utf-8 path"),
+    ])
+    .env("FERRY_CONFIGURED_TOKENS", "false")
+    .output()
+    .await
+    .expect("run ferry");
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("configured_tokens") && err.trim().lines().count() == 1,
+        "{err}"
+    );
 }
