@@ -6,6 +6,7 @@
 pub mod app;
 mod auth_failures;
 mod config;
+mod dashboard;
 mod event_tail;
 pub mod http;
 mod queue;

@@ -33,7 +33,7 @@ pub use quotas::{QUOTAS_TTL, QuotaState, RECOUNT};
 pub use schedules::{MAX_SCHEDULES, Schedules};
 pub use sessions::Sessions;
 pub use tenants::Tenants;
-pub use users::{SESSION_COOKIE, SESSION_TTL, Users};
+pub use users::{SESSION_COOKIE, SESSION_TTL, Users, session_cookie_value};
 pub use webhooks::{MAX_WEBHOOK_KINDS, Webhooks};
 
 use crate::Queue;

@@ -34,6 +34,15 @@ const SEEN_EVERY: Duration = Duration::minutes(1);
 
 const WRONG_LOGIN: &str = "wrong name or password";
 
+/// The `Set-Cookie` value carrying a session's `token` for `max_age` seconds (an empty
+/// token and 0 clear it): HttpOnly, SameSite=Strict, and Secure when `secure`.
+pub fn session_cookie_value(token: &str, max_age: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    )
+}
+
 impl Queue {
     pub fn users(&self) -> Users<'_> {
         Users::new(self.store(), self.clock(), self.key_hasher())

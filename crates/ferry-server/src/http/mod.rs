@@ -37,6 +37,7 @@ use ferry_core::{ErrorCode, JobId};
 use tower_http::trace::TraceLayer;
 
 pub use artifacts::LEASE_HEADER;
+pub use auth::session_cookie;
 pub use context::{Leased, Principal, Role};
 pub use error::{ApiError, Json};
 use routes::Routes;
@@ -76,6 +77,7 @@ pub fn app(queue: AppState) -> Router {
     let config = queue.config().clone();
     routes(config.max_artifact_bytes)
         .into_router(&queue)
+        .merge(crate::dashboard::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route")
         })

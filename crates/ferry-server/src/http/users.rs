@@ -13,7 +13,7 @@ use ferry_core::identity::{LoginRequest, UserCreateRequest, UserList, WhoAmI};
 use super::auth::{session_cookie, slowed};
 use super::routes::{Access, Routes};
 use super::{ApiError, AppState, ClientAddr, Json, Principal};
-use crate::app::{AppError, SESSION_COOKIE, SESSION_TTL};
+use crate::app::{AppError, SESSION_TTL, session_cookie_value};
 
 pub fn routes(r: Routes) -> Routes {
     r.post("/v1/auth/login", Access::Public, login)
@@ -26,13 +26,10 @@ pub fn routes(r: Routes) -> Routes {
 
 /// The `Set-Cookie` value for `token` (empty and expired to log out).
 fn cookie(queue: &AppState, token: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
-    let secure = if queue.config().secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    HeaderValue::from_str(&session_cookie_value(
+        token,
+        max_age,
+        queue.config().secure_cookies,
     ))
     .map_err(|e| ApiError::from(AppError::Internal(format!("a cookie: {e}"))))
 }

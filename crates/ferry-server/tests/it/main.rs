@@ -5,6 +5,7 @@
 
 mod api;
 mod chains;
+mod dashboard;
 mod datasets;
 mod identity;
 mod limits;

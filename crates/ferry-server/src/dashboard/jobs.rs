@@ -1,0 +1,287 @@
+//! The jobs pages: a list filtered by state and kind, a page at a time (keyset, newest
+//! first), and one job with its error, result, payload and progress, with retry and cancel
+//! for those whose role may.
+
+use axum::{
+    Form,
+    extract::{Path, Query, State},
+    response::{IntoResponse, Redirect, Response},
+};
+use chrono::{DateTime, Utc};
+use ferry_core::{Job, JobId, JobState, KindPattern, Role};
+use ferry_store::ListParams;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::{error_page, page};
+use super::session::PageUser;
+use crate::app::AppError;
+use crate::http::AppState;
+
+const PAGE: u32 = 50;
+
+const STATES: [JobState; 6] = [
+    JobState::Scheduled,
+    JobState::Pending,
+    JobState::Running,
+    JobState::Completed,
+    JobState::Failed,
+    JobState::Cancelled,
+];
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Filters {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    before: String,
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+fn badge(state: JobState) -> Markup {
+    html! { span class={ "state " (state.as_str()) } { (state.as_str()) } }
+}
+
+/// The filters as given, or what is wrong with them.
+fn params(user: &PageUser, f: &Filters) -> Result<ListParams, String> {
+    let status = match f.state.as_str() {
+        "" => None,
+        s => Some(
+            STATES
+                .into_iter()
+                .find(|st| st.as_str() == s)
+                .ok_or_else(|| format!("{s:?} is not a state"))?,
+        ),
+    };
+    let kind = match f.kind.trim() {
+        "" => None,
+        k => Some(
+            k.parse::<KindPattern>()
+                .map_err(|e| format!("kind {k:?}: {e}"))?,
+        ),
+    };
+    let before = match f.before.as_str() {
+        "" => None,
+        b => Some(
+            b.parse::<JobId>()
+                .map_err(|_| format!("{b:?} is not a job id"))?,
+        ),
+    };
+    Ok(ListParams {
+        tenant_id: user.principal.tenant.to_string(),
+        status,
+        kind,
+        labels: Vec::new(),
+        before,
+        limit: PAGE,
+    })
+}
+
+pub async fn list(
+    State(queue): State<AppState>,
+    user: PageUser,
+    Query(f): Query<Filters>,
+) -> Response {
+    let (jobs, problem) = match params(&user, &f) {
+        Ok(p) => match queue.list(&p).await {
+            Ok(jobs) => (jobs, None),
+            Err(e) => return error_page(&AppError::from(e)).into_response(),
+        },
+        Err(problem) => (Vec::new(), Some(problem)),
+    };
+    let next = (jobs.len() == PAGE as usize)
+        .then(|| jobs.last().map(|j| j.id))
+        .flatten();
+    let next_link = next.map(|id| {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("state", &f.state)
+            .append_pair("kind", &f.kind)
+            .append_pair("before", &id.to_string())
+            .finish()
+    });
+    page(
+        "Jobs",
+        Some(&user),
+        html! {
+            h1 { "Jobs" }
+            form.filters method="get" action="/jobs" {
+                label { "State "
+                    select name="state" {
+                        option value="" selected[f.state.is_empty()] { "any" }
+                        @for s in STATES {
+                            option value=(s.as_str()) selected[f.state == s.as_str()] { (s.as_str()) }
+                        }
+                    }
+                }
+                label { "Kind " input type="text" name="kind" value=(f.kind) placeholder="e.g. shop.* or shop.sync"; }
+                button type="submit" { "Filter" }
+            }
+            @if let Some(problem) = problem {
+                p.error role="alert" { (problem) }
+            }
+            @if jobs.is_empty() {
+                p.empty { "No jobs match." }
+            } @else {
+                table.jobs {
+                    thead { tr { th { "Job" } th { "Kind" } th { "State" } th { "Attempt" } th { "Created" } th { "Updated" } } }
+                    tbody {
+                        @for job in &jobs {
+                            tr {
+                                td { a href={ "/jobs/" (job.id) } { code { (short(job.id)) } } }
+                                td { (job.kind) }
+                                td { (badge(job.status)) }
+                                td { (job.attempt) " / " (job.max_attempts) }
+                                td { (time(job.created_at)) }
+                                td { (time(job.updated_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(link) = next_link {
+                p { a rel="next" href={ "/jobs?" (link) } { "Older jobs →" } }
+            }
+        },
+    )
+    .into_response()
+}
+
+/// The end of an id, enough to tell jobs apart in a list.
+fn short(id: JobId) -> String {
+    let text = id.to_string();
+    text[text.len().saturating_sub(12)..].to_owned()
+}
+
+fn json(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+fn may_change(user: &PageUser) -> bool {
+    matches!(user.principal.role, Role::Editor | Role::Admin)
+}
+
+fn detail_page(user: &PageUser, job: &Job) -> Markup {
+    let retryable = matches!(job.status, JobState::Failed | JobState::Cancelled);
+    let cancellable = matches!(
+        job.status,
+        JobState::Scheduled | JobState::Pending | JobState::Running
+    ) && !job.cancel_requested;
+    page(
+        &format!("Job {}", short(job.id)),
+        Some(user),
+        html! {
+            p { a href="/jobs" { "← Jobs" } }
+            h1 { (job.kind) " " (badge(job.status)) }
+            @if may_change(user) && (retryable || cancellable) {
+                div.actions {
+                    @if retryable {
+                        form.inline method="post" action={ "/jobs/" (job.id) "/retry" } {
+                            input type="hidden" name="csrf" value=(user.csrf);
+                            button type="submit" name="retry" { "Retry" }
+                        }
+                    }
+                    @if cancellable {
+                        form.inline method="post" action={ "/jobs/" (job.id) "/cancel" } {
+                            input type="hidden" name="csrf" value=(user.csrf);
+                            button type="submit" name="cancel" { "Cancel" }
+                        }
+                    }
+                }
+            }
+            @if let Some(error) = &job.error {
+                section.error {
+                    h2 { "Error " code { (error.code) } }
+                    p { (error.message) }
+                    @if !error.retryable { p { small { "Not retried automatically." } } }
+                }
+            }
+            dl.facts {
+                dt { "Id" } dd { code { (job.id) } }
+                dt { "Attempt" } dd { (job.attempt) " of " (job.max_attempts) }
+                dt { "Created" } dd { (time(job.created_at)) }
+                dt { "Updated" } dd { (time(job.updated_at)) }
+                @if let Some(t) = job.started_at { dt { "Started" } dd { (time(t)) } }
+                @if let Some(t) = job.finished_at { dt { "Finished" } dd { (time(t)) } }
+                @if let Some(w) = &job.worker_id { dt { "Worker" } dd { (w) } }
+                @if let Some(p) = &job.parent_id { dt { "Enqueued by" } dd { a href={ "/jobs/" (p) } { code { (p) } } } }
+                @if job.cancel_requested { dt { "Cancel" } dd { "asked; the worker stops at its next report" } }
+            }
+            @if let Some(progress) = &job.progress {
+                section { h2 { "Progress" } pre { (json(&serde_json::to_value(progress).unwrap_or_default())) } }
+            }
+            @if let Some(result) = &job.result {
+                section { h2 { "Result" } pre.result { (json(result)) } }
+            }
+            section { h2 { "Payload" } pre { (json(&job.payload)) } }
+        },
+    )
+}
+
+pub async fn detail(
+    State(queue): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = id.parse::<JobId>() else {
+        return error_page(&AppError::NotFound("job")).into_response();
+    };
+    match queue.get(&user.principal.tenant, id).await {
+        Ok(job) => detail_page(&user, &job).into_response(),
+        Err(e) => error_page(&AppError::from(e)).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Action {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Retries or cancels, then shows the job again.
+async fn act(queue: &AppState, user: &PageUser, id: &str, csrf: &str, retry: bool) -> Response {
+    if !user.csrf_ok(queue, csrf) {
+        return error_page(&AppError::Csrf).into_response();
+    }
+    if !may_change(user) {
+        return error_page(&AppError::Forbidden(format!(
+            "a {} may not change jobs; only editors and admins may",
+            user.principal.role
+        )))
+        .into_response();
+    }
+    let Ok(id) = id.parse::<JobId>() else {
+        return error_page(&AppError::NotFound("job")).into_response();
+    };
+    let done = if retry {
+        queue.retry(&user.principal, id).await
+    } else {
+        queue.cancel(&user.principal, id).await
+    };
+    match done {
+        Ok(_) => Redirect::to(&format!("/jobs/{id}")).into_response(),
+        Err(e) => error_page(&AppError::from(e)).into_response(),
+    }
+}
+
+pub async fn retry(
+    State(queue): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    Form(form): Form<Action>,
+) -> Response {
+    act(&queue, &user, &id, &form.csrf, true).await
+}
+
+pub async fn cancel(
+    State(queue): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    Form(form): Form<Action>,
+) -> Response {
+    act(&queue, &user, &id, &form.csrf, false).await
+}

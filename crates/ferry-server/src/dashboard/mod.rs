@@ -1,0 +1,45 @@
+//! The dashboard: server-rendered HTML pages at `/` for the users of a tenant (issue #16).
+//! Pages read and act through the same application services as the API, as the logged-in
+//! user's [`Principal`](crate::app::Principal), so roles and tenants hold here exactly as
+//! there. No JavaScript is needed: forms post back and redirect (each with the session's
+//! CSRF token); everything, the stylesheet included, is served by Ferry itself.
+//!
+//! `session.rs` turns the login cookie into the page's user (or sends the browser to the
+//! login page), `layout.rs` is the page shell, `login.rs` and `jobs.rs` the pages.
+
+mod jobs;
+mod layout;
+mod login;
+mod session;
+
+use axum::{
+    Router,
+    http::header,
+    response::{IntoResponse, Redirect},
+    routing::{get, post},
+};
+
+use crate::http::AppState;
+
+/// The dashboard's routes (merged into the server's router).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/jobs") }))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}", get(jobs::detail))
+        .route("/jobs/{id}/retry", post(jobs::retry))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/assets/ferry.css", get(stylesheet))
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("ferry.css"),
+    )
+}

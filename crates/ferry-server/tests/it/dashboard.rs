@@ -1,0 +1,289 @@
+//! The dashboard driven by a real headless Chromium (Debian's) against the real server:
+//! log in, find a failed job by filter, open it, retry it; a viewer gets no retry button
+//! and the server refuses the form anyway; a user of another tenant never sees the job.
+
+use std::time::{Duration, Instant};
+
+use chromiumoxide::{Browser, BrowserConfig, Page, cdp::js_protocol::runtime::EvaluateParams};
+use ferry_client::Client;
+use ferry_core::{
+    Role, Secret, TenantId,
+    api::{ClaimRequest, FailError},
+    identity::UserCreateRequest,
+};
+use ferry_testkit::{TestServer, job};
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::identity::{admin_of, client, key, tenant};
+
+const PASSWORD: &str = "dashboard password";
+
+/// A headless Chromium with a profile of its own, stopped when dropped.
+struct Chrome {
+    browser: Browser,
+    events: tokio::task::JoinHandle<()>,
+    _profile: tempfile::TempDir,
+}
+
+impl Chrome {
+    async fn launch() -> Self {
+        let profile = tempfile::tempdir().expect("profile dir");
+        let config = BrowserConfig::builder()
+            .chrome_executable("/usr/bin/chromium")
+            .user_data_dir(profile.path())
+            .new_headless_mode()
+            .no_sandbox()
+            .launch_timeout(Duration::from_secs(60))
+            .window_size(1280, 800)
+            .arg("disable-gpu")
+            .arg("disable-dev-shm-usage")
+            .arg("no-first-run")
+            .build()
+            .expect("browser config");
+        let (browser, mut handler) = Browser::launch(config).await.expect("launch Chromium");
+        let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
+        Self {
+            browser,
+            events,
+            _profile: profile,
+        }
+    }
+}
+
+impl Drop for Chrome {
+    fn drop(&mut self) {
+        self.events.abort();
+    }
+}
+
+/// The page's HTML once `check` holds for it (bounded: 15 s).
+async fn until(page: &Page, what: &str, check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let html = page.content().await.unwrap_or_default();
+        if check(&html) {
+            return html;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited for {what}; the page is:\n{html}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn click(page: &Page, selector: &str) {
+    page.find_element(selector)
+        .await
+        .unwrap_or_else(|e| panic!("{selector}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {selector}: {e}"));
+}
+
+async fn type_into(page: &Page, selector: &str, text: &str) {
+    page.find_element(selector)
+        .await
+        .unwrap_or_else(|e| panic!("{selector}: {e}"))
+        .click()
+        .await
+        .expect("focus")
+        .type_str(text)
+        .await
+        .expect("type");
+}
+
+/// Logs in on the login page the browser was sent to.
+async fn log_in(page: &Page, name: &str) {
+    until(page, "the login form", |h| h.contains("name=\"password\"")).await;
+    type_into(page, "input[name=name]", name).await;
+    type_into(page, "input[name=password]", PASSWORD).await;
+    click(page, "section.login button[type=submit]").await;
+    until(page, "the page after logging in", |h| h.contains("Log out")).await;
+}
+
+async fn log_out(page: &Page) {
+    click(page, "header form button[type=submit]").await;
+    until(page, "the login page", |h| h.contains("name=\"password\"")).await;
+}
+
+/// Runs `js` (a promise) in the page and answers its value.
+async fn eval(page: &Page, js: &str) -> serde_json::Value {
+    let params = EvaluateParams::builder()
+        .expression(js)
+        .await_promise(true)
+        .return_by_value(true)
+        .build()
+        .expect("params");
+    page.evaluate_expression(params)
+        .await
+        .expect("evaluate")
+        .into_value()
+        .expect("a value")
+}
+
+async fn user(server: &TestServer, tenant: &TenantId, name: &str, role: Role) {
+    server
+        .queue
+        .users()
+        .create(
+            &admin_of(tenant),
+            UserCreateRequest {
+                name: name.into(),
+                password: Secret::new(PASSWORD),
+                role,
+            },
+        )
+        .await
+        .expect("user");
+}
+
+#[tokio::test]
+async fn a_user_finds_a_failed_job_and_retries_it_and_nobody_else_can() {
+    let server = TestServer::spawn().await;
+    let acme = tenant(&server, "acme").await;
+    let beta = tenant(&server, "beta").await;
+    user(&server, &acme, "ana@acme.test", Role::Editor).await;
+    user(&server, &acme, "vic@acme.test", Role::Viewer).await;
+    user(&server, &beta, "bea@beta.test", Role::Editor).await;
+
+    // acme: one job that failed for good, one still waiting; beta: a job of its own.
+    let app = client(
+        &server,
+        &key(&server, &acme, Role::Editor, None).await.secret,
+    );
+    let mut spec = job("report.daily", json!({"day": "2026-12-01"}));
+    spec.max_attempts = Some(1);
+    let failed = app.submit(&spec).await.expect("submit").id;
+    app.submit(&job("report.weekly", json!({})))
+        .await
+        .expect("submit");
+    let worker: Client = client(
+        &server,
+        &key(&server, &acme, Role::Worker, None).await.secret,
+    );
+    let claimed = worker
+        .claim(&ClaimRequest {
+            worker_id: "w1".into(),
+            kinds: vec!["report.daily".into()],
+            max_jobs: Some(1),
+            wait_ms: Some(0),
+            lease_ms: None,
+        })
+        .await
+        .expect("claim");
+    worker
+        .fail(
+            failed,
+            &claimed.jobs[0].lease,
+            FailError {
+                code: "SELECTOR_TIMEOUT".into(),
+                message: "no element matched .review".into(),
+                retryable: false,
+                retry_after_ms: None,
+            },
+        )
+        .await
+        .expect("fail");
+    let theirs = client(
+        &server,
+        &key(&server, &beta, Role::Editor, None).await.secret,
+    )
+    .submit(&job("beta.secret", json!({})))
+    .await
+    .expect("submit")
+    .id;
+
+    let chrome = Chrome::launch().await;
+    let page = chrome
+        .browser
+        .new_page(format!("{}/jobs", server.url))
+        .await
+        .expect("a page");
+    // Not logged in: sent to log in, then back to the jobs.
+    log_in(&page, "ana@acme.test").await;
+    let list = until(&page, "the jobs", |h| h.contains("report.weekly")).await;
+    assert!(list.contains("report.daily"));
+    assert!(
+        !list.contains("beta.secret"),
+        "another tenant's job is listed"
+    );
+
+    // Filter by state, open the failed job.
+    eval(&page, "(async () => { document.querySelector('select[name=state]').value = 'failed'; return 1; })()").await;
+    click(&page, "form.filters button[type=submit]").await;
+    until(&page, "the failed jobs only", |h| {
+        h.contains("report.daily") && !h.contains("report.weekly")
+    })
+    .await;
+    click(&page, "table.jobs a").await;
+    let detail = until(&page, "the job", |h| h.contains("SELECTOR_TIMEOUT")).await;
+    assert!(detail.contains("no element matched .review"));
+    assert!(detail.contains(&failed.to_string()));
+
+    // Retry: the job waits again.
+    click(&page, "button[name=retry]").await;
+    until(&page, "the retried job", |h| {
+        h.contains("state pending") && !h.contains("name=\"retry\"")
+    })
+    .await;
+    let stored = server.queue.get(&acme, failed).await.expect("job");
+    assert_eq!(stored.status.as_str(), "pending");
+
+    // A viewer sees the job without buttons, and the server refuses the form anyway.
+    log_out(&page).await;
+    page.goto(format!("{}/jobs/{failed}", server.url))
+        .await
+        .expect("goto");
+    log_in(&page, "vic@acme.test").await;
+    let seen = until(&page, "the job as a viewer", |h| h.contains("report.daily")).await;
+    assert!(!seen.contains("name=\"cancel\"") && !seen.contains("name=\"retry\""));
+    let status = eval(
+        &page,
+        &format!(
+            "(async () => {{ const csrf = document.querySelector('input[name=csrf]').value; \
+             const r = await fetch('/jobs/{failed}/cancel', {{method: 'POST', \
+             headers: {{'Content-Type': 'application/x-www-form-urlencoded'}}, \
+             body: 'csrf=' + encodeURIComponent(csrf), redirect: 'manual'}}); return r.status; }})()"
+        ),
+    )
+    .await;
+    assert_eq!(status, json!(403));
+    // Without the CSRF token, even an editor's form is refused (checked as the viewer).
+    let forged = eval(
+        &page,
+        &format!(
+            "(async () => (await fetch('/jobs/{failed}/cancel', {{method: 'POST', \
+             headers: {{'Content-Type': 'application/x-www-form-urlencoded'}}, body: 'csrf=00', \
+             redirect: 'manual'}})).status)()"
+        ),
+    )
+    .await;
+    assert_eq!(forged, json!(403));
+    assert_eq!(
+        server
+            .queue
+            .get(&acme, failed)
+            .await
+            .expect("job")
+            .status
+            .as_str(),
+        "pending"
+    );
+
+    // A user of beta never sees acme's job, by list or by address.
+    log_out(&page).await;
+    log_in(&page, "bea@beta.test").await;
+    let list = until(&page, "beta's jobs", |h| h.contains("beta.secret")).await;
+    assert!(!list.contains("report.daily"));
+    page.goto(format!("{}/jobs/{failed}", server.url))
+        .await
+        .expect("goto");
+    let hidden = until(&page, "the not-found page", |h| h.contains("No such job")).await;
+    assert!(!hidden.contains("report.daily"));
+    page.goto(format!("{}/jobs/{theirs}", server.url))
+        .await
+        .expect("goto");
+    until(&page, "beta's own job", |h| h.contains("beta.secret")).await;
+}
