@@ -13,7 +13,7 @@ use ferry_store::ListParams;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::{error_page, page};
+use super::layout::{error_page, live_page, page};
 use super::session::PageUser;
 use crate::app::AppError;
 use crate::http::AppState;
@@ -171,9 +171,11 @@ fn detail_page(user: &PageUser, job: &Job) -> Markup {
         job.status,
         JobState::Scheduled | JobState::Pending | JobState::Running
     ) && !job.cancel_requested;
-    page(
+    let live = format!("/v1/jobs/{}/events", job.id);
+    live_page(
         &format!("Job {}", short(job.id)),
         Some(user),
+        (!job.status.is_final()).then_some(live.as_str()),
         html! {
             p { a href="/jobs" { "← Jobs" } }
             h1 { (job.kind) " " (badge(job.status)) }

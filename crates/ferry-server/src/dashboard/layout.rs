@@ -9,6 +9,16 @@ use crate::app::AppError;
 
 /// A whole page.
 pub fn page(title: &str, user: Option<&PageUser>, content: Markup) -> Markup {
+    live_page(title, user, None, content)
+}
+
+/// A whole page that redraws itself when the event stream at `live` reports a change.
+pub fn live_page(
+    title: &str,
+    user: Option<&PageUser>,
+    live: Option<&str>,
+    content: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -18,6 +28,9 @@ pub fn page(title: &str, user: Option<&PageUser>, content: Markup) -> Markup {
                 meta name="color-scheme" content="light dark";
                 title { (title) " · Ferry" }
                 link rel="stylesheet" href="/assets/ferry.css";
+                @if live.is_some() {
+                    script src="/assets/ferry.js" defer {}
+                }
             }
             body {
                 header.top {
@@ -34,7 +47,7 @@ pub fn page(title: &str, user: Option<&PageUser>, content: Markup) -> Markup {
                         }
                     }
                 }
-                main { (content) }
+                main data-live=[live] { (content) }
             }
         }
     }

@@ -2,7 +2,8 @@
 //! Pages read and act through the same application services as the API, as the logged-in
 //! user's [`Principal`](crate::app::Principal), so roles and tenants hold here exactly as
 //! there. No JavaScript is needed: forms post back and redirect (each with the session's
-//! CSRF token); everything, the stylesheet included, is served by Ferry itself.
+//! CSRF token); a small script (`ferry.js`) only redraws a live page when its event
+//! stream reports a change. Everything is served by Ferry itself.
 //!
 //! `session.rs` turns the login cookie into the page's user (or sends the browser to the
 //! login page), `layout.rs` is the page shell, `login.rs` and `jobs.rs` the pages.
@@ -32,6 +33,17 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/assets/ferry.css", get(stylesheet))
+        .route("/assets/ferry.js", get(script))
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("ferry.js"),
+    )
 }
 
 async fn stylesheet() -> impl IntoResponse {

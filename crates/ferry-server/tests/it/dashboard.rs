@@ -36,6 +36,11 @@ impl Chrome {
             .no_sandbox()
             .launch_timeout(Duration::from_secs(60))
             .window_size(1280, 800)
+            .viewport(chromiumoxide::handler::viewport::Viewport {
+                width: 1280,
+                height: 800,
+                ..Default::default()
+            })
             .arg("disable-gpu")
             .arg("disable-dev-shm-usage")
             .arg("no-first-run")
@@ -106,6 +111,21 @@ async fn log_in(page: &Page, name: &str) {
 async fn log_out(page: &Page) {
     click(page, "header form button[type=submit]").await;
     until(page, "the login page", |h| h.contains("name=\"password\"")).await;
+}
+
+/// Saves the page as `<name>.png` into `$FERRY_DASHBOARD_SCREENSHOTS` when it is set
+/// (`scripts/screenshots.sh` regenerates the ones under docs/).
+async fn snapshot(page: &Page, name: &str) {
+    let Ok(dir) = std::env::var("FERRY_DASHBOARD_SCREENSHOTS") else {
+        return;
+    };
+    let params = chromiumoxide::page::ScreenshotParams::builder().build();
+    page.save_screenshot(
+        params,
+        std::path::Path::new(&dir).join(format!("{name}.png")),
+    )
+    .await
+    .expect("screenshot");
 }
 
 /// Runs `js` (a promise) in the page and answers its value.
@@ -205,6 +225,7 @@ async fn a_user_finds_a_failed_job_and_retries_it_and_nobody_else_can() {
     log_in(&page, "ana@acme.test").await;
     let list = until(&page, "the jobs", |h| h.contains("report.weekly")).await;
     assert!(list.contains("report.daily"));
+    snapshot(&page, "jobs").await;
     assert!(
         !list.contains("beta.secret"),
         "another tenant's job is listed"
@@ -222,14 +243,39 @@ async fn a_user_finds_a_failed_job_and_retries_it_and_nobody_else_can() {
     assert!(detail.contains("no element matched .review"));
     assert!(detail.contains(&failed.to_string()));
 
-    // Retry: the job waits again.
+    snapshot(&page, "job-failed").await;
+
+    // Retry: the job waits again; a worker then completes it, and the page shows it
+    // without being reloaded (a mark left in the page survives).
     click(&page, "button[name=retry]").await;
     until(&page, "the retried job", |h| {
         h.contains("state pending") && !h.contains("name=\"retry\"")
     })
     .await;
-    let stored = server.queue.get(&acme, failed).await.expect("job");
-    assert_eq!(stored.status.as_str(), "pending");
+    eval(&page, "(async () => { window.ferryMark = 7; return 1; })()").await;
+    let again = worker
+        .claim(&ClaimRequest {
+            worker_id: "w1".into(),
+            kinds: vec!["report.daily".into()],
+            max_jobs: Some(1),
+            wait_ms: Some(0),
+            lease_ms: None,
+        })
+        .await
+        .expect("claim");
+    worker
+        .complete(failed, &again.jobs[0].lease, json!({"reviews": 42}))
+        .await
+        .expect("complete");
+    until(&page, "the job completed, live", |h| {
+        h.contains("state completed") && h.contains("reviews")
+    })
+    .await;
+    assert_eq!(
+        eval(&page, "(async () => window.ferryMark)()").await,
+        json!(7),
+        "the page was reloaded"
+    );
 
     // A viewer sees the job without buttons, and the server refuses the form anyway.
     log_out(&page).await;
@@ -269,7 +315,7 @@ async fn a_user_finds_a_failed_job_and_retries_it_and_nobody_else_can() {
             .expect("job")
             .status
             .as_str(),
-        "pending"
+        "completed"
     );
 
     // A user of beta never sees acme's job, by list or by address.
