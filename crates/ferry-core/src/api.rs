@@ -578,3 +578,13 @@ pub struct DeliveryInfo {
 pub struct DeliveryList {
     pub deliveries: Vec<DeliveryInfo>,
 }
+
+/// Failed jobs of one kind that failed with one error code (the dashboard's dead letters).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedGroup {
+    pub kind: String,
+    /// The last attempt's error code (`""` when it had none).
+    pub code: String,
+    pub count: u64,
+    pub last_failed_at: DateTime<Utc>,
+}

@@ -118,6 +118,11 @@ impl Queue {
         &self.key_cache
     }
 
+    /// Wakes long-polling claims here (new work is waiting).
+    pub(crate) fn wake_claims(&self) {
+        self.work_available.notify_waiters();
+    }
+
     pub(crate) fn quota_state(&self) -> &crate::app::QuotaState {
         &self.quota_state
     }

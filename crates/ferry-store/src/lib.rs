@@ -36,6 +36,9 @@ pub use sqlite::{Durability, SqliteStore};
 /// of a stream or webhook costs, however rarely its filter matches.
 pub const EVENTS_SCAN: u32 = 10_000;
 
+/// Most jobs one retry of a group of failed jobs revives (a larger group takes several).
+pub const RETRY_GROUP_MAX: u32 = 10_000;
+
 /// The job store, over one of the supported databases.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -457,6 +460,28 @@ impl Store {
         audit: &AuditRow,
     ) -> StoreResult<Job> {
         dispatch!(self, s => s.job_retry(tenant_id, id, now, audit).await)
+    }
+
+    /// The tenant's failed jobs by kind and error code, largest groups first.
+    pub async fn job_failed_groups(
+        &self,
+        tenant_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<ferry_core::api::FailedGroup>> {
+        dispatch!(self, s => s.job_failed_groups(tenant_id, limit).await)
+    }
+
+    /// Sends up to [`RETRY_GROUP_MAX`] failed jobs of `kind` with error `code` back to
+    /// waiting; how many.
+    pub async fn job_retry_group(
+        &self,
+        tenant_id: &str,
+        kind: &str,
+        code: &str,
+        now: DateTime<Utc>,
+        audit: &AuditRow,
+    ) -> StoreResult<u64> {
+        dispatch!(self, s => s.job_retry_group(tenant_id, kind, code, now, audit).await)
     }
 
     /// Fails running attempts whose lease (rescuer) or deadline (timeouts) passed.

@@ -66,6 +66,7 @@ macro_rules! job_columns {
 mod audit;
 mod batches;
 mod blobs;
+mod dead;
 mod events;
 mod jobs;
 mod keys;

@@ -35,7 +35,10 @@ mod users;
 use users::users_hold_roles_per_tenant_and_sessions_end_with_them;
 #[path = "conformance/acting.rs"]
 mod acting;
-use acting::{cancel_waiting_and_running_jobs, retry_revives_failed_and_cancelled};
+use acting::{
+    cancel_waiting_and_running_jobs, failed_jobs_are_grouped_and_retried_by_group,
+    paused_kinds_are_not_claimed, retry_revives_failed_and_cancelled,
+};
 #[path = "conformance/events.rs"]
 mod events;
 use events::{
@@ -853,71 +856,6 @@ async fn dedupe_keys_answer_the_unfinished_job(store: Store) {
     assert!(after.created, "the TTL ran out");
 }
 
-async fn paused_kinds_are_not_claimed(store: Store) {
-    insert(
-        &store,
-        vec![
-            job("report.daily", |_| {}),
-            job("report.weekly", |_| {}),
-            job("mail.send", |_| {}),
-        ],
-    )
-    .await;
-    store
-        .kind_pause(T, &pat("report.*"), t0(), &audit())
-        .await
-        .expect("pause");
-    store
-        .kind_pause(T, &pat("report.*"), t0(), &audit())
-        .await
-        .expect("pause twice");
-    store
-        .kind_pause(T, &pat("mail.send"), t0(), &audit())
-        .await
-        .expect("pause");
-    assert_eq!(
-        store.kind_paused(T).await.expect("paused"),
-        ["mail.send", "report.*"]
-    );
-    assert!(claim(&store, &["*"], 10, t0()).await.is_empty());
-    assert_eq!(
-        store
-            .job_next_run_at(T, &[pat("*")], t0())
-            .await
-            .expect("next"),
-        None,
-        "paused work is not waited for"
-    );
-    store
-        .kind_resume(T, &pat("mail.send"), &audit())
-        .await
-        .expect("resume");
-    let got: Vec<_> = claim(&store, &["*"], 10, t0())
-        .await
-        .into_iter()
-        .map(|j| j.kind)
-        .collect();
-    assert_eq!(got, ["mail.send"]);
-    store
-        .kind_pause(T, &pat("*"), t0(), &audit())
-        .await
-        .expect("pause all");
-    store
-        .kind_resume(T, &pat("report.*"), &audit())
-        .await
-        .expect("resume");
-    assert!(
-        claim(&store, &["*"], 10, t0()).await.is_empty(),
-        "* pauses everything"
-    );
-    store
-        .kind_resume(T, &pat("*"), &audit())
-        .await
-        .expect("resume all");
-    assert_eq!(claim(&store, &["report.*"], 10, t0()).await.len(), 2);
-    assert!(store.kind_paused("other").await.expect("paused").is_empty());
-}
-
 /// The events matching `filter` once there are `want` of them (or after 10 s). On
 /// PostgreSQL an event shows once every older transaction has ended.
 async fn settled_events(
@@ -1170,6 +1108,7 @@ backends!(
     tenants_and_api_keys_are_kept_and_revoked,
     audit_entries_are_written_with_their_change_only,
     users_hold_roles_per_tenant_and_sessions_end_with_them,
+    failed_jobs_are_grouped_and_retried_by_group,
 );
 
 /// A batch of `n` jobs of `kind`; answers its id and its items' ids.

@@ -9,6 +9,7 @@
 mod artifacts;
 mod audit;
 mod datasets;
+mod dead;
 mod error;
 mod keys;
 mod leases;
@@ -25,6 +26,7 @@ mod webhooks;
 pub use artifacts::{Artifacts, Download};
 pub use audit::Audit;
 pub use datasets::{DatasetReader, Datasets};
+pub use dead::DeadLetters;
 pub use error::{AppError, AppResult};
 pub use keys::{CACHE_TTL as KEY_CACHE_TTL, KeyCache, KeyHasher, Keys};
 pub use leases::Lease;
@@ -61,5 +63,9 @@ impl Queue {
 
     pub fn audit(&self) -> Audit<'_> {
         Audit(self)
+    }
+
+    pub fn dead_letters(&self) -> DeadLetters<'_> {
+        DeadLetters(self)
     }
 }

@@ -8,7 +8,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use chrono::{DateTime, Utc};
-use ferry_core::{Job, JobId, JobState, KindPattern, Role};
+use ferry_core::{Job, JobId, JobState, KindPattern, Role, api::ArtifactInfo};
 use ferry_store::ListParams;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -39,7 +39,7 @@ pub struct Filters {
     before: String,
 }
 
-fn time(t: DateTime<Utc>) -> String {
+pub(super) fn time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
@@ -161,11 +161,40 @@ fn json(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
-fn may_change(user: &PageUser) -> bool {
+pub(super) fn may_change(user: &PageUser) -> bool {
     matches!(user.principal.role, Role::Editor | Role::Admin)
 }
 
-fn detail_page(user: &PageUser, job: &Job) -> Markup {
+/// A job's artifacts: images shown, HTML in a sandboxed frame, the rest as links (each
+/// served by the API's download route, which the session cookie opens).
+fn artifacts(job: JobId, list: &[ArtifactInfo]) -> Markup {
+    html! {
+        @if !list.is_empty() {
+            section.artifacts {
+                h2 { "Artifacts" }
+                @for a in list {
+                    @let src = format!("/v1/jobs/{job}/artifacts/{}", a.name);
+                    @let caption = format!("{} · attempt {} · {} bytes", a.name, a.attempt, a.size_bytes);
+                    @if a.content_type.starts_with("image/") {
+                        figure {
+                            a href=(src) { img src=(src) alt=(a.name) loading="lazy"; }
+                            figcaption { (caption) }
+                        }
+                    } @else if a.content_type.starts_with("text/html") {
+                        details {
+                            summary { (caption) }
+                            iframe sandbox="" src=(src) title=(a.name) {}
+                        }
+                    } @else {
+                        p { a href=(src) { (caption) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn detail_page(user: &PageUser, job: &Job, files: &[ArtifactInfo]) -> Markup {
     let retryable = matches!(job.status, JobState::Failed | JobState::Cancelled);
     let cancellable = matches!(
         job.status,
@@ -216,6 +245,7 @@ fn detail_page(user: &PageUser, job: &Job) -> Markup {
             @if let Some(progress) = &job.progress {
                 section { h2 { "Progress" } pre { (json(&serde_json::to_value(progress).unwrap_or_default())) } }
             }
+            (artifacts(job.id, files))
             @if let Some(result) = &job.result {
                 section { h2 { "Result" } pre.result { (json(result)) } }
             }
@@ -232,9 +262,13 @@ pub async fn detail(
     let Ok(id) = id.parse::<JobId>() else {
         return error_page(&AppError::NotFound("job")).into_response();
     };
-    match queue.get(&user.principal.tenant, id).await {
-        Ok(job) => detail_page(&user, &job).into_response(),
-        Err(e) => error_page(&AppError::from(e)).into_response(),
+    let job = match queue.get(&user.principal.tenant, id).await {
+        Ok(job) => job,
+        Err(e) => return error_page(&AppError::from(e)).into_response(),
+    };
+    match queue.artifacts().list(&user.principal, id).await {
+        Ok(files) => detail_page(&user, &job, &files).into_response(),
+        Err(e) => error_page(&e).into_response(),
     }
 }
 

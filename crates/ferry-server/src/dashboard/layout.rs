@@ -36,7 +36,7 @@ pub fn live_page(
                 header.top {
                     a.brand href="/jobs" { "Ferry" }
                     @if let Some(user) = user {
-                        nav { a href="/jobs" { "Jobs" } }
+                        nav { a href="/jobs" { "Jobs" } " " a href="/dead" { "Dead letters" } }
                         span.who {
                             (user.name()) " · " (user.principal.tenant.as_str()) " · "
                             (user.principal.role.as_str())

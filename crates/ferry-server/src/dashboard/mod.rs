@@ -8,6 +8,7 @@
 //! `session.rs` turns the login cookie into the page's user (or sends the browser to the
 //! login page), `layout.rs` is the page shell, `login.rs` and `jobs.rs` the pages.
 
+mod dead;
 mod jobs;
 mod layout;
 mod login;
@@ -32,6 +33,8 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}", get(jobs::detail))
         .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/dead", get(dead::groups))
+        .route("/dead/retry", post(dead::retry))
         .route("/assets/ferry.css", get(stylesheet))
         .route("/assets/ferry.js", get(script))
 }

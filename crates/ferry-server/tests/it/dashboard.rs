@@ -19,6 +19,13 @@ use crate::identity::{admin_of, client, key, tenant};
 
 const PASSWORD: &str = "dashboard password";
 
+/// A 4×4 PNG: the failure screenshot the worker leaves.
+const SCREENSHOT: &[u8] = &[
+    137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 4, 0, 0, 0, 4, 8, 2, 0,
+    0, 0, 38, 147, 9, 41, 0, 0, 0, 16, 73, 68, 65, 84, 120, 156, 99, 56, 160, 166, 11, 71, 12, 196,
+    113, 0, 200, 83, 17, 49, 23, 56, 0, 39, 0, 0, 0, 0, 73, 69, 78, 68, 174, 66, 96, 130,
+];
+
 /// A headless Chromium with a profile of its own, stopped when dropped.
 struct Chrome {
     browser: Browser,
@@ -194,6 +201,16 @@ async fn a_user_finds_a_failed_job_and_retries_it_and_nobody_else_can() {
         .await
         .expect("claim");
     worker
+        .upload_artifact(
+            failed,
+            &claimed.jobs[0].lease,
+            "failure.png",
+            "image/png",
+            SCREENSHOT.to_vec(),
+        )
+        .await
+        .expect("upload the screenshot");
+    worker
         .fail(
             failed,
             &claimed.jobs[0].lease,
@@ -206,6 +223,39 @@ async fn a_user_finds_a_failed_job_and_retries_it_and_nobody_else_can() {
         )
         .await
         .expect("fail");
+    // Two jobs that hit rate limits (a group of dead letters) and a mail nobody retries.
+    for (kind, code) in [
+        ("shop.sync", "HTTP_429"),
+        ("shop.sync", "HTTP_429"),
+        ("mail.send", "SMTP_DOWN"),
+    ] {
+        let mut spec = job(kind, json!({}));
+        spec.max_attempts = Some(1);
+        let id = app.submit(&spec).await.expect("submit").id;
+        let held = worker
+            .claim(&ClaimRequest {
+                worker_id: "w1".into(),
+                kinds: vec![kind.into()],
+                max_jobs: Some(1),
+                wait_ms: Some(0),
+                lease_ms: None,
+            })
+            .await
+            .expect("claim");
+        worker
+            .fail(
+                id,
+                &held.jobs[0].lease,
+                FailError {
+                    code: code.into(),
+                    message: "too many requests".into(),
+                    retryable: false,
+                    retry_after_ms: None,
+                },
+            )
+            .await
+            .expect("fail");
+    }
     let theirs = client(
         &server,
         &key(&server, &beta, Role::Editor, None).await.secret,
@@ -231,6 +281,35 @@ async fn a_user_finds_a_failed_job_and_retries_it_and_nobody_else_can() {
         "another tenant's job is listed"
     );
 
+    // Dead letters: both groups; the rate-limited one is retried as a whole.
+    page.goto(format!("{}/dead", server.url))
+        .await
+        .expect("goto");
+    let dead = until(&page, "the dead letters", |h| h.contains("HTTP_429")).await;
+    assert!(dead.contains("SELECTOR_TIMEOUT"));
+    snapshot(&page, "dead-letters").await;
+    click(&page, "tr:first-child button[name=retry-group]").await;
+    until(&page, "the group retried", |h| {
+        h.contains("SELECTOR_TIMEOUT") && !h.contains("HTTP_429")
+    })
+    .await;
+    let waiting = server
+        .queue
+        .list(&ferry_store::ListParams {
+            tenant_id: "acme".into(),
+            status: Some(ferry_core::JobState::Pending),
+            kind: Some("shop.sync".parse().expect("kind")),
+            labels: vec![],
+            before: None,
+            limit: 10,
+        })
+        .await
+        .expect("list");
+    assert_eq!(waiting.len(), 2, "the group's jobs wait again");
+    page.goto(format!("{}/jobs", server.url))
+        .await
+        .expect("goto");
+
     // Filter by state, open the failed job.
     eval(&page, "(async () => { document.querySelector('select[name=state]').value = 'failed'; return 1; })()").await;
     click(&page, "form.filters button[type=submit]").await;
@@ -238,10 +317,18 @@ async fn a_user_finds_a_failed_job_and_retries_it_and_nobody_else_can() {
         h.contains("report.daily") && !h.contains("report.weekly")
     })
     .await;
-    click(&page, "table.jobs a").await;
+    click(&page, &format!("table.jobs a[href='/jobs/{failed}']")).await;
     let detail = until(&page, "the job", |h| h.contains("SELECTOR_TIMEOUT")).await;
     assert!(detail.contains("no element matched .review"));
     assert!(detail.contains(&failed.to_string()));
+    // The failure screenshot is shown, loaded through the session.
+    let width = eval(
+        &page,
+        "(async () => { const img = document.querySelector('section.artifacts img'); \
+         if (!img.complete) await new Promise(r => img.onload = r); return img.naturalWidth; })()",
+    )
+    .await;
+    assert_eq!(width, json!(4), "the screenshot did not load");
 
     snapshot(&page, "job-failed").await;
 
@@ -285,6 +372,18 @@ async fn a_user_finds_a_failed_job_and_retries_it_and_nobody_else_can() {
     log_in(&page, "vic@acme.test").await;
     let seen = until(&page, "the job as a viewer", |h| h.contains("report.daily")).await;
     assert!(!seen.contains("name=\"cancel\"") && !seen.contains("name=\"retry\""));
+    page.goto(format!("{}/dead", server.url))
+        .await
+        .expect("goto");
+    let dead = until(&page, "the dead letters as a viewer", |h| {
+        h.contains("Dead letters")
+    })
+    .await;
+    assert!(!dead.contains("retry-group"), "a viewer is offered a retry");
+    page.goto(format!("{}/jobs/{failed}", server.url))
+        .await
+        .expect("goto");
+    until(&page, "the job as a viewer", |h| h.contains("report.daily")).await;
     let status = eval(
         &page,
         &format!(
