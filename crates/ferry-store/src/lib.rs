@@ -462,6 +462,15 @@ impl Store {
         dispatch!(self, s => s.job_retry(tenant_id, id, now, audit).await)
     }
 
+    /// The tenant's jobs at a glance, finished ones counted since `since`.
+    pub async fn job_stats(
+        &self,
+        tenant_id: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<ferry_core::api::JobStats> {
+        dispatch!(self, s => s.job_stats(tenant_id, since).await)
+    }
+
     /// The tenant's failed jobs by kind and error code, largest groups first.
     pub async fn job_failed_groups(
         &self,

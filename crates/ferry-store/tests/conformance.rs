@@ -39,6 +39,9 @@ use acting::{
     cancel_waiting_and_running_jobs, failed_jobs_are_grouped_and_retried_by_group,
     paused_kinds_are_not_claimed, retry_revives_failed_and_cancelled,
 };
+#[path = "conformance/stats.rs"]
+mod stats;
+use stats::{list_filters_and_pages, stats_count_jobs_by_kind_and_finished_per_bucket};
 #[path = "conformance/events.rs"]
 mod events;
 use events::{
@@ -680,75 +683,6 @@ async fn progress_and_items_are_recorded_once(store: Store) {
     ));
 }
 
-async fn list_filters_and_pages(store: Store) {
-    let mut ids = Vec::new();
-    for i in 0..5 {
-        let store_id = if i % 2 == 0 { "42" } else { "7" };
-        ids.extend(
-            insert(
-                &store,
-                vec![job(if i < 3 { "sync.reviews" } else { "login" }, |s| {
-                    s.labels = Some([("store_id".to_owned(), store_id.to_owned())].into());
-                })],
-            )
-            .await,
-        );
-    }
-    let list = |f: &dyn Fn(&mut ListParams)| {
-        let mut p = ListParams {
-            tenant_id: T.to_owned(),
-            limit: 100,
-            ..Default::default()
-        };
-        f(&mut p);
-        let store = store.clone();
-        async move {
-            store
-                .job_list(&p)
-                .await
-                .expect("list")
-                .into_iter()
-                .map(|j| j.id)
-                .collect::<Vec<_>>()
-        }
-    };
-    let newest_first: Vec<_> = ids.iter().rev().copied().collect();
-    assert_eq!(list(&|_| {}).await, newest_first);
-    assert_eq!(
-        list(&|p| p.labels = vec![("store_id".into(), "42".into())]).await,
-        vec![ids[4], ids[2], ids[0]]
-    );
-    assert_eq!(
-        list(&|p| p.kind = Some(pat("sync.*"))).await,
-        vec![ids[2], ids[1], ids[0]]
-    );
-    assert_eq!(
-        list(&|p| {
-            p.kind = Some(pat("login"));
-            p.labels = vec![("store_id".into(), "7".into())];
-        })
-        .await,
-        vec![ids[3]]
-    );
-    let page1 = list(&|p| p.limit = 2).await;
-    let cursor = page1[1];
-    let page2 = list(&|p| {
-        p.limit = 2;
-        p.before = Some(cursor);
-    })
-    .await;
-    assert_eq!([page1, page2].concat(), newest_first[..4].to_vec());
-    claim(&store, &["login"], 1, t0()).await;
-    assert_eq!(
-        list(&|p| p.status = Some(JobState::Running)).await,
-        vec![ids[3]]
-    );
-    let mut counts = store.job_counts(T).await.expect("counts");
-    counts.sort_by_key(|(s, _)| s.as_str());
-    assert_eq!(counts, vec![(JobState::Pending, 4), (JobState::Running, 1)]);
-    assert!(list(&|p| p.tenant_id = "other".into()).await.is_empty());
-}
-
 async fn retention_deletes_finished_jobs_only(store: Store) {
     let ids = insert(&store, vec![job("a", |_| {}), job("a", |_| {})]).await;
     let c = claim(&store, &["a"], 1, t0()).await.remove(0);
@@ -1109,6 +1043,7 @@ backends!(
     audit_entries_are_written_with_their_change_only,
     users_hold_roles_per_tenant_and_sessions_end_with_them,
     failed_jobs_are_grouped_and_retried_by_group,
+    stats_count_jobs_by_kind_and_finished_per_bucket,
 );
 
 /// A batch of `n` jobs of `kind`; answers its id and its items' ids.

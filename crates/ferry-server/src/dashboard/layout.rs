@@ -34,9 +34,13 @@ pub fn live_page(
             }
             body {
                 header.top {
-                    a.brand href="/jobs" { "Ferry" }
+                    a.brand href="/overview" { "Ferry" }
                     @if let Some(user) = user {
-                        nav { a href="/jobs" { "Jobs" } " " a href="/dead" { "Dead letters" } }
+                        nav {
+                            a href="/overview" { "Overview" } " "
+                            a href="/jobs" { "Jobs" } " "
+                            a href="/dead" { "Dead letters" }
+                        }
                         span.who {
                             (user.name()) " · " (user.principal.tenant.as_str()) " · "
                             (user.principal.role.as_str())

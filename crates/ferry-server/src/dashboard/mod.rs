@@ -12,6 +12,7 @@ mod dead;
 mod jobs;
 mod layout;
 mod login;
+mod overview;
 mod session;
 
 use axum::{
@@ -26,7 +27,8 @@ use crate::http::AppState;
 /// The dashboard's routes (merged into the server's router).
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/jobs") }))
+        .route("/", get(|| async { Redirect::to("/overview") }))
+        .route("/overview", get(overview::show))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/jobs", get(jobs::list))

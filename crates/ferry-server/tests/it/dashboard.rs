@@ -281,6 +281,23 @@ async fn a_user_finds_a_failed_job_and_retries_it_and_nobody_else_can() {
         "another tenant's job is listed"
     );
 
+    // The overview: four failed, one waiting, by kind; what finished in the last hour.
+    page.goto(format!("{}/overview", server.url))
+        .await
+        .expect("goto");
+    let overview = until(&page, "the overview", |h| h.contains("By kind")).await;
+    assert!(
+        overview.contains("<span class=\"n\">4</span> failed"),
+        "{overview}"
+    );
+    assert!(
+        overview.contains("<span class=\"n\">1</span> waiting"),
+        "{overview}"
+    );
+    assert!(overview.contains("shop.sync") && !overview.contains("beta.secret"));
+    assert!(overview.contains("100 % failed"), "{overview}");
+    snapshot(&page, "overview").await;
+
     // Dead letters: both groups; the rate-limited one is retried as a whole.
     page.goto(format!("{}/dead", server.url))
         .await
