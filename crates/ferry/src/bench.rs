@@ -19,6 +19,7 @@ use crate::{
     worker::EmbeddedWorker,
 };
 
+mod dashboard;
 mod events;
 
 pub async fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -27,6 +28,7 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
         BenchCommand::Browser(args) => browser(args).await,
         BenchCommand::Dataset(args) => dataset(args).await,
         BenchCommand::Events(args) => events::run(args).await,
+        BenchCommand::Dashboard(args) => dashboard::run(args).await,
     }
 }
 

@@ -382,6 +382,27 @@ pub enum BenchCommand {
     Dataset(BenchDatasetArgs),
     /// Events written per second (and jobs drained) with N idle, filtered SSE streams open.
     Events(BenchEventsArgs),
+    /// The dashboard's pages with a large table: milliseconds per page (p50, p95, slowest).
+    Dashboard(BenchDashboardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchDashboardArgs {
+    /// Completed jobs in the table (finished within the overview's hour).
+    #[arg(long, default_value_t = 100_000)]
+    pub jobs: u64,
+    /// Jobs submitted through the API to twenty kinds ...
+    #[arg(long, default_value_t = 2_000)]
+    pub waiting: usize,
+    /// ... of which this many are claimed and failed (seven error codes).
+    #[arg(long, default_value_t = 1_000)]
+    pub failed: usize,
+    /// Requests per page.
+    #[arg(long, default_value_t = 50)]
+    pub requests: usize,
+    /// Database URL (default: SQLite in a temporary directory).
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
