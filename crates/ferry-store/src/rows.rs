@@ -405,6 +405,62 @@ pub(crate) fn tenant(row: &impl Columns) -> StoreResult<crate::TenantRow> {
     })
 }
 
+/// A group of failed jobs from its `(kind, code, count, last finished ms)` row.
+pub(crate) fn failed_group(
+    (kind, code, n, last_at): (String, String, i64, i64),
+) -> StoreResult<ferry_core::api::FailedGroup> {
+    Ok(ferry_core::api::FailedGroup {
+        kind,
+        code,
+        count: u64::try_from(n).unwrap_or(0),
+        last_failed_at: from_ms(last_at)?,
+    })
+}
+
+/// A tenant's jobs at a glance from its three reads: `(kind, status, count)` rows,
+/// `(bucket start ms, status, count)` rows in bucket order, the oldest pending job's
+/// `created_at`.
+pub(crate) fn job_stats(
+    kinds: Vec<(String, String, i64)>,
+    finished: Vec<(i64, String, i64)>,
+    oldest: Option<i64>,
+) -> StoreResult<ferry_core::api::JobStats> {
+    use ferry_core::api::{FinishedBucket, KindCount};
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    let mut buckets: Vec<FinishedBucket> = Vec::new();
+    for (at, status, n) in finished {
+        let at = from_ms(at)?;
+        if buckets.last().is_none_or(|b| b.at != at) {
+            buckets.push(FinishedBucket {
+                at,
+                completed: 0,
+                failed: 0,
+            });
+        }
+        if let Some(b) = buckets.last_mut() {
+            if status == "failed" {
+                b.failed += count(n);
+            } else {
+                b.completed += count(n);
+            }
+        }
+    }
+    Ok(ferry_core::api::JobStats {
+        kinds: kinds
+            .into_iter()
+            .map(|(kind, status, n)| {
+                Ok(KindCount {
+                    kind,
+                    state: state(&status)?,
+                    count: count(n),
+                })
+            })
+            .collect::<StoreResult<_>>()?,
+        finished: buckets,
+        oldest_pending_at: opt_from_ms(oldest)?,
+    })
+}
+
 /// A user (the password only as its hash).
 pub(crate) fn user(row: &impl Columns) -> StoreResult<crate::UserRow> {
     Ok(crate::UserRow {

@@ -20,14 +20,7 @@ use crate::http::AppState;
 
 const PAGE: u32 = 50;
 
-const STATES: [JobState; 6] = [
-    JobState::Scheduled,
-    JobState::Pending,
-    JobState::Running,
-    JobState::Completed,
-    JobState::Failed,
-    JobState::Cancelled,
-];
+const STATES: [JobState; 6] = JobState::ALL;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Filters {

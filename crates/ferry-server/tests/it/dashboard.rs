@@ -150,6 +150,56 @@ async fn eval(page: &Page, js: &str) -> serde_json::Value {
         .expect("a value")
 }
 
+/// Submits a job of `kind` that `worker` claims and fails for good with `error` (code,
+/// message), after leaving `screenshot` as its failure screenshot.
+async fn fail_one(
+    app: &Client,
+    worker: &Client,
+    kind: &str,
+    (code, message): (&str, &str),
+    screenshot: Option<&[u8]>,
+) -> ferry_core::JobId {
+    let mut spec = job(kind, json!({"for": kind}));
+    spec.max_attempts = Some(1);
+    let id = app.submit(&spec).await.expect("submit").id;
+    let held = claim(worker, kind).await;
+    if let Some(png) = screenshot {
+        worker
+            .upload_artifact(id, &held, "failure.png", "image/png", png.to_vec())
+            .await
+            .expect("upload the screenshot");
+    }
+    worker
+        .fail(
+            id,
+            &held,
+            FailError {
+                code: code.into(),
+                message: message.into(),
+                retryable: false,
+                retry_after_ms: None,
+            },
+        )
+        .await
+        .expect("fail");
+    id
+}
+
+/// Claims the one waiting job of `kind`; its lease.
+async fn claim(worker: &Client, kind: &str) -> String {
+    let claimed = worker
+        .claim(&ClaimRequest {
+            worker_id: "w1".into(),
+            kinds: vec![kind.into()],
+            max_jobs: Some(1),
+            wait_ms: Some(0),
+            lease_ms: None,
+        })
+        .await
+        .expect("claim");
+    claimed.jobs[0].lease.clone()
+}
+
 async fn user(server: &TestServer, tenant: &TenantId, name: &str, role: Role) {
     server
         .queue
@@ -180,81 +230,28 @@ async fn a_user_finds_a_failed_job_and_retries_it_and_nobody_else_can() {
         &server,
         &key(&server, &acme, Role::Editor, None).await.secret,
     );
-    let mut spec = job("report.daily", json!({"day": "2026-12-01"}));
-    spec.max_attempts = Some(1);
-    let failed = app.submit(&spec).await.expect("submit").id;
-    app.submit(&job("report.weekly", json!({})))
-        .await
-        .expect("submit");
     let worker: Client = client(
         &server,
         &key(&server, &acme, Role::Worker, None).await.secret,
     );
-    let claimed = worker
-        .claim(&ClaimRequest {
-            worker_id: "w1".into(),
-            kinds: vec!["report.daily".into()],
-            max_jobs: Some(1),
-            wait_ms: Some(0),
-            lease_ms: None,
-        })
+    let failed = fail_one(
+        &app,
+        &worker,
+        "report.daily",
+        ("SELECTOR_TIMEOUT", "no element matched .review"),
+        Some(SCREENSHOT),
+    )
+    .await;
+    app.submit(&job("report.weekly", json!({})))
         .await
-        .expect("claim");
-    worker
-        .upload_artifact(
-            failed,
-            &claimed.jobs[0].lease,
-            "failure.png",
-            "image/png",
-            SCREENSHOT.to_vec(),
-        )
-        .await
-        .expect("upload the screenshot");
-    worker
-        .fail(
-            failed,
-            &claimed.jobs[0].lease,
-            FailError {
-                code: "SELECTOR_TIMEOUT".into(),
-                message: "no element matched .review".into(),
-                retryable: false,
-                retry_after_ms: None,
-            },
-        )
-        .await
-        .expect("fail");
+        .expect("submit");
     // Two jobs that hit rate limits (a group of dead letters) and a mail nobody retries.
     for (kind, code) in [
         ("shop.sync", "HTTP_429"),
         ("shop.sync", "HTTP_429"),
         ("mail.send", "SMTP_DOWN"),
     ] {
-        let mut spec = job(kind, json!({}));
-        spec.max_attempts = Some(1);
-        let id = app.submit(&spec).await.expect("submit").id;
-        let held = worker
-            .claim(&ClaimRequest {
-                worker_id: "w1".into(),
-                kinds: vec![kind.into()],
-                max_jobs: Some(1),
-                wait_ms: Some(0),
-                lease_ms: None,
-            })
-            .await
-            .expect("claim");
-        worker
-            .fail(
-                id,
-                &held.jobs[0].lease,
-                FailError {
-                    code: code.into(),
-                    message: "too many requests".into(),
-                    retryable: false,
-                    retry_after_ms: None,
-                },
-            )
-            .await
-            .expect("fail");
+        fail_one(&app, &worker, kind, (code, "too many requests"), None).await;
     }
     let theirs = client(
         &server,
@@ -357,18 +354,9 @@ async fn a_user_finds_a_failed_job_and_retries_it_and_nobody_else_can() {
     })
     .await;
     eval(&page, "(async () => { window.ferryMark = 7; return 1; })()").await;
-    let again = worker
-        .claim(&ClaimRequest {
-            worker_id: "w1".into(),
-            kinds: vec!["report.daily".into()],
-            max_jobs: Some(1),
-            wait_ms: Some(0),
-            lease_ms: None,
-        })
-        .await
-        .expect("claim");
+    let again = claim(&worker, "report.daily").await;
     worker
-        .complete(failed, &again.jobs[0].lease, json!({"reviews": 42}))
+        .complete(failed, &again, json!({"reviews": 42}))
         .await
         .expect("complete");
     until(&page, "the job completed, live", |h| {

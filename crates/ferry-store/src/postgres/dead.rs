@@ -24,16 +24,7 @@ impl PostgresStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|(kind, code, n, last_at)| {
-                Ok(FailedGroup {
-                    kind,
-                    code,
-                    count: u64::try_from(n).unwrap_or(0),
-                    last_failed_at: crate::rows::from_ms(last_at)?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(crate::rows::failed_group).collect()
     }
 
     /// Sends up to [`RETRY_GROUP_MAX`] of the tenant's failed jobs of `kind` that failed

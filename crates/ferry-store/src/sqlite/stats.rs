@@ -3,7 +3,7 @@
 //! read uses an index; completed jobs are counted only within the window.
 
 use chrono::{DateTime, Utc};
-use ferry_core::api::{FinishedBucket, JobStats, KindCount};
+use ferry_core::api::JobStats;
 
 use crate::StoreResult;
 
@@ -39,38 +39,6 @@ impl SqliteStore {
         .bind(tenant_id)
         .fetch_optional(&self.read)
         .await?;
-        let mut buckets: Vec<FinishedBucket> = Vec::new();
-        for (at, status, n) in finished {
-            let at = crate::rows::from_ms(at)?;
-            if buckets.last().is_none_or(|b| b.at != at) {
-                buckets.push(FinishedBucket {
-                    at,
-                    completed: 0,
-                    failed: 0,
-                });
-            }
-            if let Some(b) = buckets.last_mut() {
-                let n = u64::try_from(n).unwrap_or(0);
-                if status == "failed" {
-                    b.failed += n;
-                } else {
-                    b.completed += n;
-                }
-            }
-        }
-        Ok(JobStats {
-            kinds: kinds
-                .into_iter()
-                .map(|(kind, status, n)| {
-                    Ok(KindCount {
-                        kind,
-                        state: crate::rows::state(&status)?,
-                        count: u64::try_from(n).unwrap_or(0),
-                    })
-                })
-                .collect::<StoreResult<_>>()?,
-            finished: buckets,
-            oldest_pending_at: oldest.map(crate::rows::from_ms).transpose()?,
-        })
+        crate::rows::job_stats(kinds, finished, oldest)
     }
 }
