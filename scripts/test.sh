@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace: the README's test command, and what CI runs.
 # It makes sure PostgreSQL runs on 127.0.0.1:5432 (starting it, or installing it from
-# Debian's packages when run as root) and that Debian's Chromium is installed (the browser
-# tests drive it), and builds into a target dir outside the clone so
+# Debian's packages when run as root) and that Debian's Chromium (the browser tests drive it)
+# and Prometheus (the metrics tests scrape with it) are installed, and builds into a target dir outside the clone so
 # repeated runs reuse it. The store conformance suite runs on SQLite and PostgreSQL in one
 # pass; the server-level suites (API, worker runtime) run once per backend.
 #
@@ -25,6 +25,7 @@ fi
 
 ./scripts/postgres.sh
 ./scripts/chromium.sh
+./scripts/prometheus.sh
 # postgres.sh may have given a fresh install a password; it says which URL to use.
 if [ -f "${CARGO_TARGET_DIR}/ferry-test-postgres-url" ]; then
   export FERRY_TEST_POSTGRES_URL="${FERRY_TEST_POSTGRES_URL:-$(cat "${CARGO_TARGET_DIR}/ferry-test-postgres-url")}"

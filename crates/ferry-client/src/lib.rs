@@ -495,6 +495,16 @@ impl Client {
         self.get("/v1/kinds/paused").await
     }
 
+    /// `GET /v1/workers`: the tenant's workers heard from in the last day.
+    pub async fn workers(&self) -> ClientResult<ferry_core::observe::WorkerList> {
+        self.get("/v1/workers").await
+    }
+
+    /// `GET /v1/stats`: the tenant's jobs at a glance over the last hour.
+    pub async fn stats(&self) -> ClientResult<ferry_core::observe::Stats> {
+        self.get("/v1/stats").await
+    }
+
     /// `POST /v1/jobs/batch` with the per-job `created` flags (false: a dedupe key matched).
     pub async fn submit_batch_detailed(&self, jobs: Vec<SubmitJob>) -> ClientResult<JobsCreated> {
         self.post("/v1/jobs/batch", &SubmitBatch { jobs }).await

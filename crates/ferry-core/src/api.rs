@@ -579,40 +579,5 @@ pub struct DeliveryList {
     pub deliveries: Vec<DeliveryInfo>,
 }
 
-/// Failed jobs of one kind that failed with one error code (the dashboard's dead letters).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FailedGroup {
-    pub kind: String,
-    /// The last attempt's error code (`""` when it had none).
-    pub code: String,
-    pub count: u64,
-    pub last_failed_at: DateTime<Utc>,
-}
-
-/// A tenant's jobs at a glance: unfinished and failed jobs by kind, jobs finished per five
-/// minutes in a recent window, and how old the oldest waiting job is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobStats {
-    /// Scheduled, pending, running and failed jobs by kind (completed and cancelled ones
-    /// are counted only in `finished`).
-    pub kinds: Vec<KindCount>,
-    /// Jobs completed and failed per five minutes, oldest first (empty buckets left out).
-    pub finished: Vec<FinishedBucket>,
-    /// When the oldest job waiting to be claimed was created.
-    pub oldest_pending_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KindCount {
-    pub kind: String,
-    pub state: JobState,
-    pub count: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FinishedBucket {
-    /// The bucket's start.
-    pub at: DateTime<Utc>,
-    pub completed: u64,
-    pub failed: u64,
-}
+// The dashboard's and `/v1/stats`' bodies live in `observe`.
+pub use crate::observe::{FailedGroup, FinishedBucket, JobStats, KindCount};

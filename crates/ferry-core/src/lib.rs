@@ -14,6 +14,7 @@ pub mod identity;
 pub mod job;
 pub mod json;
 pub mod kind;
+pub mod observe;
 pub mod recipe;
 pub mod retry;
 pub mod role;

@@ -67,6 +67,9 @@ pub struct ServerConfig {
     /// Whether the configured API and worker tokens are honoured (default on). Switch them
     /// off once every client and worker uses a key or worker token of its own.
     pub configured_tokens: bool,
+    /// Bearer token of `GET /metrics` (Prometheus' `authorization` in its scrape config).
+    /// `None`: the configured API token reads them (when configured tokens are on).
+    pub metrics_token: Option<Secret>,
 }
 
 impl ServerConfig {
@@ -93,6 +96,7 @@ impl ServerConfig {
             max_auth_failures_per_minute: 60,
             secure_cookies: false,
             configured_tokens: true,
+            metrics_token: None,
         }
     }
 }

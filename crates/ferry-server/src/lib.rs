@@ -9,6 +9,7 @@ mod config;
 mod dashboard;
 mod event_tail;
 pub mod http;
+pub mod metrics;
 mod queue;
 pub mod sealing;
 mod serve;

@@ -55,6 +55,10 @@ pub struct Queue {
     /// Keys looked up recently.
     key_cache: crate::app::KeyCache,
     quota_state: crate::app::QuotaState,
+    /// When this instance last recorded each worker.
+    worker_book: crate::app::WorkerBook,
+    /// What `GET /metrics` exposes.
+    metrics: crate::metrics::Metrics,
     /// Wrong credentials per client address.
     auth_failures: crate::auth_failures::AuthFailures,
     shutdown: CancellationToken,
@@ -84,6 +88,8 @@ impl Queue {
             key_hasher,
             key_cache: crate::app::KeyCache::default(),
             quota_state: crate::app::QuotaState::default(),
+            worker_book: crate::app::WorkerBook::default(),
+            metrics: crate::metrics::Metrics::default(),
             auth_failures,
             work_available: Arc::new(Notify::new()),
             events_bell: Arc::new(watch::channel(0).0),
@@ -125,6 +131,14 @@ impl Queue {
 
     pub(crate) fn quota_state(&self) -> &crate::app::QuotaState {
         &self.quota_state
+    }
+
+    pub(crate) fn worker_book(&self) -> &crate::app::WorkerBook {
+        &self.worker_book
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     pub(crate) fn auth_failures(&self) -> &crate::auth_failures::AuthFailures {
@@ -529,6 +543,11 @@ impl Queue {
             for t in &done {
                 self.announce(t.id, t.to);
             }
+            let reason = match which {
+                Overdue::Lease => "lease",
+                Overdue::Deadline => "deadline",
+            };
+            self.metrics.rescued(reason, n);
             all.extend(done);
             if n < batch as usize {
                 return Ok(all);

@@ -26,7 +26,8 @@ pub use error::{Entity, StoreError, StoreResult};
 pub use params::{ApiKeyRow, AuditRow, TenantRow, UserRow, UserSessionRow};
 pub use params::{
     ClaimParams, CompleteParams, Completed, DeliveryOutcome, DueDelivery, EventFilter, FailParams,
-    Inserted, LeasedJob, ListParams, NewBatch, ProgressParams, Transition, WebhookRow,
+    Inserted, JobHead, LeasedJob, ListParams, NewBatch, ProgressParams, Transition, WebhookRow,
+    WorkerSeen,
 };
 pub use postgres::PostgresStore;
 pub use shared::Overdue;
@@ -56,8 +57,9 @@ macro_rules! dispatch {
     };
 }
 
-// The identity methods (after `dispatch!`, which they use).
+// The identity and observation methods (after `dispatch!`, which they use).
 mod identity;
+mod observe;
 
 /// This process's leader election session (PostgreSQL): it holds the leader lock while
 /// this process leads.
@@ -397,17 +399,14 @@ impl Store {
         dispatch!(self, s => s.job_next_run_at(tenant_id, kinds, now).await)
     }
 
-    /// Those of `ids` that are jobs of another tenant than `tenant_id` (a worker's lease is
-    /// good only in its own tenant).
-    pub async fn job_ids_of_other_tenants(
-        &self,
-        tenant_id: &str,
-        ids: &[JobId],
-    ) -> StoreResult<Vec<JobId>> {
+    /// The tenant, kind, state and attempt start of those of `ids` that exist (what the
+    /// server checks before a worker's report — a lease is good only in its own tenant —
+    /// and counts after it).
+    pub async fn job_heads(&self, ids: &[JobId]) -> StoreResult<Vec<JobHead>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        dispatch!(self, s => s.job_ids_of_other_tenants(tenant_id, ids).await)
+        dispatch!(self, s => s.job_heads(ids).await)
     }
 
     pub async fn job_heartbeat(

@@ -116,6 +116,11 @@ pub const SQLITE: &[Migration] = &[
         name: "users",
         sql: include_str!("../migrations/sqlite/0021_users.sql"),
     },
+    Migration {
+        version: 22,
+        name: "workers",
+        sql: include_str!("../migrations/sqlite/0022_workers.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -224,5 +229,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 21,
         name: "users",
         sql: include_str!("../migrations/postgres/0021_users.sql"),
+    },
+    Migration {
+        version: 22,
+        name: "workers",
+        sql: include_str!("../migrations/postgres/0022_workers.sql"),
     },
 ];

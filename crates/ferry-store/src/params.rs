@@ -17,6 +17,17 @@ pub struct ClaimParams<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// `worker_seen`: a worker as one of its claims shows it.
+#[derive(Debug, Clone)]
+pub struct WorkerSeen<'a> {
+    pub tenant_id: &'a str,
+    pub worker_id: &'a str,
+    pub kinds: &'a [String],
+    pub agent: Option<&'a str>,
+    pub address: Option<&'a str>,
+    pub now: DateTime<Utc>,
+}
+
 /// `job_list`
 #[derive(Debug, Clone, Default)]
 pub struct ListParams {
@@ -57,6 +68,16 @@ pub struct FailParams<'a> {
     pub error: JobError,
     pub retry_after_ms: Option<u64>,
     pub now: DateTime<Utc>,
+}
+
+/// `job_heads`: a job's tenant, kind, state and attempt start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobHead {
+    pub id: JobId,
+    pub tenant_id: String,
+    pub kind: String,
+    pub status: JobState,
+    pub started_at: Option<DateTime<Utc>>,
 }
 
 /// What a maintenance pass did to one job.

@@ -510,3 +510,39 @@ pub(crate) fn api_key(row: &impl Columns) -> StoreResult<crate::ApiKeyRow> {
         revoked_at: row.opt_time("revoked_at")?,
     })
 }
+
+/// A worker row joined with its running jobs (`jobs`, `last_report`); connected when heard
+/// from since `connected_since`.
+pub(crate) fn worker(
+    row: &impl Columns,
+    connected_since: DateTime<Utc>,
+) -> StoreResult<ferry_core::observe::WorkerInfo> {
+    let last_claim = row.time("last_claim_at")?;
+    let last_seen_at = match row.opt_time("last_report")? {
+        Some(report) if report > last_claim => report,
+        _ => last_claim,
+    };
+    Ok(ferry_core::observe::WorkerInfo {
+        id: row.text("worker_id")?,
+        tenant: row.text("tenant_id")?,
+        kinds: row
+            .opt_json("kinds")?
+            .ok_or_else(|| StoreError::Corrupt("kinds is NULL".into()))?,
+        agent: row.opt_text("agent")?,
+        address: row.opt_text("address")?,
+        jobs_in_hand: u64::try_from(row.int("jobs")?).unwrap_or(0),
+        first_seen_at: row.time("first_seen_at")?,
+        last_seen_at,
+        connected: last_seen_at >= connected_since,
+    })
+}
+
+pub(crate) fn job_head(row: &impl Columns) -> StoreResult<crate::JobHead> {
+    Ok(crate::JobHead {
+        id: row.id("id")?,
+        tenant_id: row.text("tenant_id")?,
+        kind: row.text("kind")?,
+        status: state(&row.text("status")?)?,
+        started_at: row.opt_time("started_at")?,
+    })
+}

@@ -76,6 +76,7 @@ mod schedules;
 mod stats;
 mod users;
 mod webhooks;
+mod workers;
 
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()

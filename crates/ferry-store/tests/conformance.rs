@@ -33,6 +33,9 @@ mod audit;
 #[path = "conformance/users.rs"]
 mod users;
 use users::users_hold_roles_per_tenant_and_sessions_end_with_them;
+#[path = "conformance/upkeep.rs"]
+mod upkeep;
+use upkeep::{retention_deletes_finished_jobs_only, workers_are_recorded_listed_and_forgotten};
 #[path = "conformance/acting.rs"]
 mod acting;
 use acting::{
@@ -683,42 +686,6 @@ async fn progress_and_items_are_recorded_once(store: Store) {
     ));
 }
 
-async fn retention_deletes_finished_jobs_only(store: Store) {
-    let ids = insert(&store, vec![job("a", |_| {}), job("a", |_| {})]).await;
-    let c = claim(&store, &["a"], 1, t0()).await.remove(0);
-    store
-        .job_progress(&ProgressParams {
-            id: c.id,
-            lease: &c.lease,
-            progress: None,
-            items: &[json!(1)],
-            items_offset: None,
-            now: t0(),
-        })
-        .await
-        .expect("items");
-    complete(&store, c.id, &c.lease, &json!(1), t0())
-        .await
-        .expect("complete");
-    assert_eq!(
-        store.job_delete_finished(t0(), 100).await.expect("clean"),
-        0
-    );
-    assert_eq!(
-        store
-            .job_delete_finished(t0() + ms(1), 100)
-            .await
-            .expect("clean"),
-        1
-    );
-    assert!(matches!(
-        store.job_get(T, c.id).await,
-        Err(StoreError::NotFound(ferry_store::Entity::Job))
-    ));
-    let other = if ids[0] == c.id { ids[1] } else { ids[0] };
-    assert_eq!(status(&store, other).await, JobState::Pending);
-}
-
 async fn dedupe_keys_answer_the_unfinished_job(store: Store) {
     let keyed = |key: &str| job("sync.reviews", |s| s.dedupe_key = Some(key.to_owned()));
     let first = store
@@ -1044,6 +1011,7 @@ backends!(
     users_hold_roles_per_tenant_and_sessions_end_with_them,
     failed_jobs_are_grouped_and_retried_by_group,
     stats_count_jobs_by_kind_and_finished_per_bucket,
+    workers_are_recorded_listed_and_forgotten,
 );
 
 /// A batch of `n` jobs of `kind`; answers its id and its items' ids.

@@ -41,6 +41,11 @@ pub enum Command {
     Dataset(DatasetArgs),
     /// Pause, resume and list paused kinds (paused jobs are not claimed; running ones finish).
     Kinds(KindsArgs),
+    /// The tenant's jobs at a glance: counts by kind and state, the last hour's throughput
+    /// and failure rate, the oldest waiting job, connected workers.
+    Status(ConnectArgs),
+    /// The tenant's workers heard from in the last day: kinds, jobs in hand, last seen.
+    Workers(ConnectArgs),
     /// Make and list tenants (on this server's database).
     Tenant(TenantArgs),
     /// Make, list and revoke a tenant's API keys (on this server's database).
@@ -346,6 +351,12 @@ pub enum BatchCommand {
     },
     /// Cancel a batch's unfinished items.
     Cancel { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    #[command(flatten)]
+    pub connect: Connect,
 }
 
 #[derive(Debug, Args)]

@@ -55,6 +55,8 @@ pub struct FileConfig {
     /// Honour the configured API and worker tokens (default true); false once every
     /// client and worker has a key or worker token of its own.
     pub configured_tokens: Option<bool>,
+    /// Bearer token of `GET /metrics` (default: the API token reads them).
+    pub metrics_token: Option<String>,
     /// Concurrency limits by key pattern: `[concurrency_limits]` `"account:*" = 1`.
     pub concurrency_limits: Option<std::collections::BTreeMap<String, u32>>,
     /// Seals saved browser sessions: 64 hex digits (default: `session.key` in the data dir,
@@ -281,6 +283,13 @@ pub fn serve_settings(
     }
     if let Some(on) = env_parse::<bool>("FERRY_CONFIGURED_TOKENS")?.or(file.configured_tokens) {
         server.configured_tokens = on;
+    }
+    if let Some(token) = std::env::var("FERRY_METRICS_TOKEN")
+        .ok()
+        .or_else(|| file.metrics_token.clone())
+        .filter(|t| !t.trim().is_empty())
+    {
+        server.metrics_token = Some(ferry_core::Secret::new(token.trim()));
     }
     server.job_defaults.concurrency_rules = concurrency_rules(file)?;
     Ok(ServeSettings {

@@ -11,6 +11,7 @@ mod demo;
 mod exit;
 mod identity;
 mod job;
+mod observe;
 mod serve;
 mod users;
 mod worker;
@@ -43,6 +44,8 @@ fn main() -> ExitCode {
             Command::Dataset(args) => dataset::run(args, cli.config.as_deref()).await,
             Command::Batch(args) => batch::run(args, cli.config.as_deref()).await,
             Command::Kinds(args) => job::kinds(args, cli.config.as_deref()).await,
+            Command::Status(args) => observe::status(args, cli.config.as_deref()).await,
+            Command::Workers(args) => observe::workers(args, cli.config.as_deref()).await,
             Command::Tenant(args) => identity::tenant(args, cli.config.as_deref()).await,
             Command::Key(args) => identity::key(args, cli.config.as_deref()).await,
             Command::WorkerToken(args) => identity::worker_token(args, cli.config.as_deref()).await,

@@ -2,18 +2,17 @@
 //! names (its session, its artifacts). The lease must hold the job *now*, and the job must
 //! be in the principal's tenant.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use ferry_core::{
-    JobId,
+    JobId, JobState,
     api::{ClaimedJob, LeaseStatus},
     validate::Claim,
 };
-use ferry_store::CompleteParams;
-use ferry_store::LeasedJob;
+use ferry_store::{CompleteParams, JobHead, LeasedJob};
 
 use super::{AppError, AppResult, Principal};
-use crate::Queue;
+use crate::{Queue, metrics::ran};
 
 /// A job and the lease token a worker holds it with.
 #[derive(Debug, Clone)]
@@ -27,27 +26,20 @@ impl Queue {
     /// pattern wider than those is refused, `KIND_NOT_ALLOWED`), only in its tenant.
     pub async fn claim_for(&self, who: &Principal, claim: &Claim) -> AppResult<Vec<ClaimedJob>> {
         who.check_patterns(&claim.kinds)?;
-        Ok(self.claim(&who.tenant, claim).await?)
+        let jobs = self.claim(&who.tenant, claim).await?;
+        self.metrics().claimed(&who.tenant, jobs.len());
+        Ok(jobs)
     }
 
-    /// `LeaseLost` when the job is another tenant's: a lease is good only in its own
-    /// tenant, so one that leaked does nothing elsewhere. (A job that does not exist is
-    /// left to the store, which answers as for any lost lease.)
-    pub async fn fence(&self, who: &Principal, job: JobId) -> AppResult<()> {
-        match self.others_jobs(who, &[job]).await?.is_empty() {
-            true => Ok(()),
-            false => Err(AppError::LeaseLost),
+    /// The job's head, or `LeaseLost` when it is another tenant's: a lease is good only in
+    /// its own tenant, so one that leaked does nothing elsewhere. (A job that does not
+    /// exist is left to the store, which answers as for any lost lease: `None`.)
+    pub async fn fence(&self, who: &Principal, job: JobId) -> AppResult<Option<JobHead>> {
+        let head = self.store().job_heads(&[job]).await?.pop();
+        match head {
+            Some(head) if head.tenant_id != who.tenant.as_str() => Err(AppError::LeaseLost),
+            head => Ok(head),
         }
-    }
-
-    /// Those of `jobs` that belong to another tenant than the principal's.
-    pub async fn others_jobs(&self, who: &Principal, jobs: &[JobId]) -> AppResult<HashSet<JobId>> {
-        Ok(self
-            .store()
-            .job_ids_of_other_tenants(&who.tenant, jobs)
-            .await?
-            .into_iter()
-            .collect())
     }
 
     /// Renews the lease of a job of the principal's tenant.
@@ -64,10 +56,21 @@ impl Queue {
         entries: &[CompleteParams<'_>],
     ) -> AppResult<Vec<AppResult<()>>> {
         let ids: Vec<JobId> = entries.iter().map(|e| e.id).collect();
-        let foreign = self.others_jobs(who, &ids).await?;
+        let heads: HashMap<JobId, JobHead> = self
+            .store()
+            .job_heads(&ids)
+            .await?
+            .into_iter()
+            .map(|h| (h.id, h))
+            .collect();
+        let foreign = |id: &JobId| {
+            heads
+                .get(id)
+                .is_some_and(|h| h.tenant_id != who.tenant.as_str())
+        };
         let own: Vec<CompleteParams<'_>> = entries
             .iter()
-            .filter(|e| !foreign.contains(&e.id))
+            .filter(|e| !foreign(&e.id))
             .cloned()
             .collect();
         let mut answers = if own.is_empty() {
@@ -76,11 +79,27 @@ impl Queue {
             self.complete(&own).await?
         }
         .into_iter();
+        let now = self.now();
         Ok(entries
             .iter()
-            .map(|e| match foreign.contains(&e.id) {
+            .map(|e| match foreign(&e.id) {
                 true => Err(AppError::LeaseLost),
-                false => answers.next().unwrap_or(Ok(())).map_err(AppError::from),
+                false => {
+                    let answer = answers.next().unwrap_or(Ok(()));
+                    // Counted once: a repeated report finds the job completed already.
+                    if let (Ok(()), Some(head)) = (&answer, heads.get(&e.id))
+                        && head.status == JobState::Running
+                    {
+                        self.metrics().attempt_ended(
+                            &head.tenant_id,
+                            &head.kind,
+                            "completed",
+                            "",
+                            ran(head.started_at, now),
+                        );
+                    }
+                    answer.map_err(AppError::from)
+                }
             })
             .collect())
     }

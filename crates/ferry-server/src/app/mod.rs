@@ -23,6 +23,7 @@ pub mod submit;
 mod tenants;
 mod users;
 mod webhooks;
+mod workers;
 
 pub use artifacts::{Artifacts, Download};
 pub use audit::Audit;
@@ -39,6 +40,7 @@ pub use stats::STATS_WINDOW;
 pub use tenants::Tenants;
 pub use users::{SESSION_COOKIE, SESSION_TTL, Users, session_cookie_value};
 pub use webhooks::{MAX_WEBHOOK_KINDS, Webhooks};
+pub use workers::{FORGET_AFTER, LISTED_FOR, RECORD_SPACING, WorkerBook};
 
 use crate::Queue;
 

@@ -2,7 +2,7 @@
 //! here (sizes, bounds, the error's shape) before the store applies them under the lease.
 
 use ferry_core::{
-    FieldError, Job, JobError, Progress,
+    FieldError, Job, JobError, JobState, Progress,
     api::{FailRequest, LeaseStatus, ProgressRequest},
     validate::{self, MAX_PROGRESS_MESSAGE_LEN},
 };
@@ -73,14 +73,30 @@ impl Queue {
         req: FailRequest,
     ) -> AppResult<Job> {
         validate::fail_error(&req.error).map_err(AppError::Invalid)?;
-        self.fence(who, lease.job).await?;
+        let head = self.fence(who, lease.job).await?;
         let error = JobError {
             code: req.error.code,
             message: req.error.message,
             retryable: req.error.retryable,
         };
-        Ok(self
+        let job = self
             .fail(lease.job, &lease.token, error, req.error.retry_after_ms)
-            .await?)
+            .await?;
+        // Counted once: a repeated report finds the job no longer running.
+        if let Some(head) = head.filter(|h| h.status == JobState::Running) {
+            let state = match job.status {
+                JobState::Pending | JobState::Scheduled => "retrying",
+                other => other.as_str(),
+            };
+            let code = job.error.as_ref().map_or("", |e| e.code.as_str());
+            self.metrics().attempt_ended(
+                &head.tenant_id,
+                &head.kind,
+                state,
+                code,
+                crate::metrics::ran(head.started_at, self.now()),
+            );
+        }
+        Ok(job)
     }
 }

@@ -39,7 +39,8 @@ pub fn live_page(
                         nav {
                             a href="/overview" { "Overview" } " "
                             a href="/jobs" { "Jobs" } " "
-                            a href="/dead" { "Dead letters" }
+                            a href="/dead" { "Dead letters" } " "
+                            a href="/workers" { "Workers" }
                         }
                         span.who {
                             (user.name()) " · " (user.principal.tenant.as_str()) " · "

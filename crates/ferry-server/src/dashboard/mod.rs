@@ -6,7 +6,7 @@
 //! stream reports a change. Everything is served by Ferry itself.
 //!
 //! `session.rs` turns the login cookie into the page's user (or sends the browser to the
-//! login page), `layout.rs` is the page shell, `login.rs` and `jobs.rs` the pages.
+//! login page), `layout.rs` is the page shell, `login.rs`, `overview.rs`, `jobs.rs`, `dead.rs` and `workers.rs` the pages.
 
 mod dead;
 mod jobs;
@@ -14,6 +14,7 @@ mod layout;
 mod login;
 mod overview;
 mod session;
+mod workers;
 
 use axum::{
     Router,
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/dead", get(dead::groups))
         .route("/dead/retry", post(dead::retry))
+        .route("/workers", get(workers::list))
         .route("/assets/ferry.css", get(stylesheet))
         .route("/assets/ferry.js", get(script))
 }

@@ -1,6 +1,6 @@
 //! The overview: how many jobs wait, run and failed, how old the oldest waiting one is,
 //! what finished in the last hour (a bar chart drawn as inline SVG, five minutes a bar),
-//! the same by kind, and the paused kinds.
+//! the same by kind, the paused kinds and how many workers are connected.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +11,7 @@ use axum::{
 use chrono::{DateTime, Duration, Utc};
 use ferry_core::{
     JobState,
-    api::{FinishedBucket, JobStats},
+    observe::{FinishedBucket, Stats},
 };
 use maud::{Markup, html};
 
@@ -70,7 +70,8 @@ fn chart(finished: &[FinishedBucket], now: DateTime<Utc>) -> Markup {
     }
 }
 
-fn render(user: &PageUser, stats: &JobStats, paused: &[String], now: DateTime<Utc>) -> Markup {
+fn render(user: &PageUser, summary: &Stats, now: DateTime<Utc>) -> Markup {
+    let (stats, paused) = (&summary.jobs, &summary.paused_kinds);
     let total = |state: JobState| -> u64 {
         stats
             .kinds
@@ -89,9 +90,8 @@ fn render(user: &PageUser, stats: &JobStats, paused: &[String], now: DateTime<Ut
         };
         by_kind.entry(k.kind.as_str()).or_default()[slot] += k.count;
     }
-    let completed: u64 = stats.finished.iter().map(|b| b.completed).sum();
-    let failed: u64 = stats.finished.iter().map(|b| b.failed).sum();
-    let rate = (completed + failed > 0).then(|| failed * 100 / (completed + failed));
+    let (completed, failed) = (summary.completed, summary.failed);
+    let rate = summary.failure_rate.map(|r| (r * 100.0).round());
     page(
         "Overview",
         Some(user),
@@ -110,6 +110,7 @@ fn render(user: &PageUser, stats: &JobStats, paused: &[String], now: DateTime<Ut
                     (STATS_WINDOW.num_minutes()) " min"
                     @if let Some(rate) = rate { br; small { (rate) " % failed" } }
                 }
+                div.card { a href="/workers" { span.n { (summary.workers_connected) } " workers connected" } }
             }
             h2 { "Finished per five minutes" }
             (chart(&stats.finished, now))
@@ -145,8 +146,8 @@ fn render(user: &PageUser, stats: &JobStats, paused: &[String], now: DateTime<Ut
 }
 
 pub async fn show(State(queue): State<AppState>, user: PageUser) -> Response {
-    match queue.stats(&user.principal).await {
-        Ok((stats, paused)) => render(&user, &stats, &paused, queue.now()).into_response(),
+    match queue.stats_summary(&user.principal).await {
+        Ok(summary) => render(&user, &summary, queue.now()).into_response(),
         Err(e) => error_page(&e).into_response(),
     }
 }

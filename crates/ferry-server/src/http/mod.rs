@@ -14,6 +14,8 @@ mod health;
 mod jobs;
 mod keys;
 mod kinds;
+mod metrics;
+mod observe;
 mod query;
 mod recipes;
 mod routes;
@@ -64,6 +66,7 @@ fn routes(max_artifact_bytes: usize) -> Routes {
     let r = audit::routes(r);
     let r = tenant::routes(r);
     let r = users::routes(r);
+    let r = observe::routes(r);
     worker::routes(r)
 }
 
@@ -78,6 +81,7 @@ pub fn app(queue: AppState) -> Router {
     routes(config.max_artifact_bytes)
         .into_router(&queue)
         .merge(crate::dashboard::router())
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route")
         })
@@ -93,6 +97,10 @@ pub fn app(queue: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             queue.clone(),
             ring_after_writes,
+        ))
+        .layer(middleware::from_fn_with_state(
+            queue.clone(),
+            metrics::count_requests,
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(queue)

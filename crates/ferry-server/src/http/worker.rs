@@ -1,7 +1,10 @@
 //! The worker API: claim (long-poll), heartbeat, progress, complete, fail. Every call
 //! about a job is fenced by the lease token of the attempt it was claimed with.
 
-use axum::extract::State;
+use axum::{
+    extract::State,
+    http::{HeaderMap, header},
+};
 use ferry_core::{
     Job,
     api::{
@@ -14,7 +17,7 @@ use ferry_core::{
 use ferry_store::CompleteParams;
 
 use super::routes::{Access, Routes};
-use super::{ApiError, AppState, Json, Leased, Principal};
+use super::{ApiError, AppState, ClientAddr, Json, Leased, Principal};
 
 pub fn routes(r: Routes) -> Routes {
     r.post("/v1/worker/claim", Access::Worker, claim)
@@ -27,12 +30,24 @@ pub fn routes(r: Routes) -> Routes {
 
 const MAX_BATCH_COMPLETE: usize = 1_000;
 
+/// The longest user agent recorded for a worker (`GET /v1/workers`), in bytes.
+const MAX_AGENT_LEN: usize = 200;
+
 async fn claim(
     State(queue): State<AppState>,
     principal: Principal,
+    ClientAddr(address): ClientAddr,
+    headers: HeaderMap,
     Json(req): Json<ClaimRequest>,
 ) -> Result<Json<ClaimResponse>, ApiError> {
     let claim = validate::claim(req, &queue.config().lease).map_err(ApiError::validation)?;
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok()) // visible ASCII only, so any byte is a char boundary
+        .map(|a| &a[..a.len().min(MAX_AGENT_LEN)]);
+    queue
+        .worker_claims(&principal, &claim, agent, address)
+        .await;
     let jobs = queue.claim_for(&principal, &claim).await?;
     Ok(Json(ClaimResponse { jobs }))
 }

@@ -1,5 +1,5 @@
 //! Retention: deletes finished jobs (with their items and labels) older than the
-//! configured age, in bounded batches; and expired login sessions.
+//! configured age, in bounded batches; expired login sessions; workers long silent.
 
 use std::{sync::Arc, time::Duration};
 
@@ -68,6 +68,10 @@ impl Service for Cleaner {
         self.queue.prune_artifacts(config.batch).await?;
         // Expired login sessions.
         self.queue.store().user_sessions_prune(now).await?;
+        // Workers long silent.
+        if let Err(e) = self.queue.prune_workers(config.batch).await {
+            tracing::warn!(error = %e, "cannot forget silent workers");
+        }
         Ok(deleted)
     }
 }

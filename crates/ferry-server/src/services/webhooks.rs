@@ -202,6 +202,10 @@ impl WebhookSender {
                 }
             }
         };
+        self.queue.metrics().webhook_delivery(match outcome.status {
+            "pending" => "retrying",
+            other => other,
+        });
         store.delivery_record(d.id, &outcome).await
     }
 }

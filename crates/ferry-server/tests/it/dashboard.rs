@@ -293,7 +293,19 @@ async fn a_user_finds_a_failed_job_and_retries_it_and_nobody_else_can() {
     );
     assert!(overview.contains("shop.sync") && !overview.contains("beta.secret"));
     assert!(overview.contains("100 % failed"), "{overview}");
+    assert!(
+        overview.contains("<span class=\"n\">1</span> workers connected"),
+        "{overview}"
+    );
     snapshot(&page, "overview").await;
+
+    // The worker that claimed is listed with the kinds it asked for.
+    page.goto(format!("{}/workers", server.url))
+        .await
+        .expect("goto");
+    let workers = until(&page, "the workers", |h| h.contains("<code>w1</code>")).await;
+    assert!(workers.contains("connected") && workers.contains("127.0.0.1"));
+    snapshot(&page, "workers").await;
 
     // Dead letters: both groups; the rate-limited one is retried as a whole.
     page.goto(format!("{}/dead", server.url))

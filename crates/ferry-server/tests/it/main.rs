@@ -1,7 +1,8 @@
 //! ferry-server's integration tests, one binary (one link) with a module per area: the
 //! HTTP API's stories (`api`, with webhooks and schedules in `api::hooks`), chains,
-//! datasets, limits, PostgreSQL-only behaviour and a disk that fills up. Each starts the
-//! real server on a random port through `ferry_testkit::TestServer`.
+//! datasets, limits, what operators watch (`observe`), PostgreSQL-only behaviour and a
+//! disk that fills up. Each starts the real server on a random port through
+//! `ferry_testkit::TestServer`.
 
 mod api;
 mod chains;
@@ -9,5 +10,6 @@ mod dashboard;
 mod datasets;
 mod identity;
 mod limits;
+mod observe;
 mod postgres;
 mod storage;

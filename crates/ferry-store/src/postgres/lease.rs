@@ -389,22 +389,17 @@ impl PostgresStore {
         Ok(out)
     }
 
-    pub async fn job_ids_of_other_tenants(
-        &self,
-        tenant_id: &str,
-        ids: &[JobId],
-    ) -> StoreResult<Vec<JobId>> {
+    pub async fn job_heads(&self, ids: &[JobId]) -> StoreResult<Vec<crate::JobHead>> {
         let ids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
-        Ok(sqlx::query_scalar::<_, Uuid>(
-            "SELECT id FROM ferry.jobs WHERE id = ANY($1) AND tenant_id <> $2",
+        sqlx::query(
+            "SELECT id, tenant_id, kind, status, started_at FROM ferry.jobs WHERE id = ANY($1)",
         )
         .bind(ids)
-        .bind(tenant_id)
         .fetch_all(&self.pool)
         .await?
-        .into_iter()
-        .map(JobId::from)
-        .collect())
+        .iter()
+        .map(crate::rows::job_head)
+        .collect()
     }
 
     /// The running job `id` if `lease` is its current lease.

@@ -363,23 +363,20 @@ impl SqliteStore {
     }
 
     /// The running job `id` if `lease` is its current lease.
-    pub async fn job_ids_of_other_tenants(
-        &self,
-        tenant_id: &str,
-        ids: &[JobId],
-    ) -> StoreResult<Vec<JobId>> {
-        let mut q = QueryBuilder::<Sqlite>::new("SELECT id FROM ferry_jobs WHERE id IN (");
+    pub async fn job_heads(&self, ids: &[JobId]) -> StoreResult<Vec<crate::JobHead>> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT id, tenant_id, kind, status, started_at FROM ferry_jobs WHERE id IN (",
+        );
         let mut list = q.separated(", ");
         for id in ids {
             list.push_bind(id.to_string());
         }
-        q.push(") AND tenant_id <> ")
-            .push_bind(tenant_id.to_owned());
-        q.build_query_scalar::<String>()
+        q.push(")");
+        q.build()
             .fetch_all(&self.read)
             .await?
             .iter()
-            .map(|id| parse_id(id))
+            .map(crate::rows::job_head)
             .collect()
     }
 

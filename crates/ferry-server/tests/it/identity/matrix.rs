@@ -146,6 +146,8 @@ const TABLE: &[(&str, &str, Access, u16, u16)] = &[
     ("DELETE", "/v1/keys/{prefix}", Access::Admin, 204, 404),
     ("GET", "/v1/audit", Access::Admin, 200, 200),
     ("GET", "/v1/tenant", Access::Read, 200, 200),
+    ("GET", "/v1/workers", Access::Read, 200, 200),
+    ("GET", "/v1/stats", Access::Read, 200, 200),
     ("POST", "/v1/auth/login", Access::Public, 200, 200),
     ("POST", "/v1/auth/logout", Access::Public, 204, 204),
     ("GET", "/v1/auth/me", Access::Read, 200, 200),
@@ -648,6 +650,18 @@ async fn every_route_answers_every_caller_as_the_table_says_and_nothing_crosses_
             .contains(&shared.session)
     );
     assert_eq!(get("/v1/kinds/paused".into()).await["paused"], json!([]));
+    // The workers acme sees are acme's own (the other tenant's claimed too).
+    let workers = get("/v1/workers".into()).await;
+    let tenants: Vec<&str> = workers["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .filter_map(|w| w["tenant"].as_str())
+        .collect();
+    assert!(
+        !tenants.is_empty() && tenants.iter().all(|t| *t == "acme"),
+        "{workers}"
+    );
     let keys = get("/v1/keys".into()).await;
     let kept = keys["keys"]
         .as_array()

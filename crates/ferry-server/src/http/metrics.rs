@@ -1,0 +1,77 @@
+//! `GET /metrics`: Prometheus' text format, for a scraper holding the metrics token (or,
+//! when none is set, the configured API token). Outside the route table: it serves the
+//! operator, not a tenant. And the middleware that counts every request by route template.
+
+use std::time::Instant;
+
+use axum::{
+    extract::{MatchedPath, Request, State},
+    http::{StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use ferry_core::ErrorCode;
+use subtle::ConstantTimeEq;
+
+use super::{ApiError, AppState};
+
+/// The content type of Prometheus' text format.
+const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+pub async fn scrape(State(queue): State<AppState>, request: Request) -> Response {
+    let config = queue.config();
+    let token = config
+        .metrics_token
+        .as_ref()
+        .or(config.configured_tokens.then_some(&config.api_token));
+    let Some(token) = token else {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "metrics are off: set metrics_token (FERRY_METRICS_TOKEN) to serve them",
+        )
+        .into_response();
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    if !bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())) {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            "send Authorization: Bearer <metrics token>",
+        )
+        .into_response();
+    }
+    match queue.metrics_text().await {
+        Ok(text) => ([(header::CONTENT_TYPE, TEXT_FORMAT)], text).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Middleware: counts the request and times its answer, by method, route template (never
+/// the path itself: ids would make every job its own series) and status.
+pub async fn count_requests(
+    State(queue): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    queue.metrics().http_request(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
