@@ -21,6 +21,7 @@ use crate::{
 
 mod dashboard;
 mod events;
+mod metrics;
 
 pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     match args.command {
@@ -29,6 +30,7 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
         BenchCommand::Dataset(args) => dataset(args).await,
         BenchCommand::Events(args) => events::run(args).await,
         BenchCommand::Dashboard(args) => dashboard::run(args).await,
+        BenchCommand::Metrics(args) => metrics::run(args).await,
     }
 }
 

@@ -395,6 +395,24 @@ pub enum BenchCommand {
     Events(BenchEventsArgs),
     /// The dashboard's pages with a large table: milliseconds per page (p50, p95, slowest).
     Dashboard(BenchDashboardArgs),
+    /// GET /metrics with a large table: milliseconds per scrape (p50, p95, slowest).
+    Metrics(BenchMetricsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchMetricsArgs {
+    /// Finished (completed) jobs in the table.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub jobs: u64,
+    /// Jobs waiting, over twenty kinds.
+    #[arg(long, default_value_t = 2_000)]
+    pub waiting: usize,
+    /// Scrapes timed.
+    #[arg(long, default_value_t = 50)]
+    pub scrapes: usize,
+    /// Database URL (default: SQLite in a temporary directory).
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -73,6 +73,23 @@ impl Prometheus {
         }
     }
 
+    /// Prometheus' answer to a query: `Err` with its error when it refuses it.
+    async fn check(&self, query: &str) -> Result<(), String> {
+        let answer: Value = reqwest::Client::new()
+            .get(format!("{}/api/v1/query", self.url))
+            .query(&[("query", query)])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        match answer["status"].as_str() {
+            Some("success") => Ok(()),
+            _ => Err(answer.to_string()),
+        }
+    }
+
     /// Waits (up to 90 s) until each query answers its value.
     async fn until(&self, expected: &[(&str, f64)]) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
@@ -304,6 +321,29 @@ async fn prometheus_scrapes_jobs_in_every_state_and_what_happened_to_them() {
             ("up{job=\"ferry\"}", 1.0),
         ])
         .await;
+
+    // Every query of the documented Grafana dashboard is one Prometheus takes.
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../docs/grafana-dashboard.json"),
+        )
+        .expect("docs/grafana-dashboard.json"),
+    )
+    .expect("the dashboard is JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 10);
+    for panel in panels {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"]
+                .as_str()
+                .expect("expr")
+                .replace("$tenant", ".*");
+            if let Err(e) = prometheus.check(&expr).await {
+                panic!("{}: {expr}: {e}", panel["title"]);
+            }
+        }
+    }
 }
 
 /// The alert rules the docs offer load in Prometheus as they are.
