@@ -61,7 +61,7 @@ async fn session_principal(
     Ok(principal)
 }
 
-fn bearer(req: &Request) -> Option<&str> {
+pub(super) fn bearer(req: &Request) -> Option<&str> {
     req.headers()
         .get(header::AUTHORIZATION)?
         .to_str()
@@ -70,7 +70,7 @@ fn bearer(req: &Request) -> Option<&str> {
         .map(str::trim)
 }
 
-fn same(given: &str, token: &ferry_core::Secret) -> bool {
+pub(super) fn same(given: &str, token: &ferry_core::Secret) -> bool {
     bool::from(given.as_bytes().ct_eq(token.expose().as_bytes()))
 }
 

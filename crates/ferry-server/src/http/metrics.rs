@@ -11,7 +11,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use ferry_core::ErrorCode;
-use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
 
@@ -32,14 +31,7 @@ pub async fn scrape(State(queue): State<AppState>, request: Request) -> Response
         )
         .into_response();
     };
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or("");
-    if !bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())) {
+    if !super::auth::bearer(&request).is_some_and(|given| super::auth::same(given, token)) {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
             ErrorCode::Unauthorized,
