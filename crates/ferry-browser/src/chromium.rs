@@ -91,6 +91,8 @@ impl Chromium {
                 ferry_core::recipe::MAX_STEP_TIMEOUT_MS + 30_000,
             ))
             .arg("disable-gpu")
+            // WebRTC may not send UDP around the context's proxy (the egress policy).
+            .arg("force-webrtc-ip-handling-policy=disable_non_proxied_udp")
             .arg("disable-dev-shm-usage")
             .arg("no-first-run");
         if running_as_root() {
@@ -147,11 +149,21 @@ impl Chromium {
     /// network log are handed to `host` as artifacts before the error is returned.
     pub async fn run(&self, recipe: &Recipe, host: &mut dyn Host) -> Result<Value, BrowserError> {
         self.jobs.fetch_add(1, Ordering::Relaxed);
+        // Every request of the context goes through a proxy holding the job's egress
+        // policy, loopback too (Chromium would go to loopback directly otherwise).
+        let egress = ferry_egress::EgressProxy::start(host.egress())
+            .await
+            .map_err(crashed)?;
         let browser = self.browser.read().await;
         let context = bounded(
             0,
             "open",
-            browser.create_browser_context(CreateBrowserContextParams::default()),
+            browser.create_browser_context(
+                CreateBrowserContextParams::builder()
+                    .proxy_server(format!("http://{}", egress.addr()))
+                    .proxy_bypass_list("<-loopback>")
+                    .build(),
+            ),
         )
         .await?;
         // Disposed however the run ends, also when its future is dropped (the job's
@@ -179,6 +191,7 @@ impl Chromium {
             page,
             networks: Vec::new(),
             network,
+            egress,
         };
         if let Some(name) = &recipe.use_session
             && let Some(state) = run.host.load_session(name).await?

@@ -64,6 +64,12 @@ pub enum BrowserError {
         url: String,
         message: String,
     },
+    #[error("step {step} (goto): {url}: {message}")]
+    EgressDenied {
+        step: usize,
+        url: String,
+        message: String,
+    },
     #[error("step {step} (extract): row {row} has no `{field}`, which is required")]
     ExtractMissing {
         step: usize,
@@ -97,6 +103,7 @@ impl BrowserError {
             BrowserError::Host { code, .. } => code,
             BrowserError::Navigation { .. } => "NAVIGATION_ERROR",
             BrowserError::NavigationTimeout { .. } => "NAVIGATION_TIMEOUT",
+            BrowserError::EgressDenied { .. } => "EGRESS_DENIED",
             BrowserError::ExtractMissing { .. } => "EXTRACT_MISSING",
             BrowserError::ExtractEmpty { .. } => "EXTRACT_EMPTY",
             BrowserError::Timeout { .. } => "TIMEOUT",
@@ -117,6 +124,7 @@ impl BrowserError {
             | BrowserError::NoSuchOption { .. }
             | BrowserError::NoSuchTab { .. }
             | BrowserError::BadTemplate { .. }
+            | BrowserError::EgressDenied { .. }
             | BrowserError::ExtractMissing { .. }
             | BrowserError::ExtractEmpty { .. } => false,
         }

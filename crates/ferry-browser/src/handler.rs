@@ -161,6 +161,10 @@ impl Host for WorkerHost<'_> {
     fn secret(&self, name: &str) -> Option<String> {
         self.1.get(name).cloned().or_else(|| env_secret(name))
     }
+
+    fn egress(&self) -> ferry_core::egress::EgressPolicy {
+        self.0.egress.clone()
+    }
 }
 
 #[async_trait::async_trait]

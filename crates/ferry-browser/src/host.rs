@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use ferry_core::recipe::SECRET_ENV_PREFIX;
+use ferry_core::{egress::EgressPolicy, recipe::SECRET_ENV_PREFIX};
 use serde_json::Value;
 
 use crate::error::BrowserError;
@@ -24,11 +24,15 @@ pub trait Host: Send + Sync {
     fn secret(&self, name: &str) -> Option<String> {
         env_secret(name)
     }
+    /// Where the run's requests may go: every request of its pages passes a proxy that
+    /// holds to this.
+    fn egress(&self) -> EgressPolicy;
 }
 
 /// A host that keeps everything in memory, for callers that run recipes without a server
-/// (tests, `ferry bench browser`).
-#[derive(Debug, Default)]
+/// (tests, `ferry bench browser`). Its egress policy allows internal addresses (their sites
+/// are local) unless set otherwise.
+#[derive(Debug)]
 pub struct Collect {
     pub rows: Vec<Value>,
     pub sessions: HashMap<String, Value>,
@@ -36,6 +40,19 @@ pub struct Collect {
     pub artifacts: Vec<(String, String, Vec<u8>)>,
     /// Secrets by name, before the environment's `FERRY_SECRET_*`.
     pub secrets: HashMap<String, String>,
+    pub egress: EgressPolicy,
+}
+
+impl Default for Collect {
+    fn default() -> Self {
+        Self {
+            rows: Vec::new(),
+            sessions: HashMap::new(),
+            artifacts: Vec::new(),
+            secrets: HashMap::new(),
+            egress: EgressPolicy::allowing_private(),
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -60,6 +77,10 @@ impl Host for Collect {
 
     fn secret(&self, name: &str) -> Option<String> {
         self.secrets.get(name).cloned().or_else(|| env_secret(name))
+    }
+
+    fn egress(&self) -> EgressPolicy {
+        self.egress.clone()
     }
 }
 

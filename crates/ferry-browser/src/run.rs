@@ -107,6 +107,8 @@ pub(crate) struct Run<'a> {
     pub(crate) network: NetworkLog,
     /// Logs of tabs switched away from (kept recording).
     pub(crate) networks: Vec<NetworkLog>,
+    /// The proxy every request of the context goes through (the job's egress policy).
+    pub(crate) egress: ferry_egress::EgressProxy,
 }
 
 impl Run<'_> {
@@ -353,6 +355,23 @@ impl Run<'_> {
             url: url.to_owned(),
             message,
         };
+        let denied = |denied: ferry_core::egress::EgressDenied| BrowserError::EgressDenied {
+            step: i,
+            url: url.to_owned(),
+            message: denied.to_string(),
+        };
+        // What can be told before navigating (an address in the URL, a denied name); the
+        // proxy decides every request, redirects and what names resolve to included.
+        if let Ok(parsed) = url::Url::parse(url) {
+            ferry_egress::check_url(&self.host.egress(), &parsed).map_err(denied)?;
+        }
+        let denials_before = self.egress.denial_count();
+        // The proxy's refusal made this navigation fail (or answer its 403).
+        let refused = |run: &Self| {
+            (run.egress.denial_count() > denials_before)
+                .then(|| run.egress.denials().pop())
+                .flatten()
+        };
         match tokio::time::timeout(Duration::from_millis(limit_ms), self.page.goto(url)).await {
             Err(_) => {
                 // Stop the hung load so the failure capture reads the page as it is.
@@ -369,7 +388,12 @@ impl Run<'_> {
                     timeout_ms: limit_ms,
                 });
             }
-            Ok(Err(e)) => return Err(navigation(e.to_string())),
+            Ok(Err(e)) => {
+                return Err(match refused(self) {
+                    Some(d) => denied(d),
+                    None => navigation(e.to_string()),
+                });
+            }
             Ok(Ok(_)) => {}
         }
         // The main document's status, as the page saw it.
@@ -382,6 +406,11 @@ impl Run<'_> {
         )
         .await?;
         let status = status.as_u64().unwrap_or(0) as u16;
+        if status == 403
+            && let Some(d) = refused(self)
+        {
+            return Err(denied(d));
+        }
         if status >= 400 {
             return Err(BrowserError::HttpStatus {
                 step: i,

@@ -1,11 +1,12 @@
 //! The demo site's harder patterns in a real Chromium: tabs rendered on click, a link
 //! opening a new tab, `429` with `Retry-After`, a `500` leaving failure artifacts, the
 //! `wait_for` kinds, `scroll`, screenshots, secrets and inputs, and a saved login reused
-//! by a fresh context.
+//! by a fresh context; the egress policy on every request of a page.
 
 use std::collections::HashMap;
 
 use ferry_browser::{BrowserError, Chromium, ChromiumConfig, Collect};
+use ferry_core::egress::EgressPolicy;
 use ferry_testkit::fixture;
 use serde_json::{Value, json};
 
@@ -326,5 +327,99 @@ async fn a_saved_login_is_reused_by_a_fresh_context() {
         .map(|a| String::from_utf8_lossy(&a.2).into_owned())
         .expect("the page's HTML");
     assert!(html.contains("id=\"login\""), "the login page: {html}");
+    browser.close().await;
+}
+
+fn allowing(rules: &[&str]) -> EgressPolicy {
+    EgressPolicy {
+        allow: rules.iter().map(|r| r.parse().expect("a rule")).collect(),
+        ..EgressPolicy::default()
+    }
+}
+
+/// What a page's script read from `to` (`/site/reach`): `ok 200 …` or `blocked`.
+async fn reached(browser: &Chromium, policy: EgressPolicy, page: &str) -> Value {
+    let mut host = Collect {
+        egress: policy,
+        ..Collect::default()
+    };
+    run_with(
+        browser,
+        &mut host,
+        json!({"steps": [
+            {"goto": {"url": page}},
+            {"wait_for": {"selector": "#fetch[data-done]"}},
+            {"extract": {"list": "#fetch", "fields": {"text": {}}}}
+        ]}),
+    )
+    .await
+    .expect("the page loads");
+    host.rows
+        .first()
+        .map(|r| r["text"].clone())
+        .unwrap_or_default()
+}
+
+/// Every request of a page passes the job's egress policy: a navigation to an internal
+/// address however it is spelled or named, a redirect from an allowed host to a denied
+/// one, and a page's own requests to a denied address.
+#[tokio::test]
+async fn the_egress_policy_holds_for_navigations_redirects_and_page_requests() {
+    let site = fixture::spawn().await.expect("fixture");
+    let other = fixture::spawn_on(std::net::Ipv4Addr::new(127, 0, 0, 2))
+        .await
+        .expect("a second site");
+    let browser = chromium().await;
+    let port = site.addr.port();
+    for url in [
+        site.url("/site/reviews"),
+        format!("http://localhost:{port}/site/reviews"),
+        format!("http://127.1:{port}/site/reviews"),
+        format!("http://0x7f000001:{port}/site/reviews"),
+        format!("http://[::ffff:127.0.0.1]:{port}/site/reviews"),
+    ] {
+        let mut host = Collect {
+            egress: EgressPolicy::default(),
+            ..Collect::default()
+        };
+        let error = run_with(
+            &browser,
+            &mut host,
+            json!({"steps": [{"goto": {"url": url}}]}),
+        )
+        .await
+        .expect_err("an internal address");
+        assert_eq!(error.code(), "EGRESS_DENIED", "{url}: {error}");
+        assert!(!error.retryable());
+    }
+
+    // Allowed by address; the redirect's next hop is not.
+    let only_site = allowing(&["127.0.0.1"]);
+    let hop = format!(
+        "{}?to={}",
+        site.url("/redirect"),
+        other.url("/site/reviews")
+    );
+    let mut host = Collect {
+        egress: only_site.clone(),
+        ..Collect::default()
+    };
+    let error = run_with(
+        &browser,
+        &mut host,
+        json!({"steps": [{"goto": {"url": hop}}]}),
+    )
+    .await
+    .expect_err("the redirect leads to a denied address");
+    assert_eq!(error.code(), "EGRESS_DENIED", "{error}");
+    assert!(error.to_string().contains("127.0.0.2"), "{error}");
+
+    // A page's own request to a denied address never reaches it.
+    let page = format!("{}?to={}", site.url("/site/reach"), other.url("/open-data"));
+    assert_eq!(reached(&browser, only_site, &page).await, "blocked");
+    assert_eq!(
+        reached(&browser, EgressPolicy::allowing_private(), &page).await,
+        "ok 200 internal data"
+    );
     browser.close().await;
 }

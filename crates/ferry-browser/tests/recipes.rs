@@ -685,7 +685,10 @@ async fn browsers_are_recycled_after_their_job_limit() {
         {"goto": {"url": site.url("/site/reviews")}},
         {"extract": {"list": "li.review", "fields": {"id": {"attr": "data-id"}}}}
     ]});
-    let job = || ferry_worker::JobContext::detached("browser.run", recipe.clone());
+    let job = || {
+        ferry_worker::JobContext::detached("browser.run", recipe.clone())
+            .with_egress(ferry_core::egress::EgressPolicy::allowing_private())
+    };
     handler.run(job()).await.expect("job 1");
     let first = handler.current().await.expect("started");
     let (pid, profile) = (

@@ -500,6 +500,20 @@ impl Client {
         self.get("/v1/workers").await
     }
 
+    /// `GET /v1/tenant/egress`: the tenant's egress rules and what its jobs are held to.
+    pub async fn tenant_egress(&self) -> ClientResult<ferry_core::identity::TenantEgress> {
+        self.get("/v1/tenant/egress").await
+    }
+
+    /// `PUT /v1/tenant/egress` (admins): where the tenant's jobs and webhooks may connect.
+    pub async fn set_tenant_egress(
+        &self,
+        policy: &ferry_core::egress::EgressPolicy,
+    ) -> ClientResult<ferry_core::identity::TenantEgress> {
+        let req = self.request(Method::PUT, "/v1/tenant/egress").json(policy);
+        Ok(self.send(req).await?.1)
+    }
+
     /// `GET /v1/stats`: the tenant's jobs at a glance over the last hour.
     pub async fn stats(&self) -> ClientResult<ferry_core::observe::Stats> {
         self.get("/v1/stats").await

@@ -182,6 +182,10 @@ pub struct ClaimedJob {
     /// payload; absent for a job that no chain enqueued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,
+    /// Where the job's connections may go (its tenant's policy with the operator's rules):
+    /// the worker enforces it wherever it connects for the job.
+    #[serde(default)]
+    pub egress: crate::egress::EgressPolicy,
 }
 
 /// Answer of `POST /v1/worker/claim`.

@@ -152,4 +152,7 @@ pub mod job_codes {
     /// A snapshot run would have marked more of its dataset's rows gone than
     /// `output.max_gone` allows: the dataset is unchanged, the items stay on the job.
     pub const DATASET_GONE_LIMIT: &str = "DATASET_GONE_LIMIT";
+    /// The job's egress policy refused a connection (an internal address, a denied
+    /// domain): not retried.
+    pub const EGRESS_DENIED: &str = "EGRESS_DENIED";
 }

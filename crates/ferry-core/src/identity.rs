@@ -61,6 +61,17 @@ pub struct TenantInfo {
     pub name: String,
     pub created_at: DateTime<Utc>,
     pub quotas: TenantQuotas,
+    /// The tenant's own egress rules (`PUT /v1/tenant/egress`).
+    #[serde(default)]
+    pub egress: crate::egress::EgressPolicy,
+}
+
+/// `GET|PUT /v1/tenant/egress`: the tenant's own rules and what its jobs and webhooks are
+/// held to (with the operator's rules).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantEgress {
+    pub tenant: crate::egress::EgressPolicy,
+    pub effective: crate::egress::EgressPolicy,
 }
 
 /// What a tenant may use, set by the operator (`ferry tenant set`); `None`: no limit. A

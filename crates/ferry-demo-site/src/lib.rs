@@ -60,7 +60,16 @@ impl Drop for Fixture {
 
 /// Starts the site on 127.0.0.1 and a random port.
 pub async fn spawn() -> std::io::Result<Fixture> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    spawn_on(std::net::Ipv4Addr::LOCALHOST).await
+}
+
+/// Starts the site on another loopback address (`127.0.0.2` …) and a random port: a second
+/// host for the egress tests, reachable only where 127.0.0.1 is not what is allowed.
+pub async fn spawn_on(ip: std::net::Ipv4Addr) -> std::io::Result<Fixture> {
+    if !ip.is_loopback() {
+        return Err(std::io::Error::other("the demo site serves loopback only"));
+    }
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await?;
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
     let app = router();
@@ -81,6 +90,9 @@ fn router() -> Router {
     Router::new()
         .route("/echo", any(echo))
         .route("/status/{code}", any(status))
+        .route("/redirect", get(redirect))
+        .route("/site/reach", get(site_reach))
+        .route("/open-data", get(open_data))
         .route("/flaky/{key}/{failures}", any(flaky))
         .route("/slow/{ms}", get(slow))
         .route("/hang", get(hang))
@@ -127,6 +139,39 @@ async fn echo(
 async fn status(Path(code): Path<u16>) -> impl IntoResponse {
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
     (status, Json(json!({"status": code})))
+}
+
+/// `302` to `?to=`.
+async fn redirect(Query(query): Query<HashMap<String, String>>) -> impl IntoResponse {
+    match query.get("to") {
+        Some(to) => Redirect::to(to).into_response(),
+        None => (StatusCode::BAD_REQUEST, "?to= names where to").into_response(),
+    }
+}
+
+/// A page whose script fetches `?to=` (a cross-origin fetch, as a page reading an internal
+/// service would): `#fetch` becomes `ok <status> <text>` or `blocked`, and gets `data-done`.
+async fn site_reach(Query(query): Query<HashMap<String, String>>) -> impl IntoResponse {
+    let to = serde_json::to_string(query.get("to").map_or("", String::as_str))
+        .unwrap_or_else(|_| "\"\"".into());
+    axum::response::Html(format!(
+        r#"<!doctype html><title>reach</title>
+<p id="fetch">pending</p>
+<script>
+const out = document.getElementById('fetch');
+const say = text => {{ out.textContent = text; out.dataset.done = '1'; }};
+fetch({to}).then(r => r.text().then(t => say('ok ' + r.status + ' ' + t.slice(0, 40))))
+  .catch(() => say('blocked'));
+</script>"#
+    ))
+}
+
+/// What an internal service would answer any page that asks (`Access-Control-Allow-Origin: *`).
+async fn open_data() -> impl IntoResponse {
+    (
+        [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
+        "internal data",
+    )
 }
 
 /// Answers `429` with `Retry-After: 1` for the first `failures` calls of `key`.

@@ -70,6 +70,10 @@ pub struct ServerConfig {
     /// Bearer token of `GET /metrics` (Prometheus' `authorization` in its scrape config).
     /// `None`: the configured API token reads them (when configured tokens are on).
     pub metrics_token: Option<Secret>,
+    /// The operator's egress rules, added to every tenant's (`ferry-core::egress`): by
+    /// default internal addresses are denied; `allow_private` allows them for the whole
+    /// deployment, `allow` names internal hosts any tenant may reach.
+    pub egress: ferry_core::egress::EgressPolicy,
 }
 
 impl ServerConfig {
@@ -97,6 +101,7 @@ impl ServerConfig {
             secure_cookies: false,
             configured_tokens: true,
             metrics_token: None,
+            egress: ferry_core::egress::EgressPolicy::default(),
         }
     }
 }

@@ -55,6 +55,8 @@ pub struct Queue {
     /// Keys looked up recently.
     key_cache: crate::app::KeyCache,
     quota_state: crate::app::QuotaState,
+    /// Tenants' egress policies as last read.
+    egress_book: crate::app::EgressBook,
     /// When this instance last recorded each worker.
     worker_book: crate::app::WorkerBook,
     /// What `GET /metrics` exposes.
@@ -88,6 +90,7 @@ impl Queue {
             key_hasher,
             key_cache: crate::app::KeyCache::default(),
             quota_state: crate::app::QuotaState::default(),
+            egress_book: crate::app::EgressBook::default(),
             worker_book: crate::app::WorkerBook::default(),
             metrics: crate::metrics::Metrics::default(),
             auth_failures,
@@ -131,6 +134,10 @@ impl Queue {
 
     pub(crate) fn quota_state(&self) -> &crate::app::QuotaState {
         &self.quota_state
+    }
+
+    pub(crate) fn egress_book(&self) -> &crate::app::EgressBook {
+        &self.egress_book
     }
 
     pub(crate) fn worker_book(&self) -> &crate::app::WorkerBook {

@@ -133,6 +133,16 @@ impl Store {
         dispatch!(self, s => s.tenant_set_quotas(id, quotas, audit).await)
     }
 
+    /// Sets the tenant's egress policy; false when there is no such tenant.
+    pub async fn tenant_set_egress(
+        &self,
+        id: &str,
+        egress: &ferry_core::egress::EgressPolicy,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        dispatch!(self, s => s.tenant_set_egress(id, egress, audit).await)
+    }
+
     pub async fn tenant_list(&self) -> StoreResult<Vec<TenantRow>> {
         dispatch!(self, s => s.tenant_list().await)
     }

@@ -121,6 +121,11 @@ pub const SQLITE: &[Migration] = &[
         name: "workers",
         sql: include_str!("../migrations/sqlite/0022_workers.sql"),
     },
+    Migration {
+        version: 23,
+        name: "tenant_egress",
+        sql: include_str!("../migrations/sqlite/0023_tenant_egress.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -234,5 +239,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 22,
         name: "workers",
         sql: include_str!("../migrations/postgres/0022_workers.sql"),
+    },
+    Migration {
+        version: 23,
+        name: "tenant_egress",
+        sql: include_str!("../migrations/postgres/0023_tenant_egress.sql"),
     },
 ];

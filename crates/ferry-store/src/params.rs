@@ -95,6 +95,8 @@ pub struct TenantRow {
     pub name: String,
     pub created_at: DateTime<Utc>,
     pub quotas: ferry_core::identity::TenantQuotas,
+    /// The tenant's own egress rules (the operator's are added by the server).
+    pub egress: ferry_core::egress::EgressPolicy,
 }
 
 /// An API key (or worker token: role `worker`) as the store keeps it: found by its visible

@@ -402,6 +402,7 @@ pub(crate) fn tenant(row: &impl Columns) -> StoreResult<crate::TenantRow> {
                 .opt_int("max_unfinished_jobs")?
                 .map(|n| u64::try_from(n).unwrap_or(0)),
         },
+        egress: row.opt_json("egress")?.unwrap_or_default(),
     })
 }
 

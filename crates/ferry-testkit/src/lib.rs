@@ -193,6 +193,9 @@ impl TestServer {
         config.services.rescue_interval = Duration::from_millis(200);
         config.services.timeout_interval = Duration::from_millis(200);
         config.services.schedule_interval = Duration::from_millis(200);
+        // The test sites are on 127.0.0.1: the operator's switch, as a deployment on a
+        // private network would set it. The egress tests put the default back.
+        config.egress.allow_private = true;
         TestServerBuilder {
             services: false,
             clock: None,

@@ -195,6 +195,9 @@ pub struct JobContext {
     /// The result of the job whose completion enqueued this one (`then`), given beside the
     /// payload; `None` for a job that no chain enqueued.
     pub input: Option<Value>,
+    /// Where the job's connections may go: handlers that connect anywhere hold to it
+    /// (`http.request` and `browser.run` do, through `ferry-egress`).
+    pub egress: ferry_core::egress::EgressPolicy,
     pub(crate) reporter: Option<Reporter>,
     pub(crate) stop: Stop,
 }
@@ -211,9 +214,17 @@ impl JobContext {
             max_attempts: 1,
             deadline: Utc::now() + chrono::Duration::hours(1),
             input: None,
+            egress: ferry_core::egress::EgressPolicy::default(),
             reporter: None,
             stop: Stop::default(),
         }
+    }
+
+    /// This context under another egress policy (a detached context has the default one,
+    /// which denies internal addresses).
+    pub fn with_egress(mut self, egress: ferry_core::egress::EgressPolicy) -> Self {
+        self.egress = egress;
+        self
     }
 
     /// The payload as `T`; a mismatch is a non-retryable `INVALID_PAYLOAD`.

@@ -51,6 +51,7 @@ pub(crate) async fn run_job(
         max_attempts: job.max_attempts,
         deadline,
         input: job.input.clone(),
+        egress: job.egress.clone(),
         reporter: Some(Reporter {
             client: client.clone(),
             id,

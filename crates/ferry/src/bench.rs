@@ -175,6 +175,8 @@ async fn bench_server(database_url: Option<&str>) -> Result<BenchServer> {
     let (api_token, worker_token) = (Secret::new(random_token()), Secret::new(random_token()));
     let mut config = ServerConfig::new(api_token.clone(), worker_token.clone());
     config.max_batch_jobs = 1000;
+    // The bench's sites are on 127.0.0.1.
+    config.egress.allow_private = true;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let server = ferry_server::start(StartOptions {
         listener,

@@ -64,6 +64,9 @@ pub struct FileConfig {
     pub session_key: Option<String>,
     /// Where job artifacts go (default: `artifacts/` in the data dir).
     pub artifact_dir: Option<PathBuf>,
+    /// The operator's egress rules, added to every tenant's: `[egress]` with `allow`,
+    /// `deny` (domains, addresses, CIDR blocks), `allow_public`, `allow_private`.
+    pub egress: Option<ferry_core::egress::EgressPolicy>,
 }
 
 impl FileConfig {
@@ -291,6 +294,12 @@ pub fn serve_settings(
     {
         server.metrics_token = Some(ferry_core::Secret::new(token.trim()));
     }
+    if let Some(egress) = &file.egress {
+        server.egress = egress.clone();
+    }
+    if let Some(on) = env_parse::<bool>("FERRY_EGRESS_ALLOW_PRIVATE")? {
+        server.egress.allow_private = on;
+    }
     server.job_defaults.concurrency_rules = concurrency_rules(file)?;
     Ok(ServeSettings {
         listen,
@@ -349,4 +358,25 @@ pub fn client_settings(
         )
     })?;
     Ok((url, token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `ferry.toml` docs/operations.md shows is one this build reads.
+    #[test]
+    fn the_documented_config_file_parses() {
+        let doc = include_str!("../../../docs/operations.md");
+        let block = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a toml block in docs/operations.md");
+        let file: FileConfig = toml::from_str(block).expect("the documented ferry.toml");
+        let egress = file.egress.expect("its [egress] section");
+        assert_eq!(egress.allow.len(), 2);
+        assert!(!egress.allow_private);
+        assert!(file.concurrency_limits.is_some());
+    }
 }

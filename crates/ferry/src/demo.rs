@@ -9,7 +9,7 @@ use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::{Context, Result, bail};
 use ferry_client::Client;
-use ferry_core::{JobState, SystemClock, api::SubmitJob};
+use ferry_core::{JobState, SystemClock, api::SubmitJob, egress::EgressRule};
 use ferry_server::StartOptions;
 use ferry_store::Store;
 use serde_json::json;
@@ -36,10 +36,16 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         .listen
         .clone()
         .unwrap_or_else(|| "127.0.0.1:0".to_owned());
-    let settings = serve_settings(Some(listen), Some(data_dir), None, &FileConfig::default())?;
+    let mut settings = serve_settings(Some(listen), Some(data_dir), None, &FileConfig::default())?;
     let site = ferry_demo_site::spawn()
         .await
         .context("cannot start the demo site")?;
+    // Internal addresses are denied by default: the demo allows its own site, by address.
+    settings
+        .server
+        .egress
+        .allow
+        .push(EgressRule::Net(site.addr.ip().into()));
     let store = Store::open(&settings.database, settings.durability)
         .await
         .context("cannot open the database")?;

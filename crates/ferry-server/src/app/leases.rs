@@ -26,8 +26,14 @@ impl Queue {
     /// pattern wider than those is refused, `KIND_NOT_ALLOWED`), only in its tenant.
     pub async fn claim_for(&self, who: &Principal, claim: &Claim) -> AppResult<Vec<ClaimedJob>> {
         who.check_patterns(&claim.kinds)?;
-        let jobs = self.claim(&who.tenant, claim).await?;
+        let mut jobs = self.claim(&who.tenant, claim).await?;
         self.metrics().claimed(&who.tenant, jobs.len());
+        if !jobs.is_empty() {
+            let egress = self.egress_of(&who.tenant).await?;
+            for job in &mut jobs {
+                job.egress = egress.clone();
+            }
+        }
         Ok(jobs)
     }
 

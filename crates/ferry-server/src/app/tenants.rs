@@ -52,6 +52,7 @@ impl<'a> Tenants<'a> {
             },
             created_at: self.clock.now(),
             quotas,
+            egress: Default::default(),
         };
         let audit = Principal::new(id.clone(), Role::Admin, actor)
             .audit(row.created_at, "tenant.create", format!("tenant:{id}"))
@@ -106,5 +107,6 @@ fn info(row: TenantRow) -> TenantInfo {
         name: row.name,
         created_at: row.created_at,
         quotas: row.quotas,
+        egress: row.egress,
     }
 }

@@ -78,11 +78,19 @@ fn check(spec: &WebhookSpec) -> Vec<FieldError> {
 impl Webhooks<'_> {
     /// Registers a webhook for the events recorded from now on.
     pub async fn create(&self, who: &Principal, spec: WebhookSpec) -> AppResult<WebhookInfo> {
-        let errors = check(&spec);
+        let mut errors = check(&spec);
+        let queue = self.0;
+        // What can be told before delivering: an address written in the URL, a denied
+        // name (names are resolved and checked at each delivery).
+        if errors.is_empty()
+            && let Ok(url) = reqwest::Url::parse(spec.url.trim())
+            && let Err(denied) = ferry_egress::check_url(&queue.egress_of(&who.tenant).await?, &url)
+        {
+            errors.push(FieldError::new("url", denied.to_string()));
+        }
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
-        let queue = self.0;
         let store = queue.store();
         if store.webhook_list(Some(&who.tenant)).await?.len() >= MAX_WEBHOOKS {
             return Err(AppError::Conflict(format!(

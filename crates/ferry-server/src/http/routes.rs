@@ -78,7 +78,7 @@ macro_rules! method {
 }
 
 impl Routes {
-    method!(get => GET, post => POST, delete => DELETE);
+    method!(get => GET, post => POST, put => PUT, delete => DELETE);
 
     /// A route built by hand (e.g. with its own layers); `method` must be the one `route`
     /// serves.

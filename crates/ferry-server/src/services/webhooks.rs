@@ -65,22 +65,21 @@ pub fn secret_context(tenant: &str, webhook: ferry_core::WebhookId) -> String {
 #[derive(Debug, Clone)]
 pub struct WebhookSender {
     queue: Arc<Queue>,
-    http: reqwest::Client,
+    /// A client per egress policy (the tenants'), redirects not followed.
+    http: Arc<ferry_egress::Clients>,
 }
 
 impl WebhookSender {
     pub fn new(queue: Arc<Queue>) -> Self {
-        // The one TLS provider (ring), as the client library installs it.
-        static CRYPTO: std::sync::Once = std::sync::Once::new();
-        CRYPTO.call_once(|| {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        });
-        let http = reqwest::Client::builder()
-            .timeout(queue.config().services.webhooks.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("ferry-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let timeout = queue.config().services.webhooks.timeout;
+        let http = Arc::new(ferry_egress::Clients::new(
+            move || {
+                reqwest::Client::builder()
+                    .timeout(timeout)
+                    .user_agent(concat!("ferry-webhooks/", env!("CARGO_PKG_VERSION")))
+            },
+            false,
+        ));
         Self { queue, http }
     }
 
@@ -154,11 +153,24 @@ impl WebhookSender {
             ) {
                 Err(e) => Err((None, e.to_string())),
                 Ok(secret) => {
+                    let policy = self.queue.egress_of(&d.tenant_id).await?;
                     let body = serde_json::to_vec(&event).unwrap_or_default();
                     let timestamp = now.timestamp();
-                    let sent = self
-                        .http
-                        .post(&d.url)
+                    let client = self.http.get(&policy).map_err(|e| (None, e.to_string()));
+                    let url = reqwest::Url::parse(&d.url).map_err(|e| (None, e.to_string()));
+                    let checked = url.and_then(|u| {
+                        ferry_egress::check_url(&policy, &u)
+                            .map(|()| u)
+                            .map_err(|denied| (None, denied.to_string()))
+                    });
+                    let (client, url) = match (client, checked) {
+                        (Ok(c), Ok(u)) => (c, u),
+                        (Err(e), _) | (_, Err(e)) => {
+                            return self.record(d, attempts, now, Err(e)).await;
+                        }
+                    };
+                    let sent = client
+                        .post(url)
                         .header(reqwest::header::CONTENT_TYPE, "application/json")
                         .header("Ferry-Id", d.id.to_string())
                         .header("Ferry-Timestamp", timestamp.to_string())
@@ -173,11 +185,28 @@ impl WebhookSender {
                             None,
                             format!("no answer within {} ms", config.timeout.as_millis()),
                         )),
-                        Err(e) => Err((None, e.to_string())),
+                        Err(e) => Err((
+                            None,
+                            ferry_egress::denial_of(&e)
+                                .map_or_else(|| e.to_string(), |denied| denied.to_string()),
+                        )),
                     }
                 }
             },
         };
+        self.record(d, attempts, now, answer).await
+    }
+
+    /// Records one delivery attempt's answer.
+    async fn record(
+        &self,
+        d: DueDelivery,
+        attempts: u32,
+        now: chrono::DateTime<chrono::Utc>,
+        answer: Result<u16, (Option<u16>, String)>,
+    ) -> Result<(), StoreError> {
+        let store = self.queue.store();
+        let config = &self.queue.config().services.webhooks;
         let outcome = match answer {
             Ok(status) => DeliveryOutcome {
                 status: "delivered",

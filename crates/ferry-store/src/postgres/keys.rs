@@ -61,6 +61,19 @@ impl PostgresStore {
         Ok(self.execute_audited(change, audit).await? > 0)
     }
 
+    /// Sets the tenant's egress policy; false when there is no such tenant.
+    pub async fn tenant_set_egress(
+        &self,
+        id: &str,
+        egress: &ferry_core::egress::EgressPolicy,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        let change = sqlx::query("UPDATE ferry.tenants SET egress = $1 WHERE id = $2")
+            .bind(sqlx::types::Json(egress))
+            .bind(id);
+        Ok(self.execute_audited(change, audit).await? > 0)
+    }
+
     pub async fn tenant_list(&self) -> StoreResult<Vec<TenantRow>> {
         sqlx::query("SELECT * FROM ferry.tenants ORDER BY id")
             .fetch_all(&self.pool)

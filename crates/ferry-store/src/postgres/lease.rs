@@ -135,6 +135,8 @@ impl PostgresStore {
                     lease_expires_at: from_ms(row.try_get("lease_expires_at")?)?,
                     deadline: from_ms(row.try_get("deadline_at")?)?,
                     input: row.try_get("input")?,
+                    // The server adds the tenant's policy.
+                    egress: Default::default(),
                 },
             ));
         }

@@ -60,6 +60,19 @@ impl SqliteStore {
         Ok(self.execute_audited(change, audit).await? > 0)
     }
 
+    /// Sets the tenant's egress policy; false when there is no such tenant.
+    pub async fn tenant_set_egress(
+        &self,
+        id: &str,
+        egress: &ferry_core::egress::EgressPolicy,
+        audit: &AuditRow,
+    ) -> StoreResult<bool> {
+        let change = sqlx::query("UPDATE ferry_tenants SET egress = ? WHERE id = ?")
+            .bind(serde_json::to_string(egress).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+            .bind(id);
+        Ok(self.execute_audited(change, audit).await? > 0)
+    }
+
     pub async fn tenant_list(&self) -> StoreResult<Vec<TenantRow>> {
         sqlx::query("SELECT * FROM ferry_tenants ORDER BY id")
             .fetch_all(&self.read)

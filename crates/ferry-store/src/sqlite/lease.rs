@@ -122,6 +122,8 @@ impl SqliteStore {
                     lease_expires_at: from_ms(row.try_get("lease_expires_at")?)?,
                     deadline: from_ms(row.try_get("deadline_at")?)?,
                     input: opt_json(row.try_get("input")?)?,
+                    // The server adds the tenant's policy.
+                    egress: Default::default(),
                 },
             ));
         }

@@ -2,7 +2,7 @@
 //! by prefix, listed per tenant, revoked once and only by their tenant, their last use
 //! recorded.
 
-use ferry_core::identity::TenantQuotas;
+use ferry_core::{egress::EgressPolicy, identity::TenantQuotas};
 use ferry_store::{ApiKeyRow, Store, TenantRow};
 
 use super::{audit, ms, t0};
@@ -13,6 +13,7 @@ fn tenant(id: &str) -> TenantRow {
         name: id.to_uppercase(),
         created_at: t0(),
         quotas: TenantQuotas::default(),
+        egress: EgressPolicy::default(),
     }
 }
 
@@ -66,6 +67,31 @@ pub(super) async fn tenants_and_api_keys_are_kept_and_revoked(store: Store) {
     let beta = store.tenant_get("beta").await.expect("get").expect("beta");
     assert_eq!(beta.quotas, TenantQuotas::default(), "no limits unless set");
     assert!(store.tenant_get("nobody").await.expect("get").is_none());
+    let egress = EgressPolicy {
+        allow: vec!["127.0.0.1".parse().expect("a rule")],
+        deny: vec!["evil.example".parse().expect("a rule")],
+        allow_public: false,
+        allow_private: false,
+    };
+    assert!(
+        store
+            .tenant_set_egress("acme", &egress, &audit())
+            .await
+            .expect("set egress")
+    );
+    assert!(
+        !store
+            .tenant_set_egress("nobody", &egress, &audit())
+            .await
+            .expect("set nothing")
+    );
+    let acme = store.tenant_get("acme").await.expect("get").expect("acme");
+    assert_eq!((acme.quotas, &acme.egress), (quotas, &egress));
+    assert_eq!(
+        beta.egress,
+        EgressPolicy::default(),
+        "the default unless set"
+    );
 
     let key = ApiKeyRow {
         prefix: "fk_acme0001".into(),

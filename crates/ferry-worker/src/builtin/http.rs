@@ -1,4 +1,5 @@
-//! `http.request`: one HTTP call. `429` and `503` are retryable and honour
+//! `http.request`: one HTTP call, under the job's egress policy (`EGRESS_DENIED`, not
+//! retried, for a hop it refuses). `429` and `503` are retryable and honour
 //! `Retry-After` (seconds); other `5xx` are retryable; other `4xx` are not; network
 //! errors and timeouts are retryable.
 
@@ -44,20 +45,34 @@ fn default_method() -> String {
 /// server cannot take (its request limit is 8 MiB by default).
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
+/// Runs `http.request` jobs, each under its job's egress policy: the address of every hop
+/// (the URL's, each redirect's, whatever a name resolves to) is checked before connecting.
 #[derive(Debug, Clone)]
 pub struct HttpRequestHandler {
-    client: reqwest::Client,
+    clients: std::sync::Arc<ferry_egress::Clients>,
 }
 
 impl HttpRequestHandler {
     pub fn new() -> Result<Self, reqwest::Error> {
         ferry_client::install_crypto_provider();
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("ferry-worker/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { client })
+        let clients = ferry_egress::Clients::new(
+            || {
+                reqwest::Client::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .user_agent(concat!("ferry-worker/", env!("CARGO_PKG_VERSION")))
+            },
+            true,
+        );
+        // A client that cannot be built shows here, not at the first job.
+        clients.get(&ferry_core::egress::EgressPolicy::default())?;
+        Ok(Self {
+            clients: std::sync::Arc::new(clients),
+        })
     }
+}
+
+fn egress_denied(denied: ferry_core::egress::EgressDenied) -> HandlerError {
+    HandlerError::fatal(job_codes::EGRESS_DENIED, denied.to_string())
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -94,8 +109,11 @@ impl Handler for HttpRequestHandler {
                 "url must be http or https",
             ));
         }
-        let mut builder = self
-            .client
+        ferry_egress::check_url(&ctx.egress, &url).map_err(egress_denied)?;
+        let client = self.clients.get(&ctx.egress).map_err(|e| {
+            HandlerError::retryable(job_codes::HANDLER_ERROR, format!("no HTTP client: {e}"))
+        })?;
+        let mut builder = client
             .request(method, url)
             .timeout(Duration::from_millis(req.timeout_ms.unwrap_or(30_000)));
         for (name, value) in &req.headers {
@@ -199,6 +217,9 @@ fn without_nul(value: Value) -> Value {
 }
 
 fn network_error(e: reqwest::Error) -> HandlerError {
+    if let Some(denied) = ferry_egress::denial_of(&e) {
+        return egress_denied(denied);
+    }
     let what = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

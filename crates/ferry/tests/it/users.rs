@@ -170,7 +170,12 @@ async fn an_operator_adds_a_user_who_logs_in_changes_their_password_and_is_remov
         .json(
             "GET",
             "/v1/users",
-            &format!("{}x", &key[..key.len() - 1]),
+            // The key with its last character changed (never to itself).
+            &format!(
+                "{}{}",
+                &key[..key.len() - 1],
+                if key.ends_with('x') { 'y' } else { 'x' }
+            ),
             "",
         )
         .await;

@@ -1,5 +1,6 @@
 //! Webhooks and schedules, black-box: signed deliveries with retries, dead letters and
-//! replay against a receiver served by the test; schedules that enqueue one job per tick.
+//! replay against a receiver served by the test, held to the egress policy; schedules that
+//! enqueue one job per tick.
 
 use std::{sync::Arc, time::Duration};
 
@@ -241,6 +242,111 @@ async fn webhooks_deliver_signed_events_with_retries() {
         .status,
         404
     );
+}
+
+/// Webhooks are held to the tenant's egress policy: an internal address in the URL is a
+/// 422, a name resolving to one is refused at each delivery (the receiver sees nothing),
+/// and once the tenant's admin allows the address, deliveries arrive.
+#[tokio::test]
+async fn webhooks_reach_only_where_the_egress_policy_allows() {
+    let hook = receiver().await;
+    hook.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let server = TestServer::builder()
+        .with_services()
+        .configure(|c| {
+            c.egress = ferry_core::egress::EgressPolicy::default();
+            c.services.webhooks.interval = Duration::from_millis(50);
+            c.services.webhooks.backoff_base = Duration::from_millis(50);
+            c.services.webhooks.retry_for = Duration::from_millis(300);
+        })
+        .spawn()
+        .await;
+    let raw = server.raw();
+    let create = |url: String| {
+        let raw = raw.clone();
+        async move {
+            raw.json(
+                "POST",
+                "/v1/webhooks",
+                API_TOKEN,
+                &json!({"url": url, "events": ["job.completed"], "secret": "whsec-0123456789abcdef"})
+                    .to_string(),
+            )
+            .await
+        }
+    };
+    let literal = create(format!("{}/literal", hook.url)).await;
+    assert_eq!(literal.status, 422, "{:?}", literal.body);
+    assert_eq!(literal.body["error"]["fields"][0]["field"], "url");
+    let message = literal.body["error"]["fields"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("egress to 127.0.0.1 is denied"),
+        "{message}"
+    );
+
+    let port = hook.url.rsplit(':').next().unwrap_or_default();
+    let named = create(format!("http://localhost:{port}/named")).await;
+    assert_eq!(named.status, 201, "{:?}", named.body);
+    let named_id = named.body["id"].as_str().expect("id").to_owned();
+    let complete_one = async || {
+        server
+            .api
+            .submit(&job("egress.kind", json!({})))
+            .await
+            .expect("submit");
+        let c = server
+            .worker
+            .claim(&claim_req(&["egress.kind"], 1, 0))
+            .await
+            .expect("claim")
+            .jobs;
+        server
+            .worker
+            .complete(c[0].id, &c[0].lease, json!({}))
+            .await
+            .expect("complete");
+    };
+    complete_one().await;
+    let log = until("the refused delivery goes dead", async || {
+        let log = raw
+            .json(
+                "GET",
+                &format!("/v1/webhooks/{named_id}/deliveries"),
+                API_TOKEN,
+                "",
+            )
+            .await;
+        (log.body["deliveries"][0]["status"] == "dead").then_some(log.body)
+    })
+    .await;
+    let error = log["deliveries"][0]["last_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("egress to localhost is denied"), "{error}");
+    let seen = hook.seen.lock().unwrap_or_else(|e| e.into_inner()).len();
+    assert_eq!(seen, 0, "nothing reached the receiver");
+
+    // The tenant's admin allows the receiver's address.
+    let allowed = raw
+        .json(
+            "PUT",
+            "/v1/tenant/egress",
+            API_TOKEN,
+            r#"{"allow": ["127.0.0.1"]}"#,
+        )
+        .await;
+    assert_eq!(allowed.status, 200, "{:?}", allowed.body);
+    assert_eq!(allowed.body["tenant"]["allow"], json!(["127.0.0.1"]));
+    let direct = create(format!("{}/direct", hook.url)).await;
+    assert_eq!(direct.status, 201, "{:?}", direct.body);
+    complete_one().await;
+    until("a delivery arrives", async || {
+        let seen = hook.seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        seen.iter().any(|s| s.1 == "direct").then_some(())
+    })
+    .await;
 }
 
 /// Cron schedules: every tick enqueues one job (labelled with the schedule); pause and

@@ -146,6 +146,8 @@ const TABLE: &[(&str, &str, Access, u16, u16)] = &[
     ("DELETE", "/v1/keys/{prefix}", Access::Admin, 204, 404),
     ("GET", "/v1/audit", Access::Admin, 200, 200),
     ("GET", "/v1/tenant", Access::Read, 200, 200),
+    ("GET", "/v1/tenant/egress", Access::Read, 200, 200),
+    ("PUT", "/v1/tenant/egress", Access::Admin, 200, 200),
     ("GET", "/v1/workers", Access::Read, 200, 200),
     ("GET", "/v1/stats", Access::Read, 200, 200),
     ("POST", "/v1/auth/login", Access::Public, 200, 200),
@@ -460,6 +462,7 @@ fn request(method: &str, template: &str, f: &Fixture) -> (String, String) {
         ("POST", "/v1/schedules") => json!({"name": format!("new-{}", serial()),
             "cron": "0 0 * * *", "job": {"kind": "m.new"}}),
         ("POST", "/v1/keys") => json!({"role": "viewer"}),
+        ("PUT", "/v1/tenant/egress") => json!({"deny": ["evil.example"]}),
         ("POST", "/v1/auth/login") => json!({"name": f.user, "password": PASSWORD}),
         ("POST", "/v1/users") => json!({"name": format!("new{}@x.test", serial()),
             "password": PASSWORD, "role": "viewer"}),
@@ -495,7 +498,7 @@ async fn send(
     if let Some(auth) = &auth {
         headers.push(("Authorization", auth));
     }
-    if method == "PUT" {
+    if method == "PUT" && path.contains("/artifacts/") {
         headers = vec![("Content-Type", "text/plain"), ("Ferry-Lease", lease)];
         if let Some(auth) = &auth {
             headers.push(("Authorization", auth));

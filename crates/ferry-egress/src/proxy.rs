@@ -1,0 +1,225 @@
+//! A forward proxy on 127.0.0.1 under one policy, for one browser context: `CONNECT`
+//! (HTTPS, WebSockets) is tunnelled and plain HTTP forwarded, each to an address the policy
+//! allows, resolved here — so the browser never connects anywhere by itself. A refused
+//! request is answered `403` (the same whether or not anything listens there) and
+//! recorded, so the run can tell a navigation that failed for it.
+
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use bytes::Bytes;
+use ferry_core::egress::{EgressDenied, EgressPolicy};
+use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
+use hyper::{Method, Request, Response, StatusCode, body::Incoming, service::service_fn};
+use hyper_util::rt::TokioIo;
+use tokio::{net::TcpStream, task::JoinSet};
+
+use crate::{EgressError, resolve};
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+/// Headers that belong to one hop, not forwarded.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The most refusals kept (the newest are what a failed navigation is matched with).
+const MAX_DENIALS: usize = 100;
+
+/// A running proxy; stopped (with its connections) when dropped.
+#[derive(Debug)]
+pub struct EgressProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    policy: EgressPolicy,
+    denials: Mutex<Vec<EgressDenied>>,
+}
+
+impl Drop for EgressProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl EgressProxy {
+    /// Starts a proxy under `policy` on a free port of 127.0.0.1.
+    pub async fn start(policy: EgressPolicy) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            policy,
+            denials: Mutex::new(Vec::new()),
+        });
+        let serving = shared.clone();
+        let task = tokio::spawn(async move {
+            // Aborting this task drops the set, which aborts every connection.
+            let mut connections = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        let shared = serving.clone();
+                        connections.spawn(async move {
+                            let service = service_fn(move |req| handle(shared.clone(), req));
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .preserve_header_case(true)
+                                .serve_connection(TokioIo::new(stream), service)
+                                .with_upgrades()
+                                .await;
+                        });
+                    }
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                }
+            }
+        });
+        Ok(Self { addr, shared, task })
+    }
+
+    /// Where it listens (`http://{addr}` is the browser's proxy server).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The refusals so far, oldest first (at most the last 100).
+    pub fn denials(&self) -> Vec<EgressDenied> {
+        self.shared.lock().clone()
+    }
+
+    /// How many requests were refused so far (to find those of one navigation).
+    pub fn denial_count(&self) -> usize {
+        self.shared.lock().len()
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<EgressDenied>> {
+        self.denials
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn refused(&self, denied: EgressDenied) -> Response<Body> {
+        tracing::debug!(host = %denied.host, reason = %denied.reason, "egress denied");
+        let text = format!("{denied}\n");
+        let mut denials = self.lock();
+        if denials.len() >= MAX_DENIALS {
+            denials.remove(0);
+        }
+        denials.push(denied);
+        answer(StatusCode::FORBIDDEN, text)
+    }
+}
+
+fn answer(status: StatusCode, text: String) -> Response<Body> {
+    let mut response = Response::new(
+        Full::new(Bytes::from(text))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = status;
+    response
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let Some(authority) = req.uri().authority().cloned() else {
+        return Ok(answer(
+            StatusCode::BAD_REQUEST,
+            "a proxy request names its host\n".into(),
+        ));
+    };
+    let host = authority.host().to_owned();
+    let is_connect = req.method() == Method::CONNECT;
+    if !is_connect && req.uri().scheme_str() != Some("http") {
+        return Ok(shared.refused(EgressDenied {
+            host,
+            reason: "only http and https are allowed".into(),
+        }));
+    }
+    let port = authority
+        .port_u16()
+        .unwrap_or(if is_connect { 443 } else { 80 });
+    let stream = match connect(&shared.policy, &host, port).await {
+        Ok(stream) => stream,
+        Err(Connect::Denied(denied)) => return Ok(shared.refused(denied)),
+        Err(Connect::Failed(message)) => return Ok(answer(StatusCode::BAD_GATEWAY, message)),
+    };
+    if is_connect {
+        tokio::spawn(async move {
+            if let Ok(upgraded) = hyper::upgrade::on(req).await {
+                let mut client = TokioIo::new(upgraded);
+                let mut server = stream;
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            }
+        });
+        return Ok(Response::new(
+            Empty::new().map_err(|never| match never {}).boxed(),
+        ));
+    }
+    Ok(forward(stream, req)
+        .await
+        .unwrap_or_else(|e| answer(StatusCode::BAD_GATEWAY, format!("{e}\n"))))
+}
+
+enum Connect {
+    Denied(EgressDenied),
+    Failed(String),
+}
+
+/// A connection to the first allowed address of `host` that answers.
+async fn connect(policy: &EgressPolicy, host: &str, port: u16) -> Result<TcpStream, Connect> {
+    let addrs = resolve(policy, host, port).await.map_err(|e| match e {
+        EgressError::Denied(d) => Connect::Denied(d),
+        EgressError::Resolve(m) => Connect::Failed(m),
+    })?;
+    let mut last = String::new();
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = format!("cannot connect to {host}: {e}\n"),
+        }
+    }
+    Err(Connect::Failed(last))
+}
+
+/// Sends a plain HTTP request on `stream` in origin form, without hop-by-hop headers.
+async fn forward(
+    stream: TcpStream,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, hyper::Error> {
+    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+        .preserve_header_case(true)
+        .handshake(TokioIo::new(stream))
+        .await?;
+    tokio::spawn(connection);
+    let (mut parts, body) = req.into_parts();
+    if let Some(path) = parts.uri.path_and_query().cloned() {
+        parts.uri = hyper::Uri::from(path);
+    }
+    for name in HOP_BY_HOP {
+        parts.headers.remove(*name);
+    }
+    let response = sender
+        .send_request(Request::from_parts(parts, body))
+        .await?;
+    let (mut parts, body) = response.into_parts();
+    for name in HOP_BY_HOP.iter().filter(|n| **n != "transfer-encoding") {
+        parts.headers.remove(*name);
+    }
+    Ok(Response::from_parts(parts, body.boxed()))
+}
