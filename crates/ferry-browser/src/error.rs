@@ -64,6 +64,12 @@ pub enum BrowserError {
         url: String,
         message: String,
     },
+    #[error("step {step} ({action}): {message}")]
+    SecretRefused {
+        step: usize,
+        action: &'static str,
+        message: String,
+    },
     #[error("step {step} (goto): {url}: {message}")]
     EgressDenied {
         step: usize,
@@ -104,6 +110,7 @@ impl BrowserError {
             BrowserError::Navigation { .. } => "NAVIGATION_ERROR",
             BrowserError::NavigationTimeout { .. } => "NAVIGATION_TIMEOUT",
             BrowserError::EgressDenied { .. } => "EGRESS_DENIED",
+            BrowserError::SecretRefused { .. } => "SECRET_REFUSED",
             BrowserError::ExtractMissing { .. } => "EXTRACT_MISSING",
             BrowserError::ExtractEmpty { .. } => "EXTRACT_EMPTY",
             BrowserError::Timeout { .. } => "TIMEOUT",
@@ -125,6 +132,7 @@ impl BrowserError {
             | BrowserError::NoSuchTab { .. }
             | BrowserError::BadTemplate { .. }
             | BrowserError::EgressDenied { .. }
+            | BrowserError::SecretRefused { .. }
             | BrowserError::ExtractMissing { .. }
             | BrowserError::ExtractEmpty { .. } => false,
         }

@@ -36,7 +36,7 @@ impl Default for Recycle {
 pub struct BrowserRun {
     config: ChromiumConfig,
     recycle: Recycle,
-    secrets: Arc<HashMap<String, String>>,
+    secrets: Arc<HashMap<String, ferry_core::BoundSecret>>,
     chromium: tokio::sync::Mutex<Option<Arc<Chromium>>>,
 }
 
@@ -62,7 +62,7 @@ impl BrowserRun {
     }
 
     /// Secrets for `{{secret.NAME}}`, before this process's `FERRY_SECRET_*` variables.
-    pub fn with_secrets(mut self, secrets: HashMap<String, String>) -> Self {
+    pub fn with_secrets(mut self, secrets: HashMap<String, ferry_core::BoundSecret>) -> Self {
         self.secrets = Arc::new(secrets);
         self
     }
@@ -123,7 +123,12 @@ impl BrowserRun {
 
 /// The worker's side of a run: rows stream as partial results; sessions and artifacts go
 /// to the server under the job's lease. Artifacts are named per attempt.
-pub(crate) struct WorkerHost<'a>(&'a ferry_worker::JobContext, &'a HashMap<String, String>);
+/// Secrets come from the tenant's vault (those the job names), then the worker's own.
+pub(crate) struct WorkerHost<'a>(
+    &'a ferry_worker::JobContext,
+    &'a HashMap<String, ferry_core::BoundSecret>,
+    HashMap<String, ferry_core::BoundSecret>,
+);
 
 pub(crate) fn host_error(e: ferry_worker::HandlerError) -> BrowserError {
     BrowserError::Host {
@@ -158,8 +163,16 @@ impl Host for WorkerHost<'_> {
         }
     }
 
-    fn secret(&self, name: &str) -> Option<String> {
-        self.1.get(name).cloned().or_else(|| env_secret(name))
+    fn secret(&self, name: &str) -> Option<ferry_core::BoundSecret> {
+        let secret = self
+            .2
+            .get(name)
+            .or_else(|| self.1.get(name))
+            .cloned()
+            .or_else(|| env_secret(name))?;
+        // Whatever the run does with it, the value leaves in nothing it reports.
+        self.0.redact(secret.value.expose());
+        Some(secret)
     }
 
     fn egress(&self) -> ferry_core::egress::EgressPolicy {
@@ -192,7 +205,8 @@ impl ferry_worker::Handler for BrowserRun {
             }
         };
         let chromium = self.browser().await.map_err(to_handler_error)?;
-        let mut host = WorkerHost(&ctx, &self.secrets);
+        let vault = ctx.vault_secrets().await?;
+        let mut host = WorkerHost(&ctx, &self.secrets, vault);
         let outcome = chromium.run(&recipe, &mut host).await;
         // A browser that failed, or stopped answering a command for 30 s, is replaced for
         // the next job (jobs still running on it keep it until they end).

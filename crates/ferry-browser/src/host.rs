@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use ferry_core::{egress::EgressPolicy, recipe::SECRET_ENV_PREFIX};
+use ferry_core::{BoundSecret, egress::EgressPolicy};
 use serde_json::Value;
 
 use crate::error::BrowserError;
@@ -20,8 +20,9 @@ pub trait Host: Send + Sync {
     async fn save_session(&mut self, name: &str, state: Value) -> Result<(), BrowserError>;
     /// A file the run made (a `screenshot` step, or what a failure left).
     async fn artifact(&mut self, name: &str, content_type: &str, bytes: Vec<u8>);
-    /// `{{secret.NAME}}`: by default this process's `FERRY_SECRET_NAME`.
-    fn secret(&self, name: &str) -> Option<String> {
+    /// `{{secret.NAME}}` and where it may go: by default this process's
+    /// `FERRY_SECRET_NAME`, bound by `FERRY_SECRET_DOMAINS_NAME`.
+    fn secret(&self, name: &str) -> Option<BoundSecret> {
         env_secret(name)
     }
     /// Where the run's requests may go: every request of its pages passes a proxy that
@@ -39,7 +40,7 @@ pub struct Collect {
     /// `(name, content type, bytes)`.
     pub artifacts: Vec<(String, String, Vec<u8>)>,
     /// Secrets by name, before the environment's `FERRY_SECRET_*`.
-    pub secrets: HashMap<String, String>,
+    pub secrets: HashMap<String, BoundSecret>,
     pub egress: EgressPolicy,
 }
 
@@ -75,7 +76,7 @@ impl Host for Collect {
             .push((name.to_owned(), content_type.to_owned(), bytes));
     }
 
-    fn secret(&self, name: &str) -> Option<String> {
+    fn secret(&self, name: &str) -> Option<BoundSecret> {
         self.secrets.get(name).cloned().or_else(|| env_secret(name))
     }
 
@@ -84,7 +85,4 @@ impl Host for Collect {
     }
 }
 
-/// `{{secret.NAME}}` from this process's environment (`FERRY_SECRET_NAME`).
-pub fn env_secret(name: &str) -> Option<String> {
-    std::env::var(format!("{SECRET_ENV_PREFIX}{name}")).ok()
-}
+pub use ferry_worker::env_secret;

@@ -1,6 +1,7 @@
 //! Running a recipe's steps on a page: every CDP call bounded, each step's waits, the
 //! extraction and the failure capture.
 
+use ferry_core::BoundSecret;
 use std::{collections::HashMap, time::Duration};
 
 use chromiumoxide::{
@@ -112,19 +113,43 @@ pub(crate) struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// `{{input.NAME}}` and `{{secret.NAME}}` (from this worker's `FERRY_SECRET_NAME`).
+    /// `{{input.NAME}}` and `{{secret.NAME}}` (the host's secrets, e.g. this worker's
+    /// `FERRY_SECRET_NAME`), with the secrets it used: where the text goes must be a host
+    /// each of them is bound to ([`bound_to`]).
     pub(crate) fn render(
         &self,
         step: usize,
         action: &'static str,
         text: &str,
-    ) -> Result<String, BrowserError> {
-        ferry_core::recipe::render(text, &self.recipe.inputs, &|name| self.host.secret(name))
-            .map_err(|message| BrowserError::BadTemplate {
-                step,
-                action,
-                message,
-            })
+    ) -> Result<(String, Vec<(String, BoundSecret)>), BrowserError> {
+        let used = std::cell::RefCell::new(Vec::new());
+        let out = ferry_core::recipe::render(text, &self.recipe.inputs, &|name| {
+            let secret = self.host.secret(name)?;
+            let value = secret.value.expose().to_owned();
+            used.borrow_mut().push((name.to_owned(), secret));
+            Some(value)
+        })
+        .map_err(|message| BrowserError::BadTemplate {
+            step,
+            action,
+            message,
+        })?;
+        Ok((out, used.into_inner()))
+    }
+
+    /// Refuses a step that would fill secrets into the current page unless its host is
+    /// one each of them may go to.
+    async fn bound_to_page(
+        &self,
+        step: usize,
+        action: &'static str,
+        used: &[(String, BoundSecret)],
+    ) -> Result<(), BrowserError> {
+        if used.is_empty() {
+            return Ok(());
+        }
+        let host = eval(&self.page, step, action, "location.hostname").await?;
+        bound_to(step, action, used, host.as_str().unwrap_or_default())
     }
 
     pub(crate) async fn steps(&mut self) -> Result<Value, BrowserError> {
@@ -140,7 +165,14 @@ impl Run<'_> {
             let page = self.page.clone();
             match step {
                 Step::Goto { url } => {
-                    let url = self.render(i, action, url)?;
+                    let (url, used) = self.render(i, action, url)?;
+                    if !used.is_empty() {
+                        let host = url::Url::parse(&url)
+                            .ok()
+                            .and_then(|u| u.host_str().map(str::to_owned))
+                            .unwrap_or_default();
+                        bound_to(i, action, &used, &host)?;
+                    }
                     self.goto(i, &url).await?;
                 }
                 Step::Click { selector } => {
@@ -154,8 +186,9 @@ impl Run<'_> {
                     settle::after_click(&page, i, action, &mark, None, limit).await?;
                 }
                 Step::Fill { selector, value } => {
-                    let value = self.render(i, action, value)?;
+                    let (value, used) = self.render(i, action, value)?;
                     wait_visible(&page, i, action, selector, timeout_ms).await?;
+                    self.bound_to_page(i, action, &used).await?;
                     // As a user's typing ends: the value set, `input` and `change` fired.
                     let js = format!(
                         "(() => {{ const el = document.querySelector({}); el.focus(); el.value = {}; \
@@ -185,8 +218,9 @@ impl Run<'_> {
                     }
                 }
                 Step::Select { selector, value } => {
-                    let value = self.render(i, action, value)?;
+                    let (value, used) = self.render(i, action, value)?;
                     wait_visible(&page, i, action, selector, timeout_ms).await?;
+                    self.bound_to_page(i, action, &used).await?;
                     let js = format!(
                         "(() => {{ const el = document.querySelector({}); el.value = {}; \
                          el.dispatchEvent(new Event('input', {{bubbles: true}})); \
@@ -659,4 +693,21 @@ pub(crate) async fn next_enabled(
         js_str(next)
     );
     Ok(eval(page, step, "paginate", &js).await? == Value::Bool(true))
+}
+
+/// Refuses to send `used` secrets to `host` unless each is bound to it.
+fn bound_to(
+    step: usize,
+    action: &'static str,
+    used: &[(String, BoundSecret)],
+    host: &str,
+) -> Result<(), BrowserError> {
+    match used.iter().find_map(|(name, s)| s.refusal(name, host)) {
+        Some(message) => Err(BrowserError::SecretRefused {
+            step,
+            action,
+            message,
+        }),
+        None => Ok(()),
+    }
 }

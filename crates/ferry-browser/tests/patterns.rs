@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use ferry_browser::{BrowserError, Chromium, ChromiumConfig, Collect};
-use ferry_core::egress::EgressPolicy;
+use ferry_core::{BoundSecret, egress::EgressPolicy};
 use ferry_testkit::fixture;
 use serde_json::{Value, json};
 
@@ -23,6 +23,11 @@ async fn run_with(
 ) -> Result<Value, BrowserError> {
     let recipe = ferry_core::recipe::validate(&value, "payload").expect("a valid recipe");
     browser.run(&recipe, host).await
+}
+
+/// A secret the demo site's pages (127.0.0.1) may be given.
+fn on_loopback(value: &str) -> BoundSecret {
+    BoundSecret::new(value, vec!["127.0.0.1".parse().expect("a rule")])
 }
 
 fn is_png(bytes: &[u8]) -> bool {
@@ -174,7 +179,7 @@ async fn waits_scrolls_secrets_and_inputs() {
     let site = fixture::spawn().await.expect("fixture");
     let browser = chromium().await;
     let mut host = Collect {
-        secrets: HashMap::from([("NAME".to_owned(), "Mina".to_owned())]),
+        secrets: HashMap::from([("NAME".to_owned(), on_loopback("Mina"))]),
         ..Default::default()
     };
     run_with(
@@ -256,7 +261,7 @@ async fn a_saved_login_is_reused_by_a_fresh_context() {
     let mut host = Collect {
         secrets: HashMap::from([(
             "DEMO_PASSWORD".to_owned(),
-            fixture::DEMO_PASSWORD.to_owned(),
+            on_loopback(fixture::DEMO_PASSWORD),
         )]),
         ..Default::default()
     };

@@ -536,7 +536,10 @@ async fn login_then_collect_through_the_server() {
             BrowserRun::new(chromium.clone()).with_secrets(
                 [(
                     "DEMO_PASSWORD".to_owned(),
-                    fixture::DEMO_PASSWORD.to_owned(),
+                    ferry_core::BoundSecret::new(
+                        fixture::DEMO_PASSWORD,
+                        vec!["127.0.0.1".parse().expect("a rule")],
+                    ),
                 )]
                 .into(),
             ),

@@ -10,6 +10,8 @@ use std::{
     time::Duration,
 };
 
+mod security;
+
 use ferry_core::{
     ErrorCode, FieldError, Job, JobId, Secret,
     api::{
@@ -30,8 +32,9 @@ use serde_json::Value;
 /// What a call can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The server answered with an error body.
-    #[error("{code} ({status}): {message}")]
+    /// The server answered with an error body (every bad field named, when there are
+    /// several).
+    #[error("{code} ({status}): {}", api_message(message, fields))]
     Api {
         status: u16,
         code: ErrorCode,
@@ -49,6 +52,18 @@ pub enum ClientError {
     /// A download could not be written where it was asked to go.
     #[error("cannot write the download: {0}")]
     Write(#[source] std::io::Error),
+}
+
+/// The message, or with several bad fields each of them (`field: message; …`).
+fn api_message(message: &str, fields: &[FieldError]) -> String {
+    if fields.len() < 2 {
+        return message.to_owned();
+    }
+    fields
+        .iter()
+        .map(|f| format!("{}: {}", f.field, f.message))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl ClientError {
@@ -498,20 +513,6 @@ impl Client {
     /// `GET /v1/workers`: the tenant's workers heard from in the last day.
     pub async fn workers(&self) -> ClientResult<ferry_core::observe::WorkerList> {
         self.get("/v1/workers").await
-    }
-
-    /// `GET /v1/tenant/egress`: the tenant's egress rules and what its jobs are held to.
-    pub async fn tenant_egress(&self) -> ClientResult<ferry_core::identity::TenantEgress> {
-        self.get("/v1/tenant/egress").await
-    }
-
-    /// `PUT /v1/tenant/egress` (admins): where the tenant's jobs and webhooks may connect.
-    pub async fn set_tenant_egress(
-        &self,
-        policy: &ferry_core::egress::EgressPolicy,
-    ) -> ClientResult<ferry_core::identity::TenantEgress> {
-        let req = self.request(Method::PUT, "/v1/tenant/egress").json(policy);
-        Ok(self.send(req).await?.1)
     }
 
     /// `GET /v1/stats`: the tenant's jobs at a glance over the last hour.

@@ -145,6 +145,16 @@ impl EgressRule {
         }
     }
 
+    /// Whether the rule covers a host as a URL names it: a domain rule the name or its
+    /// subdomains, an address rule an address written as the host.
+    pub fn matches_host(&self, host: &str) -> bool {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        match bare.parse::<IpAddr>() {
+            Ok(ip) => self.covers(None, Some(ip)),
+            Err(_) => self.covers(Some(bare), None),
+        }
+    }
+
     /// An address rule naming exactly this address (how a metadata address is allowed).
     fn names(&self, ip: IpAddr) -> bool {
         matches!(self, EgressRule::Net(n) if n.prefix_len() == n.max_prefix_len() && n.addr() == canonical(ip))

@@ -22,8 +22,10 @@ pub mod role;
 pub mod schedule;
 pub mod secret;
 pub mod state;
+pub mod template;
 pub mod tenant;
 pub mod validate;
+pub mod vault;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ErrorCode, FieldError};
@@ -32,6 +34,6 @@ pub use job::{Job, JobError, JobItem, NewJob, Progress};
 pub use kind::{Kind, KindPattern};
 pub use retry::{Backoff, FailureOutcome};
 pub use role::Role;
-pub use secret::Secret;
+pub use secret::{BoundSecret, Secret};
 pub use state::JobState;
 pub use tenant::{DEFAULT_TENANT, TenantId};

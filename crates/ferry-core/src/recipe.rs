@@ -38,45 +38,7 @@ pub struct Recipe {
     pub inputs: BTreeMap<String, String>,
 }
 
-/// How a worker resolves `{{secret.NAME}}`: from its own environment.
-pub const SECRET_ENV_PREFIX: &str = "FERRY_SECRET_";
-
-/// Replaces `{{input.NAME}}` and `{{secret.NAME}}` in `text`. `secret` looks a secret up
-/// (the worker reads its environment); an unknown name is an error naming it.
-pub fn render(
-    text: &str,
-    inputs: &BTreeMap<String, String>,
-    secret: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            return Err("`{{` without a closing `}}`".to_owned());
-        };
-        let name = after[..end].trim();
-        let value = if let Some(key) = name.strip_prefix("input.") {
-            inputs
-                .get(key)
-                .cloned()
-                .ok_or_else(|| format!("no input `{key}` (the recipe's `inputs` has none)"))?
-        } else if let Some(key) = name.strip_prefix("secret.") {
-            secret(key).ok_or_else(|| {
-                format!("no secret `{key}` on this worker (set {SECRET_ENV_PREFIX}{key})")
-            })?
-        } else {
-            return Err(format!(
-                "`{{{{{name}}}}}`: only {{{{input.NAME}}}} and {{{{secret.NAME}}}} are known"
-            ));
-        };
-        out.push_str(&value);
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
+pub use crate::template::{SECRET_DOMAINS_ENV_PREFIX, SECRET_ENV_PREFIX, render};
 
 /// The JSON Schema of a recipe (served at `GET /v1/recipes/schema`). The server checks
 /// more than the schema can say (regexes compile, inputs exist, bounds), always with the
@@ -766,17 +728,6 @@ mod tests {
                 "payload.steps[3].screenshot.name",
                 "payload.steps[4].extract.fields.d.date"
             ]
-        );
-        let inputs = BTreeMap::from([("user".to_owned(), "demo".to_owned())]);
-        let secret = |name: &str| (name == "PW").then(|| "hunter2".to_owned());
-        assert_eq!(
-            render("{{input.user}}:{{secret.PW}}", &inputs, &secret).as_deref(),
-            Ok("demo:hunter2")
-        );
-        assert!(
-            render("{{secret.NOPE}}", &inputs, &secret)
-                .expect_err("unknown")
-                .contains("FERRY_SECRET_NOPE")
         );
     }
 

@@ -23,7 +23,7 @@ use ferry_core::{
 };
 
 pub use error::{Entity, StoreError, StoreResult};
-pub use params::{ApiKeyRow, AuditRow, TenantRow, UserRow, UserSessionRow};
+pub use params::{ApiKeyRow, AuditRow, SecretRow, TenantRow, UserRow, UserSessionRow};
 pub use params::{
     ClaimParams, CompleteParams, Completed, DeliveryOutcome, DueDelivery, EventFilter, FailParams,
     Inserted, JobHead, LeasedJob, ListParams, NewBatch, ProgressParams, Transition, WebhookRow,
@@ -60,6 +60,7 @@ macro_rules! dispatch {
 // The identity and observation methods (after `dispatch!`, which they use).
 mod identity;
 mod observe;
+mod vault;
 
 /// This process's leader election session (PostgreSQL): it holds the leader lock while
 /// this process leads.

@@ -126,6 +126,11 @@ pub const SQLITE: &[Migration] = &[
         name: "tenant_egress",
         sql: include_str!("../migrations/sqlite/0023_tenant_egress.sql"),
     },
+    Migration {
+        version: 24,
+        name: "secrets",
+        sql: include_str!("../migrations/sqlite/0024_secrets.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -244,5 +249,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 23,
         name: "tenant_egress",
         sql: include_str!("../migrations/postgres/0023_tenant_egress.sql"),
+    },
+    Migration {
+        version: 24,
+        name: "secrets",
+        sql: include_str!("../migrations/postgres/0024_secrets.sql"),
     },
 ];

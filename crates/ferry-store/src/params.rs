@@ -240,3 +240,15 @@ pub struct Completed {
     pub answers: Vec<crate::StoreResult<()>>,
     pub spawned: usize,
 }
+
+/// A vault secret as the store keeps it: sealed by the server, with the domains it may be
+/// sent to (`ferry_core::egress::EgressRule`s as text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretRow {
+    pub tenant_id: String,
+    pub name: String,
+    pub sealed: Vec<u8>,
+    pub domains: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}

@@ -547,3 +547,15 @@ pub(crate) fn job_head(row: &impl Columns) -> StoreResult<crate::JobHead> {
         started_at: row.opt_time("started_at")?,
     })
 }
+
+/// A vault secret (sealed).
+pub(crate) fn secret(row: &impl Columns) -> StoreResult<crate::SecretRow> {
+    Ok(crate::SecretRow {
+        tenant_id: row.text("tenant_id")?,
+        name: row.text("name")?,
+        sealed: row.bytes("sealed")?,
+        domains: row.opt_json("domains")?.unwrap_or_default(),
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
+    })
+}

@@ -73,6 +73,7 @@ mod keys;
 mod lease;
 mod maintenance;
 mod schedules;
+mod secrets;
 mod stats;
 mod users;
 mod webhooks;

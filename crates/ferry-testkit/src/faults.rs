@@ -1,6 +1,6 @@
 //! A reverse proxy that breaks chosen requests between a worker (or client) and a real
-//! server: it can refuse a request without passing it on, or pass it on and then answer
-//! an error as if the answer was lost on the way back. Tests point the worker at
+//! server: it can refuse a request without passing it on, pass it on and then answer an
+//! error as if the answer was lost on the way back, or return the answer late. Tests point the worker at
 //! [`FaultyProxy::url`] to check that nothing reported is lost and nothing is applied twice.
 
 use std::{
@@ -29,6 +29,9 @@ pub enum Fault {
     Refuse(u16),
     /// Passes it on, then answers this status instead of the server's answer.
     LoseAnswer(u16),
+    /// Passes it on and returns the answer this many milliseconds late (an answer on its
+    /// way back when the caller changes its mind).
+    DelayAnswer(u64),
 }
 
 /// One request, as a [`Rule`] sees it.
@@ -187,6 +190,9 @@ async fn forward(
     if let Fault::LoseAnswer(status) = fault {
         let _ = answer.bytes().await;
         return refused(status);
+    }
+    if let Fault::DelayAnswer(ms) = fault {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut out = Response::builder().status(status);

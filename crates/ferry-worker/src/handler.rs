@@ -198,6 +198,8 @@ pub struct JobContext {
     /// Where the job's connections may go: handlers that connect anywhere hold to it
     /// (`http.request` and `browser.run` do, through `ferry-egress`).
     pub egress: ferry_core::egress::EgressPolicy,
+    /// The secret values this attempt used, kept out of everything it reports.
+    pub(crate) redactor: crate::Redactor,
     pub(crate) reporter: Option<Reporter>,
     pub(crate) stop: Stop,
 }
@@ -215,6 +217,7 @@ impl JobContext {
             deadline: Utc::now() + chrono::Duration::hours(1),
             input: None,
             egress: ferry_core::egress::EgressPolicy::default(),
+            redactor: crate::Redactor::default(),
             reporter: None,
             stop: Stop::default(),
         }
@@ -225,6 +228,17 @@ impl JobContext {
     pub fn with_egress(mut self, egress: ferry_core::egress::EgressPolicy) -> Self {
         self.egress = egress;
         self
+    }
+
+    /// Keeps a secret's `value` out of everything this attempt reports from now on (items,
+    /// progress, result, error, text artifacts): call it for every secret a handler uses.
+    pub fn redact(&self, value: &str) {
+        self.redactor.add(value);
+    }
+
+    /// What [`JobContext::redact`] collected.
+    pub fn redactor(&self) -> &crate::Redactor {
+        &self.redactor
     }
 
     /// The payload as `T`; a mismatch is a non-retryable `INVALID_PAYLOAD`.
@@ -258,7 +272,7 @@ impl JobContext {
                 ProgressRequest {
                     current,
                     total,
-                    message,
+                    message: message.map(|m| self.redactor.text(&m)),
                     ..Default::default()
                 },
                 Vec::new(),
@@ -293,6 +307,39 @@ impl JobContext {
             .map_err(|e| call_failed("saving the session", &e))
     }
 
+    /// The tenant's vault secrets this job's payload names (`{{secret.NAME}}`), each bound
+    /// to the domains it may be sent to; their values are kept out of everything the
+    /// attempt reports. Empty when the payload names none (or the context is detached).
+    pub async fn vault_secrets(
+        &self,
+    ) -> Result<std::collections::HashMap<String, ferry_core::BoundSecret>, HandlerError> {
+        let Some(r) = &self.reporter else {
+            return Ok(Default::default());
+        };
+        if ferry_core::template::secret_names(&self.payload).is_empty() {
+            return Ok(Default::default());
+        }
+        let answer = r
+            .client
+            .worker_secrets(self.id, &r.lease)
+            .await
+            .map_err(|e| call_failed("reading the job's secrets", &e))?;
+        Ok(answer
+            .secrets
+            .into_iter()
+            .map(|s| {
+                self.redact(s.value.expose());
+                (
+                    s.name,
+                    ferry_core::BoundSecret {
+                        value: s.value,
+                        domains: s.domains,
+                    },
+                )
+            })
+            .collect())
+    }
+
     /// Uploads a file this attempt made (a screenshot, a page's HTML, a network log); the
     /// job's clients download it from `GET /v1/jobs/{id}/artifacts/{name}`.
     pub async fn upload_artifact(
@@ -304,6 +351,7 @@ impl JobContext {
         let Some(r) = &self.reporter else {
             return Ok(());
         };
+        let bytes = self.redactor.bytes(content_type, bytes);
         r.client
             .upload_artifact(self.id, &r.lease, name, content_type, bytes)
             .await
@@ -317,6 +365,7 @@ impl JobContext {
             return;
         }
         if let Some(r) = &self.reporter {
+            let items = items.into_iter().map(|i| self.redactor.value(i)).collect();
             r.send(ProgressRequest::default(), items, &self.stop).await;
         }
     }

@@ -42,6 +42,7 @@ pub(crate) async fn run_job(
         return;
     };
     let deadline = job.deadline;
+    let redactor = crate::Redactor::default();
     let ctx = JobContext {
         id,
         kind: job.kind.clone(),
@@ -52,6 +53,7 @@ pub(crate) async fn run_job(
         deadline,
         input: job.input.clone(),
         egress: job.egress.clone(),
+        redactor: redactor.clone(),
         reporter: Some(Reporter {
             client: client.clone(),
             id,
@@ -111,9 +113,13 @@ pub(crate) async fn run_job(
         }
         None => Err(stop.error().unwrap_or_else(|| StopReason::Shutdown.error())),
     };
+    // No secret the attempt used leaves in its result or error.
     match outcome {
-        Ok(result) => completer.complete(id, lease, result),
-        Err(error) => report_failure(&client, &job, &error).await,
+        Ok(result) => completer.complete(id, lease, redactor.value(result)),
+        Err(mut error) => {
+            error.message = redactor.text(&error.message);
+            report_failure(&client, &job, &error).await
+        }
     }
 }
 

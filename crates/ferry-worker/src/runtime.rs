@@ -177,6 +177,11 @@ impl Worker {
         let mut retry_at: Option<Instant> = None;
         let mut failures = 0u32;
         let mut draining_until: Option<Instant> = None;
+        // A claim in flight when shutdown came may already hold jobs on the server: its
+        // answer is awaited until then (a long-poll with nothing to hand out is dropped).
+        let mut claim_cutoff: Option<Instant> = None;
+        // The grace period is over: whatever still arrives is handed back at once.
+        let mut grace_over = false;
         let mut outcome = Ok(());
         let mut last_claim = Instant::now() - CLAIM_COOLDOWN;
         tracing::info!(worker_id = %self.config.worker_id, ?kinds, concurrency, "worker started");
@@ -214,7 +219,7 @@ impl Worker {
                     }
                 });
             }
-            if draining_until.is_some() && running.is_empty() {
+            if draining_until.is_some() && running.is_empty() && claiming.is_none() {
                 break;
             }
 
@@ -223,9 +228,14 @@ impl Worker {
                 _ = shutdown.cancelled(), if draining_until.is_none() => {
                     tracing::info!(running = running.len(), "shutting down: no new claims, draining running jobs");
                     draining_until = Some(Instant::now() + self.config.shutdown_grace);
+                    claim_cutoff = Some(Instant::now() + CLAIM_ANSWER_WAIT.min(self.config.shutdown_grace));
+                    continue;
+                }
+                _ = sleep_until_opt(claim_cutoff), if claiming.is_some() => {
                     if let Some(c) = claiming.take() {
                         c.cancel();
                     }
+                    claim_cutoff = None;
                     continue;
                 }
                 _ = sleep_until_opt(draining_until), if !running.is_empty() => {
@@ -233,6 +243,7 @@ impl Worker {
                     for stop in running.values() {
                         stop.stop(StopReason::Shutdown);
                     }
+                    grace_over = true;
                     draining_until = Some(Instant::now() + self.config.stop_grace * 2);
                     continue;
                 }
@@ -250,8 +261,9 @@ impl Worker {
                         failures = 0;
                         for job in jobs {
                             let stop = Stop::default();
-                            if draining_until.is_some() {
-                                // Claimed as we were stopping: hand it back at once.
+                            if grace_over {
+                                // Claimed after the grace period: hand it back at once.
+                                // (Claimed while draining, it runs within the grace.)
                                 stop.stop(StopReason::Shutdown);
                             }
                             running.insert(job.id, stop.clone());
@@ -295,6 +307,10 @@ impl Worker {
         outcome
     }
 }
+
+/// How long shutdown waits for the answer of a claim already sent (it may hold jobs the
+/// server has handed out; dropped, they would wait for their leases to run out).
+const CLAIM_ANSWER_WAIT: Duration = Duration::from_secs(1);
 
 /// 250 ms doubling to 10 s, with jitter.
 fn reconnect_delay(failures: u32) -> Duration {

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod identity;
+mod security;
 pub use identity::*;
+pub use security::*;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,6 +48,8 @@ pub enum Command {
     Status(ConnectArgs),
     /// The tenant's workers heard from in the last day: kinds, jobs in hand, last seen.
     Workers(ConnectArgs),
+    /// Save, list and remove the tenant's secrets (used by jobs as {{secret.NAME}}).
+    Secret(SecretArgs),
     /// Make and list tenants (on this server's database).
     Tenant(TenantArgs),
     /// Make, list and revoke a tenant's API keys (on this server's database).

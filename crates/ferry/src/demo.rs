@@ -77,9 +77,13 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     }
     // The demo site's password is a worker secret: jobs say `{{secret.DEMO_PASSWORD}}`,
     // and the value never passes through the server (a real worker reads FERRY_SECRET_*).
+    // It may be filled only into the demo site's pages.
     let secrets = [(
         "DEMO_PASSWORD".to_owned(),
-        ferry_demo_site::DEMO_PASSWORD.to_owned(),
+        ferry_core::BoundSecret::new(
+            ferry_demo_site::DEMO_PASSWORD,
+            vec![EgressRule::Net(site.addr.ip().into())],
+        ),
     )]
     .into();
     let worker = EmbeddedWorker::start(

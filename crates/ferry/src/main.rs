@@ -14,6 +14,7 @@ mod job;
 mod observe;
 mod serve;
 mod users;
+mod vault;
 mod worker;
 
 use std::process::ExitCode;
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
             Command::Kinds(args) => job::kinds(args, cli.config.as_deref()).await,
             Command::Status(args) => observe::status(args, cli.config.as_deref()).await,
             Command::Workers(args) => observe::workers(args, cli.config.as_deref()).await,
+            Command::Secret(args) => vault::secret(args, cli.config.as_deref()).await,
             Command::Tenant(args) => identity::tenant(args, cli.config.as_deref()).await,
             Command::Key(args) => identity::key(args, cli.config.as_deref()).await,
             Command::WorkerToken(args) => identity::worker_token(args, cli.config.as_deref()).await,
@@ -74,7 +76,19 @@ fn init_logging(cli: &Cli) {
         }
         _ => "warn,chromiumoxide=error,chromiumoxide::handler=off",
     };
-    let filter = EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let mut filter =
+        EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // chromiumoxide logs raw CDP traffic at debug level: filled values, cookies, pages.
+    // Whatever FERRY_LOG asks for, only its errors are logged.
+    for directive in [
+        "chromiumoxide=error",
+        "chromiumoxide::handler=off",
+        "chromiumoxide::conn=off",
+    ] {
+        if let Ok(d) = directive.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

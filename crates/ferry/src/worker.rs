@@ -53,10 +53,10 @@ pub fn handlers(browser: bool) -> Result<Registry> {
 }
 
 /// The built-in handlers; `browser.run` resolves `{{secret.NAME}}` from `secrets`, then from
-/// this process's `FERRY_SECRET_NAME`.
+/// this process's `FERRY_SECRET_NAME` (bound by `FERRY_SECRET_DOMAINS_NAME`).
 pub fn handlers_with_secrets(
     browser: bool,
-    secrets: std::collections::HashMap<String, String>,
+    secrets: std::collections::HashMap<String, ferry_core::BoundSecret>,
 ) -> Result<Registry> {
     let mut registry = builtin::registry()?;
     if browser {

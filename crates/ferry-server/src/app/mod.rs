@@ -23,6 +23,7 @@ mod stats;
 pub mod submit;
 mod tenants;
 mod users;
+mod vault;
 mod webhooks;
 mod workers;
 
@@ -41,6 +42,7 @@ pub use sessions::Sessions;
 pub use stats::STATS_WINDOW;
 pub use tenants::Tenants;
 pub use users::{SESSION_COOKIE, SESSION_TTL, Users, session_cookie_value};
+pub use vault::Vault;
 pub use webhooks::{MAX_WEBHOOK_KINDS, Webhooks};
 pub use workers::{FORGET_AFTER, LISTED_FOR, RECORD_SPACING, WorkerBook};
 

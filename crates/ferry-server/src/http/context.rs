@@ -72,7 +72,8 @@ lease_body!(
     CompleteRequest,
     FailRequest,
     SessionLoadRequest,
-    SessionSaveRequest
+    SessionSaveRequest,
+    ferry_core::vault::WorkerSecretsRequest
 );
 
 /// A worker call about one job, under the lease the body names: the job from the path

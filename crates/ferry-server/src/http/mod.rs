@@ -23,6 +23,7 @@ mod schedules;
 mod sessions;
 mod tenant;
 mod users;
+mod vault;
 mod webhooks;
 mod worker;
 
@@ -56,6 +57,7 @@ fn routes(max_artifact_bytes: usize) -> Routes {
     let r = kinds::routes(r);
     let r = batches::routes(r);
     let r = sessions::routes(r);
+    let r = vault::routes(r);
     let r = artifacts::routes(r, max_artifact_bytes);
     let r = recipes::routes(r);
     let r = events::routes(r);

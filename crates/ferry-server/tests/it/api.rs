@@ -13,6 +13,7 @@ use ferry_testkit::{API_TOKEN, TestServer, WORKER_TOKEN, job};
 use serde_json::json;
 
 mod hooks;
+mod vault;
 
 fn claim_req(kinds: &[&str], max_jobs: u32, wait_ms: u64) -> ClaimRequest {
     ClaimRequest {
@@ -1041,138 +1042,6 @@ async fn configured_key_limits_apply_and_freed_slots_wake_claims() {
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "woken, not timed out"
-    );
-}
-
-/// Sessions: a worker saves and loads only what its job's recipe names, under a live
-/// lease; the client API lists them without contents and deletes them; the database
-/// holds them sealed.
-#[tokio::test]
-async fn sessions_are_scoped_to_the_job_and_sealed() {
-    let server = TestServer::builder().spawn().await;
-    let saver = server
-        .api
-        .submit(&job(
-            "browser.run",
-            json!({"steps": [{"goto": {"url": "http://127.0.0.1/login"}}, {"save_session": "shop-1"}]}),
-        ))
-        .await
-        .expect("submit");
-    let claimed = server
-        .worker
-        .claim(&claim_req(&["browser.run"], 1, 0))
-        .await
-        .expect("claim")
-        .jobs;
-    assert_eq!(claimed[0].id, saver.id);
-    let lease = claimed[0].lease.clone();
-    let state = json!({"cookies": [{"name": "sid", "value": "secret-cookie-4711", "domain": "127.0.0.1", "path": "/"}], "origins": []});
-
-    // Not named by the recipe; not held; malformed.
-    let refused = server
-        .worker
-        .session_save(saver.id, &lease, "shop-2", state.clone())
-        .await
-        .expect_err("not named");
-    assert_eq!(api_code(refused), ErrorCode::SessionNotNamed);
-    let refused = server
-        .worker
-        .session_save(saver.id, "not-the-lease", "shop-1", state.clone())
-        .await
-        .expect_err("no lease");
-    assert_eq!(api_code(refused), ErrorCode::LeaseLost);
-    let refused = server
-        .worker
-        .session_load(saver.id, &lease)
-        .await
-        .expect_err("no use_session");
-    assert_eq!(api_code(refused), ErrorCode::SessionNotNamed);
-    let refused = server
-        .api
-        .session_save(saver.id, &lease, "shop-1", state.clone())
-        .await
-        .expect_err("the API token is not a worker token");
-    assert_eq!(api_code(refused), ErrorCode::Forbidden);
-
-    server
-        .worker
-        .session_save(saver.id, &lease, "shop-1", state.clone())
-        .await
-        .expect("save");
-    let sealed = server
-        .queue
-        .store()
-        .session_get(ferry_core::DEFAULT_TENANT, "shop-1")
-        .await
-        .expect("get")
-        .expect("stored");
-    assert!(
-        !sealed.windows(18).any(|w| w == b"secret-cookie-4711"),
-        "sealed at rest"
-    );
-    let listed = server.api.sessions().await.expect("list").sessions;
-    assert_eq!(listed.len(), 1);
-    assert_eq!(
-        (listed[0].name.as_str(), listed[0].saved_by_job),
-        ("shop-1", Some(saver.id))
-    );
-    let raw = server
-        .raw()
-        .json("GET", "/v1/sessions", API_TOKEN, "")
-        .await;
-    assert!(
-        !raw.body.to_string().contains("secret-cookie"),
-        "{:?}",
-        raw.body
-    );
-
-    // A later job that uses it gets it back in plain form, under its own lease.
-    let user = server
-        .api
-        .submit(&job(
-            "browser.run",
-            json!({"use_session": "shop-1", "steps": [{"goto": {"url": "http://127.0.0.1/reviews"}}]}),
-        ))
-        .await
-        .expect("submit");
-    let claimed = server
-        .worker
-        .claim(&claim_req(&["browser.run"], 1, 0))
-        .await
-        .expect("claim")
-        .jobs;
-    assert_eq!(claimed[0].id, user.id);
-    let loaded = server
-        .worker
-        .session_load(user.id, &claimed[0].lease)
-        .await
-        .expect("load");
-    assert_eq!(
-        (loaded.name.as_str(), loaded.state),
-        ("shop-1", Some(state))
-    );
-
-    server.api.delete_session("shop-1").await.expect("delete");
-    assert_eq!(
-        api_code(server.api.delete_session("shop-1").await.expect_err("gone")),
-        ErrorCode::NotFound
-    );
-    let loaded = server
-        .worker
-        .session_load(user.id, &claimed[0].lease)
-        .await
-        .expect("load");
-    assert_eq!(loaded.state, None, "nothing saved under the name now");
-
-    let schema = server
-        .raw()
-        .json("GET", "/v1/recipes/schema", API_TOKEN, "")
-        .await;
-    assert_eq!(schema.status, 200);
-    assert!(
-        schema.body["properties"]["steps"].is_object(),
-        "{:?}",
-        schema.body
     );
 }
 

@@ -50,23 +50,26 @@ pub const MAX_BODY: usize = 4 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct HttpRequestHandler {
     clients: std::sync::Arc<ferry_egress::Clients>,
+    /// For requests carrying a secret: a redirect is not followed (it would take the
+    /// secret's headers to another host).
+    direct: std::sync::Arc<ferry_egress::Clients>,
 }
 
 impl HttpRequestHandler {
     pub fn new() -> Result<Self, reqwest::Error> {
         ferry_client::install_crypto_provider();
-        let clients = ferry_egress::Clients::new(
-            || {
-                reqwest::Client::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .user_agent(concat!("ferry-worker/", env!("CARGO_PKG_VERSION")))
-            },
-            true,
-        );
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .user_agent(concat!("ferry-worker/", env!("CARGO_PKG_VERSION")))
+        };
+        let clients = ferry_egress::Clients::new(builder, true);
+        let direct = ferry_egress::Clients::new(builder, false);
         // A client that cannot be built shows here, not at the first job.
         clients.get(&ferry_core::egress::EgressPolicy::default())?;
         Ok(Self {
             clients: std::sync::Arc::new(clients),
+            direct: std::sync::Arc::new(direct),
         })
     }
 }
@@ -110,7 +113,18 @@ impl Handler for HttpRequestHandler {
             ));
         }
         ferry_egress::check_url(&ctx.egress, &url).map_err(egress_denied)?;
-        let client = self.clients.get(&ctx.egress).map_err(|e| {
+        let carries_secrets = !ferry_core::template::secret_names(&ctx.payload).is_empty();
+        let req = if carries_secrets {
+            with_secrets(&ctx, req, url.host_str().unwrap_or_default()).await?
+        } else {
+            req
+        };
+        let clients = if carries_secrets {
+            &self.direct
+        } else {
+            &self.clients
+        };
+        let client = clients.get(&ctx.egress).map_err(|e| {
             HandlerError::retryable(job_codes::HANDLER_ERROR, format!("no HTTP client: {e}"))
         })?;
         let mut builder = client
@@ -176,6 +190,72 @@ impl Handler for HttpRequestHandler {
         }
         Ok(result)
     }
+}
+
+/// `req` with `{{secret.NAME}}` in its headers and body replaced: from the tenant's vault,
+/// then the worker's own (`FERRY_SECRET_NAME`), each only if bound to `host`
+/// (`SECRET_REFUSED` otherwise); their values are kept out of what the job reports.
+async fn with_secrets(
+    ctx: &JobContext,
+    mut req: HttpRequest,
+    host: &str,
+) -> Result<HttpRequest, HandlerError> {
+    let vault = ctx.vault_secrets().await?;
+    let refused = std::cell::RefCell::new(None);
+    let lookup = |name: &str| {
+        let secret = vault
+            .get(name)
+            .cloned()
+            .or_else(|| crate::env_secret(name))?;
+        ctx.redact(secret.value.expose());
+        match secret.refusal(name, host) {
+            Some(why) => {
+                refused.borrow_mut().get_or_insert(why);
+                Some(String::new())
+            }
+            None => Some(secret.value.expose().to_owned()),
+        }
+    };
+    let render = |text: &str| {
+        ferry_core::template::render_secrets(text, &lookup)
+            .map(|(out, _)| out)
+            .map_err(|e| HandlerError::fatal(job_codes::INVALID_PAYLOAD, e))
+    };
+    for value in req.headers.values_mut() {
+        *value = render(value)?;
+    }
+    if let Some(body) = &req.body {
+        req.body = Some(render(body)?);
+    }
+    if let Some(json) = req.json.take() {
+        req.json = Some(map_strings(json, &render)?);
+    }
+    match refused.into_inner() {
+        Some(why) => Err(HandlerError::fatal("SECRET_REFUSED", why)),
+        None => Ok(req),
+    }
+}
+
+/// `value` with `f` applied to every string in it.
+fn map_strings(
+    value: Value,
+    f: &dyn Fn(&str) -> Result<String, HandlerError>,
+) -> Result<Value, HandlerError> {
+    Ok(match value {
+        Value::String(s) => Value::String(f(&s)?),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| map_strings(v, f))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| Ok((k, map_strings(v, f)?)))
+                .collect::<Result<_, HandlerError>>()?,
+        ),
+        other => other,
+    })
 }
 
 /// The body, up to `cap` bytes (`true`: there was more, left unread).

@@ -292,6 +292,44 @@ async fn shutdown_lets_running_jobs_finish_within_the_grace_period() {
     );
 }
 
+/// A claim the server answered just as shutdown came (its answer still on the way): the
+/// job it hands out is run within the grace period, not left running on the server until
+/// its lease runs out.
+#[tokio::test]
+async fn a_claim_answered_as_shutdown_comes_still_runs_its_job() {
+    use ferry_testkit::faults::{Fault, FaultyProxy};
+    let server = TestServer::builder().with_services().spawn().await;
+    let proxy = FaultyProxy::spawn(&server.url, |seen| {
+        if seen.is_post_to("/v1/worker/claim") && seen.body_has("late") {
+            Fault::DelayAnswer(400)
+        } else {
+            Fault::Pass
+        }
+    })
+    .await
+    .expect("proxy");
+    let worker = start_worker(
+        &proxy.url,
+        builtin::registry().expect("built-in handlers"),
+        |c| {
+            c.worker_id = "late".into();
+            c.lease_ms = Some(60_000);
+            c.shutdown_grace = Duration::from_secs(20);
+        },
+    );
+    server.claims_waiting(1).await;
+    let submitted = submit(&server, noop(json!({"sleep_ms": 100}))).await;
+    while server.api.job(submitted.id).await.expect("get").status != JobState::Running {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The server handed the job out; its answer is 400 ms away.
+    worker.shutdown().await.expect("clean stop");
+    assert_eq!(
+        server.api.job(submitted.id).await.expect("get").status,
+        JobState::Completed
+    );
+}
+
 #[tokio::test]
 async fn shutdown_hands_back_jobs_that_outlive_the_grace_period() {
     let server = TestServer::builder().with_services().spawn().await;

@@ -147,6 +147,17 @@ const TABLE: &[(&str, &str, Access, u16, u16)] = &[
     ("GET", "/v1/audit", Access::Admin, 200, 200),
     ("GET", "/v1/tenant", Access::Read, 200, 200),
     ("GET", "/v1/tenant/egress", Access::Read, 200, 200),
+    ("GET", "/v1/secrets", Access::Read, 200, 200),
+    // Before the PUT: the other tenant's PUT makes a secret of that name in its own tenant.
+    ("DELETE", "/v1/secrets/{name}", Access::Write, 204, 404),
+    ("PUT", "/v1/secrets/{name}", Access::Write, 200, 200),
+    (
+        "POST",
+        "/v1/worker/jobs/{id}/secrets",
+        Access::Worker,
+        200,
+        409,
+    ),
     ("PUT", "/v1/tenant/egress", Access::Admin, 200, 200),
     ("GET", "/v1/workers", Access::Read, 200, 200),
     ("GET", "/v1/stats", Access::Read, 200, 200),
@@ -227,6 +238,7 @@ struct Fixture {
     artifact: String,
     key_prefix: String,
     user: String,
+    secret: String,
 }
 
 impl Fixture {
@@ -244,6 +256,7 @@ impl Fixture {
             self.lease.clone(),
             self.key_prefix.clone(),
             self.user.clone(),
+            self.secret.clone(),
         ]
     }
 }
@@ -285,6 +298,16 @@ async fn fixture(server: &TestServer, callers: &Callers) -> Fixture {
         let editor = &callers.editor;
         async move { editor.submit(&job(&kind, json!({}))).await.expect("submit") }
     };
+    let secret = format!("MATRIX_{n}");
+    let made = raw
+        .json(
+            "PUT",
+            &format!("/v1/secrets/{secret}"),
+            editor_key,
+            r#"{"value": "matrix-secret-value", "domains": ["shop.example"]}"#,
+        )
+        .await;
+    assert_eq!(made.status, 200, "{:?}", made.body);
     let job_id = submit("m.a".into()).await.id;
     let cancelled = submit("m.a".into()).await.id;
     callers.editor.cancel(cancelled).await.expect("cancel");
@@ -417,6 +440,7 @@ async fn fixture(server: &TestServer, callers: &Callers) -> Fixture {
         artifact,
         key_prefix,
         user,
+        secret,
     }
 }
 
@@ -443,6 +467,8 @@ fn request(method: &str, template: &str, f: &Fixture) -> (String, String) {
         &f.dataset
     } else if template.starts_with("/v1/users/") {
         &f.user
+    } else if template.starts_with("/v1/secrets/") {
+        &f.secret
     } else {
         &f.artifact
     };
@@ -463,6 +489,7 @@ fn request(method: &str, template: &str, f: &Fixture) -> (String, String) {
             "cron": "0 0 * * *", "job": {"kind": "m.new"}}),
         ("POST", "/v1/keys") => json!({"role": "viewer"}),
         ("PUT", "/v1/tenant/egress") => json!({"deny": ["evil.example"]}),
+        ("PUT", "/v1/secrets/{name}") => json!({"value": "another", "domains": ["a.example"]}),
         ("POST", "/v1/auth/login") => json!({"name": f.user, "password": PASSWORD}),
         ("POST", "/v1/users") => json!({"name": format!("new{}@x.test", serial()),
             "password": PASSWORD, "role": "viewer"}),
