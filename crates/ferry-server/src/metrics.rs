@@ -209,7 +209,8 @@ impl Queue {
         metrics.jobs.reset();
         metrics.oldest_pending.reset();
         for tenant in self.store().tenant_list().await? {
-            let stats = self.store().job_stats(&tenant.id, now).await?;
+            // Unfinished jobs only: finished ones are counted by the transitions counter.
+            let stats = self.store().job_stats(&tenant.id, None).await?;
             for k in &stats.kinds {
                 metrics
                     .jobs

@@ -462,11 +462,12 @@ impl Store {
         dispatch!(self, s => s.job_retry(tenant_id, id, now, audit).await)
     }
 
-    /// The tenant's jobs at a glance, finished ones counted since `since`.
+    /// The tenant's jobs at a glance, finished ones counted since `since` (`None`: not
+    /// counted, e.g. for the metrics' gauges, which need only the unfinished ones).
     pub async fn job_stats(
         &self,
         tenant_id: &str,
-        since: DateTime<Utc>,
+        since: Option<DateTime<Utc>>,
     ) -> StoreResult<ferry_core::api::JobStats> {
         dispatch!(self, s => s.job_stats(tenant_id, since).await)
     }

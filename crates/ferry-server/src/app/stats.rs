@@ -15,7 +15,7 @@ impl Queue {
     /// The principal's tenant's jobs at a glance, and its paused kind patterns.
     pub async fn stats(&self, who: &Principal) -> AppResult<(JobStats, Vec<String>)> {
         let since = self.now() - STATS_WINDOW;
-        let stats = self.store().job_stats(&who.tenant, since).await?;
+        let stats = self.store().job_stats(&who.tenant, Some(since)).await?;
         let paused = self.store().kind_paused(&who.tenant).await?;
         Ok((stats, paused))
     }

@@ -31,7 +31,7 @@ pub(super) async fn stats_count_jobs_by_kind_and_finished_per_bucket(store: Stor
     .expect("fail");
 
     let stats = store
-        .job_stats(T, t0() - ms(3_600_000))
+        .job_stats(T, Some(t0() - ms(3_600_000)))
         .await
         .expect("stats");
     let kinds: Vec<(&str, &str, u64)> = stats
@@ -55,10 +55,17 @@ pub(super) async fn stats_count_jobs_by_kind_and_finished_per_bucket(store: Stor
     assert_eq!(stats.oldest_pending_at, Some(t0()));
 
     // Finished before the window, or another tenant's: not counted.
-    let later = store.job_stats(T, t0() + ms(1_000)).await.expect("stats");
+    let later = store
+        .job_stats(T, Some(t0() + ms(1_000)))
+        .await
+        .expect("stats");
     assert!(later.finished.is_empty());
+    // Without a window (the metrics' gauges): the same unfinished counts, no buckets.
+    let gauges = store.job_stats(T, None).await.expect("stats");
+    assert_eq!(gauges.kinds, stats.kinds);
+    assert!(gauges.finished.is_empty());
     let other = store
-        .job_stats("other", t0() - ms(3_600_000))
+        .job_stats("other", Some(t0() - ms(3_600_000)))
         .await
         .expect("stats");
     assert!(other.kinds.is_empty() && other.finished.is_empty());
