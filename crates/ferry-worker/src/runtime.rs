@@ -14,6 +14,7 @@ use ferry_core::{
 };
 use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{
     Registry,
@@ -272,11 +273,23 @@ impl Worker {
                             let completer = completer.clone();
                             let events = events.clone();
                             let stop_grace = self.config.stop_grace;
-                            tokio::spawn(async move {
-                                let id = job.id;
-                                run_job(client, handler, job, stop, completer, stop_grace).await;
-                                let _ = events.send(Event::Finished(id));
-                            });
+                            // Every line logged while the job runs (the handler's, the
+                            // browser's) names it.
+                            let span = tracing::info_span!(
+                                "job",
+                                job_id = %job.id,
+                                kind = %job.kind,
+                                attempt = job.attempt
+                            );
+                            tokio::spawn(
+                                async move {
+                                    let id = job.id;
+                                    run_job(client, handler, job, stop, completer, stop_grace)
+                                        .await;
+                                    let _ = events.send(Event::Finished(id));
+                                }
+                                .instrument(span),
+                            );
                         }
                     }
                     Event::Claimed(Err(e)) => {

@@ -72,7 +72,7 @@ fn init_logging(cli: &Cli) {
         // chromiumoxide warns about every CDP event newer than its protocol tables; those
         // are expected with a current Chromium and skipped.
         Command::Serve(_) | Command::Worker(_) => {
-            "info,tower_http=warn,sqlx=warn,chromiumoxide=error,chromiumoxide::handler=off"
+            "info,ferry::access=warn,tower_http=warn,sqlx=warn,chromiumoxide=error,chromiumoxide::handler=off"
         }
         _ => "warn,chromiumoxide=error,chromiumoxide::handler=off",
     };

@@ -169,6 +169,21 @@ pub async fn gate(
         )))
         .into_response();
     }
+    let caller = Caller {
+        actor: principal.actor.clone(),
+        tenant: principal.tenant.to_string(),
+    };
     req.extensions_mut().insert(principal);
-    next.run(req).await
+    let mut response = next.run(req).await;
+    // For the access log (`metrics::count_requests`): who asked, never a secret.
+    response.extensions_mut().insert(caller);
+    response
+}
+
+/// Who a request came from, as the access log names them: the principal's actor
+/// (`key:<prefix>`, `user:<name>`, `token:api` …) and tenant.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub actor: String,
+    pub tenant: String,
 }

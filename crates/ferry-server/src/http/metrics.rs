@@ -46,7 +46,8 @@ pub async fn scrape(State(queue): State<AppState>, request: Request) -> Response
 }
 
 /// Middleware: counts the request and times its answer, by method, route template (never
-/// the path itself: ids would make every job its own series) and status.
+/// the path itself: ids would make every job its own series) and status; and writes the
+/// access log line (target `ferry::access`, with the caller the auth gate found).
 pub async fn count_requests(
     State(queue): State<AppState>,
     request: Request,
@@ -59,11 +60,22 @@ pub async fn count_requests(
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(request).await;
-    queue.metrics().http_request(
-        method.as_str(),
-        &route,
-        response.status().as_u16(),
-        started.elapsed(),
+    let took = started.elapsed();
+    let status = response.status().as_u16();
+    queue
+        .metrics()
+        .http_request(method.as_str(), &route, status, took);
+    // The access log: one line per request, off unless asked for (`ferry::access=info`).
+    let caller = response.extensions().get::<super::auth::Caller>();
+    tracing::info!(
+        target: "ferry::access",
+        method = %method,
+        route = %route,
+        status,
+        ms = took.as_secs_f64() * 1000.0,
+        actor = caller.map_or("-", |c| c.actor.as_str()),
+        tenant = caller.map_or("-", |c| c.tenant.as_str()),
+        "request"
     );
     response
 }

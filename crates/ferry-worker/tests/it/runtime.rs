@@ -250,7 +250,12 @@ async fn panics_fail_the_job_not_the_worker_and_unknown_kinds_are_not_claimed() 
     let server = TestServer::builder().with_services().spawn().await;
     let mut registry = builtin::registry().expect("built-in handlers");
     registry.register("bad.panics", Panics).expect("register");
-    let worker = start_worker(&server.url, registry, |c| c.kinds = Some(vec!["*".into()]));
+    let worker = start_worker(&server.url, registry, |c| {
+        c.kinds = Some(vec!["*".into()]);
+        // The panic hook may print a symbolised backtrace (RUST_BACKTRACE=1), which takes
+        // seconds on a loaded machine: a short lease would expire before the report.
+        c.lease_ms = Some(30_000);
+    });
     let mut spec = job("bad.panics", json!({}));
     spec.max_attempts = Some(1);
     let panicked = submit(&server, spec).await;
