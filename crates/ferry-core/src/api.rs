@@ -186,6 +186,9 @@ pub struct ClaimedJob {
     /// the worker enforces it wherever it connects for the job.
     #[serde(default)]
     pub egress: crate::egress::EgressPolicy,
+    /// The job's tenant (the worker's logs name it).
+    #[serde(default)]
+    pub tenant: String,
 }
 
 /// Answer of `POST /v1/worker/claim`.

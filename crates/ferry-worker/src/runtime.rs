@@ -279,7 +279,8 @@ impl Worker {
                                 "job",
                                 job_id = %job.id,
                                 kind = %job.kind,
-                                attempt = job.attempt
+                                attempt = job.attempt,
+                                tenant = %job.tenant
                             );
                             tokio::spawn(
                                 async move {

@@ -50,6 +50,8 @@ pub enum Command {
     Workers(ConnectArgs),
     /// Save, list and remove the tenant's secrets (used by jobs as {{secret.NAME}}).
     Secret(SecretArgs),
+    /// Show or set where the tenant's jobs and webhooks may connect.
+    Egress(EgressArgs),
     /// Make and list tenants (on this server's database).
     Tenant(TenantArgs),
     /// Make, list and revoke a tenant's API keys (on this server's database).

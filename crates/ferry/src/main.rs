@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod dataset;
 mod demo;
+mod egress;
 mod exit;
 mod identity;
 mod job;
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
             Command::Status(args) => observe::status(args, cli.config.as_deref()).await,
             Command::Workers(args) => observe::workers(args, cli.config.as_deref()).await,
             Command::Secret(args) => vault::secret(args, cli.config.as_deref()).await,
+            Command::Egress(args) => egress::egress(args, cli.config.as_deref()).await,
             Command::Tenant(args) => identity::tenant(args, cli.config.as_deref()).await,
             Command::Key(args) => identity::key(args, cli.config.as_deref()).await,
             Command::WorkerToken(args) => identity::worker_token(args, cli.config.as_deref()).await,

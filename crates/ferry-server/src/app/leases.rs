@@ -32,6 +32,7 @@ impl Queue {
             let egress = self.egress_of(&who.tenant).await?;
             for job in &mut jobs {
                 job.egress = egress.clone();
+                job.tenant = who.tenant.to_string();
             }
         }
         Ok(jobs)

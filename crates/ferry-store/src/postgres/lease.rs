@@ -135,8 +135,9 @@ impl PostgresStore {
                     lease_expires_at: from_ms(row.try_get("lease_expires_at")?)?,
                     deadline: from_ms(row.try_get("deadline_at")?)?,
                     input: row.try_get("input")?,
-                    // The server adds the tenant's policy.
+                    // The server adds the tenant's policy and name.
                     egress: Default::default(),
+                    tenant: String::new(),
                 },
             ));
         }

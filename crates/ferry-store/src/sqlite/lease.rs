@@ -122,8 +122,9 @@ impl SqliteStore {
                     lease_expires_at: from_ms(row.try_get("lease_expires_at")?)?,
                     deadline: from_ms(row.try_get("deadline_at")?)?,
                     input: opt_json(row.try_get("input")?)?,
-                    // The server adds the tenant's policy.
+                    // The server adds the tenant's policy and name.
                     egress: Default::default(),
+                    tenant: String::new(),
                 },
             ));
         }

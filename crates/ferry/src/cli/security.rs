@@ -1,4 +1,5 @@
-//! `ferry secret`'s arguments: the tenant's vault, through the server's API.
+//! `ferry secret`'s and `ferry egress`'s arguments: the tenant's vault and egress rules,
+//! through the server's API.
 
 use clap::{Args, Subcommand};
 
@@ -30,4 +31,32 @@ pub enum SecretCommand {
     List,
     /// Remove a secret.
     Rm { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct EgressArgs {
+    #[command(flatten)]
+    pub connect: Connect,
+    #[command(subcommand)]
+    pub command: EgressCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EgressCommand {
+    /// The tenant's egress rules and what its jobs are held to (with the operator's).
+    Show,
+    /// Replace the tenant's egress rules (its admins): where its jobs and webhooks may
+    /// connect besides public addresses.
+    Set {
+        /// A domain (with its subdomains), address or CIDR block reachable even when
+        /// internal (repeatable).
+        #[arg(long)]
+        allow: Vec<String>,
+        /// A domain, address or CIDR block never reached (repeatable).
+        #[arg(long)]
+        deny: Vec<String>,
+        /// Only what --allow names is reachable (no other public address).
+        #[arg(long)]
+        only_allowed: bool,
+    },
 }

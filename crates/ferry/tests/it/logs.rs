@@ -1,7 +1,7 @@
 //! What the logs say, from the real binary with `--log-json`: `ferry serve` writes one
 //! access line per request when `ferry::access` is on (route template, status, duration,
 //! the caller — never a secret), and every line a `ferry worker` logs while a job runs
-//! names the job (its id, kind and attempt).
+//! names the job (its id, kind, attempt and tenant).
 
 use std::{process::Stdio, time::Duration};
 
@@ -101,6 +101,7 @@ async fn every_line_a_worker_logs_about_a_job_names_it() {
         assert_eq!(line["span"]["job_id"], job.id.to_string(), "{line}");
         assert_eq!(line["span"]["kind"], "ferry.noop", "{line}");
         assert_eq!(line["span"]["attempt"], 1, "{line}");
+        assert_eq!(line["span"]["tenant"], "default", "{line}");
     }
     worker.kill().await.expect("stop the worker");
 }

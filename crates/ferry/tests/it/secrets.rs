@@ -212,3 +212,55 @@ async fn the_secret_commands_save_list_and_remove_without_showing_a_value() {
         .expect("ferry secret rm");
     assert_eq!(again.status.code(), Some(5));
 }
+
+/// `ferry egress`: shows the tenant's rules and what is in effect, sets them (an internal
+/// address allowed by name), and a bad rule is one line and exit 1.
+#[tokio::test]
+async fn the_egress_commands_show_and_set_the_tenants_rules() {
+    let server = TestServer::spawn().await;
+    let cli = |args: &[&str]| {
+        let mut cmd = ferry(args);
+        cmd.env("FERRY_API_TOKEN", API_TOKEN)
+            .env("FERRY_SERVER_URL", &server.url);
+        cmd
+    };
+    let set = cli(&[
+        "egress",
+        "set",
+        "--allow",
+        "10.0.5.0/24",
+        "--allow",
+        "erp.corp.example",
+        "--deny",
+        "ads.example",
+        "--json",
+    ])
+    .output()
+    .await
+    .expect("ferry egress set");
+    let said = String::from_utf8_lossy(&set.stdout).into_owned();
+    assert_eq!(set.status.code(), Some(0), "{said}");
+    let answer: Value = serde_json::from_str(&said).expect("JSON");
+    assert_eq!(
+        answer["tenant"]["allow"],
+        json!(["10.0.5.0/24", "erp.corp.example"])
+    );
+    assert_eq!(answer["tenant"]["deny"], json!(["ads.example"]));
+    let shown = cli(&["egress", "show"])
+        .output()
+        .await
+        .expect("ferry egress show");
+    let text = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(
+        text.contains("erp.corp.example") && text.contains("in effect"),
+        "{text}"
+    );
+    let bad = cli(&["egress", "set", "--allow", "not a rule"])
+        .output()
+        .await
+        .expect("ferry egress set");
+    let err = String::from_utf8_lossy(&bad.stderr).into_owned();
+    assert_eq!(bad.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("not a rule"), "{err}");
+}
