@@ -189,6 +189,10 @@ pub struct ClaimedJob {
     /// The job's tenant (the worker's logs name it).
     #[serde(default)]
     pub tenant: String,
+    /// When the job became due (its `run_at`): the claim's time less this is how long it
+    /// waited in the queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<DateTime<Utc>>,
 }
 
 /// Answer of `POST /v1/worker/claim`.

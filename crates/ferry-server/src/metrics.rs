@@ -33,6 +33,7 @@ pub struct Metrics {
     registry: Registry,
     transitions: IntCounterVec,
     job_duration: HistogramVec,
+    queue_wait: HistogramVec,
     claims: IntCounterVec,
     rescued: IntCounterVec,
     webhook_deliveries: IntCounterVec,
@@ -83,6 +84,13 @@ impl Metrics {
             "How long attempts ran, from claim to their worker's report, by the state the \
              job went to.",
             &["tenant", "kind", "state"],
+            JOB_BUCKETS,
+        )?;
+        let queue_wait = histogram(
+            "ferry_job_queue_wait_seconds",
+            "How long jobs waited to be claimed once due (from their run_at to the claim), \
+             by tenant and kind.",
+            &["tenant", "kind"],
             JOB_BUCKETS,
         )?;
         let claims = counter("ferry_claims_total", "Jobs handed to workers.", &["tenant"])?;
@@ -137,6 +145,7 @@ impl Metrics {
             registry,
             transitions,
             job_duration,
+            queue_wait,
             claims,
             rescued,
             webhook_deliveries,
@@ -169,8 +178,20 @@ impl Metrics {
         }
     }
 
-    pub fn claimed(&self, tenant: &str, jobs: usize) {
-        self.claims.with_label_values(&[tenant]).inc_by(jobs as u64);
+    /// Jobs handed out at `now`, each having waited since it was due.
+    pub fn claimed(&self, tenant: &str, jobs: &[ferry_core::api::ClaimedJob], now: DateTime<Utc>) {
+        self.claims
+            .with_label_values(&[tenant])
+            .inc_by(jobs.len() as u64);
+        for job in jobs {
+            let waited = job
+                .due_at
+                .and_then(|due| (now - due).to_std().ok())
+                .unwrap_or_default();
+            self.queue_wait
+                .with_label_values(&[tenant, &job.kind])
+                .observe(waited.as_secs_f64());
+        }
     }
 
     /// Attempts the server ended (`lease` expired or `deadline` passed).

@@ -27,7 +27,7 @@ impl Queue {
     pub async fn claim_for(&self, who: &Principal, claim: &Claim) -> AppResult<Vec<ClaimedJob>> {
         who.check_patterns(&claim.kinds)?;
         let mut jobs = self.claim(&who.tenant, claim).await?;
-        self.metrics().claimed(&who.tenant, jobs.len());
+        self.metrics().claimed(&who.tenant, &jobs, self.now());
         if !jobs.is_empty() {
             let egress = self.egress_of(&who.tenant).await?;
             for job in &mut jobs {

@@ -138,6 +138,7 @@ impl PostgresStore {
                     // The server adds the tenant's policy and name.
                     egress: Default::default(),
                     tenant: String::new(),
+                    due_at: Some(from_ms(row.try_get("run_at")?)?),
                 },
             ));
         }

@@ -125,6 +125,7 @@ impl SqliteStore {
                     // The server adds the tenant's policy and name.
                     egress: Default::default(),
                     tenant: String::new(),
+                    due_at: Some(from_ms(row.try_get("run_at")?)?),
                 },
             ));
         }

@@ -250,6 +250,15 @@ async fn prometheus_scrapes_jobs_in_every_state_and_what_happened_to_them() {
         Some(4.0)
     );
     assert_eq!(
+        sample(
+            &text,
+            "ferry_job_queue_wait_seconds_count",
+            &[("tenant", "default"), ("kind", "m.run")]
+        ),
+        Some(4.0),
+        "one wait per job claimed: {text}"
+    );
+    assert_eq!(
         sample(&text, "ferry_workers_connected", &[("tenant", "default")]),
         Some(1.0)
     );
