@@ -397,7 +397,7 @@ impl Run<'_> {
         // What can be told before navigating (an address in the URL, a denied name); the
         // proxy decides every request, redirects and what names resolve to included.
         if let Ok(parsed) = url::Url::parse(url) {
-            ferry_egress::check_url(&self.host.egress(), &parsed).map_err(denied)?;
+            ferry_egress::check_url(self.egress.policy(), &parsed).map_err(denied)?;
         }
         let denials_before = self.egress.denial_count();
         // The proxy's refusal made this navigation fail (or answer its 403).

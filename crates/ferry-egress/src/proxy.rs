@@ -96,6 +96,11 @@ impl EgressProxy {
         self.addr
     }
 
+    /// The policy it holds to.
+    pub fn policy(&self) -> &EgressPolicy {
+        &self.shared.policy
+    }
+
     /// The refusals so far, oldest first (at most the last 100).
     pub fn denials(&self) -> Vec<EgressDenied> {
         self.shared.lock().clone()

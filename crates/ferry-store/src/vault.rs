@@ -4,8 +4,8 @@
 use crate::{AuditRow, SecretRow, Store, StoreResult};
 
 impl Store {
-    /// Saves (or replaces, keeping when it was made) a secret; true when it is new.
-    pub async fn secret_put(&self, row: &SecretRow, audit: &AuditRow) -> StoreResult<bool> {
+    /// Saves (or replaces) a secret; `created_at` is the caller's to keep.
+    pub async fn secret_put(&self, row: &SecretRow, audit: &AuditRow) -> StoreResult<()> {
         dispatch!(self, s => s.secret_put(row, audit).await)
     }
 

@@ -446,3 +446,17 @@ async fn browser(args: BenchBrowserArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `line` with the p50, p95 and slowest of `took` (milliseconds, to a tenth) added as
+/// `p50_ms`, `p95_ms`, `max_ms`.
+fn with_percentiles(mut line: serde_json::Value, mut took: Vec<f64>) -> serde_json::Value {
+    took.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let i = ((took.len().saturating_sub(1)) as f64 * q).round() as usize;
+        (took.get(i).copied().unwrap_or_default() * 10.0).round() / 10.0
+    };
+    line["p50_ms"] = json!(at(0.5));
+    line["p95_ms"] = json!(at(0.95));
+    line["max_ms"] = json!(at(1.0));
+    line
+}

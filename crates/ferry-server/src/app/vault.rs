@@ -46,13 +46,13 @@ fn rules(domains: &[String]) -> Vec<EgressRule> {
 }
 
 impl Vault<'_> {
-    /// Saves a secret (replacing one of the same name); true when it is new.
+    /// Saves a secret (replacing one of the same name, keeping when it was made).
     pub async fn put(
         &self,
         who: &Principal,
         name: &str,
         spec: SecretSpec,
-    ) -> AppResult<(SecretInfo, bool)> {
+    ) -> AppResult<SecretInfo> {
         // Every bad field named in one answer.
         let mut errors = Vec::new();
         if !vault::valid_name(name) {
@@ -111,8 +111,8 @@ impl Vault<'_> {
         let audit = who
             .audit(now, "secret.put", format!("secret:{name}"))
             .with_detail(serde_json::json!({"domains": domains}));
-        let created = store.secret_put(&row, &audit).await?;
-        Ok((info(row), created))
+        store.secret_put(&row, &audit).await?;
+        Ok(info(row))
     }
 
     pub async fn list(&self, who: &Principal) -> AppResult<Vec<SecretInfo>> {

@@ -36,8 +36,7 @@ async fn put(
     Path(name): Path<String>,
     Json(spec): Json<SecretSpec>,
 ) -> Result<Json<SecretInfo>, ApiError> {
-    let (info, _) = queue.vault().put(&principal, &name, spec).await?;
-    Ok(Json(info))
+    Ok(Json(queue.vault().put(&principal, &name, spec).await?))
 }
 
 async fn remove(

@@ -5,12 +5,8 @@ use crate::{AuditRow, SecretRow, StoreResult};
 use super::{PostgresStore, ms};
 
 impl PostgresStore {
-    /// Saves (or replaces, keeping when it was made) a secret; true when it is new.
-    pub async fn secret_put(&self, row: &SecretRow, audit: &AuditRow) -> StoreResult<bool> {
-        let existed = !self
-            .secrets_named(&row.tenant_id, std::slice::from_ref(&row.name))
-            .await?
-            .is_empty();
+    /// Saves (or replaces) a secret; `created_at` is the caller's to keep.
+    pub async fn secret_put(&self, row: &SecretRow, audit: &AuditRow) -> StoreResult<()> {
         let change = sqlx::query(
             "INSERT INTO ferry.secrets (tenant_id, name, sealed, domains, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, name) DO UPDATE SET \
@@ -23,7 +19,7 @@ impl PostgresStore {
         .bind(ms(row.created_at))
         .bind(ms(row.updated_at));
         self.execute_audited(change, audit).await?;
-        Ok(!existed)
+        Ok(())
     }
 
     pub async fn secret_list(&self, tenant_id: &str) -> StoreResult<Vec<SecretRow>> {

@@ -149,8 +149,6 @@ pub(super) async fn run(args: BenchDashboardArgs) -> Result<ExitCode> {
             }
             took.push(started.elapsed().as_secs_f64() * 1000.0);
         }
-        took.sort_by(f64::total_cmp);
-        let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize];
         let line = json!({
             "bench": "dashboard",
             "backend": backend,
@@ -159,11 +157,8 @@ pub(super) async fn run(args: BenchDashboardArgs) -> Result<ExitCode> {
             "failed_jobs": args.failed,
             "page": page,
             "requests": args.requests,
-            "p50_ms": (at(0.5) * 10.0).round() / 10.0,
-            "p95_ms": (at(0.95) * 10.0).round() / 10.0,
-            "max_ms": (at(1.0) * 10.0).round() / 10.0,
         });
-        println!("{line}");
+        println!("{}", super::with_percentiles(line, took));
     }
     Ok(ExitCode::SUCCESS)
 }
