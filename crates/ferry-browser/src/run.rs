@@ -13,6 +13,7 @@ use chromiumoxide::{
 };
 use ferry_core::recipe::{Recipe, Step};
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use crate::{
     CDP_TIMEOUT, FAILURE_CAPTURE_BUDGET, POLL,
@@ -163,6 +164,9 @@ impl Run<'_> {
         for (i, step) in recipe.steps.iter().enumerate() {
             let action = step.name();
             let page = self.page.clone();
+            // Each step is a span: in the job's trace, when traces are exported.
+            let span = tracing::info_span!("step", index = i, action);
+            async {
             match step {
                 Step::Goto { url } => {
                     let (url, used) = self.render(i, action, url)?;
@@ -366,6 +370,10 @@ impl Run<'_> {
                     saved.push(name.clone());
                 }
             }
+            Ok::<(), BrowserError>(())
+            }
+            .instrument(span)
+            .await?;
         }
         let mut summary = json!({"rows": rows, "steps": recipe.steps.len()});
         if pages_seen > 0 {

@@ -193,6 +193,10 @@ pub struct ClaimedJob {
     /// waited in the queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_at: Option<DateTime<Utc>>,
+    /// The trace the job belongs to (W3C `traceparent`): the worker's spans for this
+    /// attempt continue it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<crate::TraceParent>,
 }
 
 /// Answer of `POST /v1/worker/claim`.

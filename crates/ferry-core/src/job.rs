@@ -84,6 +84,10 @@ pub struct Job {
     /// The dataset its items go to when it completes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<crate::dataset::Output>,
+    /// The trace its spans belong to (the `traceparent` it was submitted under, or the
+    /// one the server started): 32 hex digits, to look the job up in a tracing backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// One partial result item a worker streamed while the job ran.
@@ -123,6 +127,9 @@ pub struct NewJob {
     pub concurrency: Option<crate::flow::Concurrency>,
     pub rate_limit: Option<crate::flow::RateLimit>,
     pub output: Option<crate::dataset::Output>,
+    /// The trace the job continues: set by the submit (from the caller's `traceparent`
+    /// or the server's own span), inherited by a chain's children.
+    pub traceparent: Option<crate::TraceParent>,
 }
 
 impl NewJob {
@@ -131,10 +138,12 @@ impl NewJob {
     /// parent as `parent_id`. Every spec was validated at the parent's submit with these
     /// same checks, so this cannot fail on what was stored then; should it (a stored spec
     /// that a newer server refuses), the fields are named `then[i].…` and no child is
-    /// dropped: the caller refuses the completion.
+    /// dropped: the caller refuses the completion. The children continue the parent's
+    /// trace.
     pub fn children(
         parent_id: JobId,
         tenant: &crate::TenantId,
+        traceparent: Option<&crate::TraceParent>,
         then: Vec<crate::api::SubmitJob>,
         result: &Value,
         defaults: &crate::validate::JobDefaults,
@@ -148,6 +157,7 @@ impl NewJob {
                     job.parent_id = Some(parent_id);
                     // A result of `null` is no input, as on the wire.
                     job.input = (!result.is_null()).then(|| result.clone());
+                    job.traceparent = traceparent.cloned();
                     children.push(job);
                 }
                 Err(e) => errors.extend(e),

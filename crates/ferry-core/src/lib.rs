@@ -24,6 +24,7 @@ pub mod secret;
 pub mod state;
 pub mod template;
 pub mod tenant;
+pub mod trace;
 pub mod validate;
 pub mod vault;
 
@@ -37,3 +38,4 @@ pub use role::Role;
 pub use secret::{BoundSecret, Secret};
 pub use state::JobState;
 pub use tenant::{DEFAULT_TENANT, TenantId};
+pub use trace::TraceParent;

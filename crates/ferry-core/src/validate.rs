@@ -265,6 +265,7 @@ pub fn new_job(
             concurrency,
             rate_limit: spec.rate_limit,
             output: spec.output,
+            traceparent: None,
         }),
         _ => Err(errors),
     }
@@ -507,6 +508,7 @@ mod tests {
         let children = NewJob::children(
             ok.id,
             &TenantId::default(),
+            None,
             ok.then,
             &json!({"post": 1}),
             &shallow,

@@ -15,6 +15,7 @@ pub mod sealing;
 mod serve;
 pub mod services;
 mod stream_slots;
+mod traces;
 
 use std::{net::SocketAddr, sync::Arc};
 

@@ -300,8 +300,27 @@ impl Queue {
         Ok(job)
     }
 
-    /// Creates a batch: one job per item, all or none, admitted under the tenant's quotas.
+    /// Creates a batch: one job per item, all or none, admitted under the tenant's quotas,
+    /// in one `submit` span continuing `trace` (the caller's `traceparent`).
     pub async fn create_batch(
+        &self,
+        who: &Principal,
+        kind: &str,
+        labels: std::collections::BTreeMap<String, String>,
+        mut jobs: Vec<NewJob>,
+        trace: Option<&ferry_core::TraceParent>,
+    ) -> crate::app::AppResult<ferry_core::api::BatchCreated> {
+        use tracing::Instrument;
+        let (span, kept) = crate::traces::submit_span(who.tenant.as_str(), jobs.len(), trace);
+        for job in &mut jobs {
+            job.traceparent = kept.clone();
+        }
+        self.insert_batch(who, kind, labels, jobs)
+            .instrument(span)
+            .await
+    }
+
+    async fn insert_batch(
         &self,
         who: &Principal,
         kind: &str,

@@ -131,6 +131,11 @@ pub const SQLITE: &[Migration] = &[
         name: "secrets",
         sql: include_str!("../migrations/sqlite/0024_secrets.sql"),
     },
+    Migration {
+        version: 25,
+        name: "job_trace",
+        sql: include_str!("../migrations/sqlite/0025_job_trace.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -254,5 +259,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 24,
         name: "secrets",
         sql: include_str!("../migrations/postgres/0024_secrets.sql"),
+    },
+    Migration {
+        version: 25,
+        name: "job_trace",
+        sql: include_str!("../migrations/postgres/0025_job_trace.sql"),
     },
 ];

@@ -78,6 +78,8 @@ pub struct JobHead {
     pub kind: String,
     pub status: JobState,
     pub started_at: Option<DateTime<Utc>>,
+    /// The trace the job belongs to, if it has one.
+    pub traceparent: Option<ferry_core::TraceParent>,
 }
 
 /// What a maintenance pass did to one job.

@@ -67,7 +67,7 @@ macro_rules! job_columns {
          backoff_base_ms, backoff_max_ms, run_at, created_at, updated_at, started_at, finished_at, \
          worker_id, lease_expires_at, deadline_at, cancel_requested, progress, result, error, \
          dedupe_key, parent_id, concurrency_key, concurrency_limit, rate_key, rate_interval_ms, \
-         rate_max, rate_per_ms, output, input"
+         rate_max, rate_per_ms, output, input, traceparent"
     };
 }
 
@@ -251,12 +251,13 @@ async fn insert_jobs(
         "INSERT INTO ferry.jobs (id, tenant_id, kind, status, payload, labels, priority, run_at, \
          max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, dedupe_key, batch_id, \
          batch_index, then_specs, parent_id, concurrency_key, concurrency_limit, rate_key, \
-         rate_interval_ms, rate_max, rate_per_ms, output, input, created_at, updated_at) \
+         rate_interval_ms, rate_max, rate_per_ms, output, input, traceparent, created_at, \
+         updated_at) \
          SELECT *, $18, $18 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], \
          $5::jsonb[], $6::jsonb[], $7::int[], $8::bigint[], $9::int[], $10::bigint[], \
          $11::bigint[], $12::bigint[], $13::text[], $14::uuid[], $15::int[], $16::jsonb[], $17::uuid[], \
          $19::text[], $20::int[], $21::text[], $22::bigint[], $23::int[], $24::bigint[], $25::jsonb[], \
-         $26::jsonb[]) \
+         $26::jsonb[], $27::text[]) \
          ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(ids)
@@ -293,6 +294,11 @@ async fn insert_jobs(
     .bind(flow.iter().map(|f| f.rate_per_ms).collect::<Vec<_>>())
     .bind(jobs.iter().map(|j| j.output.as_ref().map(to_json)).collect::<Vec<_>>())
     .bind(jobs.iter().map(|j| j.input.clone()).collect::<Vec<_>>())
+    .bind(
+        jobs.iter()
+            .map(|j| j.traceparent.as_ref().map(|t| t.as_str().to_owned()))
+            .collect::<Vec<_>>(),
+    )
     .fetch_all(&mut *conn)
     .await?;
     let created: std::collections::HashSet<Uuid> = rows

@@ -204,6 +204,10 @@ pub(crate) fn job(row: &impl Columns) -> StoreResult<Job> {
         concurrency,
         rate_limit,
         output: row.opt_json("output")?,
+        trace_id: row
+            .opt_text("traceparent")?
+            .and_then(|t| ferry_core::TraceParent::parse(&t))
+            .map(|t| t.trace_id().to_owned()),
     })
 }
 
@@ -545,6 +549,9 @@ pub(crate) fn job_head(row: &impl Columns) -> StoreResult<crate::JobHead> {
         kind: row.text("kind")?,
         status: state(&row.text("status")?)?,
         started_at: row.opt_time("started_at")?,
+        traceparent: row
+            .opt_text("traceparent")?
+            .and_then(|t| ferry_core::TraceParent::parse(&t)),
     })
 }
 

@@ -69,6 +69,7 @@ pub(crate) fn new_job_row(job: &NewJob, now: DateTime<Utc>) -> StoreResult<Job> 
         concurrency: job.concurrency.clone(),
         rate_limit: job.rate_limit.clone(),
         output: job.output.clone(),
+        trace_id: job.traceparent.as_ref().map(|t| t.trace_id().to_owned()),
     })
 }
 
@@ -140,13 +141,24 @@ pub(crate) fn spawn_defaults() -> ferry_core::validate::JobDefaults {
 pub(crate) fn children(
     parent: ferry_core::JobId,
     tenant: &str,
+    traceparent: Option<String>,
     then: Vec<ferry_core::api::SubmitJob>,
     result: &Value,
     now: DateTime<Utc>,
 ) -> StoreResult<Vec<NewJob>> {
     let tenant = ferry_core::TenantId::new(tenant)
         .map_err(|e| StoreError::Corrupt(format!("job {parent}: {e}")))?;
-    NewJob::children(parent, &tenant, then, result, &spawn_defaults(), now).map_err(|errors| {
+    let traceparent = traceparent.and_then(|t| ferry_core::TraceParent::parse(&t));
+    NewJob::children(
+        parent,
+        &tenant,
+        traceparent.as_ref(),
+        then,
+        result,
+        &spawn_defaults(),
+        now,
+    )
+    .map_err(|errors| {
         let fields = errors
             .iter()
             .map(|e| format!("{}: {}", e.field, e.message))

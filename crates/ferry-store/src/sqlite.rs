@@ -58,7 +58,7 @@ macro_rules! job_columns {
          backoff_base_ms, backoff_max_ms, run_at, created_at, updated_at, started_at, finished_at, \
          worker_id, lease_expires_at, deadline_at, cancel_requested, progress, result, error, \
          dedupe_key, parent_id, concurrency_key, concurrency_limit, rate_key, rate_interval_ms, \
-         rate_max, rate_per_ms, output, input"
+         rate_max, rate_per_ms, output, input, traceparent"
     };
 }
 
@@ -405,14 +405,14 @@ async fn insert_jobs(
     }
     let to_insert: Vec<&NewJob> = jobs.iter().filter(|j| !held.contains_key(&j.id)).collect();
     // Multi-row statements: one round trip to SQLite per chunk, not per job
-    // (26 parameters a row, well under SQLite's 32766).
+    // (28 parameters a row, well under SQLite's 32766).
     for chunk in to_insert.chunks(500) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO ferry_jobs (id, tenant_id, kind, status, payload, labels, priority, \
              run_at, max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, created_at, \
              updated_at, dedupe_key, batch_id, batch_index, then_specs, parent_id, \
              concurrency_key, concurrency_limit, rate_key, rate_interval_ms, rate_max, rate_per_ms, \
-             output, input) ",
+             output, input, traceparent) ",
         );
         q.push_values(chunk, |mut b, job| {
             b.push_bind(job.id.to_string())
@@ -442,7 +442,8 @@ async fn insert_jobs(
                 .push_bind(flow.rate_max)
                 .push_bind(flow.rate_per_ms)
                 .push_bind(job.output.as_ref().map(to_text))
-                .push_bind(job.input.as_ref().map(to_text));
+                .push_bind(job.input.as_ref().map(to_text))
+                .push_bind(job.traceparent.as_ref().map(|t| t.as_str().to_owned()));
         });
         if deduping {
             q.push(" ON CONFLICT DO NOTHING RETURNING id");

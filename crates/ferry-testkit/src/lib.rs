@@ -6,6 +6,7 @@ pub mod faults;
 pub use ferry_demo_site as fixture;
 pub mod flow;
 pub mod handlers;
+pub mod otlp;
 pub mod pg;
 pub mod tcp_proxy;
 

@@ -275,13 +275,17 @@ impl Worker {
                             let stop_grace = self.config.stop_grace;
                             // Every line logged while the job runs (the handler's, the
                             // browser's) names it.
+                            // With traces exported, it is the attempt's span in the
+                            // job's trace (under the server's submit span).
                             let span = tracing::info_span!(
                                 "job",
                                 job_id = %job.id,
                                 kind = %job.kind,
                                 attempt = job.attempt,
-                                tenant = %job.tenant
+                                tenant = %job.tenant,
+                                trace_id = job.traceparent.as_ref().map(|t| t.trace_id())
                             );
+                            ferry_telemetry::continue_trace(&span, job.traceparent.as_ref());
                             tokio::spawn(
                                 async move {
                                     let id = job.id;

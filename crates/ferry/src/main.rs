@@ -26,7 +26,6 @@ use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -37,6 +36,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let traces = init_logging(&cli, runtime.handle());
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(args, cli.config.as_deref()).await,
@@ -58,6 +58,10 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
         }
     });
+    // The spans still buffered go out while the runtime the exporter uses still runs.
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -68,8 +72,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(cli: &Cli) {
-    use tracing_subscriber::EnvFilter;
+/// Logs to standard error (filtered by `FERRY_LOG`, as JSON with `--log-json`) and, for
+/// `serve`, `worker` and `demo` when the `OTEL_EXPORTER_OTLP_*` variables name a
+/// collector, spans exported as OpenTelemetry traces (the running exporter is returned, to
+/// be shut down before exit).
+fn init_logging(cli: &Cli, runtime: &tokio::runtime::Handle) -> Option<ferry_telemetry::Tracing> {
+    use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
     let default = match cli.command {
         // chromiumoxide warns about every CDP event newer than its protocol tables; those
         // are expected with a current Chromium and skipped.
@@ -77,6 +85,12 @@ fn init_logging(cli: &Cli) {
             "info,ferry::access=warn,tower_http=warn,sqlx=warn,chromiumoxide=error,chromiumoxide::handler=off"
         }
         _ => "warn,chromiumoxide=error,chromiumoxide::handler=off",
+    };
+    let service = match cli.command {
+        Command::Serve(_) => Some("ferry-server"),
+        Command::Worker(_) => Some("ferry-worker"),
+        Command::Demo(_) => Some("ferry-demo"),
+        _ => None,
     };
     let mut filter =
         EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| EnvFilter::new(default));
@@ -92,13 +106,26 @@ fn init_logging(cli: &Cli) {
         }
     }
     use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    if cli.log_json {
-        builder.json().init();
+    let logs = if cli.log_json {
+        logs.json().boxed()
     } else {
-        builder.init();
-    }
+        logs.boxed()
+    };
+    // Traces are filtered on their own (ferry's spans at INFO), whatever FERRY_LOG says.
+    let (otel, traces) = match service.map(|s| ferry_telemetry::layer(s, runtime.clone())) {
+        Some(Ok(Some((layer, traces)))) => (Some(layer), Some(traces)),
+        Some(Err(e)) => {
+            eprintln!("warning: {e}; traces are not exported");
+            (None, None)
+        }
+        _ => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(otel)
+        .with(logs.with_filter(filter))
+        .init();
+    traces
 }

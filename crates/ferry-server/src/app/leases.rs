@@ -28,6 +28,7 @@ impl Queue {
         who.check_patterns(&claim.kinds)?;
         let mut jobs = self.claim(&who.tenant, claim).await?;
         self.metrics().claimed(&who.tenant, &jobs, self.now());
+        crate::traces::claimed(&jobs, who.tenant.as_str(), &claim.worker_id);
         if !jobs.is_empty() {
             let egress = self.egress_of(&who.tenant).await?;
             for job in &mut jobs {
@@ -104,6 +105,7 @@ impl Queue {
                             "",
                             ran(head.started_at, now),
                         );
+                        crate::traces::attempt_ended(head, "completed", "");
                     }
                     answer.map_err(AppError::from)
                 }

@@ -96,6 +96,7 @@ impl Queue {
                 code,
                 crate::metrics::ran(head.started_at, self.now()),
             );
+            crate::traces::attempt_ended(&head, state, code);
         }
         Ok(job)
     }

@@ -5,8 +5,9 @@
 
 use std::collections::HashMap;
 
-use ferry_core::{FieldError, NewJob, TenantId, api::SubmitJob, dataset::Output};
+use ferry_core::{FieldError, NewJob, TenantId, TraceParent, api::SubmitJob, dataset::Output};
 use ferry_store::Inserted;
+use tracing::Instrument;
 
 use super::{AppError, AppResult, Principal};
 use crate::Queue;
@@ -14,19 +15,40 @@ use crate::Queue;
 impl Queue {
     /// Validates `specs` as jobs of the principal's tenant (fields named under `jobs[i]`
     /// when `batch`), checks that the principal may submit their kinds and the datasets
-    /// they write to, admits them under the tenant's quotas, and stores them.
+    /// they write to, admits them under the tenant's quotas, and stores them. The jobs
+    /// continue `trace` (the caller's `traceparent`), under a `submit` span.
     pub async fn submit_specs(
         &self,
         who: &Principal,
         specs: Vec<SubmitJob>,
         batch: bool,
+        trace: Option<&TraceParent>,
+    ) -> AppResult<Vec<Inserted>> {
+        let (span, kept) = crate::traces::submit_span(who.tenant.as_str(), specs.len(), trace);
+        self.submit_traced(who, specs, batch, kept)
+            .instrument(span)
+            .await
+    }
+
+    async fn submit_traced(
+        &self,
+        who: &Principal,
+        specs: Vec<SubmitJob>,
+        batch: bool,
+        trace: Option<TraceParent>,
     ) -> AppResult<Vec<Inserted>> {
         specs.iter().try_for_each(|spec| who.check_job(spec))?;
         let tenant = &who.tenant;
-        let jobs = self
+        let mut jobs = self
             .validate(tenant, specs, batch)
             .await
             .map_err(AppError::Invalid)?;
+        for job in &mut jobs {
+            job.traceparent = trace.clone();
+        }
+        if let [job] = jobs.as_slice() {
+            tracing::Span::current().record("job_id", tracing::field::display(job.id));
+        }
         let outputs = jobs
             .iter()
             .enumerate()

@@ -14,7 +14,7 @@ use ferry_core::{
 
 use super::routes::{Access, Routes};
 use super::{
-    ApiError, AppState, Json, PathId, Principal,
+    ApiError, AppState, Json, PathId, Principal, Traced,
     query::{FromQuery, Query, page_size},
 };
 
@@ -30,6 +30,7 @@ const MAX_RESULTS_PAGE: u32 = 1_000;
 async fn create(
     State(queue): State<AppState>,
     principal: Principal,
+    Traced(trace): Traced,
     Json(req): Json<CreateBatch>,
 ) -> Result<Response, ApiError> {
     let max = queue.config().max_batch_items;
@@ -94,7 +95,7 @@ async fn create(
         .await?;
     let labels = req.options.labels.clone().unwrap_or_default();
     let created = queue
-        .create_batch(&principal, &req.kind, labels, jobs)
+        .create_batch(&principal, &req.kind, labels, jobs, trace.as_ref())
         .await?;
     Ok((StatusCode::ACCEPTED, Json(created)).into_response())
 }

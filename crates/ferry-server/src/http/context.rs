@@ -1,6 +1,7 @@
 //! The request context: who is asking ([`Principal`], set by the auth middleware from the
-//! request's credentials) and, on worker routes, which lease they act under ([`Leased`]).
-//! Handlers take both as extractors; nothing below the handlers chooses a tenant.
+//! request's credentials), on worker routes which lease they act under ([`Leased`]), and on
+//! submits the trace the caller is in ([`Traced`]). Handlers take them as extractors;
+//! nothing below the handlers chooses a tenant.
 
 use axum::{
     extract::{FromRequest, FromRequestParts, RawPathParams, Request},
@@ -31,6 +32,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
                 "this route needs credentials",
             )
         })
+    }
+}
+
+/// The caller's W3C trace context: its `traceparent` header, when it is a valid one (an
+/// invalid one is ignored, as the specification asks: the job starts a trace of its own).
+#[derive(Debug, Clone, Default)]
+pub struct Traced(pub Option<ferry_core::TraceParent>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Traced {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .and_then(ferry_core::TraceParent::parse),
+        ))
     }
 }
 

@@ -16,7 +16,7 @@ use ferry_store::ListParams;
 
 use super::routes::{Access, Routes};
 use super::{
-    ApiError, AppState, Json, PathId, Principal,
+    ApiError, AppState, Json, PathId, Principal, Traced,
     query::{FromQuery, Page, Query, number, page_size},
 };
 
@@ -67,6 +67,7 @@ impl FromQuery for SubmitQuery {
 async fn submit(
     State(queue): State<AppState>,
     principal: Principal,
+    Traced(trace): Traced,
     Query(query): Query<SubmitQuery>,
     Json(spec): Json<SubmitJob>,
 ) -> Result<Response, ApiError> {
@@ -82,7 +83,7 @@ async fn submit(
         .last()
         .map(|secs| Duration::from_secs_f64(*secs));
     let Some(inserted) = queue
-        .submit_specs(&principal, vec![spec], false)
+        .submit_specs(&principal, vec![spec], false, trace.as_ref())
         .await?
         .pop()
     else {
@@ -112,13 +113,16 @@ async fn submit(
 async fn submit_batch(
     State(queue): State<AppState>,
     principal: Principal,
+    Traced(trace): Traced,
     Json(batch): Json<SubmitBatch>,
 ) -> Result<Response, ApiError> {
     let max = queue.config().max_batch_jobs;
     if batch.jobs.is_empty() || batch.jobs.len() > max {
         return Err(ApiError::field("jobs", format!("give 1-{max} jobs")));
     }
-    let inserted = queue.submit_specs(&principal, batch.jobs, true).await?;
+    let inserted = queue
+        .submit_specs(&principal, batch.jobs, true, trace.as_ref())
+        .await?;
     let created = inserted.iter().map(|i| i.created).collect();
     let jobs = inserted.into_iter().map(|i| i.job).collect();
     Ok((StatusCode::ACCEPTED, Json(JobsCreated { jobs, created })).into_response())

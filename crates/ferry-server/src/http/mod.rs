@@ -41,7 +41,7 @@ use tower_http::trace::TraceLayer;
 
 pub use artifacts::LEASE_HEADER;
 pub use auth::session_cookie;
-pub use context::{Leased, Principal, Role};
+pub use context::{Leased, Principal, Role, Traced};
 pub use error::{ApiError, Json};
 use routes::Routes;
 pub use routes::{Access, RouteSpec};

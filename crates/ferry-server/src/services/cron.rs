@@ -76,7 +76,7 @@ impl Service for CronService {
                 };
                 // The same rules as a client's submit (`Queue::submit_specs`).
                 let by = Principal::new(tenant, Role::Editor, format!("schedule:{}", s.name));
-                match self.queue.submit_specs(&by, vec![spec], false).await {
+                match self.queue.submit_specs(&by, vec![spec], false, None).await {
                     Ok(_) => fired += 1,
                     Err(AppError::Invalid(errors)) => {
                         tracing::warn!(schedule = %s.name, ?errors, "a schedule's job is no longer valid; the tick enqueued nothing")

@@ -241,3 +241,95 @@ async fn a_child_output_keyed_against_its_dataset_is_refused_at_submit() {
     let fields: Vec<_> = fields.iter().map(|f| f.field.as_str()).collect();
     assert_eq!(fields, ["then[0].output.key"]);
 }
+
+/// A job keeps the W3C `traceparent` it was submitted under (as given, when this server
+/// exports no traces), hands it to the worker in the claim, and its chain's children
+/// continue the same trace; a malformed one is ignored, as the specification asks.
+#[tokio::test]
+async fn a_job_and_its_chain_continue_the_callers_trace() {
+    const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let server = TestServer::spawn().await;
+    let http = reqwest::Client::new();
+    let submit = |traceparent: &'static str| {
+        let http = &http;
+        let server = &server;
+        async move {
+            let mut spec = job("traced.parent", json!({}));
+            spec.then = Some(vec![job("traced.child", json!({}))]);
+            let answer = http
+                .post(format!("{}/v1/jobs", server.url))
+                .bearer_auth(ferry_testkit::API_TOKEN)
+                .header("traceparent", traceparent)
+                .json(&spec)
+                .send()
+                .await
+                .expect("submit");
+            assert_eq!(answer.status(), reqwest::StatusCode::ACCEPTED);
+            answer.json::<ferry_core::Job>().await.expect("a job")
+        }
+    };
+    let parent = submit(CALLER).await;
+    assert_eq!(
+        parent.trace_id.as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    let claimed = server
+        .worker
+        .claim(&claim("traced.parent"))
+        .await
+        .expect("claim")
+        .jobs
+        .remove(0);
+    assert_eq!(
+        claimed.traceparent.as_ref().map(|t| t.as_str()),
+        Some(CALLER)
+    );
+    server
+        .worker
+        .complete(parent.id, &claimed.lease, json!({}))
+        .await
+        .expect("complete");
+    let child = server
+        .worker
+        .claim(&claim("traced.child"))
+        .await
+        .expect("claim the child")
+        .jobs
+        .remove(0);
+    assert_eq!(
+        child.traceparent.as_ref().map(|t| t.as_str()),
+        Some(CALLER),
+        "the child continues its parent's trace"
+    );
+    assert_eq!(
+        server.api.job(child.id).await.expect("the child").trace_id,
+        parent.trace_id
+    );
+
+    let untraced = submit("00-not-a-trace-01").await;
+    assert_eq!(untraced.trace_id, None);
+
+    // A batch's items are in the trace of the request that created it.
+    let answer = http
+        .post(format!("{}/v1/batches", server.url))
+        .bearer_auth(ferry_testkit::API_TOKEN)
+        .header("traceparent", CALLER)
+        .json(&json!({"kind": "traced.item", "items": [{}, {}]}))
+        .send()
+        .await
+        .expect("create a batch");
+    assert_eq!(answer.status(), reqwest::StatusCode::ACCEPTED);
+    let items = server
+        .worker
+        .claim(&ClaimRequest {
+            max_jobs: Some(2),
+            ..claim("traced.item")
+        })
+        .await
+        .expect("claim the items")
+        .jobs;
+    assert_eq!(items.len(), 2);
+    for item in items {
+        assert_eq!(item.traceparent.as_ref().map(|t| t.as_str()), Some(CALLER));
+    }
+}

@@ -103,7 +103,7 @@ impl PostgresStore {
             ") c WHERE j.id = c.id AND j.status IN ('pending', 'scheduled') \
              RETURNING j.id, j.kind, j.payload, \
              j.labels, j.attempt, j.max_attempts, j.lease_token, j.lease_expires_at, \
-             j.deadline_at, j.priority, j.run_at, j.input",
+             j.deadline_at, j.priority, j.run_at, j.input, j.traceparent",
         );
         let rows = if keyed {
             // The statement's snapshot is taken after the lock is granted, so it sees every
@@ -139,6 +139,9 @@ impl PostgresStore {
                     egress: Default::default(),
                     tenant: String::new(),
                     due_at: Some(from_ms(row.try_get("run_at")?)?),
+                    traceparent: row
+                        .try_get::<Option<String>, _>("traceparent")?
+                        .and_then(|t| ferry_core::TraceParent::parse(&t)),
                 },
             ));
         }
@@ -267,7 +270,7 @@ impl PostgresStore {
             // Datasets first: a run the dataset refuses fails its job instead.
             let (changes, refused) = apply_runs(&mut tx, &ids, &leases, now).await?;
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{UPDATE} RETURNING j.id, j.tenant_id, j.then_specs, j.result"
+                "{UPDATE} RETURNING j.id, j.tenant_id, j.then_specs, j.result, j.traceparent"
             )))
             .bind(&ids)
             .bind(&leases)
@@ -288,6 +291,7 @@ impl PostgresStore {
                     children.extend(shared::children(
                         id,
                         &tenant,
+                        row.try_get("traceparent")?,
                         then,
                         &result.unwrap_or_default(),
                         now,
@@ -396,7 +400,7 @@ impl PostgresStore {
     pub async fn job_heads(&self, ids: &[JobId]) -> StoreResult<Vec<crate::JobHead>> {
         let ids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
         sqlx::query(
-            "SELECT id, tenant_id, kind, status, started_at FROM ferry.jobs WHERE id = ANY($1)",
+            "SELECT id, tenant_id, kind, status, started_at, traceparent FROM ferry.jobs WHERE id = ANY($1)",
         )
         .bind(ids)
         .fetch_all(&self.pool)

@@ -97,7 +97,7 @@ impl SqliteStore {
         }
         q.push(
             ") RETURNING id, kind, payload, labels, attempt, max_attempts, lease_token, \
-                 lease_expires_at, deadline_at, priority, run_at, input",
+                 lease_expires_at, deadline_at, priority, run_at, input, traceparent",
         );
         let rows = q.build().fetch_all(&self.write).await?;
         let mut jobs = Vec::with_capacity(rows.len());
@@ -126,6 +126,9 @@ impl SqliteStore {
                     egress: Default::default(),
                     tenant: String::new(),
                     due_at: Some(from_ms(row.try_get("run_at")?)?),
+                    traceparent: row
+                        .try_get::<Option<String>, _>("traceparent")?
+                        .and_then(|t| ferry_core::TraceParent::parse(&t)),
                 },
             ));
         }
@@ -255,7 +258,7 @@ impl SqliteStore {
                 let mut q = complete_update(chunk, now);
                 q.push(
                     " RETURNING ferry_jobs.id, ferry_jobs.tenant_id, ferry_jobs.then_specs, \
-                     ferry_jobs.result",
+                     ferry_jobs.result, ferry_jobs.traceparent",
                 );
                 for row in q.build().fetch_all(&mut *tx).await? {
                     let id = parse_id(row.try_get("id")?)?;
@@ -265,7 +268,8 @@ impl SqliteStore {
                     {
                         let result = opt_json::<Value>(row.try_get("result")?)?.unwrap_or_default();
                         let tenant: String = row.try_get("tenant_id")?;
-                        children.extend(shared::children(id, &tenant, then, &result, now)?);
+                        let trace: Option<String> = row.try_get("traceparent")?;
+                        children.extend(shared::children(id, &tenant, trace, then, &result, now)?);
                     }
                 }
             }
@@ -369,7 +373,7 @@ impl SqliteStore {
     /// The running job `id` if `lease` is its current lease.
     pub async fn job_heads(&self, ids: &[JobId]) -> StoreResult<Vec<crate::JobHead>> {
         let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT id, tenant_id, kind, status, started_at FROM ferry_jobs WHERE id IN (",
+            "SELECT id, tenant_id, kind, status, started_at, traceparent FROM ferry_jobs WHERE id IN (",
         );
         let mut list = q.separated(", ");
         for id in ids {

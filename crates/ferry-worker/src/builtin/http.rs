@@ -9,6 +9,7 @@ use ferry_core::error::job_codes;
 use reqwest::{Method, header::HeaderMap};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use crate::{Handler, HandlerError, JobContext};
 
@@ -127,6 +128,13 @@ impl Handler for HttpRequestHandler {
         let client = clients.get(&ctx.egress).map_err(|e| {
             HandlerError::retryable(job_codes::HANDLER_ERROR, format!("no HTTP client: {e}"))
         })?;
+        // The call is a span (in the job's trace, when traces are exported).
+        let span = tracing::info_span!(
+            "http",
+            method = %method,
+            host = url.host_str().unwrap_or_default(),
+            status = tracing::field::Empty
+        );
         let mut builder = client
             .request(method, url)
             .timeout(Duration::from_millis(req.timeout_ms.unwrap_or(30_000)));
@@ -144,11 +152,16 @@ impl Handler for HttpRequestHandler {
             (None, Some(body)) => builder.body(body.clone()),
             (None, None) => builder,
         };
-        let response = tokio::select! {
-            r = builder.send() => r.map_err(network_error)?,
-            _ = ctx.cancelled() => return Err(HandlerError::retryable("STOPPED", "stopped before the answer came")),
-        };
+        let response = async {
+            Ok::<_, HandlerError>(tokio::select! {
+                r = builder.send() => r.map_err(network_error)?,
+                _ = ctx.cancelled() => return Err(HandlerError::retryable("STOPPED", "stopped before the answer came")),
+            })
+        }
+        .instrument(span.clone())
+        .await?;
         let status = response.status();
+        span.record("status", status.as_u16());
         let headers = response.headers().clone();
         let after = retry_after(&headers);
         let cap = req.max_body_bytes.unwrap_or(MAX_BODY).min(MAX_BODY);

@@ -11,12 +11,12 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_ferry");
 pub const API: &str = "proc-api-token";
 pub const WORKER: &str = "proc-worker-token";
 
-/// `ferry ARGS` with no `FERRY_*` from the test's environment (but quiet logs).
+/// `ferry ARGS` with no `FERRY_*` or `OTEL_*` from the test's environment (but quiet logs).
 pub fn ferry(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args).kill_on_drop(true).stdin(Stdio::null());
     for (key, _) in std::env::vars() {
-        if key.starts_with("FERRY_") {
+        if key.starts_with("FERRY_") || key.starts_with("OTEL_") {
             cmd.env_remove(key);
         }
     }

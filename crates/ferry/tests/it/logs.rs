@@ -1,7 +1,7 @@
 //! What the logs say, from the real binary with `--log-json`: `ferry serve` writes one
 //! access line per request when `ferry::access` is on (route template, status, duration,
 //! the caller — never a secret), and every line a `ferry worker` logs while a job runs
-//! names the job (its id, kind, attempt and tenant).
+//! names the job (its id, kind, attempt, tenant and trace).
 
 use std::{process::Stdio, time::Duration};
 
@@ -82,7 +82,21 @@ async fn every_line_a_worker_logs_about_a_job_names_it() {
         .expect("spawn ferry worker");
     let mut spec = SubmitJob::new("ferry.noop", json!({"fail": "BOOM"}));
     spec.max_attempts = Some(1);
-    let job = server.api.submit(&spec).await.expect("submit");
+    // Submitted in a caller's trace: the worker's lines name it too.
+    let job: ferry_core::Job = reqwest::Client::new()
+        .post(format!("{}/v1/jobs", server.url))
+        .bearer_auth(ferry_testkit::API_TOKEN)
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .json(&spec)
+        .send()
+        .await
+        .expect("submit")
+        .json()
+        .await
+        .expect("a job");
     let done = server.wait_final(job.id, Duration::from_secs(60)).await;
     assert_eq!(done.status, JobState::Failed);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -102,6 +116,10 @@ async fn every_line_a_worker_logs_about_a_job_names_it() {
         assert_eq!(line["span"]["kind"], "ferry.noop", "{line}");
         assert_eq!(line["span"]["attempt"], 1, "{line}");
         assert_eq!(line["span"]["tenant"], "default", "{line}");
+        assert_eq!(
+            line["span"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",
+            "{line}"
+        );
     }
     worker.kill().await.expect("stop the worker");
 }
