@@ -65,6 +65,8 @@ pub struct Chromium {
     events: tokio::task::JoinHandle<()>,
     jobs: AtomicU32,
     _profile: tempfile::TempDir,
+    /// Where its pages and steps are counted (set by `BrowserRun` after the launch).
+    pub(crate) metrics: Option<crate::BrowserMetrics>,
 }
 
 impl Chromium {
@@ -117,6 +119,7 @@ impl Chromium {
             events,
             jobs: AtomicU32::new(0),
             _profile: profile,
+            metrics: None,
         })
     }
 
@@ -149,6 +152,7 @@ impl Chromium {
     /// network log are handed to `host` as artifacts before the error is returned.
     pub async fn run(&self, recipe: &Recipe, host: &mut dyn Host) -> Result<Value, BrowserError> {
         self.jobs.fetch_add(1, Ordering::Relaxed);
+        let _page_open = self.metrics.as_ref().map(crate::BrowserMetrics::page_open);
         // Every request of the context goes through a proxy holding the job's egress
         // policy, loopback too (Chromium would go to loopback directly otherwise).
         let egress = ferry_egress::EgressProxy::start(host.egress())

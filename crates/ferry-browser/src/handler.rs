@@ -38,6 +38,7 @@ pub struct BrowserRun {
     recycle: Recycle,
     secrets: Arc<HashMap<String, ferry_core::BoundSecret>>,
     chromium: tokio::sync::Mutex<Option<Arc<Chromium>>>,
+    metrics: Option<crate::BrowserMetrics>,
 }
 
 impl BrowserRun {
@@ -48,6 +49,7 @@ impl BrowserRun {
             recycle: Recycle::default(),
             secrets: Arc::default(),
             chromium: tokio::sync::Mutex::new(Some(chromium)),
+            metrics: None,
         }
     }
 
@@ -58,12 +60,23 @@ impl BrowserRun {
             recycle: Recycle::default(),
             secrets: Arc::default(),
             chromium: tokio::sync::Mutex::new(None),
+            metrics: None,
         }
     }
 
     /// Secrets for `{{secret.NAME}}`, before this process's `FERRY_SECRET_*` variables.
     pub fn with_secrets(mut self, secrets: HashMap<String, ferry_core::BoundSecret>) -> Self {
         self.secrets = Arc::new(secrets);
+        self
+    }
+
+    /// Counts pages, Chromium's memory, launches and step durations in the worker's
+    /// `metrics` (for browsers this handler launches).
+    pub fn with_metrics(mut self, metrics: &ferry_worker::WorkerMetrics) -> Self {
+        match crate::BrowserMetrics::register(metrics) {
+            Ok(m) => self.metrics = Some(m),
+            Err(e) => tracing::warn!(error = %e, "browser metrics are off"),
+        }
         self
     }
 
@@ -77,7 +90,12 @@ impl BrowserRun {
         if let Some(chromium) = slot.as_ref() {
             return Ok(chromium.clone());
         }
-        let chromium = Arc::new(Chromium::launch(&self.config).await?);
+        let mut launched = Chromium::launch(&self.config).await?;
+        if let Some(metrics) = &self.metrics {
+            metrics.launched(launched.pid());
+            launched.metrics = Some(metrics.clone());
+        }
+        let chromium = Arc::new(launched);
         *slot = Some(chromium.clone());
         Ok(chromium)
     }

@@ -17,6 +17,7 @@ mod error;
 mod extract;
 mod handler;
 mod host;
+mod metrics;
 mod network;
 mod run;
 mod session;
@@ -30,6 +31,7 @@ pub use error::BrowserError;
 pub use extract::clean_rows;
 pub use handler::{BrowserRun, Recycle, register};
 pub use host::{Collect, Host, env_secret};
+pub use metrics::BrowserMetrics;
 
 /// Where Debian installs Chromium.
 pub const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";

@@ -166,7 +166,8 @@ impl Run<'_> {
             let page = self.page.clone();
             // Each step is a span: in the job's trace, when traces are exported.
             let span = tracing::info_span!("step", index = i, action);
-            async {
+            let started = std::time::Instant::now();
+            let done = async {
             match step {
                 Step::Goto { url } => {
                     let (url, used) = self.render(i, action, url)?;
@@ -373,7 +374,11 @@ impl Run<'_> {
             Ok::<(), BrowserError>(())
             }
             .instrument(span)
-            .await?;
+            .await;
+            if let Some(metrics) = &self.chromium.metrics {
+                metrics.step(action, done.is_ok(), started.elapsed());
+            }
+            done?;
         }
         let mut summary = json!({"rows": rows, "steps": recipe.steps.len()});
         if pages_seen > 0 {

@@ -45,6 +45,25 @@ pub(crate) fn claimed(jobs: &[ClaimedJob], tenant: &str, worker: &str) {
     }
 }
 
+/// Marks the end of an attempt the server ended (a silent worker's lease, a passed
+/// deadline), with the error code it recorded.
+pub(crate) fn rescued(t: &ferry_store::Transition, code: &str) {
+    let Some(trace) = &t.traceparent else {
+        return;
+    };
+    let span = tracing::info_span!(
+        "rescue",
+        job_id = %t.id,
+        kind = %t.kind,
+        attempt = t.attempt,
+        tenant = %t.tenant_id,
+        to = %t.to,
+        error_code = %code,
+        otel.status_code = "ERROR"
+    );
+    ferry_telemetry::continue_trace(&span, Some(trace));
+}
+
 /// Marks the end of a job's attempt as its worker reported it: `completed`, or the state
 /// a failure left it in (`retrying`, `failed`, `cancelled`) with the error's code.
 pub(crate) fn attempt_ended(head: &JobHead, outcome: &str, code: &str) {

@@ -88,6 +88,10 @@ pub struct Transition {
     pub id: JobId,
     pub kind: String,
     pub to: JobState,
+    pub tenant_id: String,
+    /// The attempt that ended.
+    pub attempt: u32,
+    pub traceparent: Option<ferry_core::TraceParent>,
 }
 
 /// A tenant: every resource belongs to exactly one.

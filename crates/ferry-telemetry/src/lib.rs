@@ -8,4 +8,4 @@ mod context;
 mod otlp;
 
 pub use context::{continue_trace, remote_context, traceparent_of};
-pub use otlp::{Tracing, TracingError, configured, layer};
+pub use otlp::{Tracing, TracingError, configured, exporting, layer};

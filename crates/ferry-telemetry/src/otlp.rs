@@ -42,6 +42,15 @@ fn set(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.trim().is_empty())
 }
 
+/// Set once this process exports traces (its layer was built).
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process exports traces: work done only for a trace (reading a job's
+/// trace context) is skipped otherwise.
+pub fn exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Whether the environment asks for traces: an OTLP endpoint is set and the SDK is not
 /// disabled (`OTEL_SDK_DISABLED=true`, or `OTEL_TRACES_EXPORTER=none`).
 pub fn configured() -> bool {
@@ -84,6 +93,7 @@ where
         .with_resource(resource.build())
         .build();
     let tracer = provider.tracer("ferry");
+    EXPORTING.store(true, std::sync::atomic::Ordering::Relaxed);
     let layer = tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_filter(filter_fn(|meta| {

@@ -8,6 +8,7 @@ pub mod flow;
 pub mod handlers;
 pub mod otlp;
 pub mod pg;
+pub mod prom;
 pub mod tcp_proxy;
 
 use std::{sync::Arc, time::Duration};

@@ -2,6 +2,7 @@
 //! stop it on cancel, deadline, lost lease or shutdown, and report the outcome
 //! (completions go through the coalescing completer; failures are sent directly).
 
+use crate::metrics::Ended;
 use std::{
     panic::AssertUnwindSafe,
     sync::{Arc, atomic::AtomicU64},
@@ -30,7 +31,7 @@ pub(crate) async fn run_job(
     stop: Stop,
     completer: Completer,
     stop_grace: Duration,
-) {
+) -> Ended {
     let id = job.id;
     let lease = job.lease.clone();
     let Some(handler) = handler else {
@@ -39,7 +40,7 @@ pub(crate) async fn run_job(
             format!("this worker has no handler for kind {}", job.kind),
         );
         report_failure(&client, &job, &error).await;
-        return;
+        return Ended::Failed;
     };
     let deadline = job.deadline;
     let redactor = crate::Redactor::default();
@@ -89,7 +90,7 @@ pub(crate) async fn run_job(
     let reason = stop.reason();
     if reason == Some(StopReason::LeaseLost) {
         tracing::warn!(job_id = %id, "lease lost; the job's outcome is not reported");
-        return;
+        return Ended::LeaseLost;
     }
     let outcome: Result<Value, HandlerError> = match finished {
         // Items were refused or lost: a result without them would be a lie, however it
@@ -115,10 +116,14 @@ pub(crate) async fn run_job(
     };
     // No secret the attempt used leaves in its result or error.
     match outcome {
-        Ok(result) => completer.complete(id, lease, redactor.value(result)),
+        Ok(result) => {
+            completer.complete(id, lease, redactor.value(result));
+            Ended::Completed
+        }
         Err(mut error) => {
             error.message = redactor.text(&error.message);
-            report_failure(&client, &job, &error).await
+            report_failure(&client, &job, &error).await;
+            Ended::Failed
         }
     }
 }

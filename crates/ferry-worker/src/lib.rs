@@ -15,9 +15,11 @@ pub mod builtin;
 mod completer;
 mod handler;
 mod job;
+pub mod metrics;
 pub mod redact;
 mod runtime;
 
 pub use handler::{Handler, HandlerError, JobContext, Registry, StopReason};
+pub use metrics::WorkerMetrics;
 pub use redact::{Redactor, env_secret};
 pub use runtime::{Worker, WorkerConfig, WorkerError, default_worker_id};

@@ -140,6 +140,7 @@ pub struct Worker {
     client: Client,
     registry: Arc<Registry>,
     config: WorkerConfig,
+    metrics: Option<crate::WorkerMetrics>,
 }
 
 impl Worker {
@@ -148,7 +149,14 @@ impl Worker {
             client,
             registry: Arc::new(registry),
             config,
+            metrics: None,
         }
+    }
+
+    /// Counts this worker's attempts in `metrics` (`ferry worker --metrics-listen`).
+    pub fn with_metrics(mut self, metrics: crate::WorkerMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Runs until `shutdown` is cancelled and running jobs are drained.
@@ -286,11 +294,21 @@ impl Worker {
                                 trace_id = job.traceparent.as_ref().map(|t| t.trace_id())
                             );
                             ferry_telemetry::continue_trace(&span, job.traceparent.as_ref());
+                            let metrics = self.metrics.clone();
                             tokio::spawn(
                                 async move {
                                     let id = job.id;
-                                    run_job(client, handler, job, stop, completer, stop_grace)
-                                        .await;
+                                    let kind = job.kind.clone();
+                                    let started = Instant::now();
+                                    if let Some(m) = &metrics {
+                                        m.started(&kind);
+                                    }
+                                    let ended =
+                                        run_job(client, handler, job, stop, completer, stop_grace)
+                                            .await;
+                                    if let Some(m) = &metrics {
+                                        m.ended(&kind, ended, started.elapsed());
+                                    }
                                     let _ = events.send(Event::Finished(id));
                                 }
                                 .instrument(span),

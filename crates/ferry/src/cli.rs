@@ -113,6 +113,10 @@ pub struct WorkerArgs {
     /// Take no browser.run jobs even when Chromium is installed.
     #[arg(long, env = "FERRY_NO_BROWSER")]
     pub no_browser: bool,
+    /// Serve this worker's Prometheus metrics at http://ADDR/metrics (attempts, browser
+    /// pages, Chromium's memory, step durations), e.g. 127.0.0.1:9464.
+    #[arg(long, env = "FERRY_WORKER_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Where the job commands find the server.

@@ -40,9 +40,33 @@ pub async fn run(args: WorkerArgs, config: Option<&Path>) -> Result<ExitCode> {
         shutdown_signal().await;
         signal_stop.cancel();
     });
-    Worker::new(client, handlers(!args.no_browser)?, config)
-        .run(stop)
-        .await?;
+    let metrics = match args.metrics_listen {
+        None => None,
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+            let metrics = ferry_worker::WorkerMetrics::default();
+            eprintln!(
+                "metrics at http://{}/metrics",
+                listener.local_addr().unwrap_or(addr)
+            );
+            let served = metrics.clone();
+            let served_until = stop.clone();
+            tokio::spawn(async move {
+                if let Err(e) = served.serve(listener, served_until).await {
+                    eprintln!("error: the metrics endpoint stopped: {e}");
+                }
+            });
+            Some(metrics)
+        }
+    };
+    let registry = handlers_with(!args.no_browser, Default::default(), metrics.as_ref())?;
+    let mut worker = Worker::new(client, registry, config);
+    if let Some(metrics) = metrics {
+        worker = worker.with_metrics(metrics);
+    }
+    worker.run(stop).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -58,13 +82,24 @@ pub fn handlers_with_secrets(
     browser: bool,
     secrets: std::collections::HashMap<String, ferry_core::BoundSecret>,
 ) -> Result<Registry> {
+    handlers_with(browser, secrets, None)
+}
+
+/// [`handlers_with_secrets`], with the browser's pages, memory and steps counted in
+/// `metrics` when given.
+pub fn handlers_with(
+    browser: bool,
+    secrets: std::collections::HashMap<String, ferry_core::BoundSecret>,
+    metrics: Option<&ferry_worker::WorkerMetrics>,
+) -> Result<Registry> {
     let mut registry = builtin::registry()?;
     if browser {
-        ferry_browser::register(
-            &mut registry,
-            ferry_browser::BrowserRun::lazy(ferry_browser::ChromiumConfig::default())
-                .with_secrets(secrets),
-        );
+        let mut run = ferry_browser::BrowserRun::lazy(ferry_browser::ChromiumConfig::default())
+            .with_secrets(secrets);
+        if let Some(metrics) = metrics {
+            run = run.with_metrics(metrics);
+        }
+        ferry_browser::register(&mut registry, run);
     }
     Ok(registry)
 }

@@ -38,7 +38,16 @@ impl Service for LeaseRescuer {
         let batch = self.queue.config().services.batch;
         let done = self.queue.fail_overdue(Overdue::Lease, batch).await?;
         for t in &done {
-            tracing::warn!(job_id = %t.id, kind = %t.kind, to = %t.to, "lease expired; job rescued");
+            crate::traces::rescued(t, "LEASE_EXPIRED");
+            tracing::warn!(
+                job_id = %t.id,
+                kind = %t.kind,
+                attempt = t.attempt,
+                tenant = %t.tenant_id,
+                trace_id = t.traceparent.as_ref().map(|p| p.trace_id()),
+                to = %t.to,
+                "lease expired; job rescued"
+            );
         }
         Ok(done.len() as u64)
     }
@@ -73,7 +82,16 @@ impl Service for TimeoutEnforcer {
         let batch = self.queue.config().services.batch;
         let done = self.queue.fail_overdue(Overdue::Deadline, batch).await?;
         for t in &done {
-            tracing::warn!(job_id = %t.id, kind = %t.kind, to = %t.to, "attempt timed out");
+            crate::traces::rescued(t, "TIMEOUT");
+            tracing::warn!(
+                job_id = %t.id,
+                kind = %t.kind,
+                attempt = t.attempt,
+                tenant = %t.tenant_id,
+                trace_id = t.traceparent.as_ref().map(|p| p.trace_id()),
+                to = %t.to,
+                "attempt timed out"
+            );
         }
         Ok(done.len() as u64)
     }

@@ -12,6 +12,7 @@
 //! Receivers deduplicate with `Ferry-Id`.
 
 use std::{sync::Arc, time::Duration};
+use tracing::Instrument;
 
 use chrono::{DateTime, Utc};
 use ferry_core::KindPattern;
@@ -169,6 +170,7 @@ impl WebhookSender {
                             return self.record(d, attempts, now, Err(e)).await;
                         }
                     };
+                    let span = self.delivery_span(&d, &event, attempts).await;
                     let sent = client
                         .post(url)
                         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -177,7 +179,11 @@ impl WebhookSender {
                         .header("Ferry-Signature", sign(&secret, timestamp, &body))
                         .body(body)
                         .send()
+                        .instrument(span.clone())
                         .await;
+                    if let Ok(r) = &sent {
+                        span.record("status", r.status().as_u16());
+                    }
                     match sent {
                         Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
                         Ok(r) => Err((Some(r.status().as_u16()), format!("HTTP {}", r.status()))),
@@ -195,6 +201,33 @@ impl WebhookSender {
             },
         };
         self.record(d, attempts, now, answer).await
+    }
+
+    /// The span of one delivery attempt: in the trace of the event's job when traces are
+    /// exported (its trace read from the job only then).
+    async fn delivery_span(
+        &self,
+        d: &DueDelivery,
+        event: &ferry_core::api::Event,
+        attempt: u32,
+    ) -> tracing::Span {
+        let span = tracing::info_span!(
+            "webhook",
+            delivery = %d.id,
+            webhook_id = %d.webhook_id,
+            event_type = %event.event_type,
+            job_id = tracing::field::Empty,
+            attempt,
+            status = tracing::field::Empty
+        );
+        if let (true, Some(job)) = (ferry_telemetry::exporting(), event.job_id) {
+            span.record("job_id", tracing::field::display(job));
+            if let Ok(heads) = self.queue.store().job_heads(&[job]).await {
+                let trace = heads.into_iter().next().and_then(|h| h.traceparent);
+                ferry_telemetry::continue_trace(&span, trace.as_ref());
+            }
+        }
+        span
     }
 
     /// Records one delivery attempt's answer.

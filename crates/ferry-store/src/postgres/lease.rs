@@ -365,12 +365,12 @@ impl PostgresStore {
     ) -> StoreResult<Vec<Transition>> {
         let (sql, error) = match which {
             Overdue::Lease => (
-                "SELECT id, kind, lease_token FROM ferry.jobs WHERE status = 'running' \
+                "SELECT id, kind, lease_token, tenant_id, attempt, traceparent FROM ferry.jobs WHERE status = 'running' \
                  AND lease_expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
                 shared::overdue_error(which),
             ),
             Overdue::Deadline => (
-                "SELECT id, kind, lease_token FROM ferry.jobs WHERE status = 'running' \
+                "SELECT id, kind, lease_token, tenant_id, attempt, traceparent FROM ferry.jobs WHERE status = 'running' \
                  AND deadline_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
                 shared::overdue_error(which),
             ),
@@ -390,6 +390,11 @@ impl PostgresStore {
                     id,
                     kind: row.try_get("kind")?,
                     to,
+                    tenant_id: row.try_get("tenant_id")?,
+                    attempt: row.try_get::<i32, _>("attempt")? as u32,
+                    traceparent: row
+                        .try_get::<Option<String>, _>("traceparent")?
+                        .and_then(|t| ferry_core::TraceParent::parse(&t)),
                 });
             }
         }

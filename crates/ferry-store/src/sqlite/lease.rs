@@ -347,7 +347,7 @@ impl SqliteStore {
         let mut tx = self.write.begin().await?;
         // `column` is one of two fixed names above, never input.
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id, kind, lease_token FROM ferry_jobs WHERE status = 'running' AND {column} < ? \
+            "SELECT id, kind, lease_token, tenant_id, attempt, traceparent FROM ferry_jobs WHERE status = 'running' AND {column} < ? \
              LIMIT ?"
         )))
         .bind(ms(now))
@@ -363,6 +363,11 @@ impl SqliteStore {
                     id,
                     kind: row.try_get("kind")?,
                     to,
+                    tenant_id: row.try_get("tenant_id")?,
+                    attempt: row.try_get::<i64, _>("attempt")? as u32,
+                    traceparent: row
+                        .try_get::<Option<String>, _>("traceparent")?
+                        .and_then(|t| ferry_core::TraceParent::parse(&t)),
                 });
             }
         }

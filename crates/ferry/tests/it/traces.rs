@@ -1,7 +1,8 @@
 //! Traces from the real binaries: `ferry serve` and `ferry worker` export OpenTelemetry
 //! spans over OTLP/HTTP to a receiver in the test. A browser job submitted with a W3C
 //! `traceparent` is one trace: the caller's span, the server's `submit` under it, then the
-//! claim, the worker's attempt with a span per browser step, and the completion.
+//! claim, the worker's attempt with a span per browser step, the completion and the
+//! webhook delivery that tells of it.
 
 use std::time::Duration;
 
@@ -45,6 +46,19 @@ async fn a_browser_job_is_one_trace_from_the_callers_request_through_its_steps()
     let mut worker = worker.spawn().expect("spawn ferry worker");
 
     let http = reqwest::Client::new();
+    // A webhook told of the completion: its delivery is in the job's trace too.
+    let hook = http
+        .post(format!("{url}/v1/webhooks"))
+        .bearer_auth(API)
+        .json(&json!({
+            "url": site.url("/echo"),
+            "events": ["job.completed"],
+            "secret": "a-webhook-secret-of-some-length"
+        }))
+        .send()
+        .await
+        .expect("create a webhook");
+    assert!(hook.status().is_success(), "{}", hook.status());
     let submitted: Value = http
         .post(format!("{url}/v1/jobs"))
         .bearer_auth(API)
@@ -83,7 +97,7 @@ async fn a_browser_job_is_one_trace_from_the_callers_request_through_its_steps()
     let job_id = id.to_string();
     let spans = otlp
         .wait_for("the job's spans", Duration::from_secs(30), |spans| {
-            ["submit", "claim", "job", "complete"]
+            ["submit", "claim", "job", "complete", "webhook"]
                 .iter()
                 .all(|name| one(spans, name, &job_id).is_some())
                 && spans
@@ -119,6 +133,10 @@ async fn a_browser_job_is_one_trace_from_the_callers_request_through_its_steps()
     let complete = one(&spans, "complete", &job_id).expect("complete");
     assert_eq!(complete.service, "ferry-server");
     assert_eq!(complete.parent_span_id, submit.span_id);
+    let webhook = one(&spans, "webhook", &job_id).expect("the webhook delivery");
+    assert_eq!(webhook.parent_span_id, submit.span_id);
+    assert_eq!(webhook.attr("event_type"), Some("job.completed"));
+    assert_eq!(webhook.attr("status"), Some("200"));
 
     worker.kill().await.expect("stop the worker");
     server.kill().await.expect("stop the server");

@@ -8,9 +8,11 @@ use ferry_core::{
     Secret,
     api::{ClaimRequest, FailError},
 };
-use ferry_testkit::{TestServer, job};
+use ferry_testkit::{
+    TestServer, job,
+    prom::{promtool_check, sample},
+};
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
 
 const METRICS_TOKEN: &str = "metrics-test-token";
 
@@ -115,19 +117,6 @@ impl Prometheus {
 }
 
 /// The value of the sample of `name` whose labels include every one of `labels`.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-        .find(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 async fn scrape(server: &TestServer, token: &str) -> reqwest::Response {
     reqwest::Client::new()
         .get(format!("{}/metrics", server.url))
@@ -291,23 +280,7 @@ async fn prometheus_scrapes_jobs_in_every_state_and_what_happened_to_them() {
     assert!(sample(&text, "ferry_store_connections", &[("state", "idle")]).is_some());
 
     // promtool agrees with the format and its conventions.
-    let mut promtool = tokio::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start promtool (scripts/prometheus.sh installs it)");
-    let mut stdin = promtool.stdin.take().expect("stdin");
-    stdin.write_all(text.as_bytes()).await.expect("write");
-    drop(stdin);
-    let checked = promtool.wait_with_output().await.expect("promtool");
-    assert!(
-        checked.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    promtool_check(&text).await;
 
     // A real Prometheus scrapes the server and answers the same values.
     let target = server.url.trim_start_matches("http://").to_owned();
