@@ -38,6 +38,10 @@ pub struct EgressPolicy {
     /// `allow` rule naming their address.
     #[serde(default, skip_serializing_if = "is_false")]
     pub allow_private: bool,
+    /// Rate limits per target domain, given at submit to the jobs aimed at each
+    /// (`domain_rate`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<crate::domain_rate::DomainRate>,
 }
 
 fn yes() -> bool {
@@ -55,6 +59,7 @@ impl Default for EgressPolicy {
             deny: Vec::new(),
             allow_public: true,
             allow_private: false,
+            rate_limits: Vec::new(),
         }
     }
 }
@@ -193,6 +198,13 @@ impl EgressPolicy {
             deny: join(&self.deny, &other.deny),
             allow_public: self.allow_public && other.allow_public,
             allow_private: self.allow_private || other.allow_private,
+            // The tenant's (`other`) first: the first rule matching a host applies.
+            rate_limits: other
+                .rate_limits
+                .iter()
+                .chain(&self.rate_limits)
+                .cloned()
+                .collect(),
         }
     }
 
@@ -204,6 +216,11 @@ impl EgressPolicy {
                 out.push((name.to_owned(), format!("at most {MAX_RULES} rules")));
             }
         }
+        out.extend(
+            crate::domain_rate::problems(&self.rate_limits, "rate_limits")
+                .into_iter()
+                .map(|e| (e.field, e.message)),
+        );
         out
     }
 

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod clock;
 pub mod dataset;
+pub mod domain_rate;
 pub mod egress;
 pub mod error;
 pub mod flow;

@@ -22,6 +22,10 @@ use crate::app::AppResult;
 const JOB_BUCKETS: &[f64] = &[
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
 ];
+/// Store operation durations, in seconds: an indexed read to a long transaction.
+const STORE_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 /// HTTP request durations, in seconds (long-polls and streams end in the top bucket).
 const HTTP_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -43,6 +47,7 @@ pub struct Metrics {
     oldest_pending: GaugeVec,
     workers_connected: IntGaugeVec,
     store_connections: IntGaugeVec,
+    store_ops: HistogramVec,
     /// One scrape at a time sets the gauges.
     scraping: tokio::sync::Mutex<()>,
 }
@@ -141,8 +146,16 @@ impl Metrics {
             "Database connections of this instance's pools, by pool and state (idle, busy).",
             &["pool", "state"],
         )?;
+        let store_ops = histogram(
+            "ferry_store_operation_duration_seconds",
+            "How long the job path's database operations took on this instance (insert, \
+             claim, heartbeat, progress, complete, fail), from call to answer.",
+            &["op"],
+            STORE_BUCKETS,
+        )?;
         Ok(Self {
             registry,
+            store_ops,
             transitions,
             job_duration,
             queue_wait,
@@ -199,6 +212,13 @@ impl Metrics {
         self.rescued
             .with_label_values(&[reason])
             .inc_by(jobs as u64);
+    }
+
+    /// A store operation of the job path (`op`) took `took`.
+    pub fn store_op(&self, op: &str, took: Duration) {
+        self.store_ops
+            .with_label_values(&[op])
+            .observe(took.as_secs_f64());
     }
 
     pub fn webhook_delivery(&self, outcome: &str) {

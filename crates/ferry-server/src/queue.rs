@@ -266,8 +266,19 @@ impl Queue {
         }
     }
 
+    /// Runs a store operation of the job path, its duration counted as `op`
+    /// (`ferry_store_operation_duration_seconds`).
+    async fn timed<T>(&self, op: &str, call: impl std::future::Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let out = call.await;
+        self.metrics.store_op(op, started.elapsed());
+        out
+    }
+
     pub async fn submit(&self, jobs: &[NewJob]) -> StoreResult<Vec<Inserted>> {
-        let created = self.store.job_insert(jobs, self.now()).await?;
+        let created = self
+            .timed("insert", self.store.job_insert(jobs, self.now()))
+            .await?;
         self.work_available.notify_waiters();
         Ok(created)
     }
@@ -450,17 +461,15 @@ impl Queue {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let now = self.now();
-            let jobs = self
-                .store
-                .job_claim(&ClaimParams {
-                    tenant_id,
-                    worker_id: &claim.worker_id,
-                    kinds: &claim.kinds,
-                    max_jobs: claim.max_jobs,
-                    lease_ms: claim.lease_ms,
-                    now,
-                })
-                .await?;
+            let params = ClaimParams {
+                tenant_id,
+                worker_id: &claim.worker_id,
+                kinds: &claim.kinds,
+                max_jobs: claim.max_jobs,
+                lease_ms: claim.lease_ms,
+                now,
+            };
+            let jobs = self.timed("claim", self.store.job_claim(&params)).await?;
             if !jobs.is_empty()
                 || tokio::time::Instant::now() >= until
                 || self.shutdown.is_cancelled()
@@ -500,15 +509,16 @@ impl Queue {
     }
 
     pub async fn heartbeat(&self, id: JobId, lease: &str) -> StoreResult<LeaseStatus> {
-        self.store.job_heartbeat(id, lease, self.now()).await
+        self.timed("heartbeat", self.store.job_heartbeat(id, lease, self.now()))
+            .await
     }
 
     pub async fn progress(&self, params: ProgressParams<'_>) -> StoreResult<LeaseStatus> {
-        self.store
-            .job_progress(&ProgressParams {
-                now: self.now(),
-                ..params
-            })
+        let params = ProgressParams {
+            now: self.now(),
+            ..params
+        };
+        self.timed("progress", self.store.job_progress(&params))
             .await
     }
 
@@ -516,7 +526,9 @@ impl Queue {
         &self,
         entries: &[CompleteParams<'_>],
     ) -> StoreResult<Vec<StoreResult<()>>> {
-        let completed = self.store.job_complete(entries, self.now()).await?;
+        let completed = self
+            .timed("complete", self.store.job_complete(entries, self.now()))
+            .await?;
         // Chained jobs may have been enqueued, and finished jobs free their concurrency
         // keys' slots: waiting claims look again.
         self.work_available.notify_waiters();
@@ -543,16 +555,14 @@ impl Queue {
         error: JobError,
         retry_after_ms: Option<u64>,
     ) -> StoreResult<Job> {
-        let job = self
-            .store
-            .job_fail(&FailParams {
-                id,
-                lease,
-                error,
-                retry_after_ms,
-                now: self.now(),
-            })
-            .await?;
+        let params = FailParams {
+            id,
+            lease,
+            error,
+            retry_after_ms,
+            now: self.now(),
+        };
+        let job = self.timed("fail", self.store.job_fail(&params)).await?;
         self.announce(id, job.status);
         Ok(job)
     }

@@ -43,6 +43,23 @@ fn print(title: &str, p: &EgressPolicy) {
             "denied unless allowed"
         }
     );
+    if !p.rate_limits.is_empty() {
+        let rates: Vec<String> = p
+            .rate_limits
+            .iter()
+            .map(|r| match (r.interval_ms, r.max, r.per_ms) {
+                (Some(ms), None, _) => format!("{}: one start per {ms} ms", r.domain),
+                (None, Some(max), Some(per)) => {
+                    format!("{}: {max} starts per {per} ms", r.domain)
+                }
+                (Some(ms), Some(max), Some(per)) => {
+                    format!("{}: one start per {ms} ms, {max} per {per} ms", r.domain)
+                }
+                _ => format!("{}", r.domain),
+            })
+            .collect();
+        println!("  rate limits:     {}", rates.join("; "));
+    }
 }
 
 pub async fn egress(args: EgressArgs, config: Option<&Path>) -> Result<ExitCode> {
@@ -60,6 +77,7 @@ pub async fn egress(args: EgressArgs, config: Option<&Path>) -> Result<ExitCode>
             allow,
             deny,
             only_allowed,
+            rate,
         } => {
             let parse = |texts: Vec<String>| -> Result<Vec<EgressRule>> {
                 texts
@@ -75,6 +93,7 @@ pub async fn egress(args: EgressArgs, config: Option<&Path>) -> Result<ExitCode>
                 deny: parse(deny)?,
                 allow_public: !only_allowed,
                 allow_private: false,
+                rate_limits: rate.iter().map(|t| domain_rate(t)).collect::<Result<_>>()?,
             };
             api.set_tenant_egress(&policy).await?
         }
@@ -86,4 +105,27 @@ pub async fn egress(args: EgressArgs, config: Option<&Path>) -> Result<ExitCode>
         print("in effect (with the operator's)", &answer.effective);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `DOMAIN=MS` (an interval between starts) or `DOMAIN=MAX/MS` (at most MAX starts per MS).
+fn domain_rate(text: &str) -> Result<ferry_core::domain_rate::DomainRate> {
+    let bad = || anyhow::anyhow!("bad --rate {text:?}: give DOMAIN=MS or DOMAIN=MAX/MS");
+    let (domain, rate) = text.split_once('=').ok_or_else(bad)?;
+    let domain = domain
+        .parse::<EgressRule>()
+        .with_context(|| format!("bad --rate {text:?}"))?;
+    let (interval_ms, max, per_ms) = match rate.split_once('/') {
+        Some((max, per)) => (
+            None,
+            Some(max.trim().parse().map_err(|_| bad())?),
+            Some(per.trim().parse().map_err(|_| bad())?),
+        ),
+        None => (Some(rate.trim().parse().map_err(|_| bad())?), None, None),
+    };
+    Ok(ferry_core::domain_rate::DomainRate {
+        domain,
+        interval_ms,
+        max,
+        per_ms,
+    })
 }

@@ -94,6 +94,22 @@ impl Queue {
         Ok(policy)
     }
 
+    /// Gives each spec aimed at a domain the tenant limits (and the specs its chain will
+    /// enqueue) that domain's rate limit, unless it has its own (`domain_rate`).
+    pub async fn polite(
+        &self,
+        tenant: &TenantId,
+        specs: &mut [ferry_core::api::SubmitJob],
+    ) -> AppResult<()> {
+        let rates = self.egress_of(tenant).await?.rate_limits;
+        if !rates.is_empty() {
+            for spec in specs {
+                ferry_core::domain_rate::apply_to_spec(&rates, spec);
+            }
+        }
+        Ok(())
+    }
+
     /// The tenant's own rules and what they add up to with the operator's.
     pub async fn egress_view(&self, tenant: &TenantId) -> AppResult<(EgressPolicy, EgressPolicy)> {
         let own = self.tenant_egress(tenant).await?;

@@ -33,12 +33,13 @@ impl Queue {
     async fn submit_traced(
         &self,
         who: &Principal,
-        specs: Vec<SubmitJob>,
+        mut specs: Vec<SubmitJob>,
         batch: bool,
         trace: Option<TraceParent>,
     ) -> AppResult<Vec<Inserted>> {
         specs.iter().try_for_each(|spec| who.check_job(spec))?;
         let tenant = &who.tenant;
+        self.polite(tenant, &mut specs).await?;
         let mut jobs = self
             .validate(tenant, specs, batch)
             .await

@@ -49,7 +49,8 @@ async fn create(
         ));
     }
     principal.check_kind(&req.kind)?;
-    let specs = (0..req.items.len()).map(|i| req.item_spec(i)).collect();
+    let mut specs: Vec<_> = (0..req.items.len()).map(|i| req.item_spec(i)).collect();
+    queue.polite(&principal.tenant, &mut specs).await?;
     // Items share kind and options (a problem with those is named once); an item's own
     // problems (a recipe's) are named by its index.
     let jobs = queue

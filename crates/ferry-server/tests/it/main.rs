@@ -1,6 +1,6 @@
 //! ferry-server's integration tests, one binary (one link) with a module per area: the
 //! HTTP API's stories (`api`, with webhooks and schedules in `api::hooks`), chains,
-//! datasets, limits, what operators watch (`observe`), PostgreSQL-only behaviour and a
+//! datasets, limits, per-domain politeness, what operators watch (`observe`), PostgreSQL-only behaviour and a
 //! disk that fills up. Each starts the real server on a random port through
 //! `ferry_testkit::TestServer`.
 
@@ -11,5 +11,6 @@ mod datasets;
 mod identity;
 mod limits;
 mod observe;
+mod politeness;
 mod postgres;
 mod storage;

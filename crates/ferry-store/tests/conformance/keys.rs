@@ -72,6 +72,12 @@ pub(super) async fn tenants_and_api_keys_are_kept_and_revoked(store: Store) {
         deny: vec!["evil.example".parse().expect("a rule")],
         allow_public: false,
         allow_private: false,
+        rate_limits: vec![ferry_core::domain_rate::DomainRate {
+            domain: "shop.example".parse().expect("a rule"),
+            interval_ms: Some(1_000),
+            max: None,
+            per_ms: None,
+        }],
     };
     assert!(
         store

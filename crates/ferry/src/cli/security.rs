@@ -58,5 +58,9 @@ pub enum EgressCommand {
         /// Only what --allow names is reachable (no other public address).
         #[arg(long)]
         only_allowed: bool,
+        /// A rate limit for jobs aimed at a domain (repeatable): DOMAIN=MS between
+        /// starts, or DOMAIN=MAX/MS for at most MAX starts per MS milliseconds.
+        #[arg(long, value_name = "DOMAIN=MS|DOMAIN=MAX/MS")]
+        rate: Vec<String>,
     },
 }

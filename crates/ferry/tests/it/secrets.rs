@@ -214,7 +214,7 @@ async fn the_secret_commands_save_list_and_remove_without_showing_a_value() {
 }
 
 /// `ferry egress`: shows the tenant's rules and what is in effect, sets them (an internal
-/// address allowed by name), and a bad rule is one line and exit 1.
+/// address allowed by name, rate limits per domain), and a bad rule is one line and exit 1.
 #[tokio::test]
 async fn the_egress_commands_show_and_set_the_tenants_rules() {
     let server = TestServer::spawn().await;
@@ -233,6 +233,10 @@ async fn the_egress_commands_show_and_set_the_tenants_rules() {
         "erp.corp.example",
         "--deny",
         "ads.example",
+        "--rate",
+        "shop.example=2000",
+        "--rate",
+        "api.partner.example=100/60000",
         "--json",
     ])
     .output()
@@ -246,13 +250,22 @@ async fn the_egress_commands_show_and_set_the_tenants_rules() {
         json!(["10.0.5.0/24", "erp.corp.example"])
     );
     assert_eq!(answer["tenant"]["deny"], json!(["ads.example"]));
+    assert_eq!(
+        answer["tenant"]["rate_limits"],
+        json!([
+            {"domain": "shop.example", "interval_ms": 2000},
+            {"domain": "api.partner.example", "max": 100, "per_ms": 60000}
+        ])
+    );
     let shown = cli(&["egress", "show"])
         .output()
         .await
         .expect("ferry egress show");
     let text = String::from_utf8_lossy(&shown.stdout).into_owned();
     assert!(
-        text.contains("erp.corp.example") && text.contains("in effect"),
+        text.contains("erp.corp.example")
+            && text.contains("in effect")
+            && text.contains("shop.example: one start per 2000 ms"),
         "{text}"
     );
     let bad = cli(&["egress", "set", "--allow", "not a rule"])

@@ -278,6 +278,17 @@ async fn prometheus_scrapes_jobs_in_every_state_and_what_happened_to_them() {
     );
     assert!(sample(&text, "ferry_jobs_oldest_pending_age_seconds", &[]).is_some());
     assert!(sample(&text, "ferry_store_connections", &[("state", "idle")]).is_some());
+    for op in ["insert", "claim", "complete", "fail"] {
+        assert!(
+            sample(
+                &text,
+                "ferry_store_operation_duration_seconds_count",
+                &[("op", op)]
+            )
+            .is_some_and(|n| n >= 1.0),
+            "{op} timed: {text}"
+        );
+    }
 
     // promtool agrees with the format and its conventions.
     promtool_check(&text).await;
