@@ -40,7 +40,10 @@ pub fn live_page(
                             a href="/overview" { "Overview" } " "
                             a href="/jobs" { "Jobs" } " "
                             a href="/dead" { "Dead letters" } " "
-                            a href="/workers" { "Workers" }
+                            a href="/workers" { "Workers" } " "
+                            a href="/schedules" { "Schedules" } " "
+                            a href="/datasets" { "Datasets" } " "
+                            a href="/webhooks" { "Webhooks" }
                         }
                         span.who {
                             (user.name()) " · " (user.principal.tenant.as_str()) " · "

@@ -6,14 +6,18 @@
 //! stream reports a change. Everything is served by Ferry itself.
 //!
 //! `session.rs` turns the login cookie into the page's user (or sends the browser to the
-//! login page), `layout.rs` is the page shell, `login.rs`, `overview.rs`, `jobs.rs`, `dead.rs` and `workers.rs` the pages.
+//! login page), `layout.rs` is the page shell, `login.rs`, `overview.rs`, `jobs.rs`, `dead.rs`, `workers.rs`, `schedules.rs`,
+//! `datasets.rs` and `webhooks.rs` the pages.
 
+mod datasets;
 mod dead;
 mod jobs;
 mod layout;
 mod login;
 mod overview;
+mod schedules;
 mod session;
+mod webhooks;
 mod workers;
 
 use axum::{
@@ -39,6 +43,13 @@ pub fn router() -> Router<AppState> {
         .route("/dead", get(dead::groups))
         .route("/dead/retry", post(dead::retry))
         .route("/workers", get(workers::list))
+        .route("/schedules", get(schedules::list))
+        .route("/schedules/{name}/pause", post(schedules::pause))
+        .route("/schedules/{name}/resume", post(schedules::resume))
+        .route("/datasets", get(datasets::list))
+        .route("/datasets/{name}", get(datasets::show))
+        .route("/webhooks", get(webhooks::list))
+        .route("/webhooks/{id}", get(webhooks::show))
         .route("/assets/ferry.css", get(stylesheet))
         .route("/assets/ferry.js", get(script))
 }

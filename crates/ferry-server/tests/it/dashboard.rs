@@ -1,6 +1,8 @@
 //! The dashboard driven by a real headless Chromium (Debian's) against the real server:
 //! log in, find a failed job by filter, open it, retry it; a viewer gets no retry button
 //! and the server refuses the form anyway; a user of another tenant never sees the job.
+//! Schedules (paused from their page), datasets (rows, runs, a download) and webhooks
+//! (their deliveries) have pages too, each showing only the user's tenant.
 
 use std::time::{Duration, Instant};
 
@@ -448,4 +450,158 @@ async fn a_user_finds_a_failed_job_and_retries_it_and_nobody_else_can() {
         .await
         .expect("goto");
     until(&page, "beta's own job", |h| h.contains("beta.secret")).await;
+}
+
+/// Schedules, datasets and webhooks have pages of their own: an editor pauses a schedule,
+/// reads a dataset's rows and runs and downloads it, sees a webhook's deliveries; a user
+/// of another tenant sees none of them.
+#[tokio::test]
+async fn schedules_datasets_and_webhooks_have_pages_and_stay_in_their_tenant() {
+    let server = TestServer::builder().with_services().spawn().await;
+    let site = ferry_testkit::fixture::spawn().await.expect("fixture");
+    let acme = tenant(&server, "acme").await;
+    let beta = tenant(&server, "beta").await;
+    user(&server, &acme, "ana@acme.test", Role::Editor).await;
+    user(&server, &beta, "bea@beta.test", Role::Editor).await;
+    let app = client(
+        &server,
+        &key(&server, &acme, Role::Editor, None).await.secret,
+    );
+    let worker = client(
+        &server,
+        &key(&server, &acme, Role::Worker, None).await.secret,
+    );
+    app.create_schedule(
+        &serde_json::from_value(json!({
+            "name": "nightly-sync", "cron": "0 3 * * *", "timezone": "Asia/Seoul",
+            "job": {"kind": "shop.sync", "payload": {}}
+        }))
+        .expect("a schedule spec"),
+    )
+    .await
+    .expect("create a schedule");
+    server
+        .queue
+        .webhooks()
+        .create(
+            &admin_of(&acme),
+            serde_json::from_value(json!({
+                "url": site.url("/echo"), "events": ["job.completed"],
+                "secret": "a-webhook-secret-of-some-length"
+            }))
+            .expect("a webhook spec"),
+        )
+        .await
+        .expect("create a webhook");
+    // A job that fills a dataset (and whose completion the webhook is told of).
+    let spec = serde_json::from_value(json!({
+        "kind": "reviews.sync", "payload": {},
+        "output": {"dataset": "reviews", "key": "id"}
+    }))
+    .expect("a spec");
+    let id = app.submit(&spec).await.expect("submit").id;
+    let lease = claim(&worker, "reviews.sync").await;
+    worker
+        .progress(
+            id,
+            &ferry_core::api::ProgressRequest {
+                lease: lease.clone(),
+                current: None,
+                total: None,
+                message: None,
+                items: Some(vec![
+                    json!({"id": "r1", "title": "Great soup", "stars": 5}),
+                    json!({"id": "r2", "title": "Cold tea", "stars": 2}),
+                ]),
+                items_offset: None,
+            },
+        )
+        .await
+        .expect("items");
+    worker
+        .complete(id, &lease, json!({}))
+        .await
+        .expect("complete");
+
+    let chrome = Chrome::launch().await;
+    let page = chrome
+        .browser
+        .new_page(format!("{}/schedules", server.url))
+        .await
+        .expect("a page");
+    log_in(&page, "ana@acme.test").await;
+    let schedules = until(&page, "the schedules", |h| h.contains("nightly-sync")).await;
+    assert!(schedules.contains("0 3 * * *") && schedules.contains("Asia/Seoul"));
+    snapshot(&page, "schedules").await;
+    click(&page, "table.schedules form button").await;
+    until(&page, "the schedule paused", |h| h.contains("Resume")).await;
+    assert!(
+        server
+            .queue
+            .schedules()
+            .get(&admin_of(&acme), "nightly-sync")
+            .await
+            .expect("the schedule")
+            .paused
+    );
+
+    page.goto(format!("{}/datasets", server.url))
+        .await
+        .expect("goto");
+    until(&page, "the datasets", |h| {
+        h.contains("href=\"/datasets/reviews\"")
+    })
+    .await;
+    click(&page, "a[href=\"/datasets/reviews\"]").await;
+    let rows = until(&page, "the rows", |h| h.contains("Great soup")).await;
+    assert!(rows.contains("Cold tea") && rows.contains(&id.to_string()));
+    snapshot(&page, "dataset").await;
+    let csv = eval(
+        &page,
+        "fetch(document.querySelector('a[href$=\"format=csv\"]').href).then(r => r.text())",
+    )
+    .await;
+    let csv = csv.as_str().unwrap_or_default();
+    assert!(
+        csv.contains("Great soup") && csv.contains("Cold tea"),
+        "{csv}"
+    );
+
+    page.goto(format!("{}/webhooks", server.url))
+        .await
+        .expect("goto");
+    until(&page, "the webhooks", |h| h.contains("/echo")).await;
+    click(&page, "table.webhooks a").await;
+    let mut delivered = String::new();
+    for _ in 0..30 {
+        delivered = page.content().await.unwrap_or_default();
+        if delivered.contains("delivered") && delivered.contains("HTTP 200") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        page.reload().await.expect("reload");
+    }
+    assert!(
+        delivered.contains("delivered") && delivered.contains("HTTP 200"),
+        "{delivered}"
+    );
+
+    // beta sees none of acme's.
+    log_out(&page).await;
+    log_in(&page, "bea@beta.test").await;
+    for path in ["/schedules", "/datasets", "/webhooks"] {
+        page.goto(format!("{}{path}", server.url))
+            .await
+            .expect("goto");
+        let html = until(&page, path, |h| h.contains("Log out")).await;
+        assert!(
+            !html.contains("nightly-sync") && !html.contains("reviews") && !html.contains("/echo"),
+            "{path}: {html}"
+        );
+    }
+    page.goto(format!("{}/datasets/reviews", server.url))
+        .await
+        .expect("goto");
+    let hidden = until(&page, "not found", |h| h.contains("No such")).await;
+    assert!(!hidden.contains("Great soup"));
 }
