@@ -43,7 +43,8 @@ pub fn live_page(
                             a href="/workers" { "Workers" } " "
                             a href="/schedules" { "Schedules" } " "
                             a href="/datasets" { "Datasets" } " "
-                            a href="/webhooks" { "Webhooks" }
+                            a href="/webhooks" { "Webhooks" } " "
+                            a href="/sessions" { "Sessions" }
                         }
                         span.who {
                             (user.name()) " · " (user.principal.tenant.as_str()) " · "

@@ -7,7 +7,7 @@
 //!
 //! `session.rs` turns the login cookie into the page's user (or sends the browser to the
 //! login page), `layout.rs` is the page shell, `login.rs`, `overview.rs`, `jobs.rs`, `dead.rs`, `workers.rs`, `schedules.rs`,
-//! `datasets.rs` and `webhooks.rs` the pages.
+//! `datasets.rs`, `webhooks.rs` and `sessions.rs` the pages.
 
 mod datasets;
 mod dead;
@@ -17,6 +17,7 @@ mod login;
 mod overview;
 mod schedules;
 mod session;
+mod sessions;
 mod webhooks;
 mod workers;
 
@@ -50,6 +51,8 @@ pub fn router() -> Router<AppState> {
         .route("/datasets/{name}", get(datasets::show))
         .route("/webhooks", get(webhooks::list))
         .route("/webhooks/{id}", get(webhooks::show))
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/{name}/delete", post(sessions::delete))
         .route("/assets/ferry.css", get(stylesheet))
         .route("/assets/ferry.js", get(script))
 }

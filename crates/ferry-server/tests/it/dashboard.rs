@@ -1,8 +1,9 @@
 //! The dashboard driven by a real headless Chromium (Debian's) against the real server:
 //! log in, find a failed job by filter, open it, retry it; a viewer gets no retry button
 //! and the server refuses the form anyway; a user of another tenant never sees the job.
-//! Schedules (paused from their page), datasets (rows, runs, a download) and webhooks
-//! (their deliveries) have pages too, each showing only the user's tenant.
+//! Schedules (paused from their page), datasets (rows, runs, a download), webhooks
+//! (their deliveries) and saved sessions (deleted from their page, never shown) have pages
+//! too, each showing only the user's tenant.
 
 use std::time::{Duration, Instant};
 
@@ -452,11 +453,11 @@ async fn a_user_finds_a_failed_job_and_retries_it_and_nobody_else_can() {
     until(&page, "beta's own job", |h| h.contains("beta.secret")).await;
 }
 
-/// Schedules, datasets and webhooks have pages of their own: an editor pauses a schedule,
-/// reads a dataset's rows and runs and downloads it, sees a webhook's deliveries; a user
-/// of another tenant sees none of them.
+/// Schedules, datasets, webhooks and sessions have pages of their own: an editor pauses a
+/// schedule, reads a dataset's rows and runs and downloads it, sees a webhook's
+/// deliveries, deletes a saved session; a user of another tenant sees none of them.
 #[tokio::test]
-async fn schedules_datasets_and_webhooks_have_pages_and_stay_in_their_tenant() {
+async fn schedules_datasets_webhooks_and_sessions_have_pages_and_stay_in_their_tenant() {
     let server = TestServer::builder().with_services().spawn().await;
     let site = ferry_testkit::fixture::spawn().await.expect("fixture");
     let acme = tenant(&server, "acme").await;
@@ -522,6 +523,23 @@ async fn schedules_datasets_and_webhooks_have_pages_and_stay_in_their_tenant() {
         .complete(id, &lease, json!({}))
         .await
         .expect("complete");
+    // A login a recipe saved.
+    let recipe = serde_json::from_value(json!({
+        "kind": "browser.run",
+        "payload": {"steps": [{"goto": {"url": site.url("/site/form")}}, {"save_session": "shop-login"}]}
+    }))
+    .expect("a spec");
+    let saver = app.submit(&recipe).await.expect("submit").id;
+    let held = claim(&worker, "browser.run").await;
+    worker
+        .session_save(
+            saver,
+            &held,
+            "shop-login",
+            json!({"cookies": [{"name": "sid", "value": "SECRET-COOKIE"}]}),
+        )
+        .await
+        .expect("save the session");
 
     let chrome = Chrome::launch().await;
     let page = chrome
@@ -585,6 +603,19 @@ async fn schedules_datasets_and_webhooks_have_pages_and_stay_in_their_tenant() {
         delivered.contains("delivered") && delivered.contains("HTTP 200"),
         "{delivered}"
     );
+
+    page.goto(format!("{}/sessions", server.url))
+        .await
+        .expect("goto");
+    let sessions = until(&page, "the sessions", |h| h.contains("shop-login")).await;
+    assert!(sessions.contains(&saver.to_string()));
+    assert!(!sessions.contains("SECRET-COOKIE"), "never its contents");
+    click(&page, "table.sessions form button").await;
+    until(&page, "the session deleted", |h| {
+        h.contains("No saved sessions")
+    })
+    .await;
+    assert!(app.sessions().await.expect("sessions").sessions.is_empty());
 
     // beta sees none of acme's.
     log_out(&page).await;
