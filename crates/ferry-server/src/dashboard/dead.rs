@@ -12,7 +12,6 @@ use serde::Deserialize;
 use super::jobs::{may_change, time};
 use super::layout::{error_page, page};
 use super::session::PageUser;
-use crate::app::AppError;
 use crate::http::AppState;
 
 pub async fn groups(State(queue): State<AppState>, user: PageUser) -> Response {
@@ -76,15 +75,8 @@ pub async fn retry(
     user: PageUser,
     Form(form): Form<RetryGroup>,
 ) -> Response {
-    if !user.csrf_ok(&queue, &form.csrf) {
-        return error_page(&AppError::Csrf).into_response();
-    }
-    if !may_change(&user) {
-        return error_page(&AppError::Forbidden(format!(
-            "a {} may not retry jobs; only editors and admins may",
-            user.principal.role
-        )))
-        .into_response();
+    if let Some(refused) = user.refusal(&queue, &form.csrf, "retry jobs") {
+        return refused;
     }
     match queue
         .dead_letters()

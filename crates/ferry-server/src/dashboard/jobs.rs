@@ -273,15 +273,8 @@ pub struct Action {
 
 /// Retries or cancels, then shows the job again.
 async fn act(queue: &AppState, user: &PageUser, id: &str, csrf: &str, retry: bool) -> Response {
-    if !user.csrf_ok(queue, csrf) {
-        return error_page(&AppError::Csrf).into_response();
-    }
-    if !may_change(user) {
-        return error_page(&AppError::Forbidden(format!(
-            "a {} may not change jobs; only editors and admins may",
-            user.principal.role
-        )))
-        .into_response();
+    if let Some(refused) = user.refusal(queue, csrf, "change jobs") {
+        return refused;
     }
     let Ok(id) = id.parse::<JobId>() else {
         return error_page(&AppError::NotFound("job")).into_response();

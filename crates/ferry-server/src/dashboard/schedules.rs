@@ -13,7 +13,6 @@ use serde::Deserialize;
 use super::jobs::{may_change, time};
 use super::layout::{error_page, page};
 use super::session::PageUser;
-use crate::app::AppError;
 use crate::http::AppState;
 
 pub async fn list(State(queue): State<AppState>, user: PageUser) -> Response {
@@ -98,15 +97,8 @@ async fn set_paused(
     csrf: &str,
     paused: bool,
 ) -> Response {
-    if !user.csrf_ok(queue, csrf) {
-        return error_page(&AppError::Csrf).into_response();
-    }
-    if !may_change(user) {
-        return error_page(&AppError::Forbidden(format!(
-            "a {} may not change schedules; only editors and admins may",
-            user.principal.role
-        )))
-        .into_response();
+    if let Some(refused) = user.refusal(queue, csrf, "change schedules") {
+        return refused;
     }
     match queue
         .schedules()

@@ -34,6 +34,25 @@ impl PageUser {
     pub fn csrf_ok(&self, queue: &AppState, given: &str) -> bool {
         queue.users().csrf_matches(&self.token, given)
     }
+
+    /// Checks a form that changes something: its CSRF token (`given`), and that the user
+    /// is an editor or admin. `Some`: the error page to answer instead, saying the user may
+    /// not `act` (`retry jobs`, `change schedules` …).
+    pub fn refusal(&self, queue: &AppState, given: &str, act: &str) -> Option<Response> {
+        if !self.csrf_ok(queue, given) {
+            return Some(super::layout::error_page(&AppError::Csrf).into_response());
+        }
+        if !super::jobs::may_change(self) {
+            return Some(
+                super::layout::error_page(&AppError::Forbidden(format!(
+                    "a {} may not {act}; only editors and admins may",
+                    self.principal.role
+                )))
+                .into_response(),
+            );
+        }
+        None
+    }
 }
 
 /// Why a page has no user: the browser goes to log in, or the database failed.

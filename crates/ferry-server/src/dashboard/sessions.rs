@@ -13,7 +13,6 @@ use serde::Deserialize;
 use super::jobs::{may_change, time};
 use super::layout::{error_page, page};
 use super::session::PageUser;
-use crate::app::AppError;
 use crate::http::AppState;
 
 pub async fn list(State(queue): State<AppState>, user: PageUser) -> Response {
@@ -80,15 +79,8 @@ pub async fn delete(
     Path(name): Path<String>,
     Form(form): Form<Action>,
 ) -> Response {
-    if !user.csrf_ok(&queue, &form.csrf) {
-        return error_page(&AppError::Csrf).into_response();
-    }
-    if !may_change(&user) {
-        return error_page(&AppError::Forbidden(format!(
-            "a {} may not delete sessions; only editors and admins may",
-            user.principal.role
-        )))
-        .into_response();
+    if let Some(refused) = user.refusal(&queue, &form.csrf, "delete sessions") {
+        return refused;
     }
     match queue.sessions().delete(&user.principal, &name).await {
         Ok(()) => Redirect::to("/sessions").into_response(),

@@ -38,16 +38,7 @@ impl Service for LeaseRescuer {
         let batch = self.queue.config().services.batch;
         let done = self.queue.fail_overdue(Overdue::Lease, batch).await?;
         for t in &done {
-            crate::traces::rescued(t, "LEASE_EXPIRED");
-            tracing::warn!(
-                job_id = %t.id,
-                kind = %t.kind,
-                attempt = t.attempt,
-                tenant = %t.tenant_id,
-                trace_id = t.traceparent.as_ref().map(|p| p.trace_id()),
-                to = %t.to,
-                "lease expired; job rescued"
-            );
+            ended(t, "LEASE_EXPIRED", "lease expired; job rescued");
         }
         Ok(done.len() as u64)
     }
@@ -82,17 +73,23 @@ impl Service for TimeoutEnforcer {
         let batch = self.queue.config().services.batch;
         let done = self.queue.fail_overdue(Overdue::Deadline, batch).await?;
         for t in &done {
-            crate::traces::rescued(t, "TIMEOUT");
-            tracing::warn!(
-                job_id = %t.id,
-                kind = %t.kind,
-                attempt = t.attempt,
-                tenant = %t.tenant_id,
-                trace_id = t.traceparent.as_ref().map(|p| p.trace_id()),
-                to = %t.to,
-                "attempt timed out"
-            );
+            ended(t, "TIMEOUT", "attempt timed out");
         }
         Ok(done.len() as u64)
     }
+}
+
+/// Records an attempt the server ended: a mark in the job's trace and a log line naming
+/// the job (its id, kind, attempt, tenant and trace).
+fn ended(t: &ferry_store::Transition, code: &str, what: &str) {
+    crate::traces::rescued(t, code);
+    tracing::warn!(
+        job_id = %t.id,
+        kind = %t.kind,
+        attempt = t.attempt,
+        tenant = %t.tenant_id,
+        trace_id = t.traceparent.as_ref().map(|p| p.trace_id()),
+        to = %t.to,
+        "{what}"
+    );
 }
