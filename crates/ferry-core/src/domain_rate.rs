@@ -56,19 +56,26 @@ pub fn problems(rates: &[DomainRate], field: &str) -> Vec<FieldError> {
 }
 
 /// The host a job of `kind` connects to first: an `http.request`'s `url`, a
-/// `browser.run` recipe's first `goto`. `None` for other kinds, or when the URL is only
-/// known at run time (`{{input.…}}` in its host).
+/// `browser.run` recipe's first `goto` (its `{{input.NAME}}` filled from the recipe's
+/// `inputs`). `None` for other kinds, or when the host holds a `{{secret.…}}`.
 pub fn target_host(kind: &str, payload: &Value) -> Option<String> {
     let url = match kind {
-        "http.request" => payload.get("url")?.as_str()?,
-        "browser.run" => payload
-            .get("steps")?
-            .as_array()?
-            .iter()
-            .find_map(|step| step.get("goto")?.get("url")?.as_str())?,
+        "http.request" => payload.get("url")?.as_str()?.to_owned(),
+        "browser.run" => {
+            let url = payload
+                .get("steps")?
+                .as_array()?
+                .iter()
+                .find_map(|step| step.get("goto")?.get("url")?.as_str())?;
+            let inputs: std::collections::BTreeMap<String, String> = payload
+                .get("inputs")
+                .and_then(|i| serde_json::from_value(i.clone()).ok())
+                .unwrap_or_default();
+            crate::template::render(url, &inputs, &|_| None).ok()?
+        }
         _ => return None,
     };
-    let host = url::Url::parse(url).ok()?.host_str()?.to_ascii_lowercase();
+    let host = url::Url::parse(&url).ok()?.host_str()?.to_ascii_lowercase();
     (!host.contains("{{") && !host.contains("%7b")).then_some(host)
 }
 
@@ -126,7 +133,15 @@ mod tests {
         assert_eq!(
             target_host(
                 "browser.run",
-                &json!({"steps": [{"goto": {"url": "https://{{input.host}}/"}}]})
+                &json!({"inputs": {"host": "Shop.example"}, "steps": [{"goto": {"url": "https://{{input.host}}/x"}}]})
+            ),
+            Some("shop.example".into()),
+            "a recipe's inputs are known at submit"
+        );
+        assert_eq!(
+            target_host(
+                "browser.run",
+                &json!({"steps": [{"goto": {"url": "https://{{secret.HOST}}/"}}]})
             ),
             None
         );

@@ -34,7 +34,9 @@ impl Tracing {
     pub fn shutdown(self) {
         // An error here means the collector could not take the last spans; nothing is left
         // to do about it while the process exits.
-        let _ = self.provider.shutdown();
+        let _ = self
+            .provider
+            .shutdown_with_timeout(EXPORT_TIMEOUT + Duration::from_secs(1));
     }
 }
 

@@ -499,6 +499,17 @@ impl Registry {
     }
 
     pub fn get(&self, kind: &str) -> Option<Arc<dyn Handler>> {
+        self.entry(kind).map(|(_, h)| h.clone())
+    }
+
+    /// The pattern that serves `kind` (the one [`Registry::get`] picks), as registered:
+    /// what the worker's metrics label an attempt with, so their labels are as many as
+    /// the registry's patterns, whatever kinds arrive.
+    pub fn pattern_for(&self, kind: &str) -> Option<String> {
+        self.entry(kind).map(|(p, _)| p.to_string())
+    }
+
+    fn entry(&self, kind: &str) -> Option<&(KindPattern, Arc<dyn Handler>)> {
         let rank = |p: &KindPattern| match p {
             KindPattern::Exact(_) => usize::MAX,
             KindPattern::Prefix(prefix) => prefix.len(),
@@ -508,7 +519,6 @@ impl Registry {
             .iter()
             .filter(|(p, _)| p.matches(kind))
             .max_by_key(|(p, _)| rank(p))
-            .map(|(_, h)| h.clone())
     }
 }
 

@@ -2,7 +2,8 @@
 //! at `GET /metrics`: the attempts this process ran (by kind and how they ended, with their
 //! durations) and what handlers add to the same registry (`browser.run`: open pages,
 //! Chromium's memory, step durations). What the queue holds is the server's to say.
-//! Labels are bounded: kind, outcome, a step's action — never a job id.
+//! Labels are bounded: the handler's kind pattern (`browser.run`, `document.*`: as many as
+//! the registry has), outcome, a step's action — never a job id.
 
 use std::{
     sync::{Arc, Mutex},

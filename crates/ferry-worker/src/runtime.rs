@@ -295,10 +295,15 @@ impl Worker {
                             );
                             ferry_telemetry::continue_trace(&span, job.traceparent.as_ref());
                             let metrics = self.metrics.clone();
+                            // Labelled by the handler's pattern: bounded, whatever kinds come.
+                            let label = self
+                                .registry
+                                .pattern_for(&job.kind)
+                                .unwrap_or_else(|| "(none)".to_owned());
                             tokio::spawn(
                                 async move {
                                     let id = job.id;
-                                    let kind = job.kind.clone();
+                                    let kind = label;
                                     let started = Instant::now();
                                     if let Some(m) = &metrics {
                                         m.started(&kind);

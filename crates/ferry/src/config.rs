@@ -295,6 +295,9 @@ pub fn serve_settings(
         server.metrics_token = Some(ferry_core::Secret::new(token.trim()));
     }
     if let Some(egress) = &file.egress {
+        if let Some((field, message)) = egress.problems().into_iter().next() {
+            anyhow::bail!("[egress] {field}: {message}");
+        }
         server.egress = egress.clone();
     }
     if let Some(on) = env_parse::<bool>("FERRY_EGRESS_ALLOW_PRIVATE")? {
@@ -378,5 +381,22 @@ mod tests {
         assert_eq!(egress.allow.len(), 2);
         assert!(!egress.allow_private);
         assert!(file.concurrency_limits.is_some());
+    }
+
+    /// An operator's rate limit that is not a whole rule stops the start with one line,
+    /// instead of failing every submit aimed at its domain.
+    #[test]
+    fn a_broken_egress_rate_limit_stops_the_start() {
+        let file: FileConfig =
+            toml::from_str("[egress]\nrate_limits = [{ domain = \"shop.example\", max = 5 }]\n")
+                .expect("toml");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let Err(e) = serve_settings(None, Some(dir.path().to_owned()), None, &file) else {
+            panic!("a broken rate limit was taken");
+        };
+        assert!(
+            e.to_string().contains("[egress] rate_limits[0].per_ms"),
+            "{e}"
+        );
     }
 }

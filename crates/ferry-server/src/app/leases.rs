@@ -30,7 +30,12 @@ impl Queue {
         self.metrics().claimed(&who.tenant, &jobs, self.now());
         crate::traces::claimed(&jobs, who.tenant.as_str(), &claim.worker_id);
         if !jobs.is_empty() {
-            let egress = self.egress_of(&who.tenant).await?;
+            // Rate limits are the server's (applied at submit): a worker gets only where
+            // it may connect (and a worker older than them would refuse the field).
+            let egress = ferry_core::egress::EgressPolicy {
+                rate_limits: Vec::new(),
+                ..self.egress_of(&who.tenant).await?
+            };
             for job in &mut jobs {
                 job.egress = egress.clone();
                 job.tenant = who.tenant.to_string();

@@ -85,6 +85,10 @@ async fn jobs_aimed_at_one_domain_share_its_rate_limit() {
         .await
         .expect("claim")
         .jobs;
+    assert!(
+        claimed.iter().all(|j| j.egress.rate_limits.is_empty()),
+        "workers get where they may connect, not the server's rate rules"
+    );
     let ids: Vec<_> = claimed.iter().map(|j| j.id).collect();
     assert_eq!(ids.len(), 3, "{claimed:?}");
     assert!(ids.contains(&elsewhere.id) && ids.contains(&own.id));
