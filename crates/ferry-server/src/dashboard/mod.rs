@@ -51,6 +51,10 @@ pub fn router() -> Router<AppState> {
         .route("/datasets/{name}", get(datasets::show))
         .route("/webhooks", get(webhooks::list))
         .route("/webhooks/{id}", get(webhooks::show))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}/replay",
+            post(webhooks::replay),
+        )
         .route("/sessions", get(sessions::list))
         .route("/sessions/{name}/delete", post(sessions::delete))
         .route("/assets/ferry.css", get(stylesheet))

@@ -1,14 +1,17 @@
 //! The webhooks pages: every webhook of the tenant (where it posts, which events and
 //! kinds), and one webhook's last deliveries with their status, attempts and last answer
-//! (never its secret).
+//! (never its secret); editors and admins replay a dead delivery (audited as
+//! `webhook.replay`, as through the API).
 
 use axum::{
+    Form,
     extract::{Path, State},
-    response::{IntoResponse, Response},
+    response::{IntoResponse, Redirect, Response},
 };
 use maud::html;
+use serde::Deserialize;
 
-use super::jobs::time;
+use super::jobs::{may_change, time};
 use super::layout::{error_page, page};
 use super::session::PageUser;
 use crate::app::AppError;
@@ -87,7 +90,7 @@ pub async fn show(
                 table.jobs.deliveries {
                     thead { tr {
                         th { "Created" } th { "Status" } th { "Attempts" } th { "Answer" }
-                        th { "Delivered" } th { "Next try" }
+                        th { "Delivered" } th { "Next try" } th {}
                     } }
                     tbody {
                         @for d in &deliveries {
@@ -101,6 +104,14 @@ pub async fn show(
                                 }
                                 td { (d.delivered_at.map(time).unwrap_or_default()) }
                                 td { @if d.status == "pending" { (time(d.next_at)) } }
+                                td {
+                                    @if d.status == "dead" && may_change(&user) {
+                                        form.inline method="post" action={ "/webhooks/" (hook.id) "/deliveries/" (d.id) "/replay" } {
+                                            input type="hidden" name="csrf" value=(user.csrf);
+                                            button type="submit" { "Replay" }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
@@ -117,5 +128,33 @@ fn delivery_class(status: &str) -> &'static str {
         "delivered" => "completed",
         "dead" => "failed",
         _ => "pending",
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Action {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Sends a dead delivery again, then shows the webhook's deliveries.
+pub async fn replay(
+    State(queue): State<AppState>,
+    user: PageUser,
+    Path((id, delivery)): Path<(String, String)>,
+    Form(form): Form<Action>,
+) -> Response {
+    if let Some(refused) = user.refusal(&queue, &form.csrf, "replay deliveries") {
+        return refused;
+    }
+    let (Ok(id), Ok(delivery)) = (
+        id.parse::<ferry_core::WebhookId>(),
+        delivery.parse::<ferry_core::DeliveryId>(),
+    ) else {
+        return error_page(&AppError::NotFound("delivery")).into_response();
+    };
+    match queue.webhooks().replay(&user.principal, id, delivery).await {
+        Ok(()) => Redirect::to(&format!("/webhooks/{id}")).into_response(),
+        Err(e) => error_page(&e).into_response(),
     }
 }

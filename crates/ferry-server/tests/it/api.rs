@@ -12,7 +12,7 @@ use ferry_core::{
 use ferry_testkit::{API_TOKEN, TestServer, WORKER_TOKEN, job};
 use serde_json::json;
 
-mod hooks;
+pub(crate) mod hooks;
 mod vault;
 
 fn claim_req(kinds: &[&str], max_jobs: u32, wait_ms: u64) -> ClaimRequest {

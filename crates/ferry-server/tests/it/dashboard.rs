@@ -458,7 +458,17 @@ async fn a_user_finds_a_failed_job_and_retries_it_and_nobody_else_can() {
 /// deliveries, deletes a saved session; a user of another tenant sees none of them.
 #[tokio::test]
 async fn schedules_datasets_webhooks_and_sessions_have_pages_and_stay_in_their_tenant() {
-    let server = TestServer::builder().with_services().spawn().await;
+    // Deliveries retried briefly: one to a receiver that is down goes dead soon.
+    let server = TestServer::builder()
+        .with_services()
+        .configure(|c| {
+            c.services.webhooks.interval = Duration::from_millis(50);
+            c.services.webhooks.backoff_base = Duration::from_millis(50);
+            c.services.webhooks.retry_for = Duration::from_millis(700);
+        })
+        .spawn()
+        .await;
+    let down = crate::api::hooks::receiver().await;
     let site = ferry_testkit::fixture::spawn().await.expect("fixture");
     let acme = tenant(&server, "acme").await;
     let beta = tenant(&server, "beta").await;
@@ -481,7 +491,7 @@ async fn schedules_datasets_webhooks_and_sessions_have_pages_and_stay_in_their_t
     )
     .await
     .expect("create a schedule");
-    server
+    let echo_hook = server
         .queue
         .webhooks()
         .create(
@@ -493,7 +503,22 @@ async fn schedules_datasets_webhooks_and_sessions_have_pages_and_stay_in_their_t
             .expect("a webhook spec"),
         )
         .await
-        .expect("create a webhook");
+        .expect("create a webhook")
+        .id;
+    let down_hook = server
+        .queue
+        .webhooks()
+        .create(
+            &admin_of(&acme),
+            serde_json::from_value(json!({
+                "url": format!("{}/down", down.url), "events": ["job.completed"],
+                "secret": "a-webhook-secret-of-some-length"
+            }))
+            .expect("a webhook spec"),
+        )
+        .await
+        .expect("create a webhook that is down")
+        .id;
     // A job that fills a dataset (and whose completion the webhook is told of).
     let spec = serde_json::from_value(json!({
         "kind": "reviews.sync", "payload": {},
@@ -589,7 +614,11 @@ async fn schedules_datasets_webhooks_and_sessions_have_pages_and_stay_in_their_t
         .await
         .expect("goto");
     until(&page, "the webhooks", |h| h.contains("/echo")).await;
-    click(&page, "table.webhooks a").await;
+    click(
+        &page,
+        &format!("table.webhooks a[href=\"/webhooks/{echo_hook}\"]"),
+    )
+    .await;
     let mut delivered = String::new();
     for _ in 0..30 {
         delivered = page.content().await.unwrap_or_default();
@@ -602,6 +631,35 @@ async fn schedules_datasets_webhooks_and_sessions_have_pages_and_stay_in_their_t
     assert!(
         delivered.contains("delivered") && delivered.contains("HTTP 200"),
         "{delivered}"
+    );
+    // The receiver that was down: its delivery dies, comes back up, and a replay delivers.
+    page.goto(format!("{}/webhooks/{down_hook}", server.url))
+        .await
+        .expect("goto");
+    let mut dead = String::new();
+    for _ in 0..40 {
+        dead = page.content().await.unwrap_or_default();
+        if dead.contains(">Replay<") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        page.reload().await.expect("reload");
+    }
+    assert!(dead.contains("dead") && dead.contains("HTTP 500"), "{dead}");
+    down.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    click(&page, "table.deliveries form button").await;
+    let mut replayed = String::new();
+    for _ in 0..40 {
+        replayed = page.content().await.unwrap_or_default();
+        if replayed.contains("delivered") && replayed.contains("HTTP 204") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        page.reload().await.expect("reload");
+    }
+    assert!(
+        replayed.contains("delivered") && replayed.contains("HTTP 204"),
+        "{replayed}"
     );
 
     page.goto(format!("{}/sessions", server.url))

@@ -16,13 +16,13 @@ type Seen = Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String, Vec<u8>)>>>
 
 /// A webhook receiver on 127.0.0.1: records every request; `/hook` fails its first two,
 /// `/down` fails while `down` is set.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     seen: Seen,
-    down: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) down: Arc<std::sync::atomic::AtomicBool>,
 }
 
-async fn receiver() -> Receiver {
+pub(crate) async fn receiver() -> Receiver {
     use axum::{Router, body::Bytes, extract::State, http::StatusCode, routing::post};
     let seen: Seen = Arc::default();
     let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
