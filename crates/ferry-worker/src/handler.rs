@@ -502,14 +502,10 @@ impl Registry {
         self.entry(kind).map(|(_, h)| h.clone())
     }
 
-    /// The pattern that serves `kind` (the one [`Registry::get`] picks), as registered:
-    /// what the worker's metrics label an attempt with, so their labels are as many as
-    /// the registry's patterns, whatever kinds arrive.
-    pub fn pattern_for(&self, kind: &str) -> Option<String> {
-        self.entry(kind).map(|(p, _)| p.to_string())
-    }
-
-    fn entry(&self, kind: &str) -> Option<&(KindPattern, Arc<dyn Handler>)> {
+    /// The pattern that serves `kind` (the one [`Registry::get`] picks), as registered,
+    /// with its handler: the worker labels its metrics by the pattern, so their labels
+    /// are as many as the registry's patterns, whatever kinds arrive.
+    pub(crate) fn entry(&self, kind: &str) -> Option<&(KindPattern, Arc<dyn Handler>)> {
         let rank = |p: &KindPattern| match p {
             KindPattern::Exact(_) => usize::MAX,
             KindPattern::Prefix(prefix) => prefix.len(),

@@ -276,7 +276,15 @@ impl Worker {
                                 stop.stop(StopReason::Shutdown);
                             }
                             running.insert(job.id, stop.clone());
-                            let handler = self.registry.get(&job.kind);
+                            // One lookup: the handler, and (for the metrics) the pattern
+                            // it serves, a label bounded whatever kinds come.
+                            let entry = self.registry.entry(&job.kind);
+                            let handler = entry.map(|(_, h)| h.clone());
+                            let label = match (&self.metrics, entry) {
+                                (None, _) => String::new(),
+                                (Some(_), Some((pattern, _))) => pattern.to_string(),
+                                (Some(_), None) => "(none)".to_owned(),
+                            };
                             let client = self.client.clone();
                             let completer = completer.clone();
                             let events = events.clone();
@@ -295,24 +303,18 @@ impl Worker {
                             );
                             ferry_telemetry::continue_trace(&span, job.traceparent.as_ref());
                             let metrics = self.metrics.clone();
-                            // Labelled by the handler's pattern: bounded, whatever kinds come.
-                            let label = self
-                                .registry
-                                .pattern_for(&job.kind)
-                                .unwrap_or_else(|| "(none)".to_owned());
                             tokio::spawn(
                                 async move {
                                     let id = job.id;
-                                    let kind = label;
                                     let started = Instant::now();
                                     if let Some(m) = &metrics {
-                                        m.started(&kind);
+                                        m.started(&label);
                                     }
                                     let ended =
                                         run_job(client, handler, job, stop, completer, stop_grace)
                                             .await;
                                     if let Some(m) = &metrics {
-                                        m.ended(&kind, ended, started.elapsed());
+                                        m.ended(&label, ended, started.elapsed());
                                     }
                                     let _ = events.send(Event::Finished(id));
                                 }

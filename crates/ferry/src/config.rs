@@ -332,6 +332,22 @@ fn concurrency_rules(file: &FileConfig) -> Result<Vec<ferry_core::flow::KeyRule>
         .map_err(|e| anyhow::anyhow!("concurrency_limits: {e}"))
 }
 
+/// The API client of a command that takes `--server` / `--data-dir` (`connect`) and the
+/// config file: the server's URL and the API token, from flags, environment or file.
+pub fn api_client(
+    connect: &crate::cli::Connect,
+    config: Option<&std::path::Path>,
+) -> Result<ferry_client::Client> {
+    let file = FileConfig::load(config)?;
+    let (url, token) = client_settings(
+        connect.server.clone(),
+        connect.data_dir.clone(),
+        &file,
+        false,
+    )?;
+    Ok(ferry_client::Client::new(&url, token)?)
+}
+
 /// Where a client command connects, and with which token.
 pub fn client_settings(
     server: Option<String>,

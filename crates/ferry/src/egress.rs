@@ -4,12 +4,11 @@
 use std::{path::Path, process::ExitCode};
 
 use anyhow::{Context, Result};
-use ferry_client::Client;
 use ferry_core::egress::{EgressPolicy, EgressRule};
 
 use crate::{
     cli::{EgressArgs, EgressCommand},
-    config::{FileConfig, client_settings},
+    config::api_client,
 };
 
 fn rules(rules: &[EgressRule]) -> String {
@@ -63,14 +62,7 @@ fn print(title: &str, p: &EgressPolicy) {
 }
 
 pub async fn egress(args: EgressArgs, config: Option<&Path>) -> Result<ExitCode> {
-    let file = FileConfig::load(config)?;
-    let (url, token) = client_settings(
-        args.connect.server.clone(),
-        args.connect.data_dir.clone(),
-        &file,
-        false,
-    )?;
-    let api = Client::new(&url, token)?;
+    let api = api_client(&args.connect, config)?;
     let answer = match args.command {
         EgressCommand::Show => api.tenant_egress().await?,
         EgressCommand::Set {

@@ -5,29 +5,14 @@ use std::{collections::BTreeMap, path::Path, process::ExitCode};
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use ferry_client::Client;
 use ferry_core::JobState;
 
-use crate::{
-    cli::ConnectArgs,
-    config::{FileConfig, client_settings},
-};
-
-fn client(args: &ConnectArgs, config: Option<&Path>) -> Result<Client> {
-    let file = FileConfig::load(config)?;
-    let (url, token) = client_settings(
-        args.connect.server.clone(),
-        args.connect.data_dir.clone(),
-        &file,
-        false,
-    )?;
-    Ok(Client::new(&url, token)?)
-}
+use crate::{cli::ConnectArgs, config::api_client as client};
 
 /// `ferry status`: counts by kind and state, the last hour's throughput and failure rate,
 /// the oldest waiting job, paused kinds, connected workers.
 pub async fn status(args: ConnectArgs, config: Option<&Path>) -> Result<ExitCode> {
-    let stats = client(&args, config)?.stats().await?;
+    let stats = client(&args.connect, config)?.stats().await?;
     if args.connect.json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
         return Ok(ExitCode::SUCCESS);
@@ -78,7 +63,7 @@ pub async fn status(args: ConnectArgs, config: Option<&Path>) -> Result<ExitCode
 
 /// `ferry workers`: the workers heard from in the last day.
 pub async fn workers(args: ConnectArgs, config: Option<&Path>) -> Result<ExitCode> {
-    let list = client(&args, config)?.workers().await?;
+    let list = client(&args.connect, config)?.workers().await?;
     if args.connect.json {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(ExitCode::SUCCESS);

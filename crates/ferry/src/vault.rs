@@ -5,24 +5,12 @@
 use std::{io::BufRead, path::Path, process::ExitCode};
 
 use anyhow::{Context, Result, bail};
-use ferry_client::Client;
 use ferry_core::{Secret, vault::SecretSpec};
 
 use crate::{
-    cli::{Connect, SecretArgs, SecretCommand},
-    config::{FileConfig, client_settings},
+    cli::{SecretArgs, SecretCommand},
+    config::api_client as client,
 };
-
-fn client(connect: &Connect, config: Option<&Path>) -> Result<Client> {
-    let file = FileConfig::load(config)?;
-    let (url, token) = client_settings(
-        connect.server.clone(),
-        connect.data_dir.clone(),
-        &file,
-        false,
-    )?;
-    Ok(Client::new(&url, token)?)
-}
 
 fn read_value(from_stdin: bool) -> Result<Secret> {
     if from_stdin {
