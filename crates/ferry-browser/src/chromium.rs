@@ -154,8 +154,28 @@ impl Chromium {
         self.jobs.fetch_add(1, Ordering::Relaxed);
         let _page_open = self.metrics.as_ref().map(crate::BrowserMetrics::page_open);
         // Every request of the context goes through a proxy holding the job's egress
-        // policy, loopback too (Chromium would go to loopback directly otherwise).
-        let egress = ferry_egress::EgressProxy::start(host.egress())
+        // policy, loopback too (Chromium would go to loopback directly otherwise), and
+        // from there through the job's own proxy if it has one.
+        let policy = host.egress();
+        let upstream = match recipe.proxy.as_ref().or(policy.proxy.as_ref()) {
+            Some(proxy) => Some(proxy.render(&|name| host.secret(name)).map_err(|e| {
+                let message = e.to_string();
+                match e {
+                    ferry_core::proxy::ProxyRefused::Missing(_) => BrowserError::BadTemplate {
+                        step: 0,
+                        action: "proxy",
+                        message,
+                    },
+                    ferry_core::proxy::ProxyRefused::Unbound(_) => BrowserError::SecretRefused {
+                        step: 0,
+                        action: "proxy",
+                        message,
+                    },
+                }
+            })?),
+            None => None,
+        };
+        let egress = ferry_egress::EgressProxy::start(policy, upstream)
             .await
             .map_err(crashed)?;
         let browser = self.browser.read().await;

@@ -42,6 +42,11 @@ pub struct EgressPolicy {
     /// (`domain_rate`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rate_limits: Vec<crate::domain_rate::DomainRate>,
+    /// The proxy every `http.request` and `browser.run` connection goes through, unless a
+    /// job names its own (`proxy`): `http://user:{{secret.NAME}}@host:port` or
+    /// `socks5://host:port`. The proxy's address is held to the policy like any other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<crate::proxy::ProxyUrl>,
 }
 
 fn yes() -> bool {
@@ -60,6 +65,7 @@ impl Default for EgressPolicy {
             allow_public: true,
             allow_private: false,
             rate_limits: Vec::new(),
+            proxy: None,
         }
     }
 }
@@ -205,6 +211,7 @@ impl EgressPolicy {
                 .chain(&self.rate_limits)
                 .cloned()
                 .collect(),
+            proxy: other.proxy.clone().or_else(|| self.proxy.clone()),
         }
     }
 

@@ -17,6 +17,7 @@ pub mod job;
 pub mod json;
 pub mod kind;
 pub mod observe;
+pub mod proxy;
 pub mod recipe;
 pub mod retry;
 pub mod role;

@@ -9,7 +9,9 @@
 //!   written in the URL is not resolved); [`Clients`] keeps one client per policy.
 //! - [`EgressProxy`] (`proxy.rs`): a forward proxy on 127.0.0.1 that a browser context is
 //!   pointed at, so every request of a page (navigations, redirects, sub-resources,
-//!   WebSockets) is decided the same way.
+//!   WebSockets) is decided the same way. Given the job's own proxy (an [`Upstream`]), it
+//!   reaches every target through that (`upstream.rs`: HTTP `CONNECT` or SOCKS5, with
+//!   credentials); [`Clients::via`] points an `http.request` client at one.
 
 use std::{
     collections::HashMap,
@@ -17,15 +19,28 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-pub use ferry_core::egress::{EgressDenied, EgressPolicy, EgressRule};
+pub use ferry_core::{
+    egress::{EgressDenied, EgressPolicy, EgressRule},
+    proxy::Upstream,
+};
 use reqwest::{
     Url,
     dns::{Addrs, Name, Resolve, Resolving},
 };
 
 mod proxy;
+mod upstream;
 
 pub use proxy::EgressProxy;
+
+/// Why a client could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Client(#[from] reqwest::Error),
+    #[error("no local proxy: {0}")]
+    Proxy(#[from] std::io::Error),
+}
 
 /// Why a connection was not made.
 #[derive(Debug, thiserror::Error)]
@@ -124,25 +139,28 @@ pub fn guarded(
 ) -> reqwest::Result<reqwest::Client> {
     // Err only means a provider is installed already (ring is the workspace's one).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let hops = policy.clone();
-    let redirects = if follow_redirects {
-        reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > MAX_REDIRECTS {
-                return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
-            }
-            match check_url(&hops, attempt.url()) {
-                Ok(()) => attempt.follow(),
-                Err(denied) => attempt.error(denied),
-            }
-        })
-    } else {
-        reqwest::redirect::Policy::none()
-    };
     builder
         .no_proxy()
+        .redirect(redirects(policy.clone(), follow_redirects))
         .dns_resolver(GuardedResolver { policy })
-        .redirect(redirects)
         .build()
+}
+
+/// Redirects followed (up to [`MAX_REDIRECTS`]) only to URLs [`check_url`] lets through,
+/// or none followed.
+fn redirects(policy: Arc<EgressPolicy>, follow: bool) -> reqwest::redirect::Policy {
+    if !follow {
+        return reqwest::redirect::Policy::none();
+    }
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        match check_url(&policy, attempt.url()) {
+            Ok(()) => attempt.follow(),
+            Err(denied) => attempt.error(denied),
+        }
+    })
 }
 
 /// The policy's refusal inside an error (a reqwest error from a guarded client), if that
@@ -165,11 +183,19 @@ pub fn denial_of(error: &(dyn std::error::Error + 'static)) -> Option<EgressDeni
 const MAX_CLIENTS: usize = 64;
 
 /// Guarded clients by policy, built once each (so connections are reused across jobs of
-/// the same policy).
+/// the same policy), and clients through a proxy by policy and proxy.
 pub struct Clients {
     make: Box<dyn Fn() -> reqwest::ClientBuilder + Send + Sync>,
     follow_redirects: bool,
     clients: Mutex<HashMap<EgressPolicy, reqwest::Client>>,
+}
+
+/// A client through the job's proxy, and the [`EgressProxy`] on its way there: one job's
+/// own, so its refusals are that job's (stopped when dropped).
+#[derive(Debug)]
+pub struct Proxied {
+    pub client: reqwest::Client,
+    pub proxy: EgressProxy,
 }
 
 impl std::fmt::Debug for Clients {
@@ -191,6 +217,24 @@ impl Clients {
             follow_redirects,
             clients: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A client for one job under `policy` through `upstream`: its requests pass an
+    /// [`EgressProxy`] holding the policy (targets, redirects and the proxy's own address
+    /// are decided there), which reaches them through `upstream`.
+    pub async fn via(
+        &self,
+        policy: &EgressPolicy,
+        upstream: &Upstream,
+    ) -> Result<Proxied, ClientError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let proxy = EgressProxy::start(policy.clone(), Some(upstream.clone())).await?;
+        let client = (self.make)()
+            .no_proxy()
+            .proxy(reqwest::Proxy::all(format!("http://{}", proxy.addr()))?)
+            .redirect(redirects(Arc::new(policy.clone()), self.follow_redirects))
+            .build()?;
+        Ok(Proxied { client, proxy })
     }
 
     /// The client for `policy`.

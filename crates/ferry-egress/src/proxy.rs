@@ -1,7 +1,8 @@
-//! A forward proxy on 127.0.0.1 under one policy, for one browser context: `CONNECT`
-//! (HTTPS, WebSockets) is tunnelled and plain HTTP forwarded, each to an address the policy
-//! allows, resolved here — so the browser never connects anywhere by itself. A refused
-//! request is answered `403` (the same whether or not anything listens there) and
+//! A forward proxy on 127.0.0.1 under one policy, for one browser context (or the
+//! `http.request` jobs of one proxy): `CONNECT` (HTTPS, WebSockets) is tunnelled and plain
+//! HTTP forwarded, each to an address the policy allows, resolved here — so the browser
+//! never connects anywhere by itself — or through the job's own proxy (`upstream.rs`). A
+//! refused request is answered `403` (the same whether or not anything listens there) and
 //! recorded, so the run can tell a navigation that failed for it.
 
 use std::{
@@ -11,13 +12,16 @@ use std::{
 };
 
 use bytes::Bytes;
-use ferry_core::egress::{EgressDenied, EgressPolicy};
+use ferry_core::{
+    egress::{EgressDenied, EgressPolicy},
+    proxy::{ProxyKind, Upstream},
+};
 use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
 use hyper::{Method, Request, Response, StatusCode, body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
 use tokio::{net::TcpStream, task::JoinSet};
 
-use crate::{EgressError, resolve};
+use crate::{EgressError, resolve, upstream};
 
 type Body = BoxBody<Bytes, hyper::Error>;
 
@@ -48,7 +52,10 @@ pub struct EgressProxy {
 #[derive(Debug)]
 struct Shared {
     policy: EgressPolicy,
+    upstream: Option<Upstream>,
     denials: Mutex<Vec<EgressDenied>>,
+    /// Why the last connection that failed (not refused) failed.
+    failure: Mutex<Option<String>>,
 }
 
 impl Drop for EgressProxy {
@@ -58,13 +65,16 @@ impl Drop for EgressProxy {
 }
 
 impl EgressProxy {
-    /// Starts a proxy under `policy` on a free port of 127.0.0.1.
-    pub async fn start(policy: EgressPolicy) -> std::io::Result<Self> {
+    /// Starts a proxy under `policy` on a free port of 127.0.0.1, connecting directly or,
+    /// given an `upstream`, through it.
+    pub async fn start(policy: EgressPolicy, upstream: Option<Upstream>) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             policy,
+            upstream,
             denials: Mutex::new(Vec::new()),
+            failure: Mutex::new(None),
         });
         let serving = shared.clone();
         let task = tokio::spawn(async move {
@@ -110,6 +120,16 @@ impl EgressProxy {
     pub fn denial_count(&self) -> usize {
         self.shared.lock().len()
     }
+
+    /// Why the last connection that could not be made failed (the job's proxy refused
+    /// its credentials, say), to say more than "the tunnel failed".
+    pub fn last_failure(&self) -> Option<String> {
+        self.shared
+            .failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
 impl Shared {
@@ -128,6 +148,22 @@ impl Shared {
         }
         denials.push(denied);
         answer(StatusCode::FORBIDDEN, text)
+    }
+
+    fn failed(&self, message: String) -> Response<Body> {
+        tracing::debug!(%message, "egress connection failed");
+        *self
+            .failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(message.trim().to_owned());
+        answer(StatusCode::BAD_GATEWAY, message)
+    }
+
+    fn answer_for(&self, error: Connect) -> Response<Body> {
+        match error {
+            Connect::Denied(denied) => self.refused(denied),
+            Connect::Failed(message) => self.failed(message),
+        }
     }
 }
 
@@ -159,10 +195,32 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let port = authority
         .port_u16()
         .unwrap_or(if is_connect { 443 } else { 80 });
-    let stream = match connect(&shared.policy, &host, port).await {
+    let policy = &shared.policy;
+    // Plain HTTP through an HTTP proxy: the request goes to it as it came, absolute-form.
+    if let Some(up) = shared
+        .upstream
+        .as_ref()
+        .filter(|u| u.kind == ProxyKind::Http)
+        && !is_connect
+    {
+        let reached = match upstream::check_target(policy, &host, port).await {
+            Ok(()) => upstream::to_proxy(policy, up).await,
+            Err(e) => Err(e),
+        };
+        return Ok(match reached {
+            Ok(stream) => forward(stream, req, Some(upstream::authorization(up)))
+                .await
+                .unwrap_or_else(|e| shared.failed(format!("{e}\n"))),
+            Err(e) => shared.answer_for(e),
+        });
+    }
+    let reached = match &shared.upstream {
+        Some(up) => upstream::tunnel(policy, up, &host, port).await,
+        None => connect(policy, &host, port).await,
+    };
+    let stream = match reached {
         Ok(stream) => stream,
-        Err(Connect::Denied(denied)) => return Ok(shared.refused(denied)),
-        Err(Connect::Failed(message)) => return Ok(answer(StatusCode::BAD_GATEWAY, message)),
+        Err(e) => return Ok(shared.answer_for(e)),
     };
     if is_connect {
         tokio::spawn(async move {
@@ -176,18 +234,22 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             Empty::new().map_err(|never| match never {}).boxed(),
         ));
     }
-    Ok(forward(stream, req)
+    Ok(forward(stream, req, None)
         .await
         .unwrap_or_else(|e| answer(StatusCode::BAD_GATEWAY, format!("{e}\n"))))
 }
 
-enum Connect {
+pub(crate) enum Connect {
     Denied(EgressDenied),
     Failed(String),
 }
 
 /// A connection to the first allowed address of `host` that answers.
-async fn connect(policy: &EgressPolicy, host: &str, port: u16) -> Result<TcpStream, Connect> {
+pub(crate) async fn connect(
+    policy: &EgressPolicy,
+    host: &str,
+    port: u16,
+) -> Result<TcpStream, Connect> {
     let addrs = resolve(policy, host, port).await.map_err(|e| match e {
         EgressError::Denied(d) => Connect::Denied(d),
         EgressError::Resolve(m) => Connect::Failed(m),
@@ -202,10 +264,12 @@ async fn connect(policy: &EgressPolicy, host: &str, port: u16) -> Result<TcpStre
     Err(Connect::Failed(last))
 }
 
-/// Sends a plain HTTP request on `stream` in origin form, without hop-by-hop headers.
+/// Sends a plain HTTP request on `stream` without hop-by-hop headers: in origin form to the
+/// target, or (`via`: an HTTP proxy, with its `Proxy-Authorization`) as it came.
 async fn forward(
     stream: TcpStream,
     req: Request<Incoming>,
+    via: Option<Option<String>>,
 ) -> Result<Response<Body>, hyper::Error> {
     let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
         .preserve_header_case(true)
@@ -213,11 +277,20 @@ async fn forward(
         .await?;
     tokio::spawn(connection);
     let (mut parts, body) = req.into_parts();
-    if let Some(path) = parts.uri.path_and_query().cloned() {
+    if via.is_none()
+        && let Some(path) = parts.uri.path_and_query().cloned()
+    {
         parts.uri = hyper::Uri::from(path);
     }
     for name in HOP_BY_HOP {
         parts.headers.remove(*name);
+    }
+    if let Some(Some(auth)) = via
+        && let Ok(value) = hyper::header::HeaderValue::from_str(&auth)
+    {
+        parts
+            .headers
+            .insert(hyper::header::PROXY_AUTHORIZATION, value);
     }
     let response = sender
         .send_request(Request::from_parts(parts, body))

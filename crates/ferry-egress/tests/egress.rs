@@ -92,7 +92,7 @@ async fn the_proxy_forwards_what_is_allowed_and_refuses_the_rest() {
     let other = ferry_demo_site::spawn_on(Ipv4Addr::new(127, 0, 0, 2))
         .await
         .expect("a second site");
-    let proxy = EgressProxy::start(allowing(&["127.0.0.1"]))
+    let proxy = EgressProxy::start(allowing(&["127.0.0.1"]), None)
         .await
         .expect("the proxy");
     let through = reqwest::Client::builder()

@@ -9,6 +9,7 @@ pub mod handlers;
 pub mod otlp;
 pub mod pg;
 pub mod prom;
+pub mod proxies;
 pub mod tcp_proxy;
 
 use std::{sync::Arc, time::Duration};

@@ -307,7 +307,8 @@ impl JobContext {
             .map_err(|e| call_failed("saving the session", &e))
     }
 
-    /// The tenant's vault secrets this job's payload names (`{{secret.NAME}}`), each bound
+    /// The tenant's vault secrets this job's payload (or its tenant's proxy) names
+    /// (`{{secret.NAME}}`), each bound
     /// to the domains it may be sent to; their values are kept out of everything the
     /// attempt reports. Empty when the payload names none (or the context is detached).
     pub async fn vault_secrets(
@@ -316,7 +317,10 @@ impl JobContext {
         let Some(r) = &self.reporter else {
             return Ok(Default::default());
         };
-        if ferry_core::template::secret_names(&self.payload).is_empty() {
+        let proxy_names = self.egress.proxy.as_ref().map(|p| p.secret_names());
+        if ferry_core::template::secret_names(&self.payload).is_empty()
+            && proxy_names.is_none_or(|names| names.is_empty())
+        {
             return Ok(Default::default());
         }
         let answer = r

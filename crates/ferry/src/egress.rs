@@ -59,6 +59,9 @@ fn print(title: &str, p: &EgressPolicy) {
             .collect();
         println!("  rate limits:     {}", rates.join("; "));
     }
+    if let Some(proxy) = &p.proxy {
+        println!("  proxy:           {proxy}");
+    }
 }
 
 pub async fn egress(args: EgressArgs, config: Option<&Path>) -> Result<ExitCode> {
@@ -70,6 +73,7 @@ pub async fn egress(args: EgressArgs, config: Option<&Path>) -> Result<ExitCode>
             deny,
             only_allowed,
             rate,
+            proxy,
         } => {
             let parse = |texts: Vec<String>| -> Result<Vec<EgressRule>> {
                 texts
@@ -86,6 +90,9 @@ pub async fn egress(args: EgressArgs, config: Option<&Path>) -> Result<ExitCode>
                 allow_public: !only_allowed,
                 allow_private: false,
                 rate_limits: rate.iter().map(|t| domain_rate(t)).collect::<Result<_>>()?,
+                proxy: proxy
+                    .map(|p| p.parse::<ferry_core::proxy::ProxyUrl>())
+                    .transpose()?,
             };
             api.set_tenant_egress(&policy).await?
         }

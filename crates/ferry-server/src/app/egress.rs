@@ -76,6 +76,16 @@ impl Queue {
         if let Some((field, message)) = policy.problems().into_iter().next() {
             return Err(AppError::field(field, message));
         }
+        // A proxy written as an address the policy denies would fail every job.
+        if let Some(proxy) = &policy.proxy
+            && let Ok(ip) = proxy.host().parse()
+            && let Err(denied) = self.config().egress.merged(&policy).check(proxy.host(), ip)
+        {
+            return Err(AppError::field(
+                "proxy",
+                format!("{denied}: name the proxy's address in `allow`"),
+            ));
+        }
         let audit = who
             .audit(
                 self.now(),

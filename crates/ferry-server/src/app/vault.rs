@@ -140,10 +140,17 @@ impl Vault<'_> {
         }
     }
 
-    /// The vault's secrets among those the leased job's payload names.
+    /// The vault's secrets among those the leased job's payload (or its tenant's proxy)
+    /// names.
     pub async fn for_worker(&self, who: &Principal, lease: &Lease) -> AppResult<Vec<WorkerSecret>> {
         let job = self.0.leased(who, lease).await?;
-        let names = template::secret_names(&job.payload);
+        let mut names = template::secret_names(&job.payload);
+        // The tenant's proxy's credentials, which every job of the tenant may use.
+        if let Some(proxy) = self.0.egress_of(&job.tenant_id).await?.proxy {
+            names.extend(proxy.secret_names());
+            names.sort();
+            names.dedup();
+        }
         if names.is_empty() {
             return Ok(Vec::new());
         }

@@ -1,7 +1,8 @@
 //! Per-domain politeness: a tenant's rate limits per target domain (its egress policy's
 //! `rate_limits`) are given at submit to every `http.request` and `browser.run` job aimed
 //! at a matching host without a limit of its own, so they share one rate key and are
-//! started no faster than the domain's rule allows. `FERRY_TEST_BACKEND=postgres` runs
+//! started no faster than the domain's rule allows. And the tenant's proxy, checked when
+//! set and given to workers with each claim. `FERRY_TEST_BACKEND=postgres` runs
 //! them on PostgreSQL.
 
 use ferry_core::{
@@ -117,5 +118,87 @@ async fn a_domain_rate_without_a_whole_rule_is_refused_by_field() {
     assert!(
         error.to_string().contains("rate_limits[0].per_ms"),
         "{error}"
+    );
+}
+
+/// A tenant's proxy: its password must come from the vault (a clear one is refused and
+/// not repeated), its address must be one the policy allows; set, it reaches workers with
+/// each claimed job. A recipe's own proxy is checked at submit.
+#[tokio::test]
+async fn a_tenants_proxy_is_checked_when_set_and_given_with_each_claim() {
+    let server = TestServer::spawn().await;
+    let raw = server.raw();
+    let put = |body: serde_json::Value| {
+        let raw = &raw;
+        async move {
+            raw.json(
+                "PUT",
+                "/v1/tenant/egress",
+                ferry_testkit::API_TOKEN,
+                &body.to_string(),
+            )
+            .await
+        }
+    };
+    let clear = put(json!({"proxy": "http://me:hunter2@proxy.example:3128"})).await;
+    assert!(
+        (400..500).contains(&clear.status),
+        "{}: {:?}",
+        clear.status,
+        clear.body
+    );
+    let message = clear.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("{{secret.NAME}}"), "{message}");
+    assert!(
+        !clear.body.to_string().contains("hunter2"),
+        "{:?}",
+        clear.body
+    );
+    let metadata = put(json!({"proxy": "http://169.254.169.254:80"})).await;
+    assert_eq!(metadata.status, 422, "{:?}", metadata.body);
+    assert_eq!(metadata.body["error"]["fields"][0]["field"], "proxy");
+
+    let proxy = "socks5://ferry:{{secret.PROXY_PW}}@proxy.example:1080";
+    let set = put(json!({"proxy": proxy})).await;
+    assert_eq!(set.status, 200, "{:?}", set.body);
+    assert_eq!(set.body["effective"]["proxy"], proxy);
+    server
+        .api
+        .submit(&http("https://shop.example/"))
+        .await
+        .expect("submit");
+    let claimed = server
+        .worker
+        .claim(&ClaimRequest {
+            worker_id: "proxied".into(),
+            kinds: vec!["http.request".into()],
+            max_jobs: Some(1),
+            wait_ms: Some(0),
+            lease_ms: None,
+        })
+        .await
+        .expect("claim")
+        .jobs;
+    assert_eq!(
+        claimed[0].egress.proxy.as_ref().map(ToString::to_string),
+        Some(proxy.to_owned())
+    );
+
+    let bad_recipe = raw
+        .json(
+            "POST",
+            "/v1/jobs",
+            ferry_testkit::API_TOKEN,
+            &json!({"kind": "browser.run", "payload": {
+                "steps": [{"goto": {"url": "https://shop.example/"}}],
+                "proxy": "ftp://proxy.example"
+            }})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(bad_recipe.status, 422, "{:?}", bad_recipe.body);
+    assert_eq!(
+        bad_recipe.body["error"]["fields"][0]["field"],
+        "payload.proxy"
     );
 }

@@ -78,6 +78,11 @@ pub(super) async fn tenants_and_api_keys_are_kept_and_revoked(store: Store) {
             max: None,
             per_ms: None,
         }],
+        proxy: Some(
+            "http://u:{{secret.PW}}@proxy.example:3128"
+                .parse()
+                .expect("a proxy"),
+        ),
     };
     assert!(
         store

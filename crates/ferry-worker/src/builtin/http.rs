@@ -35,6 +35,10 @@ pub struct HttpRequest {
     /// not read and the result says `"truncated": true`.
     #[serde(default)]
     pub max_body_bytes: Option<usize>,
+    /// The proxy this request goes through, instead of the tenant's (its egress policy's
+    /// `proxy`): `http://user:{{secret.NAME}}@host:port` or `socks5://host:port`.
+    #[serde(default)]
+    pub proxy: Option<ferry_core::proxy::ProxyUrl>,
 }
 
 fn default_method() -> String {
@@ -114,7 +118,16 @@ impl Handler for HttpRequestHandler {
             ));
         }
         ferry_egress::check_url(&ctx.egress, &url).map_err(egress_denied)?;
-        let carries_secrets = !ferry_core::template::secret_names(&ctx.payload).is_empty();
+        // Secrets in the request itself (not in its proxy's credentials).
+        let mut request_part = ctx.payload.clone();
+        if let Some(fields) = request_part.as_object_mut() {
+            fields.remove("proxy");
+        }
+        let carries_secrets = !ferry_core::template::secret_names(&request_part).is_empty();
+        let proxy = match req.proxy.as_ref().or(ctx.egress.proxy.as_ref()) {
+            Some(proxy) => Some(upstream(&ctx, proxy).await?),
+            None => None,
+        };
         let req = if carries_secrets {
             with_secrets(&ctx, req, url.host_str().unwrap_or_default()).await?
         } else {
@@ -125,9 +138,35 @@ impl Handler for HttpRequestHandler {
         } else {
             &self.clients
         };
-        let client = clients.get(&ctx.egress).map_err(|e| {
+        let no_client = |e: &dyn std::fmt::Display| {
             HandlerError::retryable(job_codes::HANDLER_ERROR, format!("no HTTP client: {e}"))
-        })?;
+        };
+        let via = match &proxy {
+            Some(up) => Some(
+                clients
+                    .via(&ctx.egress, up)
+                    .await
+                    .map_err(|e| no_client(&e))?,
+            ),
+            None => None,
+        };
+        let client = match &via {
+            Some(via) => via.client.clone(),
+            None => clients.get(&ctx.egress).map_err(|e| no_client(&e))?,
+        };
+        // Through a proxy, the local proxy on the way decides where the request may go:
+        // a refusal there is this job's (the proxy is its own).
+        let refused_on_the_way = || {
+            via.as_ref()
+                .and_then(|v| v.proxy.denials().pop())
+                .map(egress_denied)
+        };
+        let failed = |e: reqwest::Error| {
+            refused_on_the_way().unwrap_or_else(|| {
+                let failure = via.as_ref().and_then(|v| v.proxy.last_failure());
+                network_error(e, failure)
+            })
+        };
         // The call is a span (in the job's trace, when traces are exported).
         let span = tracing::info_span!(
             "http",
@@ -154,7 +193,7 @@ impl Handler for HttpRequestHandler {
         };
         let response = async {
             Ok::<_, HandlerError>(tokio::select! {
-                r = builder.send() => r.map_err(network_error)?,
+                r = builder.send() => r.map_err(failed)?,
                 _ = ctx.cancelled() => return Err(HandlerError::retryable("STOPPED", "stopped before the answer came")),
             })
         }
@@ -162,11 +201,16 @@ impl Handler for HttpRequestHandler {
         .await?;
         let status = response.status();
         span.record("status", status.as_u16());
+        if status == reqwest::StatusCode::FORBIDDEN
+            && let Some(denied) = refused_on_the_way()
+        {
+            return Err(denied);
+        }
         let headers = response.headers().clone();
         let after = retry_after(&headers);
         let cap = req.max_body_bytes.unwrap_or(MAX_BODY).min(MAX_BODY);
         let (bytes, truncated) = tokio::select! {
-            b = read_capped(response, cap) => b.map_err(network_error)?,
+            b = read_capped(response, cap) => b.map_err(failed)?,
             _ = ctx.cancelled() => return Err(HandlerError::retryable("STOPPED", "stopped while reading the answer")),
         };
         // U+0000 cannot be stored (PostgreSQL refuses it): it becomes U+FFFD.
@@ -203,6 +247,35 @@ impl Handler for HttpRequestHandler {
         }
         Ok(result)
     }
+}
+
+/// The job's proxy with its credentials filled in: from the tenant's vault, then the
+/// worker's own secrets, each only if bound to the proxy's host.
+async fn upstream(
+    ctx: &JobContext,
+    proxy: &ferry_core::proxy::ProxyUrl,
+) -> Result<ferry_core::proxy::Upstream, HandlerError> {
+    let vault = if proxy.secret_names().is_empty() {
+        Default::default()
+    } else {
+        ctx.vault_secrets().await?
+    };
+    let lookup = |name: &str| {
+        let secret = vault
+            .get(name)
+            .cloned()
+            .or_else(|| crate::env_secret(name))?;
+        ctx.redact(secret.value.expose());
+        Some(secret)
+    };
+    proxy.render(&lookup).map_err(|e| match e {
+        ferry_core::proxy::ProxyRefused::Missing(_) => {
+            HandlerError::fatal(job_codes::INVALID_PAYLOAD, e.to_string())
+        }
+        ferry_core::proxy::ProxyRefused::Unbound(_) => {
+            HandlerError::fatal("SECRET_REFUSED", e.to_string())
+        }
+    })
 }
 
 /// `req` with `{{secret.NAME}}` in its headers and body replaced: from the tenant's vault,
@@ -309,9 +382,14 @@ fn without_nul(value: Value) -> Value {
     }
 }
 
-fn network_error(e: reqwest::Error) -> HandlerError {
+/// A request that failed; `failure` is why the proxy on the way could not connect, if it
+/// says.
+fn network_error(e: reqwest::Error, failure: Option<String>) -> HandlerError {
     if let Some(denied) = ferry_egress::denial_of(&e) {
         return egress_denied(denied);
+    }
+    if let Some(failure) = failure {
+        return HandlerError::retryable(job_codes::NETWORK_ERROR, failure);
     }
     let what = if e.is_timeout() {
         "timed out"

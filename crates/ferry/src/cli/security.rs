@@ -62,5 +62,10 @@ pub enum EgressCommand {
         /// starts, or DOMAIN=MAX/MS for at most MAX starts per MS milliseconds.
         #[arg(long, value_name = "DOMAIN=MS|DOMAIN=MAX/MS")]
         rate: Vec<String>,
+        /// The proxy the tenant's http.request and browser.run jobs go through (unless a
+        /// job names its own): http://USER:{{secret.NAME}}@HOST:PORT or socks5://HOST:PORT.
+        /// The password is a vault secret bound to the proxy's host.
+        #[arg(long, value_name = "URL")]
+        proxy: Option<String>,
     },
 }

@@ -19,7 +19,7 @@ const MARKER: &str = "mark-8c1e5d-secret";
 const VAULTED: &str = "vault-2b7f40-secret";
 
 /// Everything a client can read about a job, as one text.
-async fn every_surface(server: &TestServer, id: JobId) -> String {
+pub(crate) async fn every_surface(server: &TestServer, id: JobId) -> String {
     let raw = server.raw();
     let mut text = String::new();
     for path in [
