@@ -305,6 +305,25 @@ impl Client {
         self.get("/v1/schedules").await
     }
 
+    /// `GET /v1/batches`: the newest `limit` batches, older than `before` if given.
+    pub async fn batches(
+        &self,
+        before: Option<ferry_core::BatchId>,
+        limit: u32,
+    ) -> ClientResult<ferry_core::api::BatchList> {
+        let mut path = format!("/v1/batches?limit={limit}");
+        if let Some(before) = before {
+            path.push_str(&format!("&before={before}"));
+        }
+        self.get(&path).await
+    }
+
+    /// `POST /v1/schedules/{name}/run`: the schedule's job, enqueued now.
+    pub async fn run_schedule(&self, name: &str) -> ClientResult<ferry_core::Job> {
+        self.post(&format!("/v1/schedules/{name}/run"), &serde_json::json!({}))
+            .await
+    }
+
     /// `DELETE /v1/schedules/{name}`
     pub async fn delete_schedule(&self, name: &str) -> ClientResult<()> {
         self.send_raw(self.request(Method::DELETE, &format!("/v1/schedules/{name}")))

@@ -475,6 +475,14 @@ pub struct BatchResult {
     pub finished_at: DateTime<Utc>,
 }
 
+/// `GET /v1/batches`: the tenant's batches, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchList {
+    pub batches: Vec<Batch>,
+    /// Pass as `before` for the next (older) page; `None` on the last page.
+    pub next_before: Option<BatchId>,
+}
+
 /// `GET /v1/batches/{id}/results`: finished items in the order they finished.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchResultPage {

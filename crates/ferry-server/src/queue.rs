@@ -365,6 +365,16 @@ impl Queue {
         self.store.batch_get(tenant_id, id).await
     }
 
+    /// The tenant's batches with their live progress, newest first (older than `before`).
+    pub async fn batches(
+        &self,
+        tenant_id: &str,
+        before: Option<ferry_core::BatchId>,
+        limit: u32,
+    ) -> StoreResult<Vec<ferry_core::api::Batch>> {
+        self.store.batch_list(tenant_id, before, limit).await
+    }
+
     pub async fn batch_results(
         &self,
         tenant_id: &str,

@@ -201,6 +201,17 @@ impl Store {
         dispatch!(self, s => s.batch_get(tenant_id, id).await)
     }
 
+    /// The tenant's batches with their live progress, newest first, older than `before`
+    /// if given (keyset paging on the id, a UUIDv7).
+    pub async fn batch_list(
+        &self,
+        tenant_id: &str,
+        before: Option<BatchId>,
+        limit: u32,
+    ) -> StoreResult<Vec<ferry_core::api::Batch>> {
+        dispatch!(self, s => s.batch_list(tenant_id, before, limit).await)
+    }
+
     /// Finished items in the order their finishing commits became visible, each with its
     /// position; pass the last position as `after` for the next page. No item that finishes
     /// later (or commits late) ever sorts before a position already returned.

@@ -136,6 +136,11 @@ pub const SQLITE: &[Migration] = &[
         name: "job_trace",
         sql: include_str!("../migrations/sqlite/0025_job_trace.sql"),
     },
+    Migration {
+        version: 26,
+        name: "batch_list",
+        sql: include_str!("../migrations/sqlite/0026_batch_list.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -264,5 +269,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 25,
         name: "job_trace",
         sql: include_str!("../migrations/postgres/0025_job_trace.sql"),
+    },
+    Migration {
+        version: 26,
+        name: "batch_list",
+        sql: include_str!("../migrations/postgres/0026_batch_list.sql"),
     },
 ];

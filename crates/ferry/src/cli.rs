@@ -167,6 +167,8 @@ pub enum ScheduleCommand {
     },
     /// List schedules with their next tick.
     List,
+    /// Enqueue a schedule's job now, outside its ticks (prints the job's id).
+    Run { name: String },
     /// Remove a schedule.
     Rm { name: String },
 }

@@ -24,7 +24,7 @@ const SERVER_MAX_WAIT: Duration = Duration::from_secs(60);
 /// Items asked for per request (the server's largest page).
 const ITEMS_PAGE: u32 = 1_000;
 
-/// `ferry schedule add|list|rm`.
+/// `ferry schedule add|list|run|rm`.
 pub async fn schedule(args: ScheduleArgs, config: Option<&Path>) -> Result<ExitCode> {
     let file = FileConfig::load(config)?;
     let (url, token) = client_settings(args.connect.server, args.connect.data_dir, &file, false)?;
@@ -78,6 +78,14 @@ pub async fn schedule(args: ScheduleArgs, config: Option<&Path>) -> Result<ExitC
                         if s.paused { " (paused)" } else { "" }
                     );
                 }
+            }
+        }
+        ScheduleCommand::Run { name } => {
+            let job = client.run_schedule(&name).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&job)?);
+            } else {
+                println!("{}", job.id);
             }
         }
         ScheduleCommand::Rm { name } => {

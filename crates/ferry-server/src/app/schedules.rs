@@ -129,6 +129,23 @@ impl Schedules<'_> {
         }
     }
 
+    /// Enqueues the schedule's job now, outside its ticks (paused or not), as the asking
+    /// user's submit: the same rules, labelled with the schedule and `run: manual`. Its
+    /// ticks go on as before.
+    pub async fn run_now(&self, who: &Principal, name: &str) -> AppResult<ferry_core::Job> {
+        let schedule = self.get(who, name).await?;
+        let mut spec = schedule.job;
+        let labels = spec.labels.get_or_insert_with(Default::default);
+        labels.insert("schedule".to_owned(), schedule.name.clone());
+        labels.insert("run".to_owned(), "manual".to_owned());
+        self.0
+            .submit_specs(who, vec![spec], false, None)
+            .await?
+            .pop()
+            .map(|inserted| inserted.job)
+            .ok_or_else(|| AppError::Internal("a run of one job stored none".into()))
+    }
+
     /// Pauses or resumes; answers the schedule as it is then.
     pub async fn set_paused(
         &self,

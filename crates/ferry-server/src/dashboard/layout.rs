@@ -41,10 +41,13 @@ pub fn live_page(
                             a href="/jobs" { "Jobs" } " "
                             a href="/dead" { "Dead letters" } " "
                             a href="/workers" { "Workers" } " "
+                            a href="/batches" { "Batches" } " "
                             a href="/schedules" { "Schedules" } " "
                             a href="/datasets" { "Datasets" } " "
                             a href="/webhooks" { "Webhooks" } " "
-                            a href="/sessions" { "Sessions" }
+                            a href="/sessions" { "Sessions" } " "
+                            a href="/secrets" { "Secrets" } " "
+                            a href="/egress" { "Egress" }
                         }
                         span.who {
                             (user.name()) " · " (user.principal.tenant.as_str()) " · "

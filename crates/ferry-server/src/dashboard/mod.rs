@@ -6,9 +6,11 @@
 //! stream reports a change. Everything is served by Ferry itself.
 //!
 //! `session.rs` turns the login cookie into the page's user (or sends the browser to the
-//! login page), `layout.rs` is the page shell, `login.rs`, `overview.rs`, `jobs.rs`, `dead.rs`, `workers.rs`, `schedules.rs`,
-//! `datasets.rs`, `webhooks.rs` and `sessions.rs` the pages.
+//! login page), `layout.rs` is the page shell, `login.rs`, `overview.rs`, `jobs.rs`, `dead.rs`, `workers.rs`, `batches.rs`, `schedules.rs`,
+//! `datasets.rs`, `webhooks.rs`, `sessions.rs` and `security.rs` (egress and secrets) the
+//! pages.
 
+mod batches;
 mod datasets;
 mod dead;
 mod jobs;
@@ -16,6 +18,7 @@ mod layout;
 mod login;
 mod overview;
 mod schedules;
+mod security;
 mod session;
 mod sessions;
 mod webhooks;
@@ -44,9 +47,13 @@ pub fn router() -> Router<AppState> {
         .route("/dead", get(dead::groups))
         .route("/dead/retry", post(dead::retry))
         .route("/workers", get(workers::list))
+        .route("/batches", get(batches::list))
+        .route("/batches/{id}", get(batches::show))
+        .route("/batches/{id}/cancel", post(batches::cancel))
         .route("/schedules", get(schedules::list))
         .route("/schedules/{name}/pause", post(schedules::pause))
         .route("/schedules/{name}/resume", post(schedules::resume))
+        .route("/schedules/{name}/run", post(schedules::run))
         .route("/datasets", get(datasets::list))
         .route("/datasets/{name}", get(datasets::show))
         .route("/webhooks", get(webhooks::list))
@@ -57,6 +64,12 @@ pub fn router() -> Router<AppState> {
         )
         .route("/sessions", get(sessions::list))
         .route("/sessions/{name}/delete", post(sessions::delete))
+        .route("/egress", get(security::egress).post(security::save_egress))
+        .route(
+            "/secrets",
+            get(security::secrets).post(security::save_secret),
+        )
+        .route("/secrets/{name}/delete", post(security::delete_secret))
         .route("/assets/ferry.css", get(stylesheet))
         .route("/assets/ferry.js", get(script))
 }

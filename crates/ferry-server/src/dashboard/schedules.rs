@@ -1,6 +1,7 @@
 //! The schedules page: every cron schedule of the tenant with its kind, expression and
 //! time zone, the next and last ticks, and whether it is paused; editors and admins pause
-//! and resume them (the same service, audited, as `POST /v1/schedules/{name}/pause`).
+//! and resume them (the same service, audited, as `POST /v1/schedules/{name}/pause`) and
+//! run one now (its job submitted as theirs, `POST /v1/schedules/{name}/run`, and opened).
 
 use axum::{
     Form,
@@ -28,7 +29,7 @@ pub async fn list(State(queue): State<AppState>, user: PageUser) -> Response {
             p { "Cron schedules: each tick submits one job." }
             @if schedules.is_empty() {
                 p.empty { "No schedules. Create one with "
-                    code { "ferry schedule create" } " or " code { "POST /v1/schedules" } "." }
+                    code { "ferry schedule add" } " or " code { "POST /v1/schedules" } "." }
             } @else {
                 table.jobs.schedules {
                     thead { tr {
@@ -53,6 +54,11 @@ pub async fn list(State(queue): State<AppState>, user: PageUser) -> Response {
                                         form.inline method="post" action={ "/schedules/" (s.name) "/" (if s.paused { "resume" } else { "pause" }) } {
                                             input type="hidden" name="csrf" value=(user.csrf);
                                             button type="submit" { @if s.paused { "Resume" } @else { "Pause" } }
+                                        }
+                                        " "
+                                        form.inline method="post" action={ "/schedules/" (s.name) "/run" } {
+                                            input type="hidden" name="csrf" value=(user.csrf);
+                                            button type="submit" title="Submit its job now; the ticks go on" { "Run now" }
                                         }
                                     }
                                 }
@@ -88,6 +94,22 @@ pub async fn resume(
     Form(form): Form<Action>,
 ) -> Response {
     set_paused(&queue, &user, &name, &form.csrf, false).await
+}
+
+/// Submits the schedule's job now and opens it.
+pub async fn run(
+    State(queue): State<AppState>,
+    user: PageUser,
+    Path(name): Path<String>,
+    Form(form): Form<Action>,
+) -> Response {
+    if let Some(refused) = user.refusal(&queue, &form.csrf, "run schedules") {
+        return refused;
+    }
+    match queue.schedules().run_now(&user.principal, &name).await {
+        Ok(job) => Redirect::to(&format!("/jobs/{}", job.id)).into_response(),
+        Err(e) => error_page(&e).into_response(),
+    }
 }
 
 async fn set_paused(

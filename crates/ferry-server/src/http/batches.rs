@@ -1,4 +1,5 @@
-//! Batches: `POST /v1/batches` creates one job per item; `GET /v1/batches/{id}` answers
+//! Batches: `POST /v1/batches` creates one job per item; `GET /v1/batches` lists the
+//! tenant's, newest first (paged by `before`); `GET /v1/batches/{id}` answers
 //! live progress; `GET /v1/batches/{id}/results?after=` pages through item results in the
 //! order they finish; `POST /v1/batches/{id}/cancel` cancels the unfinished items.
 
@@ -9,7 +10,7 @@ use axum::{
 };
 use ferry_core::{
     BatchId, FieldError, JobId,
-    api::{Batch, BatchResultPage, CreateBatch},
+    api::{Batch, BatchList, BatchResultPage, CreateBatch},
 };
 
 use super::routes::{Access, Routes};
@@ -20,12 +21,63 @@ use super::{
 
 pub fn routes(r: Routes) -> Routes {
     r.post("/v1/batches", Access::Write, create)
+        .get("/v1/batches", Access::Read, list)
         .get("/v1/batches/{id}", Access::Read, get_batch)
         .get("/v1/batches/{id}/results", Access::Read, results)
         .post("/v1/batches/{id}/cancel", Access::Write, cancel)
 }
 
 const MAX_RESULTS_PAGE: u32 = 1_000;
+const MAX_LIST_PAGE: u32 = 100;
+
+/// `GET /v1/batches?before=ID&limit=N`.
+#[derive(Debug)]
+struct ListQuery {
+    before: Option<BatchId>,
+    limit: u32,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self {
+            before: None,
+            limit: 20,
+        }
+    }
+}
+
+impl FromQuery for ListQuery {
+    const PARAMS: &'static [&'static str] = &["before", "limit"];
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
+        match key {
+            "before" => {
+                self.before = Some(
+                    value
+                        .parse()
+                        .map_err(|_| FieldError::new(key, "a batch id from a previous page"))?,
+                )
+            }
+            _ => self.limit = page_size(key, value, MAX_LIST_PAGE)?,
+        }
+        Ok(())
+    }
+}
+
+async fn list(
+    State(queue): State<AppState>,
+    principal: Principal,
+    Query(ListQuery { before, limit }): Query<ListQuery>,
+) -> Result<Json<BatchList>, ApiError> {
+    let batches = queue.batches(&principal.tenant, before, limit).await?;
+    let next_before = (batches.len() == limit as usize)
+        .then(|| batches.last().map(|b| b.id))
+        .flatten();
+    Ok(Json(BatchList {
+        batches,
+        next_before,
+    }))
+}
 
 async fn create(
     State(queue): State<AppState>,

@@ -1,5 +1,6 @@
 //! Cron schedules: `POST/GET /v1/schedules`, `GET/DELETE /v1/schedules/{name}`,
-//! `POST /v1/schedules/{name}/pause|resume`. `services::CronService` fires them.
+//! `POST /v1/schedules/{name}/pause|resume`, `POST /v1/schedules/{name}/run` (its job now).
+//! `services::CronService` fires them.
 
 use axum::{
     extract::{Path, State},
@@ -17,6 +18,17 @@ pub fn routes(r: Routes) -> Routes {
         .delete("/v1/schedules/{name}", Access::Write, remove)
         .post("/v1/schedules/{name}/pause", Access::Write, pause)
         .post("/v1/schedules/{name}/resume", Access::Write, resume)
+        .post("/v1/schedules/{name}/run", Access::Write, run)
+}
+
+/// `202` and the job it enqueued, as a submit answers.
+async fn run(
+    State(queue): State<AppState>,
+    principal: Principal,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<ferry_core::Job>), ApiError> {
+    let job = queue.schedules().run_now(&principal, &name).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)))
 }
 
 async fn create(

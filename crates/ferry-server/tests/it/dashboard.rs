@@ -1,7 +1,7 @@
 //! The dashboard driven by a real headless Chromium (Debian's) against the real server:
 //! log in, find a failed job by filter, open it, retry it; a viewer gets no retry button
 //! and the server refuses the form anyway; a user of another tenant never sees the job.
-//! Schedules (paused from their page), datasets (rows, runs, a download), webhooks
+//! Schedules (paused and run from their page), datasets (rows, runs, a download), webhooks
 //! (their deliveries) and saved sessions (deleted from their page, never shown) have pages
 //! too, each showing only the user's tenant.
 
@@ -30,14 +30,14 @@ const SCREENSHOT: &[u8] = &[
 ];
 
 /// A headless Chromium with a profile of its own, stopped when dropped.
-struct Chrome {
-    browser: Browser,
+pub(crate) struct Chrome {
+    pub(crate) browser: Browser,
     events: tokio::task::JoinHandle<()>,
     _profile: tempfile::TempDir,
 }
 
 impl Chrome {
-    async fn launch() -> Self {
+    pub(crate) async fn launch() -> Self {
         let profile = tempfile::tempdir().expect("profile dir");
         let config = BrowserConfig::builder()
             .chrome_executable("/usr/bin/chromium")
@@ -73,7 +73,7 @@ impl Drop for Chrome {
 }
 
 /// The page's HTML once `check` holds for it (bounded: 15 s).
-async fn until(page: &Page, what: &str, check: impl Fn(&str) -> bool) -> String {
+pub(crate) async fn until(page: &Page, what: &str, check: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let html = page.content().await.unwrap_or_default();
@@ -88,16 +88,24 @@ async fn until(page: &Page, what: &str, check: impl Fn(&str) -> bool) -> String 
     }
 }
 
-async fn click(page: &Page, selector: &str) {
-    page.find_element(selector)
-        .await
-        .unwrap_or_else(|e| panic!("{selector}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {selector}: {e}"));
+/// Clicks the element `selector` finds, trying again (bounded: 15 s) while it is not
+/// there yet or was replaced under the click (a live page redraws itself).
+pub(crate) async fn click(page: &Page, selector: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let tried = match page.find_element(selector).await {
+            Ok(element) => element.click().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match tried {
+            Ok(()) => return,
+            Err(e) if Instant::now() >= deadline => panic!("click {selector}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
 
-async fn type_into(page: &Page, selector: &str, text: &str) {
+pub(crate) async fn type_into(page: &Page, selector: &str, text: &str) {
     page.find_element(selector)
         .await
         .unwrap_or_else(|e| panic!("{selector}: {e}"))
@@ -110,7 +118,7 @@ async fn type_into(page: &Page, selector: &str, text: &str) {
 }
 
 /// Logs in on the login page the browser was sent to.
-async fn log_in(page: &Page, name: &str) {
+pub(crate) async fn log_in(page: &Page, name: &str) {
     until(page, "the login form", |h| h.contains("name=\"password\"")).await;
     type_into(page, "input[name=name]", name).await;
     type_into(page, "input[name=password]", PASSWORD).await;
@@ -118,14 +126,14 @@ async fn log_in(page: &Page, name: &str) {
     until(page, "the page after logging in", |h| h.contains("Log out")).await;
 }
 
-async fn log_out(page: &Page) {
+pub(crate) async fn log_out(page: &Page) {
     click(page, "header form button[type=submit]").await;
     until(page, "the login page", |h| h.contains("name=\"password\"")).await;
 }
 
 /// Saves the page as `<name>.png` into `$FERRY_DASHBOARD_SCREENSHOTS` when it is set
 /// (`scripts/screenshots.sh` regenerates the ones under docs/).
-async fn snapshot(page: &Page, name: &str) {
+pub(crate) async fn snapshot(page: &Page, name: &str) {
     let Ok(dir) = std::env::var("FERRY_DASHBOARD_SCREENSHOTS") else {
         return;
     };
@@ -139,7 +147,7 @@ async fn snapshot(page: &Page, name: &str) {
 }
 
 /// Runs `js` (a promise) in the page and answers its value.
-async fn eval(page: &Page, js: &str) -> serde_json::Value {
+pub(crate) async fn eval(page: &Page, js: &str) -> serde_json::Value {
     let params = EvaluateParams::builder()
         .expression(js)
         .await_promise(true)
@@ -203,7 +211,7 @@ async fn claim(worker: &Client, kind: &str) -> String {
     claimed.jobs[0].lease.clone()
 }
 
-async fn user(server: &TestServer, tenant: &TenantId, name: &str, role: Role) {
+pub(crate) async fn user(server: &TestServer, tenant: &TenantId, name: &str, role: Role) {
     server
         .queue
         .users()
@@ -587,6 +595,17 @@ async fn schedules_datasets_webhooks_and_sessions_have_pages_and_stay_in_their_t
             .expect("the schedule")
             .paused
     );
+    // Run now: its job is submitted at once and opened.
+    click(&page, "form[action=\"/schedules/nightly-sync/run\"] button").await;
+    until(&page, "the job it ran", |h| h.contains("Payload")).await;
+    let path = eval(&page, "Promise.resolve(location.pathname)").await;
+    let ran: ferry_core::JobId = path
+        .as_str()
+        .and_then(|p| p.strip_prefix("/jobs/"))
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("a job's page: {path}"));
+    let labels = app.job(ran).await.expect("the job").labels;
+    assert_eq!(labels.get("run").map(String::as_str), Some("manual"));
 
     page.goto(format!("{}/datasets", server.url))
         .await

@@ -78,6 +78,30 @@ impl PostgresStore {
         })
     }
 
+    /// The tenant's batches, newest first, older than `before` if given.
+    pub async fn batch_list(
+        &self,
+        tenant_id: &str,
+        before: Option<BatchId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Batch>> {
+        let rows = sqlx::query(
+            "SELECT id FROM ferry.batches WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id < $2) \
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(tenant_id)
+        .bind(before.map(|b| b.as_uuid()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut batches = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: Uuid = row.try_get("id")?;
+            batches.push(self.batch_get(tenant_id, BatchId::from_uuid(id)).await?);
+        }
+        Ok(batches)
+    }
+
     /// Finished items of a batch in commit order, after the position `(finish_tx, id)`.
     /// Only items finished by transactions older than every running one are returned, so an
     /// item that commits late can never land behind a position already handed out.

@@ -77,6 +77,34 @@ impl SqliteStore {
         })
     }
 
+    /// The tenant's batches, newest first, older than `before` if given.
+    pub async fn batch_list(
+        &self,
+        tenant_id: &str,
+        before: Option<BatchId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Batch>> {
+        let rows = sqlx::query(
+            "SELECT id FROM ferry_batches WHERE tenant_id = ? AND (? IS NULL OR id < ?) \
+             ORDER BY id DESC LIMIT ?",
+        )
+        .bind(tenant_id)
+        .bind(before.map(|b| b.to_string()))
+        .bind(before.map(|b| b.to_string()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        let mut batches = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let id = id
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("batch id {id:?}")))?;
+            batches.push(self.batch_get(tenant_id, id).await?);
+        }
+        Ok(batches)
+    }
+
     /// Finished items of a batch in commit order, after the position `(finish_seq, id)`
     /// (a per-batch counter bumped by the statement that finishes an item).
     pub async fn batch_results(

@@ -58,6 +58,14 @@ async fn http_requests_reach_only_where_the_tenant_allows() {
         format!("http://2130706433:{port}/echo"),
         format!("http://[::ffff:127.0.0.1]:{port}/echo"),
         format!("http://0.0.0.0:{port}/echo"),
+        // Private, shared, link-local and metadata addresses, v4 and v6: refused before
+        // any connection is tried, so the answer does not depend on what listens there.
+        format!("http://10.255.0.1:{port}/echo"),
+        "http://192.168.1.1/".to_owned(),
+        "http://100.64.0.1/".to_owned(),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://[fd00::1]/".to_owned(),
+        "http://[fe80::1]/".to_owned(),
     ] {
         let done = run(url.clone()).await;
         assert_eq!(done.status, JobState::Failed, "{url}");

@@ -322,10 +322,28 @@ async fn bad_input_on_the_command_line_is_one_line_and_a_non_zero_exit() {
             "VALIDATION_FAILED",
         ),
         (&["schedule", "rm", "no-such-schedule"], "NOT_FOUND"),
+        (&["schedule", "run", "no-such-schedule"], "NOT_FOUND"),
     ];
     for (args, needle) in cases {
         check(with_api(args).output().await.expect("run"), needle);
     }
+    // And a schedule run now prints the job it submitted.
+    let added = with_api(&["schedule", "add", "nightly", "0 3 * * *", "report.nightly"])
+        .output()
+        .await
+        .expect("run");
+    assert!(added.status.success(), "{added:?}");
+    let ran = with_api(&["schedule", "run", "nightly"])
+        .output()
+        .await
+        .expect("run");
+    assert!(ran.status.success(), "{ran:?}");
+    let id: ferry_core::JobId = String::from_utf8_lossy(&ran.stdout)
+        .trim()
+        .parse()
+        .expect("a job id");
+    let job = server.api.job(id).await.expect("the job it submitted");
+    assert_eq!(job.kind, "report.nightly");
     let mut wrong_token = ferry(&["job", "list"]);
     wrong_token
         .env("FERRY_API_TOKEN", "nope")

@@ -432,6 +432,22 @@ async fn schedules_enqueue_one_job_per_tick() {
         frozen,
         "a paused schedule fires nothing"
     );
+    // Run now, paused or not: one job, labelled as a manual run; the ticks stay paused.
+    let ran = raw
+        .json("POST", "/v1/schedules/tick/run", API_TOKEN, "")
+        .await;
+    assert_eq!(ran.status, 202, "{:?}", ran.body);
+    assert_eq!(ran.body["labels"]["schedule"], "tick");
+    assert_eq!(ran.body["labels"]["run"], "manual");
+    assert_eq!(ran.body["payload"], json!({"n": 1}));
+    let frozen = frozen + 1;
+    assert_eq!(ticks().await.len(), frozen);
+    assert_eq!(
+        raw.json("POST", "/v1/schedules/nope/run", API_TOKEN, "")
+            .await
+            .status,
+        404
+    );
     let resumed = raw
         .json("POST", "/v1/schedules/tick/resume", API_TOKEN, "")
         .await;
