@@ -245,6 +245,20 @@ impl EgressPolicy {
         Ok(())
     }
 
+    /// Decides a name that cannot be resolved here (a proxy resolves it): its deny rules,
+    /// and with `allow_public: false` an allow rule naming it.
+    pub fn check_unresolved(&self, host: &str) -> Result<(), EgressDenied> {
+        self.check_name(host)?;
+        let name = host.trim_end_matches('.').to_ascii_lowercase();
+        if !self.allow_public && !self.allow.iter().any(|r| r.covers(Some(&name), None)) {
+            return Err(denied(
+                &name,
+                "only what the allow list names is reachable, and it does not name this",
+            ));
+        }
+        Ok(())
+    }
+
     /// Decides one connection: `host` as the URL named it, `ip` where it leads.
     pub fn check(&self, host: &str, ip: IpAddr) -> Result<(), EgressDenied> {
         let name = host.trim_end_matches('.').to_ascii_lowercase();

@@ -29,6 +29,17 @@ macro_rules! uuid_id {
             pub fn from_uuid(uuid: Uuid) -> Self {
                 Self(uuid)
             }
+
+            /// The smallest id made at `at` or later: every id made before `at` (to the
+            /// millisecond) sorts below it, so it bounds a list by time (`before`).
+            pub fn first_at(at: chrono::DateTime<chrono::Utc>) -> Self {
+                let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+                let mut bytes = [0u8; 16];
+                bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+                bytes[6] = 0x70; // version 7
+                bytes[8] = 0x80; // the RFC 4122 variant
+                Self(Uuid::from_bytes(bytes))
+            }
         }
 
         impl From<Uuid> for $name {
@@ -130,6 +141,18 @@ mod tests {
             "ScheduleId(00000000-0000-0000-0000-000000000000)"
         );
         assert!(format!("{:?}", DeliveryId::new()).starts_with("DeliveryId("));
+    }
+
+    #[test]
+    fn an_id_made_at_a_time_bounds_the_ids_made_before_it() {
+        let before = JobId::new();
+        let bound = JobId::first_at(chrono::Utc::now() + chrono::Duration::milliseconds(1));
+        assert!(before < bound, "{before} < {bound}");
+        assert!(before.to_string() < bound.to_string());
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let after = JobId::new();
+        assert!(bound < after && bound.to_string() < after.to_string());
+        assert_eq!(bound.as_uuid().get_version_num(), 7);
     }
 
     #[test]

@@ -80,6 +80,11 @@ impl std::str::FromStr for ProxyUrl {
                          (ferry secret put NAME --domain <the proxy's host>), never in clear",
                     ));
                 }
+                if kind == ProxyKind::Socks5 && password.is_none() {
+                    return Err(bad(
+                        "a SOCKS5 login needs a password (user:{{secret.NAME}})",
+                    ));
+                }
                 (Some(user.to_owned()), password.map(str::to_owned))
             }
         };
@@ -188,7 +193,7 @@ impl fmt::Debug for Upstream {
             .field("kind", &self.kind)
             .field("host", &self.host)
             .field("port", &self.port)
-            .field("auth", &self.auth.as_ref().map(|(user, _)| user))
+            .field("auth", &self.auth.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -282,6 +287,7 @@ mod tests {
             "http://proxy.example:99999",
             "http://proxy.example/path",
             "http://:8080",
+            "socks5://user@proxy.example",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

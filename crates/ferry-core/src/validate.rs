@@ -224,6 +224,21 @@ pub fn new_job(
                 .map(|e| e.with_code(crate::ErrorCode::InvalidRecipe)),
         );
     }
+    // An `http.request`'s proxy too: a password in clear is refused before it is stored.
+    if kind.as_ref().is_some_and(|k| k.as_str() == "http.request")
+        && let Some(proxy) = spec.payload.get("proxy").filter(|p| !p.is_null())
+    {
+        let bad = match proxy.as_str() {
+            Some(text) => text
+                .parse::<crate::proxy::ProxyUrl>()
+                .err()
+                .map(|e| e.to_string()),
+            None => Some("a proxy URL: http://host:port or socks5://host:port".to_owned()),
+        };
+        if let Some(message) = bad {
+            errors.push(FieldError::new(path(prefix, "payload.proxy"), message));
+        }
+    }
     let concurrency = crate::flow::concurrency(
         spec.concurrency.as_ref(),
         kind.as_ref(),

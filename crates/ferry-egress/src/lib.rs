@@ -32,6 +32,7 @@ mod proxy;
 mod upstream;
 
 pub use proxy::EgressProxy;
+pub use upstream::authorization;
 
 /// Why a client could not be made.
 #[derive(Debug, thiserror::Error)]

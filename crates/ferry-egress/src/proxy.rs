@@ -204,13 +204,21 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         && !is_connect
     {
         let reached = match upstream::check_target(policy, &host, port).await {
-            Ok(()) => upstream::to_proxy(policy, up).await,
+            Ok(target) => upstream::to_proxy(policy, up)
+                .await
+                .map(|stream| (stream, target)),
             Err(e) => Err(e),
         };
         return Ok(match reached {
-            Ok(stream) => forward(stream, req, Some(upstream::authorization(up)))
-                .await
-                .unwrap_or_else(|e| shared.failed(format!("{e}\n"))),
+            Ok((stream, target)) => {
+                let via = Via {
+                    authority: upstream::authority(&target, port),
+                    authorization: upstream::authorization(up),
+                };
+                forward(stream, req, Some(via))
+                    .await
+                    .unwrap_or_else(|e| shared.failed(format!("{e}\n")))
+            }
             Err(e) => shared.answer_for(e),
         });
     }
@@ -264,12 +272,19 @@ pub(crate) async fn connect(
     Err(Connect::Failed(last))
 }
 
+/// A plain HTTP request's way through an HTTP proxy: absolute-form, to the address
+/// checked (its `Host` header still the name), with the proxy's credentials.
+struct Via {
+    authority: String,
+    authorization: Option<String>,
+}
+
 /// Sends a plain HTTP request on `stream` without hop-by-hop headers: in origin form to the
-/// target, or (`via`: an HTTP proxy, with its `Proxy-Authorization`) as it came.
+/// target, or (`via`) absolute-form to an HTTP proxy.
 async fn forward(
     stream: TcpStream,
     req: Request<Incoming>,
-    via: Option<Option<String>>,
+    via: Option<Via>,
 ) -> Result<Response<Body>, hyper::Error> {
     let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
         .preserve_header_case(true)
@@ -277,15 +292,19 @@ async fn forward(
         .await?;
     tokio::spawn(connection);
     let (mut parts, body) = req.into_parts();
-    if via.is_none()
-        && let Some(path) = parts.uri.path_and_query().cloned()
-    {
-        parts.uri = hyper::Uri::from(path);
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), ToString::to_string);
+    parts.uri = match &via {
+        None => hyper::Uri::try_from(path),
+        Some(via) => hyper::Uri::try_from(format!("http://{}{path}", via.authority)),
     }
+    .unwrap_or_else(|_| hyper::Uri::from_static("/"));
     for name in HOP_BY_HOP {
         parts.headers.remove(*name);
     }
-    if let Some(Some(auth)) = via
+    if let Some(auth) = via.and_then(|v| v.authorization)
         && let Ok(value) = hyper::header::HeaderValue::from_str(&auth)
     {
         parts

@@ -1,14 +1,17 @@
 //! Reaching a target through the job's proxy ([`Upstream`]). The proxy's own address is
-//! held to the policy like any connection's. The target is judged by the policy's rules
-//! and, when its name resolves here, by where it leads (so a name that leads inside is
-//! refused through a proxy too); a name that does not resolve here is the proxy's to
-//! resolve.
+//! held to the policy like any connection's. A target whose name resolves here is judged
+//! by where it leads, and the proxy is sent the address checked (not the name, which it
+//! could resolve elsewhere: rebinding, or a record leading inside); the site still sees its
+//! name in `Host` and TLS. A name that does not resolve here is the proxy's to resolve:
+//! judged by the policy's rules (with `allow_public: false`, an allow rule must name it).
 
 use base64::Engine;
 use ferry_core::{
     egress::EgressPolicy,
     proxy::{ProxyKind, Upstream},
 };
+use std::time::Duration;
+
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -23,14 +26,24 @@ use crate::{
 /// The most of a proxy's answer to `CONNECT` read.
 const MAX_HEAD: usize = 8 * 1024;
 
-/// Refuses a target the policy denies (by its rules, or by where its name leads here).
+/// How long a proxy has to answer `CONNECT` or the SOCKS5 handshake.
+const HANDSHAKE: Duration = Duration::from_secs(15);
+
+/// Where to send the proxy for `host`: the first allowed address it resolves to here, or
+/// (when it does not resolve here) the name, if the policy's rules let it through.
 pub(crate) async fn check_target(
     policy: &EgressPolicy,
     host: &str,
     port: u16,
-) -> Result<(), Connect> {
+) -> Result<String, Connect> {
     match resolve(policy, host, port).await {
-        Ok(_) | Err(EgressError::Resolve(_)) => Ok(()),
+        Ok(addrs) => Ok(addrs
+            .first()
+            .map_or_else(|| host.to_owned(), |a| a.ip().to_string())),
+        Err(EgressError::Resolve(_)) => policy
+            .check_unresolved(host)
+            .map(|()| host.to_owned())
+            .map_err(Connect::Denied),
         Err(EgressError::Denied(denied)) => Err(Connect::Denied(denied)),
     }
 }
@@ -47,41 +60,51 @@ pub(crate) async fn tunnel(
     host: &str,
     port: u16,
 ) -> Result<TcpStream, Connect> {
-    check_target(policy, host, port).await?;
+    let target = check_target(policy, host, port).await?;
     let stream = to_proxy(policy, up).await?;
     let failed = |e: &dyn std::fmt::Display| {
         Connect::Failed(format!(
-            "the proxy {}:{} did not reach {host}:{port}: {e}\n",
-            up.host, up.port
+            "the proxy {} did not reach {}: {e}\n",
+            authority(&up.host, up.port),
+            authority(host, port)
         ))
     };
-    match up.kind {
-        ProxyKind::Http => http_connect(stream, up, host, port)
-            .await
-            .map_err(|e| failed(&e)),
-        ProxyKind::Socks5 => {
-            let bare = host.trim_start_matches('[').trim_end_matches(']');
-            let socks = match &up.auth {
-                Some((user, password)) => {
-                    tokio_socks::tcp::Socks5Stream::connect_with_password_and_socket(
-                        stream,
-                        (bare, port),
-                        user,
-                        password.expose(),
-                    )
-                    .await
-                }
-                None => {
-                    tokio_socks::tcp::Socks5Stream::connect_with_socket(stream, (bare, port)).await
-                }
-            };
-            socks.map(|s| s.into_inner()).map_err(|e| failed(&e))
+    let handshake = async {
+        match up.kind {
+            ProxyKind::Http => http_connect(stream, up, &target, port).await,
+            ProxyKind::Socks5 => {
+                let bare = target.trim_start_matches('[').trim_end_matches(']');
+                let socks = match &up.auth {
+                    Some((user, password)) => {
+                        tokio_socks::tcp::Socks5Stream::connect_with_password_and_socket(
+                            stream,
+                            (bare, port),
+                            user,
+                            password.expose(),
+                        )
+                        .await
+                    }
+                    None => {
+                        tokio_socks::tcp::Socks5Stream::connect_with_socket(stream, (bare, port))
+                            .await
+                    }
+                };
+                socks.map(|s| s.into_inner()).map_err(|e| e.to_string())
+            }
         }
+    };
+    match tokio::time::timeout(HANDSHAKE, handshake).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(failed(&e)),
+        Err(_) => Err(failed(&format!(
+            "no answer within {} s",
+            HANDSHAKE.as_secs()
+        ))),
     }
 }
 
 /// `Proxy-Authorization` for the proxy's credentials, if it has any.
-pub(crate) fn authorization(up: &Upstream) -> Option<String> {
+pub fn authorization(up: &Upstream) -> Option<String> {
     let (user, password) = up.auth.as_ref()?;
     let token =
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", password.expose()));
@@ -89,7 +112,7 @@ pub(crate) fn authorization(up: &Upstream) -> Option<String> {
 }
 
 /// `host:port` as a request line writes it (an IPv6 address in brackets).
-fn authority(host: &str, port: u16) -> String {
+pub(crate) fn authority(host: &str, port: u16) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")
     } else {

@@ -1,8 +1,10 @@
 //! The egress proxy reaching targets through the job's own proxy, on real sockets: an
 //! HTTP proxy and a SOCKS5 proxy served by the test (`ferry_testkit::proxies`), each
 //! reaching a name that resolves nowhere else, so an answer proves the way it took. The
-//! policy still decides: a denied target never reaches the proxy, and neither does
-//! anything when the proxy's own address is denied.
+//! policy still decides: a denied target never reaches the proxy (nor a name leading to a
+//! denied address, nor, with only what is allowed, a name no allow rule names), nothing
+//! does when the proxy's own address is denied, and a name that resolves here is sent to
+//! the proxy as the address checked.
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -193,4 +195,86 @@ async fn wrong_credentials_are_said_and_the_policy_holds_before_the_proxy() {
         );
         assert_eq!(proxy.seen().len(), before, "{kind:?}: nothing went on");
     }
+}
+
+#[tokio::test]
+async fn through_a_proxy_names_are_judged_by_where_they_lead_and_the_address_is_sent() {
+    let site = ferry_demo_site::spawn().await.expect("the demo site");
+    let port = site.addr.port();
+    // The proxy on 127.0.0.3, so a policy can allow it and not 127.0.0.1.
+    let proxy = TestProxy::http_on(
+        std::net::Ipv4Addr::new(127, 0, 0, 3),
+        None,
+        &[(NAME, site.addr)],
+    )
+    .await
+    .expect("a test proxy");
+    let up = upstream(&proxy, ProxyKind::Http, None);
+    let only_proxy = EgressProxy::start(allowing(&["127.0.0.3"]), Some(up.clone()))
+        .await
+        .expect("the egress proxy");
+    // `localhost` leads to 127.0.0.1 (and ::1), which this policy denies.
+    let refused = through(&only_proxy)
+        .get(format!("http://localhost:{port}/echo"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(refused.status(), 403);
+    assert!(
+        tunnelled(&only_proxy, &format!("localhost:{port}"))
+            .await
+            .starts_with("HTTP/1.1 403")
+    );
+    assert!(proxy.seen().is_empty(), "{:?}", proxy.seen());
+
+    // Allowed, the proxy is sent the address checked, never the name to resolve again.
+    let loopback = EgressProxy::start(allowing(&["127.0.0.3", "127.0.0.1"]), Some(up.clone()))
+        .await
+        .expect("the egress proxy");
+    let answer = through(&loopback)
+        .get(format!("http://localhost:{port}/echo"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status(), 200);
+    let echoed: serde_json::Value = answer.json().await.expect("the echo");
+    assert_eq!(
+        echoed["headers"]["host"],
+        format!("localhost:{port}"),
+        "the site sees its name"
+    );
+    assert!(
+        tunnelled(&loopback, &format!("localhost:{port}"))
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    let targets: Vec<String> = proxy.seen().into_iter().map(|s| s.target).collect();
+    assert_eq!(
+        targets,
+        [format!("127.0.0.1:{port}"), format!("127.0.0.1:{port}")]
+    );
+
+    // Only what is allowed: a name that resolves nowhere here needs an allow rule.
+    let strict = |rules: &[&str]| EgressPolicy {
+        allow_public: false,
+        ..allowing(rules)
+    };
+    let closed = EgressProxy::start(strict(&["127.0.0.3"]), Some(up.clone()))
+        .await
+        .expect("the egress proxy");
+    let target = format!("{NAME}:{port}");
+    assert!(
+        tunnelled(&closed, &target)
+            .await
+            .starts_with("HTTP/1.1 403")
+    );
+    assert_eq!(
+        closed.denials().pop().map(|d| d.host),
+        Some(NAME.to_owned())
+    );
+    let named = EgressProxy::start(strict(&["127.0.0.3", "ferry.invalid"]), Some(up))
+        .await
+        .expect("the egress proxy");
+    assert!(tunnelled(&named, &target).await.starts_with("HTTP/1.1 200"));
+    assert_eq!(proxy.seen().last().map(|s| s.target.clone()), Some(target));
 }

@@ -218,6 +218,7 @@ pub struct EventFilter {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeasedJob {
     pub tenant_id: String,
+    pub kind: String,
     pub payload: serde_json::Value,
     pub attempt: u32,
 }

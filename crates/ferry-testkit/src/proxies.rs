@@ -7,7 +7,7 @@
 
 use std::{
     collections::HashMap,
-    net::SocketAddr,
+    net::{Ipv4Addr, SocketAddr},
     sync::{Arc, Mutex},
 };
 
@@ -61,7 +61,7 @@ impl TestProxy {
         credentials: Option<(&str, &str)>,
         routes: &[(&str, SocketAddr)],
     ) -> std::io::Result<Self> {
-        Self::start(Flavor::Http, credentials, routes).await
+        Self::start(Flavor::Http, Ipv4Addr::LOCALHOST, credentials, routes).await
     }
 
     /// A SOCKS5 proxy on 127.0.0.1 asking for `credentials` (user, password) if given.
@@ -69,15 +69,26 @@ impl TestProxy {
         credentials: Option<(&str, &str)>,
         routes: &[(&str, SocketAddr)],
     ) -> std::io::Result<Self> {
-        Self::start(Flavor::Socks5, credentials, routes).await
+        Self::start(Flavor::Socks5, Ipv4Addr::LOCALHOST, credentials, routes).await
+    }
+
+    /// An HTTP proxy on another loopback address (`127.0.0.3`, say), so a policy can allow
+    /// the proxy without allowing 127.0.0.1.
+    pub async fn http_on(
+        ip: Ipv4Addr,
+        credentials: Option<(&str, &str)>,
+        routes: &[(&str, SocketAddr)],
+    ) -> std::io::Result<Self> {
+        Self::start(Flavor::Http, ip, credentials, routes).await
     }
 
     async fn start(
         flavor: Flavor,
+        ip: Ipv4Addr,
         credentials: Option<(&str, &str)>,
         routes: &[(&str, SocketAddr)],
     ) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = TcpListener::bind((ip, 0)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             credentials: credentials.map(|(u, p)| (u.to_owned(), p.to_owned())),

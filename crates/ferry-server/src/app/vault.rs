@@ -145,8 +145,16 @@ impl Vault<'_> {
     pub async fn for_worker(&self, who: &Principal, lease: &Lease) -> AppResult<Vec<WorkerSecret>> {
         let job = self.0.leased(who, lease).await?;
         let mut names = template::secret_names(&job.payload);
-        // The tenant's proxy's credentials, which every job of the tenant may use.
-        if let Some(proxy) = self.0.egress_of(&job.tenant_id).await?.proxy {
+        // The tenant's proxy's credentials, for the jobs that go through it: the built-in
+        // kinds that connect, without a proxy of their own.
+        let proxied = matches!(
+            job.kind.as_str(),
+            "http.request" | ferry_core::recipe::BROWSER_RUN
+        ) && job
+            .payload
+            .get("proxy")
+            .is_none_or(serde_json::Value::is_null);
+        if proxied && let Some(proxy) = self.0.egress_of(&job.tenant_id).await?.proxy {
             names.extend(proxy.secret_names());
             names.sort();
             names.dedup();

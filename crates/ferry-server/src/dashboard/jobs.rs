@@ -1,6 +1,7 @@
-//! The jobs pages: a list filtered by state and kind, a page at a time (keyset, newest
-//! first), and one job with its error, result, payload and progress, with retry and cancel
-//! for those whose role may.
+//! The jobs pages: a list filtered by state, kind, labels and time (made at or before), a
+//! page at a time (keyset, newest first), with a job id to jump to and, for those whose role
+//! may, a selection to retry or cancel together (`bulk.rs`); and one job with its error,
+//! result, payload and progress, with retry and cancel.
 
 use axum::{
     Form,
@@ -30,6 +31,15 @@ pub struct Filters {
     kind: String,
     #[serde(default)]
     before: String,
+    /// `KEY=VALUE`, several separated by commas.
+    #[serde(default)]
+    label: String,
+    /// Made at or before this time (`2026-12-06T19:30`, UTC).
+    #[serde(default)]
+    until: String,
+    /// A job id to open.
+    #[serde(default)]
+    q: String,
 }
 
 pub(super) fn time(t: DateTime<Utc>) -> String {
@@ -65,11 +75,38 @@ fn params(user: &PageUser, f: &Filters) -> Result<ListParams, String> {
                 .map_err(|_| format!("{b:?} is not a job id"))?,
         ),
     };
+    // Ids are time-ordered: "made at or before" is a bound on the id.
+    let until = match f.until.trim() {
+        "" => None,
+        // To the minute, the whole minute counts; to the second, the whole second.
+        t => Some(
+            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M")
+                .map(|m| m + chrono::Duration::minutes(1))
+                .or_else(|_| {
+                    chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S")
+                        .map(|s| s + chrono::Duration::seconds(1))
+                })
+                .map_err(|_| format!("{t:?} is not a time such as 2026-12-06T19:30"))?
+                .and_utc(),
+        ),
+    };
+    let until = until.map(JobId::first_at);
+    let before = match (before, until) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let mut labels = Vec::new();
+    for pair in f.label.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("label {pair:?}: write KEY=VALUE"))?;
+        labels.push((key.trim().to_owned(), value.trim().to_owned()));
+    }
     Ok(ListParams {
         tenant_id: user.principal.tenant.to_string(),
         status,
         kind,
-        labels: Vec::new(),
+        labels,
         before,
         limit: PAGE,
     })
@@ -80,6 +117,9 @@ pub async fn list(
     user: PageUser,
     Query(f): Query<Filters>,
 ) -> Response {
+    if let Ok(id) = f.q.trim().parse::<JobId>() {
+        return Redirect::to(&format!("/jobs/{id}")).into_response();
+    }
     let (jobs, problem) = match params(&user, &f) {
         Ok(p) => match queue.list(&p).await {
             Ok(jobs) => (jobs, None),
@@ -94,6 +134,8 @@ pub async fn list(
         form_urlencoded::Serializer::new(String::new())
             .append_pair("state", &f.state)
             .append_pair("kind", &f.kind)
+            .append_pair("label", &f.label)
+            .append_pair("until", &f.until)
             .append_pair("before", &id.to_string())
             .finish()
     });
@@ -112,7 +154,13 @@ pub async fn list(
                     }
                 }
                 label { "Kind " input type="text" name="kind" value=(f.kind) placeholder="e.g. shop.* or shop.sync"; }
+                label { "Label " input type="text" name="label" value=(f.label) placeholder="e.g. schedule=nightly"; }
+                label { "Made by " input type="datetime-local" name="until" value=(f.until) title="UTC"; }
+                label { "Job id " input type="search" name="q" value=(f.q) placeholder="open a job by id"; }
                 button type="submit" { "Filter" }
+            }
+            @if !f.q.trim().is_empty() {
+                p.error role="alert" { (f.q.trim()) " is not a job id." }
             }
             @if let Some(problem) = problem {
                 p.error role="alert" { (problem) }
@@ -120,11 +168,20 @@ pub async fn list(
             @if jobs.is_empty() {
                 p.empty { "No jobs match." }
             } @else {
-                table.jobs {
-                    thead { tr { th { "Job" } th { "Kind" } th { "State" } th { "Attempt" } th { "Created" } th { "Updated" } } }
+                @let select = may_change(&user);
+                form.bulk method="post" action="/jobs/bulk" {
+                input type="hidden" name="csrf" value=(user.csrf);
+                table.jobs.list {
+                    thead { tr {
+                        @if select { th { span.visually-hidden { "Select" } } }
+                        th { "Job" } th { "Kind" } th { "State" } th { "Attempt" } th { "Created" } th { "Updated" }
+                    } }
                     tbody {
                         @for job in &jobs {
                             tr {
+                                @if select {
+                                    td { input type="checkbox" name="id" value=(job.id) aria-label={ "Select job " (job.id) }; }
+                                }
                                 td { a href={ "/jobs/" (job.id) } { code { (short(job.id)) } } }
                                 td { (job.kind) }
                                 td { (badge(job.status)) }
@@ -134,6 +191,14 @@ pub async fn list(
                             }
                         }
                     }
+                }
+                @if select {
+                    p.actions {
+                        "Selected: "
+                        button type="submit" name="action" value="retry" { "Retry" } " "
+                        button type="submit" name="action" value="cancel" { "Cancel" }
+                    }
+                }
                 }
             }
             @if let Some(link) = next_link {

@@ -6,11 +6,12 @@
 //! stream reports a change. Everything is served by Ferry itself.
 //!
 //! `session.rs` turns the login cookie into the page's user (or sends the browser to the
-//! login page), `layout.rs` is the page shell, `login.rs`, `overview.rs`, `jobs.rs`, `dead.rs`, `workers.rs`, `batches.rs`, `schedules.rs`,
+//! login page), `layout.rs` is the page shell, `login.rs`, `overview.rs`, `jobs.rs` (with `bulk.rs`), `dead.rs`, `workers.rs`, `batches.rs`, `schedules.rs`,
 //! `datasets.rs`, `webhooks.rs`, `sessions.rs` and `security.rs` (egress and secrets) the
 //! pages.
 
 mod batches;
+mod bulk;
 mod datasets;
 mod dead;
 mod jobs;
@@ -41,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/jobs", get(jobs::list))
+        .route("/jobs/bulk", post(bulk::act))
         .route("/jobs/{id}", get(jobs::detail))
         .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/jobs/{id}/cancel", post(jobs::cancel))

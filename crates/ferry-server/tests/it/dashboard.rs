@@ -163,7 +163,7 @@ pub(crate) async fn eval(page: &Page, js: &str) -> serde_json::Value {
 
 /// Submits a job of `kind` that `worker` claims and fails for good with `error` (code,
 /// message), after leaving `screenshot` as its failure screenshot.
-async fn fail_one(
+pub(crate) async fn fail_one(
     app: &Client,
     worker: &Client,
     kind: &str,

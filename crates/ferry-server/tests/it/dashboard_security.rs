@@ -20,6 +20,7 @@ async fn admins_set_egress_and_keep_secrets_from_their_pages_and_no_page_shows_a
     let beta = tenant(&server, "beta").await;
     user(&server, &acme, "ada@acme.test", Role::Admin).await;
     user(&server, &acme, "vic@acme.test", Role::Viewer).await;
+    user(&server, &acme, "ed@acme.test", Role::Editor).await;
     user(&server, &beta, "bea@beta.test", Role::Admin).await;
     let chrome = Chrome::launch().await;
     let page = chrome
@@ -105,6 +106,35 @@ async fn admins_set_egress_and_keep_secrets_from_their_pages_and_no_page_shows_a
     .await;
     assert_eq!(status, 403);
 
+    // An editor keeps secrets but does not change the rules; a form without the
+    // session's CSRF token changes nothing for anyone.
+    log_out(&page).await;
+    log_in(&page, "ed@acme.test").await;
+    page.goto(format!("{}/egress", server.url))
+        .await
+        .expect("goto");
+    let read = until(&page, "the rules", |h| h.contains("intranet.example")).await;
+    assert!(!read.contains("Save the rules"), "{read}");
+    let post = |path: &str, csrf: &str, rest: &str| {
+        format!(
+            "fetch('{path}', {{method: 'POST', headers: {{'content-type': 'application/x-www-form-urlencoded'}}, \
+             body: 'csrf=' + encodeURIComponent({csrf}) + '&{rest}'}}).then(r => r.status)"
+        )
+    };
+    let token = "document.querySelector('input[name=csrf]').value";
+    let status = eval(&page, &post("/egress", token, "allow=evil.example")).await;
+    assert_eq!(status, 403, "an editor may not change the rules");
+    let status = eval(
+        &page,
+        &post(
+            "/secrets",
+            "'forged'",
+            "name=FORGED&value=x&domains=evil.example",
+        ),
+    )
+    .await;
+    assert_eq!(status, 403, "a forged form");
+
     // Another tenant's admin sees none of it.
     log_out(&page).await;
     log_in(&page, "bea@beta.test").await;
@@ -127,6 +157,19 @@ async fn admins_set_egress_and_keep_secrets_from_their_pages_and_no_page_shows_a
             .expect("the vault")
             .len(),
         1,
-        "the viewer's post saved nothing"
+        "the viewer's and the forged posts saved nothing"
+    );
+    let (own, _) = server
+        .queue
+        .egress_view(&acme)
+        .await
+        .expect("the tenant's rules");
+    assert_eq!(
+        own.allow
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["intranet.example"],
+        "the editor's post changed nothing"
     );
 }

@@ -1,7 +1,8 @@
 //! ferry-server's integration tests, one binary (one link) with a module per area: the
 //! HTTP API's stories (`api`, with webhooks and schedules in `api::hooks`), chains,
 //! datasets, limits, per-domain politeness, the dashboard (`dashboard`; its batches pages in
-//! `dashboard_batches`, egress and secrets in `dashboard_security`), what operators watch
+//! `dashboard_batches`, the jobs list's filters and selection in `dashboard_jobs`, egress
+//! and secrets in `dashboard_security`), what operators watch
 //! (`observe`), PostgreSQL-only behaviour and a disk that fills up. Each starts the real server on a random port through
 //! `ferry_testkit::TestServer`.
 
@@ -9,6 +10,7 @@ mod api;
 mod chains;
 mod dashboard;
 mod dashboard_batches;
+mod dashboard_jobs;
 mod dashboard_security;
 mod datasets;
 mod identity;

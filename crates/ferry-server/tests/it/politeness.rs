@@ -201,4 +201,23 @@ async fn a_tenants_proxy_is_checked_when_set_and_given_with_each_claim() {
         bad_recipe.body["error"]["fields"][0]["field"],
         "payload.proxy"
     );
+    // And an `http.request`'s: a password in clear is never stored.
+    let clear_request = raw
+        .json(
+            "POST",
+            "/v1/jobs",
+            ferry_testkit::API_TOKEN,
+            &json!({"kind": "http.request", "payload": {
+                "url": "https://shop.example/",
+                "proxy": "http://me:hunter2@proxy.example:3128"
+            }})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(clear_request.status, 422, "{:?}", clear_request.body);
+    assert_eq!(
+        clear_request.body["error"]["fields"][0]["field"],
+        "payload.proxy"
+    );
+    assert!(!clear_request.body.to_string().contains("hunter2"));
 }

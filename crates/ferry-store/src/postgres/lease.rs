@@ -418,7 +418,7 @@ impl PostgresStore {
     /// The running job `id` if `lease` is its current lease.
     pub async fn job_leased(&self, id: JobId, lease: &str) -> StoreResult<Option<LeasedJob>> {
         let row = sqlx::query(
-            "SELECT tenant_id, payload, attempt FROM ferry.jobs \
+            "SELECT tenant_id, kind, payload, attempt FROM ferry.jobs \
              WHERE id = $1 AND lease_token = $2 AND status = 'running'",
         )
         .bind(id.as_uuid())
@@ -428,6 +428,7 @@ impl PostgresStore {
         row.map(|row| {
             Ok(LeasedJob {
                 tenant_id: row.try_get("tenant_id")?,
+                kind: row.try_get("kind")?,
                 payload: row.try_get("payload")?,
                 attempt: row.try_get::<i32, _>("attempt")? as u32,
             })

@@ -395,7 +395,7 @@ impl SqliteStore {
 
     pub async fn job_leased(&self, id: JobId, lease: &str) -> StoreResult<Option<LeasedJob>> {
         let row = sqlx::query(
-            "SELECT tenant_id, payload, attempt FROM ferry_jobs \
+            "SELECT tenant_id, kind, payload, attempt FROM ferry_jobs \
              WHERE id = ? AND lease_token = ? AND status = 'running'",
         )
         .bind(id.to_string())
@@ -405,6 +405,7 @@ impl SqliteStore {
         row.map(|row| {
             Ok(LeasedJob {
                 tenant_id: row.try_get("tenant_id")?,
+                kind: row.try_get("kind")?,
                 payload: opt_json(row.try_get("payload")?)?.unwrap_or(Value::Null),
                 attempt: row.try_get::<i64, _>("attempt")? as u32,
             })

@@ -206,6 +206,26 @@ impl Handler for HttpRequestHandler {
         {
             return Err(denied);
         }
+        // A plain HTTP request the proxies on the way could not carry: the local proxy's
+        // 502 (it says why) or the job's proxy refusing its credentials.
+        if let Some(via) = &via {
+            let failure = via.proxy.last_failure();
+            match status.as_u16() {
+                502 if failure.is_some() => {
+                    return Err(HandlerError::retryable(
+                        job_codes::NETWORK_ERROR,
+                        failure.unwrap_or_default(),
+                    ));
+                }
+                407 => {
+                    return Err(HandlerError::retryable(
+                        job_codes::NETWORK_ERROR,
+                        "the proxy refused the credentials (407 Proxy Authentication Required)",
+                    ));
+                }
+                _ => {}
+            }
+        }
         let headers = response.headers().clone();
         let after = retry_after(&headers);
         let cap = req.max_body_bytes.unwrap_or(MAX_BODY).min(MAX_BODY);
@@ -268,14 +288,19 @@ async fn upstream(
         ctx.redact(secret.value.expose());
         Some(secret)
     };
-    proxy.render(&lookup).map_err(|e| match e {
+    let upstream = proxy.render(&lookup).map_err(|e| match e {
         ferry_core::proxy::ProxyRefused::Missing(_) => {
             HandlerError::fatal(job_codes::INVALID_PAYLOAD, e.to_string())
         }
         ferry_core::proxy::ProxyRefused::Unbound(_) => {
             HandlerError::fatal("SECRET_REFUSED", e.to_string())
         }
-    })
+    })?;
+    // The credentials as they travel (`Proxy-Authorization: Basic …`) are kept out too.
+    if let Some(token) = ferry_egress::authorization(&upstream) {
+        ctx.redact(token.trim_start_matches("Basic "));
+    }
+    Ok(upstream)
 }
 
 /// `req` with `{{secret.NAME}}` in its headers and body replaced: from the tenant's vault,

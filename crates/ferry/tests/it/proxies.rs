@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use ferry_client::ListQuery;
 use ferry_core::{Job, JobState, api::SubmitJob, egress::EgressPolicy};
 use ferry_testkit::{TestServer, WORKER_TOKEN, fixture, proxies::TestProxy};
 use serde_json::{Value, json};
@@ -155,10 +156,34 @@ async fn jobs_go_through_their_tenants_proxy_or_their_own_with_passwords_from_th
     );
     assert_eq!(http.seen().len(), through_http.len());
 
-    for job in [&request, &browsed, &refused, &refused_page] {
+    // No password on any surface of any job, in clear or as it travelled (Basic).
+    let basic = |password: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("ferry:{password}"))
+    };
+    let tokens = [
+        HTTP_PW.to_owned(),
+        SOCKS_PW.to_owned(),
+        basic(HTTP_PW),
+        basic(SOCKS_PW),
+    ];
+    let jobs = server
+        .api
+        .list(&ListQuery {
+            limit: Some(100),
+            ..Default::default()
+        })
+        .await
+        .expect("the jobs")
+        .jobs;
+    assert_eq!(jobs.len(), 6);
+    for job in &jobs {
         let seen = every_surface(&server, job.id).await;
+        for token in &tokens {
+            assert!(!seen.contains(token.as_str()), "{token} in {seen}");
+        }
         assert!(
-            !seen.contains(HTTP_PW) && !seen.contains(SOCKS_PW),
+            !seen.to_ascii_lowercase().contains("proxy-authorization"),
             "{seen}"
         );
     }
