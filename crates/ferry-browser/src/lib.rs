@@ -8,7 +8,8 @@
 //! older than this Chromium) are logged and skipped, never fatal.
 //!
 //! Modules: `error` (what can go wrong, as job error codes), `chromium` (the process, its
-//! contexts, recycling), `host` (what a run reports to), `run` (the steps), `settle` (when a
+//! contexts, recycling), `host` (what a run reports to), `run` (the steps), `lists` (the
+//! steps that walk a list: `paginate`, load more, `infinite_scroll`), `settle` (when a
 //! page is ready to read), `waits` (the one polling loop), `extract`, `network`,
 //! `session`, `handler` (`browser.run`).
 
@@ -17,6 +18,7 @@ mod error;
 mod extract;
 mod handler;
 mod host;
+mod lists;
 mod metrics;
 mod network;
 mod run;

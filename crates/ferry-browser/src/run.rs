@@ -11,7 +11,7 @@ use chromiumoxide::{
     cdp::browser_protocol::target::{GetTargetsParams, TargetId},
     page::ScreenshotParams,
 };
-use ferry_core::recipe::{Recipe, Step};
+use ferry_core::recipe::{PaginateMode, Recipe, Step};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
@@ -19,8 +19,8 @@ use crate::{
     CDP_TIMEOUT, FAILURE_CAPTURE_BUDGET, POLL,
     chromium::Chromium,
     error::{BrowserError, crashed},
-    extract::{self, clean_rows},
     host::Host,
+    lists,
     network::NetworkLog,
     session, settle,
     waits::Ticks,
@@ -66,7 +66,31 @@ pub(crate) fn js_str(s: &str) -> String {
     Value::String(s.to_owned()).to_string()
 }
 
-/// Polls until `selector` matches a visible element.
+/// Whether `selector` matches a visible element within `within_ms` (polled).
+pub(crate) async fn visible_within(
+    page: &Page,
+    step: usize,
+    action: &'static str,
+    selector: &str,
+    within_ms: u64,
+) -> Result<bool, BrowserError> {
+    let js = format!(
+        "(() => {{ const el = document.querySelector({}); if (!el) return false; \
+         const r = el.getBoundingClientRect(); const s = getComputedStyle(el); \
+         return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; }})()",
+        js_str(selector)
+    );
+    let mut ticks = Ticks::new(Duration::from_millis(within_ms), POLL);
+    while ticks.next().await {
+        if eval(page, step, action, &js).await? == Value::Bool(true) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Polls until `selector` matches a visible element; `SELECTOR_TIMEOUT` after
+/// `timeout_ms`.
 pub(crate) async fn wait_visible(
     page: &Page,
     step: usize,
@@ -74,17 +98,8 @@ pub(crate) async fn wait_visible(
     selector: &str,
     timeout_ms: u64,
 ) -> Result<(), BrowserError> {
-    let js = format!(
-        "(() => {{ const el = document.querySelector({}); if (!el) return false; \
-         const r = el.getBoundingClientRect(); const s = getComputedStyle(el); \
-         return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; }})()",
-        js_str(selector)
-    );
-    let mut ticks = Ticks::new(Duration::from_millis(timeout_ms), POLL);
-    while ticks.next().await {
-        if eval(page, step, action, &js).await? == Value::Bool(true) {
-            return Ok(());
-        }
+    if visible_within(page, step, action, selector, timeout_ms).await? {
+        return Ok(());
     }
     Err(BrowserError::SelectorTimeout {
         step,
@@ -161,6 +176,7 @@ impl Run<'_> {
         let mut rows_per_page: Vec<usize> = Vec::new();
         let mut saved = Vec::new();
         let mut screenshots = Vec::new();
+        let mut dismissed = Vec::new();
         for (i, step) in recipe.steps.iter().enumerate() {
             let action = step.name();
             let page = self.page.clone();
@@ -264,58 +280,30 @@ impl Run<'_> {
                 Step::Extract(what) => {
                     let want = what.min_rows();
                     settle::list(&page, i, &what.list, want, timeout_ms).await?;
-                    rows += extract_page(&page, i, what, want, &mut *self.host).await?;
+                    rows += lists::extract_page(&page, i, what, want, &mut *self.host).await?;
                 }
                 Step::Paginate {
                     next,
                     max_pages,
                     extract: what,
+                    mode,
                 } => {
-                    let mut per_page = Vec::new();
-                    loop {
-                        // The list has settled before `next` is looked at, so a page whose
-                        // link arrives last is not taken for the last page.
-                        let want = what.min_rows();
-                        let mut list =
-                            settle::list(&page, i, &what.list, want.min(1), timeout_ms).await?;
-                        let last = per_page.len() + 1 >= *max_pages as usize
-                            || !next_enabled(&page, i, next).await?;
-                        // Every page but the last has at least `min_rows`.
-                        let at_least = if last { want.min(1) } else { want };
-                        if list.count < u64::from(at_least) {
-                            list = settle::list(&page, i, &what.list, at_least, timeout_ms).await?;
+                    let limit = recipe.navigation_timeout_ms().max(timeout_ms);
+                    let walk = lists::Walk {
+                        page: &page,
+                        step: i,
+                        timeout_ms,
+                        limit_ms: limit,
+                    };
+                    let per_page = match mode {
+                        PaginateMode::Pages => {
+                            walk.paginate(next, *max_pages, what, &mut *self.host).await?
                         }
-                        let n = extract_page(&page, i, what, at_least, &mut *self.host).await?;
-                        per_page.push(n);
-                        rows += n;
-                        if last {
-                            break;
+                        PaginateMode::LoadMore => {
+                            walk.load_more(next, *max_pages, what, &mut *self.host).await?
                         }
-                        let mark = settle::arm(&page, i, action).await?;
-                        let element = bounded(i, action, page.find_element(next.as_str())).await?;
-                        bounded(i, action, element.click()).await?;
-                        let limit = recipe.navigation_timeout_ms().max(timeout_ms);
-                        let changed = settle::after_click(
-                            &page,
-                            i,
-                            action,
-                            &mark,
-                            Some((&what.list, &list.sig)),
-                            limit,
-                        )
-                        .await?;
-                        if !changed {
-                            return Err(BrowserError::SelectorTimeout {
-                                step: i,
-                                action,
-                                selector: format!(
-                                    "{} (after clicking {next}, the list did not change)",
-                                    what.list
-                                ),
-                                timeout_ms: limit,
-                            });
-                        }
-                    }
+                    };
+                    rows += per_page.iter().sum::<usize>();
                     pages_seen += per_page.len() as u32;
                     rows_per_page.extend(per_page);
                 }
@@ -325,30 +313,17 @@ impl Run<'_> {
                     idle_ms,
                     max_scrolls,
                 } => {
-                    let count_js = format!("document.querySelectorAll({}).length", js_str(list));
-                    let count = |v: Value| v.as_u64().unwrap_or(0);
-                    let mut seen = count(eval(&page, i, action, &count_js).await?);
-                    let mut changed = tokio::time::Instant::now();
-                    let idle = Duration::from_millis(*idle_ms);
-                    for _ in 0..*max_scrolls {
-                        if until_items.is_some_and(|n| seen >= u64::from(n)) {
-                            break;
-                        }
-                        eval(
-                            &page,
-                            i,
-                            action,
-                            "window.scrollTo(0, document.documentElement.scrollHeight); true",
-                        )
+                    lists::infinite_scroll(&page, i, list, *until_items, *idle_ms, *max_scrolls)
                         .await?;
-                        tokio::time::sleep(POLL).await;
-                        let now = count(eval(&page, i, action, &count_js).await?);
-                        if now > seen {
-                            seen = now;
-                            changed = tokio::time::Instant::now();
-                        } else if changed.elapsed() >= idle {
-                            break;
-                        }
+                }
+                Step::Dismiss { selector, within_ms } => {
+                    if visible_within(&page, i, action, selector, *within_ms).await? {
+                        let mark = settle::arm(&page, i, action).await?;
+                        let element = bounded(i, action, page.find_element(selector.as_str())).await?;
+                        bounded(i, action, element.click()).await?;
+                        let limit = recipe.navigation_timeout_ms();
+                        settle::after_click(&page, i, action, &mark, None, limit).await?;
+                        dismissed.push(i);
                     }
                 }
                 Step::SwitchTab { index } => self.switch_tab(i, *index, timeout_ms).await?,
@@ -390,6 +365,9 @@ impl Run<'_> {
         }
         if !screenshots.is_empty() {
             summary["screenshots"] = json!(screenshots);
+        }
+        if !dismissed.is_empty() {
+            summary["dismissed"] = json!(dismissed);
         }
         Ok(summary)
     }
@@ -658,54 +636,6 @@ pub(crate) async fn wait_ready(page: &Page, step: usize) {
         }
     }
     tracing::debug!(step, "the tab had not loaded after 10 s; going on");
-}
-
-/// Extracts one page's rows (the caller has let it settle) and hands them to `host`;
-/// answers how many. Fewer than `at_least` fail the step (`EXTRACT_EMPTY`).
-pub(crate) async fn extract_page(
-    page: &Page,
-    step: usize,
-    what: &ferry_core::recipe::Extract,
-    at_least: u32,
-    sink: &mut dyn Host,
-) -> Result<usize, BrowserError> {
-    let raw = eval(
-        page,
-        step,
-        "extract",
-        &extract::script(&what.list, &what.fields),
-    )
-    .await?;
-    let found = clean_rows(step, raw, &what.fields)?;
-    let n = found.len();
-    if (n as u64) < u64::from(at_least) {
-        return Err(BrowserError::ExtractEmpty {
-            step,
-            list: what.list.clone(),
-            found: n,
-            min_rows: at_least,
-        });
-    }
-    if n > 0 {
-        sink.rows(found).await;
-    }
-    Ok(n)
-}
-
-/// Whether `next` is there and not disabled (`disabled`, `aria-disabled`, a `disabled`
-/// class).
-pub(crate) async fn next_enabled(
-    page: &Page,
-    step: usize,
-    next: &str,
-) -> Result<bool, BrowserError> {
-    let js = format!(
-        "(() => {{ const el = document.querySelector({}); if (!el) return false; \
-         return !(el.disabled || el.getAttribute('aria-disabled') === 'true' \
-         || el.classList.contains('disabled')); }})()",
-        js_str(next)
-    );
-    Ok(eval(page, step, "paginate", &js).await? == Value::Bool(true))
 }
 
 /// Refuses to send `used` secrets to `host` unless each is bound to it.

@@ -126,12 +126,24 @@ pub enum Step {
     /// to it, in one round trip per page. Rows stream to the server as partial results.
     Extract(Extract),
     /// Extracts, then follows `next` (a link or a script button) and extracts again, until
-    /// `next` is missing or disabled, or after `max_pages` pages.
+    /// `next` is missing or disabled, or after `max_pages` pages. With `mode: load_more`
+    /// (a "Load more" button that appends to the list), clicks `next` until it is gone or
+    /// disabled (at most `max_pages - 1` times), each time waiting for the list to grow,
+    /// and extracts once at the end: every row once.
     Paginate {
         next: String,
         #[serde(default = "default_max_pages")]
         max_pages: u32,
         extract: Extract,
+        #[serde(default, skip_serializing_if = "PaginateMode::is_pages")]
+        mode: PaginateMode,
+    },
+    /// Clicks `selector` if it shows within `within_ms` (default 2 s) — a consent banner, a
+    /// newsletter modal — and goes on either way.
+    Dismiss {
+        selector: String,
+        #[serde(default = "default_dismiss_ms")]
+        within_ms: u64,
     },
     /// Scrolls to the bottom until the page holds `until_items` elements matching `list`, or
     /// no new ones came for `idle_ms`, or after `max_scrolls`; then extract as usual.
@@ -144,6 +156,24 @@ pub enum Step {
         #[serde(default = "default_max_scrolls")]
         max_scrolls: u32,
     },
+}
+
+/// How `paginate` walks a list: page by page (`pages`, the default), or by a button that
+/// appends to it (`load_more`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PaginateMode {
+    #[default]
+    Pages,
+    LoadMore,
+}
+
+impl PaginateMode {
+    fn is_pages(&self) -> bool {
+        *self == PaginateMode::Pages
+    }
 }
 
 /// What `extract` (and each page of `paginate`) reads.
@@ -202,6 +232,10 @@ fn default_max_scrolls() -> u32 {
     200
 }
 
+fn default_dismiss_ms() -> u64 {
+    2_000
+}
+
 impl Step {
     pub fn name(&self) -> &'static str {
         match self {
@@ -213,6 +247,7 @@ impl Step {
             Step::Press { .. } => "press",
             Step::Extract(_) => "extract",
             Step::Paginate { .. } => "paginate",
+            Step::Dismiss { .. } => "dismiss",
             Step::InfiniteScroll { .. } => "infinite_scroll",
             Step::Scroll { .. } => "scroll",
             Step::SwitchTab { .. } => "switch_tab",
@@ -439,6 +474,44 @@ mod tests {
                 "payload.steps[0].wait_for.selector",
                 "payload.steps[0].wait_for.timeout_ms"
             ]
+        );
+    }
+
+    #[test]
+    fn dismiss_and_load_more_are_checked() {
+        let ok = validate(
+            &json!({"steps": [
+                {"dismiss": {"selector": "#consent .accept"}},
+                {"paginate": {"next": "#more", "mode": "load_more",
+                              "extract": {"list": "li", "fields": {"a": {}}}}}
+            ]}),
+            "payload",
+        )
+        .expect("valid");
+        assert!(matches!(
+            ok.steps[0],
+            Step::Dismiss {
+                within_ms: 2_000,
+                ..
+            }
+        ));
+        assert!(matches!(
+            ok.steps[1],
+            Step::Paginate {
+                mode: PaginateMode::LoadMore,
+                ..
+            }
+        ));
+        assert_eq!(
+            fields(json!({"steps": [{"dismiss": {"selector": "#c", "within_ms": 0}}]})),
+            ["payload.steps[0].dismiss.within_ms"]
+        );
+        assert_eq!(
+            fields(
+                json!({"steps": [{"paginate": {"next": "#m", "mode": "sideways",
+                "extract": {"list": "li", "fields": {"a": {}}}}}]})
+            ),
+            ["payload.steps[0]"]
         );
     }
 }

@@ -104,6 +104,8 @@ fn router() -> Router {
         .route("/site/paged", get(site_paged))
         .route("/site/feed", get(site_feed))
         .route("/site/feed/items", get(site_feed_items))
+        .route("/site/consent", get(site_consent))
+        .route("/site/more", get(site_more))
         .route("/site/form", get(site_form))
         .route("/site/login", get(site_login).post(site_login_post))
         .route("/site/account", get(site_account))
@@ -342,6 +344,57 @@ async fn site_feed_items(Query(q): Query<HashMap<String, String>>) -> impl IntoR
         .map(|i| format!("post {i}"))
         .collect();
     Json(items)
+}
+
+/// Five products behind a consent banner that covers the page a moment after it loads
+/// (`?banner=0`: no banner at all); clicking a product first requires accepting.
+async fn site_consent(Query(q): Query<HashMap<String, String>>) -> impl IntoResponse {
+    let banner = q.get("banner").is_none_or(|b| b != "0");
+    let script = if banner {
+        r#"<script>setTimeout(() => {
+  const b = document.createElement('div'); b.id = 'consent';
+  b.style = 'position: fixed; inset: 0; background: rgba(0,0,0,.6)';
+  b.innerHTML = '<p>We use cookies.</p><button class="accept">Accept all</button>';
+  b.querySelector('.accept').onclick = () => { b.remove(); document.body.dataset.consent = 'yes'; };
+  document.body.appendChild(b);
+}, 300);</script>"#
+    } else {
+        ""
+    };
+    page(
+        "Consent",
+        &format!(
+            r#"<ul id="products">{}</ul>{script}"#,
+            (1..=5)
+                .map(|i| format!(
+                    r#"<li class="product"><span class="name">Product {i}</span></li>"#
+                ))
+                .collect::<String>()
+        ),
+    )
+}
+
+/// A list of 100 rows shown 25 at a time: "Load more" appends the next 25 (after a short
+/// fetch-like delay) and is gone once all are shown.
+async fn site_more() -> impl IntoResponse {
+    page(
+        "More",
+        r#"<ol id="rows"></ol><button id="more">Load more</button><script>
+let shown = 0;
+function add() {
+  const rows = document.getElementById('rows');
+  for (let i = shown + 1; i <= shown + 25; i++) {
+    const li = document.createElement('li'); li.className = 'row';
+    li.innerHTML = '<span class="n">' + i + '</span> <span class="name">Row ' + i + '</span>';
+    rows.appendChild(li);
+  }
+  shown += 25;
+  if (shown >= 100) document.getElementById('more').remove();
+}
+add();
+document.getElementById('more').onclick = () => setTimeout(add, 150);
+</script>"#,
+    )
 }
 
 /// A select and an input that submits on Enter (rendered by script).

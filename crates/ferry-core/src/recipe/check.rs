@@ -176,6 +176,7 @@ fn check_step(step: &Step, path: &str, regexes: &mut usize, errors: &mut Vec<Fie
             next,
             max_pages,
             extract,
+            ..
         } => {
             selector("next", next);
             if !(1..=MAX_PAGES).contains(max_pages) {
@@ -190,6 +191,18 @@ fn check_step(step: &Step, path: &str, regexes: &mut usize, errors: &mut Vec<Fie
                 regexes,
                 errors,
             );
+        }
+        Step::Dismiss {
+            selector: s,
+            within_ms,
+        } => {
+            selector("selector", s);
+            if !(1..=MAX_STEP_TIMEOUT_MS).contains(within_ms) {
+                errors.push(FieldError::new(
+                    format!("{path}.dismiss.within_ms"),
+                    format!("milliseconds from 1 to {MAX_STEP_TIMEOUT_MS}"),
+                ));
+            }
         }
         Step::InfiniteScroll {
             list,

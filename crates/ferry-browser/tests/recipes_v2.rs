@@ -1,0 +1,109 @@
+//! Recipes v2 (issue #20) in a real Chromium against the demo site: an overlay that may
+//! or may not come (`dismiss`), and a "Load more" list walked by `paginate` with
+//! `mode: load_more`, every row once with its exact values.
+
+use ferry_browser::{BrowserError, Chromium, ChromiumConfig, Collect};
+use ferry_testkit::fixture;
+use serde_json::{Value, json};
+
+async fn chromium() -> Chromium {
+    Chromium::launch(&ChromiumConfig::default())
+        .await
+        .expect("Chromium starts (scripts/chromium.sh installs it)")
+}
+
+async fn run(browser: &Chromium, recipe: Value) -> (Result<Value, BrowserError>, Vec<Value>) {
+    let recipe = ferry_core::recipe::validate(&recipe, "payload").expect("a valid recipe");
+    let mut host = Collect::default();
+    let outcome = browser.run(&recipe, &mut host).await;
+    (outcome, host.rows)
+}
+
+fn products(rows: &[Value]) -> Vec<String> {
+    rows.iter()
+        .map(|r| r["name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_consent_banner_is_dismissed_when_it_shows_and_skipped_when_it_does_not() {
+    let site = fixture::spawn().await.expect("fixture");
+    let browser = chromium().await;
+    let recipe = |query: &str| {
+        json!({"steps": [
+            {"goto": {"url": site.url(&format!("/site/consent{query}"))}},
+            {"dismiss": {"selector": "#consent .accept", "within_ms": 3000}},
+            {"extract": {"list": "body", "fields": {"consent": {"attr": "data-consent"}}}},
+            {"extract": {"list": "li.product", "fields": {"name": {"selector": ".name"}}}}
+        ]})
+    };
+    let expected: Vec<String> = (1..=5).map(|i| format!("Product {i}")).collect();
+
+    // The banner comes 300 ms after the page: clicked away.
+    let (shown, rows) = run(&browser, recipe("")).await;
+    let summary = shown.expect("completes");
+    assert_eq!(summary["dismissed"], json!([1]), "{summary}");
+    assert_eq!(rows[0]["consent"], "yes", "the banner's button was clicked");
+    assert_eq!(products(&rows[1..]), expected);
+
+    // No banner: nothing to dismiss, and the run goes on.
+    let (quiet, rows) = run(&browser, recipe("?banner=0")).await;
+    let summary = quiet.expect("completes");
+    assert!(summary.get("dismissed").is_none(), "{summary}");
+    assert_eq!(rows[0]["consent"], Value::Null);
+    assert_eq!(products(&rows[1..]), expected);
+
+    // A `click` in its place fails the page without a banner.
+    let (clicked, _) = run(
+        &browser,
+        json!({"step_timeout_ms": 500, "steps": [
+            {"goto": {"url": site.url("/site/consent?banner=0")}},
+            {"click": {"selector": "#consent .accept"}}
+        ]}),
+    )
+    .await;
+    assert!(
+        matches!(clicked, Err(BrowserError::SelectorTimeout { step: 1, .. })),
+        "{clicked:?}"
+    );
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn load_more_gives_every_row_once() {
+    let site = fixture::spawn().await.expect("fixture");
+    let browser = chromium().await;
+    let (outcome, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/more")}},
+            {"paginate": {"next": "#more", "mode": "load_more", "extract": {
+                "list": "li.row",
+                "fields": {"n": {"selector": ".n", "number": true}, "name": {"selector": ".name"}}}}}
+        ]}),
+    )
+    .await;
+    let summary = outcome.expect("completes");
+    assert_eq!(
+        summary,
+        json!({"rows": 100, "steps": 2, "pages": 4, "rows_per_page": [25, 25, 25, 25]})
+    );
+    let expected: Vec<Value> = (1..=100)
+        .map(|i| json!({"n": i, "name": format!("Row {i}")}))
+        .collect();
+    assert_eq!(rows, expected);
+
+    // `max_pages` bounds the loads: two loads, 50 rows.
+    let (outcome, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/more")}},
+            {"paginate": {"next": "#more", "mode": "load_more", "max_pages": 2, "extract": {
+                "list": "li.row", "fields": {"n": {"selector": ".n", "number": true}}}}}
+        ]}),
+    )
+    .await;
+    assert_eq!(outcome.expect("completes")["rows"], 50);
+    assert_eq!(rows.last(), Some(&json!({"n": 50})));
+    browser.close().await;
+}
