@@ -117,6 +117,19 @@ impl BrowserError {
         }
     }
 
+    /// Whether the step failed because what it looked for was not there (in time): what
+    /// an optional step is skipped for. Crashes, refusals and navigation failures are not.
+    pub fn found_nothing(&self) -> bool {
+        matches!(
+            self,
+            BrowserError::SelectorTimeout { .. }
+                | BrowserError::ExtractEmpty { .. }
+                | BrowserError::ExtractMissing { .. }
+                | BrowserError::NoSuchOption { .. }
+                | BrowserError::NoSuchTab { .. }
+        )
+    }
+
     /// Whether another attempt may succeed.
     pub fn retryable(&self) -> bool {
         match self {

@@ -2,7 +2,7 @@
 //! `infinite_scroll`; and what they share (one page's extraction, whether `next` is there
 //! to click).
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use chromiumoxide::Page;
 use ferry_core::recipe::Extract;
@@ -75,6 +75,7 @@ impl Walk<'_> {
     ) -> Result<Vec<usize>, BrowserError> {
         let (page, step, timeout_ms) = (self.page, self.step, self.timeout_ms);
         let mut per_page = Vec::new();
+        let mut seen = Seen::default();
         loop {
             // The list has settled before `next` is looked at, so a page whose link
             // arrives last is not taken for the last page.
@@ -87,7 +88,7 @@ impl Walk<'_> {
             if list.count < u64::from(at_least) {
                 list = settle::list(page, step, &what.list, at_least, timeout_ms).await?;
             }
-            per_page.push(extract_page(page, step, what, at_least, host).await?);
+            per_page.push(extract_page(page, step, what, at_least, &mut seen, host).await?);
             if last {
                 return Ok(per_page);
             }
@@ -116,7 +117,7 @@ impl Walk<'_> {
             list = settle::list(page, step, &what.list, grown, timeout_ms).await?;
             added.push(list.count.saturating_sub(before) as usize);
         }
-        let n = extract_page(page, step, what, want, host).await?;
+        let n = extract_page(page, step, what, want, &mut Seen::default(), host).await?;
         if added.iter().sum::<usize>() != n {
             // Rows the extraction dropped (or a list that shrank): say what was extracted.
             added = vec![n];
@@ -164,6 +165,95 @@ pub(crate) async fn infinite_scroll(
     Ok(())
 }
 
+/// What `infinite_scroll` with `extract` collects, and until when.
+pub(crate) struct Collecting<'a> {
+    pub(crate) container: Option<&'a str>,
+    pub(crate) what: &'a Extract,
+    pub(crate) until_items: Option<u32>,
+    pub(crate) idle_ms: u64,
+    pub(crate) max_scrolls: u32,
+}
+
+/// Where a collecting scroll is.
+#[derive(Debug, serde::Deserialize)]
+struct Scrolled {
+    /// It was at the end of the list before this scroll.
+    end: bool,
+}
+
+/// `infinite_scroll` with `extract`: extracts after every scroll (a viewport of the page
+/// or of `container` at a time) and keeps the rows not seen before, until `until_items`
+/// rows, or the end of the list once nothing new came for `idle_ms`, or `max_scrolls`.
+/// Fewer than the extraction's `min_rows` in all fail the step. The rows it kept.
+pub(crate) async fn collect_scrolling(
+    page: &Page,
+    step: usize,
+    how: Collecting<'_>,
+    host: &mut dyn Host,
+) -> Result<usize, BrowserError> {
+    const ACTION: &str = "infinite_scroll";
+    let Collecting {
+        container,
+        what,
+        until_items,
+        idle_ms,
+        max_scrolls,
+    } = how;
+    // Answers once the page has drawn two frames since the scroll, so its scroll
+    // handlers (a virtualized list's re-render) have run before the next extraction: a
+    // list read too early would be the old rows, and the next scroll would skip some.
+    let scroll_js = format!(
+        "(async () => {{ const c = {container}; \
+           const el = c ? document.querySelector(c) : document.scrollingElement; \
+           if (!el) return {{end: true}}; \
+           const end = el.scrollTop + el.clientHeight >= el.scrollHeight - 2; \
+           const by = Math.max(1, Math.floor((c ? el.clientHeight : window.innerHeight) * 0.8)); \
+           if (c) el.scrollTop += by; else window.scrollBy(0, by); \
+           await Promise.race([ \
+             new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))), \
+             new Promise(r => setTimeout(r, 1000))]); \
+           return {{end}}; }})()",
+        container = container.map_or("null".to_owned(), js_str),
+    );
+    let script = extract::script(&what.list, &what.fields);
+    let mut seen = Seen::always();
+    let mut rows = 0;
+    let mut fresh_at = tokio::time::Instant::now();
+    let idle = Duration::from_millis(idle_ms);
+    for _ in 0..=max_scrolls {
+        let found = clean_rows(step, eval(page, step, ACTION, &script).await?, &what.fields)?;
+        let kept = seen.fresh(what, found);
+        if !kept.is_empty() {
+            rows += kept.len();
+            fresh_at = tokio::time::Instant::now();
+            host.rows(kept).await;
+        }
+        if until_items.is_some_and(|n| rows >= n as usize) {
+            break;
+        }
+        let scrolled: Scrolled =
+            serde_json::from_value(eval(page, step, ACTION, &scroll_js).await?)
+                .unwrap_or(Scrolled { end: true });
+        if scrolled.end {
+            if fresh_at.elapsed() >= idle {
+                break;
+            }
+            // At the end: give a list that loads more on scroll the time to.
+            tokio::time::sleep(POLL).await;
+        }
+    }
+    let want = what.min_rows();
+    if rows < want as usize {
+        return Err(BrowserError::ExtractEmpty {
+            step,
+            list: what.list.clone(),
+            found: seen.len(),
+            min_rows: want,
+        });
+    }
+    Ok(rows)
+}
+
 /// Extracts one page's rows (the caller has let it settle) and hands them to `host`;
 /// answers how many. Fewer than `at_least` fail the step (`EXTRACT_EMPTY`).
 pub(crate) async fn extract_page(
@@ -171,6 +261,7 @@ pub(crate) async fn extract_page(
     step: usize,
     what: &ferry_core::recipe::Extract,
     at_least: u32,
+    seen: &mut Seen,
     sink: &mut dyn Host,
 ) -> Result<usize, BrowserError> {
     let raw = eval(
@@ -181,19 +272,59 @@ pub(crate) async fn extract_page(
     )
     .await?;
     let found = clean_rows(step, raw, &what.fields)?;
-    let n = found.len();
-    if (n as u64) < u64::from(at_least) {
+    if (found.len() as u64) < u64::from(at_least) {
         return Err(BrowserError::ExtractEmpty {
             step,
             list: what.list.clone(),
-            found: n,
+            found: found.len(),
             min_rows: at_least,
         });
     }
+    let kept = seen.fresh(what, found);
+    let n = kept.len();
     if n > 0 {
-        sink.rows(found).await;
+        sink.rows(kept).await;
     }
     Ok(n)
+}
+
+/// The rows a step has given, by `dedupe_by` (only kept when the extraction names one,
+/// or — collecting while scrolling — always, by the whole row).
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    keys: HashSet<String>,
+    /// Whole rows count as keys without `dedupe_by` (collecting while scrolling).
+    whole_rows: bool,
+}
+
+impl Seen {
+    /// For collecting while scrolling: every row is told apart, by `dedupe_by` or whole.
+    pub(crate) fn always() -> Self {
+        Self {
+            keys: HashSet::new(),
+            whole_rows: true,
+        }
+    }
+
+    /// `rows` without those seen before.
+    pub(crate) fn fresh(&mut self, what: &Extract, rows: Vec<Value>) -> Vec<Value> {
+        if what.dedupe_by.is_none() && !self.whole_rows {
+            return rows;
+        }
+        rows.into_iter()
+            .filter(|row| {
+                let key = match &what.dedupe_by {
+                    Some(field) => row.get(field).map(Value::to_string).unwrap_or_default(),
+                    None => row.to_string(),
+                };
+                self.keys.insert(key)
+            })
+            .collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
 }
 
 /// Whether `next` is there and not disabled (`disabled`, `aria-disabled`, a `disabled`

@@ -170,15 +170,20 @@ impl Run<'_> {
 
     pub(crate) async fn steps(&mut self) -> Result<Value, BrowserError> {
         let recipe = self.recipe;
-        let timeout_ms = recipe.step_timeout_ms();
+        let step_timeout_ms = recipe.step_timeout_ms();
         let mut rows = 0usize;
         let mut pages_seen = 0u32;
         let mut rows_per_page: Vec<usize> = Vec::new();
         let mut saved = Vec::new();
         let mut screenshots = Vec::new();
         let mut dismissed = Vec::new();
+        let mut skipped = Vec::new();
         for (i, step) in recipe.steps.iter().enumerate() {
             let action = step.name();
+            // An optional step waits only as long as it says, and is skipped if it finds
+            // nothing in that time.
+            let optional = recipe.optional.get(&i).copied();
+            let timeout_ms = optional.unwrap_or(step_timeout_ms);
             let page = self.page.clone();
             // Each step is a span: in the job's trace, when traces are exported.
             let span = tracing::info_span!("step", index = i, action);
@@ -280,7 +285,9 @@ impl Run<'_> {
                 Step::Extract(what) => {
                     let want = what.min_rows();
                     settle::list(&page, i, &what.list, want, timeout_ms).await?;
-                    rows += lists::extract_page(&page, i, what, want, &mut *self.host).await?;
+                    let mut seen = lists::Seen::default();
+                    rows += lists::extract_page(&page, i, what, want, &mut seen, &mut *self.host)
+                        .await?;
                 }
                 Step::Paginate {
                     next,
@@ -308,10 +315,29 @@ impl Run<'_> {
                     rows_per_page.extend(per_page);
                 }
                 Step::InfiniteScroll {
+                    list: _,
+                    until_items,
+                    idle_ms,
+                    max_scrolls,
+                    container,
+                    extract: Some(what),
+                } => {
+                    let how = lists::Collecting {
+                        container: container.as_deref(),
+                        what,
+                        until_items: *until_items,
+                        idle_ms: *idle_ms,
+                        max_scrolls: *max_scrolls,
+                    };
+                    rows += lists::collect_scrolling(&page, i, how, &mut *self.host).await?;
+                }
+                Step::InfiniteScroll {
                     list,
                     until_items,
                     idle_ms,
                     max_scrolls,
+                    extract: None,
+                    ..
                 } => {
                     lists::infinite_scroll(&page, i, list, *until_items, *idle_ms, *max_scrolls)
                         .await?;
@@ -353,7 +379,13 @@ impl Run<'_> {
             if let Some(metrics) = &self.chromium.metrics {
                 metrics.step(action, done.is_ok(), started.elapsed());
             }
-            done?;
+            match done {
+                Err(e) if optional.is_some() && e.found_nothing() => {
+                    tracing::debug!(step = i, action, error = %e, "an optional step found nothing; skipped");
+                    skipped.push(i);
+                }
+                other => other?,
+            }
         }
         let mut summary = json!({"rows": rows, "steps": recipe.steps.len()});
         if pages_seen > 0 {
@@ -368,6 +400,9 @@ impl Run<'_> {
         }
         if !dismissed.is_empty() {
             summary["dismissed"] = json!(dismissed);
+        }
+        if !skipped.is_empty() {
+            summary["skipped"] = json!(skipped);
         }
         Ok(summary)
     }

@@ -1,6 +1,7 @@
 //! Recipes v2 (issue #20) in a real Chromium against the demo site: an overlay that may
-//! or may not come (`dismiss`), and a "Load more" list walked by `paginate` with
-//! `mode: load_more`, every row once with its exact values.
+//! or may not come (`dismiss`); a "Load more" list walked by `paginate` with
+//! `mode: load_more`; a virtualized list that recycles its rows, collected while
+//! scrolling; every row once with its exact values; and optional steps.
 
 use ferry_browser::{BrowserError, Chromium, ChromiumConfig, Collect};
 use ferry_testkit::fixture;
@@ -105,5 +106,114 @@ async fn load_more_gives_every_row_once() {
     .await;
     assert_eq!(outcome.expect("completes")["rows"], 50);
     assert_eq!(rows.last(), Some(&json!({"n": 50})));
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_virtualized_list_is_collected_while_scrolling_every_row_once() {
+    let site = fixture::spawn().await.expect("fixture");
+    let browser = chromium().await;
+    let extract = json!({
+        "list": ".vrow",
+        "fields": {"id": {"selector": ".id", "number": true}, "name": {"selector": ".name"}},
+        "dedupe_by": "id"
+    });
+    let (outcome, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/virtual")}},
+            {"infinite_scroll": {"list": ".vrow", "container": "#viewport", "idle_ms": 500,
+                                 "extract": extract}}
+        ]}),
+    )
+    .await;
+    assert_eq!(outcome.expect("completes")["rows"], 500);
+    let expected: Vec<Value> = (1..=500)
+        .map(|i| json!({"id": i, "name": format!("Item {i}")}))
+        .collect();
+    assert_eq!(rows, expected, "500 of 500, in order, none twice");
+
+    // The old way, `infinite_scroll` then `extract`, reads only the 20 rows in the page.
+    let (outcome, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/virtual")}},
+            {"infinite_scroll": {"list": ".vrow", "idle_ms": 300, "max_scrolls": 5}},
+            {"extract": extract}
+        ]}),
+    )
+    .await;
+    outcome.expect("completes");
+    assert_eq!(rows.len(), 20);
+
+    // `until_items` stops early.
+    let (outcome, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/virtual")}},
+            {"infinite_scroll": {"list": ".vrow", "container": "#viewport", "until_items": 60,
+                                 "extract": extract}}
+        ]}),
+    )
+    .await;
+    assert!(outcome.expect("completes")["rows"].as_u64() >= Some(60));
+    assert_eq!(rows[..60], expected[..60]);
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn dedupe_by_drops_rows_seen_on_an_earlier_page() {
+    let site = fixture::spawn().await.expect("fixture");
+    let browser = chromium().await;
+    // Without load_more, each click re-reads the growing list; `dedupe_by` keeps each row
+    // once all the same.
+    let (outcome, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/more")}},
+            {"paginate": {"next": "#more", "extract": {
+                "list": "li.row", "fields": {"n": {"selector": ".n", "number": true}},
+                "dedupe_by": "n"}}}
+        ]}),
+    )
+    .await;
+    let summary = outcome.expect("completes");
+    assert_eq!(summary["rows"], 100);
+    assert_eq!(summary["rows_per_page"], json!([25, 25, 25, 25]));
+    let expected: Vec<Value> = (1..=100).map(|n| json!({"n": n})).collect();
+    assert_eq!(rows, expected);
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn an_optional_step_that_finds_nothing_is_skipped_and_others_still_fail() {
+    let site = fixture::spawn().await.expect("fixture");
+    let browser = chromium().await;
+    let (outcome, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/consent?banner=0")}},
+            {"click": {"selector": "#newsletter .close"}, "optional": 300},
+            {"extract": {"list": "li.promo", "fields": {"p": {}}}, "optional": true},
+            {"extract": {"list": "li.product", "fields": {"name": {"selector": ".name"}}}}
+        ]}),
+    )
+    .await;
+    let summary = outcome.expect("completes");
+    assert_eq!(summary["skipped"], json!([1, 2]), "{summary}");
+    assert_eq!(rows.len(), 5);
+    // Not optional: the same click fails the run.
+    let (outcome, _) = run(
+        &browser,
+        json!({"step_timeout_ms": 300, "steps": [
+            {"goto": {"url": site.url("/site/consent?banner=0")}},
+            {"click": {"selector": "#newsletter .close"}}
+        ]}),
+    )
+    .await;
+    assert!(
+        matches!(outcome, Err(BrowserError::SelectorTimeout { step: 1, .. })),
+        "{outcome:?}"
+    );
     browser.close().await;
 }

@@ -38,7 +38,14 @@ pub struct Recipe {
     /// `http://user:{{secret.NAME}}@host:port` or `socks5://user:{{secret.NAME}}@host:port`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<crate::proxy::ProxyUrl>,
+    /// The steps written with `"optional": true` (or a number of milliseconds), by index,
+    /// and how long each waits: one that finds nothing in time is skipped.
+    #[serde(skip)]
+    pub optional: BTreeMap<usize, u64>,
 }
+
+/// How long an optional step waits (`"optional": true`) unless it says otherwise.
+pub const DEFAULT_OPTIONAL_MS: u64 = 2_000;
 
 pub use crate::template::{SECRET_DOMAINS_ENV_PREFIX, SECRET_ENV_PREFIX, render};
 
@@ -50,7 +57,23 @@ pub use check::{artifact_name_ok, validate};
 /// more than the schema can say (regexes compile, inputs exist, bounds), always with the
 /// JSON path of the problem.
 pub fn schema() -> Value {
-    serde_json::to_value(schemars::schema_for!(Recipe)).unwrap_or(Value::Null)
+    let mut schema = serde_json::to_value(schemars::schema_for!(Recipe)).unwrap_or(Value::Null);
+    // Any step may be marked optional, beside its action (not a field of the action).
+    let optional = serde_json::json!({
+        "description": "true (or how many milliseconds to wait, default 2000): a step that finds nothing in time is skipped",
+        "type": ["boolean", "integer"]
+    });
+    if let Some(variants) = schema
+        .pointer_mut("/$defs/Step/oneOf")
+        .and_then(Value::as_array_mut)
+    {
+        for variant in variants {
+            if let Some(properties) = variant.get_mut("properties").and_then(Value::as_object_mut) {
+                properties.insert("optional".to_owned(), optional.clone());
+            }
+        }
+    }
+    schema
 }
 
 /// A session name: 1 to 200 of letters, digits, `.`, `_`, `-`, `:`.
@@ -147,6 +170,13 @@ pub enum Step {
     },
     /// Scrolls to the bottom until the page holds `until_items` elements matching `list`, or
     /// no new ones came for `idle_ms`, or after `max_scrolls`; then extract as usual.
+    ///
+    /// With `extract`, collects while scrolling instead — for lists that recycle their
+    /// elements (virtualized lists keep only the rows in view): extracts after every
+    /// scroll, keeps the rows it has not seen (by `extract.dedupe_by`, or the whole row),
+    /// and stops at `until_items` rows, or at the end of the list once nothing new came
+    /// for `idle_ms`. It scrolls a viewport at a time, the page or the `container` that
+    /// scrolls (a selector).
     InfiniteScroll {
         list: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -155,6 +185,10 @@ pub enum Step {
         idle_ms: u64,
         #[serde(default = "default_max_scrolls")]
         max_scrolls: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        container: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        extract: Option<Extract>,
     },
 }
 
@@ -188,6 +222,10 @@ pub struct Extract {
     /// `paginate` may have fewer, but not none. `0` allows an empty page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_rows: Option<u32>,
+    /// A field whose value tells rows apart: a row whose value came before (on this page,
+    /// an earlier page of the `paginate`, an earlier scroll) is dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedupe_by: Option<String>,
 }
 
 impl Extract {
@@ -513,5 +551,37 @@ mod tests {
             ),
             ["payload.steps[0]"]
         );
+    }
+
+    #[test]
+    fn any_step_may_be_optional_and_the_schema_says_so() {
+        let ok = validate(
+            &json!({"steps": [
+                {"goto": {"url": "https://shop.example/"}},
+                {"click": {"selector": "#x"}, "optional": true},
+                {"wait_for": {"selector": "#y"}, "optional": 500},
+                {"click": {"selector": "#z"}, "optional": false}
+            ]}),
+            "payload",
+        )
+        .expect("valid");
+        assert_eq!(
+            ok.optional,
+            BTreeMap::from([(1, DEFAULT_OPTIONAL_MS), (2, 500)])
+        );
+        assert_eq!(
+            fields(json!({"steps": [{"click": {"selector": "#x"}, "optional": "yes"}]})),
+            ["payload.steps[0].optional"]
+        );
+        assert_eq!(
+            fields(json!({"steps": [{"click": {"selector": "#x"}, "optinal": true}]})),
+            ["payload.steps[0]"]
+        );
+        let schema = schema();
+        let click = schema["$defs"]["Step"]["oneOf"]
+            .as_array()
+            .and_then(|v| v.iter().find(|s| s["properties"].get("click").is_some()))
+            .expect("the click step");
+        assert!(click["properties"].get("optional").is_some(), "{click}");
     }
 }

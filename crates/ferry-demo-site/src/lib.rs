@@ -106,6 +106,7 @@ fn router() -> Router {
         .route("/site/feed/items", get(site_feed_items))
         .route("/site/consent", get(site_consent))
         .route("/site/more", get(site_more))
+        .route("/site/virtual", get(site_virtual))
         .route("/site/form", get(site_form))
         .route("/site/login", get(site_login).post(site_login_post))
         .route("/site/account", get(site_account))
@@ -371,6 +372,36 @@ async fn site_consent(Query(q): Query<HashMap<String, String>>) -> impl IntoResp
                 ))
                 .collect::<String>()
         ),
+    )
+}
+
+/// A virtualized list: 500 items in a scrolling box 400 px high, of which only 20 rows
+/// exist in the page at a time, recycled (moved and refilled) as the box scrolls.
+async fn site_virtual() -> impl IntoResponse {
+    page(
+        "Virtual",
+        r#"<div id="viewport" style="height: 400px; overflow: auto; position: relative">
+<div id="spacer" style="height: 15000px; position: relative"></div></div><script>
+const H = 30, N = 500, POOL = 20, spacer = document.getElementById('spacer');
+const pool = [];
+for (let i = 0; i < POOL; i++) {
+  const d = document.createElement('div'); d.className = 'vrow';
+  d.style = 'position: absolute; left: 0; right: 0; height: 30px';
+  d.innerHTML = '<span class="id"></span> <span class="name"></span>';
+  spacer.appendChild(d); pool.push(d);
+}
+function draw() {
+  const first = Math.min(N - POOL, Math.floor(document.getElementById('viewport').scrollTop / H));
+  pool.forEach((d, k) => {
+    const i = first + k + 1;
+    d.style.top = ((i - 1) * H) + 'px';
+    d.querySelector('.id').textContent = i;
+    d.querySelector('.name').textContent = 'Item ' + i;
+  });
+}
+document.getElementById('viewport').addEventListener('scroll', draw);
+draw();
+</script>"#,
     )
 }
 

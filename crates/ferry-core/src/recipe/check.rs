@@ -105,9 +105,31 @@ pub fn validate(payload: &Value, prefix: &str) -> Result<Recipe, Vec<FieldError>
         }
     };
     let mut steps = Vec::with_capacity(raw_steps.len());
+    let mut optional = BTreeMap::new();
     let mut regexes = 0;
     for (i, raw) in raw_steps.iter().enumerate() {
         let path = format!("{prefix}.steps[{i}]");
+        // `"optional"` sits beside the action: taken off before the action is read.
+        let mut raw = raw.clone();
+        if let Some(marked) = raw.as_object_mut().and_then(|o| o.remove("optional")) {
+            match marked {
+                Value::Bool(false) => {}
+                Value::Bool(true) => {
+                    optional.insert(i, DEFAULT_OPTIONAL_MS);
+                }
+                Value::Number(n)
+                    if n.as_u64()
+                        .is_some_and(|ms| (1..=MAX_STEP_TIMEOUT_MS).contains(&ms)) =>
+                {
+                    optional.insert(i, n.as_u64().unwrap_or(DEFAULT_OPTIONAL_MS));
+                }
+                _ => errors.push(FieldError::new(
+                    format!("{path}.optional"),
+                    format!("true, false, or milliseconds from 1 to {MAX_STEP_TIMEOUT_MS}"),
+                )),
+            }
+        }
+        let raw = &raw;
         match serde_json::from_value::<Step>(raw.clone()) {
             Ok(step) => {
                 check_step(&step, &path, &mut regexes, &mut errors);
@@ -125,6 +147,7 @@ pub fn validate(payload: &Value, prefix: &str) -> Result<Recipe, Vec<FieldError>
             use_session,
             inputs,
             proxy,
+            optional,
         })
     } else {
         Err(errors)
@@ -208,9 +231,22 @@ fn check_step(step: &Step, path: &str, regexes: &mut usize, errors: &mut Vec<Fie
             list,
             idle_ms,
             max_scrolls,
+            container,
+            extract,
             ..
         } => {
             selector("list", list);
+            if let Some(c) = container {
+                selector("container", c);
+            }
+            if let Some(extract) = extract {
+                check_extract(
+                    extract,
+                    &format!("{path}.infinite_scroll.extract"),
+                    regexes,
+                    errors,
+                );
+            }
             if !(1..=MAX_STEP_TIMEOUT_MS).contains(idle_ms) {
                 errors.push(FieldError::new(
                     format!("{path}.infinite_scroll.idle_ms"),
@@ -333,6 +369,14 @@ fn check_extract(extract: &Extract, path: &str, regexes: &mut usize, errors: &mu
         errors.push(FieldError::new(
             format!("{path}.list"),
             "a CSS selector of 1 to 1024 bytes",
+        ));
+    }
+    if let Some(key) = &extract.dedupe_by
+        && !extract.fields.contains_key(key)
+    {
+        errors.push(FieldError::new(
+            format!("{path}.dedupe_by"),
+            format!("{key:?} is not one of the fields"),
         ));
     }
     if extract.fields.is_empty() || extract.fields.len() > MAX_FIELDS {
