@@ -112,9 +112,28 @@ impl Walk<'_> {
         let mut added = vec![list.count as usize];
         while added.len() < max_pages as usize && next_enabled(page, step, next).await? {
             let before = list.count;
-            self.click_next(next, what, &list).await?;
+            match self.click_next(next, what, &list).await {
+                Ok(()) => {}
+                // The button stays but loads nothing more: the end of the list.
+                Err(BrowserError::SelectorTimeout { .. }) => break,
+                Err(e) => return Err(e),
+            }
             let grown = u32::try_from(before + 1).unwrap_or(u32::MAX);
             list = settle::list(page, step, &what.list, grown, timeout_ms).await?;
+            if list.count <= before {
+                // The click replaced the list instead of adding to it: extracting once at
+                // the end would lose every page but the last.
+                return Err(BrowserError::SelectorTimeout {
+                    step,
+                    action: ACTION,
+                    selector: format!(
+                        "{} (after clicking {next}, the list did not grow: for a list that is \
+                         replaced page by page, use paginate without mode: load_more)",
+                        what.list
+                    ),
+                    timeout_ms,
+                });
+            }
             added.push(list.count.saturating_sub(before) as usize);
         }
         let n = extract_page(page, step, what, want, &mut Seen::default(), host).await?;
@@ -126,18 +145,27 @@ impl Walk<'_> {
     }
 }
 
-/// Scrolls to the bottom until the page holds `until_items` elements matching `list`, or
-/// none came for `idle_ms`, or after `max_scrolls`.
+/// Scrolls the page (or `container`) to the bottom until the page holds `until_items`
+/// elements matching `list`, or none came for `idle_ms`, or after `max_scrolls`.
 pub(crate) async fn infinite_scroll(
     page: &Page,
     step: usize,
     list: &str,
+    container: Option<&str>,
     until_items: Option<u32>,
     idle_ms: u64,
     max_scrolls: u32,
 ) -> Result<(), BrowserError> {
     const ACTION: &str = "infinite_scroll";
     let count_js = format!("document.querySelectorAll({}).length", js_str(list));
+    let to_bottom = match container {
+        Some(c) => format!(
+            "(() => {{ const el = document.querySelector({}); \
+               if (el) el.scrollTop = el.scrollHeight; return true; }})()",
+            js_str(c)
+        ),
+        None => "window.scrollTo(0, document.documentElement.scrollHeight); true".to_owned(),
+    };
     let count = |v: Value| v.as_u64().unwrap_or(0);
     let mut seen = count(eval(page, step, ACTION, &count_js).await?);
     let mut changed = tokio::time::Instant::now();
@@ -146,13 +174,7 @@ pub(crate) async fn infinite_scroll(
         if until_items.is_some_and(|n| seen >= u64::from(n)) {
             break;
         }
-        eval(
-            page,
-            step,
-            ACTION,
-            "window.scrollTo(0, document.documentElement.scrollHeight); true",
-        )
-        .await?;
+        eval(page, step, ACTION, &to_bottom).await?;
         tokio::time::sleep(POLL).await;
         let now = count(eval(page, step, ACTION, &count_js).await?);
         if now > seen {
@@ -172,6 +194,8 @@ pub(crate) struct Collecting<'a> {
     pub(crate) until_items: Option<u32>,
     pub(crate) idle_ms: u64,
     pub(crate) max_scrolls: u32,
+    /// How long the list may take to show first.
+    pub(crate) timeout_ms: u64,
 }
 
 /// Where a collecting scroll is.
@@ -179,6 +203,8 @@ pub(crate) struct Collecting<'a> {
 struct Scrolled {
     /// It was at the end of the list before this scroll.
     end: bool,
+    /// The `container` is not in the page.
+    missing: bool,
 }
 
 /// `infinite_scroll` with `extract`: extracts after every scroll (a viewport of the page
@@ -198,6 +224,7 @@ pub(crate) async fn collect_scrolling(
         until_items,
         idle_ms,
         max_scrolls,
+        timeout_ms,
     } = how;
     // Answers once the page has drawn two frames since the scroll, so its scroll
     // handlers (a virtualized list's re-render) have run before the next extraction: a
@@ -205,22 +232,25 @@ pub(crate) async fn collect_scrolling(
     let scroll_js = format!(
         "(async () => {{ const c = {container}; \
            const el = c ? document.querySelector(c) : document.scrollingElement; \
-           if (!el) return {{end: true}}; \
+           if (!el) return {{end: true, missing: true}}; \
            const end = el.scrollTop + el.clientHeight >= el.scrollHeight - 2; \
            const by = Math.max(1, Math.floor((c ? el.clientHeight : window.innerHeight) * 0.8)); \
            if (c) el.scrollTop += by; else window.scrollBy(0, by); \
            await Promise.race([ \
              new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))), \
              new Promise(r => setTimeout(r, 1000))]); \
-           return {{end}}; }})()",
+           return {{end, missing: false}}; }})()",
         container = container.map_or("null".to_owned(), js_str),
     );
+    // The list first shows as any extraction's would (the step's timeout applies).
+    settle::list(page, step, &what.list, what.min_rows().min(1), timeout_ms).await?;
     let script = extract::script(&what.list, &what.fields);
     let mut seen = Seen::always();
     let mut rows = 0;
+    let mut scrolls = 0;
     let mut fresh_at = tokio::time::Instant::now();
     let idle = Duration::from_millis(idle_ms);
-    for _ in 0..=max_scrolls {
+    loop {
         let found = clean_rows(step, eval(page, step, ACTION, &script).await?, &what.fields)?;
         let kept = seen.fresh(what, found);
         if !kept.is_empty() {
@@ -228,12 +258,27 @@ pub(crate) async fn collect_scrolling(
             fresh_at = tokio::time::Instant::now();
             host.rows(kept).await;
         }
-        if until_items.is_some_and(|n| rows >= n as usize) {
+        if until_items.is_some_and(|n| rows >= n as usize) || scrolls == max_scrolls {
             break;
         }
-        let scrolled: Scrolled =
-            serde_json::from_value(eval(page, step, ACTION, &scroll_js).await?)
-                .unwrap_or(Scrolled { end: true });
+        // Answers once the page has drawn two frames since the scroll, so its scroll
+        // handlers (a virtualized list's re-render) have run before the next read.
+        let scrolled: Scrolled = serde_json::from_value(
+            eval(page, step, ACTION, &scroll_js).await?,
+        )
+        .unwrap_or(Scrolled {
+            end: true,
+            missing: true,
+        });
+        scrolls += 1;
+        if scrolled.missing {
+            return Err(BrowserError::SelectorTimeout {
+                step,
+                action: ACTION,
+                selector: container.unwrap_or("the page").to_owned(),
+                timeout_ms,
+            });
+        }
         if scrolled.end {
             if fresh_at.elapsed() >= idle {
                 break;
@@ -313,9 +358,10 @@ impl Seen {
         }
         rows.into_iter()
             .filter(|row| {
-                let key = match &what.dedupe_by {
-                    Some(field) => row.get(field).map(Value::to_string).unwrap_or_default(),
-                    None => row.to_string(),
+                let key = match what.dedupe_by.as_ref().map(|f| row.get(f)) {
+                    // A row without the value tells itself apart by all of it.
+                    Some(None | Some(Value::Null)) | None => row.to_string(),
+                    Some(Some(value)) => value.to_string(),
                 };
                 self.keys.insert(key)
             })
@@ -327,8 +373,8 @@ impl Seen {
     }
 }
 
-/// Whether `next` is there and not disabled (`disabled`, `aria-disabled`, a `disabled`
-/// class).
+/// Whether `next` is there, shown and not disabled (`disabled`, `aria-disabled`, a
+/// `disabled` class).
 pub(crate) async fn next_enabled(
     page: &Page,
     step: usize,
@@ -336,6 +382,7 @@ pub(crate) async fn next_enabled(
 ) -> Result<bool, BrowserError> {
     let js = format!(
         "(() => {{ const el = document.querySelector({}); if (!el) return false; \
+         if (el.getClientRects().length === 0) return false; \
          return !(el.disabled || el.getAttribute('aria-disabled') === 'true' \
          || el.classList.contains('disabled')); }})()",
         js_str(next)

@@ -328,6 +328,7 @@ impl Run<'_> {
                         until_items: *until_items,
                         idle_ms: *idle_ms,
                         max_scrolls: *max_scrolls,
+                        timeout_ms,
                     };
                     rows += lists::collect_scrolling(&page, i, how, &mut *self.host).await?;
                 }
@@ -336,20 +337,34 @@ impl Run<'_> {
                     until_items,
                     idle_ms,
                     max_scrolls,
+                    container,
                     extract: None,
-                    ..
                 } => {
-                    lists::infinite_scroll(&page, i, list, *until_items, *idle_ms, *max_scrolls)
+                    let container = container.as_deref();
+                    lists::infinite_scroll(&page, i, list, container, *until_items, *idle_ms, *max_scrolls)
                         .await?;
                 }
                 Step::Dismiss { selector, within_ms } => {
                     if visible_within(&page, i, action, selector, *within_ms).await? {
                         let mark = settle::arm(&page, i, action).await?;
-                        let element = bounded(i, action, page.find_element(selector.as_str())).await?;
-                        bounded(i, action, element.click()).await?;
-                        let limit = recipe.navigation_timeout_ms();
-                        settle::after_click(&page, i, action, &mark, None, limit).await?;
-                        dismissed.push(i);
+                        // An overlay gone between the look and the click was dismissed
+                        // by itself: go on.
+                        let clicked = match tokio::time::timeout(CDP_TIMEOUT, page.find_element(selector.as_str())).await {
+                            Ok(Ok(element)) => matches!(tokio::time::timeout(CDP_TIMEOUT, element.click()).await, Ok(Ok(_))),
+                            _ => false,
+                        };
+                        if clicked {
+                            let limit = recipe.navigation_timeout_ms();
+                            settle::after_click(&page, i, action, &mark, None, limit).await?;
+                            // A fading overlay still takes clicks: wait (a while) for it to go.
+                            let by = tokio::time::Instant::now() + Duration::from_millis(*within_ms);
+                            while tokio::time::Instant::now() < by
+                                && visible_within(&page, i, action, selector, 1).await?
+                            {
+                                tokio::time::sleep(POLL).await;
+                            }
+                            dismissed.push(i);
+                        }
                     }
                 }
                 Step::SwitchTab { index } => self.switch_tab(i, *index, timeout_ms).await?,

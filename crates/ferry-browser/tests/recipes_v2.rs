@@ -106,6 +106,25 @@ async fn load_more_gives_every_row_once() {
     .await;
     assert_eq!(outcome.expect("completes")["rows"], 50);
     assert_eq!(rows.last(), Some(&json!({"n": 50})));
+
+    // A list replaced in place is no load-more list: refused, not read as its last page.
+    let (outcome, _) = run(
+        &browser,
+        json!({"step_timeout_ms": 1000, "steps": [
+            {"goto": {"url": site.url("/site/more?replace=1")}},
+            {"paginate": {"next": "#more", "mode": "load_more", "extract": {
+                "list": "li.row", "fields": {"n": {"selector": ".n", "number": true}}}}}
+        ]}),
+    )
+    .await;
+    match outcome {
+        Err(BrowserError::SelectorTimeout {
+            step: 1, selector, ..
+        }) => {
+            assert!(selector.contains("did not grow"), "{selector}");
+        }
+        other => panic!("a replaced list is refused: {other:?}"),
+    }
     browser.close().await;
 }
 
@@ -158,6 +177,34 @@ async fn a_virtualized_list_is_collected_while_scrolling_every_row_once() {
     .await;
     assert!(outcome.expect("completes")["rows"].as_u64() >= Some(60));
     assert_eq!(rows[..60], expected[..60]);
+
+    // `max_scrolls` bounds it: the first read and two more.
+    let (outcome, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/virtual")}},
+            {"infinite_scroll": {"list": ".vrow", "container": "#viewport", "max_scrolls": 2,
+                                 "extract": extract}}
+        ]}),
+    )
+    .await;
+    outcome.expect("completes");
+    assert!(rows.len() < 500 && rows.len() > 20, "{}", rows.len());
+    assert_eq!(rows[..], expected[..rows.len()]);
+
+    // A container that is not there fails the step, naming it.
+    let (outcome, _) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/virtual")}},
+            {"infinite_scroll": {"list": ".vrow", "container": "#nope", "extract": extract}}
+        ]}),
+    )
+    .await;
+    assert!(
+        matches!(&outcome, Err(BrowserError::SelectorTimeout { step: 1, selector, .. }) if selector == "#nope"),
+        "{outcome:?}"
+    );
     browser.close().await;
 }
 

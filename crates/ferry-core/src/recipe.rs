@@ -168,8 +168,9 @@ pub enum Step {
         #[serde(default = "default_dismiss_ms")]
         within_ms: u64,
     },
-    /// Scrolls to the bottom until the page holds `until_items` elements matching `list`, or
-    /// no new ones came for `idle_ms`, or after `max_scrolls`; then extract as usual.
+    /// Scrolls the page (or the `container` that scrolls, a selector) to the bottom until
+    /// the page holds `until_items` elements matching `list`, or no new ones came for
+    /// `idle_ms`, or after `max_scrolls`; then extract as usual.
     ///
     /// With `extract`, collects while scrolling instead — for lists that recycle their
     /// elements (virtualized lists keep only the rows in view): extracts after every

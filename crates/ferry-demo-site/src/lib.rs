@@ -406,14 +406,15 @@ draw();
 }
 
 /// A list of 100 rows shown 25 at a time: "Load more" appends the next 25 (after a short
-/// fetch-like delay) and is gone once all are shown.
-async fn site_more() -> impl IntoResponse {
-    page(
-        "More",
-        r#"<ol id="rows"></ol><button id="more">Load more</button><script>
+/// fetch-like delay) and is gone once all are shown. `?replace=1`: each click replaces the
+/// rows with the next 25 instead (a list paged in place).
+async fn site_more(Query(q): Query<HashMap<String, String>>) -> impl IntoResponse {
+    let replace = q.get("replace").is_some_and(|r| r == "1");
+    let script = r#"<ol id="rows"></ol><button id="more">Load more</button><script>
 let shown = 0;
 function add() {
   const rows = document.getElementById('rows');
+  if (REPLACE) rows.innerHTML = '';
   for (let i = shown + 1; i <= shown + 25; i++) {
     const li = document.createElement('li'); li.className = 'row';
     li.innerHTML = '<span class="n">' + i + '</span> <span class="name">Row ' + i + '</span>';
@@ -424,8 +425,9 @@ function add() {
 }
 add();
 document.getElementById('more').onclick = () => setTimeout(add, 150);
-</script>"#,
-    )
+</script>"#
+        .replace("REPLACE", if replace { "true" } else { "false" });
+    page("More", &script)
 }
 
 /// A select and an input that submits on Enter (rendered by script).
