@@ -292,7 +292,7 @@ pub(crate) async fn collect_scrolling(
         return Err(BrowserError::ExtractEmpty {
             step,
             list: what.list.clone(),
-            found: seen.len(),
+            found: rows,
             min_rows: want,
         });
     }
@@ -366,10 +366,6 @@ impl Seen {
                 self.keys.insert(key)
             })
             .collect()
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.keys.len()
     }
 }
 

@@ -269,6 +269,21 @@ impl Handler for HttpRequestHandler {
     }
 }
 
+/// `{{secret.NAME}}`: the tenant's vault's, then the worker's own (`FERRY_SECRET_NAME`);
+/// its value is kept out of what the job reports from now on.
+fn secret(
+    ctx: &JobContext,
+    vault: &std::collections::HashMap<String, ferry_core::BoundSecret>,
+    name: &str,
+) -> Option<ferry_core::BoundSecret> {
+    let secret = vault
+        .get(name)
+        .cloned()
+        .or_else(|| crate::env_secret(name))?;
+    ctx.redact(secret.value.expose());
+    Some(secret)
+}
+
 /// The job's proxy with its credentials filled in: from the tenant's vault, then the
 /// worker's own secrets, each only if bound to the proxy's host.
 async fn upstream(
@@ -280,22 +295,16 @@ async fn upstream(
     } else {
         ctx.vault_secrets().await?
     };
-    let lookup = |name: &str| {
-        let secret = vault
-            .get(name)
-            .cloned()
-            .or_else(|| crate::env_secret(name))?;
-        ctx.redact(secret.value.expose());
-        Some(secret)
-    };
-    let upstream = proxy.render(&lookup).map_err(|e| match e {
-        ferry_core::proxy::ProxyRefused::Missing(_) => {
-            HandlerError::fatal(job_codes::INVALID_PAYLOAD, e.to_string())
-        }
-        ferry_core::proxy::ProxyRefused::Unbound(_) => {
-            HandlerError::fatal("SECRET_REFUSED", e.to_string())
-        }
-    })?;
+    let upstream = proxy
+        .render(&|name| secret(ctx, &vault, name))
+        .map_err(|e| match e {
+            ferry_core::proxy::ProxyRefused::Missing(_) => {
+                HandlerError::fatal(job_codes::INVALID_PAYLOAD, e.to_string())
+            }
+            ferry_core::proxy::ProxyRefused::Unbound(_) => {
+                HandlerError::fatal("SECRET_REFUSED", e.to_string())
+            }
+        })?;
     // The credentials as they travel (`Proxy-Authorization: Basic …`) are kept out too.
     if let Some(token) = ferry_egress::authorization(&upstream) {
         ctx.redact(token.trim_start_matches("Basic "));
@@ -314,11 +323,7 @@ async fn with_secrets(
     let vault = ctx.vault_secrets().await?;
     let refused = std::cell::RefCell::new(None);
     let lookup = |name: &str| {
-        let secret = vault
-            .get(name)
-            .cloned()
-            .or_else(|| crate::env_secret(name))?;
-        ctx.redact(secret.value.expose());
+        let secret = secret(ctx, &vault, name)?;
         match secret.refusal(name, host) {
             Some(why) => {
                 refused.borrow_mut().get_or_insert(why);
