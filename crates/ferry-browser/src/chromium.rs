@@ -213,9 +213,16 @@ impl Chromium {
             tabs: vec![page.target_id().clone()],
             pages: HashMap::from([(page.target_id().clone(), page.clone())]),
             page,
+            scope: crate::dom::Scope {
+                frames: Vec::new(),
+                pierce: recipe.pierce_shadow(),
+            },
             networks: Vec::new(),
             network,
-            egress,
+            egress: &egress,
+            vars: std::collections::BTreeMap::new(),
+            secrets_used: std::sync::Mutex::default(),
+            shared_proxy: false,
         };
         if let Some(name) = &recipe.use_session
             && let Some(state) = run.host.load_session(name).await?
@@ -225,6 +232,8 @@ impl Chromium {
         }
         match run.steps().await {
             Ok(summary) => Ok(summary),
+            // A link's failure left what its own tab showed.
+            Err(e @ BrowserError::Follow { .. }) => Err(e),
             Err(e) => {
                 run.failure_artifacts().await;
                 Err(e)

@@ -91,6 +91,16 @@ pub enum BrowserError {
         found: usize,
         min_rows: u32,
     },
+    #[error(
+        "step {step} (frame): the frame {frame} is there but its document cannot be reached: a recipe enters same-origin frames only (open a cross-origin frame's URL with goto instead)"
+    )]
+    FrameUnreachable { step: usize, frame: String },
+    #[error("step {step} (follow), at {url}: {error}")]
+    Follow {
+        step: usize,
+        url: String,
+        error: Box<BrowserError>,
+    },
     #[error("step {step} ({action}): the browser did not answer within {}s", CDP_TIMEOUT.as_secs())]
     Timeout { step: usize, action: &'static str },
     #[error("the browser failed: {0}")]
@@ -114,6 +124,16 @@ impl BrowserError {
             BrowserError::ExtractMissing { .. } => "EXTRACT_MISSING",
             BrowserError::ExtractEmpty { .. } => "EXTRACT_EMPTY",
             BrowserError::Timeout { .. } => "TIMEOUT",
+            BrowserError::FrameUnreachable { .. } => "FRAME_UNREACHABLE",
+            BrowserError::Follow { error, .. } => error.code(),
+        }
+    }
+
+    /// What failed: a link's step's error for a `follow`, this one otherwise.
+    pub fn root(&self) -> &BrowserError {
+        match self {
+            BrowserError::Follow { error, .. } => error.root(),
+            other => other,
         }
     }
 
@@ -140,6 +160,7 @@ impl BrowserError {
             | BrowserError::Navigation { .. }
             | BrowserError::NavigationTimeout { .. } => true,
             BrowserError::Host { retryable, .. } => *retryable,
+            BrowserError::Follow { error, .. } => error.retryable(),
             BrowserError::SelectorTimeout { .. }
             | BrowserError::NoSuchOption { .. }
             | BrowserError::NoSuchTab { .. }
@@ -147,13 +168,15 @@ impl BrowserError {
             | BrowserError::EgressDenied { .. }
             | BrowserError::SecretRefused { .. }
             | BrowserError::ExtractMissing { .. }
-            | BrowserError::ExtractEmpty { .. } => false,
+            | BrowserError::ExtractEmpty { .. }
+            | BrowserError::FrameUnreachable { .. } => false,
         }
     }
 
     /// How long to wait before another attempt, when the site said (`Retry-After`).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
+            BrowserError::Follow { error, .. } => error.retry_after(),
             BrowserError::HttpStatus {
                 retry_after: Some(s),
                 ..

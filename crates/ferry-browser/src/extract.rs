@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::BrowserError;
 
 /// The script returning, for each element matching `list`, an object of raw field values
-/// (strings, or null when a field's element is missing).
+/// (strings, or null when a field's element is missing); for [`crate::dom::Doc::eval`].
 pub(crate) fn script(list: &str, fields: &BTreeMap<String, Field>) -> String {
     let spec: Map<String, Value> = fields
         .iter()
@@ -26,9 +26,9 @@ pub(crate) fn script(list: &str, fields: &BTreeMap<String, Field>) -> String {
         .collect();
     format!(
         "(() => {{ const spec = {}; \
-         return Array.from(document.querySelectorAll({})).map(el => {{ const out = {{}}; \
+         return QA({}).map(el => {{ const out = {{}}; \
          for (const [k, f] of Object.entries(spec)) {{ \
-           const t = f.selector ? el.querySelector(f.selector) : el; \
+           const t = f.selector ? Q(f.selector, el) : el; \
            out[k] = !t ? null : f.attr ? t.getAttribute(f.attr) : f.html ? t.innerHTML : t.textContent; \
          }} return out; }}); }})()",
         Value::Object(spec),

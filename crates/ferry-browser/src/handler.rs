@@ -228,7 +228,9 @@ impl ferry_worker::Handler for BrowserRun {
         let outcome = chromium.run(&recipe, &mut host).await;
         // A browser that failed, or stopped answering a command for 30 s, is replaced for
         // the next job (jobs still running on it keep it until they end).
-        if let Err(BrowserError::Crashed(_) | BrowserError::Timeout { .. }) = &outcome {
+        if let Err(BrowserError::Crashed(_) | BrowserError::Timeout { .. }) =
+            outcome.as_ref().map_err(BrowserError::root)
+        {
             self.forget(&chromium).await;
         }
         self.after_job(chromium).await;

@@ -14,8 +14,11 @@
 //! `session`, `handler` (`browser.run`).
 
 mod chromium;
+mod dom;
 mod error;
 mod extract;
+mod find;
+mod follow;
 mod handler;
 mod host;
 mod lists;

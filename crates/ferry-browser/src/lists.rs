@@ -4,16 +4,16 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use chromiumoxide::Page;
 use ferry_core::recipe::Extract;
 use serde_json::Value;
 
 use crate::{
     POLL,
+    dom::Doc,
     error::BrowserError,
     extract::{self, clean_rows},
     host::Host,
-    run::{bounded, eval, js_str},
+    run::js_str,
     settle::{self, Settled},
 };
 
@@ -22,7 +22,7 @@ const ACTION: &str = "paginate";
 /// A list walked by `paginate` in step `step`: `timeout_ms` for its list to settle,
 /// `limit_ms` for what a click on `next` loads.
 pub(crate) struct Walk<'p> {
-    pub(crate) page: &'p Page,
+    pub(crate) doc: &'p Doc,
     pub(crate) step: usize,
     pub(crate) timeout_ms: u64,
     pub(crate) limit_ms: u64,
@@ -37,12 +37,13 @@ impl Walk<'_> {
         what: &Extract,
         before: &Settled,
     ) -> Result<(), BrowserError> {
-        let (page, step) = (self.page, self.step);
-        let mark = settle::arm(page, step, ACTION).await?;
-        let element = bounded(step, ACTION, page.find_element(next)).await?;
-        bounded(step, ACTION, element.click()).await?;
+        let (doc, step) = (self.doc, self.step);
+        let mark = settle::arm(doc, step, ACTION).await?;
+        if !doc.click(step, ACTION, next).await? {
+            return Err(doc.timeout(step, ACTION, next, self.limit_ms));
+        }
         let changed = settle::after_click(
-            page,
+            doc,
             step,
             ACTION,
             &mark,
@@ -53,15 +54,15 @@ impl Walk<'_> {
         if changed {
             return Ok(());
         }
-        Err(BrowserError::SelectorTimeout {
+        Err(doc.timeout(
             step,
-            action: ACTION,
-            selector: format!(
+            ACTION,
+            &format!(
                 "{} (after clicking {next}, the list did not change)",
                 what.list
             ),
-            timeout_ms: self.limit_ms,
-        })
+            self.limit_ms,
+        ))
     }
 
     /// Page by page: extracts, clicks `next`, again, until `next` is missing or disabled
@@ -73,22 +74,23 @@ impl Walk<'_> {
         what: &Extract,
         host: &mut dyn Host,
     ) -> Result<Vec<usize>, BrowserError> {
-        let (page, step, timeout_ms) = (self.page, self.step, self.timeout_ms);
+        let (doc, step, timeout_ms) = (self.doc, self.step, self.timeout_ms);
         let mut per_page = Vec::new();
         let mut seen = Seen::default();
         loop {
             // The list has settled before `next` is looked at, so a page whose link
             // arrives last is not taken for the last page.
             let want = what.min_rows();
-            let mut list = settle::list(page, step, &what.list, want.min(1), timeout_ms).await?;
+            let mut list =
+                settle::list(doc, step, ACTION, &what.list, want.min(1), timeout_ms).await?;
             let last =
-                per_page.len() + 1 >= max_pages as usize || !next_enabled(page, step, next).await?;
+                per_page.len() + 1 >= max_pages as usize || !next_enabled(doc, step, next).await?;
             // Every page but the last has at least `min_rows`.
             let at_least = if last { want.min(1) } else { want };
             if list.count < u64::from(at_least) {
-                list = settle::list(page, step, &what.list, at_least, timeout_ms).await?;
+                list = settle::list(doc, step, ACTION, &what.list, at_least, timeout_ms).await?;
             }
-            per_page.push(extract_page(page, step, what, at_least, &mut seen, host).await?);
+            per_page.push(extract_page(doc, step, what, at_least, &mut seen, host).await?);
             if last {
                 return Ok(per_page);
             }
@@ -106,11 +108,11 @@ impl Walk<'_> {
         what: &Extract,
         host: &mut dyn Host,
     ) -> Result<Vec<usize>, BrowserError> {
-        let (page, step, timeout_ms) = (self.page, self.step, self.timeout_ms);
+        let (doc, step, timeout_ms) = (self.doc, self.step, self.timeout_ms);
         let want = what.min_rows();
-        let mut list = settle::list(page, step, &what.list, want.min(1), timeout_ms).await?;
+        let mut list = settle::list(doc, step, ACTION, &what.list, want.min(1), timeout_ms).await?;
         let mut added = vec![list.count as usize];
-        while added.len() < max_pages as usize && next_enabled(page, step, next).await? {
+        while added.len() < max_pages as usize && next_enabled(doc, step, next).await? {
             let before = list.count;
             match self.click_next(next, what, &list).await {
                 Ok(()) => {}
@@ -119,24 +121,24 @@ impl Walk<'_> {
                 Err(e) => return Err(e),
             }
             let grown = u32::try_from(before + 1).unwrap_or(u32::MAX);
-            list = settle::list(page, step, &what.list, grown, timeout_ms).await?;
+            list = settle::list(doc, step, ACTION, &what.list, grown, timeout_ms).await?;
             if list.count <= before {
                 // The click replaced the list instead of adding to it: extracting once at
                 // the end would lose every page but the last.
-                return Err(BrowserError::SelectorTimeout {
+                return Err(doc.timeout(
                     step,
-                    action: ACTION,
-                    selector: format!(
+                    ACTION,
+                    &format!(
                         "{} (after clicking {next}, the list did not grow: for a list that is \
                          replaced page by page, use paginate without mode: load_more)",
                         what.list
                     ),
                     timeout_ms,
-                });
+                ));
             }
             added.push(list.count.saturating_sub(before) as usize);
         }
-        let n = extract_page(page, step, what, want, &mut Seen::default(), host).await?;
+        let n = extract_page(doc, step, what, want, &mut Seen::default(), host).await?;
         if added.iter().sum::<usize>() != n {
             // Rows the extraction dropped (or a list that shrank): say what was extracted.
             added = vec![n];
@@ -148,7 +150,7 @@ impl Walk<'_> {
 /// Scrolls the page (or `container`) to the bottom until the page holds `until_items`
 /// elements matching `list`, or none came for `idle_ms`, or after `max_scrolls`.
 pub(crate) async fn infinite_scroll(
-    page: &Page,
+    doc: &Doc,
     step: usize,
     list: &str,
     container: Option<&str>,
@@ -157,26 +159,26 @@ pub(crate) async fn infinite_scroll(
     max_scrolls: u32,
 ) -> Result<(), BrowserError> {
     const ACTION: &str = "infinite_scroll";
-    let count_js = format!("document.querySelectorAll({}).length", js_str(list));
+    let count_js = format!("QA({}).length", js_str(list));
     let to_bottom = match container {
         Some(c) => format!(
-            "(() => {{ const el = document.querySelector({}); \
+            "(() => {{ const el = Q({}); \
                if (el) el.scrollTop = el.scrollHeight; return true; }})()",
             js_str(c)
         ),
-        None => "window.scrollTo(0, document.documentElement.scrollHeight); true".to_owned(),
+        None => "D && D.defaultView.scrollTo(0, D.documentElement.scrollHeight)".to_owned(),
     };
     let count = |v: Value| v.as_u64().unwrap_or(0);
-    let mut seen = count(eval(page, step, ACTION, &count_js).await?);
+    let mut seen = count(doc.eval(step, ACTION, &count_js).await?);
     let mut changed = tokio::time::Instant::now();
     let idle = Duration::from_millis(idle_ms);
     for _ in 0..max_scrolls {
         if until_items.is_some_and(|n| seen >= u64::from(n)) {
             break;
         }
-        eval(page, step, ACTION, &to_bottom).await?;
+        doc.eval(step, ACTION, &to_bottom).await?;
         tokio::time::sleep(POLL).await;
-        let now = count(eval(page, step, ACTION, &count_js).await?);
+        let now = count(doc.eval(step, ACTION, &count_js).await?);
         if now > seen {
             seen = now;
             changed = tokio::time::Instant::now();
@@ -212,7 +214,7 @@ struct Scrolled {
 /// rows, or the end of the list once nothing new came for `idle_ms`, or `max_scrolls`.
 /// Fewer than the extraction's `min_rows` in all fail the step. The rows it kept.
 pub(crate) async fn collect_scrolling(
-    page: &Page,
+    doc: &Doc,
     step: usize,
     how: Collecting<'_>,
     host: &mut dyn Host,
@@ -231,19 +233,28 @@ pub(crate) async fn collect_scrolling(
     // list read too early would be the old rows, and the next scroll would skip some.
     let scroll_js = format!(
         "(async () => {{ const c = {container}; \
-           const el = c ? document.querySelector(c) : document.scrollingElement; \
+           const el = c ? Q(c) : D && D.scrollingElement; \
            if (!el) return {{end: true, missing: true}}; \
+           const w = D.defaultView; \
            const end = el.scrollTop + el.clientHeight >= el.scrollHeight - 2; \
-           const by = Math.max(1, Math.floor((c ? el.clientHeight : window.innerHeight) * 0.8)); \
-           if (c) el.scrollTop += by; else window.scrollBy(0, by); \
+           const by = Math.max(1, Math.floor((c ? el.clientHeight : w.innerHeight) * 0.8)); \
+           if (c) el.scrollTop += by; else w.scrollBy(0, by); \
            await Promise.race([ \
-             new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))), \
+             new Promise(r => w.requestAnimationFrame(() => w.requestAnimationFrame(r))), \
              new Promise(r => setTimeout(r, 1000))]); \
            return {{end, missing: false}}; }})()",
         container = container.map_or("null".to_owned(), js_str),
     );
     // The list first shows as any extraction's would (the step's timeout applies).
-    settle::list(page, step, &what.list, what.min_rows().min(1), timeout_ms).await?;
+    settle::list(
+        doc,
+        step,
+        ACTION,
+        &what.list,
+        what.min_rows().min(1),
+        timeout_ms,
+    )
+    .await?;
     let script = extract::script(&what.list, &what.fields);
     let mut seen = Seen::always();
     let mut rows = 0;
@@ -251,7 +262,7 @@ pub(crate) async fn collect_scrolling(
     let mut fresh_at = tokio::time::Instant::now();
     let idle = Duration::from_millis(idle_ms);
     loop {
-        let found = clean_rows(step, eval(page, step, ACTION, &script).await?, &what.fields)?;
+        let found = clean_rows(step, doc.eval(step, ACTION, &script).await?, &what.fields)?;
         let kept = seen.fresh(what, found);
         if !kept.is_empty() {
             rows += kept.len();
@@ -263,21 +274,14 @@ pub(crate) async fn collect_scrolling(
         }
         // Answers once the page has drawn two frames since the scroll, so its scroll
         // handlers (a virtualized list's re-render) have run before the next read.
-        let scrolled: Scrolled = serde_json::from_value(
-            eval(page, step, ACTION, &scroll_js).await?,
-        )
-        .unwrap_or(Scrolled {
-            end: true,
-            missing: true,
-        });
+        let scrolled: Scrolled = serde_json::from_value(doc.eval(step, ACTION, &scroll_js).await?)
+            .unwrap_or(Scrolled {
+                end: true,
+                missing: true,
+            });
         scrolls += 1;
         if scrolled.missing {
-            return Err(BrowserError::SelectorTimeout {
-                step,
-                action: ACTION,
-                selector: container.unwrap_or("the page").to_owned(),
-                timeout_ms,
-            });
+            return Err(doc.timeout(step, ACTION, container.unwrap_or("the page"), timeout_ms));
         }
         if scrolled.end {
             if fresh_at.elapsed() >= idle {
@@ -291,7 +295,7 @@ pub(crate) async fn collect_scrolling(
     if rows < want as usize {
         return Err(BrowserError::ExtractEmpty {
             step,
-            list: what.list.clone(),
+            list: doc.scope.describe(&what.list),
             found: rows,
             min_rows: want,
         });
@@ -302,25 +306,21 @@ pub(crate) async fn collect_scrolling(
 /// Extracts one page's rows (the caller has let it settle) and hands them to `host`;
 /// answers how many. Fewer than `at_least` fail the step (`EXTRACT_EMPTY`).
 pub(crate) async fn extract_page(
-    page: &Page,
+    doc: &Doc,
     step: usize,
     what: &ferry_core::recipe::Extract,
     at_least: u32,
     seen: &mut Seen,
     sink: &mut dyn Host,
 ) -> Result<usize, BrowserError> {
-    let raw = eval(
-        page,
-        step,
-        "extract",
-        &extract::script(&what.list, &what.fields),
-    )
-    .await?;
+    let raw = doc
+        .eval(step, "extract", &extract::script(&what.list, &what.fields))
+        .await?;
     let found = clean_rows(step, raw, &what.fields)?;
     if (found.len() as u64) < u64::from(at_least) {
         return Err(BrowserError::ExtractEmpty {
             step,
-            list: what.list.clone(),
+            list: doc.scope.describe(&what.list),
             found: found.len(),
             min_rows: at_least,
         });
@@ -371,17 +371,13 @@ impl Seen {
 
 /// Whether `next` is there, shown and not disabled (`disabled`, `aria-disabled`, a
 /// `disabled` class).
-pub(crate) async fn next_enabled(
-    page: &Page,
-    step: usize,
-    next: &str,
-) -> Result<bool, BrowserError> {
+pub(crate) async fn next_enabled(doc: &Doc, step: usize, next: &str) -> Result<bool, BrowserError> {
     let js = format!(
-        "(() => {{ const el = document.querySelector({}); if (!el) return false; \
+        "(() => {{ const el = Q({}); if (!el) return false; \
          if (el.getClientRects().length === 0) return false; \
          return !(el.disabled || el.getAttribute('aria-disabled') === 'true' \
          || el.classList.contains('disabled')); }})()",
         js_str(next)
     );
-    Ok(eval(page, step, "paginate", &js).await? == Value::Bool(true))
+    Ok(doc.eval(step, "paginate", &js).await? == Value::Bool(true))
 }

@@ -18,7 +18,9 @@ use tracing::Instrument;
 use crate::{
     CDP_TIMEOUT, FAILURE_CAPTURE_BUDGET, POLL,
     chromium::Chromium,
+    dom::{self, Doc, Scope},
     error::{BrowserError, crashed},
+    find::{save_var, visible_within, wait_visible},
     host::Host,
     lists,
     network::NetworkLog,
@@ -66,49 +68,6 @@ pub(crate) fn js_str(s: &str) -> String {
     Value::String(s.to_owned()).to_string()
 }
 
-/// Whether `selector` matches a visible element within `within_ms` (polled).
-pub(crate) async fn visible_within(
-    page: &Page,
-    step: usize,
-    action: &'static str,
-    selector: &str,
-    within_ms: u64,
-) -> Result<bool, BrowserError> {
-    let js = format!(
-        "(() => {{ const el = document.querySelector({}); if (!el) return false; \
-         const r = el.getBoundingClientRect(); const s = getComputedStyle(el); \
-         return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; }})()",
-        js_str(selector)
-    );
-    let mut ticks = Ticks::new(Duration::from_millis(within_ms), POLL);
-    while ticks.next().await {
-        if eval(page, step, action, &js).await? == Value::Bool(true) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// Polls until `selector` matches a visible element; `SELECTOR_TIMEOUT` after
-/// `timeout_ms`.
-pub(crate) async fn wait_visible(
-    page: &Page,
-    step: usize,
-    action: &'static str,
-    selector: &str,
-    timeout_ms: u64,
-) -> Result<(), BrowserError> {
-    if visible_within(page, step, action, selector, timeout_ms).await? {
-        return Ok(());
-    }
-    Err(BrowserError::SelectorTimeout {
-        step,
-        action,
-        selector: selector.to_owned(),
-        timeout_ms,
-    })
-}
-
 /// One recipe run: the job's context, its tabs and the one steps act on.
 pub(crate) struct Run<'a> {
     pub(crate) chromium: &'a Chromium,
@@ -120,12 +79,22 @@ pub(crate) struct Run<'a> {
     pub(crate) pages: HashMap<TargetId, Page>,
     /// The tab steps act on.
     pub(crate) page: Page,
+    /// The frame steps act in (entered by `frame`), and whether selectors pierce shadow
+    /// roots.
+    pub(crate) scope: Scope,
     /// The current tab's requests.
     pub(crate) network: NetworkLog,
     /// Logs of tabs switched away from (kept recording).
     pub(crate) networks: Vec<NetworkLog>,
     /// The proxy every request of the context goes through (the job's egress policy).
-    pub(crate) egress: ferry_egress::EgressProxy,
+    pub(crate) egress: &'a ferry_egress::EgressProxy,
+    /// What `save_var` steps read (`{{vars.NAME}}`).
+    pub(crate) vars: std::collections::BTreeMap<String, String>,
+    /// Every secret a step has used so far: a value read from a page that holds one
+    /// (a `{{vars.NAME}}`) still goes only where the secret may.
+    pub(crate) secrets_used: std::sync::Mutex<Vec<(String, BoundSecret)>>,
+    /// Other tabs (a `follow`'s) navigate through the same egress proxy at once.
+    pub(crate) shared_proxy: bool,
 }
 
 impl Run<'_> {
@@ -139,7 +108,8 @@ impl Run<'_> {
         text: &str,
     ) -> Result<(String, Vec<(String, BoundSecret)>), BrowserError> {
         let used = std::cell::RefCell::new(Vec::new());
-        let out = ferry_core::recipe::render(text, &self.recipe.inputs, &|name| {
+        let inputs = &self.recipe.inputs;
+        let out = ferry_core::template::render_with_vars(text, inputs, &self.vars, &|name| {
             let secret = self.host.secret(name)?;
             let value = secret.value.expose().to_owned();
             used.borrow_mut().push((name.to_owned(), secret));
@@ -150,13 +120,31 @@ impl Run<'_> {
             action,
             message,
         })?;
-        Ok((out, used.into_inner()))
+        let mut used = used.into_inner();
+        let mut all = self
+            .secrets_used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A secret an earlier step used, come back in a value read from a page.
+        for (name, secret) in all.iter() {
+            let value = secret.value.expose();
+            if value.len() >= 4 && out.contains(value) && !used.iter().any(|(n, _)| n == name) {
+                used.push((name.clone(), secret.clone()));
+            }
+        }
+        for (name, secret) in &used {
+            if !all.iter().any(|(n, _)| n == name) {
+                all.push((name.clone(), secret.clone()));
+            }
+        }
+        Ok((out, used))
     }
 
     /// Refuses a step that would fill secrets into the current page unless its host is
     /// one each of them may go to.
     async fn bound_to_page(
         &self,
+        doc: &Doc,
         step: usize,
         action: &'static str,
         used: &[(String, BoundSecret)],
@@ -164,7 +152,10 @@ impl Run<'_> {
         if used.is_empty() {
             return Ok(());
         }
-        let host = eval(&self.page, step, action, "location.hostname").await?;
+        // The host of the document the value goes into: a frame's, in a frame.
+        let host = doc
+            .eval(step, action, "D ? D.location.hostname : ''")
+            .await?;
         bound_to(step, action, used, host.as_str().unwrap_or_default())
     }
 
@@ -178,6 +169,7 @@ impl Run<'_> {
         let mut screenshots = Vec::new();
         let mut dismissed = Vec::new();
         let mut skipped = Vec::new();
+        let mut links = 0usize;
         for (i, step) in recipe.steps.iter().enumerate() {
             let action = step.name();
             // An optional step waits only as long as it says, and is skipped if it finds
@@ -185,6 +177,10 @@ impl Run<'_> {
             let optional = recipe.optional.get(&i).copied();
             let timeout_ms = optional.unwrap_or(step_timeout_ms);
             let page = self.page.clone();
+            let doc = Doc {
+                page: page.clone(),
+                scope: self.scope.clone(),
+            };
             // Each step is a span: in the job's trace, when traces are exported.
             let span = tracing::info_span!("step", index = i, action);
             let started = std::time::Instant::now();
@@ -199,31 +195,55 @@ impl Run<'_> {
                             .unwrap_or_default();
                         bound_to(i, action, &used, &host)?;
                     }
+                    // A new document: the steps after it act on its top.
+                    self.scope.frames.clear();
                     self.goto(i, &url).await?;
                 }
                 Step::Click { selector } => {
-                    wait_visible(&page, i, action, selector, timeout_ms).await?;
-                    let mark = settle::arm(&page, i, action).await?;
-                    let element = bounded(i, action, page.find_element(selector.as_str())).await?;
-                    bounded(i, action, element.click()).await?;
+                    wait_visible(&doc, i, action, selector, timeout_ms).await?;
+                    let mark = settle::arm(&doc, i, action).await?;
+                    if !doc.click(i, action, selector).await? {
+                        return Err(doc.timeout(i, action, selector, timeout_ms));
+                    }
                     // A click on a link or a submit button loads a new document: later
                     // steps act on that one, once it has loaded.
                     let limit = recipe.navigation_timeout_ms();
-                    settle::after_click(&page, i, action, &mark, None, limit).await?;
+                    settle::after_click(&doc, i, action, &mark, None, limit).await?;
+                }
+                Step::Frame { selector } => {
+                    self.scope = dom::enter_frame(&doc, i, selector, timeout_ms).await?;
+                }
+                Step::MainFrame {} => self.scope.frames.clear(),
+                Step::SaveVar {
+                    name,
+                    selector,
+                    attr,
+                    regex,
+                } => {
+                    let value = save_var(&doc, i, selector, attr.as_deref(), regex.as_deref(), timeout_ms)
+                        .await?;
+                    self.vars.insert(name.clone(), value);
+                }
+                Step::Follow(follow) => {
+                    let (followed, n) = crate::follow::follow(self, &doc, i, follow, timeout_ms).await?;
+                    rows += n;
+                    links += followed;
                 }
                 Step::Fill { selector, value } => {
                     let (value, used) = self.render(i, action, value)?;
-                    wait_visible(&page, i, action, selector, timeout_ms).await?;
-                    self.bound_to_page(i, action, &used).await?;
+                    wait_visible(&doc, i, action, selector, timeout_ms).await?;
+                    self.bound_to_page(&doc, i, action, &used).await?;
                     // As a user's typing ends: the value set, `input` and `change` fired.
                     let js = format!(
-                        "(() => {{ const el = document.querySelector({}); el.focus(); el.value = {}; \
-                         el.dispatchEvent(new Event('input', {{bubbles: true}})); \
+                        "(() => {{ const el = Q({}); if (!el) return false; el.focus(); el.value = {}; \
+                         el.dispatchEvent(new Event('input', {{bubbles: true, composed: true}})); \
                          el.dispatchEvent(new Event('change', {{bubbles: true}})); return true; }})()",
                         js_str(selector),
                         js_str(&value)
                     );
-                    eval(&page, i, action, &js).await?;
+                    if doc.eval(i, action, &js).await? != Value::Bool(true) {
+                        return Err(doc.timeout(i, action, selector, timeout_ms));
+                    }
                 }
                 Step::WaitFor {
                     selector,
@@ -234,7 +254,7 @@ impl Run<'_> {
                 } => {
                     let limit = own.unwrap_or(timeout_ms);
                     if let Some(selector) = selector {
-                        wait_visible(&page, i, action, selector, limit).await?;
+                        wait_visible(&doc, i, action, selector, limit).await?;
                     } else if let Some(part) = url_contains {
                         self.wait_url(i, part, limit).await?;
                     } else if let Some(idle) = network_idle_ms {
@@ -245,16 +265,16 @@ impl Run<'_> {
                 }
                 Step::Select { selector, value } => {
                     let (value, used) = self.render(i, action, value)?;
-                    wait_visible(&page, i, action, selector, timeout_ms).await?;
-                    self.bound_to_page(i, action, &used).await?;
+                    wait_visible(&doc, i, action, selector, timeout_ms).await?;
+                    self.bound_to_page(&doc, i, action, &used).await?;
                     let js = format!(
-                        "(() => {{ const el = document.querySelector({}); el.value = {}; \
-                         el.dispatchEvent(new Event('input', {{bubbles: true}})); \
+                        "(() => {{ const el = Q({}); if (!el) return null; el.value = {}; \
+                         el.dispatchEvent(new Event('input', {{bubbles: true, composed: true}})); \
                          el.dispatchEvent(new Event('change', {{bubbles: true}})); return el.value; }})()",
                         js_str(selector),
                         js_str(&value)
                     );
-                    if eval(&page, i, action, &js).await? != Value::String(value.clone()) {
+                    if doc.eval(i, action, &js).await? != Value::String(value.clone()) {
                         return Err(BrowserError::NoSuchOption {
                             step: i,
                             selector: selector.clone(),
@@ -263,30 +283,30 @@ impl Run<'_> {
                     }
                 }
                 Step::Press { selector, key } => {
-                    wait_visible(&page, i, action, selector, timeout_ms).await?;
-                    let element = bounded(i, action, page.find_element(selector.as_str())).await?;
-                    bounded(i, action, element.focus()).await?;
-                    bounded(i, action, element.press_key(key)).await?;
+                    wait_visible(&doc, i, action, selector, timeout_ms).await?;
+                    if !doc.press(i, action, selector, key).await? {
+                        return Err(doc.timeout(i, action, selector, timeout_ms));
+                    }
                 }
                 Step::Scroll { selector } => {
                     let js = match selector {
                         Some(selector) => {
-                            wait_visible(&page, i, action, selector, timeout_ms).await?;
+                            wait_visible(&doc, i, action, selector, timeout_ms).await?;
                             format!(
-                                "(() => {{ document.querySelector({}).scrollIntoView({{block: 'center'}}); return true; }})()",
+                                "(() => {{ const el = Q({}); if (el) el.scrollIntoView({{block: 'center'}}); return true; }})()",
                                 js_str(selector)
                             )
                         }
-                        None => "window.scrollTo(0, document.documentElement.scrollHeight); true"
+                        None => "(() => { if (D) D.defaultView.scrollTo(0, D.documentElement.scrollHeight); return true; })()"
                             .to_owned(),
                     };
-                    eval(&page, i, action, &js).await?;
+                    doc.eval(i, action, &js).await?;
                 }
                 Step::Extract(what) => {
                     let want = what.min_rows();
-                    settle::list(&page, i, &what.list, want, timeout_ms).await?;
+                    settle::list(&doc, i, action, &what.list, want, timeout_ms).await?;
                     let mut seen = lists::Seen::default();
-                    rows += lists::extract_page(&page, i, what, want, &mut seen, &mut *self.host)
+                    rows += lists::extract_page(&doc, i, what, want, &mut seen, &mut *self.host)
                         .await?;
                 }
                 Step::Paginate {
@@ -297,7 +317,7 @@ impl Run<'_> {
                 } => {
                     let limit = recipe.navigation_timeout_ms().max(timeout_ms);
                     let walk = lists::Walk {
-                        page: &page,
+                        doc: &doc,
                         step: i,
                         timeout_ms,
                         limit_ms: limit,
@@ -330,7 +350,7 @@ impl Run<'_> {
                         max_scrolls: *max_scrolls,
                         timeout_ms,
                     };
-                    rows += lists::collect_scrolling(&page, i, how, &mut *self.host).await?;
+                    rows += lists::collect_scrolling(&doc, i, how, &mut *self.host).await?;
                 }
                 Step::InfiniteScroll {
                     list,
@@ -341,25 +361,21 @@ impl Run<'_> {
                     extract: None,
                 } => {
                     let container = container.as_deref();
-                    lists::infinite_scroll(&page, i, list, container, *until_items, *idle_ms, *max_scrolls)
+                    lists::infinite_scroll(&doc, i, list, container, *until_items, *idle_ms, *max_scrolls)
                         .await?;
                 }
                 Step::Dismiss { selector, within_ms } => {
-                    if visible_within(&page, i, action, selector, *within_ms).await? {
-                        let mark = settle::arm(&page, i, action).await?;
+                    if visible_within(&doc, i, action, selector, *within_ms).await? {
+                        let mark = settle::arm(&doc, i, action).await?;
                         // An overlay gone between the look and the click was dismissed
                         // by itself: go on.
-                        let clicked = match tokio::time::timeout(CDP_TIMEOUT, page.find_element(selector.as_str())).await {
-                            Ok(Ok(element)) => matches!(tokio::time::timeout(CDP_TIMEOUT, element.click()).await, Ok(Ok(_))),
-                            _ => false,
-                        };
-                        if clicked {
+                        if matches!(doc.click(i, action, selector).await, Ok(true)) {
                             let limit = recipe.navigation_timeout_ms();
-                            settle::after_click(&page, i, action, &mark, None, limit).await?;
+                            settle::after_click(&doc, i, action, &mark, None, limit).await?;
                             // A fading overlay still takes clicks: wait (a while) for it to go.
                             let by = tokio::time::Instant::now() + Duration::from_millis(*within_ms);
                             while tokio::time::Instant::now() < by
-                                && visible_within(&page, i, action, selector, 1).await?
+                                && visible_within(&doc, i, action, selector, 1).await?
                             {
                                 tokio::time::sleep(POLL).await;
                             }
@@ -398,6 +414,10 @@ impl Run<'_> {
                 Err(e) if optional.is_some() && e.found_nothing() => {
                     tracing::debug!(step = i, action, error = %e, "an optional step found nothing; skipped");
                     skipped.push(i);
+                    // A skipped `save_var` leaves its var empty, not missing.
+                    if let Step::SaveVar { name, .. } = step {
+                        self.vars.entry(name.clone()).or_default();
+                    }
                 }
                 other => other?,
             }
@@ -418,6 +438,9 @@ impl Run<'_> {
         }
         if !skipped.is_empty() {
             summary["skipped"] = json!(skipped);
+        }
+        if links > 0 {
+            summary["links_followed"] = json!(links);
         }
         Ok(summary)
     }
@@ -442,10 +465,19 @@ impl Run<'_> {
         }
         let denials_before = self.egress.denial_count();
         // The proxy's refusal made this navigation fail (or answer its 403).
+        // With `follow`'s tabs side by side on the one proxy, only a refusal of this
+        // URL's own host counts as this navigation's.
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned));
         let refused = |run: &Self| {
-            (run.egress.denial_count() > denials_before)
-                .then(|| run.egress.denials().pop())
-                .flatten()
+            let denials = run.egress.denials();
+            let mut new = denials.into_iter().skip(denials_before);
+            if run.shared_proxy {
+                new.rfind(|d| host.as_deref() == Some(d.host.as_str()))
+            } else {
+                new.next_back()
+            }
         };
         match tokio::time::timeout(Duration::from_millis(limit_ms), self.page.goto(url)).await {
             Err(_) => {
@@ -604,6 +636,7 @@ impl Run<'_> {
         self.networks
             .push(std::mem::replace(&mut self.network, network));
         self.page = page;
+        self.scope.frames.clear();
         // A tab opened by a click may still be loading.
         wait_ready(&self.page, i).await;
         Ok(())

@@ -16,7 +16,7 @@ use std::{
 use chromiumoxide::Page;
 use serde::Deserialize;
 
-use crate::{BrowserError, CDP_TIMEOUT, run::eval, run::js_str, waits::Ticks};
+use crate::{BrowserError, CDP_TIMEOUT, dom::Doc, run::eval, run::js_str, waits::Ticks};
 
 /// How often a settling page is looked at.
 const POLL: Duration = Duration::from_millis(25);
@@ -27,9 +27,10 @@ pub(crate) struct Mark(String);
 
 static MARKS: AtomicU64 = AtomicU64::new(0);
 
-/// Marks the current document and notes any navigation it starts from now on.
+/// Marks the current document (and, in a frame, the top one: a click there may load
+/// another top document) and notes any navigation either starts from now on.
 pub(crate) async fn arm(
-    page: &Page,
+    doc: &Doc,
     step: usize,
     action: &'static str,
 ) -> Result<Mark, BrowserError> {
@@ -39,14 +40,16 @@ pub(crate) async fn arm(
         MARKS.fetch_add(1, Ordering::Relaxed)
     );
     let js = format!(
-        "(() => {{ window.__ferryMark = {mark}; window.__ferryLeaving = false; \
-         if (window.navigation && !window.__ferryHooked) {{ window.__ferryHooked = true; \
-           navigation.addEventListener('navigate', e => {{ \
-             if (!e.destination.sameDocument) window.__ferryLeaving = true; }}); }} \
+        "(() => {{ const w = D && D.defaultView; if (!w) return false; \
+         for (const v of new Set([w, window])) {{ \
+           v.__ferryMark = {mark}; v.__ferryLeaving = false; \
+           if (v.navigation && !v.__ferryHooked) {{ v.__ferryHooked = true; \
+             v.navigation.addEventListener('navigate', e => {{ \
+               if (!e.destination.sameDocument) v.__ferryLeaving = true; }}); }} }} \
          return true; }})()",
         mark = js_str(&mark)
     );
-    eval(page, step, action, &js).await?;
+    doc.eval(step, action, &js).await?;
     Ok(Mark(mark))
 }
 
@@ -63,18 +66,21 @@ struct Look {
     sig: String,
 }
 
-/// Looks at the page once; `None` while it cannot be asked (its document is being
-/// replaced).
-async fn look(page: &Page, mark: Option<&Mark>, list: Option<&str>) -> Option<Look> {
-    let js = format!(
-        "(() => {{ const rows = {list} ? Array.from(document.querySelectorAll({list})) : []; \
-         return {{ same: window.__ferryMark === {mark}, leaving: !!window.__ferryLeaving, \
-           ready: document.readyState, count: rows.length, \
-           sig: rows.map(e => e.textContent).join('\\u0001') }}; }})()",
+/// Looks at the page (the scope's document) once; `None` while it cannot be asked (its
+/// document is being replaced). A frame that went away is a document being replaced
+/// (a click in it may have loaded another top document): the top's readiness tells.
+async fn look(doc: &Doc, mark: Option<&Mark>, list: Option<&str>) -> Option<Look> {
+    let js = doc.scope.wrap(&format!(
+        "(() => {{ const rows = {list} ? QA({list}) : []; const w = D && D.defaultView; \
+         const mark = {mark}; \
+         return {{ same: !!w && w.__ferryMark === mark && window.__ferryMark === mark, \
+           leaving: (!!w && !!w.__ferryLeaving) || !!window.__ferryLeaving, \
+           ready: D ? D.readyState : document.readyState, \
+           count: rows.length, sig: rows.map(e => e.textContent).join('\\u0001') }}; }})()",
         list = list.map_or("null".to_owned(), js_str),
         mark = mark.map_or("null".to_owned(), |m| js_str(&m.0)),
-    );
-    let result = tokio::time::timeout(CDP_TIMEOUT, page.evaluate(js))
+    ));
+    let result = tokio::time::timeout(CDP_TIMEOUT, doc.page.evaluate(js))
         .await
         .ok()?
         .ok()?;
@@ -88,7 +94,7 @@ async fn look(page: &Page, mark: Option<&Mark>, list: Option<&str>) -> Option<Lo
 /// whether the page changed; `false` only when a change was expected and did not come
 /// within `timeout_ms`.
 pub(crate) async fn after_click(
-    page: &Page,
+    doc: &Doc,
     step: usize,
     action: &'static str,
     mark: &Mark,
@@ -98,7 +104,7 @@ pub(crate) async fn after_click(
     let mut navigating = false;
     let mut ticks = Ticks::new(Duration::from_millis(timeout_ms), POLL);
     while ticks.next().await {
-        let Some(look) = look(page, Some(mark), list.map(|(selector, _)| selector)).await else {
+        let Some(look) = look(doc, Some(mark), list.map(|(selector, _)| selector)).await else {
             continue;
         };
         if !look.same {
@@ -119,7 +125,7 @@ pub(crate) async fn after_click(
     if navigating {
         return Err(BrowserError::Navigation {
             step,
-            url: current_url(page).await,
+            url: current_url(&doc.page).await,
             message: format!("{action}: the page it opened did not load within {timeout_ms} ms"),
         });
     }
@@ -146,8 +152,9 @@ pub(crate) struct Settled {
 /// (`interactive`, a subresource still loading) with a stable list is taken as it is —
 /// the caller counts its rows — and one still being parsed fails the step.
 pub(crate) async fn list(
-    page: &Page,
+    doc: &Doc,
     step: usize,
+    action: &'static str,
     list: &str,
     at_least: u32,
     timeout_ms: u64,
@@ -159,7 +166,7 @@ pub(crate) async fn list(
     let grace = Duration::from_millis(timeout_ms.min(2_000));
     let mut ticks = Ticks::new(timeout + grace, POLL);
     while ticks.next().await {
-        let Some(look) = look(page, None, Some(list)).await else {
+        let Some(look) = look(doc, None, Some(list)).await else {
             continue;
         };
         let stable = previous
@@ -178,10 +185,10 @@ pub(crate) async fn list(
         }
         previous = Some((look.sig, look.count));
     }
-    Err(BrowserError::SelectorTimeout {
+    Err(doc.timeout(
         step,
-        action: "extract",
-        selector: format!("{list} (the page did not finish loading)"),
+        action,
+        &format!("{list} (the page did not finish loading)"),
         timeout_ms,
-    })
+    ))
 }

@@ -38,6 +38,10 @@ pub struct Recipe {
     /// `http://user:{{secret.NAME}}@host:port` or `socks5://user:{{secret.NAME}}@host:port`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<crate::proxy::ProxyUrl>,
+    /// Whether selectors also match inside open shadow roots (default true, as
+    /// Playwright's locators do); `false` keeps them to the document itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pierce_shadow: Option<bool>,
     /// The steps written with `"optional": true` (or a number of milliseconds), by index,
     /// and how long each waits: one that finds nothing in time is skipped.
     #[serde(skip)]
@@ -96,6 +100,10 @@ impl Recipe {
         self.navigation_timeout_ms
             .unwrap_or(DEFAULT_NAVIGATION_TIMEOUT_MS)
     }
+
+    pub fn pierce_shadow(&self) -> bool {
+        self.pierce_shadow.unwrap_or(true)
+    }
 }
 
 /// One step: `{"goto": {"url": …}}`, `{"click": {"selector": …}}`, …
@@ -128,6 +136,26 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         selector: Option<String>,
     },
+    /// Reads the first element matching `selector` — its text, or `attr` — into
+    /// `{{vars.NAME}}` for the steps after it (`goto.url`, `fill.value`, `select.value`).
+    /// With `regex`, keeps what it matched (its first group if it has one).
+    SaveVar {
+        name: String,
+        selector: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attr: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        regex: Option<String>,
+    },
+    /// Visits each link of a list and runs `steps` there, in tabs of this job's context.
+    Follow(Follow),
+    /// Continues in the `<iframe>` matching `selector` (in the current frame, so frames
+    /// nest): the steps after it act and extract inside the frame's document, once it
+    /// has loaded. Same-origin frames only (`FRAME_UNREACHABLE` otherwise).
+    Frame { selector: String },
+    /// Continues in the tab's top document again (after `frame`). `goto` and
+    /// `switch_tab` also return to it.
+    MainFrame {},
     /// Continues in another tab of this job: `index` in opening order (0 is the first),
     /// negative from the newest (-1). Waits for a tab opened by a click to appear.
     SwitchTab { index: i32 },
@@ -193,6 +221,42 @@ pub enum Step {
     },
 }
 
+/// `follow`: the links are the elements matching `links` (their `href`, or `attr`),
+/// resolved against the page, each once, in page order, at most `max_links`. Each is
+/// loaded in a new tab of the job's context (`concurrency` at a time) and `steps` run
+/// there, with `{{vars.link}}` its URL; their rows come in the links' order. A link whose
+/// steps fail fails the job, naming the link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Follow {
+    pub links: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attr: Option<String>,
+    #[serde(default = "default_max_links")]
+    pub max_links: u32,
+    #[serde(default = "default_follow_concurrency")]
+    pub concurrency: u32,
+    /// A field added to every row the steps extract: the link's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_field: Option<String>,
+    /// Not `follow`, `switch_tab` or `save_session`.
+    pub steps: Vec<Step>,
+    /// The steps marked optional, as [`Recipe::optional`].
+    #[serde(skip)]
+    pub optional: BTreeMap<usize, u64>,
+}
+
+pub const MAX_LINKS: u32 = 1_000;
+pub const MAX_FOLLOW_CONCURRENCY: u32 = 8;
+
+fn default_max_links() -> u32 {
+    100
+}
+
+fn default_follow_concurrency() -> u32 {
+    4
+}
+
 /// How `paginate` walks a list: page by page (`pages`, the default), or by a button that
 /// appends to it (`load_more`).
 #[derive(
@@ -223,6 +287,9 @@ pub struct Extract {
     /// `paginate` may have fewer, but not none. `0` allows an empty page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_rows: Option<u32>,
+    /// `true`: a page may yield no rows (the same as `min_rows: 0`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_empty: bool,
     /// A field whose value tells rows apart: a row whose value came before (on this page,
     /// an earlier page of the `paginate`, an earlier scroll) is dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -231,6 +298,9 @@ pub struct Extract {
 
 impl Extract {
     pub fn min_rows(&self) -> u32 {
+        if self.allow_empty {
+            return 0;
+        }
         self.min_rows.unwrap_or(1)
     }
 }
@@ -290,6 +360,10 @@ impl Step {
             Step::InfiniteScroll { .. } => "infinite_scroll",
             Step::Scroll { .. } => "scroll",
             Step::SwitchTab { .. } => "switch_tab",
+            Step::Frame { .. } => "frame",
+            Step::SaveVar { .. } => "save_var",
+            Step::Follow(_) => "follow",
+            Step::MainFrame {} => "main_frame",
             Step::Screenshot { .. } => "screenshot",
             Step::SaveSession(_) => "save_session",
         }

@@ -17,6 +17,16 @@ pub fn render(
     inputs: &BTreeMap<String, String>,
     secret: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, String> {
+    render_with_vars(text, inputs, &BTreeMap::new(), secret)
+}
+
+/// [`render`], with `{{vars.NAME}}` too: what a recipe's `save_var` steps read earlier.
+pub fn render_with_vars(
+    text: &str,
+    inputs: &BTreeMap<String, String>,
+    vars: &BTreeMap<String, String>,
+    secret: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
@@ -35,9 +45,13 @@ pub fn render(
             secret(key).ok_or_else(|| {
                 format!("no secret `{key}` on this worker (set {SECRET_ENV_PREFIX}{key})")
             })?
+        } else if let Some(key) = name.strip_prefix("vars.") {
+            vars.get(key).cloned().ok_or_else(|| {
+                format!("no var `{key}` (a save_var step before this one sets it)")
+            })?
         } else {
             return Err(format!(
-                "`{{{{{name}}}}}`: only {{{{input.NAME}}}} and {{{{secret.NAME}}}} are known"
+                "`{{{{{name}}}}}`: only {{{{input.NAME}}}}, {{{{vars.NAME}}}} and {{{{secret.NAME}}}} are known"
             ));
         };
         out.push_str(&value);

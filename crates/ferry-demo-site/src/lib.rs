@@ -2,8 +2,9 @@
 //! jobs against — an echo, any status, a flaky endpoint answering `429` with
 //! `Retry-After` before it succeeds, a slow one and one that never answers, and pages the
 //! way partner sites serve them (reviews, a login, script-paged lists, a feed, a
-//! catalog). Served on 127.0.0.1 only; nothing here reaches the internet. It is its own
-//! crate so the `ferry` binary carries the site without the test kit.
+//! catalog, shadow roots, frames, a directory of links). Served on 127.0.0.1 only;
+//! nothing here reaches the internet. It is its own crate so the `ferry` binary carries
+//! the site without the test kit.
 
 use std::{
     collections::HashMap,
@@ -23,6 +24,8 @@ use axum::{
 };
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+mod patterns;
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -119,6 +122,7 @@ fn router() -> Router {
         .route("/site/catalog", get(site_catalog))
         .route("/bytes/{n}", get(bytes))
         .route("/nul", get(nul))
+        .merge(patterns::routes())
         .with_state(Arc::new(Counters::default()))
 }
 
@@ -213,7 +217,7 @@ async fn reviews(Path(shop): Path<String>) -> Json<Value> {
 }
 
 /// Pages for the browser worker: HTML the way partner sites serve it.
-fn page(title: &str, body: &str) -> impl IntoResponse + use<> {
+pub(crate) fn page(title: &str, body: &str) -> impl IntoResponse + use<> {
     (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
         format!(

@@ -1,7 +1,7 @@
 //! Checking a `browser.run` payload before it is stored: every problem named by its JSON
 //! path, beyond what the schema can say (regexes compile, inputs exist, bounds).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -31,13 +31,25 @@ pub fn validate(payload: &Value, prefix: &str) -> Result<Recipe, Vec<FieldError>
                 | "use_session"
                 | "inputs"
                 | "proxy"
+                | "pierce_shadow"
         ) {
             errors.push(FieldError::new(
                 format!("{prefix}.{key}"),
-                "unknown recipe field (expected steps, step_timeout_ms, navigation_timeout_ms, use_session, inputs, proxy)",
+                "unknown recipe field (expected steps, step_timeout_ms, navigation_timeout_ms, use_session, inputs, proxy, pierce_shadow)",
             ));
         }
     }
+    let pierce_shadow = match object.get("pierce_shadow") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            errors.push(FieldError::new(
+                format!("{prefix}.pierce_shadow"),
+                "true or false",
+            ));
+            None
+        }
+    };
     let proxy = match object.get("proxy") {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) => match text.parse::<crate::proxy::ProxyUrl>() {
@@ -104,11 +116,57 @@ pub fn validate(payload: &Value, prefix: &str) -> Result<Recipe, Vec<FieldError>
             &[]
         }
     };
+    let mut regexes = 0;
+    let mut vars = BTreeSet::new();
+    let (steps, optional) = parse_steps(
+        raw_steps,
+        &format!("{prefix}.steps"),
+        &mut Known {
+            inputs: &inputs,
+            vars: &mut vars,
+            regexes: &mut regexes,
+            errors: &mut errors,
+            nested: false,
+        },
+    );
+    if errors.is_empty() {
+        Ok(Recipe {
+            steps,
+            step_timeout_ms,
+            navigation_timeout_ms,
+            use_session,
+            inputs,
+            proxy,
+            pierce_shadow,
+            optional,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+/// What the steps checked so far know of, and what they found wrong.
+struct Known<'a> {
+    inputs: &'a BTreeMap<String, String>,
+    /// The names `save_var` steps set so far (and `link` in a `follow`'s steps).
+    vars: &'a mut BTreeSet<String>,
+    regexes: &'a mut usize,
+    errors: &'a mut Vec<FieldError>,
+    /// In a `follow`'s steps.
+    nested: bool,
+}
+
+/// Reads and checks a list of steps (the recipe's, or a `follow`'s) under `path`: the
+/// steps, and which are optional for how long.
+fn parse_steps(
+    raw_steps: &[Value],
+    path: &str,
+    known: &mut Known,
+) -> (Vec<Step>, BTreeMap<usize, u64>) {
     let mut steps = Vec::with_capacity(raw_steps.len());
     let mut optional = BTreeMap::new();
-    let mut regexes = 0;
     for (i, raw) in raw_steps.iter().enumerate() {
-        let path = format!("{prefix}.steps[{i}]");
+        let path = format!("{path}[{i}]");
         // `"optional"` sits beside the action: taken off before the action is read.
         let mut raw = raw.clone();
         if let Some(marked) = raw.as_object_mut().and_then(|o| o.remove("optional")) {
@@ -123,41 +181,103 @@ pub fn validate(payload: &Value, prefix: &str) -> Result<Recipe, Vec<FieldError>
                 {
                     optional.insert(i, n.as_u64().unwrap_or(DEFAULT_OPTIONAL_MS));
                 }
-                _ => errors.push(FieldError::new(
+                _ => known.errors.push(FieldError::new(
                     format!("{path}.optional"),
                     format!("true, false, or milliseconds from 1 to {MAX_STEP_TIMEOUT_MS}"),
                 )),
             }
         }
-        let raw = &raw;
+        // A `follow`'s own steps are read as a list of steps like the recipe's.
+        let nested = raw
+            .get_mut("follow")
+            .and_then(Value::as_object_mut)
+            .and_then(|f| f.insert("steps".to_owned(), Value::Array(Vec::new())));
         match serde_json::from_value::<Step>(raw.clone()) {
-            Ok(step) => {
-                check_step(&step, &path, &mut regexes, &mut errors);
-                check_templates(&step, &path, &inputs, &mut errors);
+            Ok(mut step) => {
+                check_templates(&step, &path, known);
+                check_step(&step, &path, known.regexes, known.errors);
+                if let Step::Follow(follow) = &mut step {
+                    check_follow(follow, nested, &path, known);
+                }
+                if let Step::SaveVar { name, .. } = &step {
+                    known.vars.insert(name.clone());
+                }
                 steps.push(step);
             }
-            Err(e) => errors.push(FieldError::new(path, step_error(raw, &e.to_string()))),
+            Err(e) => known
+                .errors
+                .push(FieldError::new(path, step_error(&raw, &e.to_string()))),
         }
     }
-    if errors.is_empty() {
-        Ok(Recipe {
-            steps,
-            step_timeout_ms,
-            navigation_timeout_ms,
-            use_session,
-            inputs,
-            proxy,
-            optional,
-        })
-    } else {
-        Err(errors)
+    (steps, optional)
+}
+
+/// A `follow`: its own steps (`raw`), read and checked, with `{{vars.link}}` known.
+fn check_follow(follow: &mut Follow, raw: Option<Value>, path: &str, known: &mut Known) {
+    let path = format!("{path}.follow");
+    if known.nested {
+        known.errors.push(FieldError::new(
+            path.clone(),
+            "a follow's steps cannot follow links again",
+        ));
+    }
+    let raw_steps = match raw.as_ref().and_then(Value::as_array) {
+        Some(steps) if !steps.is_empty() && steps.len() <= MAX_STEPS => steps.as_slice(),
+        _ => {
+            known.errors.push(FieldError::new(
+                format!("{path}.steps"),
+                format!("a list of 1 to {MAX_STEPS} steps"),
+            ));
+            &[]
+        }
+    };
+    let mut vars = known.vars.clone();
+    vars.insert("link".to_owned());
+    let (steps, optional) = parse_steps(
+        raw_steps,
+        &format!("{path}.steps"),
+        &mut Known {
+            inputs: known.inputs,
+            vars: &mut vars,
+            regexes: known.regexes,
+            errors: known.errors,
+            nested: true,
+        },
+    );
+    for (i, step) in steps.iter().enumerate() {
+        if matches!(step, Step::SwitchTab { .. } | Step::SaveSession(_)) {
+            known.errors.push(FieldError::new(
+                format!("{path}.steps[{i}]"),
+                "a follow's steps run in their own tab: not switch_tab or save_session",
+            ));
+        }
+    }
+    follow.steps = steps;
+    follow.optional = optional;
+    if !(1..=MAX_LINKS).contains(&follow.max_links) {
+        known.errors.push(FieldError::new(
+            format!("{path}.max_links"),
+            format!("from 1 to {MAX_LINKS}"),
+        ));
+    }
+    if !(1..=MAX_FOLLOW_CONCURRENCY).contains(&follow.concurrency) {
+        known.errors.push(FieldError::new(
+            format!("{path}.concurrency"),
+            format!("from 1 to {MAX_FOLLOW_CONCURRENCY}"),
+        ));
+    }
+    if follow.url_field.as_deref().is_some_and(str::is_empty) {
+        known
+            .errors
+            .push(FieldError::new(format!("{path}.url_field"), "a field name"));
     }
 }
 
 /// A serde message made to say which step shapes exist.
 fn step_error(raw: &Value, message: &str) -> String {
     let known = "goto, click, fill, select, press, wait_for, scroll, infinite_scroll, paginate, \
-                 extract, switch_tab, screenshot, save_session";
+                 extract, dismiss, frame, main_frame, save_var, follow, switch_tab, screenshot, \
+                 save_session";
     match raw.as_object().map(|o| o.keys().collect::<Vec<_>>()) {
         Some(keys) if keys.len() == 1 => format!("{}: {message} (steps are {known})", keys[0]),
         _ => format!("a step is an object with one key, one of {known}"),
@@ -184,6 +304,7 @@ fn check_step(step: &Step, path: &str, regexes: &mut usize, errors: &mut Vec<Fie
             }
         }
         Step::Click { selector: s }
+        | Step::Frame { selector: s }
         | Step::Fill { selector: s, .. }
         | Step::Select { selector: s, .. } => selector("selector", s),
         Step::Press { selector: s, key } => {
@@ -300,6 +421,39 @@ fn check_step(step: &Step, path: &str, regexes: &mut usize, errors: &mut Vec<Fie
                 selector("selector", s);
             }
         }
+        Step::MainFrame {} => {}
+        Step::SaveVar {
+            name: var,
+            selector: s,
+            regex,
+            ..
+        } => {
+            selector("selector", s);
+            if var.is_empty()
+                || var.len() > 64
+                || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                errors.push(FieldError::new(
+                    format!("{path}.save_var.name"),
+                    "1 to 64 letters, digits or `_`",
+                ));
+            }
+            if let Some(pattern) = regex {
+                *regexes += 1;
+                if *regexes > MAX_REGEXES {
+                    errors.push(FieldError::new(
+                        format!("{path}.save_var.regex"),
+                        format!("a recipe has at most {MAX_REGEXES} regexes"),
+                    ));
+                } else if let Err(e) = compile_regex(pattern) {
+                    errors.push(FieldError::new(
+                        format!("{path}.save_var.regex"),
+                        format!("not a valid regex: {e}"),
+                    ));
+                }
+            }
+        }
+        Step::Follow(follow) => selector("links", &follow.links),
         Step::SwitchTab { index } => {
             if !(-100..100).contains(index) {
                 errors.push(FieldError::new(
@@ -339,21 +493,26 @@ pub fn artifact_name_ok(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
-/// `{{input.NAME}}` must name an input the recipe has (secrets are the worker's to check).
-fn check_templates(
-    step: &Step,
-    path: &str,
-    inputs: &BTreeMap<String, String>,
-    errors: &mut Vec<FieldError>,
-) {
+/// `{{input.NAME}}` must name an input the recipe has, `{{vars.NAME}}` a var a step
+/// before sets (secrets are the worker's to check).
+fn check_templates(step: &Step, path: &str, known: &mut Known) {
     let (field, text) = match step {
         Step::Goto { url } => ("goto.url", url),
         Step::Fill { value, .. } => ("fill.value", value),
         Step::Select { value, .. } => ("select.value", value),
         _ => return,
     };
-    if let Err(message) = render(text, inputs, &|_| Some(String::new())) {
-        errors.push(FieldError::new(format!("{path}.{field}"), message));
+    let vars = known
+        .vars
+        .iter()
+        .map(|v| (v.clone(), String::new()))
+        .collect();
+    if let Err(message) =
+        crate::template::render_with_vars(text, known.inputs, &vars, &|_| Some(String::new()))
+    {
+        known
+            .errors
+            .push(FieldError::new(format!("{path}.{field}"), message));
     }
 }
 
@@ -363,6 +522,12 @@ fn check_extract(extract: &Extract, path: &str, regexes: &mut usize, errors: &mu
         errors.push(FieldError::new(
             format!("{path}.min_rows"),
             format!("from 0 to {MAX_MIN_ROWS}"),
+        ));
+    }
+    if extract.allow_empty && extract.min_rows.is_some_and(|n| n > 0) {
+        errors.push(FieldError::new(
+            format!("{path}.allow_empty"),
+            "allow_empty: true means min_rows: 0; give one or the other",
         ));
     }
     if !selector_ok(&extract.list) {
