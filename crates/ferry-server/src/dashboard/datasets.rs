@@ -147,7 +147,7 @@ pub async fn show(
 }
 
 /// A row's value as text: strings as they are, anything else as JSON.
-fn cell(value: Option<&serde_json::Value>) -> String {
+pub(super) fn cell(value: Option<&serde_json::Value>) -> String {
     match value {
         None | Some(serde_json::Value::Null) => String::new(),
         Some(serde_json::Value::String(s)) => s.clone(),

@@ -28,3 +28,51 @@
   var source = new EventSource(main.getAttribute("data-live"));
   types.forEach(function (type) { source.addEventListener(type, redraw); });
 })();
+
+// The recipe builder: the recipe is checked as it is typed (the server's own rules; the
+// check changes nothing), its problems shown under it.
+(function () {
+  "use strict";
+  var text = document.querySelector("textarea[data-check]");
+  var out = document.getElementById("recipe-problems");
+  if (!text || !out || !window.fetch) return;
+  var timer = null;
+  var asked = 0;
+  function show(answer) {
+    out.innerHTML = "";
+    if (answer.ok) {
+      var ok = document.createElement("p");
+      ok.className = "ok";
+      ok.textContent = "Valid: " + answer.steps + " steps.";
+      out.appendChild(ok);
+      return;
+    }
+    var list = document.createElement("ul");
+    list.className = "problems";
+    (answer.errors || []).forEach(function (e) {
+      var li = document.createElement("li");
+      var path = document.createElement("code");
+      path.textContent = e.field;
+      li.appendChild(path);
+      li.appendChild(document.createTextNode(": " + e.message));
+      list.appendChild(li);
+    });
+    out.appendChild(list);
+  }
+  function check() {
+    var n = ++asked;
+    fetch(text.getAttribute("data-check"), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ recipe: text.value })
+    })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (answer) { if (answer && n === asked) show(answer); })
+      .catch(function () {});
+  }
+  text.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(check, 250);
+  });
+})();

@@ -9,7 +9,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use chrono::{DateTime, Utc};
-use ferry_core::{Job, JobId, JobState, KindPattern, Role, api::ArtifactInfo};
+use ferry_core::{Job, JobId, JobItem, JobState, KindPattern, Role, api::ArtifactInfo};
 use ferry_store::ListParams;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -252,7 +252,47 @@ fn artifacts(job: JobId, list: &[ArtifactInfo]) -> Markup {
     }
 }
 
-fn detail_page(user: &PageUser, job: &Job, files: &[ArtifactInfo]) -> Markup {
+/// How many of a job's items its page shows.
+const ITEMS_SHOWN: u32 = 50;
+
+/// The first items a job gave, as a table by field (the fields of the first rows).
+fn items_table(items: &[JobItem]) -> Markup {
+    let mut fields: Vec<&str> = Vec::new();
+    for item in items.iter().take(10) {
+        if let Some(object) = item.data.as_object() {
+            for key in object.keys() {
+                if !fields.contains(&key.as_str()) {
+                    fields.push(key);
+                }
+            }
+        }
+    }
+    html! {
+        @if !items.is_empty() {
+            section.items {
+                h2 { "Items" @if items.len() as u32 >= ITEMS_SHOWN { " (the first " (ITEMS_SHOWN) ")" } }
+                table.jobs {
+                    thead { tr { th { "#" } @for f in &fields { th { (f) } } } }
+                    tbody {
+                        @for item in items {
+                            tr {
+                                td { (item.seq) }
+                                @if fields.is_empty() {
+                                    td { code { (item.data) } }
+                                }
+                                @for f in &fields {
+                                    td { (super::datasets::cell(item.data.get(*f))) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn detail_page(user: &PageUser, job: &Job, files: &[ArtifactInfo], items: &[JobItem]) -> Markup {
     let retryable = matches!(job.status, JobState::Failed | JobState::Cancelled);
     let cancellable = matches!(
         job.status,
@@ -304,6 +344,7 @@ fn detail_page(user: &PageUser, job: &Job, files: &[ArtifactInfo]) -> Markup {
                 section { h2 { "Progress" } pre { (json(&serde_json::to_value(progress).unwrap_or_default())) } }
             }
             (artifacts(job.id, files))
+            (items_table(items))
             @if let Some(result) = &job.result {
                 section { h2 { "Result" } pre.result { (json(result)) } }
             }
@@ -324,8 +365,15 @@ pub async fn detail(
         Ok(job) => job,
         Err(e) => return error_page(&AppError::from(e)).into_response(),
     };
+    let items = match queue
+        .items(&user.principal.tenant, id, 0, ITEMS_SHOWN)
+        .await
+    {
+        Ok(items) => items,
+        Err(e) => return error_page(&AppError::from(e)).into_response(),
+    };
     match queue.artifacts().list(&user.principal, id).await {
-        Ok(files) => detail_page(&user, &job, &files).into_response(),
+        Ok(files) => detail_page(&user, &job, &files, &items).into_response(),
         Err(e) => error_page(&e).into_response(),
     }
 }

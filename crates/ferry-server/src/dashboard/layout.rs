@@ -28,9 +28,8 @@ pub fn live_page(
                 meta name="color-scheme" content="light dark";
                 title { (title) " · Ferry" }
                 link rel="stylesheet" href="/assets/ferry.css";
-                @if live.is_some() {
-                    script src="/assets/ferry.js" defer {}
-                }
+                // Live pages redraw themselves; the recipe builder checks as it is typed.
+                script src="/assets/ferry.js" defer {}
             }
             body {
                 header.top {
@@ -43,6 +42,7 @@ pub fn live_page(
                             a href="/workers" { "Workers" } " "
                             a href="/batches" { "Batches" } " "
                             a href="/schedules" { "Schedules" } " "
+                            a href="/recipes" { "Recipes" } " "
                             a href="/datasets" { "Datasets" } " "
                             a href="/webhooks" { "Webhooks" } " "
                             a href="/sessions" { "Sessions" } " "

@@ -3,11 +3,12 @@
 //! user's [`Principal`](crate::app::Principal), so roles and tenants hold here exactly as
 //! there. No JavaScript is needed: forms post back and redirect (each with the session's
 //! CSRF token); a small script (`ferry.js`) only redraws a live page when its event
-//! stream reports a change. Everything is served by Ferry itself.
+//! stream reports a change, and checks a recipe in the builder as it is typed.
+//! Everything is served by Ferry itself.
 //!
 //! `session.rs` turns the login cookie into the page's user (or sends the browser to the
 //! login page), `layout.rs` is the page shell, `login.rs`, `overview.rs`, `jobs.rs` (with `bulk.rs`), `dead.rs`, `workers.rs`, `batches.rs`, `schedules.rs`,
-//! `datasets.rs`, `webhooks.rs`, `sessions.rs` and `security.rs` (egress and secrets) the
+//! `recipes.rs` (the recipe builder), `datasets.rs`, `webhooks.rs`, `sessions.rs` and `security.rs` (egress and secrets) the
 //! pages.
 
 mod batches;
@@ -18,6 +19,7 @@ mod jobs;
 mod layout;
 mod login;
 mod overview;
+mod recipes;
 mod schedules;
 mod security;
 mod session;
@@ -56,6 +58,8 @@ pub fn router() -> Router<AppState> {
         .route("/schedules/{name}/pause", post(schedules::pause))
         .route("/schedules/{name}/resume", post(schedules::resume))
         .route("/schedules/{name}/run", post(schedules::run))
+        .route("/recipes", get(recipes::show).post(recipes::act))
+        .route("/recipes/check", post(recipes::check_live))
         .route("/datasets", get(datasets::list))
         .route("/datasets/{name}", get(datasets::show))
         .route("/webhooks", get(webhooks::list))

@@ -11,6 +11,7 @@ mod chains;
 mod dashboard;
 mod dashboard_batches;
 mod dashboard_jobs;
+mod dashboard_recipes;
 mod dashboard_security;
 mod datasets;
 mod identity;
