@@ -114,6 +114,10 @@ pub struct ListQuery {
     pub labels: Vec<String>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
+    /// Only the jobs this job's chain enqueued.
+    pub parent: Option<String>,
+    /// Only jobs whose kind or dedupe key contains this text (any case).
+    pub search: Option<String>,
 }
 
 /// One connection to one Ferry server with one token (an API token for the client
@@ -468,6 +472,8 @@ impl Client {
         pairs.extend(query.labels.iter().map(|v| ("label", v.clone())));
         pairs.extend(query.limit.map(|v| ("limit", v.to_string())));
         pairs.extend(query.cursor.clone().map(|v| ("cursor", v)));
+        pairs.extend(query.parent.clone().map(|v| ("parent", v)));
+        pairs.extend(query.search.clone().map(|v| ("search", v)));
         Ok(self
             .send(self.request(Method::GET, "/v1/jobs").query(&pairs))
             .await?

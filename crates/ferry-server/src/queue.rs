@@ -616,6 +616,16 @@ impl Queue {
         in_batches(batch, || self.store.job_delete_finished(before, batch)).await
     }
 
+    /// A job's state changes, oldest first (its attempt history).
+    pub async fn job_events(
+        &self,
+        tenant_id: &str,
+        id: JobId,
+        limit: u32,
+    ) -> StoreResult<Vec<ferry_core::api::Event>> {
+        self.store.job_events(tenant_id, id, limit).await
+    }
+
     /// One read of the event record (at most `ferry_store::EVENTS_SCAN` events scanned):
     /// the matching events and where to resume, past every event scanned.
     pub async fn events(

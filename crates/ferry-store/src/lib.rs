@@ -279,6 +279,18 @@ impl Store {
         dispatch!(self, s => s.events_read(tenant_id, filter, after, limit, scan).await)
     }
 
+    /// The first `limit` state changes of one job of `tenant_id` (its events but progress
+    /// reports), oldest first: its attempts' starts and ends, read by the job's own index
+    /// (not a scan of the record).
+    pub async fn job_events(
+        &self,
+        tenant_id: &str,
+        job: JobId,
+        limit: u32,
+    ) -> StoreResult<Vec<ferry_core::api::Event>> {
+        dispatch!(self, s => s.job_events(tenant_id, job, limit).await)
+    }
+
     pub async fn event_get(&self, id: i64) -> StoreResult<Option<ferry_core::api::Event>> {
         dispatch!(self, s => s.event_get(id).await)
     }

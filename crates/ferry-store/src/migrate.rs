@@ -141,6 +141,11 @@ pub const SQLITE: &[Migration] = &[
         name: "batch_list",
         sql: include_str!("../migrations/sqlite/0026_batch_list.sql"),
     },
+    Migration {
+        version: 27,
+        name: "job_children",
+        sql: include_str!("../migrations/sqlite/0027_job_children.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -274,5 +279,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 26,
         name: "batch_list",
         sql: include_str!("../migrations/postgres/0026_batch_list.sql"),
+    },
+    Migration {
+        version: 27,
+        name: "job_children",
+        sql: include_str!("../migrations/postgres/0027_job_children.sql"),
     },
 ];

@@ -37,7 +37,25 @@ pub struct ListParams {
     pub labels: Vec<(String, String)>,
     /// Only jobs with an id below this one (the previous page's last id).
     pub before: Option<JobId>,
+    /// Only the jobs this one's chain enqueued.
+    pub parent: Option<JobId>,
+    /// Only jobs whose kind or dedupe key contains this text (any case).
+    pub search: Option<String>,
     pub limit: u32,
+}
+
+/// `text` as a `LIKE` pattern matching it anywhere (`%`, `_` and `\` in it escaped).
+pub(crate) fn contains_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
 }
 
 /// `job_progress`

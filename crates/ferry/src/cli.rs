@@ -323,6 +323,12 @@ pub struct ListArgs {
     /// key:value (repeatable; all must match).
     #[arg(long = "label", value_name = "KEY:VALUE")]
     pub labels: Vec<String>,
+    /// Only the jobs this job's chain enqueued (its id).
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// Only jobs whose kind or dedupe key contains this text (any case).
+    #[arg(long)]
+    pub search: Option<String>,
     #[arg(long)]
     pub limit: Option<u32>,
     #[arg(long)]

@@ -118,6 +118,8 @@ pub async fn run(args: JobArgs, config: Option<&Path>) -> Result<ExitCode> {
                     labels: list.labels,
                     limit: list.limit,
                     cursor: list.cursor,
+                    parent: list.parent,
+                    search: list.search,
                 })
                 .await?;
             if json {

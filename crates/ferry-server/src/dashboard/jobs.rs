@@ -37,7 +37,7 @@ pub struct Filters {
     /// Made at or before this time (`2026-12-06T19:30`, UTC).
     #[serde(default)]
     until: String,
-    /// A job id to open.
+    /// A job id to open, or text to find in kinds and dedupe keys.
     #[serde(default)]
     q: String,
 }
@@ -46,7 +46,7 @@ pub(super) fn time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-fn badge(state: JobState) -> Markup {
+pub(super) fn badge(state: JobState) -> Markup {
     html! { span class={ "state " (state.as_str()) } { (state.as_str()) } }
 }
 
@@ -102,12 +102,19 @@ fn params(user: &PageUser, f: &Filters) -> Result<ListParams, String> {
             .ok_or_else(|| format!("label {pair:?}: write KEY=VALUE"))?;
         labels.push((key.trim().to_owned(), value.trim().to_owned()));
     }
+    let search = match f.q.trim() {
+        "" => None,
+        q if q.chars().count() > 200 => return Err("search for at most 200 characters".into()),
+        q => Some(q.to_owned()),
+    };
     Ok(ListParams {
         tenant_id: user.principal.tenant.to_string(),
         status,
         kind,
         labels,
         before,
+        parent: None,
+        search,
         limit: PAGE,
     })
 }
@@ -136,6 +143,7 @@ pub async fn list(
             .append_pair("kind", &f.kind)
             .append_pair("label", &f.label)
             .append_pair("until", &f.until)
+            .append_pair("q", &f.q)
             .append_pair("before", &id.to_string())
             .finish()
     });
@@ -156,11 +164,8 @@ pub async fn list(
                 label { "Kind " input type="text" name="kind" value=(f.kind) placeholder="e.g. shop.* or shop.sync"; }
                 label { "Label " input type="text" name="label" value=(f.label) placeholder="e.g. schedule=nightly"; }
                 label { "Made by " input type="datetime-local" name="until" value=(f.until) title="UTC"; }
-                label { "Job id " input type="search" name="q" value=(f.q) placeholder="open a job by id"; }
+                label { "Search " input type="search" name="q" value=(f.q) placeholder="a job id, or text in kinds and dedupe keys"; }
                 button type="submit" { "Filter" }
-            }
-            @if !f.q.trim().is_empty() {
-                p.error role="alert" { (f.q.trim()) " is not a job id." }
             }
             @if let Some(problem) = problem {
                 p.error role="alert" { (problem) }
@@ -210,7 +215,7 @@ pub async fn list(
 }
 
 /// The end of an id, enough to tell jobs apart in a list.
-fn short(id: JobId) -> String {
+pub(super) fn short(id: JobId) -> String {
     let text = id.to_string();
     text[text.len().saturating_sub(12)..].to_owned()
 }
@@ -292,7 +297,21 @@ fn items_table(items: &[JobItem]) -> Markup {
     }
 }
 
-fn detail_page(user: &PageUser, job: &Job, files: &[ArtifactInfo], items: &[JobItem]) -> Markup {
+/// What a job's page shows beside the job.
+struct Seen<'a> {
+    files: &'a [ArtifactInfo],
+    items: &'a [JobItem],
+    events: &'a [ferry_core::api::Event],
+    children: &'a [Job],
+}
+
+fn detail_page(user: &PageUser, job: &Job, seen: &Seen<'_>) -> Markup {
+    let Seen {
+        files,
+        items,
+        events,
+        children,
+    } = seen;
     let retryable = matches!(job.status, JobState::Failed | JobState::Cancelled);
     let cancellable = matches!(
         job.status,
@@ -343,8 +362,10 @@ fn detail_page(user: &PageUser, job: &Job, files: &[ArtifactInfo], items: &[JobI
             @if let Some(progress) = &job.progress {
                 section { h2 { "Progress" } pre { (json(&serde_json::to_value(progress).unwrap_or_default())) } }
             }
+            (super::attempts::history(events))
             (artifacts(job.id, files))
             (items_table(items))
+            (super::attempts::children(children))
             @if let Some(result) = &job.result {
                 section { h2 { "Result" } pre.result { (json(result)) } }
             }
@@ -372,8 +393,31 @@ pub async fn detail(
         Ok(items) => items,
         Err(e) => return error_page(&AppError::from(e)).into_response(),
     };
+    let tenant = user.principal.tenant.as_str();
+    let events = match queue.job_events(tenant, id, 200).await {
+        Ok(events) => events,
+        Err(e) => return error_page(&AppError::from(e)).into_response(),
+    };
+    let children = ListParams {
+        tenant_id: tenant.to_owned(),
+        parent: Some(id),
+        limit: 50,
+        ..ListParams::default()
+    };
+    let children = match queue.list(&children).await {
+        Ok(jobs) => jobs,
+        Err(e) => return error_page(&AppError::from(e)).into_response(),
+    };
     match queue.artifacts().list(&user.principal, id).await {
-        Ok(files) => detail_page(&user, &job, &files, &items).into_response(),
+        Ok(files) => {
+            let seen = Seen {
+                files: &files,
+                items: &items,
+                events: &events,
+                children: &children,
+            };
+            detail_page(&user, &job, &seen).into_response()
+        }
         Err(e) => error_page(&e).into_response(),
     }
 }

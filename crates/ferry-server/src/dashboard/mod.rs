@@ -7,10 +7,11 @@
 //! Everything is served by Ferry itself.
 //!
 //! `session.rs` turns the login cookie into the page's user (or sends the browser to the
-//! login page), `layout.rs` is the page shell, `login.rs`, `overview.rs`, `jobs.rs` (with `bulk.rs`), `dead.rs`, `workers.rs`, `batches.rs`, `schedules.rs`,
+//! login page), `layout.rs` is the page shell, `login.rs`, `overview.rs`, `jobs.rs` (with `bulk.rs`, and `attempts.rs` for a job's history and children), `dead.rs`, `workers.rs`, `batches.rs`, `schedules.rs`,
 //! `recipes.rs` (the recipe builder), `datasets.rs`, `webhooks.rs`, `sessions.rs` and `security.rs` (egress and secrets) the
 //! pages.
 
+mod attempts;
 mod batches;
 mod bulk;
 mod datasets;

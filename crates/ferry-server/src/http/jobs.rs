@@ -144,7 +144,12 @@ struct ListQuery {
     labels: Vec<(String, String)>,
     limit: u32,
     cursor: Option<ferry_core::JobId>,
+    parent: Option<ferry_core::JobId>,
+    search: Option<String>,
 }
+
+/// The longest text `GET /v1/jobs?search=` looks for.
+const MAX_SEARCH: usize = 200;
 
 impl Default for ListQuery {
     fn default() -> Self {
@@ -154,12 +159,16 @@ impl Default for ListQuery {
             labels: Vec::new(),
             limit: DEFAULT_PAGE,
             cursor: None,
+            parent: None,
+            search: None,
         }
     }
 }
 
 impl FromQuery for ListQuery {
-    const PARAMS: &'static [&'static str] = &["status", "kind", "label", "limit", "cursor"];
+    const PARAMS: &'static [&'static str] = &[
+        "status", "kind", "label", "limit", "cursor", "parent", "search",
+    ];
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
         match key {
@@ -183,6 +192,22 @@ impl FromQuery for ListQuery {
                 }
             },
             "limit" => self.limit = page_size(key, value, MAX_PAGE)?,
+            "parent" => {
+                self.parent = Some(
+                    value
+                        .parse()
+                        .map_err(|_| FieldError::new(key, "not a job id"))?,
+                )
+            }
+            "search" => {
+                if value.chars().count() > MAX_SEARCH {
+                    return Err(FieldError::new(
+                        key,
+                        format!("at most {MAX_SEARCH} characters"),
+                    ));
+                }
+                self.search = Some(value.to_owned()).filter(|v| !v.trim().is_empty());
+            }
             _ => {
                 self.cursor = Some(
                     value
@@ -218,6 +243,8 @@ async fn list(
         labels: query.labels,
         limit: query.limit,
         before: query.cursor,
+        parent: query.parent,
+        search: query.search,
     };
     let limit = params.limit as usize;
     // Read in chunks that grow while jobs are small, and stop at `limit` jobs or

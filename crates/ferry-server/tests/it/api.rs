@@ -80,6 +80,7 @@ async fn bad_input_gets_a_4xx_with_a_code_never_a_500() {
     const ID: &str = "0190a6d2-7a8e-7c3b-9a1e-2f4b5c6d7e8f";
     let fail_path = format!("/v1/worker/jobs/{ID}/fail");
     let unknown_job = format!("/v1/jobs/{ID}");
+    let long_search = format!("/v1/jobs?search={}", "x".repeat(201));
     let cases: &[Case] = &[
         (
             "POST",
@@ -280,6 +281,24 @@ async fn bad_input_gets_a_4xx_with_a_code_never_a_500() {
             422,
             "VALIDATION_FAILED",
             Some("limit"),
+        ),
+        (
+            "GET",
+            "/v1/jobs?parent=not-a-job",
+            API_TOKEN,
+            "",
+            422,
+            "VALIDATION_FAILED",
+            Some("parent"),
+        ),
+        (
+            "GET",
+            &long_search,
+            API_TOKEN,
+            "",
+            422,
+            "VALIDATION_FAILED",
+            Some("search"),
         ),
         (
             "POST",

@@ -82,6 +82,21 @@ async fn a_completed_parent_creates_every_child_with_its_result_as_input() {
     );
     let child = &browser[0];
     assert_eq!(child.parent_id, Some(parent.id));
+    // The parent's children, by its id (and text in their kind).
+    let by_parent = server
+        .api
+        .list(&ListQuery {
+            parent: Some(parent.id.to_string()),
+            search: Some("BROWSER".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .jobs;
+    assert_eq!(
+        by_parent.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [child.id]
+    );
     assert_eq!(child.status, JobState::Pending);
     assert_eq!(child.payload, recipe(), "the payload is as submitted");
     assert_eq!(child.input.as_ref(), Some(&result));

@@ -339,6 +339,7 @@ async fn a_user_finds_a_failed_job_and_retries_it_and_nobody_else_can() {
             labels: vec![],
             before: None,
             limit: 10,
+            ..Default::default()
         })
         .await
         .expect("list");

@@ -1,7 +1,9 @@
 //! The dashboard's jobs list, driven by a real headless Chromium against the real server:
 //! filtered by label and by time (made at or before), a job opened by its id, and a
 //! selection of failed jobs retried with one click (each through the same service as its
-//! own button); a viewer gets no selection and the server refuses their post anyway.
+//! own button); a viewer gets no selection and the server refuses their post anyway. A job
+//! found by text in its dedupe key, its page telling its attempts (with what the error
+//! code usually means) and the jobs its chain enqueued.
 
 use ferry_core::{JobState, Role};
 use ferry_testkit::{TestServer, job};
@@ -100,4 +102,96 @@ async fn jobs_are_found_by_label_time_and_id_and_a_selection_is_retried_at_once(
         app.job(failed[0]).await.expect("a job").status,
         JobState::Pending
     );
+}
+
+/// Claims the waiting job of `kind` (waiting up to 5 s for its retry to come due).
+async fn claim(worker: &ferry_client::Client, kind: &str) -> (ferry_core::JobId, String) {
+    let claimed = worker
+        .claim(&ferry_core::api::ClaimRequest {
+            worker_id: "w1".into(),
+            kinds: vec![kind.into()],
+            max_jobs: Some(1),
+            wait_ms: Some(5_000),
+            lease_ms: None,
+        })
+        .await
+        .expect("claim");
+    let held = claimed.jobs.first().expect("a job to claim");
+    (held.id, held.lease.clone())
+}
+
+#[tokio::test]
+async fn a_job_is_found_by_text_and_its_page_tells_its_attempts_and_children() {
+    let server = TestServer::spawn().await;
+    let acme = tenant(&server, "acme").await;
+    user(&server, &acme, "eve@acme.test", Role::Editor).await;
+    let app = client(
+        &server,
+        &key(&server, &acme, Role::Editor, None).await.secret,
+    );
+    let worker = client(
+        &server,
+        &key(&server, &acme, Role::Worker, None).await.secret,
+    );
+    // A sync keyed by account that fails once (a selector that never showed), then
+    // completes and enqueues its publish step.
+    let mut sync = job("shop.sync", json!({}));
+    sync.dedupe_key = Some("account-7731".into());
+    sync.backoff = Some(ferry_core::Backoff {
+        base_ms: 1,
+        max_ms: 1,
+    });
+    sync.then = Some(vec![job("post.publish", json!({}))]);
+    let id = app.submit(&sync).await.expect("submit").id;
+    app.submit(&job("mail.send", json!({})))
+        .await
+        .expect("submit");
+    let (claimed, lease) = claim(&worker, "shop.sync").await;
+    assert_eq!(claimed, id);
+    worker
+        .fail(
+            id,
+            &lease,
+            ferry_core::api::FailError {
+                code: "SELECTOR_TIMEOUT".into(),
+                message: "step 2 (click): nothing matched `#next`".into(),
+                retryable: true,
+                retry_after_ms: None,
+            },
+        )
+        .await
+        .expect("fail");
+    let (_, lease) = claim(&worker, "shop.sync").await;
+    worker
+        .complete(id, &lease, json!({"ok": true}))
+        .await
+        .expect("complete");
+
+    let chrome = Chrome::launch().await;
+    let page = chrome
+        .browser
+        .new_page(format!("{}/jobs", server.url))
+        .await
+        .expect("a page");
+    log_in(&page, "eve@acme.test").await;
+    // Part of the dedupe key, in another case: the sync, not the mail.
+    page.goto(format!("{}/jobs?q=ACCOUNT-77", server.url))
+        .await
+        .expect("goto");
+    let found = until(&page, "the job by its key", |h| h.contains("shop.sync")).await;
+    assert!(!found.contains("mail.send"), "{found}");
+    page.goto(format!("{}/jobs/{id}", server.url))
+        .await
+        .expect("goto");
+    let detail = until(&page, "its attempts and children", |h| {
+        h.contains("Attempts") && h.contains("Enqueued by this job")
+    })
+    .await;
+    assert!(detail.contains("SELECTOR_TIMEOUT"), "{detail}");
+    assert!(
+        detail.contains("A step waited for an element that never showed"),
+        "the guidance for the code: {detail}"
+    );
+    assert!(detail.contains("retrying") && detail.contains("completed"));
+    assert!(detail.contains("post.publish"), "the child: {detail}");
 }

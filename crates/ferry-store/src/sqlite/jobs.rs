@@ -62,6 +62,17 @@ impl SqliteStore {
         if let Some(before) = params.before {
             q.push(" AND id < ").push_bind(before.to_string());
         }
+        if let Some(parent) = params.parent {
+            q.push(" AND parent_id = ").push_bind(parent.to_string());
+        }
+        if let Some(text) = params.search.as_deref().filter(|t| !t.is_empty()) {
+            let pattern = crate::params::contains_pattern(text);
+            q.push(" AND (kind LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR dedupe_key LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
+        }
         q.push(" ORDER BY id DESC LIMIT ")
             .push_bind(params.limit as i64);
         let rows = q.build().fetch_all(&self.read).await?;

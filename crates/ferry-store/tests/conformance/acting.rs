@@ -165,6 +165,7 @@ pub(super) async fn failed_jobs_are_grouped_and_retried_by_group(store: Store) {
             labels: vec![],
             before: None,
             limit: 10,
+            ..Default::default()
         })
         .await
         .expect("list");

@@ -93,4 +93,71 @@ pub(super) async fn chains_enqueue_children_when_the_parent_completes(store: Sto
         .await
         .expect("fail");
     assert_eq!(children(store.clone()).await.len(), 2);
+
+    // A job's children by its id (the dashboard's job page); the parent's attempts by
+    // its own events, progress reports aside.
+    let list = |p: ListParams| {
+        let store = store.clone();
+        async move { store.job_list(&p).await.expect("list") }
+    };
+    let by_parent = |parent| ListParams {
+        tenant_id: T.to_owned(),
+        parent: Some(parent),
+        limit: 100,
+        ..Default::default()
+    };
+    let mine = list(by_parent(parent_id)).await;
+    assert_eq!(mine.len(), 2);
+    assert!(mine.iter().all(|k| k.parent_id == Some(parent_id)));
+    assert!(list(by_parent(doomed_id)).await.is_empty());
+    let other = ListParams {
+        tenant_id: "someone-else".to_owned(),
+        ..by_parent(parent_id)
+    };
+    assert!(list(other).await.is_empty(), "another tenant's children");
+    let history: Vec<(String, Option<u32>)> = store
+        .job_events(T, parent_id, 50)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| (e.event_type, e.attempt))
+        .collect();
+    let expected = [
+        ("job.created", 0),
+        ("job.started", 1),
+        ("job.retrying", 1),
+        ("job.started", 2),
+        ("job.completed", 2),
+    ]
+    .map(|(t, a)| (t.to_owned(), Some(a)));
+    assert_eq!(history, expected);
+    assert!(
+        store
+            .job_events("someone-else", parent_id, 50)
+            .await
+            .expect("events")
+            .is_empty()
+    );
+
+    // Text in kinds and dedupe keys, in any case; `%` and `_` are only themselves.
+    let keyed = job("mail.send", |s| s.dedupe_key = Some("Acct_42%".into()));
+    let keyed = insert(&store, vec![keyed]).await[0];
+    let search = |text: &str| ListParams {
+        tenant_id: T.to_owned(),
+        search: Some(text.to_owned()),
+        limit: 100,
+        ..Default::default()
+    };
+    let ids = |jobs: Vec<ferry_core::Job>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(list(search("PUBLISH")).await.len(), 2);
+    assert_eq!(ids(list(search("acct_42%")).await), [keyed]);
+    assert_eq!(ids(list(search("t_4")).await), [keyed]);
+    assert!(
+        list(search("acct%42")).await.is_empty(),
+        "% is not a wildcard"
+    );
+    assert!(
+        list(search("acctx42")).await.is_empty(),
+        "_ is not a wildcard"
+    );
 }

@@ -120,6 +120,7 @@ pub(super) async fn run(args: BenchDashboardArgs) -> Result<ExitCode> {
             labels: vec![],
             before: None,
             limit: 1,
+            ..Default::default()
         })
         .await?
         .first()
