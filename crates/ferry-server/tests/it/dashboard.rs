@@ -196,19 +196,25 @@ pub(crate) async fn fail_one(
     id
 }
 
-/// Claims the one waiting job of `kind`; its lease.
+/// Claims the one waiting job of `kind` (waiting up to 5 s for one to be due); its lease.
 async fn claim(worker: &Client, kind: &str) -> String {
+    claim_job(worker, kind).await.1
+}
+
+/// [`claim`], with the claimed job's id.
+pub(crate) async fn claim_job(worker: &Client, kind: &str) -> (ferry_core::JobId, String) {
     let claimed = worker
         .claim(&ClaimRequest {
             worker_id: "w1".into(),
             kinds: vec![kind.into()],
             max_jobs: Some(1),
-            wait_ms: Some(0),
+            wait_ms: Some(5_000),
             lease_ms: None,
         })
         .await
         .expect("claim");
-    claimed.jobs[0].lease.clone()
+    let held = claimed.jobs.first().expect("a job to claim");
+    (held.id, held.lease.clone())
 }
 
 pub(crate) async fn user(server: &TestServer, tenant: &TenantId, name: &str, role: Role) {

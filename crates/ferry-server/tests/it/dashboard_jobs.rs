@@ -9,7 +9,7 @@ use ferry_core::{JobState, Role};
 use ferry_testkit::{TestServer, job};
 use serde_json::json;
 
-use crate::dashboard::{Chrome, click, eval, fail_one, log_in, log_out, until, user};
+use crate::dashboard::{Chrome, claim_job, click, eval, fail_one, log_in, log_out, until, user};
 use crate::identity::{client, key, tenant};
 
 #[tokio::test]
@@ -104,22 +104,6 @@ async fn jobs_are_found_by_label_time_and_id_and_a_selection_is_retried_at_once(
     );
 }
 
-/// Claims the waiting job of `kind` (waiting up to 5 s for its retry to come due).
-async fn claim(worker: &ferry_client::Client, kind: &str) -> (ferry_core::JobId, String) {
-    let claimed = worker
-        .claim(&ferry_core::api::ClaimRequest {
-            worker_id: "w1".into(),
-            kinds: vec![kind.into()],
-            max_jobs: Some(1),
-            wait_ms: Some(5_000),
-            lease_ms: None,
-        })
-        .await
-        .expect("claim");
-    let held = claimed.jobs.first().expect("a job to claim");
-    (held.id, held.lease.clone())
-}
-
 #[tokio::test]
 async fn a_job_is_found_by_text_and_its_page_tells_its_attempts_and_children() {
     let server = TestServer::spawn().await;
@@ -146,7 +130,7 @@ async fn a_job_is_found_by_text_and_its_page_tells_its_attempts_and_children() {
     app.submit(&job("mail.send", json!({})))
         .await
         .expect("submit");
-    let (claimed, lease) = claim(&worker, "shop.sync").await;
+    let (claimed, lease) = claim_job(&worker, "shop.sync").await;
     assert_eq!(claimed, id);
     worker
         .fail(
@@ -161,7 +145,7 @@ async fn a_job_is_found_by_text_and_its_page_tells_its_attempts_and_children() {
         )
         .await
         .expect("fail");
-    let (_, lease) = claim(&worker, "shop.sync").await;
+    let (_, lease) = claim_job(&worker, "shop.sync").await;
     worker
         .complete(id, &lease, json!({"ok": true}))
         .await

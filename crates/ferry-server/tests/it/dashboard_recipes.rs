@@ -1,16 +1,16 @@
 //! The recipe builder, driven by a real headless Chromium against the real server: a
 //! recipe is checked as it is typed (its problem named by path, before any submit), run
-//! once as a test job that opens on its live job page (one attempt, labelled), saved as a
-//! schedule, and reopened from a job; a viewer checks recipes but runs and saves none.
+//! once as a test job that opens on its live job page (one attempt, labelled; its rows show
+//! as the worker reports them), saved as a schedule, and reopened from a job; a viewer
+//! checks recipes but runs and saves none.
 
-use ferry_core::{
-    JobId, Role,
-    api::{ClaimRequest, ProgressRequest},
-};
+use ferry_core::{JobId, Role, api::ProgressRequest};
 use ferry_testkit::TestServer;
 use serde_json::{Value, json};
 
-use crate::dashboard::{Chrome, click, eval, log_in, log_out, snapshot, type_into, until, user};
+use crate::dashboard::{
+    Chrome, claim_job, click, eval, log_in, log_out, snapshot, type_into, until, user,
+};
 use crate::identity::{admin_of, client, key, tenant};
 
 /// Replaces the builder's recipe as typing would (an `input` event).
@@ -85,17 +85,9 @@ async fn a_recipe_is_checked_while_typed_run_as_a_test_and_saved_as_a_schedule()
         job.labels.get("source").map(String::as_str),
         Some("recipe-builder")
     );
-    let claimed = worker
-        .claim(&ClaimRequest {
-            worker_id: "w1".into(),
-            kinds: vec!["browser.run".into()],
-            max_jobs: Some(1),
-            wait_ms: Some(0),
-            lease_ms: None,
-        })
-        .await
-        .expect("claim");
-    let lease = &claimed.jobs[0].lease;
+    let (claimed, lease) = claim_job(&worker, "browser.run").await;
+    assert_eq!(claimed, id);
+    let lease = &lease;
     let rows = ["Great ferry", "Late again", "Fine"].map(|title| json!({"title": title}));
     worker
         .progress(
@@ -109,6 +101,11 @@ async fn a_recipe_is_checked_while_typed_run_as_a_test_and_saved_as_a_schedule()
         )
         .await
         .expect("the rows");
+    // The rows show while the job still runs, without a reload.
+    until(&page, "the rows, live", |h| {
+        h.contains("<td>Great ferry</td>") && h.contains("running")
+    })
+    .await;
     worker
         .complete(id, lease, json!({"rows": 3, "steps": 2}))
         .await
