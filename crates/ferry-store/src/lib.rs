@@ -279,7 +279,7 @@ impl Store {
         dispatch!(self, s => s.events_read(tenant_id, filter, after, limit, scan).await)
     }
 
-    /// The first `limit` state changes of one job of `tenant_id` (its events but progress
+    /// The last `limit` state changes of one job of `tenant_id` (its events but progress
     /// reports), oldest first: its attempts' starts and ends, read by the job's own index
     /// (not a scan of the record).
     pub async fn job_events(

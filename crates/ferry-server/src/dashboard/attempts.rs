@@ -39,12 +39,26 @@ fn attempts_of(events: &[Event]) -> Vec<Attempt> {
             "job.cancelled" => "cancelled",
             _ => continue,
         };
-        // The end of the attempt that is open; a job cancelled or retried by hand before
-        // it ran has none.
-        let Some(open) = out
-            .last_mut()
-            .filter(|a| a.outcome.is_none() && a.number == number)
-        else {
+        // The end of the attempt that is open. None is when a finished job was retried by
+        // hand (its attempts count from 1 again) or a waiting one cancelled: a row of its
+        // own says so.
+        let open_now = out
+            .last()
+            .is_some_and(|a| a.outcome.is_none() && a.number == number);
+        if !open_now {
+            out.push(Attempt {
+                number: 0,
+                ended: Some(e.at),
+                outcome: Some(match outcome {
+                    "retrying" => "retried by hand",
+                    "cancelled" => "cancelled while waiting",
+                    other => other,
+                }),
+                ..Attempt::default()
+            });
+            continue;
+        }
+        let Some(open) = out.last_mut() else {
             continue;
         };
         open.ended = Some(e.at);
@@ -92,9 +106,11 @@ fn guidance(code: &str) -> Option<&'static str> {
         "SECRET_REFUSED" => {
             "A secret would have gone to a host it is not bound to. Bind it to that domain on the Secrets page, or change the step."
         }
-        "TIMEOUT" => "The attempt ran past its timeout (timeout_ms) and was stopped.",
+        "TIMEOUT" => {
+            "The attempt ran past its timeout (timeout_ms) and was stopped, or the browser stopped answering a command. Retried automatically."
+        }
         "LEASE_EXPIRED" => {
-            "The worker stopped reporting (it died, or lost the network): the job was rescued and given to another."
+            "The worker stopped reporting (it died, or lost the network): the job was rescued, and runs again if it has attempts left."
         }
         "BROWSER_CRASHED" => "Chromium failed; the worker starts a new one. Retried automatically.",
         "FRAME_UNREACHABLE" => {
@@ -116,7 +132,7 @@ pub(super) fn history(events: &[Event]) -> Markup {
                     tbody {
                         @for a in &attempts {
                             tr {
-                                td { (a.number) }
+                                td { @if a.number > 0 { (a.number) } @else { "—" } }
                                 td { (a.started.map(time).unwrap_or_default()) }
                                 td { (a.ended.map(time).unwrap_or_default()) }
                                 td { (a.outcome.unwrap_or("running")) }
@@ -188,7 +204,8 @@ mod tests {
         assert_eq!(attempts[0].code.as_deref(), Some("HTTP_429"));
         assert_eq!(attempts[1].outcome, Some("completed"));
         assert!(attempts[1].code.is_none());
-        // A manual retry of a finished job ends no attempt.
+        // A manual retry of a finished job (its attempts count from 1 again) is a row of
+        // its own, then the attempts it started.
         let retried = [
             event(1, "job.started", 1, None),
             event(
@@ -197,11 +214,17 @@ mod tests {
                 1,
                 Some(json!({"code": "X", "message": "m"})),
             ),
-            event(3, "job.retrying", 1, None),
+            event(3, "job.retrying", 0, None),
+            event(4, "job.started", 1, None),
         ];
         let attempts = attempts_of(&retried);
-        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts.len(), 3);
         assert_eq!(attempts[0].outcome, Some("failed"));
+        assert_eq!(
+            (attempts[1].number, attempts[1].outcome),
+            (0, Some("retried by hand"))
+        );
+        assert_eq!((attempts[2].number, attempts[2].outcome), (1, None));
         assert!(guidance("SELECTOR_TIMEOUT").is_some());
     }
 }

@@ -59,6 +59,14 @@
     });
     out.appendChild(list);
   }
+  // A check that could not be made (signed out, the server away) leaves no stale verdict.
+  function unknown() {
+    out.innerHTML = "";
+    var p = document.createElement("p");
+    p.className = "muted";
+    p.textContent = "Could not check the recipe just now; Check does it on the server.";
+    out.appendChild(p);
+  }
   function check() {
     var n = ++asked;
     fetch(text.getAttribute("data-check"), {
@@ -68,8 +76,11 @@
       body: new URLSearchParams({ recipe: text.value })
     })
       .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (answer) { if (answer && n === asked) show(answer); })
-      .catch(function () {});
+      .then(function (answer) {
+        if (n !== asked) return;
+        if (answer) show(answer); else unknown();
+      })
+      .catch(function () { if (n === asked) unknown(); });
   }
   text.addEventListener("input", function () {
     clearTimeout(timer);

@@ -277,11 +277,12 @@ fn items_table(items: &[JobItem]) -> Markup {
             section.items {
                 h2 { "Items" @if items.len() as u32 >= ITEMS_SHOWN { " (the first " (ITEMS_SHOWN) ")" } }
                 table.jobs {
-                    thead { tr { th { "#" } @for f in &fields { th { (f) } } } }
+                    thead { tr { th { "#" } th { "Attempt" } @for f in &fields { th { (f) } } } }
                     tbody {
                         @for item in items {
                             tr {
                                 td { (item.seq) }
+                                td { (item.attempt) }
                                 @if fields.is_empty() {
                                     td { code { (item.data) } }
                                 }

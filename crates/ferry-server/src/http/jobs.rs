@@ -206,7 +206,7 @@ impl FromQuery for ListQuery {
                         format!("at most {MAX_SEARCH} characters"),
                     ));
                 }
-                self.search = Some(value.to_owned()).filter(|v| !v.trim().is_empty());
+                self.search = Some(value.trim().to_owned()).filter(|v| !v.is_empty());
             }
             _ => {
                 self.cursor = Some(

@@ -81,7 +81,7 @@ impl PostgresStore {
         Ok(shared::event_page(events, limit, upper))
     }
 
-    /// The first `limit` events of one job, oldest first (index `events_job`).
+    /// The last `limit` state changes of one job, oldest first (index `events_job`).
     pub async fn job_events(
         &self,
         tenant_id: &str,
@@ -90,14 +90,15 @@ impl PostgresStore {
     ) -> StoreResult<Vec<ferry_core::api::Event>> {
         let rows = sqlx::query(
             "SELECT id, type, job_id, kind, attempt, data, at FROM ferry.events \
-             WHERE job_id = $1 AND tenant_id = $2 AND type <> 'job.progress' ORDER BY id LIMIT $3",
+             WHERE job_id = $1 AND tenant_id = $2 AND type <> 'job.progress' ORDER BY id DESC LIMIT $3",
         )
         .bind(job.as_uuid())
         .bind(tenant_id)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(crate::rows::event).collect()
+        // The newest `limit`, oldest first.
+        rows.iter().rev().map(crate::rows::event).collect()
     }
 
     pub async fn event_get(&self, id: i64) -> StoreResult<Option<ferry_core::api::Event>> {

@@ -60,7 +60,7 @@ impl SqliteStore {
         Ok(shared::event_page(events, limit, upper))
     }
 
-    /// The first `limit` events of one job, oldest first (index `ferry_events_job`).
+    /// The last `limit` state changes of one job, oldest first (index `ferry_events_job`).
     pub async fn job_events(
         &self,
         tenant_id: &str,
@@ -69,14 +69,15 @@ impl SqliteStore {
     ) -> StoreResult<Vec<ferry_core::api::Event>> {
         let rows = sqlx::query(
             "SELECT id, type, job_id, kind, attempt, data, at FROM ferry_events \
-             WHERE job_id = ? AND tenant_id = ? AND type <> 'job.progress' ORDER BY id LIMIT ?",
+             WHERE job_id = ? AND tenant_id = ? AND type <> 'job.progress' ORDER BY id DESC LIMIT ?",
         )
         .bind(job.to_string())
         .bind(tenant_id)
         .bind(i64::from(limit))
         .fetch_all(&self.read)
         .await?;
-        rows.iter().map(crate::rows::event).collect()
+        // The newest `limit`, oldest first.
+        rows.iter().rev().map(crate::rows::event).collect()
     }
 
     pub async fn event_get(&self, id: i64) -> StoreResult<Option<ferry_core::api::Event>> {
