@@ -197,14 +197,8 @@ impl Chromium {
             browser: self.browser.clone(),
             context: Some(context.clone()),
         };
-        let params = CreateTargetParams::builder()
-            .url("about:blank")
-            .browser_context_id(context.clone())
-            .build()
-            .map_err(crashed)?;
-        let page = bounded(0, "open", browser.new_page(params)).await?;
         drop(browser);
-        let network = NetworkLog::start(&page).await;
+        let (page, network) = self.open_tab(&context, 0, "open").await?;
         let mut run = Run {
             chromium: self,
             context,
@@ -239,6 +233,27 @@ impl Chromium {
                 Err(e)
             }
         }
+    }
+
+    /// A new blank tab in `context` (a run's first, or one `follow` opens), with its
+    /// request log.
+    pub(crate) async fn open_tab(
+        &self,
+        context: &BrowserContextId,
+        step: usize,
+        action: &'static str,
+    ) -> Result<(chromiumoxide::Page, NetworkLog), BrowserError> {
+        let params = CreateTargetParams::builder()
+            .url("about:blank")
+            .browser_context_id(context.clone())
+            .build()
+            .map_err(crashed)?;
+        let page = {
+            let browser = self.browser.read().await;
+            bounded(step, action, browser.new_page(params)).await?
+        };
+        let network = NetworkLog::start(&page).await;
+        Ok((page, network))
     }
 
     /// Jobs run by this browser so far (for recycling).

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chromiumoxide::cdp::browser_protocol::target::CreateTargetParams;
 use ferry_core::{
     BoundSecret,
     egress::EgressPolicy,
@@ -15,10 +14,9 @@ use serde_json::Value;
 use crate::{
     CDP_TIMEOUT,
     dom::{Doc, Scope},
-    error::{BrowserError, crashed},
+    error::BrowserError,
     host::Host,
-    network::NetworkLog,
-    run::{Run, bounded, js_str},
+    run::{Run, js_str},
     settle,
 };
 
@@ -158,15 +156,7 @@ pub(crate) async fn follow(
             index: index + 1,
         };
         let result = async {
-            let browser = chromium.browser.read().await;
-            let params = CreateTargetParams::builder()
-                .url("about:blank")
-                .browser_context_id(context.clone())
-                .build()
-                .map_err(crashed)?;
-            let page = bounded(step, ACTION, browser.new_page(params)).await?;
-            drop(browser);
-            let network = NetworkLog::start(&page).await;
+            let (page, network) = chromium.open_tab(context, step, ACTION).await?;
             let mut vars: BTreeMap<String, String> = vars.clone();
             vars.insert("link".to_owned(), url.clone());
             let mut tab = Run {
