@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace: the README's test command, and what CI runs.
 # It makes sure PostgreSQL runs on 127.0.0.1:5432 (starting it, or installing it from
-# Debian's packages when run as root) and that Debian's Chromium (the browser tests drive it)
-# and Prometheus (the metrics tests scrape with it) are installed, and builds into a target dir outside the clone so
-# repeated runs reuse it. The store conformance suite runs on SQLite and PostgreSQL in one
+# Debian's packages when run as root) and that Debian's Chromium (the browser tests drive it),
+# Prometheus (the metrics tests scrape with it) and the pinned Python tools (Schemathesis, for
+# the API contract test) are installed, and builds into a target dir outside the clone so
+# repeated runs reuse it. Last, the TypeScript SDK's generated types are checked against the
+# API's OpenAPI document and type-checked (Node.js and npm). The store conformance suite runs on SQLite and PostgreSQL in one
 # pass; the server-level suites (API, worker runtime) run once per backend.
 #
 # Every stage runs even when an earlier one failed, and every test runs even when another
@@ -26,6 +28,7 @@ fi
 ./scripts/postgres.sh
 ./scripts/chromium.sh
 ./scripts/prometheus.sh
+./scripts/python.sh
 # postgres.sh may have given a fresh install a password; it says which URL to use.
 if [ -f "${CARGO_TARGET_DIR}/ferry-test-postgres-url" ]; then
   export FERRY_TEST_POSTGRES_URL="${FERRY_TEST_POSTGRES_URL:-$(cat "${CARGO_TARGET_DIR}/ferry-test-postgres-url")}"
@@ -66,6 +69,8 @@ stage "tests" cargo test --workspace --all-targets --locked --no-fail-fast
 stage "tests on PostgreSQL" env FERRY_TEST_BACKEND=postgres \
   cargo test --locked -p ferry-server -p ferry-worker --all-targets --no-fail-fast
 stage "doc tests" cargo test --workspace --doc --locked --no-fail-fast
+# The TypeScript SDK: types generated from the API's document, up to date and type-checked.
+stage "TypeScript SDK" ./scripts/sdk-typescript.sh
 
 # Sum libtest's lines: `test result: ok. 12 passed; 0 failed; 1 ignored; ...`.
 read -r passed failed ignored < <(

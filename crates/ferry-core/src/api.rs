@@ -13,33 +13,54 @@ use crate::{
 };
 
 /// `POST /v1/jobs` and each entry of `POST /v1/jobs/batch`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitJob {
+    /// What the job is, and which workers take it: dot-separated segments of letters,
+    /// digits, `_` and `-` (`reviews.sync`, `http.request`, `browser.run`).
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+    )]
     pub kind: String,
+    /// The job's input, as its handler expects it (`browser.run`: a recipe).
     #[serde(default)]
     pub payload: Value,
+    /// Up to 32 `key: value` labels to find the job by (keys: 1-64 of letters, digits,
+    /// `_-./`; values up to 256 bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
+    /// Higher runs first among ready jobs (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = -1000, max = 1000))]
     pub priority: Option<i32>,
+    /// Not before this time (or give `delay_ms`, not both).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_at: Option<DateTime<Utc>>,
+    /// Not before this many milliseconds from now (at most 366 days).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::validate::MAX_DELAY_MS))]
     pub delay_ms: Option<u64>,
+    /// Attempts before the job fails for good (default: the server's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = crate::validate::MAX_ATTEMPTS))]
     pub max_attempts: Option<u32>,
+    /// How long one attempt may run (default: the server's; at most 7 days).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = crate::validate::MAX_TIMEOUT_MS))]
     pub timeout_ms: Option<u64>,
+    /// The wait before each retry (default: the server's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<Backoff>,
     /// At most one unfinished job per tenant has this key: submitting another answers
     /// the existing job (`200`) instead of creating one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
     pub dedupe_key: Option<String>,
     /// With `dedupe_key`: a job with the key that finished less than this long ago also
     /// answers in place of a new one (BullMQ's deduplication TTL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::validate::MAX_DELAY_MS))]
     pub dedupe_ttl_ms: Option<u64>,
     /// Jobs to enqueue when this one completes, in the same transaction that records its
     /// result; each gets the result as its `input` (beside its payload, which stays as
@@ -69,14 +90,14 @@ impl SubmitJob {
 }
 
 /// `POST /v1/jobs/batch`
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitBatch {
     pub jobs: Vec<SubmitJob>,
 }
 
 /// Answer of `POST /v1/jobs/batch`: the jobs, in request order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobsCreated {
     pub jobs: Vec<Job>,
     /// Per job: `false` when its `dedupe_key` matched an unfinished job, which is answered
@@ -86,13 +107,13 @@ pub struct JobsCreated {
 }
 
 /// Answer of `GET /v1/kinds/paused` and of pause/resume.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PausedKinds {
     pub paused: Vec<String>,
 }
 
 /// Answer of `GET /v1/jobs`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobPage {
     pub jobs: Vec<Job>,
     /// Pass as `cursor` to get the next (older) page; absent on the last page.
@@ -100,7 +121,7 @@ pub struct JobPage {
 }
 
 /// Answer of `GET /v1/jobs/{id}/items`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ItemPage {
     pub items: Vec<JobItem>,
     /// Pass as `after` to continue; the last item's `seq` (or the `after` given).
@@ -124,7 +145,7 @@ pub const EVENT_TYPES: &[&str] = &[
 /// One entry of the event record: a job's state change, written in the same transaction
 /// as the change. `type` is `job.created`, `job.started`, `job.completed`, `job.failed`,
 /// `job.cancelled` or `job.retrying` (back to waiting after a failed attempt or a retry).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event {
     /// Increasing; use it as the `after` cursor.
     pub id: i64,
@@ -140,7 +161,7 @@ pub struct Event {
 }
 
 /// Answer of `GET /v1/events` and `GET /v1/jobs/{id}/events`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EventPage {
     pub events: Vec<Event>,
     /// Pass as `after` to continue: the last event's `id` when the page is full, else the
@@ -149,7 +170,7 @@ pub struct EventPage {
 }
 
 /// `POST /v1/worker/claim`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimRequest {
     pub worker_id: String,
@@ -163,7 +184,7 @@ pub struct ClaimRequest {
 }
 
 /// A job handed to a worker, with the lease that fences every later call about it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClaimedJob {
     pub id: JobId,
     pub kind: String,
@@ -200,20 +221,20 @@ pub struct ClaimedJob {
 }
 
 /// Answer of `POST /v1/worker/claim`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClaimResponse {
     pub jobs: Vec<ClaimedJob>,
 }
 
 /// `POST /v1/worker/jobs/{id}/heartbeat`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatRequest {
     pub lease: String,
 }
 
 /// Answer of heartbeat and progress calls.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LeaseStatus {
     pub lease_expires_at: DateTime<Utc>,
     /// A client asked to cancel the job: stop and report `fail` with code `CANCELLED`.
@@ -221,7 +242,7 @@ pub struct LeaseStatus {
 }
 
 /// `POST /v1/worker/jobs/{id}/progress`
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProgressRequest {
     pub lease: String,
@@ -241,7 +262,7 @@ pub struct ProgressRequest {
 }
 
 /// `POST /v1/worker/jobs/{id}/complete`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteRequest {
     pub lease: String,
@@ -250,7 +271,7 @@ pub struct CompleteRequest {
 }
 
 /// The error a worker reports with `fail`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FailError {
     pub code: String,
@@ -266,7 +287,7 @@ fn default_true() -> bool {
 }
 
 /// `POST /v1/worker/jobs/{id}/fail`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FailRequest {
     pub lease: String,
@@ -274,7 +295,7 @@ pub struct FailRequest {
 }
 
 /// One entry of `POST /v1/worker/complete`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchCompleteEntry {
     pub id: JobId,
@@ -284,14 +305,14 @@ pub struct BatchCompleteEntry {
 }
 
 /// `POST /v1/worker/complete`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchCompleteRequest {
     pub jobs: Vec<BatchCompleteEntry>,
 }
 
 /// The per-job answer of `POST /v1/worker/complete`, in request order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BatchCompleteResult {
     pub id: JobId,
     pub ok: bool,
@@ -300,18 +321,18 @@ pub struct BatchCompleteResult {
 }
 
 /// Answer of `POST /v1/worker/complete`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BatchCompleteResponse {
     pub results: Vec<BatchCompleteResult>,
 }
 
 /// The body of every error answer: `{"error": {"code", "message", "fields"?}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApiErrorBody {
     pub error: ApiErrorDetail,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApiErrorDetail {
     pub code: ErrorCode,
     pub message: String,
@@ -320,14 +341,14 @@ pub struct ApiErrorDetail {
 }
 
 /// `GET /healthz`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Health {
     pub status: String,
     pub version: String,
 }
 
 /// The options every item of a batch shares (those of `POST /v1/jobs` but kind and payload).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -357,7 +378,7 @@ pub struct BatchOptions {
 }
 
 /// `POST /v1/batches`: one job of `kind` per item; each item is that job's payload.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBatch {
     pub kind: String,
@@ -391,7 +412,7 @@ impl CreateBatch {
 }
 
 /// Answer of `POST /v1/batches`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BatchCreated {
     pub batch_id: BatchId,
     pub total: u64,
@@ -399,7 +420,7 @@ pub struct BatchCreated {
 
 /// Where a batch is: `running` while any item is unfinished; then `completed` (all
 /// completed), `failed` (some failed) or `cancelled` (cancelled before all finished).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchState {
     Running,
@@ -409,7 +430,9 @@ pub enum BatchState {
 }
 
 /// Item counts of a batch by state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct BatchProgress {
     pub total: u64,
     pub pending: u64,
@@ -437,7 +460,7 @@ impl BatchProgress {
 }
 
 /// `GET /v1/batches/{id}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Batch {
     pub id: BatchId,
     pub kind: String,
@@ -464,7 +487,7 @@ impl Batch {
 }
 
 /// One finished item of a batch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BatchResult {
     /// The item's position in the `items` it was created from.
     pub index: u32,
@@ -476,7 +499,7 @@ pub struct BatchResult {
 }
 
 /// `GET /v1/batches`: the tenant's batches, newest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BatchList {
     pub batches: Vec<Batch>,
     /// Pass as `before` for the next (older) page; `None` on the last page.
@@ -484,7 +507,7 @@ pub struct BatchList {
 }
 
 /// `GET /v1/batches/{id}/results`: finished items in the order they finished.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BatchResultPage {
     pub results: Vec<BatchResult>,
     /// Pass as `after` to get only items that finish later; the `after` given when empty.
@@ -492,7 +515,7 @@ pub struct BatchResultPage {
 }
 
 /// A saved browser session as the client API shows it: never its contents.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionInfo {
     pub name: String,
     /// Size of the sealed (encrypted) contents.
@@ -503,20 +526,20 @@ pub struct SessionInfo {
 }
 
 /// `GET /v1/sessions`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionList {
     pub sessions: Vec<SessionInfo>,
 }
 
 /// `POST /v1/worker/jobs/{id}/session/load`: the session the job's recipe names in
 /// `use_session`, for the worker holding the lease.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionLoadRequest {
     pub lease: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionLoadResponse {
     pub name: String,
     /// `null` when nothing is saved under the name yet.
@@ -525,7 +548,7 @@ pub struct SessionLoadResponse {
 
 /// `POST /v1/worker/jobs/{id}/session/save`: a session the job's recipe names in a
 /// `save_session` step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionSaveRequest {
     pub lease: String,
@@ -534,7 +557,7 @@ pub struct SessionSaveRequest {
 }
 
 /// A file a job left (a screenshot, the page's HTML, its network log).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ArtifactInfo {
     pub name: String,
     pub content_type: String,
@@ -545,13 +568,13 @@ pub struct ArtifactInfo {
 }
 
 /// `GET /v1/jobs/{id}/artifacts`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ArtifactList {
     pub artifacts: Vec<ArtifactInfo>,
 }
 
 /// `POST /v1/webhooks`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSpec {
     /// Where deliveries are POSTed (http or https).
@@ -566,7 +589,7 @@ pub struct WebhookSpec {
 }
 
 /// A webhook as the API shows it (without its secret).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WebhookInfo {
     pub id: WebhookId,
     pub url: String,
@@ -575,13 +598,13 @@ pub struct WebhookInfo {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WebhookList {
     pub webhooks: Vec<WebhookInfo>,
 }
 
 /// One event's delivery to one webhook.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeliveryInfo {
     /// Sent as `Ferry-Id` with every attempt (the receiver's idempotency key).
     pub id: DeliveryId,
@@ -597,7 +620,7 @@ pub struct DeliveryInfo {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeliveryList {
     pub deliveries: Vec<DeliveryInfo>,
 }

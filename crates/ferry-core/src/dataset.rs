@@ -22,7 +22,7 @@ pub const MAX_EVENT_KEYS: usize = 1_000;
 pub const DEFAULT_MAX_GONE: f64 = 0.5;
 
 /// `output` of a job: where its items go.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Output {
     /// The dataset's name: 1-128 of letters, digits, `_ - . :` (`reviews:shop-1`).
@@ -52,7 +52,9 @@ impl Output {
 }
 
 /// How a run relates to the rows already in its dataset.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputMode {
     /// The run is the whole dataset: rows it did not report are marked gone.
@@ -154,7 +156,7 @@ pub fn canonical(item: &Value) -> Vec<u8> {
 }
 
 /// One dataset, as `GET /v1/datasets` lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DatasetInfo {
     pub name: String,
     /// The key field of the last run.
@@ -173,13 +175,13 @@ pub struct DatasetInfo {
 }
 
 /// `GET /v1/datasets`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DatasetList {
     pub datasets: Vec<DatasetInfo>,
 }
 
 /// What one job did to a dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DatasetRun {
     pub id: i64,
     pub job_id: JobId,
@@ -195,13 +197,13 @@ pub struct DatasetRun {
 }
 
 /// `GET /v1/datasets/{name}/runs`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DatasetRunList {
     pub runs: Vec<DatasetRun>,
 }
 
 /// One row of a dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DatasetItem {
     /// Position in the dataset (order of first appearance); the paging cursor.
     pub seq: i64,
@@ -215,7 +217,7 @@ pub struct DatasetItem {
 }
 
 /// `GET /v1/datasets/{name}/items`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DatasetItemPage {
     pub items: Vec<DatasetItem>,
     /// Pass as `after` to continue; the last item's `seq` (or the `after` given).
@@ -223,7 +225,7 @@ pub struct DatasetItemPage {
 }
 
 /// The data of a `dataset.changed` event.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DatasetChange {
     pub dataset: String,
     pub run: i64,
@@ -237,7 +239,7 @@ pub struct DatasetChange {
     pub keys_truncated: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChangedKeys {
     pub new: Vec<String>,
     pub changed: Vec<String>,
@@ -262,7 +264,9 @@ impl DatasetChange {
 }
 
 /// Export formats of `GET /v1/datasets/{name}/export`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     /// One JSON array.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Every error the HTTP API answers carries one of these codes. They are part of the
 /// public contract: add new ones, never rename or reuse one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     /// The body is not JSON, or not of the expected shape.
@@ -94,7 +94,7 @@ impl fmt::Display for ErrorCode {
 }
 
 /// One problem with one field of a request, by its JSON path (`jobs[2].kind`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,

@@ -14,7 +14,7 @@ pub const MAX_RATE_MAX: u32 = 100_000;
 
 /// `concurrency` of a job spec: at most `limit` jobs with `key` run at once. `limit` may be
 /// left out when the server configures one for the key (`concurrency_limits`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConcurrencySpec {
     pub key: String,
@@ -23,7 +23,7 @@ pub struct ConcurrencySpec {
 }
 
 /// A job's concurrency key with its limit resolved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Concurrency {
     pub key: String,
     pub limit: u32,
@@ -31,7 +31,7 @@ pub struct Concurrency {
 
 /// `rate_limit` of a job: starts of jobs sharing `key` are at least `interval_ms` apart,
 /// and/or at most `max` of them start in any `per_ms` window. Both may be given.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     pub key: String,
@@ -47,7 +47,7 @@ pub struct RateLimit {
 /// ending in `*` (`account:*`). Patterns starting with `kind:` also give jobs *without*
 /// a key of their own the key `kind:<pattern>` when their kind matches the rest
 /// (`kind:report.*` → at most `limit` `report.*` jobs at once, all together).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyRule {
     pub pattern: String,
     pub limit: u32,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::{KindPattern, Role, Secret};
 
 /// `POST /v1/keys`: a new API key (or worker token, role `worker`) of the caller's tenant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyCreateRequest {
     pub role: Role,
@@ -24,7 +24,7 @@ pub struct KeyCreateRequest {
 }
 
 /// A key as the API shows it: never its secret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyInfo {
     /// The key's visible start (`fk_…` for API keys, `fw_…` for worker tokens): how it is
     /// named in lists, the audit log and `revoke`.
@@ -40,7 +40,7 @@ pub struct KeyInfo {
 }
 
 /// A key just made: the only answer that carries its secret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyCreated {
     #[serde(flatten)]
     pub key: KeyInfo,
@@ -49,13 +49,13 @@ pub struct KeyCreated {
     pub secret: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyList {
     pub keys: Vec<KeyInfo>,
 }
 
 /// A tenant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TenantInfo {
     pub id: String,
     pub name: String,
@@ -68,7 +68,7 @@ pub struct TenantInfo {
 
 /// `GET|PUT /v1/tenant/egress`: the tenant's own rules and what its jobs and webhooks are
 /// held to (with the operator's rules).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TenantEgress {
     pub tenant: crate::egress::EgressPolicy,
     pub effective: crate::egress::EgressPolicy,
@@ -76,7 +76,9 @@ pub struct TenantEgress {
 
 /// What a tenant may use, set by the operator (`ferry tenant set`); `None`: no limit. A
 /// submit beyond either is answered `429 QUOTA_EXCEEDED` with `Retry-After`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct TenantQuotas {
     /// Jobs submitted per second (a batch counts each job), on each server instance.
     pub max_submissions_per_second: Option<u32>,
@@ -84,13 +86,13 @@ pub struct TenantQuotas {
     pub max_unfinished_jobs: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TenantList {
     pub tenants: Vec<TenantInfo>,
 }
 
 /// One entry of a tenant's audit log (`GET /v1/audit`): who did what to which resource.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditEntry {
     /// Increasing: a later change has a larger id.
     pub id: i64,
@@ -109,7 +111,7 @@ pub struct AuditEntry {
 }
 
 /// A page of the audit log, newest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
     /// Pass as `before` for the next (older) page; absent on the last page.
@@ -119,7 +121,7 @@ pub struct AuditPage {
 
 /// `POST /v1/auth/login`: a user's name and password, and the tenant to act in (needed
 /// only when the user belongs to several).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub name: String,
@@ -130,7 +132,7 @@ pub struct LoginRequest {
 
 /// A login: who, in which tenant, with which role, until when; and the token a browser
 /// sends back as `X-CSRF-Token` on every change it asks for with the session cookie.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoginInfo {
     pub user: String,
     pub tenant: String,
@@ -140,7 +142,7 @@ pub struct LoginInfo {
 }
 
 /// `POST /v1/users`: a new user of the admin's tenant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserCreateRequest {
     /// The login name (an e-mail address, say); kept in lower case.
@@ -152,7 +154,7 @@ pub struct UserCreateRequest {
 }
 
 /// A user as a tenant's admin sees them: never the password.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UserInfo {
     pub name: String,
     /// Their role in this tenant.
@@ -160,13 +162,13 @@ pub struct UserInfo {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UserList {
     pub users: Vec<UserInfo>,
 }
 
 /// `GET /v1/auth/me`: who the request's credential stands for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WhoAmI {
     /// As the audit log names it: `user:<name>`, `key:<prefix>`, `token:api`.
     pub actor: String,

@@ -12,7 +12,7 @@ use crate::{Backoff, BatchId, JobId, JobState, Kind};
 pub type Labels = BTreeMap<String, String>;
 
 /// Progress a worker reported for the running attempt.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Progress {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current: Option<u64>,
@@ -23,7 +23,7 @@ pub struct Progress {
 }
 
 /// Why an attempt failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobError {
     /// `UPPER_SNAKE_CASE`, see [`crate::error::job_codes`] for the well-known ones.
     pub code: String,
@@ -42,7 +42,7 @@ impl JobError {
 }
 
 /// A job, as the client API answers it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Job {
     pub id: JobId,
     pub kind: String,
@@ -91,7 +91,7 @@ pub struct Job {
 }
 
 /// One partial result item a worker streamed while the job ran.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobItem {
     /// Position in the job's item stream, increasing; use it as the `after` cursor.
     pub seq: i64,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub const MAX_KIND_LEN: usize = 128;
 
 /// A validated job kind: dot-separated segments of `[A-Za-z0-9_-]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Kind(String);
 
@@ -76,7 +76,8 @@ impl<'de> Deserialize<'de> for Kind {
 }
 
 /// What a worker asks for: one kind, every kind under a prefix, or everything.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, schemars::JsonSchema)]
+#[schemars(with = "String")]
 pub enum KindPattern {
     /// `*`
     Any,

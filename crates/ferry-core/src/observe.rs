@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::JobState;
 
 /// Failed jobs of one kind that failed with one error code (the dashboard's dead letters).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FailedGroup {
     pub kind: String,
     /// The last attempt's error code (`""` when it had none).
@@ -19,7 +19,7 @@ pub struct FailedGroup {
 
 /// A tenant's jobs at a glance: unfinished and failed jobs by kind, jobs finished per five
 /// minutes in a recent window, and how old the oldest waiting job is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobStats {
     /// Scheduled, pending, running and failed jobs by kind (completed and cancelled ones
     /// are counted only in `finished`).
@@ -30,14 +30,14 @@ pub struct JobStats {
     pub oldest_pending_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KindCount {
     pub kind: String,
     pub state: JobState,
     pub count: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FinishedBucket {
     /// The bucket's start.
     pub at: DateTime<Utc>,
@@ -47,7 +47,7 @@ pub struct FinishedBucket {
 
 /// `GET /v1/stats`: the tenant's jobs at a glance over the last hour, its paused kind
 /// patterns and how many of its workers are connected.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Stats {
     #[serde(flatten)]
     pub jobs: JobStats,
@@ -88,7 +88,7 @@ impl Stats {
 
 /// A worker as the server last heard from it: its claims record who it is, its running
 /// jobs when it last reported.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WorkerInfo {
     /// The `worker_id` it claims with.
     pub id: String,
@@ -115,7 +115,7 @@ pub struct WorkerInfo {
 pub const CONNECTED_WITHIN_SECS: i64 = 90;
 
 /// `GET /v1/workers`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WorkerList {
     pub workers: Vec<WorkerInfo>,
 }

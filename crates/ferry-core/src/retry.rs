@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Exponential backoff: attempt `n` (1-based) waits about `base_ms * 2^(n-1)`, capped
 /// at `max_ms`, with "equal jitter" (half fixed, half random) so retries of many jobs
 /// that failed together spread out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Backoff {
     pub base_ms: u64,

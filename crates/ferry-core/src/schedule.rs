@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::{FieldError, ScheduleId, api::SubmitJob};
 
 /// `POST /v1/schedules`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSpec {
     /// Unique per tenant: 1 to 100 letters, digits, `.`, `_`, `-`, `:`.
@@ -34,7 +34,7 @@ fn yes() -> bool {
 }
 
 /// A schedule as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Schedule {
     pub id: ScheduleId,
     pub name: String,
@@ -50,7 +50,7 @@ pub struct Schedule {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScheduleList {
     pub schedules: Vec<Schedule>,
 }

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_TENANT: &str = "default";
 
 /// A tenant's id: 1–64 of letters, digits, `_`, `-`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct TenantId(String);
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// A valid W3C `traceparent`, normalised to version `00`:
 /// `00-<32 hex trace id>-<16 hex parent span id>-<2 hex flags>`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct TraceParent(String);
 

@@ -24,7 +24,7 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 /// `PUT /v1/secrets/{name}`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretSpec {
     pub value: Secret,
@@ -34,7 +34,7 @@ pub struct SecretSpec {
 }
 
 /// A secret as clients see it: never its value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SecretInfo {
     pub name: String,
     pub domains: Vec<EgressRule>,
@@ -43,20 +43,20 @@ pub struct SecretInfo {
 }
 
 /// `GET /v1/secrets`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SecretList {
     pub secrets: Vec<SecretInfo>,
 }
 
 /// `POST /v1/worker/jobs/{id}/secrets`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerSecretsRequest {
     pub lease: String,
 }
 
 /// A secret the leased job names, for the worker that holds it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WorkerSecret {
     pub name: String,
     pub value: Secret,
@@ -65,7 +65,7 @@ pub struct WorkerSecret {
 
 /// The answer of `POST /v1/worker/jobs/{id}/secrets`: the vault's secrets among those the
 /// job's payload names (a name the vault lacks is left to the worker's own).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WorkerSecretsResponse {
     pub secrets: Vec<WorkerSecret>,
 }

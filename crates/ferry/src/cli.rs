@@ -62,6 +62,9 @@ pub enum Command {
     User(UserArgs),
     /// Measure Ferry on this machine.
     Bench(BenchArgs),
+    /// Print the API's OpenAPI 3.1 document (what `GET /v1/openapi.json` serves), to
+    /// generate a client from.
+    Openapi,
     /// Start a server with an embedded worker and run example jobs against a local site.
     Demo(DemoArgs),
 }

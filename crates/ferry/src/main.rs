@@ -56,6 +56,7 @@ fn main() -> ExitCode {
             Command::User(args) => users::user(args, cli.config.as_deref()).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Openapi => print_openapi(),
         }
     });
     // The spans still buffered go out while the runtime the exporter uses still runs.
@@ -69,6 +70,17 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(exit::code_for(&e))
         }
+    }
+}
+
+/// `ferry openapi`: the document on standard output (a reader that stops early, such as
+/// `head`, is not an error).
+fn print_openapi() -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{}", ferry_server::http::api_document()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 

@@ -7,7 +7,6 @@ use axum::{
     extract::{DefaultBodyLimit, Path, State},
     http::{HeaderMap, Method, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::put,
 };
 use ferry_core::api::{ArtifactInfo, ArtifactList};
 
@@ -18,14 +17,34 @@ use super::{ApiError, AppState, Json, PathId, Principal, context::Lease};
 pub const LEASE_HEADER: &str = "ferry-lease";
 
 pub fn routes(r: Routes, max_upload_bytes: usize) -> Routes {
-    r.get("/v1/jobs/{id}/artifacts", Access::Read, list)
-        .get("/v1/jobs/{id}/artifacts/{name}", Access::Read, download)
-        .add(
-            Method::PUT,
-            "/v1/worker/jobs/{id}/artifacts/{name}",
-            Access::Worker,
-            put(upload).layer(DefaultBodyLimit::max(max_upload_bytes)),
-        )
+    const UPLOAD: &str = "/v1/worker/jobs/{id}/artifacts/{name}";
+    let upload = aide::axum::routing::put_with(upload, |op| {
+        let op = op
+            .id("workerUploadArtifact")
+            .summary("Upload an artifact (worker)")
+            .description(
+                "The body is the file (a failure screenshot, the page's HTML, a network log); \
+                 the job's lease goes in the `Ferry-Lease` header.",
+            )
+            .response_with::<201, Json<ArtifactInfo>, _>(|r| r.description("Stored."));
+        super::openapi::describe(op, UPLOAD, Access::Worker)
+    })
+    .layer(DefaultBodyLimit::max(max_upload_bytes));
+    r.get("/v1/jobs/{id}/artifacts", Access::Read, list, |op| {
+        op.id("listArtifacts").summary("A job's artifacts")
+    })
+    .get(
+        "/v1/jobs/{id}/artifacts/{name}",
+        Access::Read,
+        download,
+        |op| {
+            op.id("getArtifact")
+                .summary("Download an artifact")
+                .description("The file, with the content type it was uploaded with.")
+                .response_with::<200, Vec<u8>, _>(|r| r.description("The file."))
+        },
+    )
+    .add(Method::PUT, UPLOAD, Access::Worker, upload)
 }
 
 async fn upload(

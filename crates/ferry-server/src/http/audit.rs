@@ -4,12 +4,16 @@
 use axum::extract::State;
 use ferry_core::{FieldError, identity::AuditPage};
 
-use super::query::{FromQuery, Query, number, page_size};
+use super::query::{FromQuery, Param, ParamType, Query, limit_param, number, page_size};
 use super::routes::{Access, Routes};
 use super::{ApiError, AppState, Json, Principal};
 
 pub fn routes(r: Routes) -> Routes {
-    r.get("/v1/audit", Access::Admin, page)
+    r.get("/v1/audit", Access::Admin, page, |op| {
+        op.id("listAudit")
+            .summary("The audit log")
+            .description("Who changed what, newest first; pages by `before`.")
+    })
 }
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -32,7 +36,17 @@ impl Default for Before {
 }
 
 impl FromQuery for Before {
-    const PARAMS: &'static [&'static str] = &["before", "limit"];
+    const PARAMS: &'static [Param] = &[
+        Param::new(
+            "before",
+            ParamType::Int {
+                min: 0,
+                max: i64::MAX,
+            },
+            "Entries before this id (`next_before` of the page before).",
+        ),
+        limit_param(MAX_LIMIT),
+    ];
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
         match key {

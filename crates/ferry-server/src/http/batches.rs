@@ -16,15 +16,48 @@ use ferry_core::{
 use super::routes::{Access, Routes};
 use super::{
     ApiError, AppState, Json, PathId, Principal, Traced,
-    query::{FromQuery, Query, page_size},
+    query::{FromQuery, Param, ParamType, Query, limit_param, page_size},
 };
 
 pub fn routes(r: Routes) -> Routes {
-    r.post("/v1/batches", Access::Write, create)
-        .get("/v1/batches", Access::Read, list)
-        .get("/v1/batches/{id}", Access::Read, get_batch)
-        .get("/v1/batches/{id}/results", Access::Read, results)
-        .post("/v1/batches/{id}/cancel", Access::Write, cancel)
+    r.post("/v1/batches", Access::Write, create, |op| {
+        op.id("createBatch")
+            .summary("Submit a batch")
+            .description(
+                "Many jobs of one kind as one: its progress, results and a `batch.finished` \
+                 event when all are final.",
+            )
+            .response_with::<202, Json<ferry_core::api::BatchCreated>, _>(|r| {
+                r.description("Stored.")
+            })
+            .with(|op| {
+                super::openapi::links(
+                    op,
+                    202,
+                    "id",
+                    "$response.body#/batch_id",
+                    &["getBatch", "listBatchResults", "cancelBatch"],
+                )
+            })
+    })
+    .get("/v1/batches", Access::Read, list, |op| {
+        op.id("listBatches")
+            .summary("List batches")
+            .description("Newest first; pages by `before`.")
+    })
+    .get("/v1/batches/{id}", Access::Read, get_batch, |op| {
+        op.id("getBatch").summary("A batch and its progress")
+    })
+    .get("/v1/batches/{id}/results", Access::Read, results, |op| {
+        op.id("listBatchResults")
+            .summary("A batch's results")
+            .description("Each finished item's result or error, in the order they finished.")
+    })
+    .post("/v1/batches/{id}/cancel", Access::Write, cancel, |op| {
+        op.id("cancelBatch")
+            .summary("Cancel a batch")
+            .description("Its unfinished items are cancelled; finished ones stay.")
+    })
 }
 
 const MAX_RESULTS_PAGE: u32 = 1_000;
@@ -47,7 +80,14 @@ impl Default for ListQuery {
 }
 
 impl FromQuery for ListQuery {
-    const PARAMS: &'static [&'static str] = &["before", "limit"];
+    const PARAMS: &'static [Param] = &[
+        Param::new(
+            "before",
+            ParamType::Uuid,
+            "Batches made before this one (`next_before` of the page before).",
+        ),
+        limit_param(MAX_LIST_PAGE),
+    ];
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
         match key {
@@ -195,7 +235,10 @@ impl Default for ResultsQuery {
 }
 
 impl FromQuery for ResultsQuery {
-    const PARAMS: &'static [&'static str] = &["after", "limit"];
+    const PARAMS: &'static [Param] = &[
+        Param::text("after", "The cursor of the page before (`next_after`)."),
+        limit_param(MAX_RESULTS_PAGE),
+    ];
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
         match key {

@@ -20,7 +20,7 @@ use ferry_store::StoreError;
 use super::routes::{Access, Routes};
 use super::{
     ApiError, AppState, Json, Principal,
-    query::{FromQuery, Limit, Query, number, page_size},
+    query::{FromQuery, Limit, Param, ParamType, Query, limit_param, number, page_size},
 };
 use crate::app::DatasetReader;
 
@@ -29,12 +29,35 @@ const MAX_PAGE: u32 = 1_000;
 const EXPORT_PAGE: u32 = 1_000;
 
 pub fn routes(r: Routes) -> Routes {
-    r.get("/v1/datasets", Access::Read, list)
-        .get("/v1/datasets/{name}", Access::Read, one)
-        .delete("/v1/datasets/{name}", Access::Write, remove)
-        .get("/v1/datasets/{name}/items", Access::Read, items)
-        .get("/v1/datasets/{name}/runs", Access::Read, runs)
-        .get("/v1/datasets/{name}/export", Access::Read, export)
+    r.get("/v1/datasets", Access::Read, list, |op| {
+        op.id("listDatasets").summary("Datasets")
+    })
+    .get("/v1/datasets/{name}", Access::Read, one, |op| {
+        op.id("getDataset").summary("A dataset")
+    })
+    .delete("/v1/datasets/{name}", Access::Write, remove, |op| {
+        op.id("deleteDataset")
+            .summary("Delete a dataset")
+            .response_with::<204, (), _>(|r| r.description("Deleted, with its rows and runs."))
+    })
+    .get("/v1/datasets/{name}/items", Access::Read, items, |op| {
+        op.id("listDatasetItems")
+            .summary("A dataset's rows")
+            .description("By key order of first sight; pages by `after`.")
+    })
+    .get("/v1/datasets/{name}/runs", Access::Read, runs, |op| {
+        op.id("listDatasetRuns")
+            .summary("A dataset's runs")
+            .description("Newest first: each run's new, changed and gone rows.")
+    })
+    .get("/v1/datasets/{name}/export", Access::Read, export, |op| {
+        op.id("exportDataset")
+            .summary("Export a dataset")
+            .description("Every row, streamed, as JSON, JSON lines or CSV.")
+            .response_with::<200, String, _>(|r| {
+                r.description("The rows in the asked format (`application/json`, `application/x-ndjson` or `text/csv`).")
+            })
+    })
 }
 
 async fn list(
@@ -64,6 +87,13 @@ async fn remove(
 }
 
 /// `gone=include` lists rows a snapshot run marked gone too.
+/// `gone`: rows no longer seen, included or not.
+const GONE: Param = Param::new(
+    "gone",
+    ParamType::OneOf(&["include", "exclude"]),
+    "Rows the last runs no longer saw: `exclude` (the default) or `include`.",
+);
+
 fn include_gone(value: &str) -> Result<bool, FieldError> {
     match value {
         "include" => Ok(true),
@@ -91,7 +121,18 @@ impl Default for ItemsQuery {
 }
 
 impl FromQuery for ItemsQuery {
-    const PARAMS: &'static [&'static str] = &["after", "limit", "gone"];
+    const PARAMS: &'static [Param] = &[
+        Param::new(
+            "after",
+            ParamType::Int {
+                min: 0,
+                max: i64::MAX,
+            },
+            "Rows after this seq (`next_after` of the page before).",
+        ),
+        limit_param(MAX_PAGE),
+        GONE,
+    ];
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
         match key {
@@ -255,7 +296,18 @@ struct ExportQuery {
 }
 
 impl FromQuery for ExportQuery {
-    const PARAMS: &'static [&'static str] = &["format", "fields", "gone"];
+    const PARAMS: &'static [Param] = &[
+        Param::new(
+            "format",
+            ParamType::OneOf(&["json", "jsonl", "csv"]),
+            "`json` (one array, the default), `jsonl` (one object per line) or `csv`.",
+        ),
+        Param::text(
+            "fields",
+            "Only these fields, comma-separated, in this order.",
+        ),
+        GONE,
+    ];
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
         match key {

@@ -31,7 +31,7 @@ use futures_util::stream;
 use super::routes::{Access, Routes};
 use super::{
     ApiError, AppState, ClientAddr, Json, PathId, Principal,
-    query::{FromQuery, Query, number, page_size},
+    query::{FromQuery, Param, Query, limit_param, number, page_size},
 };
 use crate::{event_tail::EventTail, stream_slots::StreamSlot};
 
@@ -46,12 +46,32 @@ const STREAM_READ_GAP: Duration = Duration::from_millis(100);
 const NOTE_GAP: Duration = Duration::from_secs(1);
 
 pub fn routes(r: Routes) -> Routes {
-    r.get("/v1/events", Access::Read, all_events).get(
-        "/v1/jobs/{id}/events",
-        Access::Read,
-        job_events,
-    )
+    r.get("/v1/events", Access::Read, all_events, |op| {
+        op.id("listEvents")
+            .summary("Events")
+            .description(EVENTS_DOC)
+            .response_with::<200, Json<EventPage>, _>(|r| {
+                r.description("A page of events, or with `Accept: text/event-stream` a stream.")
+            })
+            .with(super::openapi::event_stream)
+    })
+    .get("/v1/jobs/{id}/events", Access::Read, job_events, |op| {
+        op.id("listJobEvents")
+            .summary("A job's events")
+            .description(EVENTS_DOC)
+            .response_with::<200, Json<EventPage>, _>(|r| {
+                r.description("A page of events, or with `Accept: text/event-stream` a stream.")
+            })
+            .with(super::openapi::event_stream)
+    })
 }
+
+const EVENTS_DOC: &str = "The event record, oldest first after `after`. With `Accept: \
+     text/event-stream` the answer is a Server-Sent Events stream that stays open: each event \
+     as `id:` (its id) and `data:` (the event as JSON), an `id:` alone now and then to mark \
+     the position, a comment to keep the connection alive. A client that reconnects with \
+     `Last-Event-ID` misses nothing. A client holding too many streams gets `429` \
+     (`TOO_MANY_STREAMS`).";
 
 struct Params {
     after: After,
@@ -77,7 +97,22 @@ struct EventsQuery {
 }
 
 impl FromQuery for EventsQuery {
-    const PARAMS: &'static [&'static str] = &["after", "limit", "kind", "type"];
+    const PARAMS: &'static [Param] = &[
+        Param::text(
+            "after",
+            "Events after this id (0: from the start), or `now`: only events to come. \
+             Overrides `Last-Event-ID`.",
+        ),
+        limit_param(MAX_PAGE),
+        Param::text(
+            "kind",
+            "Only events of jobs of these kinds or kind patterns, comma-separated.",
+        ),
+        Param::text(
+            "type",
+            "Only these event types, comma-separated (`job.completed,job.failed`).",
+        ),
+    ];
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
         match key {

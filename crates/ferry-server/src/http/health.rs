@@ -7,7 +7,11 @@ use super::routes::{Access, Routes};
 use super::{ApiError, AppState, Json};
 
 pub fn routes(r: Routes) -> Routes {
-    r.get("/healthz", Access::Public, health)
+    r.get("/healthz", Access::Public, health, |op| {
+        op.id("health")
+            .summary("Health")
+            .description("Whether the server is up and its database answers.")
+    })
 }
 
 async fn health(State(queue): State<AppState>) -> Result<Json<Health>, ApiError> {

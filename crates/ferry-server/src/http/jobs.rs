@@ -17,17 +17,86 @@ use ferry_store::ListParams;
 use super::routes::{Access, Routes};
 use super::{
     ApiError, AppState, Json, PathId, Principal, Traced,
-    query::{FromQuery, Page, Query, number, page_size},
+    query::{FromQuery, Page, Param, ParamType, Query, limit_param, number, page_size},
 };
 
 pub fn routes(r: Routes) -> Routes {
-    r.post("/v1/jobs", Access::Write, submit)
-        .get("/v1/jobs", Access::Read, list)
-        .post("/v1/jobs/batch", Access::Write, submit_batch)
-        .get("/v1/jobs/{id}", Access::Read, get_job)
-        .get("/v1/jobs/{id}/items", Access::Read, items)
-        .post("/v1/jobs/{id}/cancel", Access::Write, cancel)
-        .post("/v1/jobs/{id}/retry", Access::Write, retry)
+    r.post("/v1/jobs", Access::Write, submit, |op| {
+        op.id("submitJob")
+            .summary("Submit a job")
+            .description(
+                "Stores the job and answers `202` with it (and its URL in `Location`). A \
+                 `dedupe_key` held by an unfinished job answers that job with `200` instead. \
+                 With `?wait=`, answers once the job is final (`200`) or the wait is over \
+                 (`202`).",
+            )
+            .response_with::<202, Json<ferry_core::Job>, _>(|r| {
+                r.description("Stored; on its way.")
+            })
+            .response_with::<200, Json<ferry_core::Job>, _>(|r| {
+                r.description(
+                    "The unfinished job holding the dedupe key, or (with `wait`) the job, \
+                     final.",
+                )
+            })
+            .response_with::<429, Json<ferry_core::api::ApiErrorBody>, _>(|r| {
+                r.description("The tenant is at a quota (`QUOTA_EXCEEDED`); see `Retry-After`.")
+            })
+            .with(|op| {
+                super::openapi::links(
+                    op,
+                    202,
+                    "id",
+                    "$response.body#/id",
+                    &[
+                        "getJob",
+                        "listJobItems",
+                        "listJobEvents",
+                        "listArtifacts",
+                        "cancelJob",
+                        "retryJob",
+                    ],
+                )
+            })
+    })
+    .get("/v1/jobs", Access::Read, list, |op| {
+        op.id("listJobs").summary("List jobs").description(
+            "Newest first, filtered; pages by `cursor` (`next_cursor` of the page before).",
+        )
+    })
+    .post("/v1/jobs/batch", Access::Write, submit_batch, |op| {
+        op.id("submitJobs")
+            .summary("Submit several jobs")
+            .description(
+                "Stores all of them or none; `created[i]` says whether `jobs[i]` is new or \
+                 the unfinished job holding its dedupe key.",
+            )
+            .response_with::<202, Json<ferry_core::api::JobsCreated>, _>(|r| {
+                r.description("Stored.")
+            })
+    })
+    .get("/v1/jobs/{id}", Access::Read, get_job, |op| {
+        op.id("getJob")
+            .summary("A job")
+            .description("Its state, progress, result or error.")
+    })
+    .get("/v1/jobs/{id}/items", Access::Read, items, |op| {
+        op.id("listJobItems")
+            .summary("A job's items")
+            .description("The rows its worker reported, in order; pages by `after`.")
+    })
+    .post("/v1/jobs/{id}/cancel", Access::Write, cancel, |op| {
+        op.id("cancelJob").summary("Cancel a job").description(
+            "An unfinished job becomes `cancelled`; a running one's worker is told at its \
+             next heartbeat. A final job answers `409` (`INVALID_STATE`).",
+        )
+    })
+    .post("/v1/jobs/{id}/retry", Access::Write, retry, |op| {
+        op.id("retryJob").summary("Retry a job").description(
+            "A failed or cancelled job runs again, with a fresh set of attempts. Another \
+             state answers `409` (`INVALID_STATE`).",
+        )
+    })
 }
 
 const DEFAULT_PAGE: u32 = 50;
@@ -56,7 +125,15 @@ struct SubmitQuery {
 }
 
 impl FromQuery for SubmitQuery {
-    const PARAMS: &'static [&'static str] = &["wait"];
+    const PARAMS: &'static [Param] = &[Param::new(
+        "wait",
+        ParamType::Number {
+            min: 0.0,
+            max: 3600.0,
+        },
+        "Answer once the job is final or after this many seconds (at most the server's \
+         `max_sync_wait`): `200` when it finished, `202` when it is still on its way.",
+    )];
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
         self.waits.push(number(key, value, "a number of seconds")?);
@@ -166,8 +243,42 @@ impl Default for ListQuery {
 }
 
 impl FromQuery for ListQuery {
-    const PARAMS: &'static [&'static str] = &[
-        "status", "kind", "label", "limit", "cursor", "parent", "search",
+    const PARAMS: &'static [Param] = &[
+        Param::new(
+            "status",
+            ParamType::OneOf(&[
+                "scheduled",
+                "pending",
+                "running",
+                "completed",
+                "failed",
+                "cancelled",
+            ]),
+            "Only jobs in this state.",
+        ),
+        Param::text(
+            "kind",
+            "Only jobs of this kind, or under a prefix (`reviews.*`, `*`).",
+        ),
+        Param::text(
+            "label",
+            "Only jobs with this label, as `key:value`; repeat it for more (all must match).",
+        ),
+        limit_param(MAX_PAGE),
+        Param::new(
+            "cursor",
+            ParamType::Uuid,
+            "Jobs older than this one: `next_cursor` of the page before.",
+        ),
+        Param::new(
+            "parent",
+            ParamType::Uuid,
+            "Only the jobs this job's chain enqueued.",
+        ),
+        Param::text(
+            "search",
+            "Only jobs whose kind or dedupe key contains this text (at most 200 characters).",
+        ),
     ];
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {

@@ -13,9 +13,24 @@ use super::routes::{Access, Routes};
 use super::{ApiError, AppState, Json, Principal};
 
 pub fn routes(r: Routes) -> Routes {
-    r.get("/v1/keys", Access::Admin, list)
-        .post("/v1/keys", Access::Admin, create)
-        .delete("/v1/keys/{prefix}", Access::Admin, revoke)
+    r.get("/v1/keys", Access::Admin, list, |op| {
+        op.id("listKeys")
+            .summary("Keys and worker tokens")
+            .description("Prefixes, roles, limits and ages; never the secrets.")
+    })
+    .post("/v1/keys", Access::Admin, create, |op| {
+        op.id("createKey")
+            .summary("Make a key or worker token")
+            .description("The secret is in this answer only.")
+            .response_with::<201, Json<ferry_core::identity::KeyCreated>, _>(|r| {
+                r.description("Made.")
+            })
+    })
+    .delete("/v1/keys/{prefix}", Access::Admin, revoke, |op| {
+        op.id("revokeKey")
+            .summary("Revoke a key or worker token")
+            .response_with::<204, (), _>(|r| r.description("Revoked."))
+    })
 }
 
 async fn list(

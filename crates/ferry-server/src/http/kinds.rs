@@ -8,9 +8,18 @@ use super::routes::{Access, Routes};
 use super::{ApiError, AppState, Json, Principal};
 
 pub fn routes(r: Routes) -> Routes {
-    r.get("/v1/kinds/paused", Access::Read, paused)
-        .post("/v1/kinds/{pattern}/pause", Access::Write, pause)
-        .post("/v1/kinds/{pattern}/resume", Access::Write, resume)
+    r.get("/v1/kinds/paused", Access::Read, paused, |op| {
+        op.id("listPausedKinds").summary("Paused kinds")
+    })
+    .post("/v1/kinds/{pattern}/pause", Access::Write, pause, |op| {
+        op.id("pauseKind").summary("Pause a kind").description(
+            "No job of a kind the pattern (`reviews.sync`, `reviews.*`) covers starts until \
+             it is resumed; running ones go on.",
+        )
+    })
+    .post("/v1/kinds/{pattern}/resume", Access::Write, resume, |op| {
+        op.id("resumeKind").summary("Resume a kind")
+    })
 }
 
 fn pattern(raw: &str) -> Result<KindPattern, ApiError> {

@@ -16,6 +16,7 @@ mod keys;
 mod kinds;
 mod metrics;
 mod observe;
+mod openapi;
 mod query;
 mod recipes;
 mod routes;
@@ -53,6 +54,7 @@ pub type AppState = Arc<Queue>;
 /// Every route of the API with its access, in the order declared.
 fn routes(max_artifact_bytes: usize) -> Routes {
     let r = health::routes(Routes::default());
+    let r = openapi::routes(r);
     let r = jobs::routes(r);
     let r = kinds::routes(r);
     let r = batches::routes(r);
@@ -70,6 +72,11 @@ fn routes(max_artifact_bytes: usize) -> Routes {
     let r = users::routes(r);
     let r = observe::routes(r);
     worker::routes(r)
+}
+
+/// The API's OpenAPI 3.1 document, as `GET /v1/openapi.json` serves it.
+pub fn api_document() -> &'static str {
+    openapi::document_text()
 }
 
 /// The route table: what the router serves, with the access each route needs.

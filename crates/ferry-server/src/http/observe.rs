@@ -10,8 +10,16 @@ use super::routes::{Access, Routes};
 use super::{ApiError, AppState, Json, Principal};
 
 pub fn routes(r: Routes) -> Routes {
-    r.get("/v1/workers", Access::Read, workers)
-        .get("/v1/stats", Access::Read, stats)
+    r.get("/v1/workers", Access::Read, workers, |op| {
+        op.id("listWorkers")
+            .summary("Workers")
+            .description("Workers seen lately: kinds, jobs in hand, last heartbeat.")
+    })
+    .get("/v1/stats", Access::Read, stats, |op| {
+        op.id("getStats")
+            .summary("Counts")
+            .description("Jobs by kind and state, the oldest pending job's age, paused kinds.")
+    })
 }
 
 async fn workers(

@@ -8,10 +8,62 @@ use ferry_core::FieldError;
 
 use super::ApiError;
 
+/// One query parameter a route takes: its name, the type its text must have and what it
+/// does. The same list refuses unknown names and describes the route in the API document.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    pub name: &'static str,
+    pub ty: ParamType,
+    pub doc: &'static str,
+}
+
+/// What a parameter's text must be.
+#[derive(Debug, Clone, Copy)]
+pub enum ParamType {
+    Text,
+    /// A whole number from `min` to `max`.
+    Int {
+        min: i64,
+        max: i64,
+    },
+    /// A number from `min` to `max`.
+    Number {
+        min: f64,
+        max: f64,
+    },
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+    /// A UUID (a job's id, say).
+    Uuid,
+}
+
+impl Param {
+    pub const fn new(name: &'static str, ty: ParamType, doc: &'static str) -> Self {
+        Self { name, ty, doc }
+    }
+
+    /// Text: a free-form parameter.
+    pub const fn text(name: &'static str, doc: &'static str) -> Self {
+        Self::new(name, ParamType::Text, doc)
+    }
+}
+
+/// The page size parameter, 1 to `max`.
+pub const fn limit_param(max: u32) -> Param {
+    Param::new(
+        "limit",
+        ParamType::Int {
+            min: 1,
+            max: max as i64,
+        },
+        "How many to answer at most.",
+    )
+}
+
 /// A route's query parameters.
 pub trait FromQuery: Default {
-    /// The names this route takes (what the error for an unknown one lists).
-    const PARAMS: &'static [&'static str];
+    /// The parameters this route takes (what the error for an unknown one lists).
+    const PARAMS: &'static [Param];
 
     /// Takes one `key=value` pair (`key` is one of [`Self::PARAMS`]; a key may repeat).
     fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError>;
@@ -34,10 +86,11 @@ impl<T: FromQuery + Send, S: Send + Sync> FromRequestParts<S> for Query<T> {
         let mut query = T::default();
         let mut errors = Vec::new();
         for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
-            if !T::PARAMS.contains(&key.as_ref()) {
+            if !T::PARAMS.iter().any(|p| p.name == key) {
+                let known: Vec<&str> = T::PARAMS.iter().map(|p| p.name).collect();
                 errors.push(FieldError::new(
                     key.into_owned(),
-                    format!("unknown query parameter; known: {}", T::PARAMS.join(", ")),
+                    format!("unknown query parameter; known: {}", known.join(", ")),
                 ));
             } else if let Err(e) = query.set(&key, &value) {
                 errors.push(e);
@@ -90,7 +143,17 @@ impl<const DEFAULT: u32, const MAX: u32> Default for Page<DEFAULT, MAX> {
 }
 
 impl<const DEFAULT: u32, const MAX: u32> FromQuery for Page<DEFAULT, MAX> {
-    const PARAMS: &'static [&'static str] = &["after", "limit"];
+    const PARAMS: &'static [Param] = &[
+        Param::new(
+            "after",
+            ParamType::Int {
+                min: 0,
+                max: i64::MAX,
+            },
+            "Answer what comes after this seq (0: from the start).",
+        ),
+        limit_param(MAX),
+    ];
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
         match key {
@@ -112,7 +175,7 @@ impl<const DEFAULT: u32, const MAX: u32> Default for Limit<DEFAULT, MAX> {
 }
 
 impl<const DEFAULT: u32, const MAX: u32> FromQuery for Limit<DEFAULT, MAX> {
-    const PARAMS: &'static [&'static str] = &["limit"];
+    const PARAMS: &'static [Param] = &[limit_param(MAX)];
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
         self.0 = page_size(key, value, MAX)?;

@@ -7,7 +7,11 @@ use super::Json;
 use super::routes::{Access, Routes};
 
 pub fn routes(r: Routes) -> Routes {
-    r.get("/v1/recipes/schema", Access::Read, schema)
+    r.get("/v1/recipes/schema", Access::Read, schema, |op| {
+        op.id("getRecipeSchema")
+            .summary("The recipe schema")
+            .description("The JSON Schema of a `browser.run` job's payload.")
+    })
 }
 
 async fn schema() -> Json<Value> {

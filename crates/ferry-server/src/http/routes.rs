@@ -3,13 +3,14 @@
 //! access), and it is public, so tests (the isolation matrix) and the API description walk
 //! exactly the routes that are served.
 
-use axum::{
-    Router,
-    handler::Handler,
-    http::Method,
-    middleware,
-    routing::{self, MethodRouter},
+use aide::{
+    OperationInput, OperationOutput,
+    axum::{ApiRouter, routing::ApiMethodRouter},
+    openapi::OpenApi,
+    operation::OperationHandler,
+    transform::TransformOperation,
 };
+use axum::{Router, handler::Handler, http::Method, middleware};
 
 use super::{AppState, Role, auth};
 
@@ -59,35 +60,49 @@ pub struct RouteSpec {
     pub access: Access,
 }
 
+/// What a route's declaration says of it in the API document (operation id, summary,
+/// responses the handler's types do not show).
+pub type Doc = fn(TransformOperation<'_>) -> TransformOperation<'_>;
+
 /// Routes being declared; see the module doc.
 #[derive(Default)]
 pub struct Routes {
-    entries: Vec<(RouteSpec, MethodRouter<AppState>)>,
+    entries: Vec<(RouteSpec, ApiMethodRouter<AppState>)>,
 }
 
 macro_rules! method {
-    ($($name:ident => $method:ident),*) => {$(
-        pub fn $name<H, T>(self, path: &'static str, access: Access, handler: H) -> Self
+    ($($name:ident => $with:ident, $method:ident),*) => {$(
+        pub fn $name<H, I, O, T>(self, path: &'static str, access: Access, handler: H, doc: Doc) -> Self
         where
-            H: Handler<T, AppState>,
+            H: Handler<T, AppState> + OperationHandler<I, O>,
+            I: OperationInput,
+            O: OperationOutput,
             T: 'static,
         {
-            self.add(Method::$method, path, access, routing::$name(handler))
+            let route = aide::axum::routing::$with(handler, |op| {
+                super::openapi::describe(doc(op), path, access)
+            });
+            self.add(Method::$method, path, access, route)
         }
     )*};
 }
 
 impl Routes {
-    method!(get => GET, post => POST, put => PUT, delete => DELETE);
+    method!(
+        get => get_with, GET,
+        post => post_with, POST,
+        put => put_with, PUT,
+        delete => delete_with, DELETE
+    );
 
     /// A route built by hand (e.g. with its own layers); `method` must be the one `route`
-    /// serves.
+    /// serves, and `route` must describe itself (see [`super::openapi::describe`]).
     pub fn add(
         mut self,
         method: Method,
         path: &'static str,
         access: Access,
-        route: MethodRouter<AppState>,
+        route: ApiMethodRouter<AppState>,
     ) -> Self {
         self.entries.push((
             RouteSpec {
@@ -108,7 +123,7 @@ impl Routes {
     pub fn into_router(self, queue: &AppState) -> Router<AppState> {
         self.entries
             .into_iter()
-            .fold(Router::new(), |router, (spec, route)| {
+            .fold(ApiRouter::new(), |router, (spec, route)| {
                 let route = match spec.access {
                     Access::Public => route,
                     access => route.route_layer(middleware::from_fn_with_state(
@@ -116,7 +131,21 @@ impl Routes {
                         auth::gate,
                     )),
                 };
-                router.route(spec.path, route)
+                router.api_route(spec.path, route)
             })
+            .into()
+    }
+
+    /// The API document: exactly these routes, each as its declaration describes it.
+    pub fn into_document(self) -> OpenApi {
+        let router = self
+            .entries
+            .into_iter()
+            .fold(ApiRouter::<AppState>::new(), |router, (spec, route)| {
+                router.api_route(spec.path, route)
+            });
+        let mut api = OpenApi::default();
+        let _ = router.finish_api_with(&mut api, super::openapi::document);
+        api
     }
 }

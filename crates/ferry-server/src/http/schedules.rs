@@ -12,13 +12,50 @@ use super::routes::{Access, Routes};
 use super::{ApiError, AppState, Json, Principal};
 
 pub fn routes(r: Routes) -> Routes {
-    r.post("/v1/schedules", Access::Write, create)
-        .get("/v1/schedules", Access::Read, list)
-        .get("/v1/schedules/{name}", Access::Read, one)
-        .delete("/v1/schedules/{name}", Access::Write, remove)
-        .post("/v1/schedules/{name}/pause", Access::Write, pause)
-        .post("/v1/schedules/{name}/resume", Access::Write, resume)
-        .post("/v1/schedules/{name}/run", Access::Write, run)
+    r.post("/v1/schedules", Access::Write, create, |op| {
+        op.id("createSchedule")
+            .summary("Add a schedule")
+            .description("Submits its job at each tick of its cron expression, in its time zone.")
+            .response_with::<201, Json<Schedule>, _>(|r| r.description("Added."))
+            .with(|op| {
+                super::openapi::links(
+                    op,
+                    201,
+                    "name",
+                    "$response.body#/name",
+                    &[
+                        "getSchedule",
+                        "pauseSchedule",
+                        "resumeSchedule",
+                        "runSchedule",
+                        "deleteSchedule",
+                    ],
+                )
+            })
+    })
+    .get("/v1/schedules", Access::Read, list, |op| {
+        op.id("listSchedules").summary("Schedules")
+    })
+    .get("/v1/schedules/{name}", Access::Read, one, |op| {
+        op.id("getSchedule").summary("A schedule")
+    })
+    .delete("/v1/schedules/{name}", Access::Write, remove, |op| {
+        op.id("deleteSchedule")
+            .summary("Delete a schedule")
+            .response_with::<204, (), _>(|r| r.description("Deleted."))
+    })
+    .post("/v1/schedules/{name}/pause", Access::Write, pause, |op| {
+        op.id("pauseSchedule").summary("Pause a schedule")
+    })
+    .post("/v1/schedules/{name}/resume", Access::Write, resume, |op| {
+        op.id("resumeSchedule").summary("Resume a schedule")
+    })
+    .post("/v1/schedules/{name}/run", Access::Write, run, |op| {
+        op.id("runSchedule")
+            .summary("Run a schedule now")
+            .description("Submits its job once now (labelled `run=manual`); the ticks go on.")
+            .response_with::<202, Json<ferry_core::Job>, _>(|r| r.description("Submitted."))
+    })
 }
 
 /// `202` and the job it enqueued, as a submit answers.

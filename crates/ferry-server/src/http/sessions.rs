@@ -12,10 +12,50 @@ use super::routes::{Access, Routes};
 use super::{ApiError, AppState, Json, Leased, Principal};
 
 pub fn routes(r: Routes) -> Routes {
-    r.get("/v1/sessions", Access::Read, list)
-        .delete("/v1/sessions/{name}", Access::Write, remove)
-        .post("/v1/worker/jobs/{id}/session/load", Access::Worker, load)
-        .post("/v1/worker/jobs/{id}/session/save", Access::Worker, save)
+    r.get("/v1/sessions", Access::Read, list, |op| {
+        op.id("listSessions")
+            .summary("Saved sessions")
+            .description("Names and ages; never contents.")
+    })
+    .delete("/v1/sessions/{name}", Access::Write, remove, |op| {
+        op.id("deleteSession")
+            .summary("Delete a saved session")
+            .response_with::<204, (), _>(|r| r.description("Deleted."))
+    })
+    .post(
+        "/v1/worker/jobs/{id}/session/load",
+        Access::Worker,
+        load,
+        |op| {
+            op.id("workerLoadSession")
+                .summary("Load a session (worker)")
+                .description(
+                    "The saved session (cookies, storage) a job's recipe names, for the job's \
+                 worker; `found: false` when none is saved yet.",
+                )
+                .response_with::<403, Json<ferry_core::api::ApiErrorBody>, _>(|r| {
+                    r.description(
+                        "The job's recipe does not name this session (`SESSION_NOT_NAMED`).",
+                    )
+                })
+        },
+    )
+    .post(
+        "/v1/worker/jobs/{id}/session/save",
+        Access::Worker,
+        save,
+        |op| {
+            op.id("workerSaveSession")
+                .summary("Save a session (worker)")
+                .description("Sealed at rest with the server's key.")
+                .response_with::<204, (), _>(|r| r.description("Saved."))
+                .response_with::<403, Json<ferry_core::api::ApiErrorBody>, _>(|r| {
+                    r.description(
+                        "The job's recipe does not name this session (`SESSION_NOT_NAMED`).",
+                    )
+                })
+        },
+    )
 }
 
 async fn list(

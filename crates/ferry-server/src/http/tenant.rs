@@ -12,9 +12,20 @@ use super::routes::{Access, Routes};
 use super::{ApiError, AppState, Json, Principal};
 
 pub fn routes(r: Routes) -> Routes {
-    r.get("/v1/tenant", Access::Read, own)
-        .get("/v1/tenant/egress", Access::Read, egress)
-        .put("/v1/tenant/egress", Access::Admin, set_egress)
+    r.get("/v1/tenant", Access::Read, own, |op| {
+        op.id("getTenant")
+            .summary("The tenant, its quotas and usage")
+    })
+    .get("/v1/tenant/egress", Access::Read, egress, |op| {
+        op.id("getEgress")
+            .summary("The egress policy")
+            .description("Where the tenant's jobs may connect.")
+    })
+    .put("/v1/tenant/egress", Access::Admin, set_egress, |op| {
+        op.id("setEgress")
+            .summary("Set the egress policy")
+            .description("Replaces the whole policy.")
+    })
 }
 
 async fn egress(

@@ -16,12 +16,48 @@ use super::{ApiError, AppState, ClientAddr, Json, Principal};
 use crate::app::{AppError, SESSION_TTL, session_cookie_value};
 
 pub fn routes(r: Routes) -> Routes {
-    r.post("/v1/auth/login", Access::Public, login)
-        .post("/v1/auth/logout", Access::Public, logout)
-        .get("/v1/auth/me", Access::Read, me)
-        .get("/v1/users", Access::Admin, list)
-        .post("/v1/users", Access::Admin, create)
-        .delete("/v1/users/{name}", Access::Admin, remove)
+    r.post("/v1/auth/login", Access::Public, login, |op| {
+        op.id("login")
+            .summary("Log in")
+            .description(
+                "A dashboard user's name and password give a session cookie (`HttpOnly`, \
+                 `SameSite=Strict`) and the CSRF token its changes must carry.",
+            )
+            .response_with::<200, Json<ferry_core::identity::LoginInfo>, _>(|r| {
+                r.description("Logged in; the cookie is in `Set-Cookie`.")
+            })
+            .response_with::<401, Json<ferry_core::api::ApiErrorBody>, _>(|r| {
+                r.description("Wrong name or password (`UNAUTHORIZED`).")
+            })
+            .response_with::<429, Json<ferry_core::api::ApiErrorBody>, _>(|r| {
+                r.description("Too many wrong tries from this address (`TOO_MANY_AUTH_FAILURES`).")
+            })
+    })
+    .post("/v1/auth/logout", Access::Public, logout, |op| {
+        op.id("logout")
+            .summary("Log out")
+            .description("Ends the cookie's session, if any, and clears the cookie.")
+            .response_with::<204, (), _>(|r| r.description("Logged out."))
+    })
+    .get("/v1/auth/me", Access::Read, me, |op| {
+        op.id("whoAmI")
+            .summary("Who is calling: tenant, role, name")
+    })
+    .get("/v1/users", Access::Admin, list, |op| {
+        op.id("listUsers").summary("Dashboard users")
+    })
+    .post("/v1/users", Access::Admin, create, |op| {
+        op.id("createUser")
+            .summary("Add a dashboard user")
+            .response_with::<201, Json<ferry_core::identity::UserInfo>, _>(|r| {
+                r.description("Added.")
+            })
+    })
+    .delete("/v1/users/{name}", Access::Admin, remove, |op| {
+        op.id("deleteUser")
+            .summary("Remove a dashboard user")
+            .response_with::<204, (), _>(|r| r.description("Removed, with their sessions."))
+    })
 }
 
 /// The `Set-Cookie` value for `token` (empty and expired to log out).

@@ -14,10 +14,31 @@ use super::routes::{Access, Routes};
 use super::{ApiError, AppState, Json, Leased, Principal};
 
 pub fn routes(r: Routes) -> Routes {
-    r.get("/v1/secrets", Access::Read, list)
-        .put("/v1/secrets/{name}", Access::Write, put)
-        .delete("/v1/secrets/{name}", Access::Write, remove)
-        .post("/v1/worker/jobs/{id}/secrets", Access::Worker, for_worker)
+    r.get("/v1/secrets", Access::Read, list, |op| {
+        op.id("listSecrets")
+            .summary("Secrets")
+            .description("Names, the hosts each may go to, and ages; never values.")
+    })
+    .put("/v1/secrets/{name}", Access::Write, put, |op| {
+        op.id("putSecret")
+            .summary("Set a secret")
+            .description("Sealed at rest; recipes use it as `{{secret.NAME}}`.")
+    })
+    .delete("/v1/secrets/{name}", Access::Write, remove, |op| {
+        op.id("deleteSecret")
+            .summary("Delete a secret")
+            .response_with::<204, (), _>(|r| r.description("Deleted."))
+    })
+    .post(
+        "/v1/worker/jobs/{id}/secrets",
+        Access::Worker,
+        for_worker,
+        |op| {
+            op.id("workerSecrets")
+                .summary("A job's secrets (worker)")
+                .description("The values of the secrets the job's recipe uses, for its worker.")
+        },
+    )
 }
 
 async fn list(

@@ -18,15 +18,52 @@ use super::{
 };
 
 pub fn routes(r: Routes) -> Routes {
-    r.post("/v1/webhooks", Access::Write, create)
-        .get("/v1/webhooks", Access::Read, list)
-        .delete("/v1/webhooks/{id}", Access::Write, remove)
-        .get("/v1/webhooks/{id}/deliveries", Access::Read, deliveries)
-        .post(
-            "/v1/webhooks/{id}/deliveries/{delivery}/replay",
-            Access::Write,
-            replay,
-        )
+    r.post("/v1/webhooks", Access::Write, create, |op| {
+        op.id("createWebhook")
+            .summary("Add a webhook")
+            .description(
+                "Events of the chosen types are POSTed to the URL, signed with the secret \
+                 (`Ferry-Signature`), retried with backoff.",
+            )
+            .response_with::<201, Json<WebhookInfo>, _>(|r| r.description("Added."))
+            .with(|op| {
+                super::openapi::links(
+                    op,
+                    201,
+                    "id",
+                    "$response.body#/id",
+                    &["listDeliveries", "deleteWebhook"],
+                )
+            })
+    })
+    .get("/v1/webhooks", Access::Read, list, |op| {
+        op.id("listWebhooks").summary("Webhooks")
+    })
+    .delete("/v1/webhooks/{id}", Access::Write, remove, |op| {
+        op.id("deleteWebhook")
+            .summary("Delete a webhook")
+            .response_with::<204, (), _>(|r| r.description("Deleted."))
+    })
+    .get(
+        "/v1/webhooks/{id}/deliveries",
+        Access::Read,
+        deliveries,
+        |op| {
+            op.id("listDeliveries")
+                .summary("A webhook's deliveries")
+                .description("Newest first: each one's event, attempts, last status and next try.")
+        },
+    )
+    .post(
+        "/v1/webhooks/{id}/deliveries/{delivery}/replay",
+        Access::Write,
+        replay,
+        |op| {
+            op.id("replayDelivery")
+                .summary("Deliver again")
+                .response_with::<202, (), _>(|r| r.description("Queued for delivery."))
+        },
+    )
 }
 
 async fn create(

@@ -20,12 +20,71 @@ use super::routes::{Access, Routes};
 use super::{ApiError, AppState, ClientAddr, Json, Leased, Principal};
 
 pub fn routes(r: Routes) -> Routes {
-    r.post("/v1/worker/claim", Access::Worker, claim)
-        .post("/v1/worker/complete", Access::Worker, complete_batch)
-        .post("/v1/worker/jobs/{id}/heartbeat", Access::Worker, heartbeat)
-        .post("/v1/worker/jobs/{id}/progress", Access::Worker, progress)
-        .post("/v1/worker/jobs/{id}/complete", Access::Worker, complete)
-        .post("/v1/worker/jobs/{id}/fail", Access::Worker, fail)
+    r.post("/v1/worker/claim", Access::Worker, claim, |op| {
+        op.id("workerClaim")
+            .summary("Claim jobs (worker)")
+            .description(
+                "Up to `limit` ready jobs of the kinds asked for, each with a lease to hold by \
+             heartbeats; waits up to `wait_ms` for one when none is ready.",
+            )
+    })
+    .post(
+        "/v1/worker/complete",
+        Access::Worker,
+        complete_batch,
+        |op| {
+            op.id("workerCompleteMany")
+                .summary("Complete many jobs (worker)")
+                .description(
+                    "Each entry completes one job under its lease; each answers on its own (a lost \
+             lease fails only its entry).",
+                )
+        },
+    )
+    .post(
+        "/v1/worker/jobs/{id}/heartbeat",
+        Access::Worker,
+        heartbeat,
+        |op| {
+            op.id("workerHeartbeat")
+                .summary("Extend a lease (worker)")
+                .description(
+                    "Answers the new expiry, and whether the job was cancelled (stop, report \
+             nothing).",
+                )
+        },
+    )
+    .post(
+        "/v1/worker/jobs/{id}/progress",
+        Access::Worker,
+        progress,
+        |op| {
+            op.id("workerProgress")
+                .summary("Report progress and items (worker)")
+                .description(
+                    "Progress, a message and items (rows), appended in order; also extends the \
+                 lease.",
+                )
+        },
+    )
+    .post(
+        "/v1/worker/jobs/{id}/complete",
+        Access::Worker,
+        complete,
+        |op| {
+            op.id("workerComplete")
+                .summary("Complete a job (worker)")
+                .description("Applied once: a repeat of the same report answers the same job.")
+        },
+    )
+    .post("/v1/worker/jobs/{id}/fail", Access::Worker, fail, |op| {
+        op.id("workerFail")
+            .summary("Fail an attempt (worker)")
+            .description(
+                "A retryable error schedules the next attempt by the job's backoff; a fatal one, \
+             or the last attempt, fails the job.",
+            )
+    })
 }
 
 const MAX_BATCH_COMPLETE: usize = 1_000;

@@ -43,6 +43,8 @@ const EVERYONE: [Who; 8] = [
 /// resources). Denied roles get 403, missing or wrong keys 401.
 const TABLE: &[(&str, &str, Access, u16, u16)] = &[
     ("GET", "/healthz", Access::Public, 200, 200),
+    ("GET", "/v1/openapi.json", Access::Public, 200, 200),
+    ("GET", "/v1/docs", Access::Public, 200, 200),
     ("POST", "/v1/jobs", Access::Write, 202, 202),
     ("GET", "/v1/jobs", Access::Read, 200, 200),
     ("POST", "/v1/jobs/batch", Access::Write, 202, 202),
