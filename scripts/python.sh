@@ -15,7 +15,9 @@ if ! command -v python3 >/dev/null 2>&1; then
   echo "python3 is not installed: install Python 3.10 or newer and try again" >&2
   exit 1
 fi
-if [ -x "$venv/bin/schemathesis" ] && [ -f "$stamp" ] && cmp -s "$pins" "$stamp"; then
+# What the environment was made from: the pins and the Python that made it.
+want="$(python3 --version; cat "$pins")"
+if [ -x "$venv/bin/schemathesis" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 echo "== installing the Python test tools into $venv (pinned in $pins)"
@@ -23,5 +25,6 @@ rm -rf "$venv"
 mkdir -p "$target"
 python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$pins"
-cp "$pins" "$stamp"
 "$venv/bin/schemathesis" --version
+# Written last: an install that failed half-way is made again next time.
+printf '%s' "$want" >"$stamp"

@@ -53,7 +53,7 @@ pub struct SubmitJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<Backoff>,
     /// At most one unfinished job per tenant has this key: submitting another answers
-    /// the existing job (`200`) instead of creating one.
+    /// the existing job (`200`) instead of creating one. 1-256 bytes, no control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 256))]
     pub dedupe_key: Option<String>,

@@ -77,8 +77,10 @@ fn main() -> ExitCode {
 /// `head`, is not an error).
 fn print_openapi() -> anyhow::Result<ExitCode> {
     use std::io::Write;
+    let document = ferry_server::http::api_document()
+        .map_err(|e| anyhow::anyhow!("the API document could not be made: {e}"))?;
     let mut out = std::io::stdout().lock();
-    match writeln!(out, "{}", ferry_server::http::api_document()) {
+    match writeln!(out, "{document}") {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(ExitCode::SUCCESS),
     }

@@ -26,7 +26,15 @@ pub fn routes(r: Routes, max_upload_bytes: usize) -> Routes {
                 "The body is the file (a failure screenshot, the page's HTML, a network log); \
                  the job's lease goes in the `Ferry-Lease` header.",
             )
-            .response_with::<201, Json<ArtifactInfo>, _>(|r| r.description("Stored."));
+            .response_with::<201, Json<ArtifactInfo>, _>(|r| r.description("Stored."))
+            .with(super::openapi::any_body)
+            .with(|op| {
+                super::openapi::required_header(
+                    op,
+                    "Ferry-Lease",
+                    "The lease of the job's attempt.",
+                )
+            });
         super::openapi::describe(op, UPLOAD, Access::Worker)
     })
     .layer(DefaultBodyLimit::max(max_upload_bytes));
@@ -41,7 +49,7 @@ pub fn routes(r: Routes, max_upload_bytes: usize) -> Routes {
             op.id("getArtifact")
                 .summary("Download an artifact")
                 .description("The file, with the content type it was uploaded with.")
-                .response_with::<200, Vec<u8>, _>(|r| r.description("The file."))
+                .with(|op| super::openapi::media(op, 200, &["*/*"], "The file."))
         },
     )
     .add(Method::PUT, UPLOAD, Access::Worker, upload)

@@ -54,8 +54,13 @@ pub fn routes(r: Routes) -> Routes {
         op.id("exportDataset")
             .summary("Export a dataset")
             .description("Every row, streamed, as JSON, JSON lines or CSV.")
-            .response_with::<200, String, _>(|r| {
-                r.description("The rows in the asked format (`application/json`, `application/x-ndjson` or `text/csv`).")
+            .with(|op| {
+                super::openapi::media(
+                    op,
+                    200,
+                    &["application/json", "application/x-ndjson", "text/csv"],
+                    "The rows in the asked format.",
+                )
             })
     })
 }
@@ -299,8 +304,9 @@ impl FromQuery for ExportQuery {
     const PARAMS: &'static [Param] = &[
         Param::new(
             "format",
-            ParamType::OneOf(&["json", "jsonl", "csv"]),
-            "`json` (one array, the default), `jsonl` (one object per line) or `csv`.",
+            ParamType::OneOf(&["json", "jsonl", "ndjson", "csv"]),
+            "`json` (one array, the default), `jsonl` or `ndjson` (one object per line) or \
+             `csv`.",
         ),
         Param::text(
             "fields",

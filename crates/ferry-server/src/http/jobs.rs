@@ -129,10 +129,10 @@ impl FromQuery for SubmitQuery {
         "wait",
         ParamType::Number {
             min: 0.0,
-            max: 3600.0,
+            max: 60.0,
         },
-        "Answer once the job is final or after this many seconds (at most the server's \
-         `max_sync_wait`): `200` when it finished, `202` when it is still on its way.",
+        "Answer once the job is final or after this many seconds (at most 60): `200` when \
+         it finished, `202` when it is still on its way.",
     )];
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), FieldError> {

@@ -51,24 +51,49 @@ pub fn routes(r: Routes) -> Routes {
     })
 }
 
-/// The document as served (built once: it depends on nothing but the code).
-pub fn document_text() -> &'static str {
-    static TEXT: OnceLock<String> = OnceLock::new();
-    TEXT.get_or_init(|| {
-        let api = super::routes(0).into_document();
-        serde_json::to_string_pretty(&api).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "the API document does not serialise");
-            String::from("{}")
-        })
-    })
+/// The document, and what the generator could not make sense of (its conflicts between
+/// two inputs' answers for one status are expected: the first stands, and their texts are
+/// written to fit both).
+pub fn build_document() -> (Result<String, String>, Vec<String>) {
+    let problems = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = problems.clone();
+    aide::generate::reset_context();
+    aide::generate::on_error(move |e| {
+        if !matches!(e, aide::Error::InferredResponseConflict(_)) {
+            seen.borrow_mut().push(e.to_string());
+        }
+    });
+    let api = super::routes(0).into_document();
+    aide::generate::reset_context();
+    let text = serde_json::to_string_pretty(&api).map_err(|e| e.to_string());
+    let problems = problems.borrow().clone();
+    (text, problems)
 }
 
-async fn document_json() -> axum::response::Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        document_text(),
-    )
-        .into_response()
+/// The document as served (built once: it depends on nothing but the code).
+pub fn document_text() -> Result<&'static str, &'static str> {
+    static TEXT: OnceLock<Result<String, String>> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        let (text, problems) = build_document();
+        for problem in problems {
+            tracing::warn!(%problem, "the API document");
+        }
+        text
+    })
+    .as_deref()
+    .map_err(|e| e.as_str())
+}
+
+async fn document_json() -> Result<axum::response::Response, ApiError> {
+    let text = document_text().map_err(|e| {
+        tracing::error!(error = %e, "the API document does not serialise");
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            ferry_core::ErrorCode::Internal,
+            "the API document could not be made; see the server log",
+        )
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
 /// Redoc's bundle shows its maker's logo from a CDN; the page loads nothing from
@@ -200,8 +225,8 @@ pub fn describe<'t>(
         responses.default = Some(ReferenceOr::Item(in_context(|ctx| {
             error_response(
                 ctx,
-                "Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style \
-                 `429`s, `503` while the database is away).",
+                "Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, \
+                 `503` `UNAVAILABLE` while the database is away).",
             )
         })));
     }
@@ -321,6 +346,15 @@ fn early_errors(
         .collect()
 }
 
+/// A `400`, whichever input found it (one text serves every route).
+const MALFORMED: &str = "The request is malformed: an id in the path is not a UUID, or the \
+                         body is not JSON of the expected shape (`BAD_REQUEST`).";
+
+/// A `422`, whichever input found it.
+const UNACCEPTABLE: &str = "A value is not acceptable: `fields` names each problem by its \
+                            JSON path or query parameter (`VALIDATION_FAILED`, \
+                            `INVALID_RECIPE`).";
+
 impl<T: JsonSchema> OperationInput for Json<T> {
     fn operation_input(ctx: &mut GenContext, operation: &mut Operation) {
         <axum::Json<T> as OperationInput>::operation_input(ctx, operation);
@@ -333,17 +367,13 @@ impl<T: JsonSchema> OperationInput for Json<T> {
         early_errors(
             ctx,
             &[
-                (400, "The body is not JSON (`BAD_REQUEST`)."),
+                (400, MALFORMED),
                 (413, "The body is too large (`PAYLOAD_TOO_LARGE`)."),
                 (
                     415,
                     "The body is not `application/json` (`UNSUPPORTED_MEDIA_TYPE`).",
                 ),
-                (
-                    422,
-                    "The body's values are not acceptable; `fields` names each problem by \
-                     its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`).",
-                ),
+                (422, UNACCEPTABLE),
             ],
         )
     }
@@ -396,14 +426,7 @@ impl<T: FromQuery> OperationInput for Query<T> {
         ctx: &mut GenContext,
         _: &mut Operation,
     ) -> Vec<(Option<StatusCode>, Response)> {
-        early_errors(
-            ctx,
-            &[(
-                422,
-                "A query parameter is unknown or its value is not acceptable; `fields` \
-                 names each (`VALIDATION_FAILED`).",
-            )],
-        )
+        early_errors(ctx, &[(422, UNACCEPTABLE)])
     }
 }
 
@@ -429,7 +452,7 @@ impl<T> OperationInput for PathId<T> {
         early_errors(
             ctx,
             &[
-                (400, "The id is not a UUID (`BAD_REQUEST`)."),
+                (400, MALFORMED),
                 (404, "Nothing with this id in the tenant (`NOT_FOUND`)."),
             ],
         )
@@ -522,6 +545,93 @@ pub fn links<'t>(
                 }),
             );
         }
+    }
+    op
+}
+
+/// A path parameter `name` that is a UUID (one no extractor of the route describes).
+pub fn uuid_in_path<'t>(
+    mut op: TransformOperation<'t>,
+    name: &str,
+    description: &str,
+) -> TransformOperation<'t> {
+    op.inner_mut()
+        .parameters
+        .push(ReferenceOr::Item(Parameter::Path {
+            parameter_data: parameter(
+                name,
+                json!({"type": "string", "format": "uuid"}),
+                Some(description),
+                true,
+            ),
+            style: PathStyle::Simple,
+        }));
+    op
+}
+
+/// A request header the route requires.
+pub fn required_header<'t>(
+    mut op: TransformOperation<'t>,
+    name: &str,
+    description: &str,
+) -> TransformOperation<'t> {
+    op.inner_mut()
+        .parameters
+        .push(ReferenceOr::Item(Parameter::Header {
+            parameter_data: parameter(name, json!({"type": "string"}), Some(description), true),
+            style: aide::openapi::HeaderStyle::Simple,
+        }));
+    op
+}
+
+/// The `status` answer as any of `types` (an export, a download): text or bytes.
+pub fn media<'t>(
+    mut op: TransformOperation<'t>,
+    status: u16,
+    types: &[&str],
+    description: &str,
+) -> TransformOperation<'t> {
+    let mut answer = Response {
+        description: description.into(),
+        ..Default::default()
+    };
+    for media_type in types {
+        answer.content.insert(
+            (*media_type).into(),
+            MediaType {
+                schema: Some(SchemaObject {
+                    json_schema: Schema::try_from(json!({"type": "string"})).unwrap_or_default(),
+                    external_docs: None,
+                    example: None,
+                }),
+                ..Default::default()
+            },
+        );
+    }
+    op.inner_mut()
+        .responses
+        .get_or_insert_with(Default::default)
+        .responses
+        .insert(StatusCode::Code(status), ReferenceOr::Item(answer));
+    op
+}
+
+/// The body is a file of any type (sent as is, with its own `Content-Type`).
+pub fn any_body(mut op: TransformOperation<'_>) -> TransformOperation<'_> {
+    if let Some(ReferenceOr::Item(body)) = op.inner_mut().request_body.as_mut() {
+        body.content.clear();
+        body.content.insert(
+            "*/*".into(),
+            MediaType {
+                schema: Some(SchemaObject {
+                    json_schema: Schema::try_from(json!({"type": "string"})).unwrap_or_default(),
+                    external_docs: None,
+                    example: None,
+                }),
+                ..Default::default()
+            },
+        );
+        body.required = true;
     }
     op
 }

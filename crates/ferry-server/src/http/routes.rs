@@ -121,7 +121,8 @@ impl Routes {
 
     /// The router: each route behind the gate that checks its access.
     pub fn into_router(self, queue: &AppState) -> Router<AppState> {
-        self.entries
+        let router = self
+            .entries
             .into_iter()
             .fold(ApiRouter::new(), |router, (spec, route)| {
                 let route = match spec.access {
@@ -133,7 +134,10 @@ impl Routes {
                 };
                 router.api_route(spec.path, route)
             })
-            .into()
+            .into();
+        // The routes' descriptions went into this thread's generator; the router needs none.
+        aide::generate::reset_context();
+        router
     }
 
     /// The API document: exactly these routes, each as its declaration describes it.

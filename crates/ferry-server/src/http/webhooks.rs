@@ -61,6 +61,7 @@ pub fn routes(r: Routes) -> Routes {
         |op| {
             op.id("replayDelivery")
                 .summary("Deliver again")
+                .with(|op| super::openapi::uuid_in_path(op, "delivery", "The delivery's id."))
                 .response_with::<202, (), _>(|r| r.description("Queued for delivery."))
         },
     )

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use ferry_server::http::{Access, route_table};
+use ferry_server::http::{Access, api_document_problems, route_table};
 use ferry_testkit::TestServer;
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -46,6 +46,8 @@ fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
 
 #[tokio::test]
 async fn the_document_describes_exactly_the_routes_served() {
+    let problems = api_document_problems();
+    assert!(problems.is_empty(), "the generator says: {problems:#?}");
     let server = TestServer::spawn().await;
     let doc = document(&server).await;
     assert!(
@@ -185,6 +187,16 @@ async fn the_document_describes_exactly_the_routes_served() {
 #[tokio::test]
 async fn the_reference_page_renders_the_document_from_the_server_alone() {
     let server = TestServer::spawn().await;
+    let html = reqwest::get(format!("{}/v1/docs", server.url))
+        .await
+        .expect("GET /v1/docs")
+        .text()
+        .await
+        .expect("the page");
+    assert!(
+        html.contains("Redoc.init(\"/v1/openapi.json\"") && !html.contains("cdn.redoc.ly"),
+        "the page renders this server's document and names no CDN"
+    );
     let chrome = Chrome::launch().await;
     let page = chrome.browser.new_page("about:blank").await.expect("a tab");
     // Every request the page makes, by URL.

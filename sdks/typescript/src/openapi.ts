@@ -2180,7 +2180,7 @@ export interface components {
             concurrency?: components["schemas"]["ConcurrencySpec"] | null;
             /**
              * @description At most one unfinished job per tenant has this key: submitting another answers
-             *     the existing job (`200`) instead of creating one.
+             *     the existing job (`200`) instead of creating one. 1-256 bytes, no control characters.
              */
             dedupe_key?: string | null;
             /**
@@ -2426,7 +2426,7 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -2455,7 +2455,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -2484,7 +2484,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -2546,7 +2546,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description A query parameter is unknown or its value is not acceptable; `fields` names each (`VALIDATION_FAILED`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2555,7 +2555,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -2569,7 +2569,7 @@ export interface operations {
     submitJob: {
         parameters: {
             query?: {
-                /** @description Answer once the job is final or after this many seconds (at most the server's `max_sync_wait`): `200` when it finished, `202` when it is still on its way. */
+                /** @description Answer once the job is final or after this many seconds (at most 60): `200` when it finished, `202` when it is still on its way. */
                 wait?: number;
             };
             header?: never;
@@ -2601,7 +2601,7 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
-            /** @description The body is not JSON (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2646,7 +2646,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description A query parameter is unknown or its value is not acceptable; `fields` names each (`VALIDATION_FAILED`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2664,7 +2664,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -2698,7 +2698,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobsCreated"];
                 };
             };
-            /** @description The body is not JSON (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2743,7 +2743,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The body's values are not acceptable; `fields` names each problem by its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2752,7 +2752,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -2784,7 +2784,7 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2820,7 +2820,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -2857,7 +2857,7 @@ export interface operations {
                     "application/json": components["schemas"]["ItemPage"];
                 };
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2893,7 +2893,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description A query parameter is unknown or its value is not acceptable; `fields` names each (`VALIDATION_FAILED`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2902,7 +2902,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -2934,7 +2934,7 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2970,7 +2970,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -3002,7 +3002,7 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3038,7 +3038,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -3085,7 +3085,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -3134,7 +3134,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -3183,7 +3183,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -3235,7 +3235,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description A query parameter is unknown or its value is not acceptable; `fields` names each (`VALIDATION_FAILED`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3244,7 +3244,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -3278,7 +3278,7 @@ export interface operations {
                     "application/json": components["schemas"]["BatchCreated"];
                 };
             };
-            /** @description The body is not JSON (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3323,7 +3323,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The body's values are not acceptable; `fields` names each problem by its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3332,7 +3332,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -3364,7 +3364,7 @@ export interface operations {
                     "application/json": components["schemas"]["Batch"];
                 };
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3400,7 +3400,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -3437,7 +3437,7 @@ export interface operations {
                     "application/json": components["schemas"]["BatchResultPage"];
                 };
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3473,7 +3473,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description A query parameter is unknown or its value is not acceptable; `fields` names each (`VALIDATION_FAILED`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3482,7 +3482,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -3514,7 +3514,7 @@ export interface operations {
                     "application/json": components["schemas"]["Batch"];
                 };
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3550,7 +3550,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -3597,7 +3597,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -3644,7 +3644,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -3683,7 +3683,7 @@ export interface operations {
                     "application/json": components["schemas"]["SessionLoadResponse"];
                 };
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3701,7 +3701,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The job's recipe does not name this session (`SESSION_NOT_NAMED`). */
+            /** @description The job's recipe does not name this session (`SESSION_NOT_NAMED`), or the credential is not a worker token (`FORBIDDEN`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3746,7 +3746,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The body's values are not acceptable; `fields` names each problem by its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3755,7 +3755,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -3793,7 +3793,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3811,7 +3811,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The job's recipe does not name this session (`SESSION_NOT_NAMED`). */
+            /** @description The job's recipe does not name this session (`SESSION_NOT_NAMED`), or the credential is not a worker token (`FORBIDDEN`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3856,7 +3856,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The body's values are not acceptable; `fields` names each problem by its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3865,7 +3865,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -3912,7 +3912,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -3948,7 +3948,7 @@ export interface operations {
                     "application/json": components["schemas"]["SecretInfo"];
                 };
             };
-            /** @description The body is not JSON (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3993,7 +3993,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The body's values are not acceptable; `fields` names each problem by its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4002,7 +4002,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -4049,7 +4049,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -4089,7 +4089,7 @@ export interface operations {
                     "application/json": components["schemas"]["WorkerSecretsResponse"];
                 };
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4152,7 +4152,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The body's values are not acceptable; `fields` names each problem by its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4161,7 +4161,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -4193,7 +4193,7 @@ export interface operations {
                     "application/json": components["schemas"]["ArtifactList"];
                 };
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4229,7 +4229,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -4259,10 +4259,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": unknown;
+                    "*/*": string;
                 };
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4298,7 +4298,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -4312,7 +4312,10 @@ export interface operations {
     workerUploadArtifact: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description The lease of the job's attempt. */
+                "Ferry-Lease": string;
+            };
             path: {
                 /** @description The id (a UUIDv7). */
                 id: string;
@@ -4322,7 +4325,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/octet-stream": unknown;
+                "*/*": string;
             };
         };
         responses: {
@@ -4335,7 +4338,7 @@ export interface operations {
                     "application/json": components["schemas"]["ArtifactInfo"];
                 };
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4371,7 +4374,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -4417,7 +4420,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -4474,7 +4477,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description A query parameter is unknown or its value is not acceptable; `fields` names each (`VALIDATION_FAILED`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4483,7 +4486,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -4525,7 +4528,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4561,7 +4564,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description A query parameter is unknown or its value is not acceptable; `fields` names each (`VALIDATION_FAILED`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4570,7 +4573,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -4616,7 +4619,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -4650,7 +4653,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookInfo"];
                 };
             };
-            /** @description The body is not JSON (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4695,7 +4698,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The body's values are not acceptable; `fields` names each problem by its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4704,7 +4707,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -4734,7 +4737,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4770,7 +4773,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -4804,7 +4807,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveryList"];
                 };
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4840,7 +4843,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description A query parameter is unknown or its value is not acceptable; `fields` names each (`VALIDATION_FAILED`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4849,7 +4852,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -4867,6 +4870,7 @@ export interface operations {
             path: {
                 /** @description The id (a UUIDv7). */
                 id: string;
+                /** @description The delivery's id. */
                 delivery: string;
             };
             cookie?: never;
@@ -4880,7 +4884,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4916,7 +4920,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -4962,7 +4966,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -4996,7 +5000,7 @@ export interface operations {
                     "application/json": components["schemas"]["Schedule"];
                 };
             };
-            /** @description The body is not JSON (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5041,7 +5045,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The body's values are not acceptable; `fields` names each problem by its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5050,7 +5054,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5099,7 +5103,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5146,7 +5150,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5195,7 +5199,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5244,7 +5248,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5293,7 +5297,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5340,7 +5344,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5389,7 +5393,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5436,7 +5440,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5492,7 +5496,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description A query parameter is unknown or its value is not acceptable; `fields` names each (`VALIDATION_FAILED`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5501,7 +5505,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5553,7 +5557,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description A query parameter is unknown or its value is not acceptable; `fields` names each (`VALIDATION_FAILED`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5562,7 +5566,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5576,8 +5580,8 @@ export interface operations {
     exportDataset: {
         parameters: {
             query?: {
-                /** @description `json` (one array, the default), `jsonl` (one object per line) or `csv`. */
-                format?: "json" | "jsonl" | "csv";
+                /** @description `json` (one array, the default), `jsonl` or `ndjson` (one object per line) or `csv`. */
+                format?: "json" | "jsonl" | "ndjson" | "csv";
                 /** @description Only these fields, comma-separated, in this order. */
                 fields?: string;
                 /** @description Rows the last runs no longer saw: `exclude` (the default) or `include`. */
@@ -5591,13 +5595,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The rows in the asked format (`application/json`, `application/x-ndjson` or `text/csv`). */
+            /** @description The rows in the asked format. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/plain; charset=utf-8": unknown;
+                    "application/json": string;
+                    "application/x-ndjson": string;
+                    "text/csv": string;
                 };
             };
             /** @description No credentials, or a wrong, expired or revoked one (`UNAUTHORIZED`, `KEY_EXPIRED`, `KEY_REVOKED`). */
@@ -5618,7 +5624,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description A query parameter is unknown or its value is not acceptable; `fields` names each (`VALIDATION_FAILED`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5627,7 +5633,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5673,7 +5679,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5707,7 +5713,7 @@ export interface operations {
                     "application/json": components["schemas"]["KeyCreated"];
                 };
             };
-            /** @description The body is not JSON (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5752,7 +5758,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The body's values are not acceptable; `fields` names each problem by its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5761,7 +5767,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5808,7 +5814,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5860,7 +5866,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description A query parameter is unknown or its value is not acceptable; `fields` names each (`VALIDATION_FAILED`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5869,7 +5875,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5916,7 +5922,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -5966,7 +5972,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -6003,7 +6009,7 @@ export interface operations {
                     "application/json": components["schemas"]["TenantEgress"];
                 };
             };
-            /** @description The body is not JSON (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6048,7 +6054,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The body's values are not acceptable; `fields` names each problem by its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6057,7 +6063,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -6094,7 +6100,7 @@ export interface operations {
                     "application/json": components["schemas"]["LoginInfo"];
                 };
             };
-            /** @description The body is not JSON (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6130,7 +6136,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The body's values are not acceptable; `fields` names each problem by its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6148,7 +6154,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -6175,7 +6181,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -6222,7 +6228,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -6268,7 +6274,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -6302,7 +6308,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserInfo"];
                 };
             };
-            /** @description The body is not JSON (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6347,7 +6353,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The body's values are not acceptable; `fields` names each problem by its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6356,7 +6362,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -6403,7 +6409,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -6450,7 +6456,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -6500,7 +6506,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -6534,7 +6540,7 @@ export interface operations {
                     "application/json": components["schemas"]["ClaimResponse"];
                 };
             };
-            /** @description The body is not JSON (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6579,7 +6585,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The body's values are not acceptable; `fields` names each problem by its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6588,7 +6594,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -6622,7 +6628,7 @@ export interface operations {
                     "application/json": components["schemas"]["BatchCompleteResponse"];
                 };
             };
-            /** @description The body is not JSON (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6667,7 +6673,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The body's values are not acceptable; `fields` names each problem by its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6676,7 +6682,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -6713,7 +6719,7 @@ export interface operations {
                     "application/json": components["schemas"]["LeaseStatus"];
                 };
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6776,7 +6782,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The body's values are not acceptable; `fields` names each problem by its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6785,7 +6791,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -6822,7 +6828,7 @@ export interface operations {
                     "application/json": components["schemas"]["LeaseStatus"];
                 };
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6885,7 +6891,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The body's values are not acceptable; `fields` names each problem by its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6894,7 +6900,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -6931,7 +6937,7 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6994,7 +7000,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The body's values are not acceptable; `fields` names each problem by its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7003,7 +7009,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;
@@ -7040,7 +7046,7 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
-            /** @description The id is not a UUID (`BAD_REQUEST`). */
+            /** @description The request is malformed: an id in the path is not a UUID, or the body is not JSON of the expected shape (`BAD_REQUEST`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7103,7 +7109,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The body's values are not acceptable; `fields` names each problem by its JSON path (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
+            /** @description A value is not acceptable: `fields` names each problem by its JSON path or query parameter (`VALIDATION_FAILED`, `INVALID_RECIPE`). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7112,7 +7118,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description Any other error; `error.code` says which (e.g. `RATE_LIMITED`-style `429`s, `503` while the database is away). */
+            /** @description Any other error; `error.code` says which (e.g. `429` `QUOTA_EXCEEDED`, `503` `UNAVAILABLE` while the database is away). */
             default: {
                 headers: {
                     [name: string]: unknown;

@@ -1,0 +1,304 @@
+// A worker running your own code: it claims jobs of the kinds it has handlers for, holds
+// each job's lease with heartbeats, gives the handler an AbortSignal that fires on
+// cancellation, a lost lease, the job's deadline or shutdown, reports progress and rows,
+// and reports the result once (tried again while the server is away, dropped when the lease
+// is lost: another worker has the job). SIGTERM and SIGINT stop it gracefully.
+import { hostname } from "node:os";
+
+import { FerryError, FerryUnreachable, errorFrom } from "./errors.js";
+import { Http, type HttpOptions, backoff, sleep } from "./http.js";
+import type { components } from "./openapi.js";
+
+type Schemas = components["schemas"];
+export type ClaimedJob = Schemas["ClaimedJob"];
+
+/** Why a job's signal fired. */
+export type StopReason = "cancelled" | "lease_lost" | "deadline" | "shutdown";
+
+/** What a handler gets beside the job. */
+export interface JobContext {
+  /** Fires when the handler should stop: see `stopReason`. Pass it to your own calls. */
+  readonly signal: AbortSignal;
+  /** Why `signal` fired, once it has. */
+  readonly stopReason: StopReason | undefined;
+  /** Reports progress (shown on the job and its events). */
+  progress(update: { current?: number; total?: number; message?: string }): Promise<void>;
+  /** Appends rows to the job's items, in order; a report repeated after a network error stores each row once. */
+  items(rows: unknown[]): Promise<void>;
+  /** Uploads a file kept with the job (a screenshot, a page's HTML). */
+  artifact(name: string, bytes: Uint8Array, contentType?: string): Promise<void>;
+}
+
+export type Handler = (job: ClaimedJob, ctx: JobContext) => Promise<unknown>;
+
+/** Throw this from a handler to fail the attempt with your own code; `retryable: false` fails the job for good. */
+export class JobError extends Error {
+  override readonly name = "JobError";
+  readonly code: string;
+  readonly retryable: boolean;
+  readonly retryAfterMs: number | undefined;
+  constructor(
+    code: string,
+    message: string,
+    options: { retryable?: boolean; retryAfterMs?: number } = {},
+  ) {
+    super(message);
+    this.code = code;
+    this.retryable = options.retryable ?? true;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+export interface WorkerOptions extends HttpOptions {
+  /** One handler per kind (`"reviews.sync": async (job, ctx) => …`). */
+  handlers: Record<string, Handler>;
+  /** Jobs run at once (default 4). */
+  concurrency?: number;
+  /** This worker's name in Ferry (default: host name and process id). */
+  id?: string;
+  /** The lease to ask for, in ms (default: the server's); heartbeats come every third of it. */
+  leaseMs?: number;
+  /** How long a claim waits for a job when none is ready, in ms (default 20 000). */
+  pollWaitMs?: number;
+  /** On stop, how long running jobs may take to finish before they are stopped (default 30 000). */
+  shutdownGraceMs?: number;
+  /** Stop gracefully on SIGTERM and SIGINT (default true). */
+  handleSignals?: boolean;
+  /** Where the worker says what happened (default: console.error). */
+  log?: (message: string) => void;
+}
+
+interface Running {
+  job: ClaimedJob;
+  stop: (reason: StopReason) => void;
+  done: Promise<void>;
+}
+
+export class Worker {
+  private readonly http: Http;
+  private readonly handlers: Record<string, Handler>;
+  private readonly concurrency: number;
+  private readonly id: string;
+  private readonly pollWaitMs: number;
+  private readonly leaseMs: number | undefined;
+  private readonly graceMs: number;
+  private readonly handleSignals: boolean;
+  private readonly log: (message: string) => void;
+  private readonly running = new Map<string, Running>();
+  private readonly stopping = new AbortController();
+  private finished: Promise<void> | undefined;
+
+  constructor(options: WorkerOptions) {
+    this.http = new Http(options);
+    this.handlers = options.handlers;
+    this.concurrency = Math.max(1, options.concurrency ?? 4);
+    this.id = options.id ?? `${hostname()}-${process.pid}`;
+    this.pollWaitMs = options.pollWaitMs ?? 20_000;
+    this.leaseMs = options.leaseMs;
+    this.graceMs = options.shutdownGraceMs ?? 30_000;
+    this.handleSignals = options.handleSignals ?? true;
+    this.log = options.log ?? ((message) => console.error(`[ferry worker ${this.id}] ${message}`));
+    if (Object.keys(this.handlers).length === 0) throw new Error("a worker needs at least one handler");
+  }
+
+  /** Claims and runs jobs until `stop()` (or SIGTERM/SIGINT); resolves once every job is reported. */
+  run(): Promise<void> {
+    this.finished ??= this.loop();
+    return this.finished;
+  }
+
+  /** Stops claiming, lets running jobs finish within the grace period, then stops them (they are retried elsewhere). */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await this.finished;
+  }
+
+  private async loop(): Promise<void> {
+    const onSignal = () => {
+      this.log("stopping: finishing running jobs");
+      this.stopping.abort();
+    };
+    if (this.handleSignals) {
+      process.once("SIGTERM", onSignal);
+      process.once("SIGINT", onSignal);
+    }
+    let failures = 0;
+    try {
+      while (!this.stopping.signal.aborted) {
+        const free = this.concurrency - this.running.size;
+        if (free <= 0) {
+          await Promise.race([...[...this.running.values()].map((r) => r.done), aborted(this.stopping.signal)]);
+          continue;
+        }
+        let claimed: ClaimedJob[];
+        try {
+          const answer = await this.http.json<Schemas["ClaimResponse"]>("POST", "/v1/worker/claim", {
+            body: {
+              worker_id: this.id,
+              kinds: Object.keys(this.handlers),
+              max_jobs: free,
+              wait_ms: this.pollWaitMs,
+              lease_ms: this.leaseMs,
+            },
+            signal: this.stopping.signal,
+            timeoutMs: this.pollWaitMs + 30_000,
+          });
+          claimed = answer.jobs;
+          failures = 0;
+        } catch (e) {
+          if (this.stopping.signal.aborted) break;
+          if (e instanceof FerryError && !e.transient) throw e;
+          this.log(`claim failed (${(e as Error).message}); trying again`);
+          await sleep((e instanceof FerryError && e.retryAfter ? e.retryAfter * 1000 : 0) || backoff(failures++), this.stopping.signal);
+          continue;
+        }
+        for (const job of claimed) this.start(job);
+      }
+    } finally {
+      await this.drain();
+      if (this.handleSignals) {
+        process.off("SIGTERM", onSignal);
+        process.off("SIGINT", onSignal);
+      }
+    }
+  }
+
+  /** Waits for running jobs within the grace period, then stops the rest. */
+  private async drain(): Promise<void> {
+    const all = () => Promise.all([...this.running.values()].map((r) => r.done));
+    const timer = setTimeout(() => {
+      for (const running of this.running.values()) running.stop("shutdown");
+    }, this.graceMs);
+    try {
+      await all();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private start(job: ClaimedJob): void {
+    const controller = new AbortController();
+    let reason: StopReason | undefined;
+    const stop = (why: StopReason) => {
+      if (reason) return;
+      reason = why;
+      controller.abort(new Error(`job ${job.id} stopped: ${why}`));
+    };
+    const handler = this.handlers[job.kind];
+    const leaseMs = job.lease_ms;
+    let leaseUntil = Date.parse(job.lease_expires_at);
+    const heartbeat = setInterval(async () => {
+      if (Date.now() > leaseUntil) return stop("lease_lost");
+      try {
+        const status = await this.report<Schemas["LeaseStatus"]>(job, "heartbeat", {});
+        leaseUntil = Date.parse(status.lease_expires_at);
+        if (status.cancel) stop("cancelled");
+      } catch (e) {
+        if (e instanceof FerryError && e.code === "LEASE_LOST") stop("lease_lost");
+        // Otherwise the next beat tries again while the lease lasts.
+      }
+    }, Math.max(200, Math.floor(leaseMs / 3)));
+    const deadline = setTimeout(() => stop("deadline"), Math.max(0, Date.parse(job.deadline) - Date.now()));
+    let offset = 0;
+    const ctx: JobContext = {
+      signal: controller.signal,
+      get stopReason() {
+        return reason;
+      },
+      progress: async (update) => {
+        await this.reportHard(job, "progress", { ...update }, () => reason === "lease_lost");
+      },
+      items: async (rows) => {
+        await this.reportHard(job, "progress", { items: rows, items_offset: offset }, () => reason === "lease_lost");
+        offset += rows.length;
+      },
+      artifact: async (name, bytes, contentType = "application/octet-stream") => {
+        const answer = await this.http.raw("PUT", `/v1/worker/jobs/${job.id}/artifacts/${encodeURIComponent(name)}`, {
+          bytes,
+          headers: { "content-type": contentType, "ferry-lease": job.lease },
+        });
+        if (!answer.ok) throw await errorFrom(answer);
+      },
+    };
+    const done = (async () => {
+      let outcome: { result: unknown } | { error: Schemas["FailError"] };
+      try {
+        if (!handler) throw new JobError("NO_HANDLER", `this worker has no handler for ${job.kind}`);
+        const result = await handler(job, ctx);
+        outcome = reason ? { error: stopped(reason) } : { result: result ?? null };
+      } catch (e) {
+        outcome = { error: reason ? stopped(reason) : failure(e) };
+      } finally {
+        clearInterval(heartbeat);
+        clearTimeout(deadline);
+      }
+      if (reason === "lease_lost") {
+        this.log(`job ${job.id}: the lease was lost; its result is not reported (another worker has it)`);
+        return;
+      }
+      try {
+        if ("result" in outcome) {
+          await this.reportHard(job, "complete", { result: outcome.result }, () => false);
+        } else {
+          await this.reportHard(job, "fail", { error: outcome.error }, () => false);
+        }
+      } catch (e) {
+        this.log(`job ${job.id}: the report was not applied: ${(e as Error).message}`);
+      }
+    })().finally(() => this.running.delete(job.id));
+    this.running.set(job.id, { job, stop, done });
+  }
+
+  private report<T>(job: ClaimedJob, what: string, body: object): Promise<T> {
+    return this.http.json<T>("POST", `/v1/worker/jobs/${job.id}/${what}`, {
+      body: { ...body, lease: job.lease },
+    });
+  }
+
+  /**
+   * A report tried again while the server is away (the server applies a repeated report
+   * once); a lost lease or another refusal throws.
+   */
+  private async reportHard<T>(job: ClaimedJob, what: string, body: object, giveUp: () => boolean): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.report<T>(job, what, body);
+      } catch (e) {
+        const transient = e instanceof FerryUnreachable || (e instanceof FerryError && e.transient);
+        if (!transient || giveUp() || attempt >= 30) throw e;
+        await sleep(backoff(attempt));
+      }
+    }
+  }
+}
+
+function stopped(reason: StopReason): Schemas["FailError"] {
+  switch (reason) {
+    case "cancelled":
+      return { code: "CANCELLED", message: "cancelled by a client", retryable: false };
+    case "deadline":
+      return { code: "TIMEOUT", message: "the attempt ran past its deadline", retryable: true };
+    default:
+      return { code: "WORKER_SHUTDOWN", message: "the worker stopped before the job finished", retryable: true };
+  }
+}
+
+function failure(e: unknown): Schemas["FailError"] {
+  if (e instanceof JobError) {
+    return {
+      code: e.code,
+      message: e.message,
+      retryable: e.retryable,
+      ...(e.retryAfterMs !== undefined ? { retry_after_ms: e.retryAfterMs } : {}),
+    };
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  return { code: "HANDLER_ERROR", message: message.slice(0, 8000), retryable: true };
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
