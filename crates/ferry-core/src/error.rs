@@ -31,7 +31,8 @@ pub enum ErrorCode {
     InvalidRecipe,
     /// This server keeps no artifacts (no artifact store is configured).
     ArtifactsDisabled,
-    /// The job's recipe does not name this session, so its worker may not read or write it.
+    /// The job does not name this session (its recipe, or its payload's `use_session` /
+    /// `save_session`), so its worker may not read or write it.
     SessionNotNamed,
     /// The database cannot write (disk full, read-only or an I/O error); nothing was
     /// applied. Retry later.

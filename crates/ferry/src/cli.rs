@@ -537,6 +537,10 @@ pub struct DemoArgs {
     /// Address to listen on [default: a free port on 127.0.0.1].
     #[arg(long)]
     pub listen: Option<String>,
+    /// Serve only the demo site (its URL on the first line of output) until stopped: a
+    /// site to try your own worker code against (a login, reviews behind it).
+    #[arg(long, conflicts_with_all = ["data_dir", "keep_running", "listen"])]
+    pub site_only: bool,
 }
 
 /// Every `ferry …` command the docs show parses with these definitions, so a renamed flag

@@ -23,10 +23,30 @@ use crate::{
     worker::{EmbeddedWorker, shutdown_signal},
 };
 
+/// `ferry demo --site-only`: the site alone, until Ctrl-C or SIGTERM.
+async fn site_only() -> Result<ExitCode> {
+    let site = ferry_demo_site::spawn()
+        .await
+        .context("cannot start the demo site")?;
+    println!("{}", site.url);
+    eprintln!(
+        "ferry demo: the demo site is on {}; sign in at {}/site/login as {} / {}",
+        site.url,
+        site.url,
+        ferry_demo_site::DEMO_USER,
+        ferry_demo_site::DEMO_PASSWORD
+    );
+    crate::worker::shutdown_signal().await;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Where the demo's review collection keeps its rows.
 const REVIEWS_DATASET: &str = "reviews:demo-shop";
 
 pub async fn run(args: DemoArgs) -> Result<ExitCode> {
+    if args.site_only {
+        return site_only().await;
+    }
     let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
     let data_dir = args
         .data_dir

@@ -2,7 +2,7 @@
 // follow jobs and batches, page lists, wait for a job, stream events, and manage schedules,
 // datasets, sessions and webhooks.
 import { FerryError } from "./errors.js";
-import { Http, type HttpOptions } from "./http.js";
+import { Http, type HttpOptions, follow } from "./http.js";
 import type { components, paths } from "./openapi.js";
 import { type Event, type StreamOptions, events } from "./sse.js";
 
@@ -109,10 +109,11 @@ export class Ferry {
    * code `WAIT_TIMEOUT` after `timeoutMs` (default: no limit).
    */
   async wait(jobId: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Job> {
+    options.signal?.throwIfAborted();
     const stop = new AbortController();
     const timer =
       options.timeoutMs !== undefined ? setTimeout(() => stop.abort(), options.timeoutMs) : undefined;
-    options.signal?.addEventListener("abort", () => stop.abort(), { once: true });
+    const { release } = follow(options.signal, stop);
     try {
       // Events from the start of the job's record: a job that finished before the stream
       // opened is seen at once.
@@ -133,6 +134,7 @@ export class Ferry {
       throw e;
     } finally {
       clearTimeout(timer);
+      release();
       stop.abort();
     }
   }

@@ -28,13 +28,17 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+/** Waits `ms`, or less when `signal` aborts (its listener removed either way). */
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
       clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
       resolve();
-    });
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
   });
 
 export { sleep };
@@ -79,15 +83,27 @@ export class Http {
       headers["content-type"] = "application/json";
     }
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    const signal = anySignal([
-      options.signal,
-      timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined,
-    ]);
+    const controller = new AbortController();
+    if (timeoutMs > 0) {
+      // Also bounds reading the body; unref'd, so it never keeps the process alive.
+      const timer = setTimeout(() => controller.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+      timer.unref?.();
+    }
+    const { release } = follow(options.signal, controller);
     try {
-      return await this.fetchImpl(this.url(path, options.query), { method, headers, body, signal });
+      return await this.fetchImpl(this.url(path, options.query), {
+        method,
+        headers,
+        body,
+        signal: controller.signal,
+      });
     } catch (cause) {
       if (options.signal?.aborted) throw cause;
       throw new FerryUnreachable(`${method} ${path}: ${(cause as Error).message}`, { cause });
+    } finally {
+      // A long-lived caller's signal (a worker's) must not gather a listener per request;
+      // a stream reader stops its body itself.
+      release();
     }
   }
 
@@ -121,18 +137,16 @@ export class Http {
   }
 }
 
-/** A signal that aborts when any of `signals` does (`AbortSignal.any` needs Node 20). */
-export function anySignal(signals: (AbortSignal | undefined)[]): AbortSignal {
-  const controller = new AbortController();
-  for (const signal of signals) {
-    if (!signal) continue;
-    if (signal.aborted) {
-      controller.abort(signal.reason);
-      break;
-    }
-    signal.addEventListener("abort", () => controller.abort(signal.reason), { once: true });
+/** Aborts `controller` when `signal` does, until `release` removes the listener. */
+export function follow(signal: AbortSignal | undefined, controller: AbortController): { release: () => void } {
+  if (!signal) return { release: () => undefined };
+  if (signal.aborted) {
+    controller.abort(signal.reason);
+    return { release: () => undefined };
   }
-  return controller.signal;
+  const abort = () => controller.abort(signal.reason);
+  signal.addEventListener("abort", abort, { once: true });
+  return { release: () => signal.removeEventListener("abort", abort) };
 }
 
 /** 250 ms, 500 ms, 1 s, … up to 10 s, with jitter. */

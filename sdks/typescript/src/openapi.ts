@@ -3701,7 +3701,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The job's recipe does not name this session (`SESSION_NOT_NAMED`), or the credential is not a worker token (`FORBIDDEN`). */
+            /** @description The job does not name this session (`SESSION_NOT_NAMED`), or the credential is not a worker token (`FORBIDDEN`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3811,7 +3811,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorBody"];
                 };
             };
-            /** @description The job's recipe does not name this session (`SESSION_NOT_NAMED`), or the credential is not a worker token (`FORBIDDEN`). */
+            /** @description The job does not name this session (`SESSION_NOT_NAMED`), or the credential is not a worker token (`FORBIDDEN`). */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -12,10 +12,19 @@ export interface Message {
   data: string;
 }
 
-/** Parses a Server-Sent Events body into messages (the WHATWG rules: fields, blank lines). */
-export async function* messages(body: ReadableStream<Uint8Array>): AsyncGenerator<Message> {
+/**
+ * Parses a Server-Sent Events body into messages (the WHATWG rules: fields, blank lines).
+ * Ends when the body does, or when `signal` aborts (the read is cancelled).
+ */
+export async function* messages(
+  body: ReadableStream<Uint8Array>,
+  signal?: AbortSignal,
+): AsyncGenerator<Message> {
   const decoder = new TextDecoder();
   const reader = body.getReader();
+  const cancel = () => void reader.cancel().catch(() => undefined);
+  if (signal?.aborted) cancel();
+  signal?.addEventListener("abort", cancel, { once: true });
   let buffer = "";
   let data: string[] = [];
   let id: string | undefined;
@@ -25,7 +34,8 @@ export async function* messages(body: ReadableStream<Uint8Array>): AsyncGenerato
       if (done) return;
       buffer += decoder.decode(value, { stream: true });
       let end: number;
-      while ((end = buffer.search(/\r\n|\r|\n/)) >= 0) {
+      // A "\r" that ends the chunk may be the first half of "\r\n": wait for the next one.
+      while ((end = buffer.search(/\r\n|\r(?!$)|\n/)) >= 0) {
         const line = buffer.slice(0, end);
         buffer = buffer.slice(end + (buffer.startsWith("\r\n", end) ? 2 : 1));
         if (line === "") {
@@ -44,8 +54,9 @@ export async function* messages(body: ReadableStream<Uint8Array>): AsyncGenerato
       }
     }
   } finally {
+    signal?.removeEventListener("abort", cancel);
+    await reader.cancel().catch(() => undefined);
     reader.releaseLock();
-    await body.cancel().catch(() => undefined);
   }
 }
 
@@ -78,15 +89,22 @@ export async function* events(
   };
   // "now" becomes the record's position at once, so a drop before the first event loses
   // nothing.
-  let after =
-    typeof options.after === "number"
-      ? options.after
-      : (
-          await http.json<components["schemas"]["EventPage"]>("GET", path, {
-            query: { ...filters, after: "now", limit: 1 },
-            signal,
-          })
-        ).next_after;
+  let after: number;
+  if (typeof options.after === "number") {
+    after = options.after;
+  } else {
+    try {
+      after = (
+        await http.json<components["schemas"]["EventPage"]>("GET", path, {
+          query: { ...filters, after: "now", limit: 1 },
+          signal,
+        })
+      ).next_after;
+    } catch (e) {
+      if (signal?.aborted) return;
+      throw e;
+    }
+  }
   let failures = 0;
   while (!signal?.aborted) {
     let response: Response;
@@ -103,22 +121,35 @@ export async function* events(
       await sleep(backoff(failures++), signal);
       continue;
     }
-    if (!response.ok || !response.body) {
+    if (!response.ok) {
       const error = await errorFrom(response);
       if (!error.transient) throw error;
       await sleep((error.retryAfter ?? 0) * 1000 || backoff(failures++), signal);
       continue;
     }
-    failures = 0;
+    if (!response.body || !response.headers.get("content-type")?.startsWith("text/event-stream")) {
+      await response.body?.cancel();
+      throw new Error(`GET ${path} did not answer an event stream`);
+    }
+    const received: Event[] = [];
     try {
-      for await (const message of messages(response.body)) {
+      // Read under the caller's signal: an abort ends the read.
+      for await (const message of messages(response.body, signal)) {
+        // Parsed before the position moves: a bad event is an error, never skipped.
+        if (message.data !== "") received.push(JSON.parse(message.data) as Event);
         // An `id:` alone marks the stream's position: resume from there.
         if (message.id !== undefined && /^\d+$/.test(message.id)) after = Number(message.id);
-        if (message.data !== "") yield JSON.parse(message.data) as Event;
+        failures = 0;
+        yield* received.splice(0);
       }
-    } catch {
+    } catch (e) {
       if (signal?.aborted) return;
+      if (e instanceof SyntaxError) throw e;
       // The connection dropped: open it again from `after`.
     }
+    if (signal?.aborted) return;
+    // A stream that ended with nothing in it is not hammered.
+    if (failures > 0) await sleep(backoff(failures), signal);
+    failures++;
   }
 }

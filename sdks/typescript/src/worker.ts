@@ -27,6 +27,13 @@ export interface JobContext {
   items(rows: unknown[]): Promise<void>;
   /** Uploads a file kept with the job (a screenshot, a page's HTML). */
   artifact(name: string, bytes: Uint8Array, contentType?: string): Promise<void>;
+  /**
+   * The saved state of the session the job uses (its payload's `use_session`), e.g. a
+   * Playwright `storageState`; `null` when nothing is saved under the name yet.
+   */
+  loadSession(): Promise<unknown>;
+  /** Saves `state` as the session the job saves (its payload's `save_session`), sealed by Ferry. */
+  saveSession(state: unknown): Promise<void>;
 }
 
 export type Handler = (job: ClaimedJob, ctx: JobContext) => Promise<unknown>;
@@ -86,6 +93,8 @@ export class Worker {
   private readonly log: (message: string) => void;
   private readonly running = new Map<string, Running>();
   private readonly stopping = new AbortController();
+  /** Settles when the worker is told to stop (one promise, so waits add no listeners). */
+  private readonly stopped: Promise<void>;
   private finished: Promise<void> | undefined;
 
   constructor(options: WorkerOptions) {
@@ -99,6 +108,12 @@ export class Worker {
     this.handleSignals = options.handleSignals ?? true;
     this.log = options.log ?? ((message) => console.error(`[ferry worker ${this.id}] ${message}`));
     if (Object.keys(this.handlers).length === 0) throw new Error("a worker needs at least one handler");
+    for (const kind of Object.keys(this.handlers)) {
+      if (kind.includes("*")) throw new Error(`handlers are for kinds, not patterns: ${kind}`);
+    }
+    this.stopped = new Promise((resolve) =>
+      this.stopping.signal.addEventListener("abort", () => resolve(), { once: true }),
+    );
   }
 
   /** Claims and runs jobs until `stop()` (or SIGTERM/SIGINT); resolves once every job is reported. */
@@ -127,7 +142,7 @@ export class Worker {
       while (!this.stopping.signal.aborted) {
         const free = this.concurrency - this.running.size;
         if (free <= 0) {
-          await Promise.race([...[...this.running.values()].map((r) => r.done), aborted(this.stopping.signal)]);
+          await Promise.race([...[...this.running.values()].map((r) => r.done), this.stopped]);
           continue;
         }
         let claimed: ClaimedJob[];
@@ -179,93 +194,181 @@ export class Worker {
   private start(job: ClaimedJob): void {
     const controller = new AbortController();
     let reason: StopReason | undefined;
+    let abandon: () => void = () => undefined;
+    const abandoned = new Promise<"abandoned">((resolve) => (abandon = () => resolve("abandoned")));
     const stop = (why: StopReason) => {
       if (reason) return;
       reason = why;
       controller.abort(new Error(`job ${job.id} stopped: ${why}`));
+      // A handler that ignores its signal is left behind after a while: the job is
+      // reported now, so a stop never waits on it forever.
+      setTimeout(abandon, ABANDON_AFTER_MS).unref?.();
     };
     const handler = this.handlers[job.kind];
-    const leaseMs = job.lease_ms;
-    let leaseUntil = Date.parse(job.lease_expires_at);
+    // Times on this machine's clock (the server's may differ): the lease runs from when
+    // the claim or beat was sent, the deadline as far from the claim as the server set it.
+    const claimedAt = Date.now();
+    let leaseUntil = claimedAt + job.lease_ms;
+    const deadlineIn = Date.parse(job.deadline) - (Date.parse(job.lease_expires_at) - job.lease_ms);
+    let beating = false;
     const heartbeat = setInterval(async () => {
+      if (beating) return;
       if (Date.now() > leaseUntil) return stop("lease_lost");
+      beating = true;
+      const sentAt = Date.now();
       try {
-        const status = await this.report<Schemas["LeaseStatus"]>(job, "heartbeat", {});
-        leaseUntil = Date.parse(status.lease_expires_at);
+        const status = await this.report<Schemas["LeaseStatus"]>(job, "heartbeat", {}, job.lease_ms / 3);
+        leaseUntil = Math.max(leaseUntil, sentAt + job.lease_ms);
         if (status.cancel) stop("cancelled");
       } catch (e) {
         if (e instanceof FerryError && e.code === "LEASE_LOST") stop("lease_lost");
         // Otherwise the next beat tries again while the lease lasts.
+      } finally {
+        beating = false;
       }
-    }, Math.max(200, Math.floor(leaseMs / 3)));
-    const deadline = setTimeout(() => stop("deadline"), Math.max(0, Date.parse(job.deadline) - Date.now()));
+    }, Math.max(200, Math.floor(job.lease_ms / 3)));
+    const deadline = setTimeout(() => stop("deadline"), Math.max(0, deadlineIn - (Date.now() - claimedAt)));
+    const leaseHeld = () => reason !== "lease_lost" && Date.now() <= leaseUntil;
+    // Rows go one report after another, each at its place in this attempt's stream, so a
+    // report repeated after a network error stores each row once and none is skipped.
     let offset = 0;
+    let rowsSent: Promise<void> = Promise.resolve();
+    let rowsFailed: unknown;
+    const sendRows = (rows: unknown[]) => {
+      const at = offset;
+      offset += rows.length;
+      rowsSent = rowsSent.then(async () => {
+        for (let i = 0; i < rows.length; i += MAX_ROWS_PER_REPORT) {
+          const part = rows.slice(i, i + MAX_ROWS_PER_REPORT);
+          await this.reportHard(job, "progress", { items: part, items_offset: at + i }, leaseHeld);
+        }
+      });
+      rowsSent.catch((e) => (rowsFailed ??= e));
+      return rowsSent;
+    };
     const ctx: JobContext = {
       signal: controller.signal,
       get stopReason() {
         return reason;
       },
       progress: async (update) => {
-        await this.reportHard(job, "progress", { ...update }, () => reason === "lease_lost");
+        await this.reportHard(job, "progress", { ...update }, leaseHeld);
       },
-      items: async (rows) => {
-        await this.reportHard(job, "progress", { items: rows, items_offset: offset }, () => reason === "lease_lost");
-        offset += rows.length;
-      },
+      items: (rows) => sendRows(rows),
       artifact: async (name, bytes, contentType = "application/octet-stream") => {
         const answer = await this.http.raw("PUT", `/v1/worker/jobs/${job.id}/artifacts/${encodeURIComponent(name)}`, {
           bytes,
           headers: { "content-type": contentType, "ferry-lease": job.lease },
         });
         if (!answer.ok) throw await errorFrom(answer);
+        await answer.body?.cancel();
+      },
+      loadSession: async () => {
+        const answer = await this.reportHard<Schemas["SessionLoadResponse"]>(job, "session/load", {}, leaseHeld);
+        return answer.state ?? null;
+      },
+      saveSession: async (state) => {
+        const name = (job.payload as { save_session?: unknown } | null)?.save_session;
+        if (typeof name !== "string") throw new Error("the job's payload names no save_session");
+        await this.reportHard(job, "session/save", { name, state }, leaseHeld);
       },
     };
     const done = (async () => {
       let outcome: { result: unknown } | { error: Schemas["FailError"] };
       try {
         if (!handler) throw new JobError("NO_HANDLER", `this worker has no handler for ${job.kind}`);
-        const result = await handler(job, ctx);
-        outcome = reason ? { error: stopped(reason) } : { result: result ?? null };
+        const ran = await Promise.race([handler(job, ctx).then((result) => ({ result })), abandoned]);
+        if (ran === "abandoned") {
+          this.log(`job ${job.id}: its handler did not stop within ${ABANDON_AFTER_MS} ms of ${reason}; reporting without it`);
+        }
+        if (ran === "abandoned" || reason === "cancelled" || reason === "lease_lost") {
+          outcome = { error: stopped(reason ?? "shutdown") };
+        } else {
+          // A handler that finished its work despite a shutdown or deadline has a result.
+          await rowsSent.catch(() => undefined);
+          outcome = rowsFailed
+            ? {
+                error: {
+                  code: "ITEMS_UNDELIVERED",
+                  message: `rows were not stored: ${(rowsFailed as Error).message}`,
+                  retryable: true,
+                },
+              }
+            : { result: ran.result ?? null };
+        }
       } catch (e) {
         outcome = { error: reason ? stopped(reason) : failure(e) };
       } finally {
-        clearInterval(heartbeat);
         clearTimeout(deadline);
       }
-      if (reason === "lease_lost") {
-        this.log(`job ${job.id}: the lease was lost; its result is not reported (another worker has it)`);
-        return;
-      }
       try {
-        if ("result" in outcome) {
-          await this.reportHard(job, "complete", { result: outcome.result }, () => false);
-        } else {
-          await this.reportHard(job, "fail", { error: outcome.error }, () => false);
+        if (reason === "lease_lost" || !leaseHeld()) {
+          this.log(`job ${job.id}: the lease was lost; nothing is reported (another worker has the job)`);
+          return;
         }
-      } catch (e) {
-        this.log(`job ${job.id}: the report was not applied: ${(e as Error).message}`);
+        // The lease is kept (heartbeats go on) until the report is in or the lease is gone.
+        await this.finish(job, outcome, leaseHeld);
+      } finally {
+        clearInterval(heartbeat);
       }
-    })().finally(() => this.running.delete(job.id));
-    this.running.set(job.id, { job, stop, done });
+    })().finally(() => this.running.delete(job.lease));
+    this.running.set(job.lease, { job, stop, done });
   }
 
-  private report<T>(job: ClaimedJob, what: string, body: object): Promise<T> {
+  /** The attempt's end, reported once; a result the server refuses fails the job instead. */
+  private async finish(
+    job: ClaimedJob,
+    outcome: { result: unknown } | { error: Schemas["FailError"] },
+    leaseHeld: () => boolean,
+  ): Promise<void> {
+    try {
+      if ("result" in outcome) {
+        let body: { result: unknown };
+        try {
+          body = { result: JSON.parse(JSON.stringify(outcome.result ?? null)) };
+        } catch (e) {
+          throw new JobError("RESULT_REFUSED", `the result is not JSON: ${(e as Error).message}`, { retryable: false });
+        }
+        try {
+          await this.reportHard(job, "complete", body, leaseHeld);
+        } catch (e) {
+          if (e instanceof FerryError && (e.status === 413 || e.status === 422)) {
+            throw new JobError("RESULT_REFUSED", `Ferry refused the result: ${e.message}`, { retryable: false });
+          }
+          throw e;
+        }
+      } else {
+        await this.reportHard(job, "fail", { error: outcome.error }, leaseHeld);
+      }
+    } catch (e) {
+      if (e instanceof JobError) {
+        await this.reportHard(job, "fail", { error: failure(e) }, leaseHeld).catch((again) =>
+          this.log(`job ${job.id}: the failure was not applied: ${(again as Error).message}`),
+        );
+        return;
+      }
+      this.log(`job ${job.id}: the report was not applied: ${(e as Error).message}`);
+    }
+  }
+
+  private report<T>(job: ClaimedJob, what: string, body: object, timeoutMs?: number): Promise<T> {
     return this.http.json<T>("POST", `/v1/worker/jobs/${job.id}/${what}`, {
       body: { ...body, lease: job.lease },
+      ...(timeoutMs !== undefined ? { timeoutMs: Math.max(1000, timeoutMs) } : {}),
     });
   }
 
   /**
-   * A report tried again while the server is away (the server applies a repeated report
-   * once); a lost lease or another refusal throws.
+   * A report tried again while the server is away and `keepTrying()` holds (the server
+   * applies a repeated report once); a lost lease or another refusal throws.
    */
-  private async reportHard<T>(job: ClaimedJob, what: string, body: object, giveUp: () => boolean): Promise<T> {
+  private async reportHard<T>(job: ClaimedJob, what: string, body: object, keepTrying: () => boolean): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.report<T>(job, what, body);
       } catch (e) {
         const transient = e instanceof FerryUnreachable || (e instanceof FerryError && e.transient);
-        if (!transient || giveUp() || attempt >= 30) throw e;
+        if (!transient || !keepTrying()) throw e;
         await sleep(backoff(attempt));
       }
     }
@@ -296,9 +399,8 @@ function failure(e: unknown): Schemas["FailError"] {
   return { code: "HANDLER_ERROR", message: message.slice(0, 8000), retryable: true };
 }
 
-function aborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    signal.addEventListener("abort", () => resolve(), { once: true });
-  });
-}
+/** How long a stopped handler may take to return before its job is reported without it. */
+const ABANDON_AFTER_MS = 5_000;
+
+/** The most rows one progress report carries (the server's limit). */
+const MAX_ROWS_PER_REPORT = 1_000;

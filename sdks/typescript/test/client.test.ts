@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { Ferry, FerryError, type Event } from "../src/index.js";
+import { Ferry, FerryError, type Event, messages, verifyWebhook } from "../src/index.js";
+import { createHmac } from "node:crypto";
 import { API_TOKEN, type Running, WORKER_TOKEN, startFerry } from "./ferry.js";
 
 let server: Running;
@@ -96,22 +97,27 @@ test("a job's waiter answers at once for a job already final, and says when it g
 test("the event stream resumes after a dropped connection with no event lost or repeated", async () => {
   // A fetch that cuts the first event stream after its first event.
   let cut = false;
+  let streams = 0;
   const cutting: typeof fetch = async (input, init) => {
     const response = await fetch(input, init);
     const streaming = response.headers.get("content-type")?.includes("text/event-stream");
+    if (streaming) streams++;
     if (!streaming || cut || !response.body) return response;
     cut = true;
     const reader = response.body.getReader();
     let seen = "";
+    let cutNext = false;
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
+        if (cutNext) return controller.error(new Error("connection reset"));
         const { value, done } = await reader.read();
         if (done) return controller.close();
         seen += new TextDecoder().decode(value);
         controller.enqueue(value);
-        if (seen.includes("data:")) {
+        // Cut once a whole event has gone through (the next pull errors).
+        if (/data:.*\n\n/.test(seen)) {
           await reader.cancel();
-          controller.error(new Error("connection reset"));
+          cutNext = true;
         }
       },
     });
@@ -121,8 +127,13 @@ test("the event stream resumes after a dropped connection with no event lost or 
   const stop = new AbortController();
   const seen: Event[] = [];
   const kinds = ["sdk.stream"];
+  // Where the record is before the jobs are made: the stream starts there.
+  const head = await ferry.http.json<{ next_after: number }>("GET", "/v1/events", {
+    query: { after: "now", limit: 1 },
+  });
   const reading = (async () => {
-    for await (const event of client.events({ kinds, types: ["job.created"], signal: stop.signal })) {
+    const options = { after: head.next_after, kinds, types: ["job.created"], signal: stop.signal };
+    for await (const event of client.events(options)) {
       seen.push(event);
       if (seen.length === 6) stop.abort();
     }
@@ -137,9 +148,42 @@ test("the event stream resumes after a dropped connection with no event lost or 
     new Promise((_, reject) => setTimeout(() => reject(new Error(`saw ${seen.length} events`)), 15_000)),
   ]);
   assert.ok(cut, "the first stream was cut");
+  assert.ok(streams >= 2, `the stream was opened again (${streams} times)`);
   assert.deepEqual(
     seen.map((e) => e.job_id),
     ids,
     "every job's creation once, in order",
   );
+});
+
+test("event messages are read across chunk boundaries, a CRLF split between two chunks included", async () => {
+  const chunks = ["id: 1\r", "\ndata: {\"a\"", ":1}\r\n\r\n: keep-alive\n\nid: 2\n\n", "data: x\r\ndata: y\r\n\r\n"];
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(new TextEncoder().encode(chunk));
+      controller.close();
+    },
+  });
+  const got = [];
+  for await (const message of messages(body)) got.push(message);
+  assert.deepEqual(got, [
+    { id: "1", data: '{"a":1}' },
+    { id: "2", data: "" },
+    { id: undefined, data: "x\ny" },
+  ]);
+});
+
+test("a webhook delivery verifies with its secret, and not when changed, late or unsigned", () => {
+  const secret = "whsec-a-long-random-string";
+  const body = '{"type":"job.completed"}';
+  const now = new Date("2026-12-07T00:00:00Z");
+  const timestamp = String(now.getTime() / 1000);
+  const signature = `v1=${createHmac("sha256", secret).update(`${timestamp}.${body}`).digest("hex")}`;
+  const headers = { "Ferry-Timestamp": timestamp, "Ferry-Signature": signature };
+  assert.ok(verifyWebhook(secret, headers, body, 300, now));
+  assert.ok(verifyWebhook(secret, new Headers(headers), new TextEncoder().encode(body), 300, now));
+  assert.ok(!verifyWebhook(secret, headers, body.replace("completed", "failed"), 300, now));
+  assert.ok(!verifyWebhook("another-secret-of-length", headers, body, 300, now));
+  assert.ok(!verifyWebhook(secret, headers, body, 300, new Date(now.getTime() + 301_000)));
+  assert.ok(!verifyWebhook(secret, { "Ferry-Timestamp": timestamp }, body, 300, now));
 });

@@ -36,8 +36,8 @@ test("a handler's result, progress and rows reach the job; its error fails the a
   const w = worker({
     "sdk.reviews": async (job, ctx) => {
       await ctx.progress({ current: 1, total: 2, message: "page 1" });
-      await ctx.items([{ review: "a" }, { review: "b" }]);
-      await ctx.items([{ review: "c" }]);
+      // Not awaited one by one: the rows still arrive once each, in order.
+      await Promise.all([ctx.items([{ review: "a" }, { review: "b" }]), ctx.items([{ review: "c" }])]);
       return { store: (job.payload as { store: number }).store, reviews: 3 };
     },
     "sdk.broken": async () => {
@@ -73,7 +73,7 @@ test("a client's cancel reaches the running handler's signal", async () => {
         throw ctx.signal.reason;
       },
     },
-    { leaseMs: 1500 },
+    { leaseMs: 3000 },
   );
   const running = w.run();
   const job = await ferry.submit({ kind: "sdk.long", payload: {} });
@@ -109,7 +109,7 @@ test("a worker that lost its lease does not report; the job's next worker does",
         return "from the first worker";
       },
     },
-    { fetch: dropBeats, leaseMs: 1000, id: "first" },
+    { fetch: dropBeats, leaseMs: 3000, id: "first" },
   );
   const running = first.run();
   const job = await ferry.submit({ kind: "sdk.lease", payload: {}, max_attempts: 3 });
@@ -138,13 +138,16 @@ test("a worker that lost its lease does not report; the job's next worker does",
 test("a job whose worker is killed mid-job is rescued and finished by another", async () => {
   const script = fileURLToPath(new URL("./fixtures/slow-worker.js", import.meta.url));
   const doomed = spawn(process.execPath, [script, server.url, WORKER_TOKEN], { stdio: ["ignore", "pipe", "inherit"] });
-  const job = await ferry.submit({ kind: "sdk.rescue", payload: {}, max_attempts: 3 });
+  const exited = new Promise((resolve) => doomed.once("exit", resolve));
   let out = "";
   doomed.stdout?.on("data", (chunk) => (out += chunk));
-  await until("the doomed worker to start the job", async () => (out.includes(`started ${job.id}`) ? true : undefined));
-  const exited = new Promise((resolve) => doomed.once("exit", resolve));
-  doomed.kill("SIGKILL");
-  await exited;
+  const job = await ferry.submit({ kind: "sdk.rescue", payload: {}, max_attempts: 3 });
+  try {
+    await until("the doomed worker to start the job", async () => (out.includes(`started ${job.id}`) ? true : undefined));
+  } finally {
+    doomed.kill("SIGKILL");
+    await exited;
+  }
   const rescuer = worker({ "sdk.rescue": async (j) => ({ rescued: j.attempt }) }, { id: "rescuer" });
   const running = rescuer.run();
   const done = await ferry.wait(job.id, { timeoutMs: 20_000 });
@@ -155,16 +158,17 @@ test("a job whose worker is killed mid-job is rescued and finished by another", 
 });
 
 test("a stop lets running jobs finish within the grace period and hands back the rest", async () => {
+  // `quick` may end only once the stop has begun; `stuck` ignores its signal altogether.
+  let stopping: () => void = () => undefined;
+  const stopBegun = new Promise<void>((resolve) => (stopping = resolve));
   const w = worker(
     {
       "sdk.quick": async () => {
-        await new Promise((r) => setTimeout(r, 300));
+        await stopBegun;
+        await new Promise((r) => setTimeout(r, 200));
         return "finished during the grace period";
       },
-      "sdk.stuck": async (_job, ctx) => {
-        await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
-        throw ctx.signal.reason;
-      },
+      "sdk.stuck": () => new Promise(() => undefined),
     },
     { shutdownGraceMs: 1500, concurrency: 2 },
   );
@@ -175,7 +179,9 @@ test("a stop lets running jobs finish within the grace period and hands back the
     const [a, b] = await Promise.all([ferry.get(quick.id), ferry.get(stuck.id)]);
     return a.status === "running" && b.status === "running" ? true : undefined;
   });
-  await w.stop();
+  const stopped = w.stop();
+  stopping();
+  await stopped;
   await running;
   assert.equal((await ferry.get(quick.id)).status, "completed");
   const handedBack = await ferry.get(stuck.id);

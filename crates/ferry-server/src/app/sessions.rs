@@ -1,7 +1,9 @@
 //! Saved browser sessions. Clients list and delete them but never see their contents; a
 //! worker loads or saves one only for a job it holds the lease of, and only a session that
-//! job's recipe names (`use_session` to load, a `save_session` step to save). Sessions are
-//! sealed at rest under their tenant and name.
+//! job names: a recipe's `use_session` to load and `save_session` steps to save; any other
+//! payload's top-level `use_session` and `save_session` (a worker running its own browser
+//! code, e.g. Playwright's `storageState`). Sessions are sealed at rest under their tenant
+//! and name.
 
 use ferry_core::{
     api::SessionInfo,
@@ -20,9 +22,35 @@ const MAX_SESSION_BYTES: usize = 2 * 1024 * 1024;
 pub struct Sessions<'q>(pub(super) &'q Queue);
 
 fn not_named(name: &str, how: &str) -> AppError {
-    AppError::SessionNotNamed(format!(
-        "the job's recipe does not name session {name:?} in {how}"
-    ))
+    AppError::SessionNotNamed(format!("the job does not name session {name:?} in {how}"))
+}
+
+/// The sessions a job names: the one it loads and those it saves. A `browser.run` recipe
+/// names them in `use_session` and its `save_session` steps; any other payload in its
+/// top-level `use_session` and `save_session` (names as recipes have them).
+fn named(payload: &Value) -> (Option<String>, Vec<String>) {
+    if let Ok(recipe) = recipe::validate(payload, "payload") {
+        let saves = recipe
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::SaveSession(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        return (recipe.use_session, saves);
+    }
+    let name = |key: &str| {
+        payload
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|n| recipe::session_name_ok(n))
+            .map(str::to_owned)
+    };
+    (
+        name("use_session"),
+        name("save_session").into_iter().collect(),
+    )
 }
 
 /// What seals a session: its tenant and name, so a blob moved under another name fails.
@@ -56,9 +84,8 @@ impl Sessions<'_> {
     /// saved, its state.
     pub async fn load(&self, who: &Principal, lease: &Lease) -> AppResult<(String, Option<Value>)> {
         let job = self.0.leased(who, lease).await?;
-        let name = recipe::validate(&job.payload, "payload")
-            .ok()
-            .and_then(|r| r.use_session)
+        let name = named(&job.payload)
+            .0
             .ok_or_else(|| not_named("(none)", "use_session"))?;
         let Some(sealed) = self.0.store().session_get(&job.tenant_id, &name).await? else {
             return Ok((name, None));
@@ -88,15 +115,8 @@ impl Sessions<'_> {
         state: &Value,
     ) -> AppResult<()> {
         let job = self.0.leased(who, lease).await?;
-        let named = recipe::validate(&job.payload, "payload")
-            .ok()
-            .is_some_and(|r| {
-                r.steps
-                    .iter()
-                    .any(|s| matches!(s, Step::SaveSession(n) if n == name))
-            });
-        if !named {
-            return Err(not_named(name, "a save_session step"));
+        if !named(&job.payload).1.iter().any(|n| n == name) {
+            return Err(not_named(name, "save_session"));
         }
         let plain =
             serde_json::to_vec(state).map_err(|e| AppError::field("state", e.to_string()))?;

@@ -35,7 +35,7 @@ pub fn routes(r: Routes) -> Routes {
                 )
                 .response_with::<403, Json<ferry_core::api::ApiErrorBody>, _>(|r| {
                     r.description(
-                        "The job's recipe does not name this session (`SESSION_NOT_NAMED`), or the \
+                        "The job does not name this session (`SESSION_NOT_NAMED`), or the \
                          credential is not a worker token (`FORBIDDEN`).",
                     )
                 })
@@ -52,7 +52,7 @@ pub fn routes(r: Routes) -> Routes {
                 .response_with::<204, (), _>(|r| r.description("Saved."))
                 .response_with::<403, Json<ferry_core::api::ApiErrorBody>, _>(|r| {
                     r.description(
-                        "The job's recipe does not name this session (`SESSION_NOT_NAMED`), or the \
+                        "The job does not name this session (`SESSION_NOT_NAMED`), or the \
                          credential is not a worker token (`FORBIDDEN`).",
                     )
                 })

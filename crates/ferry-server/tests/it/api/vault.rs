@@ -1,6 +1,6 @@
 //! What the server keeps sealed, black-box: the secrets vault (editors save secrets bound
 //! to domains, nobody reads a value back, a worker gets one only under a live lease of a
-//! job whose payload names it) and saved browser sessions (scoped to the job's recipe).
+//! job whose payload names it) and saved browser sessions (scoped to what the job names).
 
 use ferry_core::{
     ErrorCode,
@@ -284,4 +284,92 @@ async fn sessions_are_scoped_to_the_job_and_sealed() {
         "{:?}",
         schema.body
     );
+}
+
+/// A job of any other kind names its sessions in its payload's top-level `use_session` and
+/// `save_session` (a worker running its own browser code): its worker saves and loads
+/// those, and no other.
+#[tokio::test]
+async fn a_custom_job_names_its_sessions_in_its_payload() {
+    let server = TestServer::builder().spawn().await;
+    let state = json!({"cookies": [{"name": "sid", "value": "v"}], "origins": []});
+    let saver = server
+        .api
+        .submit(&job(
+            "reviews.sync",
+            json!({"store": 7, "use_session": "shop-7", "save_session": "shop-7"}),
+        ))
+        .await
+        .expect("submit");
+    let claimed = server
+        .worker
+        .claim(&claim_req(&["reviews.sync"], 1, 0))
+        .await
+        .expect("claim")
+        .jobs;
+    assert_eq!(claimed[0].id, saver.id);
+    let lease = claimed[0].lease.clone();
+    let loaded = server
+        .worker
+        .session_load(saver.id, &lease)
+        .await
+        .expect("load");
+    assert_eq!((loaded.name.as_str(), loaded.state), ("shop-7", None));
+    let refused = server
+        .worker
+        .session_save(saver.id, &lease, "shop-8", state.clone())
+        .await
+        .expect_err("not the one it saves");
+    assert_eq!(api_code(refused), ErrorCode::SessionNotNamed);
+    server
+        .worker
+        .session_save(saver.id, &lease, "shop-7", state.clone())
+        .await
+        .expect("save");
+
+    // A job that names nothing gets nothing; one that only uses it reads it back.
+    let plain = server
+        .api
+        .submit(&job(
+            "reviews.sync",
+            json!({"store": 8, "use_session": "no spaces"}),
+        ))
+        .await
+        .expect("submit");
+    let user = server
+        .api
+        .submit(&job("reviews.sync", json!({"use_session": "shop-7"})))
+        .await
+        .expect("submit");
+    let claimed = server
+        .worker
+        .claim(&claim_req(&["reviews.sync"], 2, 0))
+        .await
+        .expect("claim")
+        .jobs;
+    let lease_of = |id| {
+        claimed
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| c.lease.clone())
+            .expect("claimed")
+    };
+    let refused = server
+        .worker
+        .session_load(plain.id, &lease_of(plain.id))
+        .await
+        .expect_err("not a session name");
+    assert_eq!(api_code(refused), ErrorCode::SessionNotNamed);
+    let loaded = server
+        .worker
+        .session_load(user.id, &lease_of(user.id))
+        .await
+        .expect("load");
+    assert_eq!(loaded.state, Some(state.clone()));
+    let refused = server
+        .worker
+        .session_save(user.id, &lease_of(user.id), "shop-7", state)
+        .await
+        .expect_err("it only uses the session");
+    assert_eq!(api_code(refused), ErrorCode::SessionNotNamed);
 }
