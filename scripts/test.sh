@@ -4,8 +4,9 @@
 # Debian's packages when run as root) and that Debian's Chromium (the browser tests drive it),
 # Prometheus (the metrics tests scrape with it) and the pinned Python tools (Schemathesis, for
 # the API contract test) are installed, and builds into a target dir outside the clone so
-# repeated runs reuse it. Last, the TypeScript SDK's generated types are checked against the
-# API's OpenAPI document and type-checked (Node.js and npm). The store conformance suite runs on SQLite and PostgreSQL in one
+# repeated runs reuse it. Last, the SDKs: the TypeScript SDK's generated types are checked
+# against the API's OpenAPI document and type-checked, and both SDKs' tests run against a
+# real server (Node.js and npm; the pinned Python tools). The store conformance suite runs on SQLite and PostgreSQL in one
 # pass; the server-level suites (API, worker runtime) run once per backend.
 #
 # Every stage runs even when an earlier one failed, and every test runs even when another
@@ -71,6 +72,8 @@ stage "tests on PostgreSQL" env FERRY_TEST_BACKEND=postgres \
 stage "doc tests" cargo test --workspace --doc --locked --no-fail-fast
 # The TypeScript SDK: types generated from the API's document, up to date and type-checked.
 stage "TypeScript SDK" ./scripts/sdk-typescript.sh
+# The Python SDK: its tests against a real server.
+stage "Python SDK" ./scripts/sdk-python.sh
 
 # Sum libtest's lines: `test result: ok. 12 passed; 0 failed; 1 ignored; ...`.
 read -r passed failed ignored < <(

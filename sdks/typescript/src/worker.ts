@@ -146,6 +146,7 @@ export class Worker {
           continue;
         }
         let claimed: ClaimedJob[];
+        const askedAt = Date.now();
         try {
           const answer = await this.http.json<Schemas["ClaimResponse"]>("POST", "/v1/worker/claim", {
             body: {
@@ -167,7 +168,7 @@ export class Worker {
           await sleep((e instanceof FerryError && e.retryAfter ? e.retryAfter * 1000 : 0) || backoff(failures++), this.stopping.signal);
           continue;
         }
-        for (const job of claimed) this.start(job);
+        for (const job of claimed) this.start(job, askedAt);
       }
     } finally {
       await this.drain();
@@ -191,7 +192,7 @@ export class Worker {
     }
   }
 
-  private start(job: ClaimedJob): void {
+  private start(job: ClaimedJob, askedAt: number): void {
     const controller = new AbortController();
     let reason: StopReason | undefined;
     let abandon: () => void = () => undefined;
@@ -206,8 +207,9 @@ export class Worker {
     };
     const handler = this.handlers[job.kind];
     // Times on this machine's clock (the server's may differ): the lease runs from when
-    // the claim or beat was sent, the deadline as far from the claim as the server set it.
-    const claimedAt = Date.now();
+    // the claim or beat was sent (never later than the server's), the deadline as far from
+    // the claim as the server set it.
+    const claimedAt = askedAt;
     let leaseUntil = claimedAt + job.lease_ms;
     const deadlineIn = Date.parse(job.deadline) - (Date.parse(job.lease_expires_at) - job.lease_ms);
     let beating = false;
