@@ -22,6 +22,9 @@ from .sse import Parser
 Json = dict[str, Any]
 
 FINAL = frozenset({"completed", "failed", "cancelled"})
+#: Seconds without a byte after which an event stream is taken for dropped (the server
+#: sends a keep-alive every 15 s).
+STREAM_SILENCE = 45.0
 FINAL_EVENTS = frozenset({"job.completed", "job.failed", "job.cancelled"})
 
 
@@ -168,7 +171,7 @@ class Ferry:
             if response.is_success:
                 return None if response.status_code == 204 or not response.content else response.json()
             error = error_from(response)
-            if error.status == 503 and attempt < reads:
+            if error.transient and attempt < reads:
                 time.sleep(error.retry_after or backoff(attempt))
                 continue
             raise error
@@ -250,7 +253,9 @@ class Ferry:
         position = after if isinstance(after, int) else self.call(Calls.events_head(path, filters))["next_after"]
         failures = 0
         while until is None or time.monotonic() < until:
-            read_timeout = None if until is None else max(0.05, until - time.monotonic())
+            # The server sends a keep-alive comment every 15 s: a connection silent for three
+            # of them is gone, and is opened again.
+            read_timeout = STREAM_SILENCE if until is None else max(0.05, min(STREAM_SILENCE, until - time.monotonic()))
             params = {k: v for k, v in {**filters, "after": position}.items() if v is not None}
             try:
                 with self._http.stream(
@@ -270,6 +275,8 @@ class Ferry:
                         continue
                     parser = Parser()
                     for line in response.iter_lines():
+                        if until is not None and time.monotonic() >= until:
+                            return
                         message = parser.line(line)
                         if message is None:
                             continue
@@ -351,7 +358,7 @@ class AsyncFerry:
             if response.is_success:
                 return None if response.status_code == 204 or not response.content else response.json()
             error = error_from(response)
-            if error.status == 503 and attempt < reads:
+            if error.transient and attempt < reads:
                 await asyncio.sleep(error.retry_after or backoff(attempt))
                 continue
             raise error
@@ -425,7 +432,7 @@ class AsyncFerry:
                     path,
                     params=params,
                     headers={"accept": "text/event-stream"},
-                    timeout=httpx.Timeout(30.0, read=None),
+                    timeout=httpx.Timeout(30.0, read=STREAM_SILENCE),
                 ) as response:
                     if not response.is_success:
                         await response.aread()
@@ -450,8 +457,33 @@ class AsyncFerry:
                 await asyncio.sleep(backoff(failures))
                 failures += 1
 
+    async def jobs(self, **query: Any) -> AsyncIterator[Json]:
+        """Every job the query matches, page after page."""
+        while True:
+            page = await self.list(**query)
+            for job in page["jobs"]:
+                yield job
+            if not page.get("next_cursor"):
+                return
+            query["cursor"] = page["next_cursor"]
+
     async def create_batch(self, batch: Json) -> Json:
         return await self.call(Calls.create_batch(batch))
 
+    async def batch(self, batch_id: str) -> Json:
+        return await self.call(Calls.batch(batch_id))
+
+    async def create_schedule(self, schedule: Json) -> Json:
+        return await self.call(Calls.create_schedule(schedule))
+
+    async def run_schedule(self, name: str) -> Json:
+        return await self.call(Calls.run_schedule(name))
+
+    async def datasets(self) -> list[Json]:
+        return (await self.call(Calls.datasets()))["datasets"]
+
     async def sessions(self) -> list[Json]:
         return (await self.call(Calls.sessions()))["sessions"]
+
+    async def create_webhook(self, spec: Json) -> Json:
+        return await self.call(Calls.create_webhook(spec))

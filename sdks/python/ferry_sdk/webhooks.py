@@ -22,11 +22,11 @@ def verify_webhook(
     lower = {k.lower(): v for k, v in headers.items()}
     timestamp = lower.get("ferry-timestamp", "")
     signature = lower.get("ferry-signature", "")
-    if not timestamp.isdigit() or not signature:
+    if not (timestamp.isascii() and timestamp.isdigit()) or not signature:
         return False
     if abs((time.time() if now is None else now) - int(timestamp)) > tolerance_seconds:
         return False
     key = secret.encode() if isinstance(secret, str) else secret
     raw = body.encode() if isinstance(body, str) else body
     mac = hmac.new(key, timestamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(f"v1={mac}", signature)
+    return hmac.compare_digest(f"v1={mac}".encode(), signature.encode("utf-8", "replace"))

@@ -43,7 +43,7 @@ class JobError(Exception):
 class JobContext:
     """What a handler gets beside the job."""
 
-    def __init__(self, worker: "Worker", job: Json, loop: asyncio.AbstractEventLoop, asked_at: float) -> None:
+    def __init__(self, worker: "Worker", job: Json, loop: asyncio.AbstractEventLoop, received_at: float) -> None:
         self._worker, self.job, self._loop = worker, job, loop
         #: Set when the handler should stop; `stop_reason` says why: "cancelled", "lease_lost",
         #: "deadline" or "shutdown".
@@ -52,8 +52,11 @@ class JobContext:
         self._offset = 0
         self._rows = asyncio.Lock()
         self.rows_failed: BaseException | None = None
-        # On this machine's clock, from when the claim was sent: never later than the server's.
-        self.lease_until = asked_at + job["lease_ms"] / 1000
+        # On this machine's clock. The server grants a lease as it answers (a long poll
+        # answers when a job comes), so it runs from the answer less a margin for its way
+        # here; a heartbeat's from when it was sent.
+        lease = job["lease_ms"] / 1000
+        self.lease_until = received_at + lease - min(1.0, lease / 10)
 
     def lease_held(self) -> bool:
         return self.stop_reason != "lease_lost" and time.monotonic() <= self.lease_until
@@ -149,13 +152,13 @@ class Worker:
         self.lease_ms, self.poll_wait_ms = lease_ms, poll_wait_ms
         self.shutdown_grace, self.handle_signals = shutdown_grace, handle_signals
         self._running: dict[str, tuple[JobContext, asyncio.Task[None], Callable[[str], None]]] = {}
-        self._stopping: asyncio.Event | None = None
+        self._stopping = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
 
     def stop(self) -> None:
-        """Stops claiming; running jobs get the grace period, then are stopped and handed back."""
-        if self._stopping is not None:
-            self._stopping.set()
+        """Stops claiming; running jobs get the grace period, then are stopped and handed back.
+        (Call it from the worker's event loop; signals do.)"""
+        self._stopping.set()
 
     def run_forever(self) -> None:
         """Runs the worker until SIGTERM or SIGINT (blocking)."""
@@ -163,11 +166,15 @@ class Worker:
 
     async def run(self) -> None:
         """Claims and runs jobs until `stop()` (or SIGTERM/SIGINT); returns once every job is reported."""
-        self._stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
+        signals = []
         if self.handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self.stop)
+                try:
+                    loop.add_signal_handler(sig, self.stop)
+                    signals.append(sig)
+                except (NotImplementedError, RuntimeError, ValueError):
+                    pass  # not the main thread, or a platform without them
         self._http = httpx.AsyncClient(
             base_url=self._server, headers={"authorization": f"Bearer {self._token}"}, timeout=30.0, transport=self._transport
         )
@@ -184,7 +191,6 @@ class Worker:
                 body = {"worker_id": self.worker_id, "kinds": list(self.handlers), "max_jobs": free, "wait_ms": self.poll_wait_ms}
                 if self.lease_ms:
                     body["lease_ms"] = self.lease_ms
-                asked_at = time.monotonic()
                 claim = asyncio.ensure_future(self._call("POST", "/v1/worker/claim", body, timeout=self.poll_wait_ms / 1000 + 30))
                 stop = asyncio.ensure_future(self._stopping.wait())
                 await asyncio.wait([claim, stop], return_when=asyncio.FIRST_COMPLETED)
@@ -199,16 +205,20 @@ class Worker:
                     if isinstance(e, FerryError) and not e.transient:
                         raise
                     log.warning("claim failed (%s); trying again", e)
-                    await asyncio.sleep(getattr(e, "retry_after", None) or backoff(failures))
+                    try:
+                        pause = getattr(e, "retry_after", None) or backoff(failures)
+                        await asyncio.wait_for(self._stopping.wait(), pause)
+                    except asyncio.TimeoutError:
+                        pass
                     failures += 1
                     continue
+                received_at = time.monotonic()
                 for job in jobs:
-                    self._start(job, loop, asked_at)
+                    self._start(job, loop, received_at)
         finally:
             await self._drain()
-            if self.handle_signals:
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.remove_signal_handler(sig)
+            for sig in signals:
+                loop.remove_signal_handler(sig)
             await self._http.aclose()
 
     async def _drain(self) -> None:
@@ -246,28 +256,27 @@ class Worker:
                 await asyncio.sleep(backoff(attempt))
                 attempt += 1
 
-    def _start(self, job: Json, loop: asyncio.AbstractEventLoop, asked_at: float) -> None:
-        ctx = JobContext(self, job, loop, asked_at)
+    def _start(self, job: Json, loop: asyncio.AbstractEventLoop, received_at: float) -> None:
+        ctx = JobContext(self, job, loop, received_at)
         handler = self.handlers.get(job["kind"])
         deadline_in = (
             _parse(job["deadline"]) - (_parse(job["lease_expires_at"]) - job["lease_ms"] / 1000)
         )
         work: asyncio.Future[Any] | None = None
+        in_thread = not (inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None)))
 
         def stop(reason: str) -> None:
             if ctx.stop_reason:
                 return
             ctx.stop_reason = reason
             ctx.stopped.set()
-            if work is not None:
+            # A task is cancelled at once; a thread cannot be, and is left `ABANDON_AFTER` later.
+            if work is not None and not in_thread:
                 work.cancel()
 
         async def beat() -> None:
             while True:
                 await asyncio.sleep(max(0.2, job["lease_ms"] / 3000))
-                if time.monotonic() > ctx.lease_until:
-                    stop("lease_lost")
-                    return
                 sent = time.monotonic()
                 try:
                     status = await self._report(job, "heartbeat", {}, timeout=max(1.0, job["lease_ms"] / 3000))
@@ -280,6 +289,9 @@ class Worker:
                         return
                 except FerryUnreachable:
                     pass
+                if time.monotonic() > ctx.lease_until:
+                    stop("lease_lost")
+                    return
 
         async def run() -> None:
             nonlocal work
@@ -287,29 +299,34 @@ class Worker:
             timer = loop.call_later(max(0.0, deadline_in), stop, "deadline")
             outcome: Json
             try:
-                if handler is None:
-                    raise JobError("NO_HANDLER", f"this worker has no handler for {job['kind']}")
-                if inspect.iscoroutinefunction(handler):
-                    work = asyncio.ensure_future(handler(job, ctx))
-                else:
-                    work = asyncio.ensure_future(asyncio.to_thread(handler, job, ctx))
                 try:
-                    result = await _ended(work, ctx, ABANDON_AFTER)
-                except asyncio.CancelledError:
-                    if ctx.stop_reason is None:
+                    if handler is None:
+                        raise JobError("NO_HANDLER", f"this worker has no handler for {job['kind']}")
+                    work = _in_daemon_thread(loop, handler, job, ctx) if in_thread else asyncio.ensure_future(handler(job, ctx))
+                    try:
+                        result = await _ended(work, ctx, ABANDON_AFTER)
+                    except asyncio.CancelledError:
+                        if ctx.stop_reason is None:
+                            raise
+                        result = _ABANDONED
+                    if inspect.isawaitable(result):
+                        result = await result
+                    if ctx.stop_reason in ("cancelled", "lease_lost") or result is _ABANDONED:
+                        outcome = {"error": _stopped(ctx.stop_reason or "shutdown")}
+                    else:
+                        async with ctx._rows:  # every row report is in first
+                            pass
+                        if ctx.rows_failed is not None:
+                            message = f"rows were not stored: {ctx.rows_failed}"
+                            outcome = {"error": {"code": "ITEMS_UNDELIVERED", "message": message, "retryable": True}}
+                        else:
+                            outcome = {"result": result}
+                except BaseException as e:  # the handler's own failure, SystemExit included
+                    if isinstance(e, asyncio.CancelledError) and ctx.stop_reason is None and work is None:
                         raise
-                    result = _ABANDONED
-                if ctx.stop_reason in ("cancelled", "lease_lost") or result is _ABANDONED:
-                    outcome = {"error": _stopped(ctx.stop_reason or "shutdown")}
-                elif ctx.rows_failed is not None:
-                    outcome = {"error": {"code": "ITEMS_UNDELIVERED", "message": f"rows were not stored: {ctx.rows_failed}", "retryable": True}}
-                else:
-                    outcome = {"result": result}
-            except Exception as e:  # the handler's own failure
-                outcome = {"error": _stopped(ctx.stop_reason) if ctx.stop_reason else _failure(e)}
-            finally:
-                timer.cancel()
-            try:
+                    outcome = {"error": _stopped(ctx.stop_reason) if ctx.stop_reason else _failure(e)}
+                finally:
+                    timer.cancel()
                 if not ctx.lease_held():
                     log.warning("job %s: the lease was lost; nothing is reported (another worker has the job)", job["id"])
                     return
@@ -327,10 +344,10 @@ class Worker:
                 try:
                     await self._report_hard(job, "complete", {"result": outcome["result"]}, keep_trying)
                 except FerryError as e:
-                    if e.status in (413, 422):
+                    if e.status in (400, 413, 422):
                         raise JobError("RESULT_REFUSED", f"Ferry refused the result: {e}", retryable=False) from e
                     raise
-                except TypeError as e:
+                except (TypeError, ValueError) as e:
                     raise JobError("RESULT_REFUSED", f"the result is not JSON: {e}", retryable=False) from e
             else:
                 await self._report_hard(job, "fail", {"error": outcome["error"]}, keep_trying)
@@ -344,6 +361,29 @@ class Worker:
 
 
 _ABANDONED = object()
+
+
+def _in_daemon_thread(loop: asyncio.AbstractEventLoop, handler: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """Runs `handler(*args)` on a thread of its own (a daemon: one that never returns does not
+    keep the process alive, nor hold a slot of a shared pool)."""
+    import threading
+
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not future.done():
+            (future.set_result if ok else future.set_exception)(value)
+
+    def target() -> None:
+        try:
+            value = handler(*args)
+        except BaseException as e:  # handed to the loop, whatever it is
+            loop.call_soon_threadsafe(settle, False, e)
+        else:
+            loop.call_soon_threadsafe(settle, True, value)
+
+    threading.Thread(target=target, name="ferry-job", daemon=True).start()
+    return future
 
 
 async def _ended(work: asyncio.Future[Any], ctx: JobContext, abandon_after: float) -> Any:

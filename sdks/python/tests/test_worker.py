@@ -78,7 +78,7 @@ def test_a_clients_cancel_stops_the_running_handler(server: str) -> None:
             raise
 
     async def run() -> None:
-        worker = make(server, {"py.long": long}, lease_ms=3000)
+        worker = make(server, {"py.long": long}, lease_ms=6000)
         running = asyncio.create_task(worker.run())
         async with AsyncFerry(server, API_TOKEN) as ferry:
             job = await ferry.submit({"kind": "py.long"})
@@ -143,9 +143,14 @@ def test_a_worker_that_lost_its_lease_reports_nothing_and_the_next_worker_does(s
         async with AsyncFerry(server, API_TOKEN) as ferry:
             job = await ferry.submit({"kind": "py.lease", "max_attempts": 3})
 
+            async def first_attempt() -> bool:
+                return (await ferry.get(job["id"]))["status"] == "running"
+
+            await until("the first attempt", first_attempt)
+
             async def handed_back() -> bool:
                 now = await ferry.get(job["id"])
-                return now["status"] == "pending" or now["attempt"] > 1
+                return now["status"] != "running" or now["attempt"] > 1
 
             await until("the lease to run out and the job to be handed back", handed_back)
             first.stop()

@@ -128,7 +128,7 @@ export class Http {
         return (await response.json()) as T;
       }
       const error = await errorFrom(response);
-      if (error.status === 503 && attempt < reads) {
+      if (error.transient && attempt < reads) {
         await sleep((error.retryAfter ?? 0) * 1000 || backoff(attempt), options.signal);
         continue;
       }

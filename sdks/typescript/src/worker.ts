@@ -146,7 +146,6 @@ export class Worker {
           continue;
         }
         let claimed: ClaimedJob[];
-        const askedAt = Date.now();
         try {
           const answer = await this.http.json<Schemas["ClaimResponse"]>("POST", "/v1/worker/claim", {
             body: {
@@ -168,7 +167,8 @@ export class Worker {
           await sleep((e instanceof FerryError && e.retryAfter ? e.retryAfter * 1000 : 0) || backoff(failures++), this.stopping.signal);
           continue;
         }
-        for (const job of claimed) this.start(job, askedAt);
+        const receivedAt = Date.now();
+        for (const job of claimed) this.start(job, receivedAt);
       }
     } finally {
       await this.drain();
@@ -192,7 +192,7 @@ export class Worker {
     }
   }
 
-  private start(job: ClaimedJob, askedAt: number): void {
+  private start(job: ClaimedJob, receivedAt: number): void {
     const controller = new AbortController();
     let reason: StopReason | undefined;
     let abandon: () => void = () => undefined;
@@ -206,11 +206,12 @@ export class Worker {
       setTimeout(abandon, ABANDON_AFTER_MS).unref?.();
     };
     const handler = this.handlers[job.kind];
-    // Times on this machine's clock (the server's may differ): the lease runs from when
-    // the claim or beat was sent (never later than the server's), the deadline as far from
-    // the claim as the server set it.
-    const claimedAt = askedAt;
-    let leaseUntil = claimedAt + job.lease_ms;
+    // Times on this machine's clock (the server's may differ). The server grants a lease
+    // as it answers (a long poll answers when a job comes), so the lease runs from the
+    // answer less a margin for its way here; a heartbeat's from when it was sent. The
+    // deadline is as far from the claim as the server set it.
+    const claimedAt = receivedAt;
+    let leaseUntil = claimedAt + job.lease_ms - Math.min(1000, job.lease_ms / 10);
     const deadlineIn = Date.parse(job.deadline) - (Date.parse(job.lease_expires_at) - job.lease_ms);
     let beating = false;
     const heartbeat = setInterval(async () => {

@@ -73,7 +73,7 @@ test("a client's cancel reaches the running handler's signal", async () => {
         throw ctx.signal.reason;
       },
     },
-    { leaseMs: 3000 },
+    { leaseMs: 6000 },
   );
   const running = w.run();
   const job = await ferry.submit({ kind: "sdk.long", payload: {} });
