@@ -27,6 +27,8 @@ log = logging.getLogger("ferry_sdk.worker")
 
 #: How long a stopped handler may take to end before its job is reported without it.
 ABANDON_AFTER = 5.0
+#: How long a stop waits for the answer of a claim already sent (as the Rust worker does).
+CLAIM_ANSWER_WAIT = 1.0
 #: The most rows one progress report carries (the server's limit).
 MAX_ROWS_PER_REPORT = 1000
 
@@ -195,6 +197,11 @@ class Worker:
                 stop = asyncio.ensure_future(self._stopping.wait())
                 await asyncio.wait([claim, stop], return_when=asyncio.FIRST_COMPLETED)
                 stop.cancel()
+                if not claim.done():
+                    # A stop gives a claim already sent a moment to answer: it may hold jobs
+                    # the server has handed out, which would otherwise wait for their leases
+                    # to run out. They run within the grace period like the others.
+                    await asyncio.wait([claim], timeout=min(CLAIM_ANSWER_WAIT, self.shutdown_grace))
                 if not claim.done():
                     claim.cancel()
                     break

@@ -1,7 +1,8 @@
 """The worker against a real server: results, progress and rows (sent concurrently, stored
 once and in order); a handler's own error code; a plain function run in a thread; a client's
 cancel stopping a running handler; a worker that lost its lease reporting nothing; a worker
-killed mid-job whose job another worker finishes."""
+killed mid-job whose job another worker finishes; a stop while a claim is being answered
+running the jobs it brings."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ async def until(what: str, check, timeout: float = 20.0) -> Any:
 
 
 def make(server: str, handlers, **options: Any) -> Worker:
-    return Worker(server, WORKER_TOKEN, handlers, poll_wait_ms=500, handle_signals=False, **options)
+    return Worker(server, WORKER_TOKEN, handlers, **{"poll_wait_ms": 500, "handle_signals": False, **options})
 
 
 def test_results_progress_rows_and_errors_reach_the_job(server: str) -> None:
@@ -190,5 +191,45 @@ def test_a_job_whose_worker_is_killed_mid_job_is_finished_by_another(server: str
             assert (done["status"], done["result"]) == ("completed", {"rescued": 2})
             rescuer.stop()
             await running
+
+    asyncio.run(run())
+
+
+class SlowClaimAnswers(httpx.AsyncBaseTransport):
+    """Holds back a claim's answer that carries jobs for 0.3 s after the server handed them
+    out, and says when it has one."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.handed_out = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if not request.url.path.endswith("/claim"):
+            return response
+        body = await response.aread()
+        if json.loads(body)["jobs"]:
+            self.handed_out.set()
+            await asyncio.sleep(0.3)
+        return httpx.Response(response.status_code, headers=response.headers, content=body)
+
+
+def test_a_stop_while_a_claim_is_answered_runs_its_jobs_instead_of_stranding_them(server: str) -> None:
+    async def stops_when_told(job, ctx):
+        await asyncio.Event().wait()
+
+    async def run() -> None:
+        transport = SlowClaimAnswers()
+        worker = make(server, {"py.late": stops_when_told}, transport=transport, poll_wait_ms=5000, shutdown_grace=0.5)
+        running = asyncio.create_task(worker.run())
+        async with AsyncFerry(server, API_TOKEN) as ferry:
+            job = await ferry.submit({"kind": "py.late", "max_attempts": 3})
+            await asyncio.wait_for(transport.handed_out.wait(), 20)
+            # The stop comes after the server handed the job out, before its answer arrived.
+            worker.stop()
+            await running
+            handed_back = await ferry.get(job["id"])
+            assert handed_back["status"] != "running", "the job was stranded under a lease nobody holds"
+            assert (handed_back.get("error") or {}).get("code") == "WORKER_SHUTDOWN"
 
     asyncio.run(run())

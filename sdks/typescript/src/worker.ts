@@ -146,6 +146,14 @@ export class Worker {
           continue;
         }
         let claimed: ClaimedJob[];
+        // A stop gives a claim already sent a moment to answer: it may hold jobs the server
+        // has handed out, which would otherwise wait for their leases to run out. They run
+        // within the grace period like the others.
+        const claiming = new AbortController();
+        const cutOff = () => setTimeout(() => claiming.abort(), Math.min(CLAIM_ANSWER_WAIT_MS, this.graceMs));
+        let cutOffTimer: ReturnType<typeof setTimeout> | undefined;
+        const onStop = () => (cutOffTimer = cutOff());
+        this.stopping.signal.addEventListener("abort", onStop, { once: true });
         try {
           const answer = await this.http.json<Schemas["ClaimResponse"]>("POST", "/v1/worker/claim", {
             body: {
@@ -155,7 +163,7 @@ export class Worker {
               wait_ms: this.pollWaitMs,
               lease_ms: this.leaseMs,
             },
-            signal: this.stopping.signal,
+            signal: claiming.signal,
             timeoutMs: this.pollWaitMs + 30_000,
           });
           claimed = answer.jobs;
@@ -166,6 +174,9 @@ export class Worker {
           this.log(`claim failed (${(e as Error).message}); trying again`);
           await sleep((e instanceof FerryError && e.retryAfter ? e.retryAfter * 1000 : 0) || backoff(failures++), this.stopping.signal);
           continue;
+        } finally {
+          this.stopping.signal.removeEventListener("abort", onStop);
+          clearTimeout(cutOffTimer);
         }
         const receivedAt = Date.now();
         for (const job of claimed) this.start(job, receivedAt);
@@ -401,6 +412,9 @@ function failure(e: unknown): Schemas["FailError"] {
   const message = e instanceof Error ? e.message : String(e);
   return { code: "HANDLER_ERROR", message: message.slice(0, 8000), retryable: true };
 }
+
+/** How long a stop waits for the answer of a claim already sent (as the Rust worker does). */
+const CLAIM_ANSWER_WAIT_MS = 1_000;
 
 /** How long a stopped handler may take to return before its job is reported without it. */
 const ABANDON_AFTER_MS = 5_000;

@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
 
-import { Ferry, JobError, Worker, type WorkerOptions } from "../src/index.js";
+import { Ferry, type Handler, JobError, Worker, type WorkerOptions } from "../src/index.js";
 import { API_TOKEN, type Running, WORKER_TOKEN, startFerry, until } from "./ferry.js";
 
 let server: Running;
@@ -202,5 +202,38 @@ test("a stop lets running jobs finish within the grace period and hands back the
   assert.equal((await ferry.get(quick.id)).status, "completed");
   const handedBack = await ferry.get(stuck.id);
   assert.notEqual(handedBack.status, "failed", "a shutdown is retried, not a failure");
+  assert.equal(handedBack.error?.code, "WORKER_SHUTDOWN");
+});
+
+test("a stop while a claim is being answered runs the jobs it brings instead of stranding them", async () => {
+  // The claim's answer is held back after the server has handed the job out; the stop
+  // comes in between. Aborted at once, the job would sit `running` until its lease ran out.
+  let granted: () => void = () => undefined;
+  const handedOut = new Promise<void>((resolve) => (granted = resolve));
+  const slowAnswers: typeof fetch = async (input, init) => {
+    const response = await fetch(input, { ...init, signal: undefined });
+    if (!String(input).endsWith("/v1/worker/claim")) return response;
+    const body = await response.text();
+    if ((JSON.parse(body) as { jobs: unknown[] }).jobs.length > 0) {
+      granted();
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    if (init?.signal?.aborted) throw init.signal.reason;
+    return new Response(body, { status: response.status, headers: response.headers });
+  };
+  const stopsWhenTold: Handler = (_job, ctx) =>
+    new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)));
+  const w = worker({ "sdk.late": stopsWhenTold }, {
+    fetch: slowAnswers,
+    shutdownGraceMs: 500,
+    pollWaitMs: 5000,
+  });
+  const running = w.run();
+  const late = await ferry.submit({ kind: "sdk.late", payload: {}, max_attempts: 3 });
+  await handedOut;
+  await w.stop();
+  await running;
+  const handedBack = await ferry.get(late.id);
+  assert.notEqual(handedBack.status, "running", "the job was stranded under a lease nobody holds");
   assert.equal(handedBack.error?.code, "WORKER_SHUTDOWN");
 });
