@@ -7,5 +7,5 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ferry-target}"
 ./scripts/chromium.sh
 mkdir -p docs/screenshots
 FERRY_DASHBOARD_SCREENSHOTS="$PWD/docs/screenshots" \
-  cargo test -p ferry-server --test it dashboard:: -- --nocapture
+  cargo test -p ferry-server --test it dashboard -- --nocapture
 ls -l docs/screenshots

@@ -170,6 +170,8 @@ impl Run<'_> {
         let mut dismissed = Vec::new();
         let mut skipped = Vec::new();
         let mut links = 0usize;
+        // How long each step took, in ms (the recipe builder shows them).
+        let mut step_ms: Vec<u64> = Vec::with_capacity(recipe.steps.len());
         for (i, step) in recipe.steps.iter().enumerate() {
             let action = step.name();
             // An optional step waits only as long as it says, and is skipped if it finds
@@ -407,8 +409,10 @@ impl Run<'_> {
             }
             .instrument(span)
             .await;
+            let took = started.elapsed();
+            step_ms.push(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
             if let Some(metrics) = &self.chromium.metrics {
-                metrics.step(action, done.is_ok(), started.elapsed());
+                metrics.step(action, done.is_ok(), took);
             }
             match done {
                 Err(e) if optional.is_some() && e.found_nothing() => {
@@ -422,7 +426,7 @@ impl Run<'_> {
                 other => other?,
             }
         }
-        let mut summary = json!({"rows": rows, "steps": recipe.steps.len()});
+        let mut summary = json!({"rows": rows, "steps": recipe.steps.len(), "step_ms": step_ms});
         if pages_seen > 0 {
             summary["pages"] = json!(pages_seen);
             summary["rows_per_page"] = json!(rows_per_page);

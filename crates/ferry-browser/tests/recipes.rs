@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use ferry_browser::{BrowserError, BrowserRun, Chromium, ChromiumConfig, Collect};
 use ferry_core::{JobState, Secret, recipe::Recipe};
-use ferry_testkit::{TestServer, WORKER_TOKEN, fixture};
+use ferry_testkit::{TestServer, WORKER_TOKEN, fixture, untimed};
 use ferry_worker::{Registry, Worker, WorkerConfig};
 use serde_json::{Value, json};
 
@@ -54,7 +54,7 @@ async fn steps_extract_exact_rows() {
             json!({"id": "r3", "title": "Fine", "stars": 4, "link": "/r/3", "price": null}),
         ]
     );
-    assert_eq!(summary, json!({"rows": 3, "steps": 2}));
+    assert_eq!(untimed(&summary), json!({"rows": 3, "steps": 2}));
 
     // A list rendered 300 ms after load: wait_for, then extract.
     let (_, rows) = run(
@@ -483,7 +483,10 @@ async fn browser_jobs_run_through_the_worker() {
         .expect("submit");
     let done = server.wait_final(job.id, Duration::from_secs(60)).await;
     assert_eq!(done.status, JobState::Completed, "{done:?}");
-    assert_eq!(done.result, Some(json!({"rows": 3, "steps": 2})));
+    assert_eq!(
+        done.result.as_ref().map(untimed),
+        Some(json!({"rows": 3, "steps": 2}))
+    );
     let items = server.api.items(job.id, 0, 100).await.expect("items");
     let titles: Vec<_> = items
         .items
@@ -586,7 +589,7 @@ async fn login_then_collect_through_the_server() {
     let done = server.wait_final(collect.id, Duration::from_secs(60)).await;
     assert_eq!(done.status, JobState::Completed, "{done:?}");
     assert_eq!(
-        done.result,
+        done.result.as_ref().map(untimed),
         Some(json!({"rows": 7, "steps": 2, "pages": 3, "rows_per_page": [3, 3, 1]}))
     );
     let items = server.api.items(collect.id, 0, 100).await.expect("items");

@@ -146,6 +146,11 @@ pub const SQLITE: &[Migration] = &[
         name: "job_children",
         sql: include_str!("../migrations/sqlite/0027_job_children.sql"),
     },
+    Migration {
+        version: 28,
+        name: "started_by",
+        sql: include_str!("../migrations/sqlite/0028_started_by.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -284,5 +289,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 27,
         name: "job_children",
         sql: include_str!("../migrations/postgres/0027_job_children.sql"),
+    },
+    Migration {
+        version: 28,
+        name: "started_by",
+        sql: include_str!("../migrations/postgres/0028_started_by.sql"),
     },
 ];

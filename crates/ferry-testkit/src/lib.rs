@@ -32,6 +32,22 @@ pub fn job(kind: &str, payload: Value) -> SubmitJob {
     SubmitJob::new(kind, payload)
 }
 
+/// A `browser.run` summary without its `step_ms` (how long each step took), after
+/// checking there is one number per step: what is left compares exactly.
+pub fn untimed(summary: &Value) -> Value {
+    let mut rest = summary.clone();
+    let timings = rest
+        .as_object_mut()
+        .and_then(|o| o.remove("step_ms"))
+        .unwrap_or_else(|| panic!("no step_ms in {summary}"));
+    let steps = summary["steps"].as_u64().unwrap_or_default();
+    let all_numbers = timings
+        .as_array()
+        .is_some_and(|t| t.len() as u64 == steps && t.iter().all(Value::is_u64));
+    assert!(all_numbers, "one time per step in {summary}");
+    rest
+}
+
 /// How to start a [`TestServer`].
 #[derive(Debug)]
 pub struct TestServerBuilder {

@@ -1,5 +1,5 @@
-//! A job's history on its page: each attempt (when it started and ended, how, and the
-//! error with what usually causes it), read from the job's own events; and the jobs its
+//! A job's history on its page: each attempt (its worker, when it started and ended, how,
+//! and the error with what usually causes it), read from the job's own events; and the jobs its
 //! chain enqueued.
 
 use chrono::{DateTime, Utc};
@@ -16,6 +16,8 @@ struct Attempt {
     ended: Option<DateTime<Utc>>,
     /// `completed`, `failed`, `retrying`, `cancelled`; none while it runs.
     outcome: Option<&'static str>,
+    /// The worker that took it (recorded on `job.started` since migration 28).
+    worker: Option<String>,
     code: Option<String>,
     message: Option<String>,
 }
@@ -29,6 +31,7 @@ fn attempts_of(events: &[Event]) -> Vec<Attempt> {
                 out.push(Attempt {
                     number,
                     started: Some(e.at),
+                    worker: data_text(e, "worker_id"),
                     ..Attempt::default()
                 });
                 continue;
@@ -63,17 +66,19 @@ fn attempts_of(events: &[Event]) -> Vec<Attempt> {
         };
         open.ended = Some(e.at);
         open.outcome = Some(outcome);
-        let text = |key: &str| {
-            e.data
-                .as_ref()
-                .and_then(|d| d.get(key))
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        };
-        open.code = text("code");
-        open.message = text("message");
+        open.code = data_text(e, "code");
+        open.message = data_text(e, "message");
     }
     out
+}
+
+/// A text field of the event's data.
+fn data_text(e: &Event, key: &str) -> Option<String> {
+    e.data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
 }
 
 /// What usually causes an error code, and what to do about it.
@@ -128,11 +133,12 @@ pub(super) fn history(events: &[Event]) -> Markup {
             section.attempts {
                 h2 { "Attempts" }
                 table.jobs {
-                    thead { tr { th { "#" } th { "Started" } th { "Ended" } th { "Outcome" } th { "Error" } } }
+                    thead { tr { th { "#" } th { "Worker" } th { "Started" } th { "Ended" } th { "Outcome" } th { "Error" } } }
                     tbody {
                         @for a in &attempts {
                             tr {
                                 td { @if a.number > 0 { (a.number) } @else { "—" } }
+                                td.worker { @if let Some(w) = &a.worker { code { (w) } } }
                                 td { (a.started.map(time).unwrap_or_default()) }
                                 td { (a.ended.map(time).unwrap_or_default()) }
                                 td { (a.outcome.unwrap_or("running")) }
@@ -188,18 +194,20 @@ mod tests {
     fn attempts_are_read_from_the_events() {
         let events = [
             event(1, "job.created", 0, None),
-            event(2, "job.started", 1, None),
+            event(2, "job.started", 1, Some(json!({"worker_id": "laptop-1"}))),
             event(
                 3,
                 "job.retrying",
                 1,
                 Some(json!({"code": "HTTP_429", "message": "slow down"})),
             ),
-            event(4, "job.started", 2, None),
+            event(4, "job.started", 2, Some(json!({"worker_id": "vm-2"}))),
             event(5, "job.completed", 2, None),
         ];
         let attempts = attempts_of(&events);
         assert_eq!(attempts.len(), 2);
+        assert_eq!(attempts[0].worker.as_deref(), Some("laptop-1"));
+        assert_eq!(attempts[1].worker.as_deref(), Some("vm-2"));
         assert_eq!(attempts[0].outcome, Some("retrying"));
         assert_eq!(attempts[0].code.as_deref(), Some("HTTP_429"));
         assert_eq!(attempts[1].outcome, Some("completed"));

@@ -364,6 +364,7 @@ fn detail_page(user: &PageUser, job: &Job, seen: &Seen<'_>) -> Markup {
                 section { h2 { "Progress" } pre { (json(&serde_json::to_value(progress).unwrap_or_default())) } }
             }
             (super::attempts::history(events))
+            (super::steps::table(job))
             (artifacts(job.id, files))
             (items_table(items))
             (super::attempts::children(children))

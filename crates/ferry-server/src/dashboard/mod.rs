@@ -25,6 +25,7 @@ mod schedules;
 mod security;
 mod session;
 mod sessions;
+mod steps;
 mod webhooks;
 mod workers;
 

@@ -203,9 +203,18 @@ async fn claim(worker: &Client, kind: &str) -> String {
 
 /// [`claim`], with the claimed job's id.
 pub(crate) async fn claim_job(worker: &Client, kind: &str) -> (ferry_core::JobId, String) {
+    claim_job_as(worker, kind, "w1").await
+}
+
+/// Claims one job of `kind` as the worker named `worker_id`.
+pub(crate) async fn claim_job_as(
+    worker: &Client,
+    kind: &str,
+    worker_id: &str,
+) -> (ferry_core::JobId, String) {
     let claimed = worker
         .claim(&ClaimRequest {
-            worker_id: "w1".into(),
+            worker_id: worker_id.into(),
             kinds: vec![kind.into()],
             max_jobs: Some(1),
             wait_ms: Some(5_000),
@@ -687,6 +696,7 @@ async fn schedules_datasets_webhooks_and_sessions_have_pages_and_stay_in_their_t
         replayed.contains("delivered") && replayed.contains("HTTP 204"),
         "{replayed}"
     );
+    snapshot(&page, "webhook").await;
 
     page.goto(format!("{}/sessions", server.url))
         .await
@@ -694,6 +704,7 @@ async fn schedules_datasets_webhooks_and_sessions_have_pages_and_stay_in_their_t
     let sessions = until(&page, "the sessions", |h| h.contains("shop-login")).await;
     assert!(sessions.contains(&saver.to_string()));
     assert!(!sessions.contains("SECRET-COOKIE"), "never its contents");
+    snapshot(&page, "sessions").await;
     click(&page, "table.sessions form button").await;
     until(&page, "the session deleted", |h| {
         h.contains("No saved sessions")

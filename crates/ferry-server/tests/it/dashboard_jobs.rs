@@ -9,7 +9,7 @@ use ferry_core::{JobState, Role};
 use ferry_testkit::{TestServer, job};
 use serde_json::json;
 
-use crate::dashboard::{Chrome, claim_job, click, eval, fail_one, log_in, log_out, until, user};
+use crate::dashboard::{Chrome, claim_job_as, click, eval, fail_one, log_in, log_out, until, user};
 use crate::identity::{client, key, tenant};
 
 #[tokio::test]
@@ -130,7 +130,8 @@ async fn a_job_is_found_by_text_and_its_page_tells_its_attempts_and_children() {
     app.submit(&job("mail.send", json!({})))
         .await
         .expect("submit");
-    let (claimed, lease) = claim_job(&worker, "shop.sync").await;
+    // Each attempt on a worker of its own: the page names both.
+    let (claimed, lease) = claim_job_as(&worker, "shop.sync", "office-laptop").await;
     assert_eq!(claimed, id);
     worker
         .fail(
@@ -145,7 +146,7 @@ async fn a_job_is_found_by_text_and_its_page_tells_its_attempts_and_children() {
         )
         .await
         .expect("fail");
-    let (_, lease) = claim_job(&worker, "shop.sync").await;
+    let (_, lease) = claim_job_as(&worker, "shop.sync", "cloud-vm-2").await;
     worker
         .complete(id, &lease, json!({"ok": true}))
         .await
@@ -178,4 +179,17 @@ async fn a_job_is_found_by_text_and_its_page_tells_its_attempts_and_children() {
     );
     assert!(detail.contains("retrying") && detail.contains("completed"));
     assert!(detail.contains("post.publish"), "the child: {detail}");
+    // In the attempts table (the facts above it name the job's current worker).
+    let attempts = detail
+        .split("<h2>Attempts</h2>")
+        .nth(1)
+        .and_then(|rest| rest.split("</table>").next())
+        .unwrap_or_default();
+    let first = attempts
+        .find("office-laptop")
+        .expect("the first attempt's worker");
+    let second = attempts
+        .find("cloud-vm-2")
+        .expect("the second attempt's worker");
+    assert!(first < second, "attempts in order: {attempts}");
 }

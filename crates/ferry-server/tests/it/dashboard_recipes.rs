@@ -107,13 +107,32 @@ async fn a_recipe_is_checked_while_typed_run_as_a_test_and_saved_as_a_schedule()
     })
     .await;
     worker
-        .complete(id, lease, json!({"rows": 3, "steps": 2}))
+        .complete(
+            id,
+            lease,
+            json!({"rows": 3, "steps": 2, "step_ms": [412, 38]}),
+        )
         .await
         .expect("complete");
     let done = until(&page, "the result, without a reload", |h| {
         h.contains("completed") && h.contains("\"rows\": 3")
     })
     .await;
+    // Each step with how long it took.
+    let steps = eval(
+        &page,
+        "[...document.querySelectorAll('section.steps tbody tr')].map(r => r.innerText.replace(/\\s+/g, ' ').trim())",
+    )
+    .await;
+    assert_eq!(
+        steps,
+        json!([
+            "0 goto https://shop.example/reviews 412 ms done",
+            "1 extract li.review 38 ms done"
+        ]),
+        "{done}"
+    );
+    snapshot(&page, "recipe-test-run").await;
     assert!(
         done.contains("<td>Great ferry</td>") && done.contains("<td>Fine</td>"),
         "the rows on the job's page: {done}"

@@ -115,10 +115,16 @@ pub(super) async fn chains_enqueue_children_when_the_parent_completes(store: Sto
         ..by_parent(parent_id)
     };
     assert!(list(other).await.is_empty(), "another tenant's children");
-    let history: Vec<(String, Option<u32>)> = store
-        .job_events(T, parent_id, 50)
-        .await
-        .expect("events")
+    let events = store.job_events(T, parent_id, 50).await.expect("events");
+    // Each start names the worker that took the attempt.
+    for started in events.iter().filter(|e| e.event_type == "job.started") {
+        assert_eq!(
+            started.data,
+            Some(serde_json::json!({"worker_id": "w1"})),
+            "{started:?}"
+        );
+    }
+    let history: Vec<(String, Option<u32>)> = events
         .into_iter()
         .map(|e| (e.event_type, e.attempt))
         .collect();

@@ -131,6 +131,15 @@ pub(super) async fn run(args: BenchDashboardArgs) -> Result<ExitCode> {
         "/jobs".to_owned(),
         "/jobs?state=failed".to_owned(),
         "/jobs?kind=bench.kind7".to_owned(),
+        // Text search (kinds and dedupe keys): a few matches, then none at all, the worst
+        // case (every row read to fill no page); a label no job has; made before a time.
+        "/jobs?q=kind7".to_owned(),
+        "/jobs?q=no-such-text".to_owned(),
+        "/jobs?label=team%3Dnone".to_owned(),
+        format!(
+            "/jobs?until={}",
+            (at + chrono::Duration::minutes(1)).format("%Y-%m-%dT%H:%M")
+        ),
         "/dead".to_owned(),
         format!("/jobs/{some_job}"),
     ];
