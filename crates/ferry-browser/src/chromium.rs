@@ -193,10 +193,7 @@ impl Chromium {
         // Disposed however the run ends, also when its future is dropped (the job's
         // deadline or a cancellation stops the handler mid-step): guarded from the moment
         // it exists.
-        let _context = ContextGuard {
-            browser: self.browser.clone(),
-            context: Some(context.clone()),
-        };
+        let _context = ContextGuard::new(self.browser.clone(), context.clone());
         drop(browser);
         let (page, network) = self.open_tab(&context, 0, "open").await?;
         let mut run = Run {
@@ -252,6 +249,7 @@ impl Chromium {
             let browser = self.browser.read().await;
             bounded(step, action, browser.new_page(params)).await?
         };
+        crate::settle::watch(&page).await;
         let network = NetworkLog::start(&page).await;
         Ok((page, network))
     }
@@ -287,6 +285,18 @@ pub(crate) struct ContextGuard {
     /// Read-locked by every call (CDP calls run concurrently); write-locked to close.
     browser: Arc<tokio::sync::RwLock<Browser>>,
     context: Option<BrowserContextId>,
+}
+
+impl ContextGuard {
+    pub(crate) fn new(
+        browser: Arc<tokio::sync::RwLock<Browser>>,
+        context: BrowserContextId,
+    ) -> Self {
+        Self {
+            browser,
+            context: Some(context),
+        }
+    }
 }
 
 impl Drop for ContextGuard {

@@ -11,8 +11,9 @@
 //! contexts, recycling), `host` (what a run reports to), `run` (the steps), `lists` (the
 //! steps that walk a list: `paginate`, load more, `infinite_scroll`), `settle` (when a
 //! page is ready to read), `waits` (the one polling loop), `extract`, `network`,
-//! `session`, `handler` (`browser.run`).
+//! `session`, `handler` (`browser.run`), `baseline` (the thinnest driver, for the bench).
 
+pub mod baseline;
 mod chromium;
 mod dom;
 mod error;

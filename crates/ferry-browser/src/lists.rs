@@ -46,7 +46,7 @@ impl Walk<'_> {
             doc,
             step,
             ACTION,
-            &mark,
+            mark,
             Some((&what.list, &before.sig)),
             self.limit_ms,
         )

@@ -210,7 +210,7 @@ impl Run<'_> {
                     // A click on a link or a submit button loads a new document: later
                     // steps act on that one, once it has loaded.
                     let limit = recipe.navigation_timeout_ms();
-                    settle::after_click(&doc, i, action, &mark, None, limit).await?;
+                    settle::after_click(&doc, i, action, mark, None, limit).await?;
                 }
                 Step::Frame { selector } => {
                     self.scope = dom::enter_frame(&doc, i, selector, timeout_ms).await?;
@@ -373,7 +373,7 @@ impl Run<'_> {
                         // by itself: go on.
                         if matches!(doc.click(i, action, selector).await, Ok(true)) {
                             let limit = recipe.navigation_timeout_ms();
-                            settle::after_click(&doc, i, action, &mark, None, limit).await?;
+                            settle::after_click(&doc, i, action, mark, None, limit).await?;
                             // A fading overlay still takes clicks: wait (a while) for it to go.
                             let by = tokio::time::Instant::now() + Duration::from_millis(*within_ms);
                             while tokio::time::Instant::now() < by

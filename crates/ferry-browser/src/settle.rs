@@ -7,13 +7,23 @@
 //! A document is told from the next one by a mark this module leaves on its `window`
 //! (a new document has none), and a navigation a click started by the Navigation API's
 //! `navigate` event, which the old document fires before it is replaced.
+//!
+//! A tab Ferry opens notes, in every document it loads, when its DOM last changed (a
+//! `MutationObserver` installed before the page's own scripts run, [`watch`]). A list is
+//! then settled in one look once its document has loaded and nothing in it has changed for
+//! [`QUIET`] — the look waits in the page for that much quiet — instead of two looks a
+//! poll apart; a loaded document without scripts (nothing can change it) at once. Where
+//! that cannot be told (a tab the page opened, rows inside shadow roots), two equal looks
+//! in a row still decide. After a click, the tab's load event wakes the wait for the next
+//! document at once.
 
 use std::{
     sync::atomic::{AtomicU64, Ordering},
     time::Duration,
 };
 
-use chromiumoxide::Page;
+use chromiumoxide::{Page, cdp::browser_protocol::page::EventLoadEventFired};
+use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::{BrowserError, CDP_TIMEOUT, dom::Doc, run::eval, run::js_str, waits::Ticks};
@@ -21,9 +31,35 @@ use crate::{BrowserError, CDP_TIMEOUT, dom::Doc, run::eval, run::js_str, waits::
 /// How often a settling page is looked at.
 const POLL: Duration = Duration::from_millis(25);
 
-/// The mark left on a document before a click.
-#[derive(Debug, Clone)]
-pub(crate) struct Mark(String);
+/// How long a loaded document's DOM must have held still for its list to be read.
+const QUIET: Duration = Duration::from_millis(25);
+
+/// Installed in every document of a tab Ferry opens, before the page's scripts: notes
+/// when the DOM last changed (`window.__ferryChanged`, the page's clock).
+const WATCH_CHANGES: &str = "(() => { try { const w = window; \
+    if (w.__ferryChanged !== undefined) return; w.__ferryChanged = w.performance.now(); \
+    new MutationObserver(() => { w.__ferryChanged = w.performance.now(); }).observe(document, \
+      { subtree: true, childList: true, characterData: true, attributes: true }); \
+  } catch (e) {} })()";
+
+/// Has every document `page` loads from now on note when its DOM last changed. Best
+/// effort: without it, lists settle by two equal looks.
+pub(crate) async fn watch(page: &Page) {
+    let add =
+        chromiumoxide::cdp::browser_protocol::page::AddScriptToEvaluateOnNewDocumentParams::new(
+            WATCH_CHANGES,
+        );
+    if let Ok(Err(e)) = tokio::time::timeout(CDP_TIMEOUT, page.execute(add)).await {
+        tracing::debug!(error = %e, "cannot watch the tab's documents for changes");
+    }
+}
+
+/// The mark left on a document before a click, and the tab's load events from then on
+/// (a new top document's load wakes the wait at once instead of at the next poll).
+pub(crate) struct Mark {
+    id: String,
+    loads: Option<chromiumoxide::listeners::EventStream<EventLoadEventFired>>,
+}
 
 static MARKS: AtomicU64 = AtomicU64::new(0);
 
@@ -49,8 +85,9 @@ pub(crate) async fn arm(
          return true; }})()",
         mark = js_str(&mark)
     );
+    let loads = doc.page.event_listener::<EventLoadEventFired>().await.ok();
     doc.eval(step, action, &js).await?;
-    Ok(Mark(mark))
+    Ok(Mark { id: mark, loads })
 }
 
 /// What a look at the page found.
@@ -64,21 +101,42 @@ struct Look {
     count: u64,
     /// The list's rows' text (empty without a list).
     sig: String,
+    /// Milliseconds since the document's DOM last changed; none where it is not watched.
+    #[serde(default)]
+    quiet: Option<f64>,
+    /// Every row is in the document itself (none in a shadow root, whose changes the
+    /// document's observer does not see).
+    #[serde(default)]
+    own: bool,
+    /// The document has no scripts and no load handler: once loaded, nothing changes it.
+    #[serde(default)]
+    fixed: bool,
 }
 
 /// Looks at the page (the scope's document) once; `None` while it cannot be asked (its
 /// document is being replaced). A frame that went away is a document being replaced
 /// (a click in it may have loaded another top document): the top's readiness tells.
-async fn look(doc: &Doc, mark: Option<&Mark>, list: Option<&str>) -> Option<Look> {
+/// With `quiet`, a loaded, watched document is first given up to [`QUIET`] (a few times
+/// over, while it keeps changing) to hold still.
+async fn look(doc: &Doc, mark: Option<&Mark>, list: Option<&str>, quiet: bool) -> Option<Look> {
     let js = doc.scope.wrap(&format!(
-        "(() => {{ const rows = {list} ? QA({list}) : []; const w = D && D.defaultView; \
+        "(async () => {{ const w = D && D.defaultView; \
+         const since = () => (w && typeof w.__ferryChanged === 'number') \
+           ? w.performance.now() - w.__ferryChanged : null; \
+         const fixed = !!D && D.scripts.length === 0 && !D.querySelector('[onload]'); \
+         for (let i = 0; {quiet} && !fixed && i < 4 && D && D.readyState === 'complete'; i++) {{ \
+           const q = since(); if (q === null || q >= {ms}) break; \
+           await new Promise(r => setTimeout(r, {ms} - q)); }} \
+         const rows = {list} ? QA({list}) : []; \
          const mark = {mark}; \
          return {{ same: !!w && w.__ferryMark === mark && window.__ferryMark === mark, \
            leaving: (!!w && !!w.__ferryLeaving) || !!window.__ferryLeaving, \
            ready: D ? D.readyState : document.readyState, \
-           count: rows.length, sig: rows.map(e => e.textContent).join('\\u0001') }}; }})()",
+           count: rows.length, sig: rows.map(e => e.textContent).join('\\u0001'), \
+           quiet: since(), own: rows.every(e => e.getRootNode() === D), fixed }}; }})()",
         list = list.map_or("null".to_owned(), js_str),
-        mark = mark.map_or("null".to_owned(), |m| js_str(&m.0)),
+        mark = mark.map_or("null".to_owned(), |m| js_str(&m.id)),
+        ms = QUIET.as_millis(),
     ));
     let result = tokio::time::timeout(CDP_TIMEOUT, doc.page.evaluate(js))
         .await
@@ -97,30 +155,39 @@ pub(crate) async fn after_click(
     doc: &Doc,
     step: usize,
     action: &'static str,
-    mark: &Mark,
+    mut mark: Mark,
     list: Option<(&str, &str)>,
     timeout_ms: u64,
 ) -> Result<bool, BrowserError> {
     let mut navigating = false;
     let mut ticks = Ticks::new(Duration::from_millis(timeout_ms), POLL);
-    while ticks.next().await {
-        let Some(look) = look(doc, Some(mark), list.map(|(selector, _)| selector)).await else {
-            continue;
-        };
-        if !look.same {
-            navigating = true;
-            if look.ready == "complete" {
-                return Ok(true);
-            }
-        } else if look.leaving {
-            navigating = true;
-        } else {
-            match list {
-                None => return Ok(true),
-                Some((_, before)) if look.sig != before => return Ok(true),
-                Some(_) => {}
+    let mut awake = ticks.next().await;
+    while awake {
+        if let Some(look) = look(doc, Some(&mark), list.map(|(selector, _)| selector), false).await
+        {
+            if !look.same {
+                navigating = true;
+                if look.ready == "complete" {
+                    return Ok(true);
+                }
+            } else if look.leaving {
+                navigating = true;
+            } else {
+                match list {
+                    None => return Ok(true),
+                    Some((_, before)) if look.sig != before => return Ok(true),
+                    Some(_) => {}
+                }
             }
         }
+        // The next look: at the next beat, or as soon as a document loads.
+        awake = match mark.loads.as_mut() {
+            Some(loads) => tokio::select! {
+                more = ticks.next() => more,
+                Some(_) = loads.next() => true,
+            },
+            None => ticks.next().await,
+        };
     }
     if navigating {
         return Err(BrowserError::Navigation {
@@ -166,12 +233,17 @@ pub(crate) async fn list(
     let grace = Duration::from_millis(timeout_ms.min(2_000));
     let mut ticks = Ticks::new(timeout + grace, POLL);
     while ticks.next().await {
-        let Some(look) = look(doc, None, Some(list)).await else {
+        let Some(look) = look(doc, None, Some(list), true).await else {
             continue;
         };
-        let stable = previous
-            .as_ref()
-            .is_some_and(|(sig, count)| *sig == look.sig && *count == look.count);
+        // A document without scripts, loaded; one that held still for QUIET by its own
+        // account; or the same list on two looks.
+        let quiet =
+            look.own && (look.fixed || look.quiet.is_some_and(|q| q >= QUIET.as_millis() as f64));
+        let stable = quiet
+            || previous
+                .as_ref()
+                .is_some_and(|(sig, count)| *sig == look.sig && *count == look.count);
         let parsed = look.ready != "loading";
         let timed_out = started.elapsed() >= timeout;
         if stable

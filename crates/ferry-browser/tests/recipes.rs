@@ -721,3 +721,36 @@ async fn browsers_are_recycled_after_their_job_limit() {
         }
     }
 }
+
+/// The bench's yardstick walks the same catalog a `paginate` recipe does, every row of
+/// every page, and stops at `max_pages` or at the last page.
+#[tokio::test]
+async fn the_raw_cdp_baseline_walks_the_catalog() {
+    let site = fixture::spawn().await.expect("fixture");
+    let browser = chromium().await;
+    let start = site.url("/site/catalog?page=1&pages=3&flush_ms=0");
+    let all = ferry_browser::baseline::walk(&browser, &start, "li.item", "#next", 10)
+        .await
+        .expect("walk");
+    assert_eq!(
+        all,
+        ferry_browser::baseline::Walked {
+            pages: 3,
+            rows: 3 * fixture::CATALOG_ROWS
+        }
+    );
+    let two = ferry_browser::baseline::walk(&browser, &start, "li.item", "#next", 2)
+        .await
+        .expect("walk");
+    assert_eq!(two.pages, 2);
+    let (summary, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": start}},
+            {"paginate": {"next": "#next", "extract": {"list": "li.item", "fields": {"id": {"attr": "data-id"}}}}}
+        ]}),
+    )
+    .await
+    .expect("recipe");
+    assert_eq!((summary["pages"].clone(), rows.len()), (json!(3), all.rows));
+}

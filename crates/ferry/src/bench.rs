@@ -15,10 +15,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    cli::{BenchArgs, BenchBrowserArgs, BenchCommand, BenchDatasetArgs, BenchQueueArgs},
+    cli::{BenchArgs, BenchCommand, BenchDatasetArgs, BenchQueueArgs},
     worker::EmbeddedWorker,
 };
 
+mod browser;
 mod dashboard;
 mod events;
 mod metrics;
@@ -26,7 +27,7 @@ mod metrics;
 pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     match args.command {
         BenchCommand::Queue(args) => queue(args).await,
-        BenchCommand::Browser(args) => browser(args).await,
+        BenchCommand::Browser(args) => browser::run(args).await,
         BenchCommand::Dataset(args) => dataset(args).await,
         BenchCommand::Events(args) => events::run(args).await,
         BenchCommand::Dashboard(args) => dashboard::run(args).await,
@@ -326,124 +327,6 @@ async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
         "enqueue_to_start_ms": {"p50": pct(0.50), "p99": pct(0.99), "n": latencies.len(), "resolution_ms": 1},
     });
     println!("{line}");
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Resident memory (KiB) of every process whose command line mentions `needle`: Chromium's
-/// browser, renderer, GPU and utility processes all carry the profile directory.
-fn rss_kib_of(needle: &str) -> u64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    let mut total = 0;
-    for entry in entries.flatten() {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        if !String::from_utf8_lossy(&cmdline).contains(needle) {
-            continue;
-        }
-        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-        total += status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|kib| kib.parse::<u64>().ok())
-            .unwrap_or(0);
-    }
-    total
-}
-
-/// Pages per job in the reused-context mode.
-const REUSED_PAGES: usize = 20;
-
-/// `ferry bench browser`: one Chromium, a fresh context per recipe (as the worker runs
-/// them), the demo site's review page loaded and extracted, at each concurrency level.
-async fn browser(args: BenchBrowserArgs) -> Result<ExitCode> {
-    let site = ferry_demo_site::spawn().await?;
-    let chromium =
-        Arc::new(ferry_browser::Chromium::launch(&ferry_browser::ChromiumConfig::default()).await?);
-    let profile = chromium.profile_dir().display().to_string();
-    let recipe = ferry_core::recipe::validate(
-        &json!({"steps": [
-            {"goto": {"url": site.url("/site/reviews")}},
-            {"extract": {"list": "li.review", "fields": {"title": {"selector": "h3"}}}}
-        ]}),
-        "payload",
-    )
-    .map_err(|e| anyhow::anyhow!("bench recipe: {e:?}"))?;
-    let recipe = Arc::new(recipe);
-    // The same page, REUSED_PAGES times in one job: one context for all of them.
-    let mut steps = Vec::new();
-    for _ in 0..REUSED_PAGES {
-        steps.push(json!({"goto": {"url": site.url("/site/reviews")}}));
-        steps.push(
-            json!({"extract": {"list": "li.review", "fields": {"title": {"selector": "h3"}}}}),
-        );
-    }
-    let reused = ferry_core::recipe::validate(&json!({ "steps": steps }), "payload")
-        .map_err(|e| anyhow::anyhow!("bench recipe: {e:?}"))?;
-    let reused = Arc::new(reused);
-    let idle_kib = rss_kib_of(&profile);
-    for (mode, recipe, per_job) in [
-        ("fresh context per job", recipe, 1),
-        ("one context, 20 pages per job", reused, REUSED_PAGES),
-    ] {
-        for &concurrency in &args.concurrency {
-            let concurrency = concurrency.max(1);
-            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
-            let started = Instant::now();
-            let mut tasks = Vec::new();
-            for _ in 0..concurrency {
-                let (chromium, recipe, next) = (chromium.clone(), recipe.clone(), next.clone());
-                let pages = args.pages;
-                tasks.push(tokio::spawn(async move {
-                    while next.fetch_add(per_job, std::sync::atomic::Ordering::Relaxed) < pages {
-                        let mut rows = ferry_browser::Collect::default();
-                        chromium.run(&recipe, &mut rows).await?;
-                        anyhow::ensure!(
-                            rows.rows.len() == 3 * per_job,
-                            "expected {} rows, got {}",
-                            3 * per_job,
-                            rows.rows.len()
-                        );
-                    }
-                    Ok(())
-                }));
-            }
-            // Sample memory while the pages run.
-            let sampler = {
-                let (peak, profile) = (peak.clone(), profile.clone());
-                tokio::spawn(async move {
-                    loop {
-                        peak.fetch_max(rss_kib_of(&profile), std::sync::atomic::Ordering::Relaxed);
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                })
-            };
-            for t in tasks {
-                t.await??;
-            }
-            sampler.abort();
-            let secs = started.elapsed().as_secs_f64();
-            println!(
-                "{}",
-                json!({
-                    "bench": "browser",
-                    "mode": mode,
-                    "concurrency": concurrency,
-                    "pages": args.pages.div_ceil(per_job) * per_job,
-                    "pages_per_s": ((args.pages.div_ceil(per_job) * per_job) as f64 / secs * 10.0).round() / 10.0,
-                    "chromium_rss_mib_idle": idle_kib / 1024,
-                    "chromium_rss_mib_peak": peak.load(std::sync::atomic::Ordering::Relaxed) / 1024,
-                })
-            );
-        }
-    }
-    if let Ok(chromium) = Arc::try_unwrap(chromium) {
-        chromium.close().await;
-    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -489,12 +489,20 @@ pub struct BenchDatasetArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchBrowserArgs {
-    /// Recipes to run (each: load a page, extract its rows), per concurrency level.
+    /// Recipes to run (each: load a page, extract its rows), per concurrency level; with
+    /// `--catalog`, catalog pages in all per level.
     #[arg(long, default_value_t = 200)]
     pub pages: usize,
     /// Concurrency levels to measure, comma separated.
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 4])]
     pub concurrency: Vec<usize>,
+    /// The catalog workload instead: `--pages` pages of 40 items split over one job per
+    /// concurrency level, each walked by `paginate` and by the raw-CDP baseline.
+    #[arg(long)]
+    pub catalog: bool,
+    /// With `--catalog`: rounds of baseline and recipe, alternated (the median is kept).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
 }
 
 #[derive(Debug, Args)]
