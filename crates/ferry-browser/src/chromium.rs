@@ -96,6 +96,11 @@ impl Chromium {
             // WebRTC may not send UDP around the context's proxy (the egress policy).
             .arg("force-webrtc-ip-handling-policy=disable_non_proxied_udp")
             .arg("disable-dev-shm-usage")
+            // Tabs a job runs side by side (`follow`) keep their timers and rendering at
+            // full speed: the waits that settle a page run in it.
+            .arg("disable-background-timer-throttling")
+            .arg("disable-renderer-backgrounding")
+            .arg("disable-backgrounding-occluded-windows")
             .arg("no-first-run");
         if running_as_root() {
             builder = builder.no_sandbox();

@@ -12,7 +12,8 @@
 //! `MutationObserver` installed before the page's own scripts run, [`watch`]). A list is
 //! then settled in one look once its document has loaded and nothing in it has changed for
 //! [`QUIET`] — the look waits in the page for that much quiet — instead of two looks a
-//! poll apart; a loaded document without scripts (nothing can change it) at once. Where
+//! poll apart; a loaded top document that never held a script or an inline handler
+//! (nothing can change it) at once. Where
 //! that cannot be told (a tab the page opened, rows inside shadow roots), two equal looks
 //! in a row still decide. After a click, the tab's load event wakes the wait for the next
 //! document at once.
@@ -35,11 +36,21 @@ const POLL: Duration = Duration::from_millis(25);
 const QUIET: Duration = Duration::from_millis(25);
 
 /// Installed in every document of a tab Ferry opens, before the page's scripts: notes
-/// when the DOM last changed (`window.__ferryChanged`, the page's clock).
-const WATCH_CHANGES: &str = "(() => { try { const w = window; \
-    if (w.__ferryChanged !== undefined) return; w.__ferryChanged = w.performance.now(); \
-    new MutationObserver(() => { w.__ferryChanged = w.performance.now(); }).observe(document, \
-      { subtree: true, childList: true, characterData: true, attributes: true }); \
+/// when the DOM last changed or the document loaded (`window.__ferryChanged`, the page's
+/// clock; quiet counts from the load event at the earliest, so work a page's load code
+/// starts has its time), and whether a script element ever entered the document
+/// (`__ferryScripted`, for [`Look::fixed`]). Guarded per document: a frame's window
+/// outlives its first `about:blank` document.
+const WATCH_CHANGES: &str = "(() => { try { const w = window, d = document; \
+    if (d.__ferryWatched) return; d.__ferryWatched = true; \
+    const note = () => { w.__ferryChanged = w.performance.now(); }; note(); \
+    w.__ferryScripted = !!d.querySelector('script'); \
+    new MutationObserver(records => { note(); \
+      if (!w.__ferryScripted) for (const r of records) for (const n of r.addedNodes) \
+        if (n.nodeName === 'SCRIPT' || (n.querySelector && n.querySelector('script'))) \
+          w.__ferryScripted = true; \
+    }).observe(d, { subtree: true, childList: true, characterData: true, attributes: true }); \
+    w.addEventListener('load', note); \
   } catch (e) {} })()";
 
 /// Has every document `page` loads from now on note when its DOM last changed. Best
@@ -108,7 +119,8 @@ struct Look {
     /// document's observer does not see).
     #[serde(default)]
     own: bool,
-    /// The document has no scripts and no load handler: once loaded, nothing changes it.
+    /// The document is the top one, watched, and never held a script element or an
+    /// inline event handler: once loaded, nothing changes it.
     #[serde(default)]
     fixed: bool,
 }
@@ -123,7 +135,9 @@ async fn look(doc: &Doc, mark: Option<&Mark>, list: Option<&str>, quiet: bool) -
         "(async () => {{ const w = D && D.defaultView; \
          const since = () => (w && typeof w.__ferryChanged === 'number') \
            ? w.performance.now() - w.__ferryChanged : null; \
-         const fixed = !!D && D.scripts.length === 0 && !D.querySelector('[onload]'); \
+         const fixed = !!D && D === document && window.__ferryScripted === false \
+           && D.readyState === 'complete' && D.scripts.length === 0 \
+           && ![...D.querySelectorAll('*')].some(e => e.getAttributeNames().some(a => a.startsWith('on'))); \
          for (let i = 0; {quiet} && !fixed && i < 4 && D && D.readyState === 'complete'; i++) {{ \
            const q = since(); if (q === null || q >= {ms}) break; \
            await new Promise(r => setTimeout(r, {ms} - q)); }} \

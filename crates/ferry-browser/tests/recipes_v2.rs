@@ -264,3 +264,31 @@ async fn an_optional_step_that_finds_nothing_is_skipped_and_others_still_fail() 
     );
     browser.close().await;
 }
+
+/// Rows the page's load code fills in just after its load event (a slow image holds the
+/// load back well after the HTML is parsed) are read filled in, not as placeholders: a
+/// list is settled only once its document has held still since loading. Reached by a
+/// click, whose wait ends at the new document's load event.
+#[tokio::test]
+async fn rows_filled_in_by_load_code_are_read_filled_in() {
+    let site = fixture::spawn().await.expect("fixture");
+    let browser = chromium().await;
+    let (outcome, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/placeholders")}},
+            {"click": {"selector": "#again"}},
+            {"extract": {"list": "li.item", "fields": {"text": {}}}}
+        ]}),
+    )
+    .await;
+    outcome.expect("completes");
+    assert_eq!(
+        rows,
+        [
+            json!({"text": "Review 1"}),
+            json!({"text": "Review 2"}),
+            json!({"text": "Review 3"})
+        ]
+    );
+}

@@ -1,6 +1,6 @@
 //! Pages built the ways that stop a plain selector: product cards in shadow roots two
-//! levels deep, price tables in a frame and a frame within it, and a directory of shops
-//! whose details are one link away.
+//! levels deep, price tables in a frame and a frame within it, a directory of shops
+//! whose details are one link away, and rows a page's load code fills in.
 
 use axum::{Router, extract::Path, response::IntoResponse, routing::get};
 
@@ -14,6 +14,23 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/site/frames/inner", get(frames_inner))
         .route("/site/directory", get(directory))
         .route("/site/shop/{n}", get(shop))
+        .route("/site/placeholders", get(placeholders))
+}
+
+/// Three "Loading…" rows whose real text the page's load code puts in 10 ms after the
+/// load event, which a slow image holds back 200 ms after the HTML is parsed: a list
+/// read at load, or on a quiet measured from the parse, is the placeholders.
+async fn placeholders() -> impl IntoResponse {
+    page(
+        "Placeholders",
+        r#"<ul id="list"><li class="item">Loading…</li><li class="item">Loading…</li><li class="item">Loading…</li></ul>
+<img src="/slow/200" alt=""> <a id="again" href="/site/placeholders">Again</a>
+<script>
+addEventListener('load', () => setTimeout(() => {
+  document.querySelectorAll('li.item').forEach((li, i) => { li.textContent = 'Review ' + (i + 1); });
+}, 10));
+</script>"#,
+    )
 }
 
 /// `<shop-grid>` holds, in its open shadow root, twelve `<product-card>`s, each with its

@@ -44,8 +44,9 @@ def reviews_handler(password: str, chromium: str = "/usr/bin/chromium") -> Calla
                     await page.fill("#user", "demo")
                     await page.fill("#password", password)
                     await page.click("#sign-in")
-                    await page.wait_for_url("**/site/account")
-                    if not await page.is_visible("#who"):
+                    # The account page (#who), or the login page again with its error.
+                    await page.wait_for_selector("#who, #error")
+                    if await page.is_visible("#error"):
                         raise JobError("LOGIN_FAILED", "the site refused the login", retryable=False)
                     await page.goto(f"{site}/site/account/reviews")
                     signed_in = "with the password"

@@ -155,11 +155,15 @@ class Worker:
         self.shutdown_grace, self.handle_signals = shutdown_grace, handle_signals
         self._running: dict[str, tuple[JobContext, asyncio.Task[None], Callable[[str], None]]] = {}
         self._stopping = asyncio.Event()
+        # When the stop came: the grace period runs from then.
+        self._stopped_at: float | None = None
         self._http: httpx.AsyncClient | None = None
 
     def stop(self) -> None:
         """Stops claiming; running jobs get the grace period, then are stopped and handed back.
         (Call it from the worker's event loop; signals do.)"""
+        if self._stopped_at is None:
+            self._stopped_at = time.monotonic()
         self._stopping.set()
 
     def run_forever(self) -> None:
@@ -232,7 +236,8 @@ class Worker:
         if not self._running:
             return
         tasks = [t for _, t, _ in self._running.values()]
-        _, pending = await asyncio.wait(tasks, timeout=self.shutdown_grace)
+        spent = 0.0 if self._stopped_at is None else time.monotonic() - self._stopped_at
+        _, pending = await asyncio.wait(tasks, timeout=max(0.0, self.shutdown_grace - spent))
         if pending:
             for _, _, stop in list(self._running.values()):
                 stop("shutdown")

@@ -233,3 +233,32 @@ def test_a_stop_while_a_claim_is_answered_runs_its_jobs_instead_of_stranding_the
             assert (handed_back.get("error") or {}).get("code") == "WORKER_SHUTDOWN"
 
     asyncio.run(run())
+
+
+class WatchClaims(httpx.AsyncBaseTransport):
+    """Says when a claim has been sent."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.sent = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/claim"):
+            self.sent.set()
+        return await self.inner.handle_async_request(request)
+
+
+def test_a_stop_during_an_idle_long_poll_ends_without_waiting_out_the_poll(server: str) -> None:
+    async def run() -> None:
+        transport = WatchClaims()
+        # Nothing to claim: the server would hold the claim 20 s.
+        worker = make(server, {"py.nothing": lambda job, ctx: "never"}, transport=transport, poll_wait_ms=20_000)
+        running = asyncio.create_task(worker.run())
+        await asyncio.wait_for(transport.sent.wait(), 20)
+        asked = time.monotonic()
+        worker.stop()
+        await running
+        took = time.monotonic() - asked
+        assert took < 10, f"the stop waited {took:.1f} s: the claim was not cut off"
+
+    asyncio.run(run())

@@ -36,8 +36,9 @@ export function reviewsHandler(options: { chromium?: string; password: string })
         await page.fill("#user", "demo");
         await page.fill("#password", options.password);
         await page.click("#sign-in");
-        await page.waitForURL("**/site/account");
-        if (!(await page.isVisible("#who"))) throw new JobError("LOGIN_FAILED", "the site refused the login", { retryable: false });
+        // The account page (#who), or the login page again with its error.
+        await page.waitForSelector("#who, #error");
+        if (await page.isVisible("#error")) throw new JobError("LOGIN_FAILED", "the site refused the login", { retryable: false });
         await page.goto(`${site}/site/account/reviews`);
         signedIn = "with the password";
       }

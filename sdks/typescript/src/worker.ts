@@ -96,6 +96,8 @@ export class Worker {
   /** Settles when the worker is told to stop (one promise, so waits add no listeners). */
   private readonly stopped: Promise<void>;
   private finished: Promise<void> | undefined;
+  /** When the stop came: the grace period runs from then. */
+  private stoppedAt: number | undefined;
 
   constructor(options: WorkerOptions) {
     this.http = new Http(options);
@@ -112,7 +114,14 @@ export class Worker {
       if (kind.includes("*")) throw new Error(`handlers are for kinds, not patterns: ${kind}`);
     }
     this.stopped = new Promise((resolve) =>
-      this.stopping.signal.addEventListener("abort", () => resolve(), { once: true }),
+      this.stopping.signal.addEventListener(
+        "abort",
+        () => {
+          this.stoppedAt = Date.now();
+          resolve();
+        },
+        { once: true },
+      ),
     );
   }
 
@@ -190,12 +199,13 @@ export class Worker {
     }
   }
 
-  /** Waits for running jobs within the grace period, then stops the rest. */
+  /** Waits for running jobs within the grace period (from the stop), then stops the rest. */
   private async drain(): Promise<void> {
     const all = () => Promise.all([...this.running.values()].map((r) => r.done));
+    const spent = this.stoppedAt === undefined ? 0 : Date.now() - this.stoppedAt;
     const timer = setTimeout(() => {
       for (const running of this.running.values()) running.stop("shutdown");
-    }, this.graceMs);
+    }, Math.max(0, this.graceMs - spent));
     try {
       await all();
     } finally {

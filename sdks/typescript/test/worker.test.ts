@@ -237,3 +237,21 @@ test("a stop while a claim is being answered runs the jobs it brings instead of 
   assert.notEqual(handedBack.status, "running", "the job was stranded under a lease nobody holds");
   assert.equal(handedBack.error?.code, "WORKER_SHUTDOWN");
 });
+
+test("a stop during an idle long poll ends without waiting out the poll", async () => {
+  let sent: () => void = () => undefined;
+  const claimSent = new Promise<void>((resolve) => (sent = resolve));
+  const watching: typeof fetch = (input, init) => {
+    if (String(input).endsWith("/v1/worker/claim")) sent();
+    return fetch(input, init);
+  };
+  // Nothing to claim: the server would hold the claim 20 s.
+  const w = worker({ "sdk.nothing": async () => "never" }, { fetch: watching, pollWaitMs: 20_000 });
+  const running = w.run();
+  await claimSent;
+  const asked = Date.now();
+  await w.stop();
+  await running;
+  const took = Date.now() - asked;
+  assert.ok(took < 10_000, `the stop waited ${took} ms: the claim was not cut off`);
+});

@@ -133,7 +133,7 @@ pub(super) fn history(events: &[Event]) -> Markup {
             section.attempts {
                 h2 { "Attempts" }
                 table.jobs {
-                    thead { tr { th { "#" } th { "Worker" } th { "Started" } th { "Ended" } th { "Outcome" } th { "Error" } } }
+                    thead { tr { th { "#" } th.worker { "Worker" } th { "Started" } th { "Ended" } th { "Outcome" } th { "Error" } } }
                     tbody {
                         @for a in &attempts {
                             tr {

@@ -94,9 +94,13 @@ pub(super) fn table(job: &Job) -> Markup {
     if job.kind != BROWSER_RUN {
         return html! {};
     }
-    let failure = (job.status != JobState::Completed)
-        .then(|| job.error.as_ref().map(|e| e.message.as_str()))
-        .flatten();
+    // The last attempt's error, while no other attempt runs (a running retry starts over).
+    let failure = matches!(
+        job.status,
+        JobState::Failed | JobState::Cancelled | JobState::Pending | JobState::Scheduled
+    )
+    .then(|| job.error.as_ref().map(|e| e.message.as_str()))
+    .flatten();
     let rows = rows(&job.payload, job.result.as_ref(), failure);
     html! {
         @if !rows.is_empty() {
