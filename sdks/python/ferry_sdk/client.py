@@ -127,6 +127,78 @@ def _filters(kinds: list[str] | None, types: list[str] | None) -> dict[str, Any]
     }
 
 
+# What the blocking and the asyncio client share: each decision of a call or an event
+# stream, written once; the two clients only do the I/O and the sleeping.
+
+
+def _http_options(server: str, token: str, timeout: float) -> dict[str, Any]:
+    return {"base_url": server.rstrip("/"), "headers": {"authorization": f"Bearer {token}"}, "timeout": timeout}
+
+
+class _Attempts:
+    """One call's attempts: reads are tried again while the server is briefly away."""
+
+    def __init__(self, call: Call, retries: int) -> None:
+        self.call = call
+        self.reads = retries if call.method == "GET" else 0
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.reads + 1))
+
+    def unreachable(self, attempt: int, e: httpx.TransportError) -> float:
+        """The pause before trying again after no answer; raises when out of attempts."""
+        if attempt < self.reads:
+            return backoff(attempt)
+        raise FerryUnreachable(f"{self.call.method} {self.call.path}: {e}") from e
+
+    def refused(self, attempt: int, response: httpx.Response) -> float:
+        """The pause before trying again after a transient refusal; raises otherwise."""
+        error = error_from(response)
+        if error.transient and attempt < self.reads:
+            return error.retry_after or backoff(attempt)
+        raise error
+
+
+def _answer(response: httpx.Response) -> Any:
+    return None if response.status_code == 204 or not response.content else response.json()
+
+
+class _Stream:
+    """An event stream's position and failures across the connections that carry it."""
+
+    def __init__(self, position: int, filters: dict[str, Any]) -> None:
+        self.position, self.filters, self.failures = position, filters, 0
+
+    def params(self) -> dict[str, Any]:
+        return {k: v for k, v in {**self.filters, "after": self.position}.items() if v is not None}
+
+    def refused(self, response: httpx.Response) -> float:
+        """The pause before opening again after a transient refusal; raises otherwise."""
+        error = error_from(response)
+        if not error.transient:
+            raise error
+        return self.dropped(error.retry_after)
+
+    def dropped(self, pause: float | None = None) -> float:
+        """The pause before opening again after a dropped connection."""
+        pause = pause or backoff(self.failures)
+        self.failures += 1
+        return pause
+
+    def event(self, parser: Parser, line: str) -> Json | None:
+        """The event a line completes, if any (the position moves on with its id)."""
+        message = parser.line(line)
+        if message is None:
+            return None
+        if message.id is not None and message.id.isdigit():
+            self.position = int(message.id)
+        self.failures = 0
+        return json.loads(message.data) if message.data else None
+
+
+_STREAM_HEADERS = {"accept": "text/event-stream"}
+
+
 class Ferry:
     """The blocking client: `Ferry("http://127.0.0.1:7878", token="fk_...")`."""
 
@@ -139,12 +211,7 @@ class Ferry:
         retries: int = 3,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = httpx.Client(
-            base_url=server.rstrip("/"),
-            headers={"authorization": f"Bearer {token}"},
-            timeout=timeout,
-            transport=transport,
-        )
+        self._http = httpx.Client(**_http_options(server, token, timeout), transport=transport)
         self._retries = retries
 
     def close(self) -> None:
@@ -159,22 +226,16 @@ class Ferry:
     def call(self, call: Call) -> Any:
         """Sends `call`; the JSON answer (None for `204`). Reads are tried again while the
         server is briefly away; an error is a `FerryError`."""
-        reads = self._retries if call.method == "GET" else 0
-        for attempt in range(reads + 1):
+        attempts = _Attempts(call, self._retries)
+        for attempt in attempts:
             try:
                 response = self._http.request(call.method, call.path, params=call.query(), json=call.json)
             except httpx.TransportError as e:
-                if attempt < reads:
-                    time.sleep(backoff(attempt))
-                    continue
-                raise FerryUnreachable(f"{call.method} {call.path}: {e}") from e
-            if response.is_success:
-                return None if response.status_code == 204 or not response.content else response.json()
-            error = error_from(response)
-            if error.transient and attempt < reads:
-                time.sleep(error.retry_after or backoff(attempt))
+                time.sleep(attempts.unreachable(attempt, e))
                 continue
-            raise error
+            if response.is_success:
+                return _answer(response)
+            time.sleep(attempts.refused(attempt, response))
         raise AssertionError("unreachable")
 
     # Jobs
@@ -251,46 +312,34 @@ class Ferry:
 
     def _stream(self, path: str, after: int | str, filters: dict[str, Any], until: float | None) -> Iterator[Json]:
         position = after if isinstance(after, int) else self.call(Calls.events_head(path, filters))["next_after"]
-        failures = 0
+        stream = _Stream(position, filters)
         while until is None or time.monotonic() < until:
             # The server sends a keep-alive comment every 15 s: a connection silent for three
             # of them is gone, and is opened again.
             read_timeout = STREAM_SILENCE if until is None else max(0.05, min(STREAM_SILENCE, until - time.monotonic()))
-            params = {k: v for k, v in {**filters, "after": position}.items() if v is not None}
             try:
                 with self._http.stream(
                     "GET",
                     path,
-                    params=params,
-                    headers={"accept": "text/event-stream"},
+                    params=stream.params(),
+                    headers=_STREAM_HEADERS,
                     timeout=httpx.Timeout(30.0, read=read_timeout),
                 ) as response:
                     if not response.is_success:
                         response.read()
-                        error = error_from(response)
-                        if not error.transient:
-                            raise error
-                        time.sleep(error.retry_after or backoff(failures))
-                        failures += 1
+                        time.sleep(stream.refused(response))
                         continue
                     parser = Parser()
                     for line in response.iter_lines():
                         if until is not None and time.monotonic() >= until:
                             return
-                        message = parser.line(line)
-                        if message is None:
-                            continue
-                        event = json.loads(message.data) if message.data else None
-                        if message.id is not None and message.id.isdigit():
-                            position = int(message.id)
-                        failures = 0
+                        event = stream.event(parser, line)
                         if event is not None:
                             yield event
             except httpx.ReadTimeout:
                 continue
             except httpx.TransportError:
-                time.sleep(backoff(failures))
-                failures += 1
+                time.sleep(stream.dropped())
 
     # Batches, schedules, datasets, sessions, webhooks
 
@@ -328,12 +377,7 @@ class AsyncFerry:
         retries: int = 3,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=server.rstrip("/"),
-            headers={"authorization": f"Bearer {token}"},
-            timeout=timeout,
-            transport=transport,
-        )
+        self._http = httpx.AsyncClient(**_http_options(server, token, timeout), transport=transport)
         self._retries = retries
 
     async def aclose(self) -> None:
@@ -346,22 +390,16 @@ class AsyncFerry:
         await self.aclose()
 
     async def call(self, call: Call) -> Any:
-        reads = self._retries if call.method == "GET" else 0
-        for attempt in range(reads + 1):
+        attempts = _Attempts(call, self._retries)
+        for attempt in attempts:
             try:
                 response = await self._http.request(call.method, call.path, params=call.query(), json=call.json)
             except httpx.TransportError as e:
-                if attempt < reads:
-                    await asyncio.sleep(backoff(attempt))
-                    continue
-                raise FerryUnreachable(f"{call.method} {call.path}: {e}") from e
-            if response.is_success:
-                return None if response.status_code == 204 or not response.content else response.json()
-            error = error_from(response)
-            if error.transient and attempt < reads:
-                await asyncio.sleep(error.retry_after or backoff(attempt))
+                await asyncio.sleep(attempts.unreachable(attempt, e))
                 continue
-            raise error
+            if response.is_success:
+                return _answer(response)
+            await asyncio.sleep(attempts.refused(attempt, response))
         raise AssertionError("unreachable")
 
     async def submit(self, job: Json) -> Json:
@@ -423,39 +461,27 @@ class AsyncFerry:
 
     async def _stream(self, path: str, after: int | str, filters: dict[str, Any]) -> AsyncIterator[Json]:
         position = after if isinstance(after, int) else (await self.call(Calls.events_head(path, filters)))["next_after"]
-        failures = 0
+        stream = _Stream(position, filters)
         while True:
-            params = {k: v for k, v in {**filters, "after": position}.items() if v is not None}
             try:
                 async with self._http.stream(
                     "GET",
                     path,
-                    params=params,
-                    headers={"accept": "text/event-stream"},
+                    params=stream.params(),
+                    headers=_STREAM_HEADERS,
                     timeout=httpx.Timeout(30.0, read=STREAM_SILENCE),
                 ) as response:
                     if not response.is_success:
                         await response.aread()
-                        error = error_from(response)
-                        if not error.transient:
-                            raise error
-                        await asyncio.sleep(error.retry_after or backoff(failures))
-                        failures += 1
+                        await asyncio.sleep(stream.refused(response))
                         continue
                     parser = Parser()
                     async for line in response.aiter_lines():
-                        message = parser.line(line)
-                        if message is None:
-                            continue
-                        event = json.loads(message.data) if message.data else None
-                        if message.id is not None and message.id.isdigit():
-                            position = int(message.id)
-                        failures = 0
+                        event = stream.event(parser, line)
                         if event is not None:
                             yield event
             except httpx.TransportError:
-                await asyncio.sleep(backoff(failures))
-                failures += 1
+                await asyncio.sleep(stream.dropped())
 
     async def jobs(self, **query: Any) -> AsyncIterator[Json]:
         """Every job the query matches, page after page."""
