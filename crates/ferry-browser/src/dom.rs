@@ -14,8 +14,10 @@
 
 use chromiumoxide::{
     Page,
-    cdp::browser_protocol::input::{DispatchKeyEventParams, DispatchKeyEventType},
-    layout::Point,
+    cdp::browser_protocol::input::{
+        DispatchKeyEventParams, DispatchKeyEventType, DispatchMouseEventParams,
+        DispatchMouseEventType, MouseButton,
+    },
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -159,6 +161,40 @@ struct At {
     y: f64,
 }
 
+/// A script that clicks the first element matching `selector` when it is a plain link
+/// (an `<a href>` opening in its own frame, the element a click at its centre would hit):
+/// the link's own activation, `el.click()`, does what a user's click does, with no mouse
+/// event to wait on (a mouse move waits for the page's next frame); answers `{clicked:
+/// true}`. Otherwise it answers where a user's click lands (`{x, y}`, the element
+/// scrolled into view — at once, whatever the page's `scroll-behavior` — only when its
+/// centre is outside the viewport of its document or of a frame around it), for trusted
+/// mouse events; `null` when the element is not there.
+pub(crate) fn place_script(selector: &str) -> String {
+    format!(
+        "(() => {{ const el = Q({}); if (!el) return null; \
+         const place = () => {{ \
+           const r = el.getClientRects()[0] || el.getBoundingClientRect(); \
+           const lx = r.left + r.width / 2, ly = r.top + r.height / 2; \
+           let x = lx, y = ly, shown = true; \
+           for (let w = el.ownerDocument.defaultView; ; w = w.parent) {{ \
+             if (x < 0 || y < 0 || x > w.innerWidth || y > w.innerHeight) shown = false; \
+             const f = w.frameElement; if (!f) break; \
+             const fr = f.getBoundingClientRect(), cs = f.ownerDocument.defaultView.getComputedStyle(f); \
+             x += fr.left + f.clientLeft + parseFloat(cs.paddingLeft); \
+             y += fr.top + f.clientTop + parseFloat(cs.paddingTop); }} \
+           return {{x, y, lx, ly, shown}}; }}; \
+         let at = place(); \
+         if (!at.shown) {{ el.scrollIntoView({{block: 'center', inline: 'center', behavior: 'instant'}}); at = place(); }} \
+         const link = el.closest('a[href]'); \
+         if (link && (!link.target || link.target === '_self') \
+             && !link.hasAttribute('download') && !/^\\s*javascript:/i.test(link.getAttribute('href'))) {{ \
+           const root = el.getRootNode(), hit = (root.elementFromPoint ? root : el.ownerDocument).elementFromPoint(at.lx, at.ly); \
+           if (hit && (hit === el || el.contains(hit) || link.contains(hit))) {{ link.click(); return {{clicked: true}}; }} }} \
+         return {{x: at.x, y: at.y}}; }})()",
+        js_str(selector)
+    )
+}
+
 impl Doc {
     /// Evaluates `body` after the scope's prelude.
     pub(crate) async fn eval(
@@ -186,38 +222,39 @@ impl Doc {
         }
     }
 
-    /// Clicks the first element matching `selector` as a user would (trusted mouse
-    /// events at its centre, scrolled into view; in a frame, the frames' offsets added):
-    /// one script finds and places it. `false` when it is not there.
-    pub(crate) async fn click(
+    /// Clicks as [`place_script`] answered `at`: nothing more when the script clicked a
+    /// link itself; otherwise trusted mouse events where it said, the mouse moved there,
+    /// pressed and released, the three sent at once (Chromium handles a target's commands
+    /// in order). `false` when the script found nothing to click.
+    pub(crate) async fn click_at(
         &self,
         step: usize,
         action: &'static str,
-        selector: &str,
+        at: Value,
     ) -> Result<bool, BrowserError> {
-        // Scrolled (at once, whatever the page's `scroll-behavior`) only when its centre
-        // is outside the viewport of its document or of a frame around it.
-        let js = format!(
-            "(() => {{ const el = Q({}); if (!el) return null; \
-             const place = () => {{ \
-               const r = el.getClientRects()[0] || el.getBoundingClientRect(); \
-               let x = r.left + r.width / 2, y = r.top + r.height / 2, shown = true; \
-               for (let w = el.ownerDocument.defaultView; ; w = w.parent) {{ \
-                 if (x < 0 || y < 0 || x > w.innerWidth || y > w.innerHeight) shown = false; \
-                 const f = w.frameElement; if (!f) break; \
-                 const fr = f.getBoundingClientRect(), cs = f.ownerDocument.defaultView.getComputedStyle(f); \
-                 x += fr.left + f.clientLeft + parseFloat(cs.paddingLeft); \
-                 y += fr.top + f.clientTop + parseFloat(cs.paddingTop); }} \
-               return {{x, y, shown}}; }}; \
-             let at = place(); \
-             if (!at.shown) {{ el.scrollIntoView({{block: 'center', inline: 'center', behavior: 'instant'}}); at = place(); }} \
-             return {{x: at.x, y: at.y}}; }})()",
-            js_str(selector)
-        );
-        let Ok(at) = serde_json::from_value::<At>(self.eval(step, action, &js).await?) else {
+        if at.get("clicked") == Some(&Value::Bool(true)) {
+            return Ok(true);
+        }
+        let Ok(At { x, y }) = serde_json::from_value::<At>(at) else {
             return Ok(false);
         };
-        bounded(step, action, self.page.click(Point { x: at.x, y: at.y })).await?;
+        let event = |kind: DispatchMouseEventType| {
+            let moved = kind == DispatchMouseEventType::MouseMoved;
+            let mut e = DispatchMouseEventParams::new(kind, x, y);
+            if !moved {
+                e.button = Some(MouseButton::Left);
+                e.click_count = Some(1);
+            }
+            e
+        };
+        let sent = futures_util::future::try_join3(
+            self.page.execute(event(DispatchMouseEventType::MouseMoved)),
+            self.page
+                .execute(event(DispatchMouseEventType::MousePressed)),
+            self.page
+                .execute(event(DispatchMouseEventType::MouseReleased)),
+        );
+        bounded(step, action, sent).await?;
         Ok(true)
     }
 

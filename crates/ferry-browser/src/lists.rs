@@ -38,10 +38,9 @@ impl Walk<'_> {
         before: &Settled,
     ) -> Result<(), BrowserError> {
         let (doc, step) = (self.doc, self.step);
-        let mark = settle::arm(doc, step, ACTION).await?;
-        if !doc.click(step, ACTION, next).await? {
+        let Some(mark) = settle::click(doc, step, ACTION, next).await? else {
             return Err(doc.timeout(step, ACTION, next, self.limit_ms));
-        }
+        };
         let changed = settle::after_click(
             doc,
             step,
@@ -77,20 +76,41 @@ impl Walk<'_> {
         let (doc, step, timeout_ms) = (self.doc, self.step, self.timeout_ms);
         let mut per_page = Vec::new();
         let mut seen = Seen::default();
+        // Whether `next` is enabled and the page's rows, read in the look that settles
+        // the page when it can be (one evaluation a page instead of three).
+        let also = format!(
+            "{{ next: {}, rows: {} }}",
+            enabled_script(next),
+            extract::script(&what.list, &what.fields)
+        );
         loop {
             // The list has settled before `next` is looked at, so a page whose link
             // arrives last is not taken for the last page.
             let want = what.min_rows();
-            let mut list =
-                settle::list(doc, step, ACTION, &what.list, want.min(1), timeout_ms).await?;
-            let last =
-                per_page.len() + 1 >= max_pages as usize || !next_enabled(doc, step, next).await?;
+            let (mut list, read) = settle::list_reading(
+                doc,
+                step,
+                ACTION,
+                &what.list,
+                want.min(1),
+                timeout_ms,
+                Some(&also),
+            )
+            .await?;
+            let mut read = read.and_then(|v| serde_json::from_value::<PageRead>(v).ok());
+            let enabled = match &read {
+                Some(read) => read.next,
+                None => next_enabled(doc, step, next).await?,
+            };
+            let last = per_page.len() + 1 >= max_pages as usize || !enabled;
             // Every page but the last has at least `min_rows`.
             let at_least = if last { want.min(1) } else { want };
             if list.count < u64::from(at_least) {
                 list = settle::list(doc, step, ACTION, &what.list, at_least, timeout_ms).await?;
+                read = None;
             }
-            per_page.push(extract_page(doc, step, what, at_least, &mut seen, host).await?);
+            let rows = read.map(|r| r.rows);
+            per_page.push(extract_page(doc, step, what, at_least, rows, &mut seen, host).await?);
             if last {
                 return Ok(per_page);
             }
@@ -138,7 +158,7 @@ impl Walk<'_> {
             }
             added.push(list.count.saturating_sub(before) as usize);
         }
-        let n = extract_page(doc, step, what, want, &mut Seen::default(), host).await?;
+        let n = extract_page(doc, step, what, want, None, &mut Seen::default(), host).await?;
         if added.iter().sum::<usize>() != n {
             // Rows the extraction dropped (or a list that shrank): say what was extracted.
             added = vec![n];
@@ -303,19 +323,25 @@ pub(crate) async fn collect_scrolling(
     Ok(rows)
 }
 
-/// Extracts one page's rows (the caller has let it settle) and hands them to `host`;
-/// answers how many. Fewer than `at_least` fail the step (`EXTRACT_EMPTY`).
+/// Extracts one page's rows (the caller has let it settle; `raw`, when it read them
+/// already) and hands them to `host`; answers how many. Fewer than `at_least` fail the
+/// step (`EXTRACT_EMPTY`).
 pub(crate) async fn extract_page(
     doc: &Doc,
     step: usize,
     what: &ferry_core::recipe::Extract,
     at_least: u32,
+    raw: Option<Value>,
     seen: &mut Seen,
     sink: &mut dyn Host,
 ) -> Result<usize, BrowserError> {
-    let raw = doc
-        .eval(step, "extract", &extract::script(&what.list, &what.fields))
-        .await?;
+    let raw = match raw {
+        Some(raw) => raw,
+        None => {
+            doc.eval(step, "extract", &extract::script(&what.list, &what.fields))
+                .await?
+        }
+    };
     let found = clean_rows(step, raw, &what.fields)?;
     if (found.len() as u64) < u64::from(at_least) {
         return Err(BrowserError::ExtractEmpty {
@@ -369,15 +395,26 @@ impl Seen {
     }
 }
 
+/// What a settling look at a page of `paginate` read as well.
+#[derive(Debug, serde::Deserialize)]
+struct PageRead {
+    next: bool,
+    rows: Value,
+}
+
 /// Whether `next` is there, shown and not disabled (`disabled`, `aria-disabled`, a
 /// `disabled` class).
 pub(crate) async fn next_enabled(doc: &Doc, step: usize, next: &str) -> Result<bool, BrowserError> {
-    let js = format!(
+    Ok(doc.eval(step, "paginate", &enabled_script(next)).await? == Value::Bool(true))
+}
+
+/// The script [`next_enabled`] evaluates.
+fn enabled_script(next: &str) -> String {
+    format!(
         "(() => {{ const el = Q({}); if (!el) return false; \
          if (el.getClientRects().length === 0) return false; \
          return !(el.disabled || el.getAttribute('aria-disabled') === 'true' \
          || el.classList.contains('disabled')); }})()",
         js_str(next)
-    );
-    Ok(doc.eval(step, "paginate", &js).await? == Value::Bool(true))
+    )
 }

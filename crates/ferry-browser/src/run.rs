@@ -203,10 +203,9 @@ impl Run<'_> {
                 }
                 Step::Click { selector } => {
                     wait_visible(&doc, i, action, selector, timeout_ms).await?;
-                    let mark = settle::arm(&doc, i, action).await?;
-                    if !doc.click(i, action, selector).await? {
+                    let Some(mark) = settle::click(&doc, i, action, selector).await? else {
                         return Err(doc.timeout(i, action, selector, timeout_ms));
-                    }
+                    };
                     // A click on a link or a submit button loads a new document: later
                     // steps act on that one, once it has loaded.
                     let limit = recipe.navigation_timeout_ms();
@@ -306,9 +305,20 @@ impl Run<'_> {
                 }
                 Step::Extract(what) => {
                     let want = what.min_rows();
-                    settle::list(&doc, i, action, &what.list, want, timeout_ms).await?;
+                    // The rows read in the look that settles the list, when it can be.
+                    let script = crate::extract::script(&what.list, &what.fields);
+                    let (_, raw) = settle::list_reading(
+                        &doc,
+                        i,
+                        action,
+                        &what.list,
+                        want,
+                        timeout_ms,
+                        Some(&script),
+                    )
+                    .await?;
                     let mut seen = lists::Seen::default();
-                    rows += lists::extract_page(&doc, i, what, want, &mut seen, &mut *self.host)
+                    rows += lists::extract_page(&doc, i, what, want, raw, &mut seen, &mut *self.host)
                         .await?;
                 }
                 Step::Paginate {
@@ -368,10 +378,9 @@ impl Run<'_> {
                 }
                 Step::Dismiss { selector, within_ms } => {
                     if visible_within(&doc, i, action, selector, *within_ms).await? {
-                        let mark = settle::arm(&doc, i, action).await?;
                         // An overlay gone between the look and the click was dismissed
                         // by itself: go on.
-                        if matches!(doc.click(i, action, selector).await, Ok(true)) {
+                        if let Ok(Some(mark)) = settle::click(&doc, i, action, selector).await {
                             let limit = recipe.navigation_timeout_ms();
                             settle::after_click(&doc, i, action, mark, None, limit).await?;
                             // A fading overlay still takes clicks: wait (a while) for it to go.

@@ -27,7 +27,12 @@ use chromiumoxide::{Page, cdp::browser_protocol::page::EventLoadEventFired};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use crate::{BrowserError, CDP_TIMEOUT, dom::Doc, run::eval, run::js_str, waits::Ticks};
+use crate::{
+    BrowserError, CDP_TIMEOUT,
+    dom::{self, Doc},
+    run::{eval, js_str},
+    waits::Ticks,
+};
 
 /// How often a settling page is looked at.
 const POLL: Duration = Duration::from_millis(25);
@@ -75,30 +80,47 @@ pub(crate) struct Mark {
 static MARKS: AtomicU64 = AtomicU64::new(0);
 
 /// Marks the current document (and, in a frame, the top one: a click there may load
-/// another top document) and notes any navigation either starts from now on.
-pub(crate) async fn arm(
+/// another top document) and notes any navigation either starts from now on; in the same
+/// evaluation, answers `also` (an expression), or `null` when the scope's document is not
+/// there.
+async fn arm(
     doc: &Doc,
     step: usize,
     action: &'static str,
-) -> Result<Mark, BrowserError> {
+    also: &str,
+) -> Result<(Mark, serde_json::Value), BrowserError> {
     let mark = format!(
         "m{}-{}",
         std::process::id(),
         MARKS.fetch_add(1, Ordering::Relaxed)
     );
     let js = format!(
-        "(() => {{ const w = D && D.defaultView; if (!w) return false; \
+        "(() => {{ const w = D && D.defaultView; if (!w) return null; \
          for (const v of new Set([w, window])) {{ \
            v.__ferryMark = {mark}; v.__ferryLeaving = false; \
            if (v.navigation && !v.__ferryHooked) {{ v.__ferryHooked = true; \
              v.navigation.addEventListener('navigate', e => {{ \
                if (!e.destination.sameDocument) v.__ferryLeaving = true; }}); }} }} \
-         return true; }})()",
+         return ({also}); }})()",
         mark = js_str(&mark)
     );
     let loads = doc.page.event_listener::<EventLoadEventFired>().await.ok();
-    doc.eval(step, action, &js).await?;
-    Ok(Mark { id: mark, loads })
+    let also = doc.eval(step, action, &js).await?;
+    Ok((Mark { id: mark, loads }, also))
+}
+
+/// Clicks the first element matching `selector` as a user would (trusted mouse events
+/// at its centre, scrolled into view; in a frame, the frames' offsets added), the document
+/// marked first (see [`after_click`]); marking and placing the click are one evaluation.
+/// The mark, or `None` when the element is not there.
+pub(crate) async fn click(
+    doc: &Doc,
+    step: usize,
+    action: &'static str,
+    selector: &str,
+) -> Result<Option<Mark>, BrowserError> {
+    let (mark, at) = arm(doc, step, action, &dom::place_script(selector)).await?;
+    Ok(doc.click_at(step, action, at).await?.then_some(mark))
 }
 
 /// What a look at the page found.
@@ -123,6 +145,10 @@ struct Look {
     /// inline event handler: once loaded, nothing changes it.
     #[serde(default)]
     fixed: bool,
+    /// What the look was asked to read as well, read only when the document settled by
+    /// its own account (loaded, and fixed or quiet for [`QUIET`]).
+    #[serde(default)]
+    also: Option<serde_json::Value>,
 }
 
 /// Looks at the page (the scope's document) once; `None` while it cannot be asked (its
@@ -130,7 +156,13 @@ struct Look {
 /// (a click in it may have loaded another top document): the top's readiness tells.
 /// With `quiet`, a loaded, watched document is first given up to [`QUIET`] (a few times
 /// over, while it keeps changing) to hold still.
-async fn look(doc: &Doc, mark: Option<&Mark>, list: Option<&str>, quiet: bool) -> Option<Look> {
+async fn look(
+    doc: &Doc,
+    mark: Option<&Mark>,
+    list: Option<&str>,
+    quiet: bool,
+    also: Option<&str>,
+) -> Option<Look> {
     let js = doc.scope.wrap(&format!(
         "(async () => {{ const w = D && D.defaultView; \
          const since = () => (w && typeof w.__ferryChanged === 'number') \
@@ -143,14 +175,17 @@ async fn look(doc: &Doc, mark: Option<&Mark>, list: Option<&str>, quiet: bool) -
            await new Promise(r => setTimeout(r, {ms} - q)); }} \
          const rows = {list} ? QA({list}) : []; \
          const mark = {mark}; \
+         const q = since(), own = rows.every(e => e.getRootNode() === D); \
+         const settled = own && !!D && D.readyState === 'complete' && (fixed || (q !== null && q >= {ms})); \
          return {{ same: !!w && w.__ferryMark === mark && window.__ferryMark === mark, \
            leaving: (!!w && !!w.__ferryLeaving) || !!window.__ferryLeaving, \
            ready: D ? D.readyState : document.readyState, \
            count: rows.length, sig: rows.map(e => e.textContent).join('\\u0001'), \
-           quiet: since(), own: rows.every(e => e.getRootNode() === D), fixed }}; }})()",
+           quiet: q, own, fixed, also: settled ? ({also}) : null }}; }})()",
         list = list.map_or("null".to_owned(), js_str),
         mark = mark.map_or("null".to_owned(), |m| js_str(&m.id)),
         ms = QUIET.as_millis(),
+        also = also.unwrap_or("null"),
     ));
     let result = tokio::time::timeout(CDP_TIMEOUT, doc.page.evaluate(js))
         .await
@@ -177,7 +212,14 @@ pub(crate) async fn after_click(
     let mut ticks = Ticks::new(Duration::from_millis(timeout_ms), POLL);
     let mut awake = ticks.next().await;
     while awake {
-        if let Some(look) = look(doc, Some(&mark), list.map(|(selector, _)| selector), false).await
+        if let Some(look) = look(
+            doc,
+            Some(&mark),
+            list.map(|(selector, _)| selector),
+            false,
+            None,
+        )
+        .await
         {
             if !look.same {
                 navigating = true;
@@ -240,6 +282,26 @@ pub(crate) async fn list(
     at_least: u32,
     timeout_ms: u64,
 ) -> Result<Settled, BrowserError> {
+    Ok(
+        list_reading(doc, step, action, list, at_least, timeout_ms, None)
+            .await?
+            .0,
+    )
+}
+
+/// [`list`], and `also` (an expression) read in the look that found the list settled
+/// when the document settled by its own account (so one evaluation both settles and
+/// reads); `None` when the list settled otherwise (by two equal looks, or past the
+/// timeout) and the caller reads for itself.
+pub(crate) async fn list_reading(
+    doc: &Doc,
+    step: usize,
+    action: &'static str,
+    list: &str,
+    at_least: u32,
+    timeout_ms: u64,
+    also: Option<&str>,
+) -> Result<(Settled, Option<serde_json::Value>), BrowserError> {
     let timeout = Duration::from_millis(timeout_ms);
     let started = tokio::time::Instant::now();
     let mut previous: Option<(String, u64)> = None;
@@ -247,7 +309,7 @@ pub(crate) async fn list(
     let grace = Duration::from_millis(timeout_ms.min(2_000));
     let mut ticks = Ticks::new(timeout + grace, POLL);
     while ticks.next().await {
-        let Some(look) = look(doc, None, Some(list), true).await else {
+        let Some(look) = look(doc, None, Some(list), true, also).await else {
             continue;
         };
         // A document without scripts, loaded; one that held still for QUIET by its own
@@ -264,10 +326,13 @@ pub(crate) async fn list(
             && ((look.ready == "complete" && look.count >= u64::from(at_least))
                 || (timed_out && parsed))
         {
-            return Ok(Settled {
-                sig: look.sig,
-                count: look.count,
-            });
+            return Ok((
+                Settled {
+                    sig: look.sig,
+                    count: look.count,
+                },
+                look.also,
+            ));
         }
         previous = Some((look.sig, look.count));
     }

@@ -292,3 +292,26 @@ async fn rows_filled_in_by_load_code_are_read_filled_in() {
         ]
     );
 }
+
+/// A link is clicked where a user's click would land: under a clear layer, the layer
+/// takes the click and the link is not followed (a link is clicked by its own activation
+/// only when a click at its centre would hit it). Once the layer is gone, it is followed.
+#[tokio::test]
+async fn a_covered_link_is_not_followed_through_the_layer() {
+    let site = fixture::spawn().await.expect("fixture");
+    let browser = chromium().await;
+    let (outcome, rows) = run(
+        &browser,
+        json!({"steps": [
+            {"goto": {"url": site.url("/site/covered")}},
+            {"click": {"selector": "#next"}},
+            {"extract": {"list": "body", "fields": {"hit": {"attr": "data-hit"}}}},
+            {"click": {"selector": "#next"}},
+            {"extract": {"list": "li.item", "fields": {"text": {}}}}
+        ]}),
+    )
+    .await;
+    outcome.expect("completes");
+    assert_eq!(rows[0], json!({"hit": "cover"}), "{rows:?}");
+    assert_eq!(rows.len(), 4, "the uncovered link was followed: {rows:?}");
+}

@@ -1,6 +1,7 @@
 //! Pages built the ways that stop a plain selector: product cards in shadow roots two
 //! levels deep, price tables in a frame and a frame within it, a directory of shops
-//! whose details are one link away, and rows a page's load code fills in.
+//! whose details are one link away, rows a page's load code fills in, and a link under
+//! a layer that takes the clicks.
 
 use axum::{Router, extract::Path, response::IntoResponse, routing::get};
 
@@ -15,6 +16,22 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/site/directory", get(directory))
         .route("/site/shop/{n}", get(shop))
         .route("/site/placeholders", get(placeholders))
+        .route("/site/covered", get(covered))
+}
+
+/// A link ("Next", to `/site/placeholders`) under a clear layer that takes the first
+/// click on the page, noting it (`data-hit` on the body), and goes: a user's first click
+/// lands on the layer, and so must a recipe's, not follow the link beneath.
+async fn covered() -> impl IntoResponse {
+    page(
+        "Covered",
+        r#"<p><a id="next" href="/site/placeholders">Next</a></p>
+<div id="cover" style="position: fixed; inset: 0"></div>
+<script>
+const cover = document.getElementById('cover');
+cover.addEventListener('click', () => { document.body.dataset.hit = 'cover'; cover.remove(); });
+</script>"#,
+    )
 }
 
 /// Three "Loading…" rows whose real text the page's load code puts in 10 ms after the
