@@ -8,6 +8,7 @@ mod auth_failures;
 mod config;
 mod dashboard;
 mod event_tail;
+mod group_commit;
 pub mod http;
 pub mod metrics;
 mod queue;

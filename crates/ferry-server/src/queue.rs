@@ -46,6 +46,8 @@ pub struct Queue {
     leader: std::sync::atomic::AtomicBool,
     /// Ids of jobs that just reached a final state.
     finished: broadcast::Sender<JobId>,
+    /// Completions reported at the same time, written together.
+    completions: crate::group_commit::GroupCommit,
     /// Claims sleeping until work arrives (see [`Queue::waiting_claims`]).
     waiting_claims: std::sync::atomic::AtomicUsize,
     /// Places for open event streams.
@@ -100,6 +102,7 @@ impl Queue {
             event_tail: tokio::sync::OnceCell::new(),
             leader: std::sync::atomic::AtomicBool::new(false),
             finished,
+            completions: Default::default(),
             waiting_claims: std::sync::atomic::AtomicUsize::new(0),
             stream_slots,
             shutdown,
@@ -536,13 +539,25 @@ impl Queue {
         &self,
         entries: &[CompleteParams<'_>],
     ) -> StoreResult<Vec<StoreResult<()>>> {
-        let completed = self
-            .timed("complete", self.store.job_complete(entries, self.now()))
+        // Written with the completions other requests are reporting now (the time
+        // recorded includes the wait for the store).
+        let owned = entries
+            .iter()
+            .map(|e| crate::group_commit::Entry {
+                id: e.id,
+                lease: e.lease.to_owned(),
+                result: e.result.clone(),
+            })
+            .collect();
+        let answers = self
+            .timed(
+                "complete",
+                self.completions.complete(&self.store, owned, || self.now()),
+            )
             .await?;
         // Chained jobs may have been enqueued, and finished jobs free their concurrency
         // keys' slots: waiting claims look again.
         self.work_available.notify_waiters();
-        let answers = completed.answers;
         for (entry, answer) in entries.iter().zip(&answers) {
             if answer.is_ok() {
                 let _ = self.finished.send(entry.id);
