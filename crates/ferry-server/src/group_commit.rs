@@ -1,9 +1,10 @@
-//! Group commit of completions: reports that arrive while the store is writing others
-//! are written together, in one statement, when it is done. Workers report from many
-//! connections at once (each worker several batches in flight), and each write is a
-//! transaction (SQLite: one writer, a WAL append each; PostgreSQL: a commit each); under
-//! load the store writes a few large batches instead of many small ones, and when idle a
-//! report is written at once, as before.
+//! Group commit of completions on SQLite: reports that arrive while the store is writing
+//! others are written together, in one statement, when it is done. Workers report from
+//! many connections at once (each worker several batches in flight), and SQLite has one
+//! writer, a WAL append per transaction; under load it writes a few large batches instead
+//! of many small ones, and when idle a report is written at once, as before. (PostgreSQL
+//! writes reports side by side on connections of its own and groups commits itself;
+//! taking its reports one group at a time halved its drain, so it does not use this.)
 //!
 //! Whoever finds the store free writes everything waiting, its own report among it. The
 //! write runs as a task of its own, so a report whose HTTP request went away mid-write

@@ -539,8 +539,17 @@ impl Queue {
         &self,
         entries: &[CompleteParams<'_>],
     ) -> StoreResult<Vec<StoreResult<()>>> {
-        // Written with the completions other requests are reporting now (the time
-        // recorded includes the wait for the store).
+        // PostgreSQL writes reports side by side, on connections of its own, and commits
+        // them as a group itself: a report there is written at once. (Taking its
+        // reports one group at a time halved its drain.)
+        if self.store.is_shared() {
+            let completed = self
+                .timed("complete", self.store.job_complete(entries, self.now()))
+                .await?;
+            return Ok(self.completed(entries, completed.answers));
+        }
+        // SQLite writes one statement at a time anyway: a report is written with the
+        // ones other requests sent meanwhile (the time recorded includes the wait).
         let owned = entries
             .iter()
             .map(|e| crate::group_commit::Entry {
@@ -555,6 +564,15 @@ impl Queue {
                 self.completions.complete(&self.store, owned, || self.now()),
             )
             .await?;
+        Ok(self.completed(entries, answers))
+    }
+
+    /// After completions were written: the answers, and the news told.
+    fn completed(
+        &self,
+        entries: &[CompleteParams<'_>],
+        answers: Vec<StoreResult<()>>,
+    ) -> Vec<StoreResult<()>> {
         // Chained jobs may have been enqueued, and finished jobs free their concurrency
         // keys' slots: waiting claims look again.
         self.work_available.notify_waiters();
@@ -563,7 +581,7 @@ impl Queue {
                 let _ = self.finished.send(entry.id);
             }
         }
-        Ok(answers)
+        answers
     }
 
     pub async fn complete_one(&self, id: JobId, lease: &str, result: &Value) -> StoreResult<()> {

@@ -66,6 +66,11 @@ async fn run(client: Client, mut rx: mpsc::UnboundedReceiver<Msg>, max_batch: us
     let mut batch = Vec::with_capacity(max_batch);
     let mut flushes = Vec::new();
     while let Some(first) = rx.recv().await {
+        // A free slot first, then the batch: what queues while every slot is busy goes
+        // out in one batch instead of one each.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let mut next = Some(first);
         // Take whatever else is already queued, up to a batch.
         while let Some(msg) = next {
@@ -80,9 +85,6 @@ async fn run(client: Client, mut rx: mpsc::UnboundedReceiver<Msg>, max_batch: us
             };
         }
         if !batch.is_empty() {
-            let Ok(slot) = slots.clone().acquire_owned().await else {
-                return;
-            };
             let client = client.clone();
             let batch = std::mem::take(&mut batch);
             tokio::spawn(async move {
