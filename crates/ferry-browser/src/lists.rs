@@ -30,38 +30,41 @@ pub(crate) struct Walk<'p> {
 
 impl Walk<'_> {
     /// Clicks `next` and waits for what it loads: another document, or the list changed
-    /// from `before` (a script-paged list).
+    /// from `before` (a script-paged list). With `also`, what the look that saw the change
+    /// read when it found the page settled (see [`settle::after_click`]).
     async fn click_next(
         &self,
         next: &str,
         what: &Extract,
         before: &Settled,
-    ) -> Result<(), BrowserError> {
+        also: Option<&str>,
+    ) -> Result<Option<(Settled, Value)>, BrowserError> {
         let (doc, step) = (self.doc, self.step);
         let Some(mark) = settle::click(doc, step, ACTION, next).await? else {
             return Err(doc.timeout(step, ACTION, next, self.limit_ms));
         };
-        let changed = settle::after_click(
+        let clicked = settle::after_click(
             doc,
             step,
             ACTION,
             mark,
             Some((&what.list, &before.sig)),
+            also,
             self.limit_ms,
         )
         .await?;
-        if changed {
-            return Ok(());
+        match clicked {
+            settle::Clicked::Changed(read) => Ok(read),
+            settle::Clicked::Unchanged => Err(doc.timeout(
+                step,
+                ACTION,
+                &format!(
+                    "{} (after clicking {next}, the list did not change)",
+                    what.list
+                ),
+                self.limit_ms,
+            )),
         }
-        Err(doc.timeout(
-            step,
-            ACTION,
-            &format!(
-                "{} (after clicking {next}, the list did not change)",
-                what.list
-            ),
-            self.limit_ms,
-        ))
     }
 
     /// Page by page: extracts, clicks `next`, again, until `next` is missing or disabled
@@ -83,20 +86,27 @@ impl Walk<'_> {
             enabled_script(next),
             extract::script(&what.list, &what.fields)
         );
+        // What the look after the last click read, when it found the page settled.
+        let mut carried: Option<(Settled, Value)> = None;
         loop {
             // The list has settled before `next` is looked at, so a page whose link
             // arrives last is not taken for the last page.
             let want = what.min_rows();
-            let (mut list, read) = settle::list_reading(
-                doc,
-                step,
-                ACTION,
-                &what.list,
-                want.min(1),
-                timeout_ms,
-                Some(&also),
-            )
-            .await?;
+            let (mut list, read) = match carried.take() {
+                Some((list, read)) if list.count >= u64::from(want.min(1)) => (list, Some(read)),
+                _ => {
+                    settle::list_reading(
+                        doc,
+                        step,
+                        ACTION,
+                        &what.list,
+                        want.min(1),
+                        timeout_ms,
+                        Some(&also),
+                    )
+                    .await?
+                }
+            };
             let mut read = read.and_then(|v| serde_json::from_value::<PageRead>(v).ok());
             let enabled = match &read {
                 Some(read) => read.next,
@@ -114,7 +124,7 @@ impl Walk<'_> {
             if last {
                 return Ok(per_page);
             }
-            self.click_next(next, what, &list).await?;
+            carried = self.click_next(next, what, &list, Some(&also)).await?;
         }
     }
 
@@ -134,8 +144,8 @@ impl Walk<'_> {
         let mut added = vec![list.count as usize];
         while added.len() < max_pages as usize && next_enabled(doc, step, next).await? {
             let before = list.count;
-            match self.click_next(next, what, &list).await {
-                Ok(()) => {}
+            match self.click_next(next, what, &list, None).await {
+                Ok(_) => {}
                 // The button stays but loads nothing more: the end of the list.
                 Err(BrowserError::SelectorTimeout { .. }) => break,
                 Err(e) => return Err(e),

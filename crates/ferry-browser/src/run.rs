@@ -209,7 +209,7 @@ impl Run<'_> {
                     // A click on a link or a submit button loads a new document: later
                     // steps act on that one, once it has loaded.
                     let limit = recipe.navigation_timeout_ms();
-                    settle::after_click(&doc, i, action, mark, None, limit).await?;
+                    settle::after_click(&doc, i, action, mark, None, None, limit).await?;
                 }
                 Step::Frame { selector } => {
                     self.scope = dom::enter_frame(&doc, i, selector, timeout_ms).await?;
@@ -382,7 +382,7 @@ impl Run<'_> {
                         // by itself: go on.
                         if let Ok(Some(mark)) = settle::click(&doc, i, action, selector).await {
                             let limit = recipe.navigation_timeout_ms();
-                            settle::after_click(&doc, i, action, mark, None, limit).await?;
+                            settle::after_click(&doc, i, action, mark, None, None, limit).await?;
                             // A fading overlay still takes clicks: wait (a while) for it to go.
                             let by = tokio::time::Instant::now() + Duration::from_millis(*within_ms);
                             while tokio::time::Instant::now() < by

@@ -154,8 +154,8 @@ struct Look {
 /// Looks at the page (the scope's document) once; `None` while it cannot be asked (its
 /// document is being replaced). A frame that went away is a document being replaced
 /// (a click in it may have loaded another top document): the top's readiness tells.
-/// With `quiet`, a loaded, watched document is first given up to [`QUIET`] (a few times
-/// over, while it keeps changing) to hold still.
+/// With `quiet`, a loaded, watched document (not the one marked with `mark`) is first
+/// given up to [`QUIET`] (a few times over, while it keeps changing) to hold still.
 async fn look(
     doc: &Doc,
     mark: Option<&Mark>,
@@ -170,14 +170,15 @@ async fn look(
          const fixed = !!D && D === document && window.__ferryScripted === false \
            && D.readyState === 'complete' && D.scripts.length === 0 \
            && ![...D.querySelectorAll('*')].some(e => e.getAttributeNames().some(a => a.startsWith('on'))); \
-         for (let i = 0; {quiet} && !fixed && i < 4 && D && D.readyState === 'complete'; i++) {{ \
+         const mark = {mark}; \
+         const marked = () => !!w && w.__ferryMark === mark && window.__ferryMark === mark; \
+         for (let i = 0; {quiet} && !fixed && (mark === null || !marked()) && i < 4 && D && D.readyState === 'complete'; i++) {{ \
            const q = since(); if (q === null || q >= {ms}) break; \
            await new Promise(r => setTimeout(r, {ms} - q)); }} \
          const rows = {list} ? QA({list}) : []; \
-         const mark = {mark}; \
          const q = since(), own = rows.every(e => e.getRootNode() === D); \
          const settled = own && !!D && D.readyState === 'complete' && (fixed || (q !== null && q >= {ms})); \
-         return {{ same: !!w && w.__ferryMark === mark && window.__ferryMark === mark, \
+         return {{ same: marked(), \
            leaving: (!!w && !!w.__ferryLeaving) || !!window.__ferryLeaving, \
            ready: D ? D.readyState : document.readyState, \
            count: rows.length, sig: rows.map(e => e.textContent).join('\\u0001'), \
@@ -194,44 +195,59 @@ async fn look(
     serde_json::from_value(result.value()?.clone()).ok()
 }
 
+/// What a click changed.
+pub(crate) enum Clicked {
+    /// Nothing, where a change was expected.
+    Unchanged,
+    /// The page changed. With `also`, what the look that saw it read when it found the
+    /// page settled by its own account: its list, and `also`'s value.
+    Changed(Option<(Settled, serde_json::Value)>),
+}
+
 /// After a click on a document marked with `mark`: when the click started a navigation
 /// to another document, waits until that document has loaded. With `list` (a
 /// `paginate`: its selector and its rows' text before the click), a click that loads no
-/// document must change the list instead (a script-paged list): waits for that. Answers
-/// whether the page changed; `false` only when a change was expected and did not come
-/// within `timeout_ms`.
+/// document must change the list instead (a script-paged list): waits for that; with
+/// `also` as well, the look that sees the new document loaded waits for it to settle, as
+/// [`list_reading`] does, and reads `also` there. `Unchanged` only when a change was
+/// expected and did not come within `timeout_ms`.
 pub(crate) async fn after_click(
     doc: &Doc,
     step: usize,
     action: &'static str,
     mut mark: Mark,
     list: Option<(&str, &str)>,
+    also: Option<&str>,
     timeout_ms: u64,
-) -> Result<bool, BrowserError> {
+) -> Result<Clicked, BrowserError> {
     let mut navigating = false;
     let mut ticks = Ticks::new(Duration::from_millis(timeout_ms), POLL);
     let mut awake = ticks.next().await;
     while awake {
-        if let Some(look) = look(
-            doc,
-            Some(&mark),
-            list.map(|(selector, _)| selector),
-            false,
-            None,
-        )
-        .await
-        {
+        let selector = list.map(|(selector, _)| selector);
+        if let Some(look) = look(doc, Some(&mark), selector, also.is_some(), also).await {
+            let read = |look: Look| {
+                look.also.map(|also| {
+                    let settled = Settled {
+                        sig: look.sig,
+                        count: look.count,
+                    };
+                    (settled, also)
+                })
+            };
             if !look.same {
                 navigating = true;
                 if look.ready == "complete" {
-                    return Ok(true);
+                    return Ok(Clicked::Changed(read(look)));
                 }
             } else if look.leaving {
                 navigating = true;
             } else {
                 match list {
-                    None => return Ok(true),
-                    Some((_, before)) if look.sig != before => return Ok(true),
+                    None => return Ok(Clicked::Changed(None)),
+                    Some((_, before)) if look.sig != before => {
+                        return Ok(Clicked::Changed(read(look)));
+                    }
                     Some(_) => {}
                 }
             }
@@ -252,7 +268,7 @@ pub(crate) async fn after_click(
             message: format!("{action}: the page it opened did not load within {timeout_ms} ms"),
         });
     }
-    Ok(false)
+    Ok(Clicked::Unchanged)
 }
 
 async fn current_url(page: &Page) -> String {
