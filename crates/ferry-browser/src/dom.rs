@@ -161,11 +161,12 @@ struct At {
     y: f64,
 }
 
-/// A script that clicks the first element matching `selector` when it is a plain link
-/// (an `<a href>` opening in its own frame, the element a click at its centre would hit):
-/// the link's own activation, `el.click()`, does what a user's click does, with no mouse
-/// event to wait on (a mouse move waits for the page's next frame); answers `{clicked:
-/// true}`. Otherwise it answers where a user's click lands (`{x, y}`, the element
+/// A script that clicks the first element matching `selector` when it is (in) a plain
+/// link (an `<a href>` in the top document, opening in its own frame — its `target` or
+/// the document's `<base target>` — the element a click at its centre would hit):
+/// `el.click()` runs the element's handlers and the link's own activation, as a user's
+/// click does, with no mouse event to wait on (a mouse move waits for the page's next
+/// frame); answers `{clicked: true}`. Otherwise it answers where a user's click lands (`{x, y}`, the element
 /// scrolled into view — at once, whatever the page's `scroll-behavior` — only when its
 /// centre is outside the viewport of its document or of a frame around it), for trusted
 /// mouse events; `null` when the element is not there.
@@ -185,11 +186,12 @@ pub(crate) fn place_script(selector: &str) -> String {
            return {{x, y, lx, ly, shown}}; }}; \
          let at = place(); \
          if (!at.shown) {{ el.scrollIntoView({{block: 'center', inline: 'center', behavior: 'instant'}}); at = place(); }} \
-         const link = el.closest('a[href]'); \
-         if (link && (!link.target || link.target === '_self') \
+         const link = el.closest('a[href]'), base = el.ownerDocument.querySelector('base[target]'); \
+         const own = t => !t || t === '_self'; \
+         if (link && el.ownerDocument === document && own(link.target || (base && base.target)) \
              && !link.hasAttribute('download') && !/^\\s*javascript:/i.test(link.getAttribute('href'))) {{ \
            const root = el.getRootNode(), hit = (root.elementFromPoint ? root : el.ownerDocument).elementFromPoint(at.lx, at.ly); \
-           if (hit && (hit === el || el.contains(hit) || link.contains(hit))) {{ link.click(); return {{clicked: true}}; }} }} \
+           if (hit && (hit === el || el.contains(hit) || link.contains(hit))) {{ el.click(); return {{clicked: true}}; }} }} \
          return {{x: at.x, y: at.y}}; }})()",
         js_str(selector)
     )

@@ -146,7 +146,8 @@ struct Look {
     #[serde(default)]
     fixed: bool,
     /// What the look was asked to read as well, read only when the document settled by
-    /// its own account (loaded, and fixed or quiet for [`QUIET`]).
+    /// its own account (loaded, and fixed or quiet for [`QUIET`]) and is not the marked
+    /// one; none when reading it threw (the caller reads for itself and meets the error).
     #[serde(default)]
     also: Option<serde_json::Value>,
 }
@@ -182,7 +183,8 @@ async fn look(
            leaving: (!!w && !!w.__ferryLeaving) || !!window.__ferryLeaving, \
            ready: D ? D.readyState : document.readyState, \
            count: rows.length, sig: rows.map(e => e.textContent).join('\\u0001'), \
-           quiet: q, own, fixed, also: settled ? ({also}) : null }}; }})()",
+           quiet: q, own, fixed, \
+           also: settled && (mark === null || !marked()) ? (() => {{ try {{ return ({also}); }} catch (e) {{ return null; }} }})() : null }}; }})()",
         list = list.map_or("null".to_owned(), js_str),
         mark = mark.map_or("null".to_owned(), |m| js_str(&m.id)),
         ms = QUIET.as_millis(),
@@ -208,8 +210,9 @@ pub(crate) enum Clicked {
 /// to another document, waits until that document has loaded. With `list` (a
 /// `paginate`: its selector and its rows' text before the click), a click that loads no
 /// document must change the list instead (a script-paged list): waits for that; with
-/// `also` as well, the look that sees the new document loaded waits for it to settle, as
-/// [`list_reading`] does, and reads `also` there. `Unchanged` only when a change was
+/// `also` as well, the look that sees another document loaded waits for it to settle, as
+/// [`list_reading`] does, and reads `also` there (not in the marked document, changed or
+/// not: the caller settles that one itself). `Unchanged` only when a change was
 /// expected and did not come within `timeout_ms`.
 pub(crate) async fn after_click(
     doc: &Doc,

@@ -6,28 +6,26 @@
 //! writes reports side by side on connections of its own and groups commits itself;
 //! taking its reports one group at a time halved its drain, so it does not use this.)
 //!
-//! Whoever finds the store free writes everything waiting, its own report among it. The
-//! write runs as a task of its own, so a report whose HTTP request went away mid-write
-//! (its future dropped) never leaves the others it carried unanswered. When a combined
-//! write fails as a whole, each report is written again on its own, so one that cannot be
-//! written never fails the reports it was grouped with.
+//! A report is queued and, unless a writer is at work already, starts one: a task that
+//! writes what is queued, a group at a time, until nothing is left. The writer is a task
+//! of its own, so a request that went away (its future dropped) never leaves the reports
+//! it was grouped with unanswered, nor its own unwritten. A group holds each job once (a
+//! repeated report of a job waits for the next group), and when a combined write fails as
+//! a whole each report is written again on its own, so one that cannot be written never
+//! fails the reports it was grouped with.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use ferry_core::JobId;
+use ferry_core::{Clock, api::BatchCompleteEntry};
 use ferry_store::{CompleteParams, Store, StoreError, StoreResult};
-use serde_json::Value;
 use tokio::sync::oneshot;
 
 /// At most this many completions are written in one statement.
 const MAX_GROUP: usize = 2_000;
 
 /// One completion, owned (it outlives the request that sent it).
-#[derive(Debug, Clone)]
-pub(crate) struct Entry {
-    pub(crate) id: JobId,
-    pub(crate) lease: String,
-    pub(crate) result: Value,
-}
+pub(crate) type Entry = BatchCompleteEntry;
 
 /// One answer per entry, in order; `Err` when the write failed as a whole.
 type Answers = StoreResult<Vec<StoreResult<()>>>;
@@ -39,10 +37,15 @@ struct Waiting {
 }
 
 #[derive(Default)]
+struct Queued {
+    waiting: std::collections::VecDeque<Waiting>,
+    /// A writer task is at work (and will take what is queued).
+    writing: bool,
+}
+
+#[derive(Default)]
 pub(crate) struct GroupCommit {
-    waiting: std::sync::Mutex<Vec<Waiting>>,
-    /// Held while a group is written.
-    writing: tokio::sync::Mutex<()>,
+    queued: std::sync::Mutex<Queued>,
 }
 
 impl std::fmt::Debug for GroupCommit {
@@ -52,75 +55,96 @@ impl std::fmt::Debug for GroupCommit {
 }
 
 impl GroupCommit {
-    /// Completes `entries`, written with whatever else is waiting; `now` is asked when the
-    /// group is written.
+    /// Completes `entries`, written with whatever else is queued; `clock` stamps each
+    /// group when it is written.
     pub(crate) async fn complete(
-        &self,
+        self: &Arc<Self>,
         store: &Store,
+        clock: &Arc<dyn Clock>,
         entries: Vec<Entry>,
-        now: impl Fn() -> DateTime<Utc>,
     ) -> Answers {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let (answer, mut answered) = oneshot::channel();
-        self.lock_waiting().push(Waiting { entries, answer });
-        loop {
-            tokio::select! {
-                biased;
-                answer = &mut answered => return answer.unwrap_or_else(|_| Err(dropped())),
-                writing = self.writing.lock() => {
-                    let group = self.take_group();
-                    if group.is_empty() {
-                        // Another writer took this report: its answer is on the way.
-                        drop(writing);
-                        return answered.await.unwrap_or_else(|_| Err(dropped()));
-                    }
-                    let write = tokio::spawn(write(store.clone(), group, now()));
-                    let _ = write.await;
-                    drop(writing);
+        let (answer, answered) = oneshot::channel();
+        let start = {
+            let mut queued = self.lock();
+            queued.waiting.push_back(Waiting { entries, answer });
+            !std::mem::replace(&mut queued.writing, true)
+        };
+        if start {
+            tokio::spawn(Arc::clone(self).write_all(store.clone(), Arc::clone(clock)));
+        }
+        answered.await.unwrap_or_else(|_| Err(dropped()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queued> {
+        // A panic while holding the lock left plain data, still whole.
+        self.queued.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes groups until nothing is queued.
+    async fn write_all(self: Arc<Self>, store: Store, clock: Arc<dyn Clock>) {
+        // A write that panicked leaves the writer's place free for the next report (the
+        // reports of its group are answered `dropped`).
+        struct Unwinding<'a>(&'a GroupCommit);
+        impl Drop for Unwinding<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.lock().writing = false;
                 }
             }
         }
+        let _unwinding = Unwinding(&self);
+        loop {
+            let group = self.take_group();
+            if group.is_empty() {
+                return;
+            }
+            write(&store, group, clock.now()).await;
+        }
     }
 
-    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Vec<Waiting>> {
-        // A panic while holding the lock left a plain Vec, still whole.
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The oldest waiting reports, up to [`MAX_GROUP`] entries (at least one report).
+    /// The oldest queued reports, up to [`MAX_GROUP`] entries (at least one report), up to
+    /// the first that names a job already in the group; none, and the writer done, when
+    /// nothing is queued.
     fn take_group(&self) -> Vec<Waiting> {
-        let mut waiting = self.lock_waiting();
+        let mut queued = self.lock();
+        let mut group: Vec<Waiting> = Vec::new();
+        let mut ids = std::collections::HashSet::new();
         let mut total = 0;
-        let take = waiting
-            .iter()
-            .take_while(|w| {
-                total += w.entries.len();
-                total <= MAX_GROUP || total == w.entries.len()
-            })
-            .count();
-        waiting.drain(..take).collect()
+        while let Some(next) = queued.waiting.front() {
+            let repeats = next.entries.iter().any(|e| ids.contains(&e.id));
+            if !group.is_empty() && (repeats || total + next.entries.len() > MAX_GROUP) {
+                break;
+            }
+            let Some(next) = queued.waiting.pop_front() else {
+                break;
+            };
+            total += next.entries.len();
+            ids.extend(next.entries.iter().map(|e| e.id));
+            group.push(next);
+        }
+        if group.is_empty() {
+            queued.writing = false;
+        }
+        group
     }
 }
 
 /// The error a report gets when its write went away without answering (the runtime
-/// shutting down).
+/// shutting down, or a panic in the write).
 fn dropped() -> StoreError {
     StoreError::Corrupt("the completion's write was stopped".to_owned())
 }
 
 /// Writes `group` in one statement and answers each report; when that fails as a whole,
 /// writes each report on its own.
-async fn write(store: Store, group: Vec<Waiting>, now: DateTime<Utc>) {
+async fn write(store: &Store, group: Vec<Waiting>, now: DateTime<Utc>) {
     let params: Vec<CompleteParams<'_>> = group
         .iter()
         .flat_map(|w| &w.entries)
-        .map(|e| CompleteParams {
-            id: e.id,
-            lease: &e.lease,
-            result: &e.result,
-        })
+        .map(CompleteParams::from)
         .collect();
     let together = store.job_complete(&params, now).await;
     drop(params);
@@ -139,15 +163,8 @@ async fn write(store: Store, group: Vec<Waiting>, now: DateTime<Utc>) {
         }
         Err(_) => {
             for w in group {
-                let params: Vec<CompleteParams<'_>> = w
-                    .entries
-                    .iter()
-                    .map(|e| CompleteParams {
-                        id: e.id,
-                        lease: &e.lease,
-                        result: &e.result,
-                    })
-                    .collect();
+                let params: Vec<CompleteParams<'_>> =
+                    w.entries.iter().map(CompleteParams::from).collect();
                 let alone = store.job_complete(&params, now).await;
                 drop(params);
                 let _ = w.answer.send(alone.map(|c| c.answers));

@@ -47,7 +47,7 @@ pub struct Queue {
     /// Ids of jobs that just reached a final state.
     finished: broadcast::Sender<JobId>,
     /// Completions reported at the same time, written together.
-    completions: crate::group_commit::GroupCommit,
+    completions: Arc<crate::group_commit::GroupCommit>,
     /// Claims sleeping until work arrives (see [`Queue::waiting_claims`]).
     waiting_claims: std::sync::atomic::AtomicUsize,
     /// Places for open event streams.
@@ -561,7 +561,7 @@ impl Queue {
         let answers = self
             .timed(
                 "complete",
-                self.completions.complete(&self.store, owned, || self.now()),
+                self.completions.complete(&self.store, &self.clock, owned),
             )
             .await?;
         Ok(self.completed(entries, answers))

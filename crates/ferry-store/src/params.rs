@@ -78,6 +78,16 @@ pub struct CompleteParams<'a> {
     pub result: &'a Value,
 }
 
+impl<'a> From<&'a ferry_core::api::BatchCompleteEntry> for CompleteParams<'a> {
+    fn from(e: &'a ferry_core::api::BatchCompleteEntry) -> Self {
+        Self {
+            id: e.id,
+            lease: &e.lease,
+            result: &e.result,
+        }
+    }
+}
+
 /// `job_fail`
 #[derive(Debug, Clone)]
 pub struct FailParams<'a> {

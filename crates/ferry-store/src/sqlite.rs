@@ -147,6 +147,31 @@ async fn lease_row(conn: &mut SqliteConnection, id: JobId) -> StoreResult<LeaseR
     })
 }
 
+/// [`lease_row`] of each of `ids` there is, in one query.
+async fn lease_rows(
+    conn: &mut SqliteConnection,
+    ids: impl Iterator<Item = JobId>,
+) -> StoreResult<std::collections::HashMap<JobId, LeaseRow>> {
+    let ids: Vec<String> = ids.map(|id| id.to_string()).collect();
+    let rows = sqlx::query(
+        "SELECT id, status, lease_token FROM ferry_jobs WHERE id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(to_text(&ids))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                parse_id(row.try_get("id")?)?,
+                LeaseRow {
+                    status: parse_state(row.try_get("status")?)?,
+                    lease_token: row.try_get("lease_token")?,
+                },
+            ))
+        })
+        .collect()
+}
+
 async fn job_by_id(conn: &mut SqliteConnection, id: JobId) -> StoreResult<Job> {
     let row = sqlx::query(concat!(
         "SELECT ",

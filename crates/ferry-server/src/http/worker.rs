@@ -153,15 +153,7 @@ async fn complete_batch(
             format!("give 1-{MAX_BATCH_COMPLETE} entries"),
         ));
     }
-    let entries: Vec<_> = req
-        .jobs
-        .iter()
-        .map(|e| CompleteParams {
-            id: e.id,
-            lease: &e.lease,
-            result: &e.result,
-        })
-        .collect();
+    let entries: Vec<CompleteParams<'_>> = req.jobs.iter().map(CompleteParams::from).collect();
     let answers = queue.complete_for(&principal, &entries).await?;
     let results = req
         .jobs

@@ -17,7 +17,7 @@ use crate::{
 
 use super::{
     SqliteStore, datasets, fail_running, from_ms, insert_jobs, job_by_id, json, lease_lost,
-    lease_row, ms, opt_json, parse_id, push_kind_filter, push_not_paused, to_text,
+    lease_row, lease_rows, ms, opt_json, parse_id, push_kind_filter, push_not_paused, to_text,
 };
 
 impl SqliteStore {
@@ -299,18 +299,22 @@ impl SqliteStore {
             .execute(&mut *conn)
             .await?
             .rows_affected();
-        // The common case: every entry applied now. Otherwise look at each entry: an
-        // idempotent repeat (completed with this very lease) or a report that lost its lease.
-        let mut answers = Vec::with_capacity(entries.len());
-        for e in entries {
-            answers.push(if changed == entries.len() as u64 {
-                Ok(())
-            } else {
-                lease_row(&mut conn, e.id)
-                    .await
-                    .and_then(|row| row.repeated_complete(e.lease))
-            });
-        }
+        // The common case: every entry applied now. Otherwise look at each entry (the rows
+        // read in one query): an idempotent repeat (completed with this very lease) or a
+        // report that lost its lease.
+        let answers = if changed == entries.len() as u64 {
+            entries.iter().map(|_| Ok(())).collect()
+        } else {
+            let rows = lease_rows(&mut conn, entries.iter().map(|e| e.id)).await?;
+            entries
+                .iter()
+                .map(|e| {
+                    rows.get(&e.id)
+                        .ok_or(StoreError::NotFound(crate::Entity::Job))
+                        .and_then(|row| row.repeated_complete(e.lease))
+                })
+                .collect()
+        };
         Ok(Completed {
             answers,
             spawned: 0,

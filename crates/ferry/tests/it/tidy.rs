@@ -24,7 +24,7 @@ const MAX_LINES: usize = 800;
 /// planned for each (issue #13). Lower a number when a file shrinks; remove the entry once
 /// the file is short enough.
 const LONG_FILES: &[(&str, usize)] = &[
-    ("crates/ferry-server/tests/it/api.rs", 1567),
+    ("crates/ferry-server/tests/it/api.rs", 1524),
     ("crates/ferry-store/tests/conformance.rs", 944),
 ];
 
