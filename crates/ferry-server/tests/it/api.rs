@@ -7,7 +7,7 @@ use chrono::{TimeZone, Utc};
 use ferry_client::{ClientError, ListQuery};
 use ferry_core::{
     ErrorCode, JobState, ManualClock,
-    api::{BatchCompleteEntry, ClaimRequest, FailError, ProgressRequest},
+    api::{ClaimRequest, FailError, ProgressRequest},
 };
 use ferry_testkit::{API_TOKEN, TestServer, WORKER_TOKEN, job};
 use serde_json::json;
