@@ -109,10 +109,11 @@ async fn arm(
     Ok((Mark { id: mark, loads }, also))
 }
 
-/// Clicks the first element matching `selector` as a user would (trusted mouse events
-/// at its centre, scrolled into view; in a frame, the frames' offsets added), the document
-/// marked first (see [`after_click`]); marking and placing the click are one evaluation.
-/// The mark, or `None` when the element is not there.
+/// Clicks the first element matching `selector` as a user would (a plain link on top at
+/// its centre in the page, anything else by trusted mouse events there: see
+/// `dom::place_script`), the document marked first (see [`after_click`]); marking,
+/// placing and a link's click are one evaluation. The mark, or `None` when the element
+/// is not there.
 pub(crate) async fn click(
     doc: &Doc,
     step: usize,
