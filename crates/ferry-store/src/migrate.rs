@@ -151,6 +151,11 @@ pub const SQLITE: &[Migration] = &[
         name: "started_by",
         sql: include_str!("../migrations/sqlite/0028_started_by.sql"),
     },
+    Migration {
+        version: 29,
+        name: "batch_event_trigger",
+        sql: include_str!("../migrations/sqlite/0029_batch_event_trigger.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.

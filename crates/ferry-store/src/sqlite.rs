@@ -629,6 +629,51 @@ mod tests {
         );
     }
 
+    /// The keyed claim reads each admitted job by id and each candidate's running count
+    /// from the key index. (It walked every waiting job through the status index, and
+    /// scanned every running key for each candidate: 4× the plain claim's time.)
+    #[tokio::test]
+    async fn the_keyed_claim_reads_only_its_candidates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("t.db"), Durability::Normal)
+            .await
+            .expect("open");
+        let kinds = ["ferry.noop".parse::<KindPattern>().expect("pattern")];
+        let params = crate::ClaimParams {
+            tenant_id: "default",
+            worker_id: "w",
+            kinds: &kinds,
+            max_jobs: 25,
+            lease_ms: 60_000,
+            now: Utc::now(),
+        };
+        let mut q = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
+        lease::push_claim(&mut q, &params, true);
+        let plan: Vec<String> = q
+            .build()
+            .fetch_all(&store.write)
+            .await
+            .expect("explain")
+            .iter()
+            .map(|r| r.try_get::<String, _>("detail").unwrap_or_default())
+            .collect();
+        assert!(
+            !plan.iter().any(|d| d.contains("ferry_jobs_status")),
+            "the claimed rows are read by id: {plan:?}"
+        );
+        assert!(
+            plan.iter()
+                .any(|d| d.contains("SEARCH rj USING COVERING INDEX ferry_jobs_running_keys")),
+            "each candidate's key counted from the index: {plan:?}"
+        );
+        assert!(
+            !plan
+                .iter()
+                .any(|d| d == "SCAN r" || d.starts_with("SCAN r ")),
+            "no scan of the running keys per candidate: {plan:?}"
+        );
+    }
+
     /// The claim must read only claimable rows (the partial index), so a long history of
     /// finished jobs does not slow it down.
     #[tokio::test]

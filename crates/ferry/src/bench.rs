@@ -23,6 +23,7 @@ mod browser;
 mod dashboard;
 mod events;
 mod metrics;
+mod timings;
 
 pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     match args.command {
@@ -209,9 +210,9 @@ async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
         store,
         base,
         api,
+        api_token,
         worker_token,
         _dir,
-        ..
     } = bench_server(args.database_url.as_deref()).await?;
     let backend = store.backend_name();
     if args.history > 0 {
@@ -272,6 +273,8 @@ async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
         }
     }
     let drain_secs = started.elapsed().as_secs_f64();
+    // What the server spent on the enqueue and the drain (read before the latency phase).
+    let timings = timings::read(&base, &api_token).await?;
 
     // 3. Latency: idle, long-polling workers; jobs submitted one at a time.
     let mut ids = Vec::with_capacity(args.latency_jobs);
@@ -325,6 +328,7 @@ async fn queue(args: BenchQueueArgs) -> Result<ExitCode> {
         "enqueue_per_s": (args.jobs as f64 / enqueue_secs).round(),
         "drain_per_s": (args.jobs as f64 / drain_secs).round(),
         "enqueue_to_start_ms": {"p50": pct(0.50), "p99": pct(0.99), "n": latencies.len(), "resolution_ms": 1},
+        "server": timings,
     });
     println!("{line}");
     Ok(ExitCode::SUCCESS)

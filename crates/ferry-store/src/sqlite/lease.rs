@@ -51,54 +51,7 @@ impl SqliteStore {
             keyed
         };
         let mut q = QueryBuilder::<Sqlite>::new("");
-        if keyed {
-            shared::push_admitted(&mut q, &shared::SQLITE, p.tenant_id, now, p.max_jobs, |q| {
-                push_kind_filter(q, p.kinds);
-                push_not_paused(q, p.tenant_id);
-            });
-        }
-        q.push("UPDATE ferry_jobs SET status = 'running', attempt = attempt + 1, worker_id = ")
-            .push_bind(p.worker_id.to_owned())
-            // A job with `then` or `output` gets a lease token marked `c` (see
-            // `shared::CHAINED_LEASE`).
-            .push(
-                ", lease_token = CASE WHEN then_specs IS NULL AND output IS NULL THEN '' ELSE 'c' END \
-                 || lower(hex(randomblob(16))), lease_ms = ",
-            )
-            .push_bind(p.lease_ms as i64)
-            .push(", lease_expires_at = ")
-            .push_bind(now + p.lease_ms as i64)
-            .push(", started_at = ")
-            .push_bind(now)
-            .push(", deadline_at = timeout_ms + ")
-            .push_bind(now)
-            .push(", updated_at = ")
-            .push_bind(now)
-            .push(", progress = NULL WHERE id IN (");
-        if keyed {
-            q.push("SELECT id FROM admitted) AND status IN ('pending', 'scheduled'");
-        } else {
-            // INDEXED BY: only claimable rows are read, however long the history of
-            // finished jobs of the same kind (the kind index would read all of them).
-            q.push("SELECT id FROM ferry_jobs INDEXED BY ferry_jobs_ready WHERE tenant_id = ")
-                .push_bind(p.tenant_id.to_owned())
-                .push(
-                    " AND status IN ('pending', 'scheduled') AND concurrency_key IS NULL \
-                     AND rate_key IS NULL AND run_at <= ",
-                )
-                .push_bind(now);
-            push_kind_filter(&mut q, p.kinds);
-            push_not_paused(&mut q, p.tenant_id);
-            // The limit is written into the statement, not bound: SQLite plans with a bound
-            // LIMIT's value and then re-prepares the statement every time it is bound again.
-            // It is a number, so this is safe; each batch size gets its own cached statement.
-            q.push(" ORDER BY priority DESC, run_at, id LIMIT ")
-                .push(p.max_jobs);
-        }
-        q.push(
-            ") RETURNING id, kind, payload, labels, attempt, max_attempts, lease_token, \
-                 lease_expires_at, deadline_at, priority, run_at, input, traceparent",
-        );
+        push_claim(&mut q, p, keyed);
         let rows = q.build().fetch_all(&self.write).await?;
         let mut jobs = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -416,6 +369,62 @@ impl SqliteStore {
         })
         .transpose()
     }
+}
+
+/// Appends the claim: `UPDATE … RETURNING` the jobs it starts, through the admitting
+/// statement when `keyed` (see `shared::push_admitted`).
+pub(super) fn push_claim(q: &mut QueryBuilder<Sqlite>, p: &ClaimParams<'_>, keyed: bool) {
+    let now = ms(p.now);
+    if keyed {
+        shared::push_admitted(q, &shared::SQLITE, p.tenant_id, now, p.max_jobs, |q| {
+            push_kind_filter(q, p.kinds);
+            push_not_paused(q, p.tenant_id);
+        });
+    }
+    q.push("UPDATE ferry_jobs SET status = 'running', attempt = attempt + 1, worker_id = ")
+        .push_bind(p.worker_id.to_owned())
+        // A job with `then` or `output` gets a lease token marked `c` (see
+        // `shared::CHAINED_LEASE`).
+        .push(
+            ", lease_token = CASE WHEN then_specs IS NULL AND output IS NULL THEN '' ELSE 'c' END \
+             || lower(hex(randomblob(16))), lease_ms = ",
+        )
+        .push_bind(p.lease_ms as i64)
+        .push(", lease_expires_at = ")
+        .push_bind(now + p.lease_ms as i64)
+        .push(", started_at = ")
+        .push_bind(now)
+        .push(", deadline_at = timeout_ms + ")
+        .push_bind(now)
+        .push(", updated_at = ")
+        .push_bind(now)
+        .push(", progress = NULL WHERE id IN (");
+    if keyed {
+        // `+status`: the re-check reads each admitted row by id. An indexable status
+        // term makes SQLite walk every waiting job through the status index instead.
+        q.push("SELECT id FROM admitted) AND +status IN ('pending', 'scheduled'");
+    } else {
+        // INDEXED BY: only claimable rows are read, however long the history of
+        // finished jobs of the same kind (the kind index would read all of them).
+        q.push("SELECT id FROM ferry_jobs INDEXED BY ferry_jobs_ready WHERE tenant_id = ")
+            .push_bind(p.tenant_id.to_owned())
+            .push(
+                " AND status IN ('pending', 'scheduled') AND concurrency_key IS NULL \
+                 AND rate_key IS NULL AND run_at <= ",
+            )
+            .push_bind(now);
+        push_kind_filter(q, p.kinds);
+        push_not_paused(q, p.tenant_id);
+        // The limit is written into the statement, not bound: SQLite plans with a bound
+        // LIMIT's value and then re-prepares the statement every time it is bound again.
+        // It is a number, so this is safe; each batch size gets its own cached statement.
+        q.push(" ORDER BY priority DESC, run_at, id LIMIT ")
+            .push(p.max_jobs);
+    }
+    q.push(
+        ") RETURNING id, kind, payload, labels, attempt, max_attempts, lease_token, \
+             lease_expires_at, deadline_at, priority, run_at, input, traceparent",
+    );
 }
 
 /// Applies the dataset runs of the jobs among `entries` that have `output` (still running
