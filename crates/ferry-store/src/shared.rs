@@ -245,10 +245,6 @@ pub(crate) struct Dialect {
     pub rate_keys: &'static str,
     /// The scalar maximum of several values.
     pub greatest: &'static str,
-    /// Whether a candidate's running count is read per candidate (an index seek each)
-    /// rather than joined from the grouped counts: SQLite joins a CTE by scanning it for
-    /// every candidate, PostgreSQL hashes it.
-    pub running_per_candidate: bool,
 }
 
 pub(crate) const SQLITE: Dialect = Dialect {
@@ -257,7 +253,6 @@ pub(crate) const SQLITE: Dialect = Dialect {
     rate_starts: "ferry_rate_starts",
     rate_keys: "ferry_rate_keys",
     greatest: "max",
-    running_per_candidate: true,
 };
 
 pub(crate) const POSTGRES: Dialect = Dialect {
@@ -266,7 +261,6 @@ pub(crate) const POSTGRES: Dialect = Dialect {
     rate_starts: "ferry.rate_starts",
     rate_keys: "ferry.rate_keys",
     greatest: "greatest",
-    running_per_candidate: false,
 };
 
 /// How many claimable rows the admitting claim looks at per job asked for. Rows whose key
@@ -299,8 +293,7 @@ pub(crate) fn push_admitted<DB: sqlx::Database>(
     let (jobs, starts, keys) = (d.jobs, d.rate_starts, d.rate_keys);
     // Jobs running per key, and the keys that are full (by the smallest limit among their
     // running jobs; jobs sharing a key should share its limit). The scan skips full keys
-    // through a hashed set; the exact count of the few candidates' keys is read afterwards
-    // (see `Dialect::running_per_candidate`).
+    // through a hashed set; the exact count of the few candidates' keys is read afterwards.
     q.push(format!(
         "WITH running AS (SELECT concurrency_key AS k, count(*) AS n, \
          min(concurrency_limit) AS lim FROM {jobs} \
@@ -350,24 +343,19 @@ pub(crate) fn push_admitted<DB: sqlx::Database>(
     q.push(" < j.rate_max))) ORDER BY j.priority DESC, j.run_at, j.id LIMIT ")
         .push(i64::from(max_jobs.saturating_mul(CANDIDATES_PER_JOB)))
         .push("), ranked AS (SELECT c.id, c.priority, c.run_at, c.ck, c.cl, ");
-    if d.running_per_candidate {
-        q.push(format!(
-            "(SELECT count(*) FROM {jobs} rj WHERE rj.tenant_id = "
-        ))
-        .push_bind(tenant_id.to_owned())
-        .push(" AND rj.concurrency_key = c.ck AND rj.status = 'running') AS cn");
-    } else {
-        q.push("coalesce(r.n, 0) AS cn");
-    }
-    q.push(
-        ", c.rk, c.ri, c.rm, c.recent, \
+    // Each candidate's running count is read from the key index (a seek each): joined
+    // from the grouped counts, SQLite scanned all of them for every candidate.
+    q.push(format!(
+        "(SELECT count(*) FROM {jobs} rj WHERE rj.tenant_id = "
+    ))
+    .push_bind(tenant_id.to_owned())
+    .push(
+        " AND rj.concurrency_key = c.ck AND rj.status = 'running') AS cn, c.rk, c.ri, c.rm, \
+         c.recent, \
          row_number() OVER (PARTITION BY c.ck ORDER BY c.priority DESC, c.run_at, c.id) AS c_rank, \
          row_number() OVER (PARTITION BY c.rk ORDER BY c.priority DESC, c.run_at, c.id) AS r_rank \
          FROM cand c",
     );
-    if !d.running_per_candidate {
-        q.push(" LEFT JOIN running r ON r.k = c.ck");
-    }
     q.push(
         "), admitted AS (SELECT id FROM ranked \
              WHERE (ck IS NULL OR cn + c_rank <= cl) \
