@@ -674,6 +674,50 @@ mod tests {
         );
     }
 
+    /// A completion is one statement text whatever the number of reports (prepared once,
+    /// not once per group size), and it finds each job by id.
+    #[tokio::test]
+    async fn completions_share_one_statement_that_reads_jobs_by_id() {
+        let result = serde_json::json!({"ok": true});
+        let ids: Vec<JobId> = (0..3).map(|_| JobId::new()).collect();
+        let entries: Vec<crate::CompleteParams<'_>> = ids
+            .iter()
+            .map(|&id| crate::CompleteParams {
+                id,
+                lease: "l",
+                result: &result,
+            })
+            .collect();
+        let one = lease::complete_update(&entries[..1], Utc::now());
+        let three = lease::complete_update(&entries, Utc::now());
+        assert_eq!(one.sql().as_str(), three.sql().as_str());
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("t.db"), Durability::Normal)
+            .await
+            .expect("open");
+        let explain = format!("EXPLAIN QUERY PLAN {}", three.sql().as_str());
+        let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(explain))
+            .bind(0_i64)
+            .bind(0_i64)
+            .bind("[]")
+            .fetch_all(&store.write)
+            .await
+            .expect("explain")
+            .iter()
+            .map(|r| r.try_get::<String, _>("detail").unwrap_or_default())
+            .collect();
+        assert!(
+            plan.iter().any(|d| d
+                .contains("SEARCH ferry_jobs USING INDEX sqlite_autoindex_ferry_jobs_1 (id=?)")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|d| d.contains("ferry_jobs_status")),
+            "{plan:?}"
+        );
+    }
+
     /// The claim must read only claimable rows (the partial index), so a long history of
     /// finished jobs does not slow it down.
     #[tokio::test]
