@@ -338,22 +338,20 @@ async fn complete_applies_once_and_is_fenced(store: Store) {
             status: JobState::Running
         })
     ));
-    complete(&store, id, &c.lease, &json!({"ok": true}), t0() + ms(100))
+    // A result with a quote, a backslash, a newline and non-ASCII text is kept as sent.
+    let result = json!({"ok": "\"\\é東🚢\n"});
+    let at = t0() + ms(100);
+    complete(&store, id, &c.lease, &result, at)
         .await
         .expect("complete");
     // The same report again: same answer, nothing applied twice.
-    complete(
-        &store,
-        id,
-        &c.lease,
-        &json!({"ok": "other"}),
-        t0() + ms(200),
-    )
-    .await
-    .expect("repeat");
+    let other = json!({"ok": "other"});
+    complete(&store, id, &c.lease, &other, at + ms(100))
+        .await
+        .expect("repeat");
     let done = store.job_get(T, id).await.expect("get");
     assert_eq!(done.status, JobState::Completed);
-    assert_eq!(done.result, Some(json!({"ok": true})));
+    assert_eq!(done.result, Some(result));
     assert_eq!(done.finished_at, Some(t0() + ms(100)));
     assert!(matches!(
         fail(&store, id, &c.lease, true, t0()).await,

@@ -201,6 +201,8 @@ impl SqliteStore {
         let chained = entries
             .iter()
             .any(|e| e.lease.starts_with(shared::CHAINED_LEASE));
+        // A very large batch is written in statements of 5,000 inside one transaction,
+        // so no single statement's list grows without bound.
         if chained || entries.len() > 5_000 {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             // Datasets first: a run the dataset refuses fails its job instead.

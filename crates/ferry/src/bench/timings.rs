@@ -7,7 +7,8 @@ use serde_json::{Map, Value, json};
 
 use ferry_core::Secret;
 
-/// The server's store operations and routes: `{"store": {op: {n, mean_ms}}, "http": {route: …}}`.
+/// The server's store operations and routes (all methods of a route together):
+/// `{"store": {op: {n, mean_ms}}, "http": {route: …}}`.
 pub(super) async fn read(base: &str, token: &Secret) -> Result<Value> {
     let answer = reqwest::Client::new()
         .get(format!("{base}/metrics"))
@@ -56,7 +57,7 @@ fn means(text: &str, name: &str, label: &str) -> Value {
     for (key, (sum, n)) in sums {
         if n > 0.0 {
             let mean_ms = (sum / n * 1000.0 * 1000.0).round() / 1000.0;
-            out.insert(key, json!({"n": n, "mean_ms": mean_ms}));
+            out.insert(key, json!({"n": n as u64, "mean_ms": mean_ms}));
         }
     }
     Value::Object(out)
@@ -85,7 +86,7 @@ y_sum{op=\"claim\"} 9
 ";
         assert_eq!(
             means(text, "x", "op"),
-            json!({"claim": {"n": 200.0, "mean_ms": 5.0}})
+            json!({"claim": {"n": 200, "mean_ms": 5.0}})
         );
     }
 }
