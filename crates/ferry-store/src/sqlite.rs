@@ -585,14 +585,19 @@ mod tests {
 
     /// The query plan's steps for `sql` on a fresh database.
     async fn plan(sql: &'static str) -> Vec<String> {
+        plan_of(sqlx::query(sql)).await
+    }
+
+    /// The steps of `explain` (an `EXPLAIN QUERY PLAN …` with its parameters bound) on a
+    /// fresh database.
+    async fn plan_of(
+        explain: sqlx::query::Query<'_, Sqlite, <Sqlite as sqlx::Database>::Arguments>,
+    ) -> Vec<String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(&dir.path().join("t.db"), Durability::Normal)
             .await
             .expect("open");
-        let rows = sqlx::query(sql)
-            .fetch_all(&store.read)
-            .await
-            .expect("explain");
+        let rows = explain.fetch_all(&store.write).await.expect("explain");
         rows.iter()
             .map(|r| r.try_get::<String, _>("detail").unwrap_or_default())
             .collect()
@@ -634,10 +639,6 @@ mod tests {
     /// scanned every running key for each candidate: 4× the plain claim's time.)
     #[tokio::test]
     async fn the_keyed_claim_reads_only_its_candidates() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&dir.path().join("t.db"), Durability::Normal)
-            .await
-            .expect("open");
         let kinds = ["ferry.noop".parse::<KindPattern>().expect("pattern")];
         let params = crate::ClaimParams {
             tenant_id: "default",
@@ -649,14 +650,7 @@ mod tests {
         };
         let mut q = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
         lease::push_claim(&mut q, &params, true);
-        let plan: Vec<String> = q
-            .build()
-            .fetch_all(&store.write)
-            .await
-            .expect("explain")
-            .iter()
-            .map(|r| r.try_get::<String, _>("detail").unwrap_or_default())
-            .collect();
+        let plan = plan_of(q.build()).await;
         assert!(
             !plan.iter().any(|d| d.contains("ferry_jobs_status")),
             "the claimed rows are read by id: {plan:?}"
@@ -686,21 +680,12 @@ mod tests {
         let three = lease::complete_update(&entries, Utc::now());
         assert_eq!(one.sql().as_str(), three.sql().as_str());
 
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&dir.path().join("t.db"), Durability::Normal)
-            .await
-            .expect("open");
         let explain = format!("EXPLAIN QUERY PLAN {}", three.sql().as_str());
-        let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(explain))
+        let query = sqlx::query(sqlx::AssertSqlSafe(explain))
             .bind(0_i64)
             .bind(0_i64)
-            .bind("[]")
-            .fetch_all(&store.write)
-            .await
-            .expect("explain")
-            .iter()
-            .map(|r| r.try_get::<String, _>("detail").unwrap_or_default())
-            .collect();
+            .bind("[]");
+        let plan = plan_of(query).await;
         assert!(
             plan.iter().any(|d| d
                 .contains("SEARCH ferry_jobs USING INDEX sqlite_autoindex_ferry_jobs_1 (id=?)")),

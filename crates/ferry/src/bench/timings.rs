@@ -29,10 +29,11 @@ pub(super) async fn read(base: &str, token: &Secret) -> Result<Value> {
 /// `{label: {"n", "mean_ms"}}` of histogram `name`, summed over its other labels.
 fn means(text: &str, name: &str, label: &str) -> Value {
     let mut sums: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+    let (sum_prefix, count_prefix) = (format!("{name}_sum{{"), format!("{name}_count{{"));
     for line in text.lines() {
-        let (is_sum, rest) = if let Some(rest) = line.strip_prefix(&format!("{name}_sum{{")) {
+        let (is_sum, rest) = if let Some(rest) = line.strip_prefix(&sum_prefix) {
             (true, rest)
-        } else if let Some(rest) = line.strip_prefix(&format!("{name}_count{{")) {
+        } else if let Some(rest) = line.strip_prefix(&count_prefix) {
             (false, rest)
         } else {
             continue;
